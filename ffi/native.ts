@@ -1,0 +1,130 @@
+/**
+ * Loads nook's native parts and binds the few libc calls the runtime needs.
+ *
+ * In the single executable (Node SEA), koffi's .node module and the plan
+ * executor (libnook-exec.so) are SEA assets. dlopen() needs a file, so they
+ * are unpacked once into the user's cache directory, under a name that
+ * includes their build hash, each written to a temporary file and renamed
+ * into place: concurrent first starts never see a half-written library.
+ * Outside the executable (tests, development), they are taken from
+ * node_modules and build/out.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as crypto from 'node:crypto';
+import type * as Koffi from 'koffi';
+import { cacheDir } from '../src/util/dirs';
+import { NookError } from '../src/errors';
+
+declare const NOOK_NATIVE_ID: string | undefined;
+
+const ASSETS = ['koffi.node', 'libnook-exec.so'] as const;
+type AssetName = (typeof ASSETS)[number];
+
+function isSea(): boolean {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('node:sea').isSea();
+  } catch {
+    return false;
+  }
+}
+
+/** The repository root when running from source or from build/out. */
+function devRoot(): string {
+  let dir = __dirname;
+  for (let i = 0; i < 5; i++) {
+    if (fs.existsSync(path.join(dir, 'ffi', 'executor.c'))) return dir;
+    dir = path.dirname(dir);
+  }
+  throw new NookError(`cannot find nook's native parts near ${__dirname}`, { hint: 'run `make` first' });
+}
+
+function devAssetPath(name: AssetName): string {
+  const root = devRoot();
+  const p =
+    name === 'koffi.node'
+      ? path.join(root, 'node_modules/@koromix/koffi-linux-x64/linux_x64/koffi.node')
+      : path.join(root, 'build/out/libnook-exec.so');
+  if (!fs.existsSync(p)) throw new NookError(`missing ${p}`, { hint: 'run `make` to build the native executor' });
+  return p;
+}
+
+/** Unpacks the SEA assets into the cache (once per build) and returns their paths. */
+function seaAssetPaths(): Record<AssetName, string> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const sea = require('node:sea') as typeof import('node:sea');
+  const id = typeof NOOK_NATIVE_ID === 'string' ? NOOK_NATIVE_ID : 'dev';
+  const dir = path.join(cacheDir(), `native-${id}`);
+  const out = {} as Record<AssetName, string>;
+  for (const name of ASSETS) {
+    const file = path.join(dir, name);
+    out[name] = file;
+    const raw = sea.getRawAsset(name);
+    try {
+      if (fs.statSync(file).size === raw.byteLength) continue;
+    } catch {
+      /* not unpacked yet */
+    }
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const tmp = `${file}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+    fs.writeFileSync(tmp, new Uint8Array(raw), { mode: 0o500 });
+    fs.renameSync(tmp, file);
+  }
+  return out;
+}
+
+let koffiModule: typeof Koffi | undefined;
+
+function assetPaths(): Record<AssetName, string> {
+  if (isSea()) return seaAssetPaths();
+  return { 'koffi.node': devAssetPath('koffi.node'), 'libnook-exec.so': devAssetPath('libnook-exec.so') };
+}
+
+export interface Native {
+  koffi: typeof Koffi;
+  /** Address of nook_exec_plan, the clone() child function. */
+  execPlanAddress: bigint;
+  childStackTop: bigint;
+  clone(fn: bigint, stack: bigint, flags: number, arg: Buffer): number;
+  socketpair(domain: number, type: number, protocol: number, sv: Int32Array): number;
+  pipe2(fds: Int32Array, flags: number): number;
+  ioctl(fd: number, request: number, arg: Buffer): number;
+  tcgetattr(fd: number, termios: Buffer): number;
+  readStatus(fd: number, out4: Int32Array, passedFd: Int32Array): number;
+  waitChildAsync(pid: number, cb: (err: unknown, status: number) => void): void;
+  errno(): number;
+}
+
+let native: Native | undefined;
+
+export function loadNative(): Native {
+  if (native) return native;
+  const paths = assetPaths();
+  const mod = { exports: {} as typeof Koffi };
+  process.dlopen(mod, paths['koffi.node']);
+  const koffi = mod.exports;
+  koffiModule = koffi;
+  const libc = koffi.load('libc.so.6');
+  const exec = koffi.load(paths['libnook-exec.so']);
+  const childStackTop = exec.func('void *nook_child_stack_top(void)');
+  const waitChild = exec.func('int nook_wait_child(int pid)');
+  native = {
+    koffi,
+    execPlanAddress: BigInt(exec.symbol('nook_exec_plan')),
+    childStackTop: BigInt(childStackTop()),
+    clone: libc.func('int clone(void *fn, void *stack, int flags, void *arg)'),
+    socketpair: libc.func('int socketpair(int domain, int type, int protocol, int *sv)'),
+    pipe2: libc.func('int pipe2(int *fds, int flags)'),
+    ioctl: libc.func('int ioctl(int fd, unsigned long request, void *arg)'),
+    tcgetattr: libc.func('int tcgetattr(int fd, void *termios)'),
+    readStatus: exec.func('int nook_read_status(int fd, int32_t *out4, int *passed_fd)'),
+    waitChildAsync: (pid, cb) => waitChild.async(pid, cb),
+    errno: () => koffi.errno(),
+  };
+  return native;
+}
+
+export function koffiLoaded(): typeof Koffi | undefined {
+  return koffiModule;
+}

@@ -1,0 +1,84 @@
+/**
+ * Command-line flags: a declarative table per command, parsed with minimist.
+ * Unknown flags are errors that name the flag; flags stop at the first
+ * positional argument (what follows belongs to the sandboxed command), as in
+ * `docker run`.
+ */
+import minimist from 'minimist';
+import { UsageError } from '../errors';
+
+export interface FlagSpec {
+  name: string;
+  short?: string;
+  type: 'string' | 'boolean';
+  /** May be given several times; the value is then a list. */
+  multiple?: boolean;
+  /** Placeholder for the value in help text. */
+  value?: string;
+  help: string;
+}
+
+export type FlagValues = Record<string, string | string[] | boolean | undefined>;
+
+export interface ParsedArgs {
+  flags: FlagValues;
+  positionals: string[];
+}
+
+export function parseArgs(argv: string[], specs: readonly FlagSpec[], command: string): ParsedArgs {
+  const known = new Set<string>();
+  const alias: Record<string, string> = {};
+  for (const s of specs) {
+    known.add(s.name);
+    if (s.short) {
+      known.add(s.short);
+      alias[s.short] = s.name;
+    }
+  }
+  let unknown: string | null = null;
+  const parsed = minimist(argv, {
+    // '_' keeps positional arguments as typed (minimist would turn "0x10" into 16).
+    string: ['_', ...specs.filter((s) => s.type === 'string').map((s) => s.name)],
+    boolean: specs.filter((s) => s.type === 'boolean').map((s) => s.name),
+    alias,
+    stopEarly: true,
+    unknown: (arg: string) => {
+      if (arg.startsWith('-') && arg !== '-' && unknown === null) unknown = arg.split('=')[0];
+      return true;
+    },
+  });
+  if (unknown !== null)
+    throw new UsageError(`unknown flag: ${unknown}`, `see \`nook ${command} --help\` for the flags it takes`);
+
+  const flags: FlagValues = {};
+  for (const s of specs) {
+    const v = parsed[s.name] as unknown;
+    if (s.type === 'boolean') {
+      flags[s.name] = Boolean(v);
+      continue;
+    }
+    if (v === undefined) continue;
+    const list = (Array.isArray(v) ? v : [v]).map(String);
+    if (!s.multiple && list.length > 1)
+      throw new UsageError(`flag --${s.name} was given ${list.length} times`, 'give it once');
+    if (list.some((x) => x === '')) throw new UsageError(`flag --${s.name} needs a value`, `e.g. --${s.name} ${s.value ?? 'VALUE'}`);
+    flags[s.name] = s.multiple ? list : list[0];
+  }
+  const positionals = (parsed._ as unknown[]).map(String);
+  if (positionals[0] === '--') positionals.shift();
+  return { flags, positionals };
+}
+
+export function flagHelp(specs: readonly FlagSpec[]): string {
+  const rows = specs.map((s) => {
+    const names = (s.short ? `-${s.short}, ` : '    ') + `--${s.name}` + (s.value ? ` ${s.value}` : '');
+    return [names, s.help];
+  });
+  const width = Math.max(...rows.map(([n]) => n.length)) + 2;
+  return rows.map(([n, h]) => `  ${n.padEnd(width)}${h}`).join('\n');
+}
+
+export function stringList(v: string | string[] | boolean | undefined): string[] {
+  if (v === undefined || typeof v === 'boolean') return [];
+  return Array.isArray(v) ? v : [v];
+}

@@ -1,0 +1,72 @@
+/**
+ * nook's entry point. Kept tiny: `nook --version` must start about as fast
+ * as `node -e 0`, so every command's module is loaded only when used.
+ */
+import { NookError } from '../errors';
+
+declare const NOOK_VERSION: string | undefined;
+const VERSION = typeof NOOK_VERSION === 'string' ? NOOK_VERSION : '0.0.0-dev';
+
+const USAGE = `Usage: nook COMMAND [ARG...]
+
+A rootless, daemonless sandbox and container runtime in one executable.
+
+Commands:
+  run       Run a command in a sandbox (nook run --help)
+  version   Show the version
+
+Flags:
+  --help     Show this help
+  --version  Show the version
+
+Exit codes: the command's own, 125 when nook fails, 126 when the command
+cannot be executed, 127 when it is not found.
+`;
+
+function writeErr(text: string): void {
+  // Synchronous, and without touching process.stderr (which could make fd 2 non-blocking).
+  try {
+    require('node:fs').writeSync(2, text);
+  } catch {
+    /* stderr closed: nothing to tell */
+  }
+}
+
+export function reportError(e: unknown): number {
+  if (e instanceof NookError) {
+    writeErr(`nook: ${e.message}\n${e.hint ? `  hint: ${e.hint}\n` : ''}`);
+    return e.exitCode;
+  }
+  const err = e as Error;
+  writeErr(`nook: internal error: ${err?.stack ?? String(e)}\n`);
+  return 125;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case '--version':
+    case 'version':
+      process.stdout.write(`nook version ${VERSION}\n`);
+      return 0;
+    case undefined:
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE);
+      return 0;
+    case 'run': {
+      const { runCommand } = await import('./run');
+      return runCommand(rest);
+    }
+    default:
+      throw new NookError(
+        cmd.startsWith('-') ? `unknown flag: ${cmd}` : `unknown command: ${cmd}`,
+        { hint: 'see `nook --help` for the commands nook knows' },
+      );
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e) => process.exit(reportError(e)),
+);

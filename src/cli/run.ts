@@ -1,0 +1,189 @@
+/**
+ * `nook run`: flags → SandboxSpec → runSandbox. Everything that can be
+ * checked before clone() is checked here, so that bad input fails with a
+ * message about the input rather than about a syscall.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as crypto from 'node:crypto';
+import { NookError, UsageError } from '../errors';
+import { parseArgs, flagHelp, stringList, type FlagSpec, type ParsedArgs } from './args';
+import { computeIdMapping, hostIdentity, isMapped, moreIdsHint, type HostIdentity } from '../sandbox/idmap';
+import { DEFAULT_PATH } from '../sandbox/plan';
+import { MS } from '../sandbox/mounts';
+import { resolveUser } from '../sandbox/users';
+import type { BindMount, SandboxSpec, TmpfsMount } from '../sandbox/spec';
+
+export const RUN_FLAGS: readonly FlagSpec[] = [
+  { name: 'rootfs', type: 'string', value: 'DIR', help: 'run in this directory tree as / (required until images arrive)' },
+  { name: 'interactive', short: 'i', type: 'boolean', help: 'keep stdin attached (otherwise it is /dev/null)' },
+  { name: 'tty', short: 't', type: 'boolean', help: 'allocate a pseudo-terminal' },
+  { name: 'env', short: 'e', type: 'string', multiple: true, value: 'K=V', help: 'set an environment variable (K alone: take it from nook\'s environment)' },
+  { name: 'env-file', type: 'string', multiple: true, value: 'FILE', help: 'read environment variables from a file, one K=V per line' },
+  { name: 'workdir', short: 'w', type: 'string', value: 'DIR', help: 'working directory inside (created if missing)' },
+  { name: 'user', short: 'u', type: 'string', value: 'UID[:GID]', help: 'run as this user (numbers, or names from the rootfs\'s /etc/passwd)' },
+  { name: 'hostname', short: 'h', type: 'string', value: 'NAME', help: 'hostname inside (default: a random id)' },
+  { name: 'volume', short: 'v', type: 'string', multiple: true, value: 'HOST:DEST[:ro]', help: 'bind mount a host path' },
+  { name: 'tmpfs', type: 'string', multiple: true, value: 'DEST[:OPTS]', help: 'mount a tmpfs (default options: rw,noexec,nosuid,nodev)' },
+  { name: 'read-only', type: 'boolean', help: 'mount / read-only' },
+  { name: 'network', type: 'string', value: 'none|host', help: 'none (default): own network with loopback only; host: share the host network' },
+  { name: 'net', type: 'string', value: 'none|host', help: 'same as --network' },
+  { name: 'userns', type: 'string', value: 'keep-id', help: 'keep-id: your uid and gid are the same inside and run the command' },
+  { name: 'rm', type: 'boolean', help: 'accepted for docker compatibility: foreground runs leave nothing behind anyway' },
+  { name: 'help', type: 'boolean', help: 'show this help' },
+];
+
+export const RUN_USAGE = `Usage: nook run [FLAGS] --rootfs DIR [--] COMMAND [ARG...]
+
+Runs COMMAND in a rootless sandbox whose / is DIR: new user, mount, pid, uts,
+ipc, cgroup and network namespaces; fresh /proc, a minimal /dev, read-only /sys.
+nook exits with the command's status (128+N if signal N killed it), 125 when
+nook itself fails, 126 when the command cannot run, 127 when it is not found.
+
+Flags:
+${flagHelp(RUN_FLAGS)}
+`;
+
+function parseBind(v: string): BindMount {
+  const parts = v.split(':');
+  if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1])
+    throw new UsageError(`invalid volume "${v}"`, 'use -v HOST:DEST or -v HOST:DEST:ro');
+  const [src, dest, mode = 'rw'] = parts;
+  if (!['ro', 'rw'].includes(mode)) throw new UsageError(`invalid volume mode "${mode}" in "${v}"`, 'the mode is ro or rw');
+  if (!src.includes('/') && !src.startsWith('.'))
+    throw new UsageError(`named volumes are not supported: "${src}"`, 'give a host path, e.g. -v ./data:/data or -v /abs/path:/data');
+  if (!dest.startsWith('/')) throw new UsageError(`the destination of a volume must be an absolute path: "${dest}"`);
+  const source = path.resolve(src);
+  if (!fs.existsSync(source))
+    throw new NookError(`bind mount source ${source} does not exist`, { hint: `create it first (mkdir -p ${source})` });
+  return { source, target: path.posix.normalize(dest), readOnly: mode === 'ro' };
+}
+
+const TMPFS_FLAG_WORDS: Record<string, [number, boolean]> = {
+  ro: [MS.RDONLY, true], rw: [MS.RDONLY, false],
+  noexec: [MS.NOEXEC, true], exec: [MS.NOEXEC, false],
+  nosuid: [MS.NOSUID, true], suid: [MS.NOSUID, false],
+  nodev: [MS.NODEV, true], dev: [MS.NODEV, false],
+};
+
+export function parseTmpfs(v: string): TmpfsMount {
+  const i = v.indexOf(':');
+  const target = i < 0 ? v : v.slice(0, i);
+  const opts = i < 0 ? '' : v.slice(i + 1);
+  if (!target.startsWith('/')) throw new UsageError(`the tmpfs destination must be an absolute path: "${target}"`);
+  let flags = MS.NOEXEC | MS.NOSUID | MS.NODEV;
+  const data: string[] = [];
+  for (const o of opts.split(',').filter(Boolean)) {
+    const f = TMPFS_FLAG_WORDS[o];
+    if (f) flags = f[1] ? flags | f[0] : flags & ~f[0];
+    else if (/^(size|mode|nr_inodes|nr_blocks|uid|gid)=/.test(o)) data.push(o);
+    else throw new UsageError(`unknown tmpfs option "${o}" in --tmpfs ${v}`, 'known: ro, rw, (no)exec, (no)suid, (no)dev, size=, mode=, nr_inodes=, uid=, gid=');
+  }
+  if (!data.some((d) => d.startsWith('mode='))) data.push('mode=1777');
+  return { target: path.posix.normalize(target), options: data.join(','), flags };
+}
+
+function parseEnvFile(file: string): string[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new NookError(`reading env file ${file}: ${(e as Error).message}`);
+  }
+  return text
+    .split('\n')
+    .map((l) => l.replace(/\r$/, ''))
+    .filter((l) => l.trim() && !l.trimStart().startsWith('#'))
+    .flatMap((l) => expandEnv(l));
+}
+
+/** K=V stays; a bare K takes its value from nook's environment, and is dropped when unset (as docker does). */
+function expandEnv(entry: string): string[] {
+  if (entry.includes('=')) {
+    if (entry.startsWith('=')) throw new UsageError(`invalid environment variable "${entry}"`, 'use K=V');
+    return [entry];
+  }
+  const v = process.env[entry];
+  return v === undefined ? [] : [`${entry}=${v}`];
+}
+
+/** Later entries override earlier ones with the same name; order of first appearance is kept. */
+export function mergeEnv(...lists: string[][]): string[] {
+  const m = new Map<string, string>();
+  for (const list of lists) for (const e of list) m.set(e.slice(0, e.indexOf('=')), e);
+  return [...m.values()];
+}
+
+function networkMode(flags: Record<string, unknown>): 'none' | 'host' {
+  const v = (flags.network ?? flags.net ?? 'none') as string;
+  if (v === 'none' || v === 'host') return v;
+  throw new UsageError(`network mode "${v}" is not supported`, 'use --network none (the default: loopback only) or --network host');
+}
+
+export function buildRunSpec({ flags, positionals }: ParsedArgs, host: HostIdentity): SandboxSpec {
+  const rootfsFlag = flags.rootfs as string | undefined;
+  if (!rootfsFlag) {
+    if (positionals.length) throw new UsageError(`running images (here "${positionals[0]}") is not supported yet`, 'give a directory tree with --rootfs DIR');
+    throw new UsageError('nook run needs --rootfs DIR and a command', 'e.g. nook run --rootfs ./rootfs -- sh -c "echo hi"');
+  }
+  const rootfs = path.resolve(rootfsFlag);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(rootfs);
+  } catch {
+    throw new NookError(`rootfs ${rootfs} does not exist`, { hint: 'give --rootfs the directory that should become /' });
+  }
+  if (!st.isDirectory()) throw new NookError(`rootfs ${rootfs} is not a directory`);
+  if (!positionals.length) throw new UsageError('no command given', 'e.g. nook run --rootfs DIR -- sh -c "echo hi"');
+
+  const keepId = flags.userns === 'keep-id';
+  if (flags.userns !== undefined && !keepId)
+    throw new UsageError(`--userns "${flags.userns}" is not supported`, 'use --userns keep-id, or leave it out');
+  const idmap = computeIdMapping(host, { keepId });
+  const user = resolveUser(rootfs, flags.user as string | undefined, keepId ? { uid: host.uid, gid: host.gid } : { uid: 0, gid: 0 });
+  for (const [kind, id, ranges] of [['uid', user.uid, idmap.uid], ['gid', user.gid, idmap.gid]] as const)
+    if (!isMapped(ranges, id))
+      throw new NookError(`${kind} ${id} does not exist in the sandbox`, { hint: moreIdsHint(idmap, host.userName) });
+  const groups = idmap.setgroups ? user.groups.filter((g) => isMapped(idmap.gid, g)) : [];
+
+  const cwd = (flags.workdir as string | undefined) ?? '/';
+  if (!cwd.startsWith('/')) throw new UsageError(`the working directory must be an absolute path: "${cwd}"`);
+  const hostname = (flags.hostname as string | undefined) ?? crypto.randomBytes(6).toString('hex');
+  if (hostname.length > 64) throw new UsageError(`hostname "${hostname}" is longer than 64 characters`);
+
+  const tty = Boolean(flags.tty);
+  const defaults = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`, `HOME=${user.home}`, ...(tty ? ['TERM=xterm'] : [])];
+  const env = mergeEnv(
+    defaults,
+    stringList(flags['env-file']).flatMap(parseEnvFile),
+    stringList(flags.env).flatMap(expandEnv),
+  );
+
+  return {
+    rootfs,
+    argv: positionals,
+    env,
+    cwd: path.posix.normalize(cwd),
+    user: { uid: user.uid, gid: user.gid, groups },
+    hostname,
+    network: networkMode(flags),
+    readOnly: Boolean(flags['read-only']),
+    binds: stringList(flags.volume).map(parseBind),
+    tmpfs: stringList(flags.tmpfs).map(parseTmpfs),
+    tty,
+    interactive: Boolean(flags.interactive),
+    idmap,
+  };
+}
+
+export async function runCommand(argv: string[]): Promise<number> {
+  const parsed = parseArgs(argv, RUN_FLAGS, 'run');
+  if (parsed.flags.help) {
+    process.stdout.write(RUN_USAGE);
+    return 0;
+  }
+  const host = hostIdentity();
+  const spec = buildRunSpec(parsed, host);
+  const { runSandbox } = await import('../sandbox/process');
+  return runSandbox(spec, host);
+}

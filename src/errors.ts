@@ -1,0 +1,63 @@
+/**
+ * Typed errors that carry what the user reads. Everything the CLI prints on
+ * failure comes from a NookError: `message` says what went wrong, `hint` says
+ * what to do about it, `exitCode` follows docker's convention (125 for a
+ * runtime error, 126 for a command that cannot run, 127 for one not found).
+ */
+export class NookError extends Error {
+  readonly exitCode: number;
+  readonly hint?: string;
+
+  constructor(message: string, opts: { exitCode?: number; hint?: string } = {}) {
+    super(message);
+    this.name = 'NookError';
+    this.exitCode = opts.exitCode ?? 125;
+    this.hint = opts.hint;
+  }
+}
+
+/** Bad command-line input: same exit code as any runtime error, but worth its own type. */
+export class UsageError extends NookError {
+  constructor(message: string, hint?: string) {
+    super(message, { exitCode: 125, hint });
+    this.name = 'UsageError';
+  }
+}
+
+/** errno number → symbolic name and text, for messages like "mount /proc: EPERM (Operation not permitted)". */
+const ERRNO_TEXT: Record<number, [string, string]> = {
+  1: ['EPERM', 'Operation not permitted'],
+  2: ['ENOENT', 'No such file or directory'],
+  3: ['ESRCH', 'No such process'],
+  5: ['EIO', 'Input/output error'],
+  7: ['E2BIG', 'Argument list too long'],
+  8: ['ENOEXEC', 'Exec format error'],
+  9: ['EBADF', 'Bad file descriptor'],
+  11: ['EAGAIN', 'Resource temporarily unavailable'],
+  12: ['ENOMEM', 'Cannot allocate memory'],
+  13: ['EACCES', 'Permission denied'],
+  16: ['EBUSY', 'Device or resource busy'],
+  17: ['EEXIST', 'File exists'],
+  19: ['ENODEV', 'No such device'],
+  20: ['ENOTDIR', 'Not a directory'],
+  21: ['EISDIR', 'Is a directory'],
+  22: ['EINVAL', 'Invalid argument'],
+  24: ['EMFILE', 'Too many open files'],
+  26: ['ETXTBSY', 'Text file busy'],
+  28: ['ENOSPC', 'No space left on device'],
+  30: ['EROFS', 'Read-only file system'],
+  36: ['ENAMETOOLONG', 'File name too long'],
+  38: ['ENOSYS', 'Function not implemented'],
+  40: ['ELOOP', 'Too many levels of symbolic links'],
+  87: ['EUSERS', 'Too many users'],
+  95: ['EOPNOTSUPP', 'Operation not supported'],
+};
+
+export function errnoName(errno: number): string {
+  return ERRNO_TEXT[errno]?.[0] ?? `errno ${errno}`;
+}
+
+export function describeErrno(errno: number): string {
+  const e = ERRNO_TEXT[errno];
+  return e ? `${e[0]} (${e[1]})` : `errno ${errno}`;
+}

@@ -1,0 +1,165 @@
+/**
+ * The sandbox's filesystem, as plan steps: the rootfs bind-mounted onto
+ * itself, fresh /proc, a tmpfs /dev with the usual nodes bound from the host,
+ * a new devpts instance, /dev/shm, read-only /sys, the user's bind mounts and
+ * tmpfs mounts, then pivot_root. Everything happens inside the child's own
+ * mount namespace, so nothing is ever mounted on the host side.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { PlanOp } from '../../ffi/plan-format';
+import { NookError } from '../errors';
+import type { SandboxSpec } from './spec';
+
+export const MS = {
+  RDONLY: 0x1,
+  NOSUID: 0x2,
+  NODEV: 0x4,
+  NOEXEC: 0x8,
+  REMOUNT: 0x20,
+  BIND: 0x1000,
+  REC: 0x4000,
+  PRIVATE: 0x40000,
+  STRICTATIME: 0x1000000,
+} as const;
+
+const MNT_DETACH = 2;
+export { MNT_DETACH };
+
+/** Host device nodes bound into the sandbox's /dev, as docker provides them. */
+export const DEV_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'] as const;
+
+const DEV_LINKS: [string, string][] = [
+  ['/proc/self/fd', 'fd'],
+  ['/proc/self/fd/0', 'stdin'],
+  ['/proc/self/fd/1', 'stdout'],
+  ['/proc/self/fd/2', 'stderr'],
+  ['pts/ptmx', 'ptmx'],
+];
+
+/**
+ * Resolves `inner` (an absolute path inside the sandbox) to a host path under
+ * `root`, following symlinks as they would resolve inside, so that a link in
+ * the rootfs can never point a mount at a host path outside it.
+ */
+export function resolveInRoot(root: string, inner: string): string {
+  const parts = inner.split('/').filter((p) => p && p !== '.');
+  const resolved: string[] = [];
+  let hops = 0;
+  while (parts.length) {
+    const part = parts.shift()!;
+    if (part === '..') {
+      resolved.pop();
+      continue;
+    }
+    const host = path.join(root, ...resolved, part);
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.lstatSync(host);
+    } catch {
+      /* missing: the plan creates it */
+    }
+    if (st?.isSymbolicLink()) {
+      if (++hops > 40) throw new NookError(`too many symbolic links resolving ${inner} in ${root}`);
+      const link = fs.readlinkSync(host);
+      if (link.startsWith('/')) resolved.length = 0;
+      parts.unshift(...link.split('/').filter((p) => p && p !== '.'));
+      continue;
+    }
+    resolved.push(part);
+  }
+  return path.join(root, ...resolved);
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function mountpointOp(target: string, dir: boolean, what: string): PlanOp {
+  return dir
+    ? { op: 'MKDIR_P', args: [target, 0o755], what: `create mount point ${what}` }
+    : { op: 'TOUCH', args: [target, 0o644], what: `create mount point ${what}` };
+}
+
+/** Steps that mount everything under the rootfs, then make it /. */
+export function mountOps(spec: SandboxSpec): PlanOp[] {
+  const R = spec.rootfs;
+  const inRoot = (p: string) => resolveInRoot(R, p);
+  const ops: PlanOp[] = [
+    { op: 'MOUNT', args: [null, '/', null, MS.REC | MS.PRIVATE, null], what: 'make the mount namespace private' },
+    { op: 'MOUNT', args: [R, R, null, MS.BIND | MS.REC, null], what: `bind the rootfs ${R} onto itself` },
+  ];
+
+  const proc = inRoot('/proc');
+  ops.push(mountpointOp(proc, true, '/proc'));
+  ops.push({
+    op: 'MOUNT',
+    args: ['proc', proc, 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC, null],
+    what: 'mount a new proc on /proc',
+  });
+
+  const dev = inRoot('/dev');
+  ops.push(mountpointOp(dev, true, '/dev'));
+  ops.push({
+    op: 'MOUNT',
+    args: ['tmpfs', dev, 'tmpfs', MS.NOSUID | MS.STRICTATIME, 'mode=755,size=65536k'],
+    what: 'mount a tmpfs on /dev',
+  });
+  for (const node of DEV_NODES) {
+    const target = path.join(dev, node);
+    ops.push({ op: 'TOUCH', args: [target, 0o666], what: `create /dev/${node}` });
+    ops.push({ op: 'MOUNT', args: [`/dev/${node}`, target, null, MS.BIND, null], what: `bind the host's /dev/${node}` });
+  }
+  const devpts = path.join(dev, 'pts');
+  // gid=5 (tty) only exists inside when more than one id is mapped.
+  const ptsGid = spec.idmap.gid.some((r) => 5 >= r.inside && 5 - r.inside < r.count) ? ',gid=5' : '';
+  ops.push({ op: 'MKDIR_P', args: [devpts, 0o755], what: 'create /dev/pts' });
+  ops.push({
+    op: 'MOUNT',
+    args: ['devpts', devpts, 'devpts', MS.NOSUID | MS.NOEXEC, `newinstance,ptmxmode=0666,mode=0620${ptsGid}`],
+    what: 'mount a new devpts instance on /dev/pts',
+  });
+  const shm = path.join(dev, 'shm');
+  ops.push({ op: 'MKDIR_P', args: [shm, 0o755], what: 'create /dev/shm' });
+  ops.push({
+    op: 'MOUNT',
+    args: ['shm', shm, 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'mode=1777,size=65536k'],
+    what: 'mount a tmpfs on /dev/shm',
+  });
+  for (const [target, name] of DEV_LINKS)
+    ops.push({ op: 'SYMLINK', args: [target, path.join(dev, name)], what: `link /dev/${name} to ${target}` });
+
+  const sys = inRoot('/sys');
+  ops.push(mountpointOp(sys, true, '/sys'));
+  if (spec.network === 'none') {
+    // A sysfs of our own needs a network namespace owned by our user namespace.
+    ops.push({
+      op: 'MOUNT',
+      args: ['sysfs', sys, 'sysfs', MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.RDONLY, null],
+      what: 'mount sysfs read-only on /sys',
+    });
+  } else {
+    ops.push({ op: 'MOUNT', args: ['/sys', sys, null, MS.BIND | MS.REC, null], what: "bind the host's /sys" });
+    ops.push({ op: 'REMOUNT_BIND', args: [sys, MS.RDONLY], what: 'make /sys read-only' });
+  }
+
+  for (const b of spec.binds) {
+    const target = inRoot(b.target);
+    ops.push(mountpointOp(target, isDirectory(b.source), b.target));
+    ops.push({ op: 'MOUNT', args: [b.source, target, null, MS.BIND | MS.REC, null], what: `bind ${b.source} on ${b.target}` });
+    if (b.readOnly) ops.push({ op: 'REMOUNT_BIND', args: [target, MS.RDONLY], what: `make ${b.target} read-only` });
+  }
+  for (const t of spec.tmpfs) {
+    const target = inRoot(t.target);
+    ops.push(mountpointOp(target, true, t.target));
+    ops.push({ op: 'MOUNT', args: ['tmpfs', target, 'tmpfs', t.flags, t.options], what: `mount a tmpfs on ${t.target}` });
+  }
+
+  ops.push({ op: 'PIVOT_ROOT', args: [R], what: `pivot_root into ${R}` });
+  if (spec.readOnly) ops.push({ op: 'REMOUNT_BIND', args: ['/', MS.RDONLY], what: 'make / read-only' });
+  return ops;
+}

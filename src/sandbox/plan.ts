@@ -1,0 +1,104 @@
+/**
+ * Turns a SandboxSpec into the list of steps the native executor runs in the
+ * cloned child. Pure: no I/O beyond what mounts.ts reads to resolve paths, so
+ * unit tests can check a plan step by step.
+ */
+import type { PlanOp } from '../../ffi/plan-format';
+import { mountOps } from './mounts';
+import type { SandboxSpec } from './spec';
+
+export const CLONE = {
+  NEWNS: 0x00020000,
+  NEWCGROUP: 0x02000000,
+  NEWUTS: 0x04000000,
+  NEWIPC: 0x08000000,
+  NEWUSER: 0x10000000,
+  NEWPID: 0x20000000,
+  NEWNET: 0x40000000,
+} as const;
+
+export const SIGCHLD = 17;
+const SIGKILL = 9;
+const PR_SET_PDEATHSIG = 1;
+const O_RDONLY = 0;
+
+export function cloneFlags(spec: SandboxSpec): number {
+  let flags = CLONE.NEWUSER | CLONE.NEWNS | CLONE.NEWPID | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWCGROUP;
+  if (spec.network === 'none') flags |= CLONE.NEWNET;
+  return (flags | SIGCHLD) >>> 0;
+}
+
+/** The value of PATH in an environment list, or docker's default. */
+export function searchPath(env: string[]): string {
+  const entry = env.find((e) => e.startsWith('PATH='));
+  return entry ? entry.slice(5) : DEFAULT_PATH;
+}
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface PlanFds {
+  /** Read end of the pipe the parent writes one byte to once the id maps are in place. */
+  syncRead: number;
+  /** Write end of that pipe: the child closes its copy so it sees EOF if the parent dies. */
+  syncWrite: number;
+  /** The parent's end of the status socket, closed in the child. */
+  statusParent: number;
+}
+
+export function buildPlan(spec: SandboxSpec, fds: PlanFds): PlanOp[] {
+  const ops: PlanOp[] = [
+    // If nook dies, so does the sandbox (and with it its whole pid namespace).
+    { op: 'PRCTL', args: [PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0], what: 'set the parent-death signal' },
+    { op: 'CLOSE', args: [fds.syncWrite], what: 'close the parent end of the sync pipe' },
+    { op: 'CLOSE', args: [fds.statusParent], what: 'close the parent end of the status socket' },
+    { op: 'WAIT_FD', args: [fds.syncRead], what: 'wait for the id maps' },
+    { op: 'CLOSE', args: [fds.syncRead], what: 'close the sync pipe' },
+  ];
+  ops.push(...mountOps(spec));
+  ops.push({ op: 'SETHOSTNAME', args: [spec.hostname], what: `set the hostname to ${spec.hostname}` });
+  if (spec.network === 'none') ops.push({ op: 'IFUP', args: ['lo'], what: 'bring up the loopback interface' });
+
+  ops.push(...stdioOps(spec));
+  ops.push({ op: 'MKDIR_P', args: [spec.cwd, 0o755], what: `create the working directory ${spec.cwd}` });
+  ops.push({ op: 'CHDIR', args: [spec.cwd], what: `change to the working directory ${spec.cwd}` });
+
+  const { uid, gid, groups } = spec.user;
+  if (spec.idmap.setgroups)
+    ops.push({ op: 'SETGROUPS', args: [groups.length, { numbers: groups }], what: `set supplementary groups [${groups.join(',')}]` });
+  ops.push({ op: 'SETRESGID', args: [gid], what: `switch to gid ${gid}` });
+  ops.push({ op: 'SETRESUID', args: [uid], what: `switch to uid ${uid}` });
+
+  ops.push({ op: 'RESET_SIGNALS', args: [], what: 'reset signal dispositions' });
+  // Nothing of nook's (event loop fds, the status socket) may reach the command.
+  ops.push({ op: 'CLOEXEC_FROM', args: [3], what: 'mark inherited descriptors close-on-exec' });
+  ops.push({ op: 'UMASK', args: [0o022], what: 'set the umask' });
+  ops.push({
+    op: 'EXEC',
+    args: [spec.argv[0], { strings: spec.argv }, { strings: spec.env }, searchPath(spec.env)],
+    what: `execute ${spec.argv[0]}`,
+  });
+  return ops;
+}
+
+/**
+ * The command's stdin/stdout/stderr. Without a tty they are nook's own,
+ * passed straight through (no copying), but made blocking and inheritable
+ * again: Node may have left them O_NONBLOCK or close-on-exec.
+ */
+function stdioOps(spec: SandboxSpec): PlanOp[] {
+  const ops: PlanOp[] = [];
+  if (spec.tty) {
+    ops.push({
+      op: 'PTY',
+      args: ['/dev/ptmx', spec.user.uid, spec.user.gid],
+      what: 'allocate a pseudo-terminal from /dev/ptmx',
+    });
+    return ops;
+  }
+  if (!spec.interactive) ops.push({ op: 'OPEN', args: ['/dev/null', O_RDONLY, 0, 0], what: 'attach stdin to /dev/null' });
+  for (const fd of [0, 1, 2]) {
+    ops.push({ op: 'CLEAR_NONBLOCK', args: [fd], what: `make fd ${fd} blocking` });
+    ops.push({ op: 'DUP2', args: [fd, fd], what: `make fd ${fd} inheritable` });
+  }
+  return ops;
+}

@@ -1,0 +1,121 @@
+/**
+ * Signals for the sandboxed command, which is PID 1 of its pid namespace.
+ *
+ * The kernel drops a signal sent to a namespace's init when init has no
+ * handler for it, which is why Ctrl-C does nothing to many commands under
+ * docker or podman. nook reads the command's caught and ignored signal masks
+ * from /proc: a signal it handles or ignores is delivered as is; one whose
+ * default action would terminate it is turned into SIGKILL, and nook still
+ * exits 128+N for the original signal N, as the bare command would.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+
+const SIG = os.constants.signals;
+
+/** The signals nook relays to the command. */
+export const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const;
+export type ForwardedSignal = (typeof FORWARDED_SIGNALS)[number];
+
+/** Signals whose default action does not end the process. */
+const DEFAULT_NOT_FATAL = new Set<number>([SIG.SIGCHLD, SIG.SIGCONT, SIG.SIGURG, SIG.SIGWINCH, SIG.SIGSTOP, SIG.SIGTSTP, SIG.SIGTTIN, SIG.SIGTTOU]);
+
+export function defaultIsFatal(sig: number): boolean {
+  return !DEFAULT_NOT_FATAL.has(sig);
+}
+
+export interface SignalMasks {
+  caught: bigint;
+  ignored: bigint;
+}
+
+export function parseSignalMasks(statusText: string): SignalMasks {
+  const field = (name: string) => {
+    const m = statusText.match(new RegExp(`^${name}:\\s*([0-9a-fA-F]+)`, 'm'));
+    return m ? BigInt(`0x${m[1]}`) : 0n;
+  };
+  return { caught: field('SigCgt'), ignored: field('SigIgn') };
+}
+
+export function readSignalMasks(pid: number): SignalMasks | null {
+  try {
+    return parseSignalMasks(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/** What to send to an init process with these masks so that it reacts to `sig` as a normal process would. */
+export function signalForInit(sig: number, masks: SignalMasks): number {
+  const bit = 1n << BigInt(sig - 1);
+  if (masks.caught & bit || masks.ignored & bit) return sig;
+  return defaultIsFatal(sig) ? SIG.SIGKILL : sig;
+}
+
+/**
+ * Relays signals that nook receives to the sandbox's init. Installed before
+ * the clone so that nothing is lost (or kills nook) during set-up; signals
+ * that arrive before the command runs are queued.
+ */
+export class SignalRelay {
+  private pid = 0;
+  private pending: number[] = [];
+  private handlers: [string, () => void][] = [];
+  /** The signal that made nook kill the command, for the exit code. */
+  killedBy: number | null = null;
+
+  constructor(relayed: readonly ForwardedSignal[]) {
+    for (const name of relayed) {
+      const h = () => this.deliver(SIG[name]);
+      process.on(name, h);
+      this.handlers.push([name, h]);
+    }
+  }
+
+  /** The command is running: deliver what was queued and relay from now on. */
+  attach(pid: number): void {
+    this.pid = pid;
+    for (const sig of this.pending.splice(0)) this.deliver(sig);
+  }
+
+  deliver(sig: number): void {
+    if (!this.pid) {
+      this.pending.push(sig);
+      return;
+    }
+    const masks = readSignalMasks(this.pid);
+    if (!masks) return; // already gone
+    const actual = signalForInit(sig, masks);
+    if (actual === SIG.SIGKILL && this.killedBy === null) this.killedBy = sig;
+    try {
+      process.kill(this.pid, actual);
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+
+  /**
+   * A signal the kernel already sent to init itself (typed on its terminal):
+   * act only when the kernel will drop it, so a handler never runs twice.
+   */
+  deliverIfDropped(sig: number): void {
+    if (!this.pid) return;
+    const masks = readSignalMasks(this.pid);
+    if (!masks || signalForInit(sig, masks) !== SIG.SIGKILL) return;
+    this.deliver(sig);
+  }
+
+  detach(): void {
+    for (const [name, h] of this.handlers) process.removeListener(name, h);
+    this.handlers = [];
+    this.pid = 0;
+  }
+}
+
+/** nook's exit code for a raw wait status, as the bare command's shell would report it. */
+export function exitCodeFromWaitStatus(status: number, killedBy: number | null): number {
+  const termSig = status & 0x7f;
+  if (termSig === 0) return (status >> 8) & 0xff;
+  if (termSig === SIG.SIGKILL && killedBy !== null) return 128 + killedBy;
+  return 128 + termSig;
+}

@@ -1,0 +1,105 @@
+/**
+ * `-t`: the command runs on a pseudo-terminal allocated inside the sandbox
+ * (from its own devpts instance); nook holds the master end, copies between
+ * it and the user's terminal, puts that terminal in raw mode, follows window
+ * size changes, and restores the terminal on every way out.
+ */
+import * as net from 'node:net';
+import type { Native } from '../../ffi/native';
+
+const TIOCSWINSZ = 0x5414;
+const ISIG = 0x1;
+const VINTR = 0;
+const VQUIT = 1;
+const TERMIOS_LFLAG_OFFSET = 12;
+const TERMIOS_CC_OFFSET = 17;
+
+export interface TtySession {
+  /** Resolves when the pseudo-terminal is closed (all output copied). */
+  closed: Promise<void>;
+  restore(): void;
+}
+
+function setWindowSize(n: Native, master: number): void {
+  const out = process.stdout;
+  if (!out.isTTY || !out.columns || !out.rows) return;
+  const ws = Buffer.alloc(8);
+  ws.writeUInt16LE(out.rows, 0);
+  ws.writeUInt16LE(out.columns, 2);
+  n.ioctl(master, TIOCSWINSZ, ws);
+}
+
+/**
+ * Which signal, if any, the bytes typed by the user make the pty's line
+ * discipline send (Ctrl-C, Ctrl-\). The kernel drops those for an init
+ * without a handler; the caller then stops the command as a terminal would.
+ */
+function typedSignal(n: Native, master: number, data: Buffer): 'SIGINT' | 'SIGQUIT' | null {
+  const t = Buffer.alloc(64);
+  if (n.tcgetattr(master, t) !== 0) return null;
+  if (!(t.readUInt32LE(TERMIOS_LFLAG_OFFSET) & ISIG)) return null;
+  if (data.includes(t[TERMIOS_CC_OFFSET + VINTR])) return 'SIGINT';
+  if (data.includes(t[TERMIOS_CC_OFFSET + VQUIT])) return 'SIGQUIT';
+  return null;
+}
+
+export function startTtySession(
+  n: Native,
+  master: number,
+  opts: { interactive: boolean; onTypedSignal: (sig: 'SIGINT' | 'SIGQUIT') => void },
+): TtySession {
+  const stdin = process.stdin;
+  let raw = false;
+  const restore = () => {
+    if (raw && stdin.isTTY) {
+      try {
+        stdin.setRawMode(false);
+      } catch {
+        /* terminal already gone */
+      }
+      raw = false;
+    }
+  };
+  process.on('exit', restore);
+
+  setWindowSize(n, master);
+  const onResize = () => setWindowSize(n, master);
+  if (process.stdout.isTTY) process.stdout.on('resize', onResize);
+
+  const pty = new net.Socket({ fd: master, readable: true, writable: true });
+  const closed = new Promise<void>((resolve) => {
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      if (process.stdout.isTTY) process.stdout.removeListener('resize', onResize);
+      stdin.pause();
+      stdin.removeAllListeners('data');
+      resolve();
+    };
+    pty.on('data', (chunk: Buffer) => {
+      if (!process.stdout.write(chunk)) {
+        pty.pause();
+        process.stdout.once('drain', () => pty.resume());
+      }
+    });
+    // When the last slave fd closes, reading the master fails with EIO: that is the end.
+    pty.on('end', finish);
+    pty.on('error', finish);
+    pty.on('close', finish);
+  });
+
+  if (opts.interactive) {
+    if (stdin.isTTY) {
+      stdin.setRawMode(true);
+      raw = true;
+    }
+    stdin.on('data', (chunk: Buffer) => {
+      pty.write(chunk);
+      const sig = typedSignal(n, master, chunk);
+      if (sig) opts.onTypedSignal(sig);
+    });
+    stdin.resume();
+  }
+  return { closed, restore };
+}

@@ -25,6 +25,7 @@
 #include <grp.h>
 #include <net/if.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,7 +214,7 @@ static int open_pty(const char *ptmx, uid_t uid, gid_t gid)
     int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
     if (slave < 0)
         return -1;
-    if ((int)uid >= 0 && fchown(slave, uid, gid) < 0 && errno != EINVAL)
+    if (fchown(slave, uid, gid) < 0 && errno != EINVAL)
         return -1;
     if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
         return -1;
@@ -445,4 +446,30 @@ int nook_wait_child(int pid)
         if (r < 0 && errno != EINTR)
             return -errno;
     }
+}
+
+/*
+ * Parent side: start a helper program (newuidmap, newgidmap) with stdin from
+ * /dev/null and stdout+stderr into `outfd`. posix_spawn() uses vfork-style
+ * clone, far cheaper than forking a Node-sized process. Returns the pid or
+ * -errno; reap it with nook_wait_child().
+ */
+extern char **environ;
+
+int nook_spawn(const char *path, char *const argv[], int outfd)
+{
+    posix_spawn_file_actions_t fa;
+    pid_t pid;
+    int r = posix_spawn_file_actions_init(&fa);
+    if (r)
+        return -r;
+    r = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (!r)
+        r = posix_spawn_file_actions_adddup2(&fa, outfd, 1);
+    if (!r)
+        r = posix_spawn_file_actions_adddup2(&fa, outfd, 2);
+    if (!r)
+        r = posix_spawn(&pid, path, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    return r ? -r : pid;
 }

@@ -11,10 +11,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as crypto from 'node:crypto';
 import type * as Koffi from 'koffi';
 import { cacheDir } from '../src/util/dirs';
 import { NookError } from '../src/errors';
+import { randomHex } from '../src/util/random';
 
 declare const NOOK_NATIVE_ID: string | undefined;
 
@@ -67,7 +67,7 @@ function seaAssetPaths(): Record<AssetName, string> {
       /* not unpacked yet */
     }
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const tmp = `${file}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+    const tmp = `${file}.tmp-${process.pid}-${randomHex(4)}`;
     fs.writeFileSync(tmp, new Uint8Array(raw), { mode: 0o500 });
     fs.renameSync(tmp, file);
   }
@@ -91,8 +91,13 @@ export interface Native {
   pipe2(fds: Int32Array, flags: number): number;
   ioctl(fd: number, request: number, arg: Buffer): number;
   tcgetattr(fd: number, termios: Buffer): number;
+  dup(fd: number): number;
   readStatus(fd: number, out4: Int32Array, passedFd: Int32Array): number;
   waitChildAsync(pid: number, cb: (err: unknown, status: number) => void): void;
+  /** Blocking wait; returns the raw wait status or -errno. */
+  waitChild(pid: number): number;
+  /** posix_spawn() with stdout and stderr into outFd; returns the pid or -errno. */
+  spawn(path: string, argv: (string | null)[], outFd: number): number;
   errno(): number;
 }
 
@@ -118,8 +123,11 @@ export function loadNative(): Native {
     pipe2: libc.func('int pipe2(int *fds, int flags)'),
     ioctl: libc.func('int ioctl(int fd, unsigned long request, void *arg)'),
     tcgetattr: libc.func('int tcgetattr(int fd, void *termios)'),
+    dup: libc.func('int dup(int fd)'),
     readStatus: exec.func('int nook_read_status(int fd, int32_t *out4, int *passed_fd)'),
     waitChildAsync: (pid, cb) => waitChild.async(pid, cb),
+    waitChild,
+    spawn: exec.func('int nook_spawn(const char *path, const char **argv, int outfd)'),
     errno: () => koffi.errno(),
   };
   return native;

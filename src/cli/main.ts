@@ -43,6 +43,7 @@ export function reportError(e: unknown): number {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (process.env.NOOK_DEBUG_TIMING) require('../util/timing').mark('main');
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case '--version':

@@ -5,13 +5,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as crypto from 'node:crypto';
 import { NookError, UsageError } from '../errors';
 import { parseArgs, flagHelp, stringList, type FlagSpec, type ParsedArgs } from './args';
 import { computeIdMapping, hostIdentity, isMapped, moreIdsHint, type HostIdentity } from '../sandbox/idmap';
 import { DEFAULT_PATH } from '../sandbox/plan';
 import { MS } from '../sandbox/mounts';
 import { resolveUser } from '../sandbox/users';
+import { randomHex } from '../util/random';
 import type { BindMount, SandboxSpec, TmpfsMount } from '../sandbox/spec';
 
 export const RUN_FLAGS: readonly FlagSpec[] = [
@@ -148,7 +148,7 @@ export function buildRunSpec({ flags, positionals }: ParsedArgs, host: HostIdent
 
   const cwd = (flags.workdir as string | undefined) ?? '/';
   if (!cwd.startsWith('/')) throw new UsageError(`the working directory must be an absolute path: "${cwd}"`);
-  const hostname = (flags.hostname as string | undefined) ?? crypto.randomBytes(6).toString('hex');
+  const hostname = (flags.hostname as string | undefined) ?? randomHex(6);
   if (hostname.length > 64) throw new UsageError(`hostname "${hostname}" is longer than 64 characters`);
 
   const tty = Boolean(flags.tty);

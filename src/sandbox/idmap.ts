@@ -11,9 +11,11 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { spawnSync } from 'node:child_process';
 import { NookError } from '../errors';
 import { findExecutable } from '../util/which';
+import type { Native } from '../../ffi/native';
+
+const O_CLOEXEC = 0x80000;
 
 export interface IdRange {
   inside: number;
@@ -148,22 +150,61 @@ function formatMap(ranges: IdRange[]): string {
   return ranges.map((r) => `${r.inside} ${r.outside} ${r.count}`).join('\n') + '\n';
 }
 
-function runHelper(helper: string, pid: number, ranges: IdRange[], kind: 'uid' | 'gid'): void {
-  const args = [String(pid), ...ranges.flatMap((r) => [String(r.inside), String(r.outside), String(r.count)])];
-  const res = spawnSync(helper, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  if (res.status === 0) return;
-  const output = `${res.stderr ?? ''}${res.stdout ?? ''}`.trim() || (res.error ? res.error.message : `exit status ${res.status}`);
+function helperArgs(pid: number, ranges: IdRange[]): string[] {
+  return [String(pid), ...ranges.flatMap((r) => [String(r.inside), String(r.outside), String(r.count)])];
+}
+
+function helperFailure(helper: string, args: string[], kind: 'uid' | 'gid', output: string): NookError {
   let hint = `check the ranges for your user in /etc/sub${kind} and that ${helper} is setuid root or has the cap_set${kind} file capability`;
   try {
     const st = fs.statSync(helper);
-    if (!(st.mode & 0o4000))
+    if (!(st.mode & 0o4000) && /Operation not permitted|EPERM/i.test(output))
       hint =
-        `${helper} is not setuid root; it needs that bit or the cap_set${kind} file capability: ` +
-        `\`sudo chmod u+s ${helper}\` or \`sudo setcap cap_set${kind}+ep ${helper}\` (reinstall the uidmap package to restore it)`;
+        `${helper} is neither setuid root nor running with the cap_set${kind} capability: ` +
+        `\`sudo chmod u+s ${helper}\` or \`sudo setcap cap_set${kind}+ep ${helper}\` (reinstalling the uidmap package restores it)`;
   } catch {
     /* keep the general hint */
   }
-  throw new NookError(`setting up the ${kind} map: ${helper} ${args.join(' ')} failed: ${output}`, { hint });
+  return new NookError(`setting up the ${kind} map: ${helper} ${args.join(' ')} failed: ${output}`, { hint });
+}
+
+/**
+ * Runs newuidmap and newgidmap side by side through posix_spawn (cheaper
+ * than child_process for a process of Node's size), each writing its
+ * messages to a pipe of its own that is read once it has exited.
+ */
+function runHelpers(n: Native, pid: number, mapping: IdMapping, host: HostIdentity): void {
+  const jobs = [
+    { helper: host.newuidmap!, kind: 'uid' as const, args: helperArgs(pid, mapping.uid) },
+    { helper: host.newgidmap!, kind: 'gid' as const, args: helperArgs(pid, mapping.gid) },
+  ].map((job) => {
+    const pipe = new Int32Array(2);
+    if (n.pipe2(pipe, O_CLOEXEC) < 0) throw new NookError(`creating a pipe for ${job.helper}: errno ${n.errno()}`);
+    const child = n.spawn(job.helper, [job.helper, ...job.args, null], pipe[1]);
+    fs.closeSync(pipe[1]);
+    return { ...job, child, out: pipe[0] };
+  });
+  const failures: NookError[] = [];
+  for (const job of jobs) {
+    const status = job.child < 0 ? job.child : n.waitChild(job.child);
+    const output = readAll(job.out).trim();
+    fs.closeSync(job.out);
+    if (job.child < 0) failures.push(helperFailure(job.helper, job.args, job.kind, `cannot run it: errno ${-job.child}`));
+    else if (status !== 0)
+      failures.push(helperFailure(job.helper, job.args, job.kind, output || `exit status ${(status >> 8) & 0xff}`));
+  }
+  if (failures.length) throw failures[0];
+}
+
+function readAll(fd: number): string {
+  const chunks: Buffer[] = [];
+  const buf = Buffer.alloc(4096);
+  for (;;) {
+    const got = fs.readSync(fd, buf);
+    if (got <= 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, got)));
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function writeProc(pid: number, file: string, data: string): void {
@@ -177,12 +218,8 @@ function writeProc(pid: number, file: string, data: string): void {
 }
 
 /** Writes the maps of the child `pid`, which waits in its new user namespace until we are done. */
-export function applyIdMapping(pid: number, mapping: IdMapping, host: HostIdentity): void {
-  if (mapping.method === 'helpers') {
-    runHelper(host.newuidmap!, pid, mapping.uid, 'uid');
-    runHelper(host.newgidmap!, pid, mapping.gid, 'gid');
-    return;
-  }
+export function applyIdMapping(n: Native, pid: number, mapping: IdMapping, host: HostIdentity): void {
+  if (mapping.method === 'helpers') return runHelpers(n, pid, mapping, host);
   writeProc(pid, 'uid_map', formatMap(mapping.uid));
   if (!mapping.setgroups) writeProc(pid, 'setgroups', 'deny');
   writeProc(pid, 'gid_map', formatMap(mapping.gid));

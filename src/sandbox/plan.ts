@@ -90,7 +90,8 @@ function stdioOps(spec: SandboxSpec): PlanOp[] {
   if (spec.tty) {
     ops.push({
       op: 'PTY',
-      args: ['/dev/ptmx', spec.user.uid, spec.user.gid],
+      // The slave keeps devpts's group (tty, gid 5, when mapped); its owner becomes the user.
+      args: ['/dev/ptmx', spec.user.uid, -1],
       what: 'allocate a pseudo-terminal from /dev/ptmx',
     });
     return ops;

@@ -16,8 +16,8 @@ import { applyIdMapping, type HostIdentity } from './idmap';
 import { buildPlan, cloneFlags } from './plan';
 import { cloneFailure, stepFailure } from './diagnose';
 import { FORWARDED_SIGNALS, SignalRelay, exitCodeFromWaitStatus } from './signals';
-import { startTtySession } from './tty';
 import type { SandboxSpec } from './spec';
+import { mark } from '../util/timing';
 
 const AF_UNIX = 1;
 const SOCK_SEQPACKET = 5;
@@ -67,7 +67,9 @@ function waitChild(n: Native, pid: number): Promise<number> {
 }
 
 export async function runSandbox(spec: SandboxSpec, host: HostIdentity): Promise<number> {
+  mark('spec built');
   const n = loadNative();
+  mark('native loaded');
   // With a tty, window size changes go to the pty, which signals the command itself.
   const relay = new SignalRelay(spec.tty ? FORWARDED_SIGNALS.filter((s) => s !== 'SIGWINCH') : FORWARDED_SIGNALS);
   try {
@@ -87,6 +89,7 @@ async function runWithRelay(n: Native, spec: SandboxSpec, host: HostIdentity, re
 
   const ops: PlanOp[] = buildPlan(spec, { syncRead, syncWrite, statusParent });
   const plan = encodePlan(ops, statusChild);
+  mark('plan encoded');
   const pid = n.clone(n.execPlanAddress, n.childStackTop, cloneFlags(spec), plan);
   const cloneErrno = n.errno();
   closeQuietly(statusChild);
@@ -95,16 +98,18 @@ async function runWithRelay(n: Native, spec: SandboxSpec, host: HostIdentity, re
     [statusParent, syncWrite].forEach(closeQuietly);
     throw cloneFailure(cloneErrno);
   }
+  mark('cloned');
   const exited = waitChild(n, pid);
 
   try {
-    applyIdMapping(pid, spec.idmap, host);
+    applyIdMapping(n, pid, spec.idmap, host);
   } catch (e) {
     closeQuietly(syncWrite); // the child sees EOF and exits quietly
     closeQuietly(statusParent);
     await exited;
     throw e;
   }
+  mark('id maps written');
   fs.writeSync(syncWrite, 'g');
   closeQuietly(syncWrite);
 
@@ -118,9 +123,11 @@ async function runWithRelay(n: Native, spec: SandboxSpec, host: HostIdentity, re
     throw stepFailure(step, report.failure.errno, spec, host.userName);
   }
 
+  mark('command started');
   relay.attach(pid);
   if (report.ptyMaster === undefined) return exitCodeFromWaitStatus(await exited, relay.killedBy);
 
+  const { startTtySession } = await import('./tty');
   const tty = startTtySession(n, report.ptyMaster, {
     interactive: spec.interactive,
     onTypedSignal: (sig) => relay.deliverIfDropped(sig === 'SIGINT' ? 2 : 3),

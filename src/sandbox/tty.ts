@@ -4,7 +4,7 @@
  * it and the user's terminal, puts that terminal in raw mode, follows window
  * size changes, and restores the terminal on every way out.
  */
-import * as net from 'node:net';
+import * as tty from 'node:tty';
 import type { Native } from '../../ffi/native';
 
 const TIOCSWINSZ = 0x5414;
@@ -66,7 +66,9 @@ export function startTtySession(
   const onResize = () => setWindowSize(n, master);
   if (process.stdout.isTTY) process.stdout.on('resize', onResize);
 
-  const pty = new net.Socket({ fd: master, readable: true, writable: true });
+  // libuv watches an fd once, so reading and writing get descriptors of their own.
+  const ptyOut = new tty.ReadStream(master);
+  const ptyIn = new tty.WriteStream(n.dup(master));
   const closed = new Promise<void>((resolve) => {
     let done = false;
     const finish = () => {
@@ -75,18 +77,20 @@ export function startTtySession(
       if (process.stdout.isTTY) process.stdout.removeListener('resize', onResize);
       stdin.pause();
       stdin.removeAllListeners('data');
+      ptyIn.destroy();
+      ptyOut.destroy();
       resolve();
     };
-    pty.on('data', (chunk: Buffer) => {
+    ptyOut.on('data', (chunk: Buffer) => {
       if (!process.stdout.write(chunk)) {
-        pty.pause();
-        process.stdout.once('drain', () => pty.resume());
+        ptyOut.pause();
+        process.stdout.once('drain', () => ptyOut.resume());
       }
     });
     // When the last slave fd closes, reading the master fails with EIO: that is the end.
-    pty.on('end', finish);
-    pty.on('error', finish);
-    pty.on('close', finish);
+    ptyOut.on('end', finish);
+    ptyOut.on('error', finish);
+    ptyOut.on('close', finish);
   });
 
   if (opts.interactive) {
@@ -95,7 +99,7 @@ export function startTtySession(
       raw = true;
     }
     stdin.on('data', (chunk: Buffer) => {
-      pty.write(chunk);
+      ptyIn.write(chunk);
       const sig = typedSignal(n, master, chunk);
       if (sig) opts.onTypedSignal(sig);
     });

@@ -85,13 +85,25 @@ function mountpointOp(target: string, dir: boolean, what: string): PlanOp {
     : { op: 'TOUCH', args: [target, 0o644], what: `create mount point ${what}` };
 }
 
+/**
+ * Where the rootfs is assembled. Normally the rootfs bound onto itself. For
+ * `--rootfs /` that cannot work: a bind of / onto / is unreachable (chdir("/")
+ * stays on the mount below it) and pivot_root refuses it, so / is bound onto
+ * /proc instead, which always exists and gets a fresh proc mounted over its
+ * copy anyway.
+ */
+export function assemblyRoot(rootfs: string): string {
+  return rootfs === '/' ? '/proc' : rootfs;
+}
+
 /** Steps that mount everything under the rootfs, then make it /. */
 export function mountOps(spec: SandboxSpec): PlanOp[] {
-  const R = spec.rootfs;
-  const inRoot = (p: string) => resolveInRoot(R, p);
+  const R = assemblyRoot(spec.rootfs);
+  // Paths are resolved against the rootfs as the host sees it, then placed under R.
+  const inRoot = (p: string) => path.join(R, path.relative(spec.rootfs, resolveInRoot(spec.rootfs, p)));
   const ops: PlanOp[] = [
     { op: 'MOUNT', args: [null, '/', null, MS.REC | MS.PRIVATE, null], what: 'make the mount namespace private' },
-    { op: 'MOUNT', args: [R, R, null, MS.BIND | MS.REC, null], what: `bind the rootfs ${R} onto itself` },
+    { op: 'MOUNT', args: [spec.rootfs, R, null, MS.BIND | MS.REC, null], what: `bind the rootfs ${spec.rootfs} onto ${R}` },
   ];
 
   const proc = inRoot('/proc');
@@ -159,7 +171,7 @@ export function mountOps(spec: SandboxSpec): PlanOp[] {
     ops.push({ op: 'MOUNT', args: ['tmpfs', target, 'tmpfs', t.flags, t.options], what: `mount a tmpfs on ${t.target}` });
   }
 
-  ops.push({ op: 'PIVOT_ROOT', args: [R], what: `pivot_root into ${R}` });
+  ops.push({ op: 'PIVOT_ROOT', args: [R], what: `pivot_root into ${spec.rootfs}` });
   if (spec.readOnly) ops.push({ op: 'REMOUNT_BIND', args: ['/', MS.RDONLY], what: 'make / read-only' });
   return ops;
 }

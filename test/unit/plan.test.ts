@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildPlan, cloneFlags, CLONE, searchPath } from '../../src/sandbox/plan';
+import { MS } from '../../src/sandbox/mounts';
+import type { SandboxSpec } from '../../src/sandbox/spec';
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-plan-'));
+const fds = { syncRead: 10, syncWrite: 11, statusParent: 12 };
+
+function spec(over: Partial<SandboxSpec> = {}): SandboxSpec {
+  return {
+    rootfs: root,
+    argv: ['sh', '-c', 'true'],
+    env: ['PATH=/bin:/usr/bin', 'HOME=/root'],
+    cwd: '/',
+    user: { uid: 0, gid: 0, groups: [0] },
+    hostname: 'box',
+    network: 'none',
+    readOnly: false,
+    binds: [],
+    tmpfs: [],
+    tty: false,
+    interactive: false,
+    idmap: { uid: [{ inside: 0, outside: 1000, count: 1 }], gid: [{ inside: 0, outside: 1000, count: 1 }], method: 'direct', setgroups: false },
+    ...over,
+  };
+}
+
+const names = (s: SandboxSpec) => buildPlan(s, fds).map((o) => o.op);
+
+describe('plan', () => {
+  it('sets the death signal first, waits for the id maps before mounting, and ends with exec', () => {
+    const ops = names(spec());
+    expect(ops[0]).toBe('PRCTL');
+    expect(ops.indexOf('WAIT_FD')).toBeLessThan(ops.indexOf('MOUNT'));
+    expect(ops.indexOf('PIVOT_ROOT')).toBeGreaterThan(ops.lastIndexOf('MOUNT'));
+    expect(ops.at(-1)).toBe('EXEC');
+    expect(ops.indexOf('RESET_SIGNALS')).toBeLessThan(ops.indexOf('EXEC'));
+    expect(ops.indexOf('CLOEXEC_FROM')).toBeLessThan(ops.indexOf('EXEC'));
+  });
+
+  it('closes the parent ends of both channels in the child before waiting', () => {
+    const plan = buildPlan(spec(), fds);
+    const closed = plan.filter((o) => o.op === 'CLOSE').map((o) => o.args[0]);
+    expect(closed).toEqual(expect.arrayContaining([fds.syncWrite, fds.statusParent]));
+  });
+
+  it('mounts proc, a tmpfs /dev, devpts and a read-only sysfs under the rootfs', () => {
+    const mounts = buildPlan(spec(), fds).filter((o) => o.op === 'MOUNT');
+    const byType = (t: string) => mounts.find((m) => m.args[2] === t);
+    expect(byType('proc')?.args[1]).toBe(path.join(root, 'proc'));
+    expect(byType('devpts')?.args[4]).toContain('newinstance');
+    expect(byType('devpts')?.args[4]).not.toContain('gid=5'); // gid 5 is not mapped with one id
+    expect(Number(byType('sysfs')?.args[3]) & MS.RDONLY).toBe(MS.RDONLY);
+    expect(mounts.filter((m) => m.args[0] === '/dev/null')).toHaveLength(1);
+  });
+
+  it('uses devpts gid=5 when gid 5 is mapped', () => {
+    const idmap = { ...spec().idmap, gid: [{ inside: 0, outside: 1000, count: 1 }, { inside: 1, outside: 100000, count: 65536 }] };
+    const devpts = buildPlan(spec({ idmap }), fds).find((o) => o.args[2] === 'devpts');
+    expect(devpts?.args[4]).toContain('gid=5');
+  });
+
+  it('brings up loopback only in its own network namespace, and binds /sys for --network host', () => {
+    expect(names(spec())).toContain('IFUP');
+    const host = buildPlan(spec({ network: 'host' }), fds);
+    expect(host.map((o) => o.op)).not.toContain('IFUP');
+    expect(host.find((o) => o.args[0] === '/sys')?.args[3]).toBe(MS.BIND | MS.REC);
+    expect(cloneFlags(spec()) & CLONE.NEWNET).toBe(CLONE.NEWNET);
+    expect(cloneFlags(spec({ network: 'host' })) & CLONE.NEWNET).toBe(0);
+  });
+
+  it('attaches stdin to /dev/null unless interactive, and uses a pty with -t', () => {
+    const opens = (s: SandboxSpec) => buildPlan(s, fds).filter((o) => o.op === 'OPEN').map((o) => o.args[0]);
+    expect(opens(spec())).toEqual(['/dev/null']);
+    expect(opens(spec({ interactive: true }))).toEqual([]);
+    const tty = names(spec({ tty: true, interactive: true }));
+    expect(tty).toContain('PTY');
+    expect(tty).not.toContain('CLEAR_NONBLOCK');
+  });
+
+  it('skips setgroups when the id map denies it, and switches gid before uid', () => {
+    expect(names(spec())).not.toContain('SETGROUPS');
+    const ops = names(spec({ idmap: { ...spec().idmap, setgroups: true } }));
+    expect(ops.indexOf('SETGROUPS')).toBeLessThan(ops.indexOf('SETRESGID'));
+    expect(ops.indexOf('SETRESGID')).toBeLessThan(ops.indexOf('SETRESUID'));
+  });
+
+  it('remounts / read-only after pivot_root with --read-only, and binds read-only volumes', () => {
+    const plan = buildPlan(spec({ readOnly: true, binds: [{ source: '/etc', target: '/mnt/etc', readOnly: true }] }), fds);
+    const ops = plan.map((o) => o.op);
+    const rootRemount = plan.findIndex((o) => o.op === 'REMOUNT_BIND' && o.args[0] === '/');
+    expect(rootRemount).toBeGreaterThan(ops.indexOf('PIVOT_ROOT'));
+    const bindRemount = plan.find((o) => o.op === 'REMOUNT_BIND' && o.args[0] === path.join(root, 'mnt/etc'));
+    expect(bindRemount?.args[1]).toBe(MS.RDONLY);
+  });
+
+  it('executes with the PATH of the sandbox environment', () => {
+    const exec = buildPlan(spec(), fds).at(-1)!;
+    expect(exec.args[0]).toBe('sh');
+    expect(exec.args[3]).toBe('/bin:/usr/bin');
+    expect(searchPath([])).toContain('/usr/local/sbin');
+  });
+});

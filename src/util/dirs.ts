@@ -57,6 +57,8 @@ export function cacheDirCandidates(): string[] {
 /** The first cache directory that works; a clear error listing why none did otherwise. */
 export function cacheDir(): string {
   const problems: string[] = [];
+  const runtimeProblem = runtimeDirProblem();
+  if (runtimeProblem) problems.push(runtimeProblem);
   for (const dir of cacheDirCandidates()) {
     // The /tmp fallback's parent must be private too, or another user could plant files in it.
     const parent = path.dirname(dir);

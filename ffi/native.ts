@@ -74,8 +74,6 @@ function seaAssetPaths(): Record<AssetName, string> {
   return out;
 }
 
-let koffiModule: typeof Koffi | undefined;
-
 function assetPaths(): Record<AssetName, string> {
   if (isSea()) return seaAssetPaths();
   return { 'koffi.node': devAssetPath('koffi.node'), 'libnook-exec.so': devAssetPath('libnook-exec.so') };
@@ -92,6 +90,8 @@ export interface Native {
   ioctl(fd: number, request: number, arg: Buffer): number;
   tcgetattr(fd: number, termios: Buffer): number;
   dup(fd: number): number;
+  /** Ends the process at once, skipping Node's teardown (a few ms) once all output is written. */
+  exitNow(code: number): never;
   readStatus(fd: number, out4: Int32Array, passedFd: Int32Array): number;
   waitChildAsync(pid: number, cb: (err: unknown, status: number) => void): void;
   /** Blocking wait; returns the raw wait status or -errno. */
@@ -109,7 +109,6 @@ export function loadNative(): Native {
   const mod = { exports: {} as typeof Koffi };
   process.dlopen(mod, paths['koffi.node']);
   const koffi = mod.exports;
-  koffiModule = koffi;
   const libc = koffi.load('libc.so.6');
   const exec = koffi.load(paths['libnook-exec.so']);
   const childStackTop = exec.func('void *nook_child_stack_top(void)');
@@ -124,6 +123,7 @@ export function loadNative(): Native {
     ioctl: libc.func('int ioctl(int fd, unsigned long request, void *arg)'),
     tcgetattr: libc.func('int tcgetattr(int fd, void *termios)'),
     dup: libc.func('int dup(int fd)'),
+    exitNow: libc.func('void _exit(int status)') as unknown as (code: number) => never,
     readStatus: exec.func('int nook_read_status(int fd, int32_t *out4, int *passed_fd)'),
     waitChildAsync: (pid, cb) => waitChild.async(pid, cb),
     waitChild,
@@ -133,6 +133,7 @@ export function loadNative(): Native {
   return native;
 }
 
-export function koffiLoaded(): typeof Koffi | undefined {
-  return koffiModule;
+/** The native layer if something already loaded it (never loads it). */
+export function nativeIfLoaded(): Native | undefined {
+  return native;
 }

@@ -49,6 +49,7 @@ const ERRNO_TEXT: Record<number, [string, string]> = {
   36: ['ENAMETOOLONG', 'File name too long'],
   38: ['ENOSYS', 'Function not implemented'],
   40: ['ELOOP', 'Too many levels of symbolic links'],
+  75: ['EOVERFLOW', 'Value too large for defined data type'],
   87: ['EUSERS', 'Too many users'],
   95: ['EOPNOTSUPP', 'Operation not supported'],
 };

@@ -67,7 +67,17 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e) => process.exit(reportError(e)),
-);
+/**
+ * Leaves with `code`. After a sandbox ran, all of nook's output went out
+ * through synchronous writes, so _exit() can skip Node's teardown; stdout is
+ * only flushed first when it is a pipe or file that Node may still buffer.
+ */
+function finish(code: number): void {
+  const native = (require('../../ffi/native') as typeof import('../../ffi/native')).nativeIfLoaded();
+  if (!native) return process.exit(code);
+  const out = process.stdout;
+  if (out.writableLength > 0) out.once('drain', () => native.exitNow(code));
+  else native.exitNow(code);
+}
+
+main(process.argv.slice(2)).then(finish, (e) => finish(reportError(e)));

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { PlanOp } from '../../ffi/plan-format';
 import { NookError } from '../errors';
-import type { SandboxSpec } from './spec';
+import type { BindMount, SandboxSpec } from './spec';
 
 export const MS = {
   RDONLY: 0x1,
@@ -96,45 +96,76 @@ export function assemblyRoot(rootfs: string): string {
   return rootfs === '/' ? '/proc' : rootfs;
 }
 
+/** The mount steps, split by whether they need the id maps to be in place. */
+export interface MountSteps {
+  /**
+   * Steps the child can take while the parent is still writing its id maps:
+   * the kernel checks them against capabilities in the new user namespace
+   * (held from the start) and the unchanged host ids, not against the maps.
+   * Running them early overlaps them with newuidmap/newgidmap.
+   */
+  beforeIdMaps: PlanOp[];
+  /** Steps that create files on filesystems mounted inside (/dev) or name ids inside (devpts gid=5, tmpfs uid=), then pivot_root. */
+  afterIdMaps: PlanOp[];
+}
+
 /** Steps that mount everything under the rootfs, then make it /. */
-export function mountOps(spec: SandboxSpec): PlanOp[] {
+export function mountOps(spec: SandboxSpec): MountSteps {
   const R = assemblyRoot(spec.rootfs);
   // Paths are resolved against the rootfs as the host sees it, then placed under R.
   const inRoot = (p: string) => path.join(R, path.relative(spec.rootfs, resolveInRoot(spec.rootfs, p)));
-  const ops: PlanOp[] = [
+  const dev = inRoot('/dev');
+  const beforeIdMaps: PlanOp[] = [
     { op: 'MOUNT', args: [null, '/', null, MS.REC | MS.PRIVATE, null], what: 'make the mount namespace private' },
     { op: 'MOUNT', args: [spec.rootfs, R, null, MS.BIND | MS.REC, null], what: `bind the rootfs ${spec.rootfs} onto ${R}` },
+    mountpointOp(inRoot('/proc'), true, '/proc'),
+    {
+      op: 'MOUNT',
+      args: ['proc', inRoot('/proc'), 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC, null],
+      what: 'mount a new proc on /proc',
+    },
+    ...sysOps(inRoot('/sys'), spec.network),
+    ...spec.binds.flatMap((b) => bindOps(b, inRoot(b.target))),
   ];
 
-  const proc = inRoot('/proc');
-  ops.push(mountpointOp(proc, true, '/proc'));
-  ops.push({
-    op: 'MOUNT',
-    args: ['proc', proc, 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC, null],
-    what: 'mount a new proc on /proc',
-  });
+  // gid=5 (tty) only exists inside when more than one id is mapped.
+  const ptsGid = spec.idmap.gid.some((r) => 5 >= r.inside && 5 - r.inside < r.count) ? ',gid=5' : '';
+  const devpts = path.join(dev, 'pts');
+  const afterIdMaps: PlanOp[] = [
+    // Files created in a filesystem mounted inside the namespace need mapped owners (else EOVERFLOW).
+    ...devOps(dev),
+    { op: 'MKDIR_P', args: [devpts, 0o755], what: 'create /dev/pts' },
+    {
+      op: 'MOUNT',
+      args: ['devpts', devpts, 'devpts', MS.NOSUID | MS.NOEXEC, `newinstance,ptmxmode=0666,mode=0620${ptsGid}`],
+      what: 'mount a new devpts instance on /dev/pts',
+    },
+  ];
+  for (const t of spec.tmpfs) {
+    const target = inRoot(t.target);
+    afterIdMaps.push(mountpointOp(target, true, t.target));
+    afterIdMaps.push({ op: 'MOUNT', args: ['tmpfs', target, 'tmpfs', t.flags, t.options], what: `mount a tmpfs on ${t.target}` });
+  }
+  afterIdMaps.push({ op: 'PIVOT_ROOT', args: [R], what: `pivot_root into ${spec.rootfs}` });
+  if (spec.readOnly) afterIdMaps.push({ op: 'REMOUNT_BIND', args: ['/', MS.RDONLY], what: 'make / read-only' });
+  return { beforeIdMaps, afterIdMaps };
+}
 
-  const dev = inRoot('/dev');
-  ops.push(mountpointOp(dev, true, '/dev'));
-  ops.push({
-    op: 'MOUNT',
-    args: ['tmpfs', dev, 'tmpfs', MS.NOSUID | MS.STRICTATIME, 'mode=755,size=65536k'],
-    what: 'mount a tmpfs on /dev',
-  });
+/** A tmpfs /dev with the host's basic nodes bound in, /dev/shm, and the usual links. */
+function devOps(dev: string): PlanOp[] {
+  const ops: PlanOp[] = [
+    mountpointOp(dev, true, '/dev'),
+    {
+      op: 'MOUNT',
+      args: ['tmpfs', dev, 'tmpfs', MS.NOSUID | MS.STRICTATIME, 'mode=755,size=65536k'],
+      what: 'mount a tmpfs on /dev',
+    },
+  ];
   for (const node of DEV_NODES) {
     const target = path.join(dev, node);
     ops.push({ op: 'TOUCH', args: [target, 0o666], what: `create /dev/${node}` });
     ops.push({ op: 'MOUNT', args: [`/dev/${node}`, target, null, MS.BIND, null], what: `bind the host's /dev/${node}` });
   }
-  const devpts = path.join(dev, 'pts');
-  // gid=5 (tty) only exists inside when more than one id is mapped.
-  const ptsGid = spec.idmap.gid.some((r) => 5 >= r.inside && 5 - r.inside < r.count) ? ',gid=5' : '';
-  ops.push({ op: 'MKDIR_P', args: [devpts, 0o755], what: 'create /dev/pts' });
-  ops.push({
-    op: 'MOUNT',
-    args: ['devpts', devpts, 'devpts', MS.NOSUID | MS.NOEXEC, `newinstance,ptmxmode=0666,mode=0620${ptsGid}`],
-    what: 'mount a new devpts instance on /dev/pts',
-  });
   const shm = path.join(dev, 'shm');
   ops.push({ op: 'MKDIR_P', args: [shm, 0o755], what: 'create /dev/shm' });
   ops.push({
@@ -144,34 +175,32 @@ export function mountOps(spec: SandboxSpec): PlanOp[] {
   });
   for (const [target, name] of DEV_LINKS)
     ops.push({ op: 'SYMLINK', args: [target, path.join(dev, name)], what: `link /dev/${name} to ${target}` });
+  return ops;
+}
 
-  const sys = inRoot('/sys');
-  ops.push(mountpointOp(sys, true, '/sys'));
-  if (spec.network === 'none') {
+function sysOps(sys: string, network: SandboxSpec['network']): PlanOp[] {
+  if (network === 'none')
     // A sysfs of our own needs a network namespace owned by our user namespace.
-    ops.push({
-      op: 'MOUNT',
-      args: ['sysfs', sys, 'sysfs', MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.RDONLY, null],
-      what: 'mount sysfs read-only on /sys',
-    });
-  } else {
-    ops.push({ op: 'MOUNT', args: ['/sys', sys, null, MS.BIND | MS.REC, null], what: "bind the host's /sys" });
-    ops.push({ op: 'REMOUNT_BIND', args: [sys, MS.RDONLY], what: 'make /sys read-only' });
-  }
+    return [
+      mountpointOp(sys, true, '/sys'),
+      {
+        op: 'MOUNT',
+        args: ['sysfs', sys, 'sysfs', MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.RDONLY, null],
+        what: 'mount sysfs read-only on /sys',
+      },
+    ];
+  return [
+    mountpointOp(sys, true, '/sys'),
+    { op: 'MOUNT', args: ['/sys', sys, null, MS.BIND | MS.REC, null], what: "bind the host's /sys" },
+    { op: 'REMOUNT_BIND', args: [sys, MS.RDONLY], what: 'make /sys read-only' },
+  ];
+}
 
-  for (const b of spec.binds) {
-    const target = inRoot(b.target);
-    ops.push(mountpointOp(target, isDirectory(b.source), b.target));
-    ops.push({ op: 'MOUNT', args: [b.source, target, null, MS.BIND | MS.REC, null], what: `bind ${b.source} on ${b.target}` });
-    if (b.readOnly) ops.push({ op: 'REMOUNT_BIND', args: [target, MS.RDONLY], what: `make ${b.target} read-only` });
-  }
-  for (const t of spec.tmpfs) {
-    const target = inRoot(t.target);
-    ops.push(mountpointOp(target, true, t.target));
-    ops.push({ op: 'MOUNT', args: ['tmpfs', target, 'tmpfs', t.flags, t.options], what: `mount a tmpfs on ${t.target}` });
-  }
-
-  ops.push({ op: 'PIVOT_ROOT', args: [R], what: `pivot_root into ${spec.rootfs}` });
-  if (spec.readOnly) ops.push({ op: 'REMOUNT_BIND', args: ['/', MS.RDONLY], what: 'make / read-only' });
+function bindOps(b: BindMount, target: string): PlanOp[] {
+  const ops: PlanOp[] = [
+    mountpointOp(target, isDirectory(b.source), b.target),
+    { op: 'MOUNT', args: [b.source, target, null, MS.BIND | MS.REC, null], what: `bind ${b.source} on ${b.target}` },
+  ];
+  if (b.readOnly) ops.push({ op: 'REMOUNT_BIND', args: [target, MS.RDONLY], what: `make ${b.target} read-only` });
   return ops;
 }

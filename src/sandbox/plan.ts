@@ -46,15 +46,17 @@ export interface PlanFds {
 }
 
 export function buildPlan(spec: SandboxSpec, fds: PlanFds): PlanOp[] {
+  const mounts = mountOps(spec);
   const ops: PlanOp[] = [
     // If nook dies, so does the sandbox (and with it its whole pid namespace).
     { op: 'PRCTL', args: [PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0], what: 'set the parent-death signal' },
     { op: 'CLOSE', args: [fds.syncWrite], what: 'close the parent end of the sync pipe' },
     { op: 'CLOSE', args: [fds.statusParent], what: 'close the parent end of the status socket' },
+    ...mounts.beforeIdMaps,
     { op: 'WAIT_FD', args: [fds.syncRead], what: 'wait for the id maps' },
     { op: 'CLOSE', args: [fds.syncRead], what: 'close the sync pipe' },
+    ...mounts.afterIdMaps,
   ];
-  ops.push(...mountOps(spec));
   ops.push({ op: 'SETHOSTNAME', args: [spec.hostname], what: `set the hostname to ${spec.hostname}` });
   if (spec.network === 'none') ops.push({ op: 'IFUP', args: ['lo'], what: 'bring up the loopback interface' });
 

@@ -66,6 +66,12 @@ function waitChild(n: Native, pid: number): Promise<number> {
   });
 }
 
+function failedStep(ops: PlanOp[], failure: { step: number; errno: number }, spec: SandboxSpec, host: HostIdentity): NookError {
+  const step = ops[failure.step];
+  if (!step) return new NookError(`the sandbox failed at unknown step ${failure.step}`);
+  return stepFailure(step, failure.errno, spec, host.userName);
+}
+
 export async function runSandbox(spec: SandboxSpec, host: HostIdentity): Promise<number> {
   mark('spec built');
   const n = loadNative();
@@ -104,9 +110,13 @@ async function runWithRelay(n: Native, spec: SandboxSpec, host: HostIdentity, re
   try {
     applyIdMapping(n, pid, spec.idmap, host);
   } catch (e) {
-    closeQuietly(syncWrite); // the child sees EOF and exits quietly
+    // The child sees EOF and exits quietly, unless a step before the wait already
+    // failed (and took the child, and its /proc entry, with it): that is the real story.
+    closeQuietly(syncWrite);
+    const report = readChildReport(n, statusParent);
     closeQuietly(statusParent);
     await exited;
+    if (report.failure) throw failedStep(ops, report.failure, spec, host);
     throw e;
   }
   mark('id maps written');
@@ -118,9 +128,7 @@ async function runWithRelay(n: Native, spec: SandboxSpec, host: HostIdentity, re
   if (report.failure) {
     if (report.ptyMaster !== undefined) closeQuietly(report.ptyMaster);
     await exited;
-    const step = ops[report.failure.step];
-    if (!step) throw new NookError(`the sandbox failed at unknown step ${report.failure.step}`);
-    throw stepFailure(step, report.failure.errno, spec, host.userName);
+    throw failedStep(ops, report.failure, spec, host);
   }
 
   mark('command started');

@@ -31,10 +31,15 @@ function spec(over: Partial<SandboxSpec> = {}): SandboxSpec {
 const names = (s: SandboxSpec) => buildPlan(s, fds).map((o) => o.op);
 
 describe('plan', () => {
-  it('sets the death signal first, waits for the id maps before mounting, and ends with exec', () => {
-    const ops = names(spec());
+  it('sets the death signal first, waits for the id maps before any id-dependent step, and ends with exec', () => {
+    const plan = buildPlan(spec(), fds);
+    const ops = plan.map((o) => o.op);
     expect(ops[0]).toBe('PRCTL');
-    expect(ops.indexOf('WAIT_FD')).toBeLessThan(ops.indexOf('MOUNT'));
+    const wait = ops.indexOf('WAIT_FD');
+    // Mounts that don't depend on the maps overlap with newuidmap; devpts (gid=5), pivot_root and id changes wait.
+    expect(ops.indexOf('MOUNT')).toBeLessThan(wait);
+    expect(plan.findIndex((o) => o.args[2] === 'devpts')).toBeGreaterThan(wait);
+    for (const later of ['PIVOT_ROOT', 'SETRESUID', 'SETRESGID', 'SETHOSTNAME', 'EXEC'] as const) expect(ops.indexOf(later)).toBeGreaterThan(wait);
     expect(ops.indexOf('PIVOT_ROOT')).toBeGreaterThan(ops.lastIndexOf('MOUNT'));
     expect(ops.at(-1)).toBe('EXEC');
     expect(ops.indexOf('RESET_SIGNALS')).toBeLessThan(ops.indexOf('EXEC'));

@@ -34,7 +34,15 @@ const out = path.join(root, 'build/nook');
 const tmpOut = `${out}.tmp`;
 await sea(path.join(root, 'build/out/nook.js'), {
   targets: [{ nodeRange: `node${nodeVersion.slice(1)}`, platform: 'linux', arch: 'x64', output: tmpOut }],
-  seaConfig: { useCodeCache: true, assets },
+  seaConfig: {
+    useCodeCache: true,
+    assets,
+    // Node scans its whole command line for --env-file (stopping at "--") and
+    // honours NODE_OPTIONS, even in a single executable: nook's own --env-file
+    // and the user's NODE_OPTIONS must not reach the Node inside nook.
+    execArgv: ['--'],
+    execArgvExtension: 'none',
+  },
 });
 renameSync(tmpOut, out);
 console.log(`built ${path.relative(process.cwd(), out)} (${nodeVersion})`);

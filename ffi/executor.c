@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -62,7 +63,7 @@ enum nook_op {
     OP_SETHOSTNAME = 11,   /* name */
     OP_IFUP = 12,          /* interface name */
     OP_SETSID = 13,
-    OP_PTY = 14,           /* ptmx path, uid, gid: new pty, master sent on the status fd, slave on 0-2 as ctty */
+    OP_PTY = 14,           /* ptmx path, uid, gid, rows, cols: new pty, master sent on the status fd, slave on 0-2 as ctty */
     OP_DUP2 = 15,          /* oldfd, newfd: newfd without FD_CLOEXEC */
     OP_CLEAR_NONBLOCK = 16,/* fd */
     OP_CLOEXEC_FROM = 17,  /* lowest fd: mark it and all above close-on-exec */
@@ -76,6 +77,7 @@ enum nook_op {
     OP_OPEN = 25,          /* path, flags, mode, target fd */
     OP_WRITE_FILE = 26,    /* path, data */
     OP_UMASK = 27,         /* mask */
+    OP_EXIT_IF_HUP = 28,   /* fd: exit quietly if its peer is gone (the parent died) */
 };
 
 struct nook_status {
@@ -203,10 +205,14 @@ static int if_up(const char *name)
     return r;
 }
 
-static int open_pty(const char *ptmx, uid_t uid, gid_t gid)
+static int open_pty(const char *ptmx, uid_t uid, gid_t gid, unsigned rows, unsigned cols)
 {
     int master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (master < 0)
+        return -1;
+    /* The size is set before the command starts, so its first `stty size` is right. */
+    struct winsize ws = { (unsigned short)rows, (unsigned short)cols, 0, 0 };
+    if (rows && cols && ioctl(master, TIOCSWINSZ, &ws) < 0)
         return -1;
     int unlock = 0;
     if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
@@ -310,8 +316,9 @@ static int run_op(const uint64_t *a)
     case OP_UMOUNT: return umount2(str_arg(a[1]), (int)a[2]);
     case OP_MKDIR_P: return mkdir_p(str_arg(a[1]), (mode_t)a[2]);
     case OP_TOUCH: {
-        int fd = open(str_arg(a[1]), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, (mode_t)a[2]);
-        if (fd < 0 && errno == EISDIR)
+        /* O_EXCL: an existing file is fine as it is, even one we may not write to. */
+        int fd = open(str_arg(a[1]), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, (mode_t)a[2]);
+        if (fd < 0 && errno == EEXIST)
             return 0;
         return fd < 0 ? -1 : close(fd);
     }
@@ -324,7 +331,7 @@ static int run_op(const uint64_t *a)
     }
     case OP_IFUP: return if_up(str_arg(a[1]));
     case OP_SETSID: return setsid() < 0 ? -1 : 0;
-    case OP_PTY: return open_pty(str_arg(a[1]), (uid_t)a[2], (gid_t)a[3]);
+    case OP_PTY: return open_pty(str_arg(a[1]), (uid_t)a[2], (gid_t)a[3], (unsigned)a[4], (unsigned)a[5]);
     case OP_DUP2: {
         int from = (int)a[1], to = (int)a[2];
         if (from == to) /* clear FD_CLOEXEC; a closed stdio fd stays closed */
@@ -382,6 +389,12 @@ static int run_op(const uint64_t *a)
         return n < 0 ? -1 : 0;
     }
     case OP_UMASK: umask((mode_t)a[1]); return 0;
+    case OP_EXIT_IF_HUP: {
+        struct pollfd p = { (int)a[1], POLLIN, 0 };
+        if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)))
+            _exit(125);
+        return 0;
+    }
     default: return errno = ENOSYS, -1;
     }
 }

@@ -89,6 +89,8 @@ export interface Native {
   pipe2(fds: Int32Array, flags: number): number;
   ioctl(fd: number, request: number, arg: Buffer): number;
   tcgetattr(fd: number, termios: Buffer): number;
+  tcsetattr(fd: number, when: number, termios: Buffer): number;
+  cfmakeraw(termios: Buffer): void;
   dup(fd: number): number;
   /** Ends the process at once, skipping Node's teardown (a few ms) once all output is written. */
   exitNow(code: number): never;
@@ -122,6 +124,8 @@ export function loadNative(): Native {
     pipe2: libc.func('int pipe2(int *fds, int flags)'),
     ioctl: libc.func('int ioctl(int fd, unsigned long request, void *arg)'),
     tcgetattr: libc.func('int tcgetattr(int fd, void *termios)'),
+    tcsetattr: libc.func('int tcsetattr(int fd, int when, void *termios)'),
+    cfmakeraw: libc.func('void cfmakeraw(void *termios)'),
     dup: libc.func('int dup(int fd)'),
     exitNow: libc.func('void _exit(int status)') as unknown as (code: number) => never,
     readStatus: exec.func('int nook_read_status(int fd, int32_t *out4, int *passed_fd)'),

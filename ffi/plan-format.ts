@@ -33,6 +33,7 @@ export const Op = {
   OPEN: 25,
   WRITE_FILE: 26,
   UMASK: 27,
+  EXIT_IF_HUP: 28,
 } as const;
 
 export type OpName = keyof typeof Op;

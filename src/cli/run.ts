@@ -120,6 +120,16 @@ function networkMode(flags: Record<string, unknown>): 'none' | 'host' {
   throw new UsageError(`network mode "${v}" is not supported`, 'use --network none (the default: loopback only) or --network host');
 }
 
+/** The size of the user's terminal, if stdout or stdin is one. */
+function terminalSize(): { rows: number; cols: number } | undefined {
+  for (const stream of [process.stdout, process.stdin] as const) {
+    if (!stream.isTTY) continue;
+    const [cols, rows] = (stream as unknown as { getWindowSize(): [number, number] }).getWindowSize?.() ?? [0, 0];
+    if (rows && cols) return { rows, cols };
+  }
+  return undefined;
+}
+
 export function buildRunSpec({ flags, positionals }: ParsedArgs, host: HostIdentity): SandboxSpec {
   const rootfsFlag = flags.rootfs as string | undefined;
   if (!rootfsFlag) {
@@ -171,6 +181,7 @@ export function buildRunSpec({ flags, positionals }: ParsedArgs, host: HostIdent
     binds: stringList(flags.volume).map(parseBind),
     tmpfs: stringList(flags.tmpfs).map(parseTmpfs),
     tty,
+    ttySize: tty ? terminalSize() : undefined,
     interactive: Boolean(flags.interactive),
     idmap,
   };

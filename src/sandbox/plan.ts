@@ -43,6 +43,8 @@ export interface PlanFds {
   syncWrite: number;
   /** The parent's end of the status socket, closed in the child. */
   statusParent: number;
+  /** The child's end, where it reports; it hangs up when the parent dies. */
+  statusChild: number;
 }
 
 export function buildPlan(spec: SandboxSpec, fds: PlanFds): PlanOp[] {
@@ -69,6 +71,9 @@ export function buildPlan(spec: SandboxSpec, fds: PlanFds): PlanOp[] {
     ops.push({ op: 'SETGROUPS', args: [groups.length, { numbers: groups }], what: `set supplementary groups [${groups.join(',')}]` });
   ops.push({ op: 'SETRESGID', args: [gid], what: `switch to gid ${gid}` });
   ops.push({ op: 'SETRESUID', args: [uid], what: `switch to uid ${uid}` });
+  // Changing ids clears the parent-death signal: set it again, and catch a parent that died meanwhile.
+  ops.push({ op: 'PRCTL', args: [PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0], what: 'set the parent-death signal again' });
+  ops.push({ op: 'EXIT_IF_HUP', args: [fds.statusChild], what: 'check that nook is still there' });
 
   ops.push({ op: 'RESET_SIGNALS', args: [], what: 'reset signal dispositions' });
   // Nothing of nook's (event loop fds, the status socket) may reach the command.
@@ -93,7 +98,7 @@ function stdioOps(spec: SandboxSpec): PlanOp[] {
     ops.push({
       op: 'PTY',
       // The slave keeps devpts's group (tty, gid 5, when mapped); its owner becomes the user.
-      args: ['/dev/ptmx', spec.user.uid, -1],
+      args: ['/dev/ptmx', spec.user.uid, -1, spec.ttySize?.rows ?? 0, spec.ttySize?.cols ?? 0],
       what: 'allocate a pseudo-terminal from /dev/ptmx',
     });
     return ops;

@@ -93,7 +93,7 @@ async function runWithRelay(n: Native, spec: SandboxSpec, host: HostIdentity, re
   const [statusParent, statusChild] = status;
   const [syncRead, syncWrite] = sync;
 
-  const ops: PlanOp[] = buildPlan(spec, { syncRead, syncWrite, statusParent });
+  const ops: PlanOp[] = buildPlan(spec, { syncRead, syncWrite, statusParent, statusChild });
   const plan = encodePlan(ops, statusChild);
   mark('plan encoded');
   const pid = n.clone(n.execPlanAddress, n.childStackTop, cloneFlags(spec), plan);

@@ -35,6 +35,7 @@ export interface SandboxSpec {
   binds: BindMount[];
   tmpfs: TmpfsMount[];
   tty: boolean;               // allocate a pty for the command
+  ttySize?: { rows: number; cols: number }; // its initial size: the user's terminal's
   interactive: boolean;       // keep stdin attached
   idmap: IdMapping;
 }

@@ -8,6 +8,8 @@ import * as tty from 'node:tty';
 import type { Native } from '../../ffi/native';
 
 const TIOCSWINSZ = 0x5414;
+const TCSANOW = 0;
+const TERMIOS_SIZE = 64; // sizeof(struct termios) is 60 on Linux
 const ISIG = 0x1;
 const VINTR = 0;
 const VQUIT = 1;
@@ -35,12 +37,32 @@ function setWindowSize(n: Native, master: number): void {
  * without a handler; the caller then stops the command as a terminal would.
  */
 function typedSignal(n: Native, master: number, data: Buffer): 'SIGINT' | 'SIGQUIT' | null {
-  const t = Buffer.alloc(64);
+  const t = Buffer.alloc(TERMIOS_SIZE);
   if (n.tcgetattr(master, t) !== 0) return null;
   if (!(t.readUInt32LE(TERMIOS_LFLAG_OFFSET) & ISIG)) return null;
   if (data.includes(t[TERMIOS_CC_OFFSET + VINTR])) return 'SIGINT';
   if (data.includes(t[TERMIOS_CC_OFFSET + VQUIT])) return 'SIGQUIT';
   return null;
+}
+
+/**
+ * Puts the user's terminal (fd 0) in raw mode as cfmakeraw() defines it, like
+ * docker -t; Node's setRawMode keeps output newline translation, which the
+ * pty inside already does, and would turn "\n" into "\r\r\n". Returns the
+ * function that puts the saved settings back.
+ */
+function makeRaw(n: Native): () => void {
+  const saved = Buffer.alloc(TERMIOS_SIZE);
+  if (n.tcgetattr(0, saved) !== 0) return () => {};
+  const raw = Buffer.from(saved);
+  n.cfmakeraw(raw);
+  n.tcsetattr(0, TCSANOW, raw);
+  let restored = false;
+  return () => {
+    if (restored) return;
+    restored = true;
+    n.tcsetattr(0, TCSANOW, saved);
+  };
 }
 
 export function startTtySession(
@@ -49,20 +71,9 @@ export function startTtySession(
   opts: { interactive: boolean; onTypedSignal: (sig: 'SIGINT' | 'SIGQUIT') => void },
 ): TtySession {
   const stdin = process.stdin;
-  let raw = false;
-  const restore = () => {
-    if (raw && stdin.isTTY) {
-      try {
-        stdin.setRawMode(false);
-      } catch {
-        /* terminal already gone */
-      }
-      raw = false;
-    }
-  };
-  process.on('exit', restore);
+  let restore = () => {};
+  process.on('exit', () => restore());
 
-  setWindowSize(n, master);
   const onResize = () => setWindowSize(n, master);
   if (process.stdout.isTTY) process.stdout.on('resize', onResize);
 
@@ -94,10 +105,7 @@ export function startTtySession(
   });
 
   if (opts.interactive) {
-    if (stdin.isTTY) {
-      stdin.setRawMode(true);
-      raw = true;
-    }
+    if (stdin.isTTY) restore = makeRaw(n);
     stdin.on('data', (chunk: Buffer) => {
       ptyIn.write(chunk);
       const sig = typedSignal(n, master, chunk);
@@ -105,5 +113,5 @@ export function startTtySession(
     });
     stdin.resume();
   }
-  return { closed, restore };
+  return { closed, restore: () => restore() };
 }

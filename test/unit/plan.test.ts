@@ -7,7 +7,7 @@ import { MS } from '../../src/sandbox/mounts';
 import type { SandboxSpec } from '../../src/sandbox/spec';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-plan-'));
-const fds = { syncRead: 10, syncWrite: 11, statusParent: 12 };
+const fds = { syncRead: 10, syncWrite: 11, statusParent: 12, statusChild: 13 };
 
 function spec(over: Partial<SandboxSpec> = {}): SandboxSpec {
   return {

@@ -16,12 +16,12 @@ build/out/libnook-exec.so: ffi/executor.c
 	@mkdir -p build/out
 	cc -O2 -Wall -Wextra -Werror -fPIC -shared -o $@ $<
 
-build/out/nook.js: $(SOURCES) build/out/libnook-exec.so node_modules/.package-lock.json
+build/out/nook.js: $(SOURCES) build/bundle.mjs build/native-assets.mjs build/out/libnook-exec.so node_modules/.package-lock.json
 	@mkdir -p build/out
 	npx --no-install tsc -p .
 	$(NODE_SEA) build/bundle.mjs
 
-build/nook: build/out/nook.js build/out/libnook-exec.so build/package.mjs
+build/nook: build/out/nook.js build/out/libnook-exec.so build/package.mjs build/native-assets.mjs
 	$(NODE_SEA) build/package.mjs
 
 typecheck: node_modules/.package-lock.json

@@ -9,8 +9,8 @@
  * Outside the executable (tests, development), they are taken from
  * node_modules and build/out.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import fs = require('node:fs');
+import path = require('node:path');
 import type * as Koffi from 'koffi';
 import { cacheDir } from '../src/util/dirs';
 import { NookError } from '../src/errors';

@@ -3,6 +3,8 @@
  * as `node -e 0`, so every command's module is loaded only when used.
  */
 import { NookError } from '../errors';
+import { nativeIfLoaded } from '../../ffi/native';
+import { stdoutStreamUsed } from '../util/stdout';
 
 declare const NOOK_VERSION: string | undefined;
 const VERSION = typeof NOOK_VERSION === 'string' ? NOOK_VERSION : '0.0.0-dev';
@@ -68,15 +70,14 @@ async function main(argv: string[]): Promise<number> {
 }
 
 /**
- * Leaves with `code`. After a sandbox ran, all of nook's output went out
- * through synchronous writes, so _exit() can skip Node's teardown; stdout is
- * only flushed first when it is a pipe or file that Node may still buffer.
+ * Leaves with `code`. After a sandbox ran, nook's own output went out through
+ * synchronous writes, so _exit() can skip Node's teardown (a few ms); only a
+ * -t session's stdout stream may still hold data, and is drained first.
  */
 function finish(code: number): void {
-  const native = (require('../../ffi/native') as typeof import('../../ffi/native')).nativeIfLoaded();
+  const native = nativeIfLoaded();
   if (!native) return process.exit(code);
-  const out = process.stdout;
-  if (out.writableLength > 0) out.once('drain', () => native.exitNow(code));
+  if (stdoutStreamUsed() && process.stdout.writableLength > 0) process.stdout.once('drain', () => native.exitNow(code));
   else native.exitNow(code);
 }
 

@@ -3,8 +3,8 @@
  * checked before clone() is checked here, so that bad input fails with a
  * message about the input rather than about a syscall.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import fs = require('node:fs');
+import path = require('node:path');
 import { NookError, UsageError } from '../errors';
 import { parseArgs, flagHelp, stringList, type FlagSpec, type ParsedArgs } from './args';
 import { computeIdMapping, hostIdentity, isMapped, moreIdsHint, type HostIdentity } from '../sandbox/idmap';

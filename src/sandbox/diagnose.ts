@@ -2,7 +2,7 @@
  * Turns a failed setup step into a message a user can act on: what nook was
  * doing, the errno, and the most likely cause on this host.
  */
-import * as fs from 'node:fs';
+import fs = require('node:fs');
 import type { PlanOp } from '../../ffi/plan-format';
 import { NookError, describeErrno } from '../errors';
 import { moreIdsHint } from './idmap';

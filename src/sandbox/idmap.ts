@@ -9,8 +9,8 @@
  *   /proc/PID/{uid,gid}_map, which the kernel allows for one's own id only.
  * `--userns keep-id` maps the user's own ids to the same numbers inside.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
+import fs = require('node:fs');
+import os = require('node:os');
 import { NookError } from '../errors';
 import { findExecutable } from '../util/which';
 import type { Native } from '../../ffi/native';
@@ -81,14 +81,19 @@ export function hostIdentity(): HostIdentity {
   } catch {
     /* no passwd entry: only the numeric id can match */
   }
+  if (uid === 0) return { uid, gid, userName, subUids: [], subGids: [], newuidmap: null, newgidmap: null };
+  const subUids = parseSubIdFile(readOr('/etc/subuid', ''), userName, uid);
+  const subGids = parseSubIdFile(readOr('/etc/subgid', ''), userName, uid);
+  // The helpers only matter with ranges to map.
+  const withRanges = subUids.length > 0 && subGids.length > 0;
   return {
     uid,
     gid,
     userName,
-    subUids: parseSubIdFile(readOr('/etc/subuid', ''), userName, uid),
-    subGids: parseSubIdFile(readOr('/etc/subgid', ''), userName, uid),
-    newuidmap: findExecutable('newuidmap'),
-    newgidmap: findExecutable('newgidmap'),
+    subUids,
+    subGids,
+    newuidmap: withRanges ? findExecutable('newuidmap') : null,
+    newgidmap: withRanges ? findExecutable('newgidmap') : null,
   };
 }
 

@@ -5,8 +5,8 @@
  * tmpfs mounts, then pivot_root. Everything happens inside the child's own
  * mount namespace, so nothing is ever mounted on the host side.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import fs = require('node:fs');
+import path = require('node:path');
 import type { PlanOp } from '../../ffi/plan-format';
 import { NookError } from '../errors';
 import type { BindMount, SandboxSpec } from './spec';

@@ -8,7 +8,7 @@
  * the child reports a failed step (or passes the pty master). EOF on that
  * socket means execve() succeeded.
  */
-import * as fs from 'node:fs';
+import fs = require('node:fs');
 import { encodePlan, type PlanOp } from '../../ffi/plan-format';
 import { loadNative, type Native } from '../../ffi/native';
 import { NookError } from '../errors';

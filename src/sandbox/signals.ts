@@ -8,8 +8,8 @@
  * default action would terminate it is turned into SIGKILL, and nook still
  * exits 128+N for the original signal N, as the bare command would.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
+import fs = require('node:fs');
+import os = require('node:os');
 
 const SIG = os.constants.signals;
 

@@ -4,8 +4,9 @@
  * it and the user's terminal, puts that terminal in raw mode, follows window
  * size changes, and restores the terminal on every way out.
  */
-import * as tty from 'node:tty';
+import tty = require('node:tty');
 import type { Native } from '../../ffi/native';
+import { noteStdoutStreamUsed } from '../util/stdout';
 
 const TIOCSWINSZ = 0x5414;
 const TCSANOW = 0;
@@ -71,6 +72,7 @@ export function startTtySession(
   opts: { interactive: boolean; onTypedSignal: (sig: 'SIGINT' | 'SIGQUIT') => void },
 ): TtySession {
   const stdin = process.stdin;
+  noteStdoutStreamUsed();
   let restore = () => {};
   process.on('exit', () => restore());
 

@@ -2,7 +2,7 @@
  * User and group names as the rootfs defines them (its /etc/passwd and
  * /etc/group), for `-u NAME[:GROUP]`, HOME and supplementary groups.
  */
-import * as fs from 'node:fs';
+import fs = require('node:fs');
 import { NookError } from '../errors';
 import { resolveInRoot } from './mounts';
 

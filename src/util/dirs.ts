@@ -4,8 +4,8 @@
  * so every candidate is checked before use: it must belong to the user and
  * must not be writable by anyone else, since we load native code from it.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import fs = require('node:fs');
+import path = require('node:path');
 import { NookError } from '../errors';
 
 function uid(): number {

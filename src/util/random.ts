@@ -1,4 +1,4 @@
-import * as fs from 'node:fs';
+import fs = require('node:fs');
 
 /**
  * Random hex from /dev/urandom. node:crypto would do, but loading it costs

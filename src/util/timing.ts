@@ -2,7 +2,7 @@
  * NOOK_DEBUG_TIMING=1 prints how long each start-up phase took, on stderr,
  * for finding where `nook run` spends its milliseconds.
  */
-import * as fs from 'node:fs';
+import fs = require('node:fs');
 
 const enabled = Boolean(process.env.NOOK_DEBUG_TIMING);
 let last = 0;

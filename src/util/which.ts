@@ -1,5 +1,5 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import fs = require('node:fs');
+import path = require('node:path');
 
 /** Finds an executable in $PATH, then in the system directories a minimal PATH may leave out. */
 export function findExecutable(name: string): string | null {
@@ -8,10 +8,10 @@ export function findExecutable(name: string): string | null {
     if (!dir || !path.isAbsolute(dir)) continue;
     const p = path.join(dir, name);
     try {
-      fs.accessSync(p, fs.constants.X_OK);
-      if (fs.statSync(p).isFile()) return p;
+      const st = fs.statSync(p);
+      if (st.isFile() && st.mode & 0o111) return p;
     } catch {
-      /* not here */
+      /* not here, or not searchable by us */
     }
   }
   return null;

@@ -52,48 +52,70 @@ export const PLAN_MAGIC = 0x6e6f6f6b706c616en;
 export const OP_WORDS = 8;
 const HEADER_WORDS = 3;
 
+/**
+ * Writes a 64-bit word from a JS number (exact up to 2^53; negative numbers
+ * as two's complement, so -1 is ~0) without BigInt: this runs cold on every
+ * start, where BigInt arithmetic costs about a millisecond.
+ */
+function writeWord(buf: Buffer, off: number, n: number): void {
+  const lo = n >>> 0;
+  const hi = n < 0 ? 0xffffffff : Math.floor(n / 0x100000000) >>> 0;
+  buf.writeUInt32LE(lo, off);
+  buf.writeUInt32LE(hi, off + 4);
+}
+
+const align8 = (n: number) => (n + 7) & ~7;
+
 /** Serialise ops into the buffer nook_exec_plan() reads. `statusFd` is where failures are reported. */
 export function encodePlan(ops: readonly PlanOp[], statusFd: number): Buffer {
-  const fixedBytes = (HEADER_WORDS + ops.length * OP_WORDS) * 8;
-  const extra: Buffer[] = [];
-  let extraLen = 0;
-  // Appends bytes after the fixed part, 8-aligned, and returns their offset from the plan start.
-  const place = (bytes: Buffer): number => {
-    const off = fixedBytes + extraLen;
-    const padded = Buffer.alloc((bytes.length + 7) & ~7);
-    bytes.copy(padded);
-    extra.push(padded);
-    extraLen += padded.length;
-    return off;
-  };
-  const placeString = (s: string): number => {
-    if (s.includes('\0')) throw new Error(`plan argument contains a NUL byte: ${JSON.stringify(s)}`);
-    return place(Buffer.from(s + '\0', 'utf8'));
-  };
-  const placeWords = (words: bigint[]): number => {
-    const b = Buffer.alloc(words.length * 8);
-    words.forEach((w, i) => b.writeBigUInt64LE(BigInt.asUintN(64, w), i * 8));
-    return place(b);
-  };
-
-  const words: bigint[] = [PLAN_MAGIC, BigInt(ops.length), BigInt(statusFd)];
+  // First pass: the size of the variable part (strings and lists), 8-aligned pieces.
+  let extra = 0;
+  const stringSize = (s: string) => align8(Buffer.byteLength(s) + 1);
   for (const { op, args } of ops) {
     if (args.length > OP_WORDS - 1) throw new Error(`too many arguments for ${op}`);
-    const row: bigint[] = [BigInt(Op[op])];
     for (const a of args) {
-      if (a === null) row.push(0n);
-      else if (typeof a === 'number') row.push(BigInt.asUintN(64, BigInt(a)));
-      else if (typeof a === 'bigint') row.push(BigInt.asUintN(64, a));
-      else if (typeof a === 'string') row.push(BigInt(placeString(a)));
-      else if ('strings' in a) {
-        const offs = a.strings.map((s) => BigInt(placeString(s)));
-        row.push(BigInt(placeWords([...offs, 0n])));
-      } else row.push(BigInt(placeWords(a.numbers.map((n) => BigInt(n)))));
+      if (typeof a === 'string') extra += stringSize(a);
+      else if (a !== null && typeof a === 'object') {
+        if ('strings' in a) extra += (a.strings.length + 1) * 8 + a.strings.reduce((sum, x) => sum + stringSize(x), 0);
+        else extra += align8(a.numbers.length * 8);
+      }
     }
-    while (row.length < OP_WORDS) row.push(0n);
-    words.push(...row);
   }
-  const fixed = Buffer.alloc(fixedBytes);
-  words.forEach((w, i) => fixed.writeBigUInt64LE(w, i * 8));
-  return Buffer.concat([fixed, ...extra]);
+  const fixedBytes = (HEADER_WORDS + ops.length * OP_WORDS) * 8;
+  const buf = Buffer.alloc(fixedBytes + extra);
+  let tail = fixedBytes; // where the next variable piece goes
+
+  const placeString = (s: string): number => {
+    if (s.includes('\0')) throw new Error(`plan argument contains a NUL byte: ${JSON.stringify(s)}`);
+    const off = tail;
+    tail += align8(buf.write(s, off, 'utf8') + 1);
+    return off;
+  };
+
+  buf.writeBigUInt64LE(PLAN_MAGIC, 0);
+  writeWord(buf, 8, ops.length);
+  writeWord(buf, 16, statusFd);
+  ops.forEach(({ op, args }, i) => {
+    const row = (HEADER_WORDS + i * OP_WORDS) * 8;
+    writeWord(buf, row, Op[op]);
+    args.forEach((a, j) => {
+      const at = row + (j + 1) * 8;
+      if (a === null) return;
+      if (typeof a === 'number') writeWord(buf, at, a);
+      else if (typeof a === 'bigint') buf.writeBigUInt64LE(BigInt.asUintN(64, a), at);
+      else if (typeof a === 'string') writeWord(buf, at, placeString(a));
+      else if ('strings' in a) {
+        const list = tail;
+        tail += (a.strings.length + 1) * 8; // the 0 terminator is already there
+        a.strings.forEach((x, k) => writeWord(buf, list + k * 8, placeString(x)));
+        writeWord(buf, at, list);
+      } else {
+        const list = tail;
+        tail += align8(a.numbers.length * 8);
+        a.numbers.forEach((x, k) => writeWord(buf, list + k * 8, x));
+        writeWord(buf, at, list);
+      }
+    });
+  });
+  return buf;
 }

@@ -3,19 +3,14 @@
  * doing, the errno, and the most likely cause on this host.
  */
 import fs = require('node:fs');
+import os = require('node:os');
 import type { PlanOp } from '../../ffi/plan-format';
 import { NookError, describeErrno } from '../errors';
 import { moreIdsHint } from './idmap';
 import type { SandboxSpec } from './spec';
 
-const ENOENT = 2;
-const EPERM = 1;
-const EACCES = 13;
-const EINVAL = 22;
-const ENOSPC = 28;
-const EROFS = 30;
-const ENOTDIR = 20;
-const EUSERS = 87;
+const { ENOENT, EPERM, EACCES, EINVAL, ENOSPC, EROFS, ENOTDIR } = os.constants.errno;
+const EUSERS = 87; // not in Node's errno table
 
 function sysctl(name: string): string | null {
   try {

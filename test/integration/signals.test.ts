@@ -60,31 +60,17 @@ describe('signals to nook, command without a handler', () => {
     expectNothingLeft(argv, user);
   });
 
-  it('SIGTERM ends a command running as another uid (-u 1000)', async (ctx) => {
-    const user = need(ctx, 'sub');
-    const { nook, argv } = await startSleeping(['-u', '1000'], user);
+  it.for([
+    ['a command running as another uid (-u 1000)', 'sub', ['-u', '1000']],
+    ['a user without subordinate ids', 'nosub', []],
+    ['real root', 'root', []],
+  ] as const)('SIGTERM works for %s', async ([, kind, flags], ctx) => {
+    const user = need(ctx, kind);
+    const { nook, argv } = await startSleeping([...flags], user);
     nook.kill('SIGTERM');
     const r = await nook.exited;
     expect(r.code, show(r)).toBe(143);
     expectNothingLeft(argv, user);
-  });
-
-  it('SIGTERM works for a user without subordinate ids', async (ctx) => {
-    const user = need(ctx, 'nosub');
-    const { nook, argv } = await startSleeping([], user);
-    nook.kill('SIGTERM');
-    const r = await nook.exited;
-    expect(r.code, show(r)).toBe(143);
-    expectNothingLeft(argv, user);
-  });
-
-  it('SIGTERM works for real root too', async (ctx) => {
-    const root = need(ctx, 'root');
-    const { nook, argv } = await startSleeping([], root);
-    nook.kill('SIGTERM');
-    const r = await nook.exited;
-    expect(r.code, show(r)).toBe(143);
-    expectNothingLeft(argv, root);
   });
 
   it('the whole sandbox goes, background processes included', async () => {

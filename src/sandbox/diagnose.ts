@@ -21,12 +21,12 @@ function sysctl(name: string): string | null {
 }
 
 /** Why the kernel might refuse an unprivileged user namespace on this host, or null when no setting explains it. */
-export function userNamespaceBlocker(): string | null {
-  if (sysctl('user.max_user_namespaces') === '0')
+export function userNamespaceBlocker(read: (name: string) => string | null = sysctl): string | null {
+  if (read('user.max_user_namespaces') === '0')
     return 'user namespaces are disabled: user.max_user_namespaces=0; enable them with `sudo sysctl -w user.max_user_namespaces=15000`';
-  if (sysctl('kernel.unprivileged_userns_clone') === '0')
+  if (read('kernel.unprivileged_userns_clone') === '0')
     return 'unprivileged user namespaces are disabled: kernel.unprivileged_userns_clone=0; enable them with `sudo sysctl -w kernel.unprivileged_userns_clone=1`';
-  if (sysctl('kernel.apparmor_restrict_unprivileged_userns') === '1')
+  if (read('kernel.apparmor_restrict_unprivileged_userns') === '1')
     return (
       'AppArmor restricts unprivileged user namespaces (kernel.apparmor_restrict_unprivileged_userns=1, Ubuntu 23.10 and later); ' +
       'allow them with `sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` or an AppArmor profile for nook with `userns,`'

@@ -33,7 +33,8 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
-export const RUN_USAGE = `Usage: nook run [FLAGS] --rootfs DIR [--] COMMAND [ARG...]
+/** Built on demand: formatting it on every start would cost `nook run` time for nothing. */
+export const runUsage = (): string => `Usage: nook run [FLAGS] --rootfs DIR [--] COMMAND [ARG...]
 
 Runs COMMAND in a rootless sandbox whose / is DIR: new user, mount, pid, uts,
 ipc, cgroup and network namespaces; fresh /proc, a minimal /dev, read-only /sys.
@@ -190,7 +191,7 @@ export function buildRunSpec({ flags, positionals }: ParsedArgs, host: HostIdent
 export async function runCommand(argv: string[]): Promise<number> {
   const parsed = parseArgs(argv, RUN_FLAGS, 'run');
   if (parsed.flags.help) {
-    process.stdout.write(RUN_USAGE);
+    process.stdout.write(runUsage());
     return 0;
   }
   const host = hostIdentity();

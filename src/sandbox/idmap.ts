@@ -192,7 +192,7 @@ function runHelpers(n: Native, pid: number, mapping: IdMapping, host: HostIdenti
   const failures: NookError[] = [];
   for (const job of jobs) {
     const status = job.child < 0 ? job.child : n.waitChild(job.child);
-    const output = readAll(job.out).trim();
+    const output = fs.readFileSync(job.out, 'utf8').trim(); // to EOF: the helper has exited
     fs.closeSync(job.out);
     if (job.child < 0) failures.push(helperFailure(job.helper, job.args, job.kind, `cannot run it: errno ${-job.child}`));
     else if (status !== 0)
@@ -201,16 +201,6 @@ function runHelpers(n: Native, pid: number, mapping: IdMapping, host: HostIdenti
   if (failures.length) throw failures[0];
 }
 
-function readAll(fd: number): string {
-  const chunks: Buffer[] = [];
-  const buf = Buffer.alloc(4096);
-  for (;;) {
-    const got = fs.readSync(fd, buf);
-    if (got <= 0) break;
-    chunks.push(Buffer.from(buf.subarray(0, got)));
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 function writeProc(pid: number, file: string, data: string): void {
   try {

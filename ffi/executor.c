@@ -78,6 +78,7 @@ enum nook_op {
     OP_WRITE_FILE = 26,    /* path, data */
     OP_UMASK = 27,         /* mask */
     OP_EXIT_IF_HUP = 28,   /* fd: exit quietly if its peer is gone (the parent died) */
+    OP_SETPGID = 29,       /* pgid: setpgid(0, pgid) */
 };
 
 struct nook_status {
@@ -389,6 +390,7 @@ static int run_op(const uint64_t *a)
         return n < 0 ? -1 : 0;
     }
     case OP_UMASK: umask((mode_t)a[1]); return 0;
+    case OP_SETPGID: return setpgid(0, (pid_t)a[1]);
     case OP_EXIT_IF_HUP: {
         struct pollfd p = { (int)a[1], POLLIN, 0 };
         if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)))

@@ -34,6 +34,7 @@ export const Op = {
   WRITE_FILE: 26,
   UMASK: 27,
   EXIT_IF_HUP: 28,
+  SETPGID: 29,
 } as const;
 
 export type OpName = keyof typeof Op;

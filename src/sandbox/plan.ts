@@ -103,7 +103,13 @@ function stdioOps(spec: SandboxSpec): PlanOp[] {
     });
     return ops;
   }
-  if (!spec.interactive) ops.push({ op: 'OPEN', args: ['/dev/null', O_RDONLY, 0, 0], what: 'attach stdin to /dev/null' });
+  if (!spec.interactive) {
+    ops.push({ op: 'OPEN', args: ['/dev/null', O_RDONLY, 0, 0], what: 'attach stdin to /dev/null' });
+    // Out of nook's process group, Ctrl-C on the terminal reaches the command once, relayed by
+    // nook, instead of twice (from the terminal and from nook). With -i it stays in the group:
+    // a background group reading the terminal would be stopped (SIGTTIN).
+    ops.push({ op: 'SETPGID', args: [0], what: 'start a process group of its own' });
+  }
   for (const fd of [0, 1, 2]) {
     ops.push({ op: 'CLEAR_NONBLOCK', args: [fd], what: `make fd ${fd} blocking` });
     ops.push({ op: 'DUP2', args: [fd, fd], what: `make fd ${fd} inheritable` });

@@ -22,6 +22,8 @@ export interface NookOptions {
   bin?: string;
   /** Kill nook and fail after this long (default 20 s). */
   timeoutMs?: number;
+  /** Start nook as the leader of a process group of its own, like a shell's foreground job. */
+  ownGroup?: boolean;
 }
 
 export interface NookResult {
@@ -48,6 +50,7 @@ function spawnNook(args: string[], opts: NookOptions): ChildProcess {
     cwd: opts.cwd ?? '/tmp',
     env: opts.fullEnv ?? { ...cleanEnv(user), ...opts.env },
     stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    detached: opts.ownGroup ?? false,
   });
 }
 

@@ -101,6 +101,18 @@ describe('signals to nook, command with a handler', () => {
     if (user.kind !== 'root') expect(processesOf(user)).toEqual([]);
   });
 
+  it('Ctrl-C on a terminal (SIGINT to the whole foreground group) runs the trap once', async () => {
+    // A shell's foreground job is a process group; the terminal signals all of it.
+    // A second delivery (one from the terminal, one relayed by nook) would land within the half second.
+    const script = 'n=0; trap \'n=$((n+1)); echo got INT $n\' INT; echo ready; while [ $n -lt 1 ]; do sleep 0.1; done; sleep 0.5; echo total $n';
+    const nook = startNook(runArgs([], ['sh', '-c', script]), { ownGroup: true });
+    await nook.waitForStdout('ready\n');
+    process.kill(-nook.child.pid!, 'SIGINT');
+    const r = await nook.exited;
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stdout).toBe('ready\ngot INT 1\ntotal 1\n');
+  });
+
   it('a signal the command ignores does not end it', async () => {
     const script = 'trap "" TERM; trap "echo got USR1; exit 3" USR1; echo ready; while :; do sleep 0.1; done';
     const nook = startNook(runArgs([], ['sh', '-c', script]));

@@ -81,6 +81,8 @@ describe('plan', () => {
     const opens = (s: SandboxSpec) => buildPlan(s, fds).filter((o) => o.op === 'OPEN').map((o) => o.args[0]);
     expect(opens(spec())).toEqual(['/dev/null']);
     expect(opens(spec({ interactive: true }))).toEqual([]);
+    expect(names(spec())).toContain('SETPGID');
+    expect(names(spec({ interactive: true }))).not.toContain('SETPGID');
     const tty = names(spec({ tty: true, interactive: true }));
     expect(tty).toContain('PTY');
     expect(tty).not.toContain('CLEAR_NONBLOCK');

@@ -12,6 +12,7 @@ import { DEFAULT_PATH } from '../sandbox/plan';
 import { MS } from '../sandbox/mounts';
 import { resolveUser } from '../sandbox/users';
 import { randomHex } from '../util/random';
+import { terminalSize } from '../sandbox/terminal-size';
 import type { BindMount, SandboxSpec, TmpfsMount } from '../sandbox/spec';
 
 export const RUN_FLAGS: readonly FlagSpec[] = [
@@ -119,16 +120,6 @@ function networkMode(flags: Record<string, unknown>): 'none' | 'host' {
   const v = (flags.network ?? flags.net ?? 'none') as string;
   if (v === 'none' || v === 'host') return v;
   throw new UsageError(`network mode "${v}" is not supported`, 'use --network none (the default: loopback only) or --network host');
-}
-
-/** The size of the user's terminal, if stdout or stdin is one. */
-function terminalSize(): { rows: number; cols: number } | undefined {
-  for (const stream of [process.stdout, process.stdin] as const) {
-    if (!stream.isTTY) continue;
-    const [cols, rows] = (stream as unknown as { getWindowSize(): [number, number] }).getWindowSize?.() ?? [0, 0];
-    if (rows && cols) return { rows, cols };
-  }
-  return undefined;
 }
 
 export function buildRunSpec({ flags, positionals }: ParsedArgs, host: HostIdentity): SandboxSpec {

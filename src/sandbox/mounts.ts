@@ -23,9 +23,6 @@ export const MS = {
   STRICTATIME: 0x1000000,
 } as const;
 
-const MNT_DETACH = 2;
-export { MNT_DETACH };
-
 /** Host device nodes bound into the sandbox's /dev, as docker provides them. */
 export const DEV_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'] as const;
 

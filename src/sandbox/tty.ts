@@ -7,6 +7,7 @@
 import tty = require('node:tty');
 import type { Native } from '../../ffi/native';
 import { noteStdoutStreamUsed } from '../util/stdout';
+import { terminalSize } from './terminal-size';
 
 const TIOCSWINSZ = 0x5414;
 const TCSANOW = 0;
@@ -24,11 +25,11 @@ export interface TtySession {
 }
 
 function setWindowSize(n: Native, master: number): void {
-  const out = process.stdout;
-  if (!out.isTTY || !out.columns || !out.rows) return;
+  const size = terminalSize();
+  if (!size) return;
   const ws = Buffer.alloc(8);
-  ws.writeUInt16LE(out.rows, 0);
-  ws.writeUInt16LE(out.columns, 2);
+  ws.writeUInt16LE(size.rows, 0);
+  ws.writeUInt16LE(size.cols, 2);
   n.ioctl(master, TIOCSWINSZ, ws);
 }
 

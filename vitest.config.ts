@@ -5,6 +5,10 @@ export default defineConfig({
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       {
+        // The registry client against a real registry server (Debian's docker-registry), started by the tests.
+        test: { name: 'registry', include: ['test/registry/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 },
+      },
+      {
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],

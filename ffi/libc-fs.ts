@@ -2,7 +2,8 @@
  * libc filesystem calls Node lacks: flock (store locks), mknod (overlay
  * whiteouts are 0/0 character devices, which an unprivileged user namespace
  * may create) and the l*xattr family (opaque directories, and probing
- * whether a filesystem can hold what overlayfs needs). Bound on first use.
+ * whether a filesystem can hold what overlayfs needs) and utimensat (times
+ * to the nanosecond, as layers record them). Bound on first use.
  */
 import { loadNative } from './native';
 
@@ -16,9 +17,12 @@ export interface LibcFs {
   flock(fd: number, op: number): number;
   /** flock() in a worker thread, so a wait for a lock does not block the event loop. */
   flockAsync(fd: number, op: number): Promise<number>;
-  mknod(path: string, mode: number, dev: bigint | number): number;
-  lsetxattr(path: string, name: string, value: Buffer, size: number, flags: number): number;
-  lgetxattr(path: string, name: string, value: Buffer | null, size: number): number;
+  /** Paths (and xattr names) may be Buffers of raw bytes, which must end with a NUL. */
+  mknod(path: string | Buffer, mode: number, dev: bigint | number): number;
+  lsetxattr(path: string | Buffer, name: string | Buffer, value: Buffer, size: number, flags: number): number;
+  lgetxattr(path: string | Buffer, name: string | Buffer, value: Buffer | null, size: number): number;
+  /** Nanosecond times (Node's utimes rounds to microseconds); `times` holds two struct timespec (atime, mtime). */
+  utimensat(dirfd: number, path: string | Buffer, times: Buffer, flags: number): number;
   errno(): number;
 }
 
@@ -35,7 +39,8 @@ export function libcFs(): LibcFs {
       new Promise((resolve, reject) => flock.async(fd, op, (err: unknown, r: number) => (err ? reject(err) : resolve(r)))),
     mknod: libc.func('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
     lsetxattr: libc.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
-    lgetxattr: libc.func('ssize_t lgetxattr(const char *path, const char *name, void *value, size_t size)'),
+    lgetxattr: libc.func('intptr_t lgetxattr(const char *path, const char *name, void *value, size_t size)'),
+    utimensat: libc.func('int utimensat(int dirfd, const char *path, const void *times, int flags)'),
     errno: () => n.koffi.errno(),
   };
   return bound;

@@ -9,6 +9,10 @@ export default defineConfig({
         test: { name: 'registry', include: ['test/registry/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 },
       },
       {
+        // save, load and import against stores in temp dirs; layers are extracted by build/nook's store helper (NOOK_SELF).
+        test: { name: 'archive', include: ['test/archive/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 },
+      },
+      {
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],

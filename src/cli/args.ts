@@ -15,6 +15,10 @@ export interface FlagSpec {
   multiple?: boolean;
   /** Placeholder for the value in help text. */
   value?: string;
+  /** A string flag for which "" is meaningful (e.g. --entrypoint "" clears the entrypoint). */
+  allowEmpty?: boolean;
+  /** A boolean whose absence is undefined rather than false (e.g. --tls-verify, default decided elsewhere). */
+  tristate?: boolean;
   help: string;
 }
 
@@ -41,6 +45,8 @@ export function parseArgs(argv: string[], specs: readonly FlagSpec[], command: s
     string: ['_', ...specs.filter((s) => s.type === 'string').map((s) => s.name)],
     boolean: specs.filter((s) => s.type === 'boolean').map((s) => s.name),
     alias,
+    // Tri-state booleans stay null (→ undefined) when not given, so "not said" differs from "false".
+    default: Object.fromEntries(specs.filter((s) => s.tristate).map((s) => [s.name, null])),
     stopEarly: true,
     unknown: (arg: string) => {
       if (arg.startsWith('-') && arg !== '-' && unknown === null) unknown = arg.split('=')[0];
@@ -54,14 +60,14 @@ export function parseArgs(argv: string[], specs: readonly FlagSpec[], command: s
   for (const s of specs) {
     const v = parsed[s.name] as unknown;
     if (s.type === 'boolean') {
-      flags[s.name] = Boolean(v);
+      flags[s.name] = s.tristate && v === null ? undefined : Boolean(v);
       continue;
     }
     if (v === undefined) continue;
     const list = (Array.isArray(v) ? v : [v]).map(String);
     if (!s.multiple && list.length > 1)
       throw new UsageError(`flag --${s.name} was given ${list.length} times`, 'give it once');
-    if (list.some((x) => x === '')) throw new UsageError(`flag --${s.name} needs a value`, `e.g. --${s.name} ${s.value ?? 'VALUE'}`);
+    if (!s.allowEmpty && list.some((x) => x === '')) throw new UsageError(`flag --${s.name} needs a value`, `e.g. --${s.name} ${s.value ?? 'VALUE'}`);
     flags[s.name] = s.multiple ? list : list[0];
   }
   const positionals = (parsed._ as unknown[]).map(String);

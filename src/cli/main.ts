@@ -14,12 +14,24 @@ const USAGE = `Usage: nook COMMAND [ARG...]
 A rootless, daemonless sandbox and container runtime in one executable.
 
 Commands:
-  run       Run a command in a sandbox (nook run --help)
+  run       Run a command in a sandbox, from an image or a directory (nook run --help)
+  pull      Download an image from a registry
+  images    List images in the local store
+  inspect   Show an image's record, config and manifest as JSON
+  tag       Give an image another name
+  rmi       Remove images
+  save      Write images to a tar archive (docker-archive or OCI layout)
+  load      Read images from such an archive
+  import    Make an image from a root filesystem tarball
+  image     Image commands: ls, pull, rm, tag, inspect, prune, save, load, import
+  login     Store credentials for a registry
+  logout    Remove stored credentials
   version   Show the version
 
 Flags:
-  --help     Show this help
-  --version  Show the version
+  --root DIR  The image store (default $NOOK_ROOT, else $XDG_DATA_HOME/nook)
+  --help      Show this help
+  --version   Show the version
 
 Exit codes: the command's own, 125 when nook fails, 126 when the command
 cannot be executed, 127 when it is not found.
@@ -44,9 +56,55 @@ export function reportError(e: unknown): number {
   return 125;
 }
 
+type Command = (argv: string[]) => Promise<number>;
+
+/** Commands other than run, loaded on demand. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  pull: async () => (await import('./pull')).pullCommand,
+  images: async () => (await import('./images')).imagesCommand,
+  inspect: async () => (await import('./images')).inspectCommand,
+  rmi: async () => (await import('./rmi')).rmiCommand,
+  tag: async () => (await import('./rmi')).tagCommand,
+  save: async () => (await import('./archive')).saveCommand,
+  load: async () => (await import('./archive')).loadCommand,
+  import: async () => (await import('./archive')).importCommand,
+  login: async () => (await import('./login')).loginCommand,
+  logout: async () => (await import('./login')).logoutCommand,
+};
+
+/** `nook image SUB`: docker's management-command spelling of the image commands. */
+const IMAGE_SUBCOMMANDS: Record<string, string> = {
+  ls: 'images', list: 'images', pull: 'pull', rm: 'rmi', remove: 'rmi', tag: 'tag', inspect: 'inspect',
+  save: 'save', load: 'load', import: 'import',
+};
+
+/** Takes the global `--root DIR` off the front of the arguments; the store reads it from NOOK_ROOT. */
+function globalFlags(argv: string[]): string[] {
+  const args = [...argv];
+  while (args[0] === '--root' || args[0]?.startsWith('--root=')) {
+    const a = args.shift()!;
+    const v = a === '--root' ? args.shift() : a.slice(7);
+    if (!v) throw new NookError('--root needs a directory', { hint: 'e.g. nook --root /scratch/nook pull debian:12' });
+    process.env.NOOK_ROOT = require('node:path').resolve(v);
+  }
+  return args;
+}
+
 async function main(argv: string[]): Promise<number> {
   if (process.env.NOOK_DEBUG_TIMING) require('../util/timing').mark('main');
-  const [cmd, ...rest] = argv;
+  const [cmd, ...rest] = globalFlags(argv);
+  if (cmd === 'image') {
+    const [sub, ...subArgs] = rest;
+    if (sub === 'prune') return (await import('./rmi')).imagePruneCommand(subArgs);
+    const target = IMAGE_SUBCOMMANDS[sub ?? ''];
+    if (!target)
+      throw new NookError(sub ? `unknown command: nook image ${sub}` : 'nook image needs a subcommand', {
+        hint: `one of: ${[...Object.keys(IMAGE_SUBCOMMANDS), 'prune'].join(', ')}`,
+      });
+    return (await COMMANDS[target]())(subArgs);
+  }
+  if (cmd === '__store-helper') return (await import('../image/store/helper-server')).storeHelperMain();
+  if (cmd !== undefined && COMMANDS[cmd]) return (await COMMANDS[cmd]())(rest);
   switch (cmd) {
     case '--version':
     case 'version':

@@ -9,14 +9,21 @@ import { NookError, UsageError } from '../errors';
 import { parseArgs, flagHelp, stringList, type FlagSpec, type ParsedArgs } from './args';
 import { computeIdMapping, hostIdentity, isMapped, moreIdsHint, type HostIdentity } from '../sandbox/idmap';
 import { DEFAULT_PATH } from '../sandbox/plan';
-import { MS } from '../sandbox/mounts';
+import { MS, rootView } from '../sandbox/mounts';
 import { resolveUser } from '../sandbox/users';
 import { randomHex } from '../util/random';
 import { terminalSize } from '../sandbox/terminal-size';
-import type { BindMount, SandboxSpec, TmpfsMount } from '../sandbox/spec';
+import type { BindMount, OverlayRoot, SandboxSpec, TmpfsMount } from '../sandbox/spec';
+import type { ImageRunConfig } from '../image/run-config';
 
 export const RUN_FLAGS: readonly FlagSpec[] = [
-  { name: 'rootfs', type: 'string', value: 'DIR', help: 'run in this directory tree as / (required until images arrive)' },
+  { name: 'rootfs', type: 'string', value: 'DIR', help: 'run in this directory tree as / instead of an image' },
+  { name: 'pull', type: 'string', value: 'POLICY', help: 'missing (default): pull the image when it is not in the store; always; never' },
+  { name: 'platform', type: 'string', value: 'OS/ARCH', help: 'pull the image for this platform (default: this host\'s)' },
+  { name: 'entrypoint', type: 'string', allowEmpty: true, value: 'CMD', help: 'replace the image\'s Entrypoint (and drop its Cmd); "" clears it' },
+  { name: 'tls-verify', type: 'boolean', tristate: true, help: 'when pulling: require HTTPS with a valid certificate (default true)' },
+  { name: 'squash-ids', type: 'boolean', help: 'when pulling: make files whose owner does not exist here owned by root' },
+  { name: 'quiet', short: 'q', type: 'boolean', help: 'when pulling: no progress output' },
   { name: 'interactive', short: 'i', type: 'boolean', help: 'keep stdin attached (otherwise it is /dev/null)' },
   { name: 'tty', short: 't', type: 'boolean', help: 'allocate a pseudo-terminal' },
   { name: 'env', short: 'e', type: 'string', multiple: true, value: 'K=V', help: 'set an environment variable (K alone: take it from nook\'s environment)' },
@@ -122,13 +129,17 @@ function networkMode(flags: Record<string, unknown>): 'none' | 'host' {
   throw new UsageError(`network mode "${v}" is not supported`, 'use --network none (the default: loopback only) or --network host');
 }
 
-export function buildRunSpec({ flags, positionals }: ParsedArgs, host: HostIdentity): SandboxSpec {
-  const rootfsFlag = flags.rootfs as string | undefined;
-  if (!rootfsFlag) {
-    if (positionals.length) throw new UsageError(`running images (here "${positionals[0]}") is not supported yet`, 'give a directory tree with --rootfs DIR');
-    throw new UsageError('nook run needs --rootfs DIR and a command', 'e.g. nook run --rootfs ./rootfs -- sh -c "echo hi"');
-  }
-  const rootfs = path.resolve(rootfsFlag);
+/** Where the sandbox's / comes from: a directory (--rootfs), or an image's layers and config. */
+export interface RootSource {
+  rootfs: string;
+  overlay?: OverlayRoot;
+  /** The image's run settings (command, Env, WorkingDir, User), already combined with the flags. */
+  image?: ImageRunConfig;
+}
+
+/** Checks --rootfs DIR and the command after it. */
+export function directoryRoot({ flags, positionals }: ParsedArgs): RootSource {
+  const rootfs = path.resolve(flags.rootfs as string);
   let st: fs.Stats;
   try {
     st = fs.statSync(rootfs);
@@ -137,18 +148,23 @@ export function buildRunSpec({ flags, positionals }: ParsedArgs, host: HostIdent
   }
   if (!st.isDirectory()) throw new NookError(`rootfs ${rootfs} is not a directory`);
   if (!positionals.length) throw new UsageError('no command given', 'e.g. nook run --rootfs DIR -- sh -c "echo hi"');
+  return { rootfs };
+}
 
+export function buildRunSpec({ flags, positionals }: ParsedArgs, host: HostIdentity, root: RootSource): SandboxSpec {
+  const { rootfs } = root;
   const keepId = flags.userns === 'keep-id';
   if (flags.userns !== undefined && !keepId)
     throw new UsageError(`--userns "${flags.userns}" is not supported`, 'use --userns keep-id, or leave it out');
   const idmap = computeIdMapping(host, { keepId });
-  const user = resolveUser(rootfs, flags.user as string | undefined, keepId ? { uid: host.uid, gid: host.gid } : { uid: 0, gid: 0 });
+  const view = rootView(root);
+  const user = resolveUser(view, root.image ? root.image.user : (flags.user as string | undefined), keepId ? { uid: host.uid, gid: host.gid } : { uid: 0, gid: 0 });
   for (const [kind, id, ranges] of [['uid', user.uid, idmap.uid], ['gid', user.gid, idmap.gid]] as const)
     if (!isMapped(ranges, id))
       throw new NookError(`${kind} ${id} does not exist in the sandbox`, { hint: moreIdsHint(idmap, host.userName) });
   const groups = idmap.setgroups ? user.groups.filter((g) => isMapped(idmap.gid, g)) : [];
 
-  const cwd = (flags.workdir as string | undefined) ?? '/';
+  const cwd = root.image?.cwd ?? (flags.workdir as string | undefined) ?? '/';
   if (!cwd.startsWith('/')) throw new UsageError(`the working directory must be an absolute path: "${cwd}"`);
   const hostname = (flags.hostname as string | undefined) ?? randomHex(6);
   if (hostname.length > 64) throw new UsageError(`hostname "${hostname}" is longer than 64 characters`);
@@ -157,13 +173,15 @@ export function buildRunSpec({ flags, positionals }: ParsedArgs, host: HostIdent
   const defaults = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`, `HOME=${user.home}`, ...(tty ? ['TERM=xterm'] : [])];
   const env = mergeEnv(
     defaults,
+    root.image?.env ?? [],
     stringList(flags['env-file']).flatMap(parseEnvFile),
     stringList(flags.env).flatMap(expandEnv),
   );
 
   return {
     rootfs,
-    argv: positionals,
+    overlay: root.overlay,
+    argv: root.image?.argv ?? positionals,
     env,
     cwd: path.posix.normalize(cwd),
     user: { uid: user.uid, gid: user.gid, groups },
@@ -186,7 +204,13 @@ export async function runCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const host = hostIdentity();
-  const spec = buildRunSpec(parsed, host);
+  if (parsed.flags.rootfs === undefined) {
+    if (!parsed.positionals.length)
+      throw new UsageError('nook run needs an image (or --rootfs DIR)', 'e.g. nook run debian:12 cat /etc/os-release, or nook run --rootfs ./rootfs -- sh');
+    const { runImage } = await import('./run-image');
+    return runImage(parsed, host);
+  }
+  const spec = buildRunSpec(parsed, host, directoryRoot(parsed));
   const { runSandbox } = await import('../sandbox/process');
   return runSandbox(spec, host);
 }

@@ -60,6 +60,19 @@ function execFailure(spec: SandboxSpec, errno: number): NookError {
   });
 }
 
+/** A plan step that failed, with what the kernel said: callers may recover from some (overlayfs refused). */
+export class StepError extends NookError {
+  constructor(
+    readonly step: PlanOp,
+    readonly errno: number,
+    message: string,
+    hint?: string,
+  ) {
+    super(message, { hint });
+    this.name = 'StepError';
+  }
+}
+
 export function stepFailure(step: PlanOp, errno: number, spec: SandboxSpec, userName: string): NookError {
   if (step.op === 'EXEC') return execFailure(spec, errno);
   const base = `${step.what}: ${describeErrno(errno)}`;
@@ -90,5 +103,5 @@ export function stepFailure(step: PlanOp, errno: number, spec: SandboxSpec, user
       else if (errno === ENOENT) hint = `the source of the mount does not exist on the host`;
       break;
   }
-  return new NookError(base, { hint });
+  return new StepError(step, errno, base, hint);
 }

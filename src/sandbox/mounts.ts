@@ -9,7 +9,8 @@ import fs = require('node:fs');
 import path = require('node:path');
 import type { PlanOp } from '../../ffi/plan-format';
 import { NookError } from '../errors';
-import type { BindMount, SandboxSpec } from './spec';
+import { DirView, LayeredView, resolveInView, type RootView } from './rootfs-view';
+import type { BindMount, OverlayRoot, SandboxSpec } from './spec';
 
 export const MS = {
   RDONLY: 0x1,
@@ -34,38 +35,9 @@ const DEV_LINKS: [string, string][] = [
   ['pts/ptmx', 'ptmx'],
 ];
 
-/**
- * Resolves `inner` (an absolute path inside the sandbox) to a host path under
- * `root`, following symlinks as they would resolve inside, so that a link in
- * the rootfs can never point a mount at a host path outside it.
- */
+/** Resolves `inner` (an absolute path inside) to a host path under the directory `root`, following its symlinks as they resolve inside. */
 export function resolveInRoot(root: string, inner: string): string {
-  const parts = inner.split('/').filter((p) => p && p !== '.');
-  const resolved: string[] = [];
-  let hops = 0;
-  while (parts.length) {
-    const part = parts.shift()!;
-    if (part === '..') {
-      resolved.pop();
-      continue;
-    }
-    const host = path.join(root, ...resolved, part);
-    let st: fs.Stats | undefined;
-    try {
-      st = fs.lstatSync(host);
-    } catch {
-      /* missing: the plan creates it */
-    }
-    if (st?.isSymbolicLink()) {
-      if (++hops > 40) throw new NookError(`too many symbolic links resolving ${inner} in ${root}`);
-      const link = fs.readlinkSync(host);
-      if (link.startsWith('/')) resolved.length = 0;
-      parts.unshift(...link.split('/').filter((p) => p && p !== '.'));
-      continue;
-    }
-    resolved.push(part);
-  }
-  return path.join(root, ...resolved);
+  return path.join(root, resolveInView(new DirView(root), inner));
 }
 
 function isDirectory(p: string): boolean {
@@ -107,14 +79,39 @@ export interface MountSteps {
 }
 
 /** Steps that mount everything under the rootfs, then make it /. */
+/** The root filesystem as the sandbox will see it, readable from the host before anything is mounted. */
+export function rootView(spec: Pick<SandboxSpec, 'rootfs' | 'overlay'>): RootView {
+  return spec.overlay ? new LayeredView(spec.overlay.lowerDirs) : new DirView(spec.rootfs);
+}
+
+/**
+ * The image's layers under the container's writable layer. lowerdir names
+ * the layers by their short links relative to the store's l/ directory (the
+ * executor changes into it first), so that even long layer chains fit the
+ * single page the kernel accepts for mount options.
+ */
+function overlayOps(o: OverlayRoot, target: string): PlanOp[] {
+  const data = `lowerdir=${o.lowers.join(':')},upperdir=${o.upper},workdir=${o.work},userxattr`;
+  if (data.length >= 4096)
+    throw new NookError(`the image has too many layers (${o.lowers.length}) for one overlay mount`, {
+      hint: 'squash the image into fewer layers (e.g. docker build --squash, or export and import it)',
+    });
+  return [
+    { op: 'CHDIR', args: [o.linkDir], what: `change to the layer links in ${o.linkDir}` },
+    { op: 'MOUNT', args: ['overlay', target, 'overlay', 0, data], what: `mount the image's ${o.lowers.length} layers with overlayfs on ${target}` },
+  ];
+}
+
 export function mountOps(spec: SandboxSpec): MountSteps {
   const R = assemblyRoot(spec.rootfs);
-  // Paths are resolved against the rootfs as the host sees it, then placed under R.
-  const inRoot = (p: string) => path.join(R, path.relative(spec.rootfs, resolveInRoot(spec.rootfs, p)));
+  // Paths are resolved as they will be seen inside, then placed under R.
+  const view = rootView(spec);
+  const inRoot = (p: string) => path.join(R, resolveInView(view, p));
   const dev = inRoot('/dev');
-  const beforeIdMaps: PlanOp[] = [
-    { op: 'MOUNT', args: [null, '/', null, MS.REC | MS.PRIVATE, null], what: 'make the mount namespace private' },
-    { op: 'MOUNT', args: [spec.rootfs, R, null, MS.BIND | MS.REC, null], what: `bind the rootfs ${spec.rootfs} onto ${R}` },
+  const assembly: PlanOp[] = [
+    ...(spec.overlay
+      ? overlayOps(spec.overlay, R)
+      : [{ op: 'MOUNT', args: [spec.rootfs, R, null, MS.BIND | MS.REC, null], what: `bind the rootfs ${spec.rootfs} onto ${R}` } as PlanOp]),
     mountpointOp(inRoot('/proc'), true, '/proc'),
     {
       op: 'MOUNT',
@@ -124,11 +121,16 @@ export function mountOps(spec: SandboxSpec): MountSteps {
     ...sysOps(inRoot('/sys'), spec.network),
     ...spec.binds.flatMap((b) => bindOps(b, inRoot(b.target))),
   ];
+  const privateNs: PlanOp = { op: 'MOUNT', args: [null, '/', null, MS.REC | MS.PRIVATE, null], what: 'make the mount namespace private' };
+  // overlayfs checks the mounter's rights on its layers with the ids of the user namespace, and
+  // mount points created on it get owners from it: with an image, everything waits for the maps.
+  const beforeIdMaps = spec.overlay ? [privateNs] : [privateNs, ...assembly];
 
   // gid=5 (tty) only exists inside when more than one id is mapped.
   const ptsGid = spec.idmap.gid.some((r) => 5 >= r.inside && 5 - r.inside < r.count) ? ',gid=5' : '';
   const devpts = path.join(dev, 'pts');
   const afterIdMaps: PlanOp[] = [
+    ...(spec.overlay ? assembly : []),
     // Files created in a filesystem mounted inside the namespace need mapped owners (else EOVERFLOW).
     ...devOps(dev),
     { op: 'MKDIR_P', args: [devpts, 0o755], what: 'create /dev/pts' },

@@ -9,6 +9,7 @@
  * socket means execve() succeeded.
  */
 import fs = require('node:fs');
+import { closeQuietly, controlChannels, readChildReport, waitChild } from './child';
 import { encodePlan, type PlanOp } from '../../ffi/plan-format';
 import { loadNative, type Native } from '../../ffi/native';
 import { NookError } from '../errors';
@@ -18,53 +19,6 @@ import { cloneFailure, stepFailure } from './diagnose';
 import { FORWARDED_SIGNALS, SignalRelay, exitCodeFromWaitStatus } from './signals';
 import type { SandboxSpec } from './spec';
 import { mark } from '../util/timing';
-
-const AF_UNIX = 1;
-const SOCK_SEQPACKET = 5;
-const SOCK_CLOEXEC = 0x80000;
-const O_CLOEXEC = 0x80000;
-const STATUS_STEP_FAILED = 1;
-const STATUS_PTY_MASTER = 2;
-
-interface ChildReport {
-  failure?: { step: number; errno: number };
-  ptyMaster?: number;
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    /* already closed */
-  }
-}
-
-/** Blocks until the child has exec'd (EOF) or reported a failure. */
-function readChildReport(n: Native, fd: number): ChildReport {
-  const report: ChildReport = {};
-  const msg = new Int32Array(4);
-  const passed = new Int32Array(1);
-  for (;;) {
-    const r = n.readStatus(fd, msg, passed);
-    if (r === 0) return report;
-    if (r < 0) throw new NookError(`reading the sandbox's start-up status: errno ${-r}`);
-    if (msg[0] === STATUS_PTY_MASTER && passed[0] >= 0) report.ptyMaster = passed[0];
-    if (msg[0] === STATUS_STEP_FAILED) {
-      report.failure = { step: msg[1], errno: msg[3] };
-      return report;
-    }
-  }
-}
-
-function waitChild(n: Native, pid: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    n.waitChildAsync(pid, (err, status) => {
-      if (err) reject(err);
-      else if (status < 0) reject(new NookError(`waiting for the sandbox (pid ${pid}): errno ${-status}`));
-      else resolve(status);
-    });
-  });
-}
 
 function failedStep(ops: PlanOp[], failure: { step: number; errno: number }, spec: SandboxSpec, host: HostIdentity): NookError {
   const step = ops[failure.step];
@@ -86,12 +40,7 @@ export async function runSandbox(spec: SandboxSpec, host: HostIdentity): Promise
 }
 
 async function runWithRelay(n: Native, spec: SandboxSpec, host: HostIdentity, relay: SignalRelay): Promise<number> {
-  const status = new Int32Array(2);
-  const sync = new Int32Array(2);
-  if (n.socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, status) < 0 || n.pipe2(sync, O_CLOEXEC) < 0)
-    throw new NookError(`creating the sandbox's control channels: errno ${n.errno()}`);
-  const [statusParent, statusChild] = status;
-  const [syncRead, syncWrite] = sync;
+  const { statusParent, statusChild, syncRead, syncWrite } = controlChannels(n);
 
   const ops: PlanOp[] = buildPlan(spec, { syncRead, syncWrite, statusParent, statusChild });
   const plan = encodePlan(ops, statusChild);

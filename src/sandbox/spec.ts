@@ -23,8 +23,21 @@ export interface ProcessUser {
   groups: number[];
 }
 
+/** An image's root filesystem: its layers under a writable layer of the container's own, joined by overlayfs. */
+export interface OverlayRoot {
+  /** The store's l/ directory, where the layers' short links live. */
+  linkDir: string;
+  /** Short link names of the layers, topmost first. */
+  lowers: string[];
+  /** The layers' host directories, topmost first (to read the image before it is mounted). */
+  lowerDirs: string[];
+  upper: string;
+  work: string;
+}
+
 export interface SandboxSpec {
-  rootfs: string;             // absolute host path of the directory that becomes /
+  rootfs: string;             // absolute host path of the directory that becomes / (with overlay: the mount point)
+  overlay?: OverlayRoot;      // an image's layers, mounted on rootfs
   argv: string[];             // command and arguments, argv[0] looked up in PATH when it has no '/'
   env: string[];              // final environment, K=V
   cwd: string;                // working directory inside

@@ -2,9 +2,8 @@
  * User and group names as the rootfs defines them (its /etc/passwd and
  * /etc/group), for `-u NAME[:GROUP]`, HOME and supplementary groups.
  */
-import fs = require('node:fs');
 import { NookError } from '../errors';
-import { resolveInRoot } from './mounts';
+import { readViewFile, type RootView } from './rootfs-view';
 
 export interface PasswdEntry {
   name: string;
@@ -19,13 +18,6 @@ export interface GroupEntry {
   members: string[];
 }
 
-function readRootFile(rootfs: string, file: string): string {
-  try {
-    return fs.readFileSync(resolveInRoot(rootfs, file), 'utf8');
-  } catch {
-    return '';
-  }
-}
 
 export function parsePasswd(text: string): PasswdEntry[] {
   return text
@@ -54,9 +46,9 @@ export interface ResolvedUser {
  * Resolves docker's `-u` syntax (uid, name, uid:gid, name:group) against the
  * rootfs. With no `-u`, `fallback` (uid and gid) is used.
  */
-export function resolveUser(rootfs: string, spec: string | undefined, fallback: { uid: number; gid: number }): ResolvedUser {
-  const passwd = parsePasswd(readRootFile(rootfs, '/etc/passwd'));
-  const groups = parseGroup(readRootFile(rootfs, '/etc/group'));
+export function resolveUser(root: RootView, spec: string | undefined, fallback: { uid: number; gid: number }): ResolvedUser {
+  const passwd = parsePasswd(readViewFile(root, '/etc/passwd'));
+  const groups = parseGroup(readViewFile(root, '/etc/group'));
   const [userPart, groupPart] = spec === undefined ? [String(fallback.uid), undefined] : spec.split(':', 2);
   if (userPart === '') throw new NookError(`invalid user "${spec}"`, { hint: 'use -u UID[:GID] or -u NAME[:GROUP]' });
 

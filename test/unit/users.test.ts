@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { resolveUser } from '../../src/sandbox/users';
+import { DirView } from '../../src/sandbox/rootfs-view';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-users-'));
 fs.mkdirSync(path.join(root, 'etc'));
@@ -11,21 +12,21 @@ fs.writeFileSync(path.join(root, 'etc/group'), 'root:x:0:\nstaff:x:50:alice\nali
 
 describe('users from the rootfs', () => {
   it('resolves names to ids, home and supplementary groups', () => {
-    expect(resolveUser(root, 'alice', { uid: 0, gid: 0 })).toEqual({ uid: 1000, gid: 1001, groups: [1001, 50], home: '/home/alice' });
-    expect(resolveUser(root, 'alice:staff', { uid: 0, gid: 0 }).gid).toBe(50);
+    expect(resolveUser(new DirView(root), 'alice', { uid: 0, gid: 0 })).toEqual({ uid: 1000, gid: 1001, groups: [1001, 50], home: '/home/alice' });
+    expect(resolveUser(new DirView(root), 'alice:staff', { uid: 0, gid: 0 }).gid).toBe(50);
   });
 
   it('accepts numeric ids that the rootfs does not know', () => {
-    expect(resolveUser(root, '4242:77', { uid: 0, gid: 0 })).toEqual({ uid: 4242, gid: 77, groups: [77], home: '/' });
-    expect(resolveUser(root, '1000', { uid: 0, gid: 0 }).gid).toBe(1001);
+    expect(resolveUser(new DirView(root), '4242:77', { uid: 0, gid: 0 })).toEqual({ uid: 4242, gid: 77, groups: [77], home: '/' });
+    expect(resolveUser(new DirView(root), '1000', { uid: 0, gid: 0 }).gid).toBe(1001);
   });
 
   it('defaults to the fallback user', () => {
-    expect(resolveUser(root, undefined, { uid: 0, gid: 0 })).toMatchObject({ uid: 0, gid: 0, home: '/root' });
+    expect(resolveUser(new DirView(root), undefined, { uid: 0, gid: 0 })).toMatchObject({ uid: 0, gid: 0, home: '/root' });
   });
 
   it('names unknown users and groups', () => {
-    expect(() => resolveUser(root, 'bob', { uid: 0, gid: 0 })).toThrow(/unable to find user bob/);
-    expect(() => resolveUser(root, 'alice:nogroup', { uid: 0, gid: 0 })).toThrow(/unable to find group nogroup/);
+    expect(() => resolveUser(new DirView(root), 'bob', { uid: 0, gid: 0 })).toThrow(/unable to find user bob/);
+    expect(() => resolveUser(new DirView(root), 'alice:nogroup', { uid: 0, gid: 0 })).toThrow(/unable to find group nogroup/);
   });
 });

@@ -1,0 +1,133 @@
+/**
+ * Pull progress. On a terminal: one line per layer, redrawn in place (state,
+ * a bar, bytes and speed). Otherwise: one plain line per layer when it is
+ * done, for logs. Quiet: nothing. Written with writeSync to a file
+ * descriptor (stdout for `pull`, stderr for `run`), so it interleaves
+ * correctly with nook's other messages.
+ */
+import fs = require('node:fs');
+import tty = require('node:tty');
+import type { LayerState, PullEvents } from '../image/pull';
+import type { LayerRecord } from '../image/store/store';
+
+export type ProgressMode = 'tty' | 'plain' | 'quiet';
+
+interface LayerLine {
+  id: string;
+  state: LayerState;
+  done: number;
+  total: number;
+  started?: number;
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1000) return `${n} B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let v = n;
+  let u = -1;
+  do {
+    v /= 1000;
+    u++;
+  } while (v >= 1000 && u < units.length - 1);
+  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
+}
+
+export function progressMode(fd: number, quiet: boolean): ProgressMode {
+  if (quiet) return 'quiet';
+  return tty.isatty(fd) && process.env.TERM !== 'dumb' ? 'tty' : 'plain';
+}
+
+const LABEL: Record<LayerState, string> = {
+  waiting: 'Waiting',
+  downloading: 'Downloading',
+  verifying: 'Verifying',
+  extracting: 'Extracting',
+  done: 'Pull complete',
+  exists: 'Already exists',
+};
+
+export class PullProgress implements PullEvents {
+  private layers = new Map<string, LayerLine>();
+  private drawn = 0;
+  private lastDraw = 0;
+
+  constructor(
+    private fd: number,
+    private mode: ProgressMode,
+  ) {}
+
+  private write(text: string): void {
+    try {
+      fs.writeSync(this.fd, text);
+    } catch {
+      /* output closed: progress is not worth failing for */
+    }
+  }
+
+  /** A line of its own ("Pulling …", "Digest: …"), not in quiet mode. */
+  say(line: string): void {
+    if (this.mode !== 'quiet') this.write(`${line}\n`);
+  }
+
+  resolved(ref: string, digest: string, layers: LayerRecord[]): void {
+    this.say(`Pulling ${ref} (${digest})`);
+    for (const l of layers)
+      if (!this.layers.has(l.diffId)) this.layers.set(l.diffId, { id: l.digest.slice(7, 19), state: 'waiting', done: 0, total: l.size });
+  }
+
+  layer(diffId: string, state: LayerState, done = 0, total = 0): void {
+    const line = this.layers.get(diffId);
+    if (!line) return;
+    const changed = line.state !== state;
+    if (state === 'downloading' && !line.started) line.started = Date.now();
+    line.state = state;
+    line.done = done;
+    line.total = total || line.total;
+    if (this.mode === 'plain' && changed && (state === 'done' || state === 'exists'))
+      this.write(`${line.id}: ${LABEL[state]}${state === 'done' ? ` (${formatBytes(line.total)})` : ''}\n`);
+    if (this.mode === 'tty') this.draw(changed);
+  }
+
+  warning(message: string): void {
+    if (this.mode === 'quiet') return;
+    this.clear();
+    this.write(`nook: warning: ${message}\n`);
+    this.draw(true);
+  }
+
+  retry(what: string, attempt: number, err: Error): void {
+    if (this.mode === 'quiet') return;
+    this.clear();
+    this.write(`nook: ${what}: ${err.message}; retrying (attempt ${attempt + 1})\n`);
+    this.draw(true);
+  }
+
+  private clear(): void {
+    if (this.mode !== 'tty' || !this.drawn) return;
+    this.write(`\x1b[${this.drawn}A\x1b[J`);
+    this.drawn = 0;
+  }
+
+  private render(l: LayerLine): string {
+    const label = LABEL[l.state].padEnd(14);
+    if (l.state !== 'downloading' && l.state !== 'extracting') return `${l.id}: ${label}`;
+    const frac = l.total ? Math.min(1, l.done / l.total) : 0;
+    const width = 30;
+    const fill = Math.round(frac * width);
+    const bar = `[${'='.repeat(Math.max(0, fill - 1))}${fill ? '>' : ''}${' '.repeat(width - fill)}]`;
+    const secs = l.started ? (Date.now() - l.started) / 1000 : 0;
+    const speed = l.state === 'downloading' && secs > 0.2 ? `  ${formatBytes(Math.round(l.done / secs))}/s` : '';
+    return `${l.id}: ${label} ${bar} ${formatBytes(l.done)}/${formatBytes(l.total)}${speed}`;
+  }
+
+  /** Redraws all layer lines in place; at most ten times a second unless something changed state. */
+  draw(force: boolean): void {
+    if (this.mode !== 'tty') return;
+    const now = Date.now();
+    if (!force && now - this.lastDraw < 100) return;
+    this.lastDraw = now;
+    const lines = [...this.layers.values()].map((l) => `\x1b[2K${this.render(l)}\n`);
+    this.write(`${this.drawn ? `\x1b[${this.drawn}A` : ''}${lines.join('')}`);
+    this.drawn = lines.length;
+  }
+}

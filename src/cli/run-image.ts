@@ -1,0 +1,79 @@
+/**
+ * `nook run IMAGE [CMD...]`: find the image (pulling it as --pull says),
+ * combine its config with the flags, give the container a writable layer of
+ * its own over the image's layers, run, and delete that layer afterwards.
+ */
+import { describeErrno, NookError, UsageError } from '../errors';
+import { rememberOverlayRefused, rootMode } from '../container/overlay-support';
+import { StepError } from '../sandbox/diagnose';
+import { ContainerRoot } from '../container/rootfs';
+import { pullImage } from '../image/pull';
+import { imageRunConfig, type ImageRunConfig } from '../image/run-config';
+import { findImage, type Found } from '../image/store/lookup';
+import { ImageStore } from '../image/store/store';
+import { runSandbox } from '../sandbox/process';
+import type { HostIdentity } from '../sandbox/idmap';
+import type { ParsedArgs } from './args';
+import { PullProgress, progressMode } from './progress';
+import { pullOptions } from './pull';
+import { buildRunSpec } from './run';
+
+const POLICIES = ['missing', 'always', 'never'] as const;
+type PullPolicy = (typeof POLICIES)[number];
+
+function pullPolicy(v: unknown): PullPolicy {
+  const p = (v ?? 'missing') as PullPolicy;
+  if (!POLICIES.includes(p)) throw new UsageError(`invalid --pull "${String(v)}"`, 'use --pull missing (default), always or never');
+  return p;
+}
+
+async function ensureImage(store: ImageStore, name: string, parsed: ParsedArgs): Promise<Found> {
+  const policy = pullPolicy(parsed.flags.pull);
+  const local = policy === 'always' ? undefined : findImage(store, name);
+  if (local) return local;
+  if (policy === 'never')
+    throw new NookError(`image ${name} is not in the store and --pull never forbids pulling it`, { hint: `pull it first: nook pull ${name}` });
+  const progress = new PullProgress(2, progressMode(2, Boolean(parsed.flags.quiet)));
+  if (policy === 'missing') progress.say(`Unable to find image '${name}' locally`);
+  const record = await pullImage(store, name, pullOptions(parsed.flags, progress));
+  progress.draw(true);
+  return { record, name };
+}
+
+export async function runImage(parsed: ParsedArgs, host: HostIdentity): Promise<number> {
+  const [name, ...args] = parsed.positionals;
+  const { flags } = parsed;
+  const store = ImageStore.open();
+  const found = await ensureImage(store, name, parsed);
+  const config = store.config(found.record);
+  const image = imageRunConfig(
+    config.config,
+    {
+      entrypoint: flags.entrypoint as string | undefined,
+      args,
+      workdir: flags.workdir as string | undefined,
+      user: flags.user as string | undefined,
+    },
+    name,
+  );
+  const mode = rootMode(store);
+  try {
+    return await runOn(await ContainerRoot.create(store, found.record, name, mode), parsed, host, image);
+  } catch (e) {
+    // The overlay mount is the first thing the child does: nothing ran yet, so trying again is safe.
+    if (!(mode === 'overlay' && e instanceof StepError && e.step.args[2] === 'overlay')) throw e;
+    const why = describeErrno(e.errno);
+    rememberOverlayRefused(store, why);
+    process.stderr.write(`nook: the kernel refuses overlayfs here (${why}); using a private copy of the image's layers instead (slower start)\n`);
+    return runOn(await ContainerRoot.create(store, found.record, name, 'copy'), parsed, host, image);
+  }
+}
+
+async function runOn(root: ContainerRoot, parsed: ParsedArgs, host: HostIdentity, image: ImageRunConfig): Promise<number> {
+  try {
+    const spec = buildRunSpec(parsed, host, { rootfs: root.rootfs, overlay: root.overlay, image });
+    return await runSandbox(spec, host);
+  } finally {
+    await root.remove();
+  }
+}

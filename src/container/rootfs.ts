@@ -1,0 +1,114 @@
+/**
+ * A container's root filesystem from an image: a directory of its own in
+ * the store (containers/<id>/) with the writable layer (upper), overlayfs's
+ * work directory and the mount point; the image's layers below, read-only
+ * and shared. The directory's lock is held for the container's life: it
+ * tells garbage collection which layers are in use (so `rmi` of a running
+ * container's image leaves its layers alone) and which directories are
+ * leftovers of a nook that was killed.
+ */
+import fs = require('node:fs');
+import path = require('node:path');
+import { NookError } from '../errors';
+import { StoreHelper } from '../image/store/helper-client';
+import { ImageStore, type ImageRecord } from '../image/store/store';
+import type { OverlayRoot } from '../sandbox/spec';
+import { FileLock } from '../util/lock';
+import { randomHex } from '../util/random';
+
+/** 'overlay': the kernel's overlayfs in the user namespace; 'copy': a private copy of the layers. */
+export type RootMode = 'overlay' | 'copy';
+
+export class ContainerRoot {
+  private constructor(
+    readonly id: string,
+    readonly dir: string,
+    /** Set in 'overlay' mode; in 'copy' mode the root is the plain directory `rootfs`. */
+    readonly overlay: OverlayRoot | undefined,
+    private lock: FileLock,
+  ) {}
+
+  /** The directory that becomes / (the overlay's mount point, or the copy). */
+  get rootfs(): string {
+    return path.join(this.dir, this.overlay ? 'merged' : 'rootfs');
+  }
+
+  static async create(store: ImageStore, image: ImageRecord, name: string, mode: RootMode = 'overlay'): Promise<ContainerRoot> {
+    const id = randomHex(32);
+    const dir = store.p('containers', id);
+    // Shared store lock until our own lock is held: garbage collection can't take the layers meanwhile.
+    const storeLock = await store.lockShared();
+    try {
+      const diffIds = [...new Set(image.layers.map((l) => l.diffId))];
+      const missing = diffIds.filter((d) => !store.hasLayer(d));
+      if (missing.length)
+        throw new NookError(`the image ${name} is incomplete in the store: layer ${missing[0]} is missing`, {
+          hint: `pull it again: nook pull ${name}`,
+        });
+      for (const sub of mode === 'overlay' ? ['upper', 'work', 'merged'] : ['rootfs'])
+        fs.mkdirSync(path.join(dir, sub), { recursive: true, mode: 0o755 });
+      const lock = FileLock.tryAcquire(path.join(dir, 'lock'))!;
+      fs.writeFileSync(path.join(dir, 'layers.json'), JSON.stringify(diffIds));
+      if (mode === 'copy') {
+        const helper = new StoreHelper();
+        try {
+          await helper.assemble(image.layers.map((l) => store.layerDir(l.diffId)), path.join(dir, 'rootfs'));
+        } catch (e) {
+          lock.release();
+          await removeTree(dir);
+          throw e;
+        } finally {
+          await helper.close();
+        }
+        return new ContainerRoot(id, dir, undefined, lock);
+      }
+      // Topmost first, as overlayfs's lowerdir wants; the store keeps them bottom first.
+      const top = [...image.layers].reverse();
+      const overlay: OverlayRoot = {
+        linkDir: store.p('l'),
+        lowers: top.map((l) => ImageStore.layerLinkName(l.diffId)),
+        lowerDirs: top.map((l) => store.layerDir(l.diffId)),
+        upper: path.join(dir, 'upper'),
+        work: path.join(dir, 'work'),
+      };
+      return new ContainerRoot(id, dir, overlay, lock);
+    } finally {
+      storeLock.release();
+    }
+  }
+
+  /**
+   * Deletes the container's directory. Files the container created as root
+   * are the user's own and go at once; anything owned by other ids inside
+   * needs the store helper in the user namespace.
+   */
+  async remove(): Promise<void> {
+    await removeTree(this.dir);
+    this.lock.release();
+  }
+}
+
+async function removeTree(dir: string): Promise<void> {
+  try {
+    removeOwnTree(dir);
+  } catch {
+    const helper = new StoreHelper();
+    try {
+      await helper.remove([dir]);
+    } finally {
+      await helper.close();
+    }
+  }
+}
+
+/** rm -rf that also enters directories overlayfs left without permissions (work/work is mode 000). */
+function removeOwnTree(dir: string): void {
+  try {
+    fs.rmSync(dir, { recursive: true, force: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
+    const work = path.join(dir, 'work', 'work');
+    if (fs.existsSync(work)) fs.chmodSync(work, 0o700);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * nook's side of the store helper: starts it on first use, sends requests,
+ * routes replies back to the request that asked. One helper serves a whole
+ * command (a pull extracts all its layers through one), since starting it
+ * costs a Node start-up.
+ */
+import readline = require('node:readline');
+import { NookError } from '../../errors';
+import { computeIdMapping, hostIdentity, type HostIdentity, type IdMapping } from '../../sandbox/idmap';
+import { startUsernsHelper, type UsernsHelper } from '../../sandbox/userns-exec';
+import type { HelperReply, HelperRequest } from './helper-protocol';
+
+type Pending = {
+  resolve: (r: Extract<HelperReply, { event: 'done' }>) => void;
+  reject: (e: Error) => void;
+  onProgress?: (bytes: number) => void;
+  onWarning?: (message: string) => void;
+};
+
+type ExtractRequest = Omit<Extract<HelperRequest, { op: 'extract' }>, 'id' | 'op' | 'ids'>;
+
+export class StoreHelper {
+  private helper?: UsernsHelper;
+  private nextId = 1;
+  private pending = new Map<number, Pending>();
+  readonly host: HostIdentity;
+  readonly idmap: IdMapping;
+
+  constructor(host = hostIdentity()) {
+    this.host = host;
+    this.idmap = computeIdMapping(host, { keepId: false });
+  }
+
+  /** Inside ids that can own files, for the range check during extraction. */
+  private ids(): { uid: IdMapping['uid']; gid: IdMapping['gid'] } | 'any' {
+    return this.host.uid === 0 ? 'any' : { uid: this.idmap.uid, gid: this.idmap.gid };
+  }
+
+  private start(): UsernsHelper {
+    if (this.helper) return this.helper;
+    const h = startUsernsHelper(['__store-helper'], this.idmap, this.host);
+    this.helper = h;
+    readline.createInterface({ input: h.replies }).on('line', (line) => this.onReply(JSON.parse(line) as HelperReply));
+    void h.exited.then((code) => {
+      const err = new NookError(`nook's store helper exited (code ${code}) with work unfinished`);
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    });
+    return h;
+  }
+
+  private onReply(r: HelperReply): void {
+    const p = this.pending.get(r.id);
+    if (!p) return;
+    switch (r.event) {
+      case 'progress':
+        p.onProgress?.(r.bytes);
+        break;
+      case 'warning':
+      case 'debug':
+        (p.onWarning ?? ((m: string) => process.stderr.write(`nook: ${m}\n`)))(r.message);
+        break;
+      case 'done':
+        this.pending.delete(r.id);
+        p.resolve(r);
+        break;
+      case 'error':
+        this.pending.delete(r.id);
+        p.reject(new NookError(r.message, { hint: r.hint }));
+        break;
+    }
+  }
+
+  private send(req: HelperRequest, p: Pending): void {
+    this.pending.set(req.id, p);
+    this.start().requests.write(`${JSON.stringify(req)}\n`);
+  }
+
+  extract(req: ExtractRequest, hooks: Pick<Pending, 'onProgress' | 'onWarning'> = {}): Promise<Extract<HelperReply, { event: 'done' }>> {
+    return new Promise((resolve, reject) =>
+      this.send({ ...req, id: this.nextId++, op: 'extract', ids: this.ids() }, { resolve, reject, ...hooks }),
+    );
+  }
+
+  remove(paths: string[]): Promise<void> {
+    if (!paths.length) return Promise.resolve();
+    return new Promise((resolve, reject) =>
+      this.send({ id: this.nextId++, op: 'remove', paths }, { resolve: () => resolve(), reject }),
+    );
+  }
+
+  assemble(layers: string[], dest: string): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.send({ id: this.nextId++, op: 'assemble', layers, dest }, { resolve: () => resolve(), reject }),
+    );
+  }
+
+  /** Lets the helper finish and exit. */
+  async close(): Promise<void> {
+    if (!this.helper) return;
+    this.helper.requests.end();
+    await this.helper.exited;
+    this.helper = undefined;
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The store helper's side (`nook __store-helper`), running as root of the
+ * user namespace: reads requests on stdin, one at a time, and answers on fd 3.
+ */
+import fs = require('node:fs');
+import path = require('node:path');
+import readline = require('node:readline');
+import { NookError } from '../../errors';
+import { randomHex } from '../../util/random';
+import { extractLayer } from '../unpack/extract';
+import { assembleLayers } from './assemble';
+import type { HelperReply, HelperRequest } from './helper-protocol';
+
+const REPLY_FD = 3;
+
+function reply(r: HelperReply): void {
+  fs.writeSync(REPLY_FD, `${JSON.stringify(r)}\n`);
+}
+
+/** Renames `from` to `to` unless `to` already exists (another pull got there first): then `from` is removed. */
+function renameIntoPlace(from: string, to: string): void {
+  try {
+    fs.renameSync(from, to);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST' && code !== 'ENOTEMPTY') throw e;
+    fs.rmSync(from, { recursive: true, force: true });
+  }
+}
+
+function linkLayer(link: string, dest: string): void {
+  const target = path.relative(path.dirname(link), dest);
+  fs.mkdirSync(path.dirname(link), { recursive: true });
+  const tmp = `${link}.tmp-${process.pid}-${randomHex(4)}`;
+  fs.symlinkSync(target, tmp);
+  fs.renameSync(tmp, link);
+}
+
+async function extract(req: Extract<HelperRequest, { op: 'extract' }>): Promise<void> {
+  if (!fs.existsSync(req.dest)) {
+    fs.mkdirSync(req.tmpDir, { recursive: true });
+    const work = path.join(req.tmpDir, `${path.basename(req.dest)}.${process.pid}.${randomHex(4)}`);
+    fs.mkdirSync(work, { mode: 0o755 });
+    let last = 0;
+    try {
+      const result = await extractLayer(req.blob, work, {
+        ids: req.ids,
+        squashIds: req.squashIds,
+        layerName: req.layerName,
+        onWarning: (message) => reply({ id: req.id, event: 'warning', message }),
+        onDebug: req.debug ? (message) => reply({ id: req.id, event: 'debug', message }) : undefined,
+        onProgress: (bytes) => {
+          // A line per megabyte is plenty for a progress bar.
+          if (bytes - last < 1 << 20) return;
+          last = bytes;
+          reply({ id: req.id, event: 'progress', bytes });
+        },
+      });
+      renameIntoPlace(work, req.dest);
+      linkLayer(req.link, req.dest);
+      reply({ id: req.id, event: 'done', entries: result.entries, bytes: result.bytes });
+      return;
+    } catch (e) {
+      fs.rmSync(work, { recursive: true, force: true });
+      throw e;
+    }
+  }
+  linkLayer(req.link, req.dest);
+  reply({ id: req.id, event: 'done' });
+}
+
+function remove(req: Extract<HelperRequest, { op: 'remove' }>): void {
+  for (const p of req.paths) fs.rmSync(p, { recursive: true, force: true });
+  reply({ id: req.id, event: 'done' });
+}
+
+export async function storeHelperMain(): Promise<number> {
+  const lines = readline.createInterface({ input: fs.createReadStream('', { fd: 0 }) });
+  for await (const line of lines) {
+    if (!line.trim()) continue;
+    const req = JSON.parse(line) as HelperRequest;
+    try {
+      if (req.op === 'extract') await extract(req);
+      else if (req.op === 'assemble') {
+        assembleLayers(req.layers, req.dest);
+        reply({ id: req.id, event: 'done' });
+      } else remove(req);
+    } catch (e) {
+      const err = e as NookError;
+      reply({ id: req.id, event: 'error', message: err.message, hint: err instanceof NookError ? err.hint : undefined });
+    }
+  }
+  return 0;
+}

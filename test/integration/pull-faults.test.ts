@@ -66,6 +66,21 @@ describe('hostile layers are refused and nothing is written outside the store', 
     });
 });
 
+describe('an image whose config lies about a layer', () => {
+  it('is refused: the uncompressed layer must hash to its diff_id', async (ctx) => {
+    const user = need(ctx, 'sub');
+    const { root, opts } = storeFor(user);
+    const img = rootOnlyImage('liar');
+    (img.config as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids[0] = `sha256:${'ab'.repeat(32)}`;
+    await pushImage(registry.host, 'nook/liar', 'latest', img);
+    const r = await runNook(['pull', PLAIN, `${registry.host}/nook/liar:latest`], opts);
+    expect(r.code, show(r)).toBe(125);
+    expect(r.stderr).toMatch(/does not match its diff_id/);
+    expect(list(path.join(root, 'images'))).toEqual([]);
+    expect(list(path.join(root, 'layers')).filter((d) => d !== 'tmp')).toEqual([]);
+  });
+});
+
 describe('corrupt and interrupted downloads', () => {
   it('a blob that does not match its digest is rejected and not stored', async (ctx) => {
     const user = need(ctx, 'sub');

@@ -19,6 +19,8 @@ export type HelperRequest =
       /** The short link to create for overlayfs: l/<16 hex> → ../layers/<hex>. */
       link: string;
       layerName: string;
+      /** The sha256 the uncompressed layer must have. */
+      diffId: string;
       ids: { uid: IdRange[]; gid: IdRange[] } | 'any';
       squashIds: boolean;
       debug: boolean;

@@ -47,6 +47,7 @@ async function extract(req: Extract<HelperRequest, { op: 'extract' }>): Promise<
         ids: req.ids,
         squashIds: req.squashIds,
         layerName: req.layerName,
+        diffId: req.diffId,
         onWarning: (message) => reply({ id: req.id, event: 'warning', message }),
         onDebug: req.debug ? (message) => reply({ id: req.id, event: 'debug', message }) : undefined,
         onProgress: (bytes) => {

@@ -24,6 +24,7 @@ export async function extractIntoStore(store: ImageStore, helper: StoreHelper, l
       tmpDir: store.p('layers', 'tmp'),
       link: store.p('l', ImageStore.layerLinkName(layer.diffId)),
       layerName: `layer ${layer.digest.slice(0, 19)}… of ${imageName}`,
+      diffId: layer.diffId,
       squashIds: hooks.squashIds ?? false,
       debug: hooks.debug ?? false,
     },

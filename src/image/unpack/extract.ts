@@ -14,6 +14,7 @@
  * checked path stays as checked.
  */
 import fs = require('node:fs');
+import { createHash } from 'node:crypto';
 import path = require('node:path');
 import { libcFs } from '../../../ffi/libc-fs';
 import { NookError, describeErrno, errnoName } from '../../errors';
@@ -39,6 +40,12 @@ export interface ExtractOptions {
   onProgress?: (compressedBytes: number) => void;
   /** For messages: "layer sha256:abcd… of debian:12". */
   layerName?: string;
+  /**
+   * The layer's diff_id from the image config: the sha256 of its uncompressed
+   * tar. Checked, because the store shares extracted layers by diff_id: an
+   * image that lies about it could plant content other images then use.
+   */
+  diffId?: string;
 }
 
 export interface ExtractResult {
@@ -68,9 +75,22 @@ export async function extractLayer(blobPath: string, dest: string, opts: Extract
   const extractor = new Extractor(dest, layer, opts);
   const reader = new TarReader(extractor);
   try {
-    await forEachTarChunk(blobPath, (chunk) => reader.push(chunk), { layer, onProgress: opts.onProgress });
+    const hash = opts.diffId ? createHash('sha256') : undefined;
+    await forEachTarChunk(
+      blobPath,
+      (chunk) => {
+        hash?.update(chunk);
+        reader.push(chunk);
+      },
+      { layer, onProgress: opts.onProgress },
+    );
     reader.finish();
     extractor.finish();
+    const actual = hash && `sha256:${hash.digest('hex')}`;
+    if (actual && actual !== opts.diffId)
+      throw new NookError(`${layer} does not match its diff_id: the image config says ${opts.diffId}, its content is ${actual}`, {
+        hint: 'the image is corrupt or was tampered with; nothing of it is kept. Push it again, or use an image from a source you trust',
+      });
   } catch (e) {
     if (e instanceof TarFormatError)
       throw new NookError(`${layer}: ${e.message}`, {

@@ -7,16 +7,21 @@ import { describeErrno, NookError, UsageError } from '../errors';
 import { rememberOverlayRefused, rootMode } from '../container/overlay-support';
 import { StepError } from '../sandbox/diagnose';
 import { ContainerRoot } from '../container/rootfs';
-import { pullImage } from '../image/pull';
 import { imageRunConfig, type ImageRunConfig } from '../image/run-config';
 import { findImage, type Found } from '../image/store/lookup';
 import { ImageStore } from '../image/store/store';
 import { runSandbox } from '../sandbox/process';
 import type { HostIdentity } from '../sandbox/idmap';
 import type { ParsedArgs } from './args';
-import { PullProgress, progressMode } from './progress';
-import { pullOptions } from './pull';
+import { mark } from '../util/timing';
 import { buildRunSpec } from './run';
+
+/**
+ * What the kernel says when overlayfs can't be mounted in a user namespace at all: EPERM
+ * (before Linux 5.11, or forbidden), ENODEV (no overlayfs), EINVAL (no `userxattr`),
+ * EOPNOTSUPP (the store's filesystem can't be a layer). Other errors are real problems to report.
+ */
+const OVERLAY_UNSUPPORTED = new Set([1, 19, 22, 95]);
 
 const POLICIES = ['missing', 'always', 'never'] as const;
 type PullPolicy = (typeof POLICIES)[number];
@@ -33,6 +38,12 @@ async function ensureImage(store: ImageStore, name: string, parsed: ParsedArgs):
   if (local) return local;
   if (policy === 'never')
     throw new NookError(`image ${name} is not in the store and --pull never forbids pulling it`, { hint: `pull it first: nook pull ${name}` });
+  // Loaded only to pull: the registry client brings in TLS, which `run` of a stored image never needs.
+  const [{ pullImage }, { PullProgress, progressMode }, { pullOptions }] = await Promise.all([
+    import('../image/pull'),
+    import('./progress'),
+    import('./pull'),
+  ]);
   const progress = new PullProgress(2, progressMode(2, Boolean(parsed.flags.quiet)));
   if (policy === 'missing') progress.say(`Unable to find image '${name}' locally`);
   const record = await pullImage(store, name, pullOptions(parsed.flags, progress));
@@ -56,12 +67,13 @@ export async function runImage(parsed: ParsedArgs, host: HostIdentity): Promise<
     },
     name,
   );
+  mark('image found');
   const mode = rootMode(store);
   try {
     return await runOn(await ContainerRoot.create(store, found.record, name, mode), parsed, host, image);
   } catch (e) {
     // The overlay mount is the first thing the child does: nothing ran yet, so trying again is safe.
-    if (!(mode === 'overlay' && e instanceof StepError && e.step.args[2] === 'overlay')) throw e;
+    if (!(mode === 'overlay' && e instanceof StepError && e.step.args[2] === 'overlay' && OVERLAY_UNSUPPORTED.has(e.errno))) throw e;
     const why = describeErrno(e.errno);
     rememberOverlayRefused(store, why);
     process.stderr.write(`nook: the kernel refuses overlayfs here (${why}); using a private copy of the image's layers instead (slower start)\n`);
@@ -70,6 +82,7 @@ export async function runImage(parsed: ParsedArgs, host: HostIdentity): Promise<
 }
 
 async function runOn(root: ContainerRoot, parsed: ParsedArgs, host: HostIdentity, image: ImageRunConfig): Promise<number> {
+  mark('container root ready');
   try {
     const spec = buildRunSpec(parsed, host, { rootfs: root.rootfs, overlay: root.overlay, image });
     return await runSandbox(spec, host);

@@ -16,6 +16,9 @@ export class FileLock {
 
   /** Waits (without blocking the event loop) until the lock on `file` is ours. */
   static async acquire(file: string, mode: 'exclusive' | 'shared' = 'exclusive'): Promise<FileLock> {
+    // Usually free: take it at once, without starting a worker thread to wait in.
+    const free = FileLock.tryAcquire(file, mode);
+    if (free) return free;
     const fd = FileLock.open(file);
     const r = await libcFs().flockAsync(fd, mode === 'shared' ? LOCK_SH : LOCK_EX);
     if (r !== 0) {

@@ -17,7 +17,7 @@ import fs = require('node:fs');
 import path = require('node:path');
 import { libcFs } from '../../../ffi/libc-fs';
 import { describeErrno, NookError } from '../../errors';
-import { BlobStore } from '../blobs';
+import type { BlobStore } from '../blobs';
 import { parseImageConfig, type ImageConfig } from '../config';
 import type { Platform } from '../manifest';
 import { readJson, writeFileAtomic } from '../../util/atomic';
@@ -69,10 +69,23 @@ export function storeRoot(flag?: string): string {
 }
 
 export class ImageStore {
-  readonly blobs: BlobStore;
+  private blobStore?: BlobStore;
 
-  constructor(readonly root: string) {
-    this.blobs = new BlobStore(root);
+  constructor(readonly root: string) {}
+
+  /**
+   * The blob store, for writing. Loaded on first use: it needs node:crypto,
+   * which costs `nook run IMAGE` milliseconds it never needs (it only reads).
+   */
+  get blobs(): BlobStore {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    this.blobStore ??= new (require('../blobs') as typeof import('../blobs')).BlobStore(this.root);
+    return this.blobStore;
+  }
+
+  /** Where the blob `digest` is (or would be) stored. */
+  blobPath(digest: string): string {
+    return path.join(this.root, 'blobs', 'sha256', hex(digest));
   }
 
   static open(rootFlag?: string): ImageStore {
@@ -183,7 +196,7 @@ export class ImageStore {
   }
 
   config(rec: ImageRecord): ImageConfig {
-    return parseImageConfig(fs.readFileSync(this.blobs.path(rec.id)), rec.id);
+    return parseImageConfig(fs.readFileSync(this.blobPath(rec.id)), rec.id);
   }
 
   /** All names that point at `id`. */

@@ -12,7 +12,13 @@
  */
 import fs = require('node:fs');
 import path = require('node:path');
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+
+/** node:crypto costs milliseconds to load; only writers of blobs need it, so it is loaded on first use. */
+function createHash(algorithm: string): Hash {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('node:crypto') as typeof import('node:crypto')).createHash(algorithm);
+}
 import { Writable } from 'node:stream';
 import { NookError } from '../errors';
 import { FileLock } from '../util/lock';

@@ -17,7 +17,7 @@ import fs = require('node:fs');
 import path = require('node:path');
 import { libcFs } from '../../../ffi/libc-fs';
 import { describeErrno, NookError } from '../../errors';
-import type { BlobStore } from '../blobs';
+import { BlobStore } from '../blobs';
 import { parseImageConfig, type ImageConfig } from '../config';
 import type { Platform } from '../manifest';
 import { readJson, writeFileAtomic } from '../../util/atomic';
@@ -73,13 +73,8 @@ export class ImageStore {
 
   constructor(readonly root: string) {}
 
-  /**
-   * The blob store, for writing. Loaded on first use: it needs node:crypto,
-   * which costs `nook run IMAGE` milliseconds it never needs (it only reads).
-   */
   get blobs(): BlobStore {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    this.blobStore ??= new (require('../blobs') as typeof import('../blobs')).BlobStore(this.root);
+    this.blobStore ??= new BlobStore(this.root);
     return this.blobStore;
   }
 

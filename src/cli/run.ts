@@ -42,12 +42,15 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
 ];
 
 /** Built on demand: formatting it on every start would cost `nook run` time for nothing. */
-export const runUsage = (): string => `Usage: nook run [FLAGS] --rootfs DIR [--] COMMAND [ARG...]
+export const runUsage = (): string => `Usage: nook run [FLAGS] IMAGE [COMMAND [ARG...]]
+       nook run [FLAGS] --rootfs DIR [--] COMMAND [ARG...]
 
-Runs COMMAND in a rootless sandbox whose / is DIR: new user, mount, pid, uts,
-ipc, cgroup and network namespaces; fresh /proc, a minimal /dev, read-only /sys.
-nook exits with the command's status (128+N if signal N killed it), 125 when
-nook itself fails, 126 when the command cannot run, 127 when it is not found.
+Runs a command in a rootless sandbox whose / is IMAGE (pulled when missing,
+with a writable layer of its own that is removed at exit) or the directory
+DIR: new user, mount, pid, uts, ipc, cgroup and network namespaces; fresh
+/proc, a minimal /dev, read-only /sys. nook exits with the command's status
+(128+N if signal N killed it), 125 when nook itself fails, 126 when the
+command cannot run, 127 when it is not found.
 
 Flags:
 ${flagHelp(RUN_FLAGS)}

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { publishTestImages, rootOnlyImage } from '../helpers/images';
 import { makeLayer } from '../helpers/layers';
 import { runNook, show, startNook, type NookOptions } from '../helpers/nook';
+import { runOnPty } from '../helpers/pty';
 import { pushImage, startRegistry, type RegistryServer } from '../helpers/registry';
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -168,6 +169,49 @@ describe('pull and run an image with several layers (user with subordinate ids)'
     const left = await runNook(['images', '--format', 'json'], store.opts);
     expect(JSON.parse(left.stdout).map((i: { RepoTags: string[] }) => i.RepoTags[0])).toEqual([images.entry]);
     expect(fs.readdirSync(path.join(store.root, 'layers')).filter((d) => d !== 'tmp')).toHaveLength(1);
+  });
+});
+
+describe('archives and terminals, as an unprivileged user', () => {
+  it('save, load into another store, and run; import a rootfs tarball', async (ctx) => {
+    const user = need(ctx, 'sub');
+    const a = storeFor(user);
+    const b = storeFor(user);
+    const dir = scratchDir(user, 'archive-');
+    expect((await runNook(['pull', '-q', PLAIN, images.layers], a.opts)).code).toBe(0);
+    for (const format of ['docker-archive', 'oci-archive']) {
+      const file = path.join(dir, `${format}.tar`);
+      const save = await runNook(['save', '--format', format, '-o', file, images.layers], a.opts);
+      expect(save.code, show(save)).toBe(0);
+      const load = await runNook(['load', '-i', file], b.opts);
+      expect(load.code, show(load)).toBe(0);
+      expect(load.stdout.endsWith(`Loaded image: ${images.layers}\n`), load.stdout).toBe(true);
+      const r = await runNook(['run', '--pull', 'never', images.layers, 'sh', '-c', 'cat /etc/motd; stat -c "%a %u" /opt/suid /opt/alice-file'], b.opts);
+      expect(r.stdout, show(r)).toBe('hello from layer 3\n4755 0\n640 1000\n');
+      expect((await runNook(['rmi', images.layers], b.opts)).code).toBe(0);
+    }
+    const tarball = path.join(dir, 'rootfs.tar.gz');
+    fs.writeFileSync(tarball, rootOnlyImage('imported').layers[0]);
+    fs.chownSync(tarball, user.uid, user.gid);
+    const imp = await runNook(['import', tarball, 'imported:1'], b.opts);
+    expect(imp.code, show(imp)).toBe(0);
+    expect(imp.stdout).toMatch(/^sha256:[a-f0-9]{64}\n$/);
+    const r = await runNook(['run', 'imported:1', 'cat', '/etc/arch'], b.opts);
+    expect(r.stdout, show(r)).toBe('imported\n');
+  });
+
+  it('on a terminal, pull redraws one line per layer in place', async (ctx) => {
+    const user = need(ctx, 'sub');
+    const { root } = storeFor(user);
+    const r = await runOnPty(['--root', root, 'pull', PLAIN, images.layers], { user, timeoutSec: 60 });
+    expect(r.status, r.output).toBe(0);
+    expect(r.output).toMatch(/\x1b\[\d+A/); // cursor up: lines redrawn
+    expect(r.output.match(/Pull complete/g)!.length).toBeGreaterThanOrEqual(3);
+    expect(r.output).toMatch(/Pulled /);
+    // Not on a terminal: plain lines only.
+    const plain = await runNook(['--root', root, 'pull', PLAIN, images.layers], { user });
+    expect(plain.stdout).not.toMatch(/\x1b/);
+    expect(plain.stdout.match(/Already exists/g)).toHaveLength(3);
   });
 });
 

@@ -37,7 +37,7 @@ test-unit: node_modules/.package-lock.json
 	npx --no-install vitest run test/unit
 
 bench: build/nook
-	$(NODE_SEA) test/bench/bench.mjs
+	$(NODE_SEA) test/bench/bench.mjs && $(NODE_SEA) test/bench/images.mjs
 
 clean:
 	rm -rf build/out build/nook build/.pkg-home

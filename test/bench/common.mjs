@@ -138,8 +138,8 @@ export function sh(cmd, args, opts = {}) {
   return r;
 }
 
-export function whyFailed(r) {
-  if (r.error) return r.error.code === 'ETIMEDOUT' ? `timed out after ${RUN_TIMEOUT_MS / 1000} s` : r.error.message;
+export function whyFailed(r, timeoutMs = RUN_TIMEOUT_MS) {
+  if (r.error) return r.error.code === 'ETIMEDOUT' ? `timed out after ${timeoutMs / 1000} s` : r.error.message;
   const line = errorLine(r.stderr) || firstLine(r.stdout);
   const how = r.signal ? `killed by ${r.signal}` : `exit status ${r.status}`;
   return line ? `${line} (${how})` : how;
@@ -397,7 +397,8 @@ export function findPodmanRun(ctx, info, image) {
  * each (a failure is reported and the row dropped; rows with `tried` set were
  * tried already), then warm-up and measured rounds, interleaved, each round
  * starting one row later. row.before() and row.after(), when given, run
- * around every run, untimed (e.g. to make and remove a fresh destination).
+ * around every run, untimed (e.g. to make and remove a fresh destination);
+ * row.timeout (ms) replaces the usual limit of a run.
  * Fills row.status, row.samples (ms) and row.fail.
  */
 export async function measure(rows, { warmup, runs, every = 10 }) {
@@ -407,10 +408,12 @@ export async function measure(rows, { warmup, runs, every = 10 }) {
     else if (row.skip) row.status = 'skipped';
     else row.status = 'ok';
   }
+  const limit = (row) => (row.timeout ? { timeout: row.timeout } : {});
+  const why = (row, r) => whyFailed(r, row.timeout);
   const once = (row) => {
     row.before?.();
     try {
-      return runAs(row.argv, row.env);
+      return runAs(row.argv, row.env, limit(row));
     } finally {
       row.after?.();
     }
@@ -420,7 +423,7 @@ export async function measure(rows, { warmup, runs, every = 10 }) {
     const r = once(row);
     if (!ok(r)) {
       row.status = 'failed';
-      row.fail = whyFailed(r);
+      row.fail = why(row, r);
       progress(`${row.label} failed: ${row.fail}`);
     }
     await tick();
@@ -436,18 +439,17 @@ export async function measure(rows, { warmup, runs, every = 10 }) {
       const row = active[(round + k) % active.length];
       if (row.status !== 'ok') continue;
       row.before?.();
-      const { ms, r } = timeAs(row.argv, row.env);
+      const { ms, r } = timeAs(row.argv, row.env, limit(row));
       row.after?.();
-      if (r.signal === 'SIGINT') await tick(); // Ctrl-C reached the command too: stop, don't blame it
+      await tick(); // lets a pending SIGINT/SIGTERM handler run (and clean up) before a command it reached too is blamed
       if (!ok(r)) {
         row.status = 'failed';
         const again = once(row);
-        row.fail = `${round < warmup ? `warm-up run ${round + 1}` : `measured run ${round - warmup + 1}`} failed (${whyFailed(r)})` + (ok(again) ? '' : `; rerun: ${whyFailed(again)}`);
+        row.fail = `${round < warmup ? `warm-up run ${round + 1}` : `measured run ${round - warmup + 1}`} failed (${why(row, r)})` + (ok(again) ? '' : `; rerun: ${why(row, again)}`);
         progress(`${row.label}: ${row.fail}`);
         continue;
       }
       if (round >= warmup) row.samples.push(ms);
-      await tick(); // lets a pending SIGINT/SIGTERM handler run (and clean up)
     }
     if ((round + 1) % every === 0 || round + 1 === total) progress(`round ${round + 1}/${total}`);
   }

@@ -39,6 +39,7 @@ const MB = 1e6;
 const GOAL_PULL_RATIO = 1; // nook pull at least as fast as each peer...
 const IDEAL_PULL_RATIO = 1.5; // ...ideally this much faster
 const GOAL_IMAGE_RUN_OVER_ROOTFS_MS = 10;
+const PULL_TIMEOUT_MS = 300_000;
 
 function usage() {
   return `Usage: node test/bench/images.mjs [--runs N] [--run-runs N] [--warmup N] [--image-mb N] [--format table|json] [--nook PATH]
@@ -68,7 +69,12 @@ function freePort() {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** docker-registry serving from work/registry, as ourselves; killed at cleanup. Its log goes to a file: a pipe nobody reads during a spawnSync would fill up and stall it. */
+/**
+ * docker-registry serving from work/registry, as ourselves; killed at cleanup.
+ * In a process group of its own, so that a Ctrl-C does not take it away
+ * under the pull that is running; its log goes to a file, because a pipe
+ * nobody reads during a spawnSync would fill up and stall it.
+ */
 async function startRegistry(work) {
   const exe = which('docker-registry') ?? which('registry');
   if (!exe) die('no docker-registry: apt-get install docker-registry');
@@ -91,13 +97,13 @@ async function startRegistry(work) {
   ].join('\n'));
   const logFile = path.join(dir, 'log');
   const log = fs.openSync(logFile, 'w');
-  const proc = spawn(exe, ['serve', config], { stdio: ['ignore', log, log] });
+  const proc = spawn(exe, ['serve', config], { stdio: ['ignore', log, log], detached: true });
   fs.closeSync(log);
   let exited = null;
   proc.on('exit', (code, sig) => (exited = sig ? `killed by ${sig}` : `exit status ${code}`));
   proc.on('error', (e) => (exited = e.message));
   onCleanup(() => exited === null && proc.kill('SIGKILL'));
-  const version = firstLine(spawnSync(exe, ['--version'], { encoding: 'utf8' }).stdout) || exe;
+  const version = firstLine(spawnSync(exe, ['--version'], { encoding: 'utf8' }).stdout).replace(exe, path.basename(exe)) || exe;
   const base = `http://127.0.0.1:${port}`;
   const logTail = () => fs.readFileSync(logFile, 'utf8').trim().split('\n').slice(-3).join(' / ');
   for (const deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(50)) {
@@ -168,9 +174,9 @@ function prng(seed) {
 
 /**
  * File contents of three kinds, each from a seeded source: text (source code,
- * docs, configs: words from a made-up vocabulary, gzip gets ~3×), binary
+ * docs, configs: words from a made-up vocabulary; gzip gets ~3×), binary
  * (4 KiB blocks of text-like, zero-padded and random bytes, like executables
- * and libraries: ~2×), and packed (already compressed: random bytes, 1×).
+ * and libraries: ~2.5×), and packed (already compressed: random bytes, 1×).
  */
 function contentSource(seed) {
   const rnd = prng(seed);
@@ -178,7 +184,7 @@ function contentSource(seed) {
   const aes = crypto.createCipheriv('aes-128-ctr', key, Buffer.alloc(16)); // a fast, seeded stream of random bytes
   const random = (n) => aes.update(Buffer.alloc(n));
   const letters = 'etaoinshrdlucmfwypvbgkjqxz_';
-  const vocab = Array.from({ length: 4096 }, () => {
+  const vocab = Array.from({ length: 1024 }, () => {
     let w = '';
     for (let k = 2 + Math.floor(rnd() * 9); k > 0; k--) w += letters[Math.floor(rnd() ** 1.6 * letters.length)];
     return w;
@@ -187,7 +193,7 @@ function contentSource(seed) {
   let len = 0;
   while (len < 4 << 20) {
     const indent = ' '.repeat(2 * Math.floor(rnd() * 4));
-    const words = Array.from({ length: 3 + Math.floor(rnd() * 10) }, () => vocab[Math.floor(rnd() ** 2.5 * vocab.length)]);
+    const words = Array.from({ length: 3 + Math.floor(rnd() * 10) }, () => vocab[Math.floor(rnd() ** 3 * vocab.length)]);
     const line = `${indent}${rnd() < 0.3 ? `${words.shift()} = ` : ''}${words.join(rnd() < 0.5 ? ' ' : ', ')}${rnd() < 0.2 ? ';' : ''}\n`;
     parts.push(line);
     len += line.length;
@@ -206,8 +212,8 @@ function contentSource(seed) {
     for (let o = 0; o < n; o += 4096) {
       const k = Math.min(4096, n - o);
       const r = rnd();
-      if (r < 0.3) random(k).copy(out, o);
-      else if (r < 0.45) random(k >> 5).copy(out, o); // mostly zeros
+      if (r < 0.2) random(k).copy(out, o);
+      else if (r < 0.4) random(k >> 5).copy(out, o); // mostly zeros
       else text(k).copy(out, o);
     }
     return out;
@@ -221,12 +227,12 @@ function contentSource(seed) {
 const DIRS = ['usr/lib/x86_64-linux-gnu', 'usr/lib/python3/dist-packages', 'usr/share/doc', 'usr/share/locale', 'usr/include', 'opt/app/lib', 'var/lib/app'];
 const EXT = { text: ['txt', 'py', 'conf', 'h', 'md', 'json', 'js', ''], binary: ['so', 'so.1', 'bin', ''], packed: ['gz', 'png', 'jar', 'zip'] };
 
-/** Fills dir with files of mixed sizes and kinds until gzip would make about `target` bytes of them. */
-function fillTree(dir, target, src) {
+/** Fills dir with files of mixed sizes and kinds until gzip would make about `target` bytes of them and what is there (`start`). */
+function fillTree(dir, target, src, start) {
   const { rnd, gen, ratio } = src;
   const pick = (a) => a[Math.floor(rnd() * a.length)];
   const logUniform = (lo, hi) => Math.round(lo * (hi / lo) ** rnd());
-  let estimate = 0;
+  let estimate = start;
   let files = 0;
   let bytes = 0;
   let cur = null;
@@ -237,9 +243,10 @@ function fillTree(dir, target, src) {
     }
     // Mostly small files, some medium, a few large: the mix of a distribution image.
     const r = rnd();
-    const size = r < 0.92 ? logUniform(64, 64 << 10) : r < 0.995 ? logUniform(64 << 10, 1 << 20) : logUniform(1 << 20, 8 << 20);
+    let size = r < 0.95 ? logUniform(64, 64 << 10) : r < 0.997 ? logUniform(64 << 10, 1 << 20) : logUniform(1 << 20, 8 << 20);
     const k = rnd();
-    const kind = size < 64 << 10 ? (k < 0.75 ? 'text' : k < 0.95 ? 'binary' : 'packed') : size < 1 << 20 ? (k < 0.25 ? 'text' : k < 0.75 ? 'binary' : 'packed') : k < 0.6 ? 'binary' : 'packed';
+    const kind = size < 64 << 10 ? (k < 0.75 ? 'text' : k < 0.95 ? 'binary' : 'packed') : size < 1 << 20 ? (k < 0.35 ? 'text' : k < 0.85 ? 'binary' : 'packed') : k < 0.75 ? 'binary' : 'packed';
+    size = Math.max(64, Math.min(size, Math.round((target - estimate) / ratio[kind]))); // the last file fills the layer up, no more
     const ext = pick(EXT[kind]);
     const name = path.join(cur, `f${files}${ext ? `.${ext}` : ''}`);
     fs.writeFileSync(name, gen[kind](size), { mode: kind === 'binary' && rnd() < 0.5 ? 0o755 : 0o644 });
@@ -250,12 +257,13 @@ function fillTree(dir, target, src) {
   return { files, bytes };
 }
 
-/** A busybox with /bin/sh and /bin/true, so the big image runs too. */
+/** A busybox with /bin/sh and /bin/true, so the big image runs too; returns its compressed size. */
 function addBusybox(dir) {
   fs.mkdirSync(path.join(dir, 'bin'), { recursive: true, mode: 0o755 });
-  fs.copyFileSync(findBusybox(), path.join(dir, 'bin', 'busybox'));
-  fs.chmodSync(path.join(dir, 'bin', 'busybox'), 0o755);
+  const data = fs.readFileSync(findBusybox());
+  fs.writeFileSync(path.join(dir, 'bin', 'busybox'), data, { mode: 0o755 });
   for (const a of ['sh', 'true']) fs.symlinkSync('busybox', path.join(dir, 'bin', a));
+  return zlib.gzipSync(data, { level: 6 }).length;
 }
 
 /** tar -c of dir (owned by root, fixed mtimes) into a gzip layer; the diff_id and digest are hashed on the way. */
@@ -290,9 +298,9 @@ async function buildImages(work, R, imageMb) {
     const trees = LAYER_SHARES.map((share, i) => {
       const tree = path.join(dir, `tree${i + 1}`);
       fs.mkdirSync(tree, { mode: 0o755 });
-      if (i === 0) addBusybox(tree);
+      const start = i === 0 ? addBusybox(tree) : 0;
       const src = contentSource(i + 1);
-      return { tree, ...fillTree(tree, share * imageMb * MB, src), ratio: src.ratio };
+      return { tree, ...fillTree(tree, share * imageMb * MB, src, start), ratio: src.ratio };
     });
     progress('compressing the layers');
     // Concurrently: gzip runs in libuv's thread pool.
@@ -322,7 +330,8 @@ function removeTree(dir) {
 const syncDisk = () => spawnSync('sync');
 
 /** Each pull row: an empty destination made before every run and removed after it. */
-function pullRows(W, ref, layers, nook, nookEnv, pod, podInfo) {
+function pullRows(W, reg, layers, nook, nookEnv, pod, podInfo) {
+  const ref = `${reg.host}/${BIG}:${TAG}`;
   const dest = (name) => path.join(W, 'pull', name);
   userDir(path.join(W, 'pull'), 0o755);
   const fresh = (...dirs) => () => dirs.forEach((d) => userDir(d));
@@ -358,10 +367,12 @@ function pullRows(W, ref, layers, nook, nookEnv, pod, podInfo) {
     for (const driver of ['overlay', 'vfs']) {
       const argv = [...argvFor(driver), 'pull', '--tls-verify=false', '-q', ref];
       fresh(PR, PRR)();
-      const r = runAs(argv, pod.env, { timeout: 300_000 });
+      const r = runAs(argv, pod.env, { timeout: PULL_TIMEOUT_MS });
       gone(rmPodman(driver), PR, PRR)();
-      podInfo.attempts.push({ argv, ok: ok(r), error: ok(r) ? null : whyFailed(r) });
+      podInfo.attempts.push({ argv, ok: ok(r), error: ok(r) ? null : whyFailed(r, PULL_TIMEOUT_MS) });
       if (!ok(r)) continue;
+      podInfo.storageDriver = driver;
+      podInfo.pullGlobal = argvFor(driver).slice(1);
       row = { key: 'podman-pull', label: 'podman pull', argv, env: pod.env, tried: true, before: fresh(PR, PRR), after: gone(rmPodman(driver), PR, PRR) };
       if (driver !== 'overlay') row.note = `storage driver ${driver}: overlay failed (see the podman section)`;
       break;
@@ -370,7 +381,7 @@ function pullRows(W, ref, layers, nook, nookEnv, pod, podInfo) {
   } else rows.push({ key: 'podman-pull', label: 'podman pull', skip: 'not installed' });
 
   // Floors: what the registry can serve over loopback, and what plain tar needs to unpack the layers.
-  const blobUrl = (l) => `http://${ref.replace(/:[^:/]+$/, '').replace('/', '/v2/')}/blobs/${l.digest}`;
+  const blobUrl = (l) => `${reg.base}/v2/${BIG}/blobs/${l.digest}`;
   const curl = which('curl');
   rows.push(curl
     ? { key: 'curl', label: 'download floor', floor: true, note: 'curl, the layers in parallel to /dev/null', argv: [curl, '-sSfL', '--parallel', ...layers.flatMap((l) => ['-o', '/dev/null', blobUrl(l)])], env: userEnv() }
@@ -378,6 +389,7 @@ function pullRows(W, ref, layers, nook, nookEnv, pod, podInfo) {
   const X = dest('tar');
   const script = 'i=0; pids=; for f; do i=$((i+1)); mkdir "$X/$i" && tar -xzf "$f" -C "$X/$i" --no-same-owner & pids="$pids $!"; done; for p in $pids; do wait $p || exit 1; done';
   rows.push({ key: 'tar', label: 'extract floor', floor: true, note: 'tar -xzf, the layers in parallel, from local files', argv: ['/bin/sh', '-c', script, 'sh', ...layers.map((l) => l.file)], env: userEnv({ X }), before: fresh(X), after: gone(rmAll, X) });
+  for (const r of rows) r.timeout = PULL_TIMEOUT_MS;
   return rows;
 }
 
@@ -390,11 +402,12 @@ function runRows(W, R, ref, nook, nookEnv, pod, podInfo) {
     ? { key: 'nook-image', label: 'nook run IMAGE', isNook: true, argv: [nook, 'run', ref, 'true'], env }
     : { key: 'nook-image', label: 'nook run IMAGE', isNook: true, fail: `nook pull ${ref}: ${whyFailed(pulled)}` });
   if (!pod) return [...rows, { key: 'podman-run', label: 'podman run IMAGE', skip: 'not installed' }];
-  pod.global = [...pod.base, '--storage-driver', 'overlay'];
+  pod.global = [...pod.base, '--storage-driver', podInfo.storageDriver ?? 'overlay'];
   const argv = pod.pod('pull', '--tls-verify=false', '-q', ref);
-  const r = runAs(argv, pod.env, { timeout: 300_000 });
-  podInfo.attempts.push({ argv, ok: ok(r), error: ok(r) ? null : whyFailed(r) });
-  if (!ok(r)) return [...rows, { key: 'podman-run', label: 'podman run IMAGE', fail: `podman pull: ${whyFailed(r)}` }];
+  const r = runAs(argv, pod.env, { timeout: PULL_TIMEOUT_MS });
+  podInfo.attempts.push({ argv, ok: ok(r), error: ok(r) ? null : whyFailed(r, PULL_TIMEOUT_MS) });
+  if (!ok(r)) return [...rows, { key: 'podman-run', label: 'podman run IMAGE', fail: `podman pull: ${whyFailed(r, PULL_TIMEOUT_MS)}` }];
+  podInfo.global = pod.global;
   const found = findPodmanRun(pod, podInfo, ref);
   podInfo.used = found.argv ?? null;
   rows.push(found.argv
@@ -402,3 +415,192 @@ function runRows(W, R, ref, nook, nookEnv, pod, podInfo) {
     : { key: 'podman-run', label: 'podman run IMAGE', fail: found.fail });
   return rows;
 }
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  const env = (name, dflt) => (process.env[name] ? Number(process.env[name]) : dflt);
+  const opts = parseArgs(process.argv.slice(2), {
+    usage,
+    defaults: { runs: env('BENCH_PULL_RUNS', 5), runRuns: env('BENCH_RUNS', 30), warmup: 5, imageMb: 100 },
+    flags: { '--run-runs': { key: 'runRuns', int: true }, '--image-mb': { key: 'imageMb', int: true } },
+  });
+  if (!(opts.runRuns >= 1)) die(`--run-runs must be at least 1 (got ${opts.runRuns})`, 2);
+  if (!(opts.imageMb >= 1)) die(`--image-mb must be at least 1 (got ${opts.imageMb})`, 2);
+  initUser();
+
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-bench-images-'));
+  fs.chmodSync(work, 0o755);
+  onCleanup(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  if (!fs.existsSync(opts.nook)) die(`${opts.nook} does not exist: run make first`);
+  const nook = reachable(opts.nook, work, 'nook');
+  const nookEnv = userEnv({ XDG_CACHE_HOME: userDir(path.join(work, 'nook-cache')) });
+  const rootfs = buildRootfs(work);
+  const R = rootfs.R;
+
+  const reg = await startRegistry(work);
+  progress(`registry ${reg.version} at ${reg.base}; building a ${opts.imageMb} MB image in ${work}/image`);
+  const images = await buildImages(work, R, opts.imageMb);
+  for (const l of [...images.big, images.small]) fs.chmodSync(l.file, 0o644); // the extract floor reads them as the user
+  fs.chmodSync(path.join(work, 'image'), 0o755);
+  await pushImage(reg.base, BIG, images.big, ['busybox, sh, true and files', 'files', 'files']);
+  await pushImage(reg.base, SMALL, [images.small], ['busybox rootfs']);
+  const bigRef = `${reg.host}/${BIG}:${TAG}`;
+  const smallRef = `${reg.host}/${SMALL}:${TAG}`;
+
+  const podInfo = { installed: false, version: null, storageDriver: null, pullGlobal: null, global: null, attempts: [], used: null, workaround: null };
+  const pod = podmanContext(work);
+  if (pod) Object.assign(podInfo, { installed: true, version: pod.version });
+
+  const pulls = pullRows(work, reg, images.big, nook.path, nookEnv, pod, podInfo);
+  progress(`pulling ${bigRef}: one try, then ${opts.runs} timed runs per command`);
+  await measure(pulls, { warmup: 0, runs: opts.runs, every: 1 });
+  const runs = runRows(work, R, smallRef, nook.path, nookEnv, pod, podInfo);
+  await measure(runs, { warmup: opts.warmup, runs: opts.runRuns });
+
+  // Results: ratios are the row's median over nook's, so above 1× nook is faster.
+  const totalSize = images.big.reduce((a, l) => a + l.size, 0);
+  const ratios = (rows, baseKey) => {
+    const base = rows.find((r) => r.key === baseKey).stats?.median;
+    for (const r of rows) if (r.stats && base) r.ratio = r.stats.median / base;
+  };
+  ratios(pulls, 'nook-pull');
+  ratios(runs, 'nook-image');
+  for (const r of pulls) if (r.stats) r.mbps = totalSize / MB / (r.stats.median / 1000);
+  const byKey = Object.fromEntries([...pulls, ...runs].map((r) => [r.key, r]));
+  const checks = [];
+  const n = byKey['nook-pull'];
+  for (const [id, key, what] of [['a', 'skopeo', 'skopeo copy'], ['b', 'podman-pull', 'podman pull']]) {
+    const p = byKey[key];
+    const description = `nook pull is at least as fast as ${what} (medians; ideally ${IDEAL_PULL_RATIO}× faster)`;
+    if (!p.stats) checks.push({ id, description, result: 'SKIP', detail: `${what} ${p.status === 'skipped' ? p.skip : `failed: ${p.fail}`}` });
+    else if (!n.stats) checks.push({ id, description, result: 'FAIL', detail: `nook pull failed: ${n.fail}` });
+    else {
+      const x = p.stats.median / n.stats.median;
+      const ideal = x >= IDEAL_PULL_RATIO ? 'ideal met' : `ideal ${IDEAL_PULL_RATIO}× not met`;
+      checks.push({
+        id, description, result: x >= GOAL_PULL_RATIO ? 'PASS' : 'FAIL', value_ratio: r3(x), ideal_met: x >= IDEAL_PULL_RATIO,
+        detail: `${what} ${p.stats.median.toFixed(0)} ms / nook pull ${n.stats.median.toFixed(0)} ms = ${fmtRatio(x)} (${ideal})${p.note ? `; ${what} ${p.note}` : ''}`,
+      });
+    }
+  }
+  {
+    const [img, dir] = [byKey['nook-image'], byKey['nook-rootfs']];
+    const description = `nook run IMAGE true costs at most ${GOAL_IMAGE_RUN_OVER_ROOTFS_MS} ms more than nook run --rootfs DIR true (medians)`;
+    if (img.stats && dir.stats) {
+      const d = img.stats.median - dir.stats.median;
+      checks.push({
+        id: 'c', description, result: d <= GOAL_IMAGE_RUN_OVER_ROOTFS_MS ? 'PASS' : 'FAIL', value_ms: r3(d),
+        detail: `${img.stats.median.toFixed(1)} - ${dir.stats.median.toFixed(1)} = ${d.toFixed(2)} ms (limit ${GOAL_IMAGE_RUN_OVER_ROOTFS_MS} ms)`,
+      });
+    } else checks.push({ id: 'c', description, result: 'FAIL', detail: `nook failed: ${(img.fail ?? dir.fail) || 'no samples'}` });
+  }
+
+  const nookFailed = [...pulls, ...runs].filter((r) => r.isNook && r.status !== 'ok');
+  const report = {
+    opts, machine: machineInfo(), reg, images, bigRef, smallRef, pulls, runs, checks, podInfo, rootfs, work, totalSize,
+    nookVersion: firstLine(runAs([nook.path, '--version'], nookEnv).stdout) || null,
+  };
+  if (opts.format === 'json') process.stdout.write(JSON.stringify(toJson(report, nook), null, 2) + '\n');
+  else printTable(report);
+
+  runCleanup();
+  if (nookFailed.length) {
+    process.stderr.write(`bench images: nook failed: ${nookFailed.map((r) => `${r.label}: ${r.fail ?? r.skip}`).join('; ')}\n`);
+    process.exit(1);
+  }
+}
+
+function rowJson(r) {
+  return {
+    key: r.key, label: r.label, argv: r.argv ?? null, status: r.status,
+    error: r.status === 'failed' ? r.fail : r.status === 'skipped' ? r.skip : null, note: r.note ?? null, floor: Boolean(r.floor),
+    median_ms: r3(r.stats?.median), mean_ms: r3(r.stats?.mean), p90_ms: r3(r.stats?.p90), min_ms: r3(r.stats?.min), max_ms: r3(r.stats?.max),
+    ...(r.mbps !== undefined ? { mb_per_s: r3(r.mbps) } : {}), ratio_vs_nook: r3(r.ratio), samples_ms: r.samples.map(r3),
+  };
+}
+
+function toJson({ opts, machine, reg, images, bigRef, smallRef, pulls, runs, checks, podInfo, nookVersion, totalSize }, nook) {
+  const layer = (l) => ({ digest: l.digest, diff_id: l.diffId, size: l.size, uncompressed: l.uncompressed, files: l.files ?? null });
+  return {
+    pull_runs: opts.runs, run_runs: opts.runRuns, run_warmup: opts.warmup,
+    user: { name: USER.name, uid: USER.uid, gid: USER.gid },
+    machine,
+    nook: { path: opts.nook, version: nookVersion, copied_for_user: nook.copied },
+    registry: { version: reg.version, address: reg.host },
+    images: {
+      big: { ref: bigRef, size: totalSize, layers: images.big.map(layer) },
+      small: { ref: smallRef, layers: [layer(images.small)] },
+      gzip_ratios: images.ratio,
+    },
+    pulls: pulls.map(rowJson),
+    runs: runs.map(rowJson),
+    podman: podInfo,
+    checks,
+    nook_failed: [...pulls, ...runs].some((r) => r.isNook && r.status !== 'ok'),
+  };
+}
+
+function printTable({ opts, machine, reg, images, bigRef, smallRef, pulls, runs, checks, podInfo, rootfs, work, nookVersion, totalSize }) {
+  const W = work;
+  const R = rootfs.R;
+  const quote = (a) => (/[\s'"$&|;]/.test(a) ? `'${a.replace(/'/g, "'\\''")}'` : a);
+  const abbrev = (a) => (a === R ? 'R' : a.split(W + '/').join('W/'));
+  // podman's storage flags are long and the same everywhere: shown once, as PG (pulls) and G (runs).
+  const flags = [['PG', podInfo.pullGlobal], ['G', podInfo.global]].filter(([, f]) => f).map(([k, f]) => [k, f.map(abbrev).join(' ')]);
+  const short = (argv) => {
+    let s = argv.map(abbrev).map(quote).join(' ').replace(/sha256:([0-9a-f]{12})[0-9a-f]{52}/g, 'sha256:$1…');
+    for (const [k, f] of flags) s = s.replace(f, k);
+    return s;
+  };
+  const mb = (n) => (n / MB).toFixed(1);
+  const big = images.big;
+  const out = [];
+  out.push(`nook image benchmark, as ${USER.name} (uid ${USER.uid}); ${machine.kernel}; ${machine.cpus} CPUs; cgroups ${machine.cgroups}`);
+  out.push(`${nookVersion ?? 'nook: no version'}; registry ${reg.version} at ${reg.host}`);
+  out.push(`B = ${bigRef}: ${big.length} gzip layers, ${mb(totalSize)} MB (${big.map((l) => mb(l.size)).join(' + ')}), ` +
+    `${mb(big.reduce((a, l) => a + l.uncompressed, 0))} MB as tar, ${big.reduce((a, l) => a + l.files, 0)} files; the first layer has busybox`);
+  out.push(`S = ${smallRef}: 1 layer, ${mb(images.small.size)} MB, the rootfs R (${rootfs.version.replace(/ multi-call binary\.?/, '')}, ${rootfs.applets} applets)`);
+  out.push('');
+  const section = (title, rows, header, cells) => {
+    out.push(title);
+    const table = rows.map((r) => {
+      const label = r.label + (r.floor ? ' (floor)' : '');
+      if (r.stats) return [label, ...cells(r)];
+      return [label, r.status === 'failed' ? `failed: ${r.fail}` : `skipped: ${r.skip}`];
+    });
+    const { w, lines } = tableLines(header, table);
+    out.push(...lines, '');
+    return w[0];
+  };
+  const ms = (r) => [r.stats.median.toFixed(1), r.stats.mean.toFixed(1), r.stats.p90.toFixed(1)];
+  const w1 = section(`pull B: ${opts.runs} runs per command after one untimed try, interleaved; each into an empty store, removed after the run;\n` +
+    `MB/s = B's ${mb(totalSize)} MB compressed over the median`,
+    pulls, ['command', 'median ms', 'mean ms', 'p90 ms', 'MB/s', 'vs nook pull'], (r) => [...ms(r), r.mbps.toFixed(1), fmtRatio(r.ratio)]);
+  const w2 = section(`run S true: ${opts.runRuns} runs per command after ${opts.warmup} warm-up, interleaved`,
+    runs, ['command', 'median ms', 'mean ms', 'p90 ms', 'vs nook run IMAGE'], (r) => [...ms(r), fmtRatio(r.ratio)]);
+  const w = Math.max(w1, w2);
+  out.push(`commands, run as ${USER.name} with cwd /tmp and PATH=/usr/bin:/bin (W = ${W}, removed at the end; R = W/rootfs; IMAGE = S):`);
+  for (const r of [...pulls, ...runs]) if (r.argv) out.push(`  ${r.label.padEnd(w)}  ${short(r.argv)}${r.note ? `   [${r.note}]` : ''}`);
+  out.push('');
+  if (podInfo.installed) {
+    out.push(`podman: ${podInfo.version}; storage driver ${podInfo.storageDriver ?? 'none'}; attempts, in order:`);
+    for (const [k, f] of flags) out.push(`  (${k} = ${f})`);
+    for (const a of podInfo.attempts) {
+      out.push(`  ${a.ok ? 'ok    ' : 'FAILED'}  ${short(a.argv)}`);
+      if (!a.ok) out.push(`          ${a.error}`);
+    }
+    if (podInfo.workaround) out.push(`  workaround used for podman run: ${podInfo.workaround}`);
+    out.push('');
+  }
+  out.push('goals:');
+  for (const c of checks) out.push(`${c.result} (${c.id}) ${c.description}: ${c.detail}`);
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench images: ${e.stack ?? e}\n`);
+  runCleanup();
+  process.exit(1);
+});

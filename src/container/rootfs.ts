@@ -45,8 +45,9 @@ export class ContainerRoot {
         throw new NookError(`the image ${name} is incomplete in the store: layer ${missing[0]} is missing`, {
           hint: `pull it again: nook pull ${name}`,
         });
-      for (const sub of mode === 'overlay' ? ['upper', 'work', 'merged'] : ['rootfs'])
-        fs.mkdirSync(path.join(dir, sub), { recursive: true, mode: 0o755 });
+      fs.mkdirSync(store.p('containers'), { recursive: true });
+      fs.mkdirSync(dir, { mode: 0o755 });
+      for (const sub of mode === 'overlay' ? ['upper', 'work', 'merged'] : ['rootfs']) fs.mkdirSync(path.join(dir, sub), { mode: 0o755 });
       const lock = FileLock.tryAcquire(path.join(dir, 'lock'))!;
       fs.writeFileSync(path.join(dir, 'layers.json'), JSON.stringify(diffIds));
       if (mode === 'copy') {
@@ -101,14 +102,12 @@ async function removeTree(dir: string): Promise<void> {
   }
 }
 
-/** rm -rf that also enters directories overlayfs left without permissions (work/work is mode 000). */
+/** rm -rf that also enters the directory overlayfs leaves without permissions (work/work is mode 000). */
 function removeOwnTree(dir: string): void {
   try {
-    fs.rmSync(dir, { recursive: true, force: true });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
-    const work = path.join(dir, 'work', 'work');
-    if (fs.existsSync(work)) fs.chmodSync(work, 0o700);
-    fs.rmSync(dir, { recursive: true, force: true });
+    fs.chmodSync(path.join(dir, 'work', 'work'), 0o700);
+  } catch {
+    /* not there: copy mode, or overlayfs never got that far */
   }
+  fs.rmSync(dir, { recursive: true, force: true });
 }

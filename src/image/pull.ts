@@ -7,13 +7,14 @@
  * that the next pull reuses, and no half-image anybody could run.
  */
 import fs = require('node:fs');
+import os = require('node:os');
 import { NookError } from '../errors';
 import { writeFileAtomic } from '../util/atomic';
 import { parseImageConfig } from './config';
 import { formatPlatform, hostPlatform, parseManifest, selectPlatform, type ImageManifest, type Platform } from './manifest';
 import { formatReference, parseReference, type Reference } from './reference';
 import { RegistryClient } from './registry/client';
-import { StoreHelper } from './store/helper-client';
+import { StoreHelperPool } from './store/helper-client';
 import { extractIntoStore, recordImage } from './store/install';
 import type { ImageRecord, ImageStore, LayerRecord } from './store/store';
 
@@ -66,7 +67,8 @@ export async function pullImage(store: ImageStore, input: string, opts: PullOpti
   // Held from the first blob written: garbage collection must not take blobs that no image names yet.
   store.checkFilesystem();
   const lock = await store.lockShared();
-  const helper = new StoreHelper();
+  // Layers are extracted side by side, one helper per CPU (at most 3, as many as download at once).
+  const helper = new StoreHelperPool(Math.max(1, Math.min(3, os.availableParallelism())));
   try {
     return await pullWith(store, client, ref, name, want, helper, opts);
   } finally {
@@ -81,7 +83,7 @@ async function pullWith(
   ref: Reference,
   name: string,
   want: Platform,
-  helper: StoreHelper,
+  helper: StoreHelperPool,
   opts: PullOptions,
 ): Promise<ImageRecord> {
   const events = opts.events ?? {};

@@ -9,10 +9,11 @@
  * replies (JSON lines). Its stdout and stderr are nook's own.
  */
 import fs = require('node:fs');
+import net = require('node:net');
 import { encodePlan, type PlanOp } from '../../ffi/plan-format';
 import { loadNative } from '../../ffi/native';
 import { NookError } from '../errors';
-import { closeQuietly, controlChannels, readChildReport, waitChild } from './child';
+import { closeQuietly, controlChannels, readChildReport } from './child';
 import { cloneFailure } from './diagnose';
 import { applyIdMapping, type HostIdentity, type IdMapping } from './idmap';
 import { CLONE, SIGCHLD } from './plan';
@@ -40,9 +41,9 @@ export function selfCommand(): string[] {
 export interface UsernsHelper {
   pid: number;
   /** Write requests here (the helper's stdin). */
-  requests: fs.WriteStream;
+  requests: net.Socket;
   /** Replies from the helper's fd 3. */
-  replies: fs.ReadStream;
+  replies: net.Socket;
   /** Resolves with the helper's exit code. */
   exited: Promise<number>;
 }
@@ -89,24 +90,33 @@ export function startUsernsHelper(args: string[], idmap: IdMapping, host: HostId
     [ch.statusParent, ch.syncWrite, reqWrite, repRead].forEach(closeQuietly);
     throw cloneFailure(cloneErrno);
   }
-  const raw = waitChild(n, pid);
   try {
     applyIdMapping(n, pid, idmap, host);
     fs.writeSync(ch.syncWrite, 'g');
-  } finally {
-    closeQuietly(ch.syncWrite);
+  } catch (e) {
+    // The child sees EOF on the sync pipe and exits: reap it.
+    [ch.syncWrite, ch.statusParent, reqWrite, repRead].forEach(closeQuietly);
+    n.waitChild(pid);
+    throw e;
   }
+  closeQuietly(ch.syncWrite);
   const report = readChildReport(n, ch.statusParent);
   closeQuietly(ch.statusParent);
   if (report.failure) {
     [reqWrite, repRead].forEach(closeQuietly);
+    n.waitChild(pid);
     const step = ops[report.failure.step];
     throw new NookError(`starting nook's helper in a user namespace: ${step?.what ?? 'unknown step'} failed (errno ${report.failure.errno})`);
   }
+  const replies = new net.Socket({ fd: repRead, readable: true, writable: false });
   return {
     pid,
-    requests: fs.createWriteStream('', { fd: reqWrite }),
-    replies: fs.createReadStream('', { fd: repRead }),
-    exited: raw.then((status) => exitCodeFromWaitStatus(status, null)),
+    // Sockets over the pipes, not fs streams: those read and write in libuv's four worker threads,
+    // and a few helpers blocked in read() would leave none for anything else (nook hung that way).
+    requests: new net.Socket({ fd: reqWrite, readable: false, writable: true }),
+    replies,
+    // The replies end when the helper exits (it holds fd 3 until then): reap it then, without a
+    // worker thread waiting in waitpid() for each helper.
+    exited: new Promise((resolve) => replies.once('close', () => resolve(exitCodeFromWaitStatus(n.waitChild(pid), null)))),
   };
 }

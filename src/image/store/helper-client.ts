@@ -95,11 +95,48 @@ export class StoreHelper {
     );
   }
 
+  /** Requests sent and not yet answered. */
+  get busy(): number {
+    return this.pending.size;
+  }
+
   /** Lets the helper finish and exit. */
   async close(): Promise<void> {
     if (!this.helper) return;
     this.helper.requests.end();
     await this.helper.exited;
     this.helper = undefined;
+  }
+}
+
+/**
+ * Several helpers, for pulls with several layers to extract: a helper is a
+ * single Node thread, and extraction is CPU- and syscall-bound, so layers are
+ * extracted side by side, one helper per CPU (up to `max`), each started when
+ * there is work for it.
+ */
+export class StoreHelperPool {
+  private helpers: StoreHelper[] = [];
+
+  constructor(private readonly max: number) {}
+
+  /** The idle helper, or a new one while under `max`, else the least busy. */
+  private pick(): StoreHelper {
+    const idle = this.helpers.find((h) => h.busy === 0);
+    if (idle) return idle;
+    if (this.helpers.length < this.max) {
+      const h = new StoreHelper(this.helpers[0]?.host);
+      this.helpers.push(h);
+      return h;
+    }
+    return this.helpers.reduce((a, b) => (b.busy < a.busy ? b : a));
+  }
+
+  extract(...args: Parameters<StoreHelper['extract']>): ReturnType<StoreHelper['extract']> {
+    return this.pick().extract(...args);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.helpers.map((h) => h.close()));
   }
 }

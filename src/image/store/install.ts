@@ -5,7 +5,7 @@
  * The record is written only once every layer is in place.
  */
 import type { ImageConfig } from '../config';
-import type { StoreHelper } from './helper-client';
+import type { StoreHelper, StoreHelperPool } from './helper-client';
 import { ImageStore, type ImageRecord, type LayerRecord } from './store';
 
 export interface ExtractHooks {
@@ -16,7 +16,7 @@ export interface ExtractHooks {
 }
 
 /** Extracts `layer`'s blob into the store unless that layer is already there. */
-export async function extractIntoStore(store: ImageStore, helper: StoreHelper, layer: LayerRecord, imageName: string, hooks: ExtractHooks = {}): Promise<void> {
+export async function extractIntoStore(store: ImageStore, helper: StoreHelper | StoreHelperPool, layer: LayerRecord, imageName: string, hooks: ExtractHooks = {}): Promise<void> {
   await helper.extract(
     {
       blob: store.blobs.path(layer.digest),

@@ -10,7 +10,6 @@
 import fs = require('node:fs');
 import path = require('node:path');
 import { NookError } from '../errors';
-import { StoreHelper } from '../image/store/helper-client';
 import { ImageStore, type ImageRecord } from '../image/store/store';
 import type { OverlayRoot } from '../sandbox/spec';
 import { FileLock } from '../util/lock';
@@ -51,7 +50,7 @@ export class ContainerRoot {
       const lock = FileLock.tryAcquire(path.join(dir, 'lock'))!;
       fs.writeFileSync(path.join(dir, 'layers.json'), JSON.stringify(diffIds));
       if (mode === 'copy') {
-        const helper = new StoreHelper();
+        const helper = await storeHelper();
         try {
           await helper.assemble(image.layers.map((l) => store.layerDir(l.diffId)), path.join(dir, 'rootfs'));
         } catch (e) {
@@ -93,7 +92,7 @@ async function removeTree(dir: string): Promise<void> {
   try {
     removeOwnTree(dir);
   } catch {
-    const helper = new StoreHelper();
+    const helper = await storeHelper();
     try {
       await helper.remove([dir]);
     } finally {
@@ -110,4 +109,10 @@ function removeOwnTree(dir: string): void {
     /* not there: copy mode, or overlayfs never got that far */
   }
   fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** The store helper, loaded only when needed: `run` of an image on overlayfs never is, and it costs start-up time. */
+async function storeHelper() {
+  const { StoreHelper } = await import('../image/store/helper-client');
+  return new StoreHelper();
 }

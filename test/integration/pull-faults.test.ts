@@ -133,6 +133,36 @@ describe('corrupt and interrupted downloads', () => {
   });
 });
 
+describe('a pull killed while extracting', () => {
+  it('leaves a store the next pull completes, and prune clears the half-extracted layer', async (ctx) => {
+    const user = need(ctx, 'sub');
+    const { root, opts } = storeFor(user);
+    const img = rootOnlyImage('many-files');
+    const entries = Array.from({ length: 20000 }, (_, i) => ({ path: `files/${i % 100}/${i}`, content: `${i}\n` }));
+    const { createHash } = await import('node:crypto');
+    (img.config as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids.push(`sha256:${createHash('sha256').update(makeLayer(entries)).digest('hex')}`);
+    await pushImage(registry.host, 'nook/many-files', 'latest', { ...img, layers: [...img.layers, makeLayer(entries, { compression: 'gzip' })] });
+    const ref = `${registry.host}/nook/many-files:latest`;
+
+    const first = startNook(['pull', PLAIN, ref], opts);
+    const tmp = path.join(root, 'layers', 'tmp');
+    // A layer being extracted lives in layers/tmp until it is complete.
+    await expect.poll(() => list(tmp).length, { timeout: 20_000, interval: 10 }).toBeGreaterThan(0);
+    process.kill(first.pid, 'SIGKILL');
+    await first.processExited;
+    expect(list(path.join(root, 'images'))).toEqual([]);
+
+    const second = await runNook(['pull', PLAIN, ref], opts);
+    expect(second.code, show(second)).toBe(0);
+    const r = await runNook(['run', ref, 'sh', '-c', 'find /files -type f | wc -l'], opts);
+    expect(r.stdout.trim()).toBe('20000');
+    const prune = await runNook(['image', 'prune'], opts);
+    expect(prune.code, show(prune)).toBe(0);
+    expect(list(tmp)).toEqual([]);
+    expect(list(path.join(root, 'images'))).toHaveLength(1);
+  });
+});
+
 describe('concurrent pulls', () => {
   it('eight pulls of the same image at once all succeed and store one copy', async (ctx) => {
     const user = need(ctx, 'sub');

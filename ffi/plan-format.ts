@@ -35,12 +35,16 @@ export const Op = {
   UMASK: 27,
   EXIT_IF_HUP: 28,
   SETPGID: 29,
+  CAP_BOUND: 30,
+  CAPSET: 31,
+  SECCOMP: 32,
+  UNSHARE: 33,
 } as const;
 
 export type OpName = keyof typeof Op;
 
 /** An argument: a number, a string (NUL-terminated in the string area), a list of strings, or a list of numbers. */
-export type PlanArg = number | bigint | string | null | { strings: string[] } | { numbers: number[] };
+export type PlanArg = number | bigint | string | null | { strings: string[] } | { numbers: number[] } | { bytes: Buffer };
 
 export interface PlanOp {
   op: OpName;
@@ -78,6 +82,7 @@ export function encodePlan(ops: readonly PlanOp[], statusFd: number): Buffer {
       if (typeof a === 'string') extra += stringSize(a);
       else if (a !== null && typeof a === 'object') {
         if ('strings' in a) extra += (a.strings.length + 1) * 8 + a.strings.reduce((sum, x) => sum + stringSize(x), 0);
+        else if ('bytes' in a) extra += align8(a.bytes.length);
         else extra += align8(a.numbers.length * 8);
       }
     }
@@ -110,6 +115,11 @@ export function encodePlan(ops: readonly PlanOp[], statusFd: number): Buffer {
         tail += (a.strings.length + 1) * 8; // the 0 terminator is already there
         a.strings.forEach((x, k) => writeWord(buf, list + k * 8, placeString(x)));
         writeWord(buf, at, list);
+      } else if ('bytes' in a) {
+        // Raw bytes (a seccomp filter), 8-aligned in the variable part; the argument is their offset.
+        a.bytes.copy(buf, tail);
+        writeWord(buf, at, tail);
+        tail += align8(a.bytes.length);
       } else {
         const list = tail;
         tail += align8(a.numbers.length * 8);

@@ -15,6 +15,8 @@ import { randomHex } from '../util/random';
 import { terminalSize } from '../sandbox/terminal-size';
 import type { BindMount, OverlayRoot, SandboxSpec, TmpfsMount } from '../sandbox/spec';
 import type { ImageRunConfig } from '../image/run-config';
+import { resourceLimitsFromFlags } from '../sandbox/cgroups';
+import { SECURITY_FLAGS, securityFromFlags, ulimitsFromFlags } from './security-flags';
 
 export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'rootfs', type: 'string', value: 'DIR', help: 'run in this directory tree as / instead of an image' },
@@ -37,6 +39,15 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'network', type: 'string', value: 'none|host', help: 'none (default): own network with loopback only; host: share the host network' },
   { name: 'net', type: 'string', value: 'none|host', help: 'same as --network' },
   { name: 'userns', type: 'string', value: 'keep-id', help: 'keep-id: your uid and gid are the same inside and run the command' },
+  ...SECURITY_FLAGS,
+  { name: 'memory', short: 'm', type: 'string', value: 'SIZE', help: 'memory limit, e.g. 512m or 2g (cgroup v2)' },
+  { name: 'memory-swap', type: 'string', value: 'SIZE', help: 'memory plus swap limit, as docker (-1: unlimited swap)' },
+  { name: 'cpus', type: 'string', value: 'N', help: 'CPU time limit in CPUs, e.g. 0.5' },
+  { name: 'cpu-shares', short: 'c', type: 'string', value: 'N', help: 'relative CPU weight, docker style (default 1024)' },
+  { name: 'cpu-weight', type: 'string', value: 'N', help: 'relative CPU weight, cgroup v2 style (1-10000)' },
+  { name: 'pids-limit', type: 'string', value: 'N', help: 'maximum number of processes' },
+  { name: 'blkio-weight', type: 'string', value: 'N', help: 'relative block I/O weight (10-1000)' },
+  { name: 'cgroup-manager', type: 'string', value: 'cgroupfs|systemd', help: 'how to create the cgroup for limits (default cgroupfs)' },
   { name: 'rm', type: 'boolean', help: 'accepted for docker compatibility: foreground runs leave nothing behind anyway' },
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
@@ -154,6 +165,11 @@ export function directoryRoot({ flags, positionals }: ParsedArgs): RootSource {
   return { rootfs };
 }
 
+function cgroupManager(v: unknown): SandboxSpec['cgroupManager'] {
+  if (v === undefined || v === 'cgroupfs' || v === 'systemd') return v;
+  throw new UsageError(`unknown --cgroup-manager "${String(v)}"`, 'use cgroupfs (the default) or systemd');
+}
+
 export function buildRunSpec({ flags, positionals }: ParsedArgs, host: HostIdentity, root: RootSource): SandboxSpec {
   const { rootfs } = root;
   const keepId = flags.userns === 'keep-id';
@@ -197,6 +213,10 @@ export function buildRunSpec({ flags, positionals }: ParsedArgs, host: HostIdent
     ttySize: tty ? terminalSize() : undefined,
     interactive: Boolean(flags.interactive),
     idmap,
+    security: securityFromFlags(flags),
+    resources: resourceLimitsFromFlags(flags),
+    cgroupManager: cgroupManager(flags['cgroup-manager']),
+    ulimits: ulimitsFromFlags(flags),
   };
 }
 

@@ -119,6 +119,7 @@ export function mountOps(spec: SandboxSpec): MountSteps {
       what: 'mount a new proc on /proc',
     },
     ...sysOps(inRoot('/sys'), spec.network),
+    ...(spec.security.maskPaths ? maskOps(inRoot('/proc'), inRoot('/sys')) : []),
     ...spec.binds.flatMap((b) => bindOps(b, inRoot(b.target))),
   ];
   const privateNs: PlanOp = { op: 'MOUNT', args: [null, '/', null, MS.REC | MS.PRIVATE, null], what: 'make the mount namespace private' };
@@ -140,6 +141,13 @@ export function mountOps(spec: SandboxSpec): MountSteps {
       what: 'mount a new devpts instance on /dev/pts',
     },
   ];
+  if (spec.resources && spec.network === 'none')
+    // The sandbox's own cgroup, as the root of its cgroup namespace (entered just before these steps).
+    afterIdMaps.push({
+      op: 'MOUNT',
+      args: ['cgroup2', path.join(inRoot('/sys'), 'fs/cgroup'), 'cgroup2', MS.NOSUID | MS.NODEV | MS.NOEXEC | (spec.security.maskPaths ? MS.RDONLY : 0), null],
+      what: 'mount its cgroup on /sys/fs/cgroup',
+    });
   for (const t of spec.tmpfs) {
     const target = inRoot(t.target);
     afterIdMaps.push(mountpointOp(target, true, t.target));
@@ -201,5 +209,43 @@ function bindOps(b: BindMount, target: string): PlanOp[] {
     { op: 'MOUNT', args: [b.source, target, null, MS.BIND | MS.REC, null], what: `bind ${b.source} on ${b.target}` },
   ];
   if (b.readOnly) ops.push({ op: 'REMOUNT_BIND', args: [target, MS.RDONLY], what: `make ${b.target} read-only` });
+  return ops;
+}
+
+/** docker's masked paths: what a container must not read (kernel memory, keys, timers, firmware). */
+export const MASKED_PATHS = [
+  '/proc/asound', '/proc/acpi', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+];
+/** docker's read-only paths: kernel settings a container must not change. */
+export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+/**
+ * Masked files get /dev/null bound over them, masked directories an empty
+ * read-only tmpfs; read-only paths are bound onto themselves and remounted
+ * read-only. /proc and /sys show the same entries inside as on the host (they
+ * depend on the kernel, not the namespace), so paths missing here are skipped.
+ */
+function maskOps(proc: string, sys: string): PlanOp[] {
+  const inside = (p: string) => (p.startsWith('/proc/') ? path.join(proc, p.slice(6)) : path.join(sys, p.slice(5)));
+  const ops: PlanOp[] = [];
+  for (const p of MASKED_PATHS) {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(p);
+    } catch {
+      continue;
+    }
+    ops.push(
+      st.isDirectory()
+        ? { op: 'MOUNT', args: ['tmpfs', inside(p), 'tmpfs', MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, 'size=0'], what: `mask ${p}` }
+        : { op: 'MOUNT', args: ['/dev/null', inside(p), null, MS.BIND, null], what: `mask ${p}` },
+    );
+  }
+  for (const p of READONLY_PATHS) {
+    if (!fs.existsSync(p)) continue;
+    ops.push({ op: 'MOUNT', args: [inside(p), inside(p), null, MS.BIND | MS.REC, null], what: `bind ${p} onto itself` });
+    ops.push({ op: 'REMOUNT_BIND', args: [inside(p), MS.RDONLY], what: `make ${p} read-only` });
+  }
   return ops;
 }

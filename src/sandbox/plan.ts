@@ -3,6 +3,7 @@
  * cloned child. Pure: no I/O beyond what mounts.ts reads to resolve paths, so
  * unit tests can check a plan step by step.
  */
+import fs = require('node:fs');
 import type { PlanOp } from '../../ffi/plan-format';
 import { mountOps } from './mounts';
 import type { SandboxSpec } from './spec';
@@ -20,10 +21,17 @@ export const CLONE = {
 export const SIGCHLD = 17;
 const SIGKILL = 9;
 const PR_SET_PDEATHSIG = 1;
+const PR_SET_DUMPABLE = 4;
+const PR_SET_NO_NEW_PRIVS = 38;
+const PR_CAP_AMBIENT = 47;
+const PR_CAP_AMBIENT_CLEAR_ALL = 4;
 const O_RDONLY = 0;
 
 export function cloneFlags(spec: SandboxSpec): number {
-  let flags = CLONE.NEWUSER | CLONE.NEWNS | CLONE.NEWPID | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWCGROUP;
+  let flags = CLONE.NEWUSER | CLONE.NEWNS | CLONE.NEWPID | CLONE.NEWUTS | CLONE.NEWIPC;
+  // With a cgroup of its own, the child unshares its cgroup namespace once it has been moved
+  // there (see buildPlan), so that its cgroup is the namespace's root.
+  if (!spec.resources) flags |= CLONE.NEWCGROUP;
   if (spec.network === 'none') flags |= CLONE.NEWNET;
   return (flags | SIGCHLD) >>> 0;
 }
@@ -57,6 +65,12 @@ export function buildPlan(spec: SandboxSpec, fds: PlanFds): PlanOp[] {
     ...mounts.beforeIdMaps,
     { op: 'WAIT_FD', args: [fds.syncRead], what: 'wait for the id maps' },
     { op: 'CLOSE', args: [fds.syncRead], what: 'close the sync pipe' },
+    // Until it execs the command, this process is a copy of nook (its memory, its descriptors):
+    // nothing may ptrace it or open its /proc files. Not before the id maps are written (that
+    // takes nook writing to its /proc files); execve() makes the command dumpable again.
+    { op: 'PRCTL', args: [PR_SET_DUMPABLE, 0, 0, 0, 0], what: 'make the process non-dumpable' },
+    // nook has moved us into our cgroup by now (before writing the sync byte).
+    ...(spec.resources ? [{ op: 'UNSHARE', args: [CLONE.NEWCGROUP], what: 'enter a cgroup namespace of its own' } as PlanOp] : []),
     ...mounts.afterIdMaps,
   ];
   ops.push({ op: 'SETHOSTNAME', args: [spec.hostname], what: `set the hostname to ${spec.hostname}` });
@@ -66,7 +80,18 @@ export function buildPlan(spec: SandboxSpec, fds: PlanFds): PlanOp[] {
   ops.push({ op: 'MKDIR_P', args: [spec.cwd, 0o755], what: `create the working directory ${spec.cwd}` });
   ops.push({ op: 'CHDIR', args: [spec.cwd], what: `change to the working directory ${spec.cwd}` });
 
+  for (const l of spec.ulimits)
+    ops.push({ op: 'SETRLIMIT', args: [l.resource, l.soft, l.hard], what: `set the ${l.name} limit to ${fmtLimit(l.soft)}:${fmtLimit(l.hard)}` });
+
   const { uid, gid, groups } = spec.user;
+  const sec = spec.security;
+  // The bounding set limits what any later execve() can give; ambient capabilities would survive
+  // one for a non-root user. Both are set while we still have every capability (CAP_SETPCAP).
+  ops.push({ op: 'CAP_BOUND', args: [sec.caps], what: 'drop capabilities from the bounding set' });
+  ops.push({ op: 'PRCTL', args: [PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0], what: 'clear the ambient capabilities' });
+  // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which a switch to another
+  // user takes away: then the filter goes on now, and also covers the steps below (as runc does).
+  if (sec.seccomp && !sec.noNewPrivs) ops.push(seccompOp(sec.seccomp));
   if (spec.idmap.setgroups)
     ops.push({ op: 'SETGROUPS', args: [groups.length, { numbers: groups }], what: `set supplementary groups [${groups.join(',')}]` });
   ops.push({ op: 'SETRESGID', args: [gid], what: `switch to gid ${gid}` });
@@ -79,12 +104,51 @@ export function buildPlan(spec: SandboxSpec, fds: PlanFds): PlanOp[] {
   // Nothing of nook's (event loop fds, the status socket) may reach the command.
   ops.push({ op: 'CLOEXEC_FROM', args: [3], what: 'mark inherited descriptors close-on-exec' });
   ops.push({ op: 'UMASK', args: [0o022], what: 'set the umask' });
+  ops.push(...securityOps(spec));
   ops.push({
     op: 'EXEC',
     args: [spec.argv[0], { strings: spec.argv }, { strings: spec.env }, searchPath(spec.env)],
     what: `execute ${spec.argv[0]}`,
   });
   return ops;
+}
+
+const fmtLimit = (n: number) => (n < 0 ? 'unlimited' : String(n));
+
+/**
+ * The last steps before execve(): no_new_privs, the seccomp filter, then the
+ * capability sets. The filter applies to everything after it, so it comes as
+ * late as it can (without no_new_privs it came before the id switch).
+ */
+function securityOps(spec: SandboxSpec): PlanOp[] {
+  const sec = spec.security;
+  const ops: PlanOp[] = [];
+  if (sec.noNewPrivs) ops.push({ op: 'PRCTL', args: [PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0], what: 'set no_new_privs' });
+  if (sec.seccomp && sec.noNewPrivs) ops.push(seccompOp(sec.seccomp));
+  // Root inside keeps the set; for another user, execve() grants nothing anyway (as in docker).
+  const caps = spec.user.uid === 0 ? sec.caps & knownCapsMask() : 0n;
+  ops.push({ op: 'CAPSET', args: [caps, caps, 0n], what: 'set the capabilities' });
+  return ops;
+}
+
+function seccompOp(filter: Buffer): PlanOp {
+  return { op: 'SECCOMP', args: [{ bytes: filter }, filter.length / 8, 0], what: 'install the seccomp filter' };
+}
+
+let knownCaps: bigint | undefined;
+
+/** Capabilities this kernel has: capset() refuses bits past /proc/sys/kernel/cap_last_cap. */
+function knownCapsMask(): bigint {
+  if (knownCaps === undefined) {
+    let last = 40;
+    try {
+      last = Number(fs.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8'));
+    } catch {
+      /* keep 40 (CAP_CHECKPOINT_RESTORE, Linux 5.9) */
+    }
+    knownCaps = (1n << BigInt(last + 1)) - 1n;
+  }
+  return knownCaps;
 }
 
 /**

@@ -19,6 +19,8 @@ import { cloneFailure, stepFailure } from './diagnose';
 import { FORWARDED_SIGNALS, SignalRelay, exitCodeFromWaitStatus } from './signals';
 import type { SandboxSpec } from './spec';
 import { mark } from '../util/timing';
+import { randomHex } from '../util/random';
+import { createCgroup, type ContainerCgroup } from './cgroups';
 
 function failedStep(ops: PlanOp[], failure: { step: number; errno: number }, spec: SandboxSpec, host: HostIdentity): NookError {
   const step = ops[failure.step];
@@ -40,6 +42,29 @@ export async function runSandbox(spec: SandboxSpec, host: HostIdentity): Promise
 }
 
 async function runWithRelay(n: Native, spec: SandboxSpec, host: HostIdentity, relay: SignalRelay): Promise<number> {
+  // Limits asked for: the sandbox gets a cgroup of its own, or nook fails here, before anything started.
+  const cg = spec.resources ? createCgroup(spec.resources, { manager: spec.cgroupManager, name: randomHex(6) }) : undefined;
+  if (cg) mark('cgroup created');
+  try {
+    return reportOom(await runInCgroup(n, spec, host, relay, cg), cg);
+  } finally {
+    cg?.remove();
+  }
+}
+
+/** After exit: a kill by the kernel's OOM killer inside the container's cgroup is said, as docker says it. */
+function reportOom(code: number, cg: ContainerCgroup | undefined): number {
+  if (!cg?.oomKilled()) return code;
+  // A command that survived the loss of a child keeps its own status; one that was killed gets docker's 137.
+  if (code !== 137) {
+    process.stderr.write('nook: a process in the container was killed: out of memory (--memory limit reached)\n');
+    return code;
+  }
+  process.stderr.write('nook: the container was killed: out of memory (--memory limit reached)\n');
+  return 137;
+}
+
+async function runInCgroup(n: Native, spec: SandboxSpec, host: HostIdentity, relay: SignalRelay, cg: ContainerCgroup | undefined): Promise<number> {
   const { statusParent, statusChild, syncRead, syncWrite } = controlChannels(n);
 
   const ops: PlanOp[] = buildPlan(spec, { syncRead, syncWrite, statusParent, statusChild });
@@ -58,6 +83,8 @@ async function runWithRelay(n: Native, spec: SandboxSpec, host: HostIdentity, re
 
   try {
     applyIdMapping(n, pid, spec.idmap, host);
+    // Into its cgroup while it still waits for the sync byte: nothing it runs escapes the limits.
+    cg?.join(pid);
   } catch (e) {
     // The child sees EOF and exits quietly, unless a step before the wait already
     // failed (and took the child, and its /proc entry, with it): that is the real story.

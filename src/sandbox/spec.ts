@@ -35,6 +35,41 @@ export interface OverlayRoot {
   work: string;
 }
 
+/** What the command may do: capabilities, no_new_privs, seccomp, masked /proc and /sys paths. */
+export interface SecuritySpec {
+  /** Capabilities kept, as a bit mask (see capabilities.ts). */
+  caps: bigint;
+  /** Their names, for seccomp rules that depend on them. */
+  capNames: string[];
+  /** prctl(PR_SET_NO_NEW_PRIVS): setuid binaries and file capabilities gain nothing. */
+  noNewPrivs: boolean;
+  /** The compiled seccomp filter (struct sock_filter[]); undefined: unconfined. */
+  seccomp?: Buffer;
+  /** Hide /proc/kcore and friends, make /proc/sys and friends read-only (not with --privileged). */
+  maskPaths: boolean;
+}
+
+/** cgroup v2 limits; a field left out is not limited. */
+export interface ResourceLimits {
+  memoryBytes?: number;
+  /** memory + swap, as docker's --memory-swap (-1: unlimited swap). */
+  memorySwapBytes?: number;
+  /** CPUs' worth of time, e.g. 0.5. */
+  cpus?: number;
+  /** cpu.weight, 1..10000 (--cpu-shares is converted). */
+  cpuWeight?: number;
+  pidsLimit?: number;
+  /** io.weight, 1..10000 (--blkio-weight is converted). */
+  ioWeight?: number;
+}
+
+export interface Rlimit {
+  name: string;
+  resource: number;
+  soft: number;
+  hard: number;
+}
+
 export interface SandboxSpec {
   rootfs: string;             // absolute host path of the directory that becomes / (with overlay: the mount point)
   overlay?: OverlayRoot;      // an image's layers, mounted on rootfs
@@ -51,4 +86,10 @@ export interface SandboxSpec {
   ttySize?: { rows: number; cols: number }; // its initial size: the user's terminal's
   interactive: boolean;       // keep stdin attached
   idmap: IdMapping;
+  security: SecuritySpec;
+  /** Resource limits: when set, the sandbox gets a cgroup of its own. */
+  resources?: ResourceLimits;
+  /** 'cgroupfs' (default) or 'systemd' (through the user's systemd, over D-Bus). */
+  cgroupManager?: 'cgroupfs' | 'systemd';
+  ulimits: Rlimit[];
 }

@@ -10,12 +10,25 @@
  * - `entry`: an Entrypoint and Cmd, and a User by name.
  */
 import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { REPO } from './paths';
 import { busyboxApplets, BUSYBOX } from './rootfs';
 import { makeLayer, opaque, whiteout, type LayerEntry } from './layers';
 import { describeImage, pushImage, pushIndex, type PushOptions, type TestImage } from './registry';
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/** test/helpers/euid.c, built static once per run (so it runs in the busybox image). */
+function euidProgram(): Buffer {
+  const out = path.join(REPO, 'build', 'out', 'test-euid');
+  if (!fs.existsSync(out)) {
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    execFileSync('cc', ['-static', '-O2', '-o', out, path.join(REPO, 'test', 'helpers', 'euid.c')]);
+  }
+  return fs.readFileSync(out);
+}
 
 export const PASSWD = 'root:x:0:0:root:/root:/bin/sh\ndaemon:x:2:3:daemon:/usr/sbin:/bin/false\nalice:x:1000:1000:alice:/home/alice:/bin/sh\n';
 export const GROUP = 'root:x:0:\ndaemon:x:3:\ntty:x:5:\nalice:x:1000:\n';
@@ -77,6 +90,8 @@ export function layersImage(): TestImage {
           { path: 'opt/hl1', content: 'hard\n' },
           { path: 'opt/hl2', type: 'hardlink', linkname: 'opt/hl1' },
           { path: 'opt/suid', mode: 0o4755, content: '#!/bin/sh\necho suid\n' },
+          // A setuid-root program that prints its effective uid (busybox drops setuid rights itself).
+          { path: 'opt/euid', mode: 0o4755, content: euidProgram() },
           { path: 'opt/alice-file', uid: 1000, gid: 1000, mode: 0o640, content: 'alice\n' },
           { path: 'opt/daemon-file', uid: 2, gid: 3, content: 'daemon\n' },
         ],

@@ -24,11 +24,50 @@ function spec(over: Partial<SandboxSpec> = {}): SandboxSpec {
     tty: false,
     interactive: false,
     idmap: { uid: [{ inside: 0, outside: 1000, count: 1 }], gid: [{ inside: 0, outside: 1000, count: 1 }], method: 'direct', setgroups: false },
+    security: { caps: 0b101n, capNames: ['CHOWN', 'FOWNER'], noNewPrivs: true, maskPaths: true, seccomp: Buffer.alloc(16) },
+    ulimits: [],
     ...over,
   };
 }
 
 const names = (s: SandboxSpec) => buildPlan(s, fds).map((o) => o.op);
+
+describe('plan: privileges', () => {
+  it('drops the bounding set before changing ids, and ends with no_new_privs, seccomp, capset, exec', () => {
+    const ops = names(spec());
+    expect(ops.indexOf('CAP_BOUND')).toBeLessThan(ops.indexOf('SETRESUID'));
+    expect(ops.slice(-5)).toEqual(['UMASK', 'PRCTL', 'SECCOMP', 'CAPSET', 'EXEC']);
+    const capset = buildPlan(spec(), fds).find((o) => o.op === 'CAPSET')!;
+    expect(capset.args).toEqual([0b101n, 0b101n, 0n]);
+  });
+
+  it('gives a non-root user no capabilities, and leaves out what was turned off', () => {
+    const plan = buildPlan(spec({ user: { uid: 1000, gid: 1000, groups: [] }, security: { caps: 0b101n, capNames: [], noNewPrivs: false, maskPaths: false } }), fds);
+    expect(plan.find((o) => o.op === 'CAPSET')!.args).toEqual([0n, 0n, 0n]);
+    expect(plan.some((o) => o.op === 'SECCOMP')).toBe(false);
+    expect(plan.some((o) => o.what === 'set no_new_privs')).toBe(false);
+    expect(plan.some((o) => o.what.startsWith('mask '))).toBe(false);
+  });
+
+  it('masks /proc/keys and makes /proc/sys read-only by default', () => {
+    const whats = buildPlan(spec(), fds).map((o) => o.what);
+    expect(whats).toContain('mask /proc/keys');
+    expect(whats).toContain('make /proc/sys read-only');
+  });
+
+  it('unshares the cgroup namespace after the sync when the sandbox has a cgroup of its own', () => {
+    const s = spec({ resources: { pidsLimit: 10 } });
+    expect(cloneFlags(s) & CLONE.NEWCGROUP).toBe(0);
+    const ops = names(s);
+    expect(ops.indexOf('UNSHARE')).toBeGreaterThan(ops.indexOf('WAIT_FD'));
+    expect(cloneFlags(spec()) & CLONE.NEWCGROUP).toBe(CLONE.NEWCGROUP);
+  });
+
+  it('sets --ulimit values', () => {
+    const plan = buildPlan(spec({ ulimits: [{ name: 'nofile', resource: 7, soft: 64, hard: 128 }] }), fds);
+    expect(plan.find((o) => o.op === 'SETRLIMIT')!.args).toEqual([7, 64, 128]);
+  });
+});
 
 describe('plan', () => {
   it('sets the death signal first, waits for the id maps before any id-dependent step, and ends with exec', () => {
@@ -59,7 +98,8 @@ describe('plan', () => {
     expect(byType('devpts')?.args[4]).toContain('newinstance');
     expect(byType('devpts')?.args[4]).not.toContain('gid=5'); // gid 5 is not mapped with one id
     expect(Number(byType('sysfs')?.args[3]) & MS.RDONLY).toBe(MS.RDONLY);
-    expect(mounts.filter((m) => m.args[0] === '/dev/null')).toHaveLength(1);
+    // /dev/null is bound once as a device (masked /proc files get it too)
+    expect(mounts.filter((m) => m.args[0] === '/dev/null' && m.what === "bind the host's /dev/null")).toHaveLength(1);
   });
 
   it('uses devpts gid=5 when gid 5 is mapped', () => {

@@ -99,6 +99,19 @@ describe('masked and read-only paths', () => {
   });
 });
 
+describe('resource limits on this host', () => {
+  it('without cgroup v2: refused up front with exit 125 and what to do (the limits themselves are tested in test/vm)', async (ctx) => {
+    if (require('node:fs').existsSync('/sys/fs/cgroup/cgroup.controllers')) ctx.skip('this host has a pure cgroup v2 hierarchy');
+    const r = await sandboxSh('echo ran', ['--memory', '32m']);
+    expect(r.code).toBe(125);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/need cgroup v2, but this host uses cgroup v1/);
+    expect(r.stderr).toMatch(/systemd\.unified_cgroup_hierarchy=1/);
+    const none = await sandboxSh('echo ran');
+    expect(none.stdout).toBe('ran\n');
+  });
+});
+
 describe('--ulimit', () => {
   it('sets the limit the command sees', async () => {
     const r = await sandboxSh('ulimit -n; ulimit -Hn', ['--ulimit', 'nofile=64:128']);

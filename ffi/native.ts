@@ -19,7 +19,9 @@ import { randomHex } from '../src/util/random';
 declare const NOOK_NATIVE_ID: string | undefined;
 
 const ASSETS = ['koffi.node', 'libnook-exec.so'] as const;
-type AssetName = (typeof ASSETS)[number];
+/** Unpacked only when used: `nook run` never needs the supervisor. */
+const ON_DEMAND = ['nook-supervisor'] as const;
+type AssetName = (typeof ASSETS)[number] | (typeof ON_DEMAND)[number];
 
 function isSea(): boolean {
   try {
@@ -45,38 +47,42 @@ function devAssetPath(name: AssetName): string {
   const p =
     name === 'koffi.node'
       ? path.join(root, 'node_modules/@koromix/koffi-linux-x64/linux_x64/koffi.node')
-      : path.join(root, 'build/out/libnook-exec.so');
+      : path.join(root, 'build/out', name);
   if (!fs.existsSync(p)) throw new NookError(`missing ${p}`, { hint: 'run `make` to build the native executor' });
   return p;
 }
 
-/** Unpacks the SEA assets into the cache (once per build) and returns their paths. */
-function seaAssetPaths(): Record<AssetName, string> {
+/** Unpacks a SEA asset into the cache (once per build) and returns its path. */
+function seaAssetPath(name: AssetName): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const sea = require('node:sea') as typeof import('node:sea');
   const id = typeof NOOK_NATIVE_ID === 'string' ? NOOK_NATIVE_ID : 'dev';
   const dir = path.join(cacheDir(), `native-${id}`);
-  const out = {} as Record<AssetName, string>;
-  for (const name of ASSETS) {
-    const file = path.join(dir, name);
-    out[name] = file;
-    const raw = sea.getRawAsset(name);
-    try {
-      if (fs.statSync(file).size === raw.byteLength) continue;
-    } catch {
-      /* not unpacked yet */
-    }
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const tmp = `${file}.tmp-${process.pid}-${randomHex(4)}`;
-    fs.writeFileSync(tmp, new Uint8Array(raw), { mode: 0o500 });
-    fs.renameSync(tmp, file);
+  const file = path.join(dir, name);
+  const raw = sea.getRawAsset(name);
+  try {
+    if (fs.statSync(file).size === raw.byteLength) return file;
+  } catch {
+    /* not unpacked yet */
   }
-  return out;
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tmp = `${file}.tmp-${process.pid}-${randomHex(4)}`;
+  fs.writeFileSync(tmp, new Uint8Array(raw), { mode: 0o500 });
+  fs.renameSync(tmp, file);
+  return file;
 }
 
-function assetPaths(): Record<AssetName, string> {
-  if (isSea()) return seaAssetPaths();
-  return { 'koffi.node': devAssetPath('koffi.node'), 'libnook-exec.so': devAssetPath('libnook-exec.so') };
+function assetPath(name: AssetName): string {
+  return isSea() ? seaAssetPath(name) : devAssetPath(name);
+}
+
+function assetPaths(): Record<(typeof ASSETS)[number], string> {
+  return { 'koffi.node': assetPath('koffi.node'), 'libnook-exec.so': assetPath('libnook-exec.so') };
+}
+
+/** The detached-container supervisor executable (ffi/supervisor.c), unpacked on first use. */
+export function supervisorPath(): string {
+  return assetPath('nook-supervisor');
 }
 
 export interface Native {

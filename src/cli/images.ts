@@ -94,16 +94,32 @@ export async function imagesCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** Containers are looked up first, as docker does; a name that is no container is taken for an image. */
+async function containerLookup(): Promise<(ref: string) => Record<string, unknown> | undefined> {
+  const [{ ContainerStore }, { inspectContainer }] = await Promise.all([import('../container/state'), import('./ps')]);
+  const containers = ContainerStore.open();
+  return (ref) => {
+    try {
+      return inspectContainer(containers.resolve(ref));
+    } catch {
+      return undefined;
+    }
+  };
+}
+
 export async function inspectCommand(argv: string[]): Promise<number> {
   const { flags, positionals } = parseArgs(argv, [{ name: 'help', type: 'boolean', help: 'show this help' }], 'inspect');
   if (flags.help || !positionals.length) {
-    if (!positionals.length && !flags.help) throw new UsageError('nook inspect needs at least one image', 'e.g. nook inspect debian:12');
-    process.stdout.write('Usage: nook inspect IMAGE...\n\nPrints the image record, its OCI config and manifest as JSON.\n');
+    if (!positionals.length && !flags.help) throw new UsageError('nook inspect needs at least one container or image', 'e.g. nook inspect debian:12');
+    process.stdout.write('Usage: nook inspect CONTAINER|IMAGE...\n\nPrints a container\'s state, config and mounts, or an image\'s record, OCI config and manifest, as JSON.\n');
     return 0;
   }
   const store = ImageStore.open();
   const refs = store.refs();
+  const containers = await containerLookup();
   const out = positionals.map((p) => {
+    const container = containers(p);
+    if (container) return container;
     const { record } = requireImage(store, p);
     return {
       Id: record.id,

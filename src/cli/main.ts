@@ -17,13 +17,22 @@ Commands:
   run       Run a command in a sandbox, from an image or a directory (nook run --help)
   pull      Download an image from a registry
   images    List images in the local store
-  inspect   Show an image's record, config and manifest as JSON
+  inspect   Show a container's or an image's details as JSON
   tag       Give an image another name
   rmi       Remove images
   save      Write images to a tar archive (docker-archive or OCI layout)
   load      Read images from such an archive
   import    Make an image from a root filesystem tarball
   image     Image commands: ls, pull, rm, tag, inspect, prune, save, load, import
+  ps        List containers
+  logs      Show a detached container's output
+  exec      Run a command in a running container
+  stop      Stop containers (the stop signal, then SIGKILL)
+  kill      Send a signal to containers
+  start     Start stopped containers (detached)
+  wait      Wait for containers to stop and print their exit codes
+  rm        Remove containers
+  container Container commands: ls, ps, logs, exec, stop, kill, start, wait, rm, inspect, prune
   login     Store credentials for a registry
   logout    Remove stored credentials
   version   Show the version
@@ -70,6 +79,20 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   import: async () => (await import('./archive')).importCommand,
   login: async () => (await import('./login')).loginCommand,
   logout: async () => (await import('./login')).logoutCommand,
+  ps: async () => (await import('./ps')).psCommand,
+  stop: async () => (await import('./container-cmds')).stopCommand,
+  kill: async () => (await import('./container-cmds')).killCommand,
+  rm: async () => (await import('./container-cmds')).rmCommand,
+  wait: async () => (await import('./container-cmds')).waitCommand,
+  start: async () => (await import('./container-cmds')).startCommand,
+  // TMP logs: async () => (await import('./logs')).logsCommand,
+  // TMP exec: async () => (await import('./exec')).execCommand,
+};
+
+/** `nook container SUB`: docker's management-command spelling of the container commands. */
+const CONTAINER_SUBCOMMANDS: Record<string, string> = {
+  ls: 'ps', list: 'ps', ps: 'ps', stop: 'stop', kill: 'kill', rm: 'rm', remove: 'rm', wait: 'wait', start: 'start',
+  logs: 'logs', exec: 'exec', inspect: 'inspect',
 };
 
 /** `nook image SUB`: docker's management-command spelling of the image commands. */
@@ -103,6 +126,18 @@ async function main(argv: string[]): Promise<number> {
       });
     return (await COMMANDS[target]())(subArgs);
   }
+  if (cmd === 'container') {
+    const [sub, ...subArgs] = rest;
+    if (sub === 'prune') return (await import('./container-cmds')).containerPruneCommand(subArgs);
+    if (sub === 'run') return (await import('./run')).runCommand(subArgs);
+    const target = CONTAINER_SUBCOMMANDS[sub ?? ''];
+    if (!target)
+      throw new NookError(sub ? `unknown command: nook container ${sub}` : 'nook container needs a subcommand', {
+        hint: `one of: ${[...Object.keys(CONTAINER_SUBCOMMANDS), 'run', 'prune'].join(', ')}`,
+      });
+    return (await COMMANDS[target]())(subArgs);
+  }
+  if (cmd === '__exited') return (await import('./container-cmds')).exitedCommand(rest);
   if (cmd === '__store-helper') return (await import('../image/store/helper-server')).storeHelperMain();
   if (cmd !== undefined && COMMANDS[cmd]) return (await COMMANDS[cmd]())(rest);
   switch (cmd) {

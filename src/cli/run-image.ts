@@ -32,7 +32,7 @@ function pullPolicy(v: unknown): PullPolicy {
   return p;
 }
 
-async function ensureImage(store: ImageStore, name: string, parsed: ParsedArgs): Promise<Found> {
+export async function ensureImage(store: ImageStore, name: string, parsed: ParsedArgs): Promise<Found> {
   const policy = pullPolicy(parsed.flags.pull);
   const local = policy === 'always' ? undefined : findImage(store, name);
   if (local) return local;
@@ -51,7 +51,18 @@ async function ensureImage(store: ImageStore, name: string, parsed: ParsedArgs):
   return { record, name };
 }
 
-export async function runImage(parsed: ParsedArgs, host: HostIdentity): Promise<number> {
+export interface PreparedImage {
+  store: ImageStore;
+  found: Found;
+  name: string;
+  /** The image's run settings combined with the flags. */
+  image: ImageRunConfig;
+  /** The image's StopSignal, if it names one. */
+  stopSignal?: string;
+}
+
+/** Finds (or pulls) the image named by the first positional argument and combines its config with the flags. */
+export async function prepareImage(parsed: ParsedArgs): Promise<PreparedImage> {
   const [name, ...args] = parsed.positionals;
   const { flags } = parsed;
   const store = ImageStore.open();
@@ -68,17 +79,36 @@ export async function runImage(parsed: ParsedArgs, host: HostIdentity): Promise<
     name,
   );
   mark('image found');
+  return { store, found, name, image, stopSignal: config.config?.StopSignal };
+}
+
+/**
+ * Runs `attempt` on a container root in overlay mode, and once more on a
+ * private copy when the kernel refuses overlayfs in a user namespace (the
+ * overlay mount is the child's first step: nothing ran yet, so trying again is safe).
+ */
+/** The kernel refused overlayfs in the user namespace (the sandbox's first step): a copy of the layers will do. */
+export function isOverlayRefusal(e: unknown): e is StepError {
+  return e instanceof StepError && e.step.args[2] === 'overlay' && OVERLAY_UNSUPPORTED.has(e.errno);
+}
+
+export async function withRootFallback<T>(img: PreparedImage, attempt: (root: ContainerRoot) => Promise<T>): Promise<T> {
+  const { store, found, name } = img;
   const mode = rootMode(store);
   try {
-    return await runOn(await ContainerRoot.create(store, found.record, name, mode), parsed, host, image);
+    return await attempt(await ContainerRoot.create(store, found.record, name, mode));
   } catch (e) {
-    // The overlay mount is the first thing the child does: nothing ran yet, so trying again is safe.
-    if (!(mode === 'overlay' && e instanceof StepError && e.step.args[2] === 'overlay' && OVERLAY_UNSUPPORTED.has(e.errno))) throw e;
+    if (!(mode === 'overlay' && isOverlayRefusal(e))) throw e;
     const why = describeErrno(e.errno);
     rememberOverlayRefused(store, why);
     process.stderr.write(`nook: the kernel refuses overlayfs here (${why}); using a private copy of the image's layers instead (slower start)\n`);
-    return runOn(await ContainerRoot.create(store, found.record, name, 'copy'), parsed, host, image);
+    return attempt(await ContainerRoot.create(store, found.record, name, 'copy'));
   }
+}
+
+export async function runImage(parsed: ParsedArgs, host: HostIdentity): Promise<number> {
+  const img = await prepareImage(parsed);
+  return withRootFallback(img, (root) => runOn(root, parsed, host, img.image));
 }
 
 async function runOn(root: ContainerRoot, parsed: ParsedArgs, host: HostIdentity, image: ImageRunConfig): Promise<number> {

@@ -17,6 +17,7 @@ import type { BindMount, OverlayRoot, SandboxSpec, TmpfsMount } from '../sandbox
 import type { ImageRunConfig } from '../image/run-config';
 import { resourceLimitsFromFlags } from '../sandbox/cgroups';
 import { SECURITY_FLAGS, securityFromFlags, ulimitsFromFlags } from './security-flags';
+import { CONTAINER_FLAGS, wantsContainer } from './container-flags';
 
 export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'rootfs', type: 'string', value: 'DIR', help: 'run in this directory tree as / instead of an image' },
@@ -48,7 +49,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'pids-limit', type: 'string', value: 'N', help: 'maximum number of processes' },
   { name: 'blkio-weight', type: 'string', value: 'N', help: 'relative block I/O weight (10-1000)' },
   { name: 'cgroup-manager', type: 'string', value: 'cgroupfs|systemd', help: 'how to create the cgroup for limits (default cgroupfs)' },
-  { name: 'rm', type: 'boolean', help: 'accepted for docker compatibility: foreground runs leave nothing behind anyway' },
+  ...CONTAINER_FLAGS,
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
@@ -227,6 +228,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const host = hostIdentity();
+  if (wantsContainer(parsed.flags)) {
+    const { runContainer } = await import('./run-container');
+    return runContainer(parsed, host);
+  }
   if (parsed.flags.rootfs === undefined) {
     if (!parsed.positionals.length)
       throw new UsageError('nook run needs an image (or --rootfs DIR)', 'e.g. nook run debian:12 cat /etc/os-release, or nook run --rootfs ./rootfs -- sh');

@@ -86,6 +86,27 @@ export class ContainerRoot {
     await removeTree(this.dir);
     this.lock.release();
   }
+
+  /**
+   * Keeps the directory after this process lets go of it (a named or
+   * detached container): garbage collection leaves a kept directory alone
+   * while the container's state (under `stateDir`) exists.
+   */
+  keep(stateDir: string): void {
+    fs.writeFileSync(path.join(this.dir, KEPT_FILE), stateDir);
+  }
+
+  release(): void {
+    this.lock.release();
+  }
+}
+
+/** In a kept container directory: the path of the container's state directory. */
+export const KEPT_FILE = 'kept';
+
+/** Deletes a kept container directory once its container is removed. */
+export async function removeContainerRootDir(dir: string): Promise<void> {
+  await removeTree(dir);
 }
 
 async function removeTree(dir: string): Promise<void> {

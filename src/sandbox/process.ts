@@ -28,25 +28,30 @@ function failedStep(ops: PlanOp[], failure: { step: number; errno: number }, spe
   return stepFailure(step, failure.errno, spec, host.userName);
 }
 
-export async function runSandbox(spec: SandboxSpec, host: HostIdentity): Promise<number> {
+export interface RunHooks {
+  /** The command runs (execve succeeded) as host pid `pid`: a named container records it. */
+  onStarted?(pid: number): void;
+}
+
+export async function runSandbox(spec: SandboxSpec, host: HostIdentity, hooks: RunHooks = {}): Promise<number> {
   mark('spec built');
   const n = loadNative();
   mark('native loaded');
   // With a tty, window size changes go to the pty, which signals the command itself.
   const relay = new SignalRelay(spec.tty ? FORWARDED_SIGNALS.filter((s) => s !== 'SIGWINCH') : FORWARDED_SIGNALS);
   try {
-    return await runWithRelay(n, spec, host, relay);
+    return await runWithRelay(n, spec, host, relay, hooks);
   } finally {
     relay.detach();
   }
 }
 
-async function runWithRelay(n: Native, spec: SandboxSpec, host: HostIdentity, relay: SignalRelay): Promise<number> {
+async function runWithRelay(n: Native, spec: SandboxSpec, host: HostIdentity, relay: SignalRelay, hooks: RunHooks): Promise<number> {
   // Limits asked for: the sandbox gets a cgroup of its own, or nook fails here, before anything started.
   const cg = spec.resources ? createCgroup(spec.resources, { manager: spec.cgroupManager, name: randomHex(6) }) : undefined;
   if (cg) mark('cgroup created');
   try {
-    return reportOom(await runInCgroup(n, spec, host, relay, cg), cg);
+    return reportOom(await runInCgroup(n, spec, host, relay, cg, hooks), cg);
   } finally {
     cg?.remove();
   }
@@ -64,7 +69,7 @@ function reportOom(code: number, cg: ContainerCgroup | undefined): number {
   return 137;
 }
 
-async function runInCgroup(n: Native, spec: SandboxSpec, host: HostIdentity, relay: SignalRelay, cg: ContainerCgroup | undefined): Promise<number> {
+async function runInCgroup(n: Native, spec: SandboxSpec, host: HostIdentity, relay: SignalRelay, cg: ContainerCgroup | undefined, hooks: RunHooks): Promise<number> {
   const { statusParent, statusChild, syncRead, syncWrite } = controlChannels(n);
 
   const ops: PlanOp[] = buildPlan(spec, { syncRead, syncWrite, statusParent, statusChild });
@@ -108,6 +113,7 @@ async function runInCgroup(n: Native, spec: SandboxSpec, host: HostIdentity, rel
   }
 
   mark('command started');
+  hooks.onStarted?.(pid);
   relay.attach(pid);
   if (report.ptyMaster === undefined) return exitCodeFromWaitStatus(await exited, relay.killedBy);
 

@@ -44,6 +44,22 @@ export class FileLock {
     return fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | 0o2000000 /* O_CLOEXEC */, 0o600);
   }
 
+  /** The open descriptor holding the lock: a process that inherits it holds the lock too. */
+  descriptor(): number {
+    return this.fd;
+  }
+
+  /**
+   * Closes this process's descriptor without unlocking: flock belongs to the
+   * open file, so a process that inherited a copy (a supervisor) keeps
+   * holding the lock. release() would unlock it for every copy.
+   */
+  handOver(): void {
+    if (this.fd < 0) return;
+    fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+
   release(): void {
     if (this.fd < 0) return;
     libcFs().flock(this.fd, LOCK_UN);

@@ -7,6 +7,7 @@
 import fs = require('node:fs');
 import path = require('node:path');
 import { FileLock } from '../../util/lock';
+import { KEPT_FILE } from '../../container/rootfs';
 import { StoreHelper } from './helper-client';
 import { ImageStore } from './store';
 
@@ -33,7 +34,18 @@ function fileSize(p: string): number {
   }
 }
 
-/** Layers used by running containers; stale container directories are collected into `stale`. */
+/** A named or detached container's directory stays while the container's state exists (until `nook rm`). */
+function isKept(dir: string): boolean {
+  let stateDir: string;
+  try {
+    stateDir = fs.readFileSync(path.join(dir, KEPT_FILE), 'utf8');
+  } catch {
+    return false;
+  }
+  return fs.existsSync(path.join(stateDir, 'config.json'));
+}
+
+/** Layers used by running or kept containers; stale container directories are collected into `stale`. */
 function liveContainerLayers(store: ImageStore, stale: string[]): Set<string> {
   const live = new Set<string>();
   for (const id of listDir(store.p('containers'))) {
@@ -41,8 +53,10 @@ function liveContainerLayers(store: ImageStore, stale: string[]): Set<string> {
     const lock = FileLock.tryAcquire(path.join(dir, 'lock'));
     if (lock) {
       lock.release();
-      stale.push(dir);
-      continue;
+      if (!isKept(dir)) {
+        stale.push(dir);
+        continue;
+      }
     }
     try {
       for (const d of JSON.parse(fs.readFileSync(path.join(dir, 'layers.json'), 'utf8')) as string[]) live.add(d.slice(7));

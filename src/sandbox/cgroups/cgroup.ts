@@ -119,14 +119,7 @@ class CgroupfsCgroup implements ContainerCgroup {
   }
 
   oomKilled(): boolean {
-    let text: string;
-    try {
-      text = fs.readFileSync(path.join(this.path, 'memory.events'), 'utf8');
-    } catch {
-      return false; // no memory controller: nothing of ours can have been OOM-killed
-    }
-    const m = /^oom_kill (\d+)$/m.exec(text);
-    return m !== null && Number(m[1]) > 0;
+    return cgroupOomKilled(this.path);
   }
 
   remove(): void {
@@ -152,6 +145,29 @@ class CgroupfsCgroup implements ContainerCgroup {
     // Removal runs after the command's exit status is known: a leftover is worth a warning, not a failure.
     if (problems.length) process.stderr.write(`nook: warning: could not remove the container's cgroup: ${problems.join('; ')}\n`);
   }
+}
+
+/** Whether the kernel OOM-killed something in the cgroup at `dir` (memory.events oom_kill). */
+function cgroupOomKilled(dir: string): boolean {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dir, 'memory.events'), 'utf8');
+  } catch {
+    return false; // no memory controller (or no cgroup): nothing of ours can have been OOM-killed
+  }
+  const m = /^oom_kill (\d+)$/m.exec(text);
+  return m !== null && Number(m[1]) > 0;
+}
+
+/**
+ * A detached container's cgroup after its exit, seen by another nook process
+ * than the one that created it: whether it saw an OOM kill, then removed.
+ */
+export function releaseCgroupDir(dir: string): { oomKilled: boolean } {
+  const oomKilled = cgroupOomKilled(dir);
+  const gone = removeDir(dir);
+  if (gone !== true) process.stderr.write(`nook: warning: could not remove the container's cgroup ${dir}: ${gone}\n`);
+  return { oomKilled };
 }
 
 /**

@@ -3,5 +3,5 @@
  * cgroup (created in the user's delegated subtree, joined by the sandbox
  * before it runs anything, removed after exit).
  */
-export { createCgroup, type ContainerCgroup } from './cgroup';
+export { createCgroup, releaseCgroupDir, type ContainerCgroup } from './cgroup';
 export { resourceLimitsFromFlags } from './flags';

@@ -1,0 +1,159 @@
+/**
+ * `nook stop`, `kill`, `rm`, `wait`, `start`, `container prune`, and the
+ * internal `__exited` that a supervisor execs when its container ends.
+ * Each is a short-lived process acting on the state directory.
+ */
+import fs = require('node:fs');
+import { NookError, UsageError } from '../errors';
+import { signalContainer, stopContainer, untilReleased, waitForExit } from '../container/control';
+import { containerExited, removeContainer, startDetached } from '../container/lifecycle';
+import { liveState } from '../container/status';
+import { ContainerStore, type ContainerDir } from '../container/state';
+import { FileLock } from '../util/lock';
+import { parseArgs, flagHelp, type FlagSpec, type ParsedArgs } from './args';
+import { parseSignal } from './container-flags';
+import { listContainers } from './ps';
+
+const HELP: FlagSpec = { name: 'help', type: 'boolean', help: 'show this help' };
+
+function parse(argv: string[], specs: FlagSpec[], command: string, usage: string, needsNames = true): ParsedArgs | undefined {
+  const parsed = parseArgs(argv, [...specs, HELP], command);
+  if (parsed.flags.help) {
+    process.stdout.write(`Usage: nook ${command} ${usage}\n\nFlags:\n${flagHelp([...specs, HELP])}\n`);
+    return undefined;
+  }
+  if (needsNames && !parsed.positionals.length) throw new UsageError(`nook ${command} needs at least one container`, `e.g. nook ${command} NAME (see nook ps -a)`);
+  return parsed;
+}
+
+const say = (text: string) => fs.writeSync(1, `${text}\n`);
+
+/**
+ * Runs `fn` for each named container, as docker does: an error for one is
+ * reported and the others still run; the exit code is 125 if any failed.
+ */
+async function eachContainer(refs: string[], fn: (store: ContainerStore, dir: ContainerDir, ref: string) => Promise<void>): Promise<number> {
+  const store = ContainerStore.open();
+  let failed: NookError | undefined;
+  for (const ref of refs) {
+    try {
+      await fn(store, store.resolve(ref), ref);
+    } catch (e) {
+      if (!(e instanceof NookError)) throw e;
+      if (failed) fs.writeSync(2, `nook: ${failed.message}\n${failed.hint ? `  hint: ${failed.hint}\n` : ''}`);
+      failed = e;
+    }
+  }
+  if (failed) throw failed;
+  return 0;
+}
+
+export async function stopCommand(argv: string[]): Promise<number> {
+  const p = parse(argv, [{ name: 'time', short: 't', type: 'string', value: 'SECONDS', help: 'seconds to wait before SIGKILL (default 10)' },
+    { name: 'signal', short: 's', type: 'string', value: 'SIGNAL', help: 'signal to send first (default: the container\'s stop signal)' }], 'stop', '[-t SECONDS] CONTAINER...');
+  if (!p) return 0;
+  const t = (p.flags.time as string | undefined) ?? '10';
+  if (!/^\d+$/.test(t)) throw new UsageError(`invalid --time "${t}"`, 'give whole seconds, e.g. -t 5');
+  const sig = p.flags.signal === undefined ? undefined : parseSignal(p.flags.signal as string, '--signal');
+  return eachContainer(p.positionals, async (store, dir, ref) => {
+    await stopContainer(store, dir, sig ?? dir.config().stopSignal, Number(t));
+    say(ref);
+  });
+}
+
+export async function killCommand(argv: string[]): Promise<number> {
+  const p = parse(argv, [{ name: 'signal', short: 's', type: 'string', value: 'SIGNAL', help: 'signal to send (default SIGKILL)' }], 'kill', '[-s SIGNAL] CONTAINER...');
+  if (!p) return 0;
+  const sig = parseSignal((p.flags.signal as string | undefined) ?? 'KILL', '--signal');
+  return eachContainer(p.positionals, async (store, dir, ref) => {
+    if (!(await signalContainer(store, dir, sig, { stopping: sig === 9 || sig === 15 })))
+      throw new NookError(`cannot kill container ${ref}: it is not running`, { hint: `see its state with nook ps -a` });
+    say(ref);
+  });
+}
+
+export async function rmCommand(argv: string[]): Promise<number> {
+  const p = parse(argv, [{ name: 'force', short: 'f', type: 'boolean', help: 'kill and remove a running container' }], 'rm', '[-f] CONTAINER...');
+  if (!p) return 0;
+  return eachContainer(p.positionals, async (store, dir, ref) => {
+    await removeOne(store, dir, ref, Boolean(p.flags.force));
+    say(ref);
+  });
+}
+
+async function removeOne(store: ContainerStore, dir: ContainerDir, ref: string, force: boolean): Promise<void> {
+  let lock = FileLock.tryAcquire(dir.p('lock'));
+  if (!lock) {
+    if (!force)
+      throw new NookError(`cannot remove container ${ref}: it is running`, { hint: `stop it first (nook stop ${ref}) or use nook rm -f ${ref}` });
+    await store.locked(() => dir.updateState((s) => ({ ...s, stopRequested: true })));
+    await signalContainer(store, dir, 9, { stopping: true });
+    await untilReleased(dir);
+    lock = await FileLock.acquire(dir.p('lock'));
+  }
+  try {
+    await removeContainer(store, dir);
+  } finally {
+    lock.release();
+  }
+}
+
+export async function waitCommand(argv: string[]): Promise<number> {
+  const p = parse(argv, [], 'wait', 'CONTAINER...');
+  if (!p) return 0;
+  return eachContainer(p.positionals, async (_store, dir, ref) => {
+    const s = liveState(dir);
+    if (s.display === 'created' && !dir.isHeld())
+      throw new NookError(`container ${ref} was never started`, { hint: `start it: nook start ${ref}` });
+    say(String(await waitForExit(dir)));
+  });
+}
+
+export async function startCommand(argv: string[]): Promise<number> {
+  const p = parse(argv, [], 'start', 'CONTAINER...');
+  if (!p) return 0;
+  return eachContainer(p.positionals, async (store, dir, ref) => {
+    const lock = FileLock.tryAcquire(dir.p('lock'));
+    if (!lock) return void say(ref); // running already: docker says its name and carries on
+    try {
+      await store.locked(() => dir.updateState((s) => ({ ...s, stopRequested: false })));
+      await startDetached(store, dir, lock.descriptor());
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
+    lock.handOver(); // the supervisor holds the lock now
+    say(ref);
+  });
+}
+
+export async function containerPruneCommand(argv: string[]): Promise<number> {
+  const p = parse(argv, [{ name: 'force', short: 'f', type: 'boolean', help: 'accepted for docker compatibility (nook does not ask)' }], 'container prune', '', false);
+  if (!p) return 0;
+  const store = ContainerStore.open();
+  const removed: string[] = [];
+  for (const l of listContainers(store)) {
+    const lock = FileLock.tryAcquire(l.dir.p('lock'));
+    if (!lock) continue; // running (or being created, started or removed)
+    try {
+      await removeContainer(store, l.dir);
+      removed.push(l.config.id);
+    } finally {
+      lock.release();
+    }
+  }
+  // Directories without a config are what a nook killed midway through create or rm left behind.
+  for (const id of store.ids()) {
+    const dir = store.dir(id);
+    if (!fs.existsSync(dir.p('config.json')) && !dir.isHeld()) fs.rmSync(dir.dir, { recursive: true, force: true });
+  }
+  say(`Deleted Containers:\n${removed.map((id) => `${id}\n`).join('')}\nTotal: ${removed.length}`);
+  return 0;
+}
+
+/** `nook __exited ID STATUS`, exec'd by the supervisor with the container's lock on fd 10. */
+export async function exitedCommand(argv: string[]): Promise<number> {
+  const [id, status] = argv;
+  if (!id || !/^-?\d+$/.test(status ?? '')) throw new UsageError('usage: nook __exited ID WAIT_STATUS (internal)');
+  return containerExited(id, Number(status), 10);
+}

@@ -1,0 +1,138 @@
+/**
+ * `nook run -d` and `nook run --name`: a container with state, listed by
+ * `nook ps`. Detached, it runs under a supervisor and nook prints its id;
+ * named in the foreground, nook itself keeps it (its lock, its exit record).
+ * Without --rm the container, and its writable layer, stay until `nook rm`.
+ */
+import fs = require('node:fs');
+import { NookError } from '../errors';
+import { createContainer, removeContainer, startDetached } from '../container/lifecycle';
+import type { ContainerRoot } from '../container/rootfs';
+import { encodeSpec } from '../container/spec-codec';
+import { ContainerStore, writeExitRecord, type ContainerDir } from '../container/state';
+import { processStartTime } from '../container/supervisor';
+import type { HostIdentity } from '../sandbox/idmap';
+import type { SandboxSpec } from '../sandbox/spec';
+import type { FileLock } from '../util/lock';
+import type { ParsedArgs } from './args';
+import { containerOptions, parseSignal, type ContainerOptions } from './container-flags';
+import { buildRunSpec, directoryRoot, type RootSource } from './run';
+
+const SIGTERM = 15;
+
+interface Prepared {
+  spec: SandboxSpec;
+  image: string;
+  stopSignal: number;
+  root?: ContainerRoot;
+}
+
+export async function runContainer(parsed: ParsedArgs, host: HostIdentity): Promise<number> {
+  const opts = containerOptions(parsed.flags);
+  const store = ContainerStore.open();
+  if (parsed.flags.rootfs !== undefined) {
+    const source = directoryRoot(parsed);
+    const spec = buildRunSpec(parsed, host, source);
+    return runPrepared(store, host, opts, { spec, image: source.rootfs, stopSignal: opts.stopSignal ?? SIGTERM });
+  }
+  const { prepareImage, withRootFallback } = await import('./run-image');
+  const img = await prepareImage(parsed);
+  const imageSignal = img.stopSignal ? parseSignal(img.stopSignal, `the image's StopSignal`) : SIGTERM;
+  return withRootFallback(img, async (root) => {
+    const source: RootSource = { rootfs: root.rootfs, overlay: root.overlay, image: img.image };
+    let spec: SandboxSpec;
+    try {
+      spec = buildRunSpec(parsed, host, source);
+    } catch (e) {
+      await root.remove();
+      throw e;
+    }
+    return runPrepared(store, host, opts, { spec, image: img.name, stopSignal: opts.stopSignal ?? imageSignal, root });
+  });
+}
+
+async function runPrepared(store: ContainerStore, host: HostIdentity, opts: ContainerOptions, p: Prepared): Promise<number> {
+  // A detached container's stdin is /dev/null; nothing attaches to it later.
+  const spec: SandboxSpec = opts.detach ? { ...p.spec, interactive: false } : p.spec;
+  let created: { dir: ContainerDir; lock: FileLock };
+  try {
+    created = await createContainer(store, {
+      id: p.root?.id,
+      name: opts.name,
+      image: p.image,
+      command: spec.argv,
+      detached: opts.detach,
+      autoRemove: opts.autoRemove,
+      restart: opts.restart,
+      stopSignal: p.stopSignal,
+      log: opts.log,
+      rootDir: p.root?.dir,
+      spec: encodeSpec(spec),
+    });
+  } catch (e) {
+    await p.root?.remove();
+    throw e;
+  }
+  const { dir, lock } = created;
+  if (p.root) {
+    p.root.keep(dir.dir);
+    p.root.release();
+  }
+  return opts.detach ? runDetached(store, dir, lock, host) : runNamedForeground(store, dir, lock, spec, host, opts);
+}
+
+async function runDetached(store: ContainerStore, dir: ContainerDir, lock: FileLock, host: HostIdentity): Promise<number> {
+  try {
+    await startDetached(store, dir, lock.descriptor(), host);
+  } catch (e) {
+    // Refused overlayfs: the caller tries again on a copy, under the same name.
+    if (dir.config().autoRemove || (await isOverlayRefusalError(e))) await removeContainer(store, dir);
+    lock.release();
+    throw e;
+  }
+  lock.handOver(); // the supervisor holds the lock now
+  fs.writeSync(1, `${dir.id}\n`);
+  return 0;
+}
+
+/** A named container in the foreground: nook is its keeper, so `nook ps`, `stop` and `wait` see it while it runs. */
+async function runNamedForeground(
+  store: ContainerStore,
+  dir: ContainerDir,
+  lock: FileLock,
+  spec: SandboxSpec,
+  host: HostIdentity,
+  opts: ContainerOptions,
+): Promise<number> {
+  const { runSandbox } = await import('../sandbox/process');
+  let code: number;
+  try {
+    code = await runSandbox(spec, host, {
+      onStarted: (pid) =>
+        dir.writeState({ status: 'running', pid, pidStart: processStartTime(pid), startedAt: new Date().toISOString(), restartCount: 0 }),
+    });
+  } catch (e) {
+    code = e instanceof NookError ? e.exitCode : 125;
+    const refused = await isOverlayRefusalError(e);
+    await finishForeground(store, dir, code, { ...opts, autoRemove: opts.autoRemove || refused });
+    lock.release();
+    throw e;
+  }
+  // `nook stop` of a command without a SIGTERM handler killed it: its code is still 128 + the stop signal.
+  const sent = dir.state().stopSignalSent;
+  if (code === 137 && sent) code = 128 + sent;
+  await finishForeground(store, dir, code, opts);
+  lock.release();
+  return code;
+}
+
+async function isOverlayRefusalError(e: unknown): Promise<boolean> {
+  return (await import('./run-image')).isOverlayRefusal(e);
+}
+
+async function finishForeground(store: ContainerStore, dir: ContainerDir, code: number, opts: ContainerOptions): Promise<void> {
+  const finishedAt = new Date().toISOString();
+  writeExitRecord(dir.p('exitcode'), code, finishedAt);
+  await store.locked(() => dir.updateState((s) => ({ ...s, status: 'exited', exitCode: code, finishedAt })));
+  if (opts.autoRemove) await removeContainer(store, dir);
+}

@@ -1,0 +1,90 @@
+/**
+ * Acting on a running container from another nook process: signals (stop,
+ * kill) and waiting for its end. The container's init is signalled by its
+ * host pid, checked against its recorded start time so that a reused pid is
+ * never hit.
+ */
+import fs = require('node:fs');
+import { readSignalMasks, signalForInit } from '../sandbox/signals';
+import { FileLock } from '../util/lock';
+import { liveState } from './status';
+import { parseExitRecord, type ContainerDir, type ContainerStore } from './state';
+import { processStartTime } from './supervisor';
+
+const SIGKILL = 9;
+
+function initAlive(pid: number | undefined, pidStart: number | undefined): pid is number {
+  return pid !== undefined && pidStart !== undefined && processStartTime(pid) === pidStart;
+}
+
+/**
+ * Sends `sig` to the container's init as a normal process would take it: the
+ * kernel drops signals that init has no handler for, so such a signal whose
+ * default is to terminate becomes SIGKILL, and the exit code still says `sig`.
+ * Returns false when the container is not running.
+ */
+export async function signalContainer(store: ContainerStore, dir: ContainerDir, sig: number, opts: { stopping: boolean }): Promise<boolean> {
+  const s = liveState(dir);
+  if (s.display !== 'running' || !initAlive(s.pid, s.pidStart)) return false;
+  const masks = readSignalMasks(s.pid);
+  const actual = masks ? signalForInit(sig, masks) : sig;
+  await store.locked(() =>
+    dir.updateState((cur) => ({
+      ...cur,
+      stopRequested: cur.stopRequested || opts.stopping,
+      stopSignalSent: actual === SIGKILL && sig !== SIGKILL ? sig : cur.stopSignalSent,
+    })),
+  );
+  try {
+    process.kill(s.pid, actual);
+  } catch {
+    return false; // exited meanwhile
+  }
+  return true;
+}
+
+/** Resolves once nobody holds the container's lock any more (its supervisor and exit handler are done). */
+export async function untilReleased(dir: ContainerDir): Promise<void> {
+  const lock = await FileLock.acquire(dir.p('lock'), 'shared');
+  lock.release();
+}
+
+/** Polls for the lock to be free, at most `ms` long: true when it is. */
+async function releasedWithin(dir: ContainerDir, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (!dir.isHeld()) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, Math.min(20, Math.max(1, deadline - Date.now()))));
+  }
+}
+
+/** docker stop: the stop signal, then SIGKILL after `timeoutSec`; resolves when the container has stopped. */
+export async function stopContainer(store: ContainerStore, dir: ContainerDir, stopSignal: number, timeoutSec: number): Promise<void> {
+  if (!(await signalContainer(store, dir, stopSignal, { stopping: true }))) {
+    // Not running, but maybe restarting: make sure no restart follows.
+    if (dir.isHeld()) await store.locked(() => dir.updateState((s) => ({ ...s, stopRequested: true })));
+  }
+  if (await releasedWithin(dir, timeoutSec * 1000)) return;
+  await signalContainer(store, dir, SIGKILL, { stopping: true });
+  await untilReleased(dir);
+}
+
+/**
+ * docker wait: blocks until the container has stopped and returns its exit
+ * code. The exit record is opened first and read through that descriptor,
+ * so the code is there even when --rm removed the container meanwhile.
+ */
+export async function waitForExit(dir: ContainerDir): Promise<number> {
+  const fd = fs.openSync(dir.p('exitcode'), 'r');
+  try {
+    await untilReleased(dir);
+    const buf = Buffer.alloc(128);
+    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    const rec = parseExitRecord(buf.toString('utf8', 0, n));
+    if (rec) return rec.code;
+    return liveState(dir).exitCode ?? 137;
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * A container's life without a daemon: created (state directory, name, the
+ * writable layer kept), started under a supervisor, exited (recorded by
+ * `nook __exited`, which the supervisor execs, holding the container's lock
+ * in turn), restarted by policy, removed.
+ */
+import fs = require('node:fs');
+import { NookError } from '../errors';
+import { createCgroup, releaseCgroupDir } from '../sandbox/cgroups';
+import { hostIdentity, type HostIdentity } from '../sandbox/idmap';
+import { exitCodeFromWaitStatus } from '../sandbox/signals';
+import type { SandboxSpec } from '../sandbox/spec';
+import { FileLock } from '../util/lock';
+import { randomHex } from '../util/random';
+import { randomName } from './names';
+import { removeContainerRootDir } from './rootfs';
+import { decodeSpec } from './spec-codec';
+import { ContainerStore, writeExitRecord, type ContainerConfig, type ContainerDir, type ContainerState } from './state';
+import { processStartTime, startSupervised } from './supervisor';
+
+export type NewContainer = Omit<ContainerConfig, 'id' | 'name' | 'created'> & { id?: string; name?: string };
+
+/**
+ * Creates the container's state (status "created") and returns it with its
+ * lock held: until the caller starts it or lets go, nothing else may start
+ * or remove it.
+ */
+export async function createContainer(store: ContainerStore, c: NewContainer): Promise<{ dir: ContainerDir; config: ContainerConfig; lock: FileLock }> {
+  const id = c.id ?? randomHex(32);
+  const created = new Date().toISOString();
+  for (let attempt = 0; ; attempt++) {
+    const name = c.name ?? randomName();
+    const config: ContainerConfig = { ...c, id, name, created };
+    try {
+      const dir = await store.create(config);
+      const lock = FileLock.tryAcquire(dir.p('lock'))!;
+      return { dir, config, lock };
+    } catch (e) {
+      // A generated name that happens to be taken: draw another.
+      if (c.name !== undefined || attempt > 20 || !(e instanceof NookError)) throw e;
+    }
+  }
+}
+
+const now = () => new Date().toISOString();
+
+/**
+ * Starts a created or exited container under a new supervisor; `lockFd` is
+ * the container's lock, held by the caller. On failure the container is
+ * recorded as exited with nook's exit code for it (125, 126, 127).
+ */
+export async function startDetached(store: ContainerStore, dir: ContainerDir, lockFd: number, host: HostIdentity = hostIdentity()): Promise<ContainerState> {
+  const config = dir.config();
+  const spec: SandboxSpec = decodeSpec(config.spec);
+  const cgroup = spec.resources ? createCgroup(spec.resources, { manager: spec.cgroupManager, name: dir.id.slice(0, 12) }) : undefined;
+  let started;
+  try {
+    started = startSupervised({ dir, spec, host, lockFd, cgroup, log: config.log });
+  } catch (e) {
+    cgroup?.remove();
+    const code = e instanceof NookError ? e.exitCode : 125;
+    writeExitRecord(dir.p('exitcode'), code, now());
+    await store.locked(() => dir.updateState((s) => ({ ...s, status: 'exited', exitCode: code, finishedAt: now(), pid: undefined, restarting: false })));
+    throw e;
+  }
+  return store.locked(() =>
+    dir.updateState((s) => ({
+      ...s,
+      status: 'running',
+      pid: started.pid,
+      pidStart: processStartTime(started.pid),
+      supervisorPid: started.supervisorPid,
+      startedAt: now(),
+      finishedAt: undefined,
+      exitCode: undefined,
+      oomKilled: false,
+      cgroup: cgroup?.path,
+      stopSignalSent: undefined,
+      stopRequested: false,
+      restarting: false,
+    })),
+  );
+}
+
+/** docker's restart delay: 100 ms, doubled after each restart, at most a minute. */
+function restartDelayMs(restarts: number): number {
+  return Math.min(100 * 2 ** restarts, 60_000);
+}
+
+function shouldRestart(config: ContainerConfig, state: ContainerState, code: number): boolean {
+  const p = config.restart;
+  if (p.name !== 'on-failure' || code === 0 || state.stopRequested) return false;
+  return p.maxRetries === 0 || state.restartCount < p.maxRetries;
+}
+
+/**
+ * `nook __exited ID STATUS`: exec'd by the supervisor once the container
+ * has exited, with the container's lock on fd 10. Records the exit, then
+ * restarts or removes the container as its policy says.
+ */
+export async function containerExited(id: string, rawStatus: number, lockFd: number): Promise<number> {
+  const store = ContainerStore.open();
+  const dir = store.dir(id);
+  const config = dir.config();
+  let state = dir.state();
+  let code = exitCodeFromWaitStatus(rawStatus, state.stopSignalSent ?? null);
+  const oom = state.cgroup ? releaseCgroupDir(state.cgroup).oomKilled : false;
+  // An OOM kill of the container's init is docker's 137, whatever signal relaying made of it.
+  if (oom && (rawStatus & 0x7f) === 9) code = 137;
+  writeExitRecord(dir.p('exitcode'), code, now());
+  state = await store.locked(() =>
+    dir.updateState((s) => ({ ...s, status: 'exited', exitCode: code, finishedAt: now(), oomKilled: oom, cgroup: undefined, restarting: shouldRestart(config, s, code) })),
+  );
+  if (state.restarting) {
+    await new Promise((r) => setTimeout(r, restartDelayMs(state.restartCount)));
+    // A `nook stop` or `rm -f` during the delay cancels the restart.
+    const latest = dir.state();
+    if (!latest.stopRequested) {
+      await store.locked(() => dir.updateState((s) => ({ ...s, restartCount: s.restartCount + 1 })));
+      try {
+        await startDetached(store, dir, lockFd);
+        return 0;
+      } catch (e) {
+        process.stderr.write(`nook: restarting container ${config.name}: ${(e as Error).message}\n`);
+      }
+    } else {
+      await store.locked(() => dir.updateState((s) => ({ ...s, restarting: false })));
+    }
+  }
+  if (config.autoRemove) await removeContainer(store, dir);
+  return 0;
+}
+
+/** Removes a container that is not running: its cgroup, writable layer and state. Caller holds (or knows nobody holds) the lock. */
+export async function removeContainer(store: ContainerStore, dir: ContainerDir): Promise<void> {
+  let config: ContainerConfig;
+  try {
+    config = dir.config();
+  } catch {
+    return; // already removed (e.g. by its own --rm)
+  }
+  const state = dir.state();
+  if (state.cgroup && fs.existsSync(state.cgroup)) releaseCgroupDir(state.cgroup);
+  if (config.rootDir) await removeContainerRootDir(config.rootDir);
+  await store.delete(dir, config.name);
+}

@@ -1,0 +1,274 @@
+/**
+ * Containers' state on disk, with no daemon: every nook command is a
+ * short-lived process that reads and writes this directory.
+ *
+ *   $XDG_RUNTIME_DIR/nook/          (else a private /tmp/nook-UID/run)
+ *     lock                          held while names are given or taken
+ *     names/NAME                    holds the id; created O_EXCL, so a name is unique
+ *     containers/ID/
+ *       config.json                 what to run (written once, at create)
+ *       state.json                  status, pid, times, exit code (replaced atomically)
+ *       lock                        flock held by whoever keeps the container alive
+ *       exitcode                    created empty; written in place at each exit
+ *       container.log[.N]           a detached container's output
+ *
+ * The container's lock is the truth about "running": the supervisor (or the
+ * foreground nook) holds it, and the kernel drops it when that process dies,
+ * even by SIGKILL. So `ps` can never show a dead container as running.
+ */
+import fs = require('node:fs');
+import path = require('node:path');
+import { NookError } from '../errors';
+import { readJson, writeFileAtomic } from '../util/atomic';
+import { ensurePrivateDir, runtimeDirProblem } from '../util/dirs';
+import { FileLock, withLock } from '../util/lock';
+
+export type RestartPolicy = { name: 'no' } | { name: 'on-failure'; maxRetries: number /* 0: no limit */ };
+
+export interface LogOptions {
+  maxSize: number;
+  maxFiles: number;
+}
+
+/** What to run, fixed at create time. */
+export interface ContainerConfig {
+  id: string;
+  name: string;
+  /** The image as the user named it, or the --rootfs directory. */
+  image: string;
+  command: string[];
+  created: string;
+  detached: boolean;
+  autoRemove: boolean;
+  restart: RestartPolicy;
+  stopSignal: number;
+  log: LogOptions;
+  /** The image store's container directory (writable layer), when run from an image. */
+  rootDir?: string;
+  storeRoot?: string;
+  /** The sandbox, as serialised by encodeSpec. */
+  spec: unknown;
+}
+
+export type Status = 'created' | 'running' | 'exited';
+
+/** What changes as the container runs. */
+export interface ContainerState {
+  status: Status;
+  /** Host pid of the container's init, and its start time (/proc/PID/stat field 22) against pid reuse. */
+  pid?: number;
+  pidStart?: number;
+  /** The supervisor's pid (detached containers). */
+  supervisorPid?: number;
+  startedAt?: string;
+  finishedAt?: string;
+  exitCode?: number;
+  oomKilled?: boolean;
+  restartCount: number;
+  /** The cgroup the container runs in, when limits were asked for. */
+  cgroup?: string;
+  /** A signal that `nook stop` turned into SIGKILL (init had no handler): the exit code is 128 + it. */
+  stopSignalSent?: number;
+  /** `nook stop`, `kill` or `rm -f` asked for the exit: no restart follows. */
+  stopRequested?: boolean;
+  /** Set while a restart is pending or in progress. */
+  restarting?: boolean;
+  /** Why the container is not running although it was, when nook had to find out itself. */
+  note?: string;
+}
+
+function uid(): number {
+  return process.getuid!();
+}
+
+/** The state directory: $XDG_RUNTIME_DIR/nook when usable, else a private one under /tmp. */
+export function stateRoot(): string {
+  const env = process.env;
+  if (env.NOOK_STATE_DIR) return path.resolve(env.NOOK_STATE_DIR);
+  if (env.XDG_RUNTIME_DIR && runtimeDirProblem() === null) return path.join(env.XDG_RUNTIME_DIR, 'nook');
+  return path.join('/tmp', `nook-${uid()}`, 'run');
+}
+
+const ID_RE = /^[0-9a-f]{64}$/;
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+export function checkName(name: string): void {
+  if (!NAME_RE.test(name) || name.length > 128)
+    throw new NookError(`invalid container name "${name}"`, {
+      hint: 'names start with a letter or digit and contain only letters, digits, _ . and - (at most 128 characters)',
+    });
+}
+
+export class ContainerDir {
+  constructor(
+    readonly id: string,
+    readonly dir: string,
+  ) {}
+
+  p(...parts: string[]): string {
+    return path.join(this.dir, ...parts);
+  }
+
+  config(): ContainerConfig {
+    const c = readJson<ContainerConfig | null>(this.p('config.json'), null);
+    if (!c) throw new NookError(`container ${this.id.slice(0, 12)} has no configuration (it is being created or removed)`);
+    return c;
+  }
+
+  state(): ContainerState {
+    return readJson<ContainerState>(this.p('state.json'), { status: 'created', restartCount: 0 });
+  }
+
+  writeState(s: ContainerState): void {
+    writeFileAtomic(this.p('state.json'), JSON.stringify(s), 0o600);
+  }
+
+  updateState(change: (s: ContainerState) => ContainerState): ContainerState {
+    const next = change(this.state());
+    this.writeState(next);
+    return next;
+  }
+
+  /** Whether someone (supervisor, foreground nook, an exit handler) holds the container's lock. */
+  isHeld(): boolean {
+    let lock: FileLock | undefined;
+    try {
+      lock = FileLock.tryAcquire(this.p('lock'), 'shared');
+    } catch {
+      return false;
+    }
+    if (!lock) return true;
+    lock.release();
+    return false;
+  }
+
+  /** The last exit recorded in place by the exit handler: [code, finishedAt]. */
+  lastExit(): { code: number; finishedAt: string } | undefined {
+    let text = '';
+    try {
+      text = fs.readFileSync(this.p('exitcode'), 'utf8');
+    } catch {
+      return undefined;
+    }
+    return parseExitRecord(text);
+  }
+}
+
+export function parseExitRecord(text: string): { code: number; finishedAt: string } | undefined {
+  const m = /^(\d+) (\S+)/.exec(text);
+  return m ? { code: Number(m[1]), finishedAt: m[2] } : undefined;
+}
+
+/** Writes the exit record in place (same inode), so a `nook wait` that opened it first still reads it after removal. */
+export function writeExitRecord(file: string, code: number, finishedAt: string): void {
+  const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o600);
+  try {
+    const data = Buffer.from(`${code} ${finishedAt}\n`);
+    fs.writeSync(fd, data, 0, data.length, 0);
+    fs.ftruncateSync(fd, data.length);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export class ContainerStore {
+  constructor(readonly root: string) {}
+
+  static open(): ContainerStore {
+    const root = stateRoot();
+    const parent = path.dirname(root);
+    const problem = (parent.startsWith('/tmp/nook-') ? ensurePrivateDir(parent) : null) ?? ensurePrivateDir(root);
+    if (problem)
+      throw new NookError(`no usable state directory for containers: ${problem}`, {
+        hint: 'set XDG_RUNTIME_DIR to a private directory of yours (or NOOK_STATE_DIR)',
+      });
+    return new ContainerStore(root);
+  }
+
+  p(...parts: string[]): string {
+    return path.join(this.root, ...parts);
+  }
+
+  /** Runs `fn` holding the store's lock: names and container directories appear and vanish only under it. */
+  locked<T>(fn: () => T | Promise<T>): Promise<T> {
+    return withLock(this.p('lock'), fn);
+  }
+
+  dir(id: string): ContainerDir {
+    return new ContainerDir(id, this.p('containers', id));
+  }
+
+  ids(): string[] {
+    try {
+      return fs.readdirSync(this.p('containers')).filter((f) => ID_RE.test(f));
+    } catch {
+      return [];
+    }
+  }
+
+  /** The id a name is given to, if any. */
+  nameOwner(name: string): string | undefined {
+    try {
+      return fs.readFileSync(this.p('names', name), 'utf8').trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Gives `name` to `id`; call under the lock. Fails when the name is taken by a container that exists. */
+  claimName(name: string, id: string): void {
+    fs.mkdirSync(this.p('names'), { recursive: true, mode: 0o700 });
+    const file = this.p('names', name);
+    const owner = this.nameOwner(name);
+    if (owner && fs.existsSync(this.dir(owner).p('config.json')))
+      throw new NookError(`the container name "${name}" is already in use by container ${owner.slice(0, 12)}`, {
+        hint: `remove that container (nook rm -f ${name}) or choose another name`,
+      });
+    writeFileAtomic(file, id, 0o600);
+  }
+
+  releaseName(name: string, id: string): void {
+    if (this.nameOwner(name) === id) fs.rmSync(this.p('names', name), { force: true });
+  }
+
+  /**
+   * A container by name, full id or unique id prefix, as docker resolves
+   * them. Throws a NookError naming the problem otherwise.
+   */
+  resolve(ref: string): ContainerDir {
+    const byName = this.nameOwner(ref);
+    if (byName && fs.existsSync(this.dir(byName).p('config.json'))) return this.dir(byName);
+    if (/^[0-9a-f]+$/.test(ref)) {
+      const matches = this.ids().filter((id) => id.startsWith(ref) && fs.existsSync(this.dir(id).p('config.json')));
+      if (matches.length === 1) return this.dir(matches[0]);
+      if (matches.length > 1)
+        throw new NookError(`container id prefix "${ref}" is ambiguous: it matches ${matches.length} containers`, {
+          hint: 'give more digits of the id, or the name',
+        });
+    }
+    throw new NookError(`no such container: ${ref}`, { hint: 'see `nook ps -a` for the containers that exist' });
+  }
+
+  /** Creates the container's directory and claims its name (under the lock). */
+  async create(config: ContainerConfig): Promise<ContainerDir> {
+    return this.locked(() => {
+      this.claimName(config.name, config.id);
+      const d = this.dir(config.id);
+      fs.mkdirSync(d.dir, { recursive: true, mode: 0o700 });
+      fs.writeFileSync(d.p('exitcode'), '', { mode: 0o600 });
+      d.writeState({ status: 'created', restartCount: 0 });
+      writeFileAtomic(d.p('config.json'), JSON.stringify(config), 0o600);
+      return d;
+    });
+  }
+
+  /** Deletes the container's state and frees its name (under the lock). */
+  async delete(d: ContainerDir, name: string): Promise<void> {
+    await this.locked(() => {
+      // config.json first: from then on the container no longer exists for anyone resolving it.
+      fs.rmSync(d.p('config.json'), { force: true });
+      this.releaseName(name, d.id);
+      fs.rmSync(d.dir, { recursive: true, force: true });
+    });
+  }
+}

@@ -16,12 +16,17 @@ build/out/libnook-exec.so: ffi/executor.c
 	@mkdir -p build/out
 	cc -O2 -Wall -Wextra -Werror -fPIC -shared -o $@ $<
 
-build/out/nook.js: $(SOURCES) build/bundle.mjs build/native-assets.mjs build/out/libnook-exec.so node_modules/.package-lock.json
+# The detached-container supervisor: the plan executor plus a small loop, as its own tiny executable.
+build/out/nook-supervisor: ffi/supervisor.c ffi/supervisor-log.c ffi/supervisor-log.h ffi/executor.c
+	@mkdir -p build/out
+	cc -O2 -Wall -Wextra -Werror -o $@ ffi/supervisor.c ffi/supervisor-log.c ffi/executor.c
+
+build/out/nook.js: $(SOURCES) build/bundle.mjs build/native-assets.mjs build/out/libnook-exec.so build/out/nook-supervisor node_modules/.package-lock.json
 	@mkdir -p build/out
 	npx --no-install tsc -p .
 	$(NODE_SEA) build/bundle.mjs
 
-build/nook: build/out/nook.js build/out/libnook-exec.so build/package.mjs build/native-assets.mjs
+build/nook: build/out/nook.js build/out/libnook-exec.so build/out/nook-supervisor build/package.mjs build/native-assets.mjs
 	$(NODE_SEA) build/package.mjs
 
 typecheck: node_modules/.package-lock.json
@@ -41,7 +46,7 @@ test-vm: build/nook
 	bash test/vm/run.sh
 
 bench: build/nook
-	$(NODE_SEA) test/bench/bench.mjs && $(NODE_SEA) test/bench/images.mjs
+	$(NODE_SEA) test/bench/bench.mjs && $(NODE_SEA) test/bench/images.mjs && $(NODE_SEA) test/bench/containers.mjs
 
 clean:
 	rm -rf build/out build/nook build/.pkg-home

@@ -10,6 +10,7 @@ export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const assets = {
   'koffi.node': path.join(root, 'node_modules/@koromix/koffi-linux-x64/linux_x64/koffi.node'),
   'libnook-exec.so': path.join(root, 'build/out/libnook-exec.so'),
+  'nook-supervisor': path.join(root, 'build/out/nook-supervisor'),
 };
 
 export function nativeId() {

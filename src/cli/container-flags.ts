@@ -28,7 +28,8 @@ export interface ContainerOptions {
 
 /** Whether this run makes a container with state (listed by `nook ps -a`). */
 export function wantsContainer(flags: FlagValues): boolean {
-  return Boolean(flags.detach) || flags.name !== undefined;
+  // --restart alone too: containerOptions then says that it needs -d.
+  return Boolean(flags.detach) || flags.name !== undefined || flags.restart !== undefined;
 }
 
 export function parseSignal(text: string, flag: string): number {

@@ -85,7 +85,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   rm: async () => (await import('./container-cmds')).rmCommand,
   wait: async () => (await import('./container-cmds')).waitCommand,
   start: async () => (await import('./container-cmds')).startCommand,
-  // TMP logs: async () => (await import('./logs')).logsCommand,
+  logs: async () => (await import('./logs')).logsCommand,
   // TMP exec: async () => (await import('./exec')).execCommand,
 };
 

@@ -66,7 +66,10 @@ function table(rows: string[][]): string {
 }
 
 export async function psCommand(argv: string[]): Promise<number> {
-  const { flags } = parseArgs(argv, PS_FLAGS, 'ps');
+  // minimist reads --no-X as X=false: take docker's --no-trunc off before parsing.
+  const noTrunc = argv.includes('--no-trunc');
+  const { flags } = parseArgs(argv.filter((a) => a !== '--no-trunc'), PS_FLAGS, 'ps');
+  flags['no-trunc'] = noTrunc;
   if (flags.help) {
     process.stdout.write(`Usage: nook ps [FLAGS]\n\nLists containers.\n\nFlags:\n${flagHelp(PS_FLAGS)}\n`);
     return 0;

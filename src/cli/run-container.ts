@@ -53,7 +53,8 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity): Prom
 
 async function runPrepared(store: ContainerStore, host: HostIdentity, opts: ContainerOptions, p: Prepared): Promise<number> {
   // A detached container's stdin is /dev/null; nothing attaches to it later.
-  const spec: SandboxSpec = opts.detach ? { ...p.spec, interactive: false } : p.spec;
+  // With -dt the pty needs a size of its own (nothing resizes it later): the user's terminal's, else 24x80.
+  const spec: SandboxSpec = opts.detach ? { ...p.spec, interactive: false, ttySize: p.spec.tty ? (p.spec.ttySize ?? { rows: 24, cols: 80 }) : undefined } : p.spec;
   let created: { dir: ContainerDir; lock: FileLock };
   try {
     created = await createContainer(store, {

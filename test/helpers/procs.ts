@@ -12,6 +12,9 @@ export interface HostProcess {
   argv: string[];
   /** In a pid namespace below the host's (NSpid lists more than one pid): a sandbox's process. */
   nested: boolean;
+  /** The state letter of /proc/PID/stat (R, S, Z, ...) and the parent's pid. */
+  state: string;
+  ppid: number;
 }
 
 function readOrNull(file: string): string | null {
@@ -34,7 +37,9 @@ export function hostProcesses(): HostProcess[] {
     if (!m) continue;
     const nspid = status.match(/^NSpid:\s+(.*)$/m)?.[1].trim().split(/\s+/) ?? [];
     const argv = cmdline.split('\0').filter((_, i, a) => i < a.length - 1 || a[i] !== '');
-    out.push({ pid: Number(name), uid: Number(m[1]), argv, nested: nspid.length > 1 });
+    const state = status.match(/^State:\s+(\S)/m)?.[1] ?? '?';
+    const ppid = Number(status.match(/^PPid:\s+(\d+)/m)?.[1] ?? -1);
+    out.push({ pid: Number(name), uid: Number(m[1]), argv, nested: nspid.length > 1, state, ppid });
   }
   return out;
 }
@@ -53,6 +58,16 @@ export function sandboxUids(user: TestUser): (uid: number) => boolean {
 export function processesOf(user: TestUser): HostProcess[] {
   const mine = sandboxUids(user);
   return hostProcesses().filter((p) => mine(p.uid) && (isRoot || p.nested || p.uid !== user.uid));
+}
+
+/**
+ * processesOf, less the zombies that init has still to reap: a detached
+ * container's supervisor outlives the nook that started it, so when it ends
+ * its parent is PID 1, which reaps in its own time (on these machines PID 1
+ * does not even catch SIGCHLD). Such a zombie has ended; nothing of it runs.
+ */
+export function runningProcessesOf(user: TestUser): HostProcess[] {
+  return processesOf(user).filter((p) => !(p.state === 'Z' && p.ppid === 1));
 }
 
 /** Processes whose argv is exactly `argv` (use a unique argument, e.g. `sleep 1037`). */

@@ -107,10 +107,12 @@ async function runNamedForeground(
 ): Promise<number> {
   const { runSandbox } = await import('../sandbox/process');
   let code: number;
+  // "running" before the clone: the command may print and be SIGKILLed together with nook before onStarted runs,
+  // and a running container whose keeper is gone reads as exited (137), never as created.
+  dir.updateState((s) => ({ ...s, status: 'running', startedAt: new Date().toISOString(), restartCount: 0 }));
   try {
     code = await runSandbox(spec, host, {
-      onStarted: (pid) =>
-        dir.writeState({ status: 'running', pid, pidStart: processStartTime(pid), startedAt: new Date().toISOString(), restartCount: 0 }),
+      onStarted: (pid) => dir.updateState((s) => ({ ...s, pid, pidStart: processStartTime(pid) })),
     });
   } catch (e) {
     code = e instanceof NookError ? e.exitCode : 125;

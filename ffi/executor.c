@@ -84,10 +84,13 @@ enum nook_op {
     OP_CAPSET = 31,        /* effective, permitted, inheritable (bit masks): capset(), version 3 */
     OP_SECCOMP = 32,       /* filter (bytes: struct sock_filter[]), count, flags: seccomp(SET_MODE_FILTER) */
     OP_UNSHARE = 33,       /* flags: unshare() (a cgroup namespace once nook has moved us into our cgroup) */
+    OP_SETNS = 34,         /* fd, nstype: join the namespace behind fd (nook exec) */
+    OP_FORK = 35,          /* clone(CLONE_PARENT): the parent reports the new pid and exits, the child goes on */
+    OP_INIT = 36,          /* fork: the child goes on to exec, the parent stays as a minimal init (--init) */
 };
 
 struct nook_status {
-    int32_t kind;   /* 1 = step failed, 2 = pty master attached */
+    int32_t kind;   /* 1 = step failed, 2 = pty master attached, 3 = forked (err holds the new pid) */
     int32_t step;
     int32_t op;
     int32_t err;
@@ -96,6 +99,7 @@ struct nook_status {
 static uint64_t *plan_words;
 static char *plan_base;
 static int status_fd = -1;
+static int current_step;
 
 static const char *str_arg(uint64_t off) { return off ? plan_base + off : NULL; }
 
@@ -304,6 +308,100 @@ static int exec_search(const char *file, char **argv, char **envp, const char *p
     return -1;
 }
 
+/* nook exec: after setns() into the container's pid namespace only children
+ * land in it. The child is made nook's own (CLONE_PARENT), so nook waits for
+ * it and signals it directly; this process reports its pid and leaves. */
+static int fork_into_parent(void)
+{
+    pid_t pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+    if (pid < 0)
+        return -1;
+    if (pid > 0) {
+        send_status(3, current_step, OP_FORK, pid, -1);
+        _exit(0);
+    }
+    return 0;
+}
+
+static void close_from(int lowest)
+{
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, lowest, ~0U, 0) == 0)
+        return;
+#endif
+    for (int fd = lowest; fd < 4096; fd++)
+        close(fd);
+}
+
+static void init_ignore(int sig) { (void)sig; }
+
+/*
+ * --init: this process (PID 1 of the container) forks the command and stays
+ * behind as its init, as tini does: every signal it gets goes to the command,
+ * every orphan that exits is reaped, and when the command ends init exits
+ * with its status (128 + the signal when it was killed). Signals are blocked
+ * and taken with sigwaitinfo(); the no-op handlers only show them as caught
+ * in /proc/1/status, so nook relays them as it would to a handling init.
+ * Returns 0 in the child, which goes on with the plan.
+ */
+static int run_init(void)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    if (sigprocmask(SIG_SETMASK, &all, &old) < 0)
+        return -1;
+    /* On a terminal the command gets a process group of its own, in the
+     * foreground, so typed ^C reaches it once (not also through init). It
+     * waits on `gate` until that is done, or its first read would stop it. */
+    int tty = isatty(0);
+    int gate[2] = { -1, -1 };
+    if (tty && pipe2(gate, O_CLOEXEC) < 0)
+        return -1;
+    pid_t child = fork();
+    if (child < 0)
+        return -1;
+    if (child == 0) {
+        if (tty) {
+            char c;
+            close(gate[1]);
+            setpgid(0, 0);
+            while (read(gate[0], &c, 1) < 0 && errno == EINTR)
+                ;
+            close(gate[0]);
+        }
+        return sigprocmask(SIG_SETMASK, &old, NULL);
+    }
+    if (tty) {
+        close(gate[0]);
+        setpgid(child, child);
+        tcsetpgrp(0, child); /* SIGTTOU is blocked: this works from any group */
+        close(gate[1]);
+    }
+    /* Nothing of nook's stays open here; the status socket must close so nook sees the exec. */
+    close_from(3);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = init_ignore;
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &sa, NULL);
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(&all, &si);
+        if (sig < 0)
+            continue;
+        if (sig != SIGCHLD) {
+            kill(child, sig);
+            continue;
+        }
+        int st;
+        pid_t p;
+        while ((p = waitpid(-1, &st, WNOHANG)) > 0)
+            if (p == child)
+                _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    }
+}
+
 static int run_op(const uint64_t *a)
 {
     switch ((int)a[0]) {
@@ -397,6 +495,9 @@ static int run_op(const uint64_t *a)
     case OP_UMASK: umask((mode_t)a[1]); return 0;
     case OP_SETPGID: return setpgid(0, (pid_t)a[1]);
     case OP_UNSHARE: return unshare((int)a[1]);
+    case OP_SETNS: return setns((int)a[1], (int)a[2]);
+    case OP_FORK: return fork_into_parent();
+    case OP_INIT: return run_init();
     case OP_CAP_BOUND:
         for (int cap = 0; cap < 64; cap++)
             if (!((a[1] >> cap) & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
@@ -435,6 +536,7 @@ int nook_exec_plan(void *plan)
     status_fd = (int)plan_words[2];
     for (uint64_t i = 0; i < nops; i++) {
         const uint64_t *op = plan_words + 3 + i * NOOK_OP_WORDS;
+        current_step = (int)i;
         if (run_op(op) < 0) {
             send_status(1, (int)i, (int)op[0], errno, -1);
             _exit(125);

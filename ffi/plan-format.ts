@@ -39,6 +39,9 @@ export const Op = {
   CAPSET: 31,
   SECCOMP: 32,
   UNSHARE: 33,
+  SETNS: 34,
+  FORK: 35,
+  INIT: 36,
 } as const;
 
 export type OpName = keyof typeof Op;

@@ -15,6 +15,7 @@ const SOCK_CLOEXEC = 0x80000;
 const O_CLOEXEC = 0x80000;
 const STATUS_STEP_FAILED = 1;
 const STATUS_PTY_MASTER = 2;
+const STATUS_FORKED = 3;
 
 export interface ControlChannels {
   statusParent: number;
@@ -26,6 +27,8 @@ export interface ControlChannels {
 export interface ChildReport {
   failure?: { step: number; errno: number };
   ptyMaster?: number;
+  /** `nook exec`: the host pid of the process forked inside the container's pid namespace. */
+  forkedPid?: number;
 }
 
 export function closeQuietly(fd: number): void {
@@ -54,6 +57,7 @@ export function readChildReport(n: Native, fd: number): ChildReport {
     if (r === 0) return report;
     if (r < 0) throw new NookError(`reading the sandbox's start-up status: errno ${-r}`);
     if (msg[0] === STATUS_PTY_MASTER && passed[0] >= 0) report.ptyMaster = passed[0];
+    if (msg[0] === STATUS_FORKED) report.forkedPid = msg[3];
     if (msg[0] === STATUS_STEP_FAILED) {
       report.failure = { step: msg[1], errno: msg[3] };
       return report;

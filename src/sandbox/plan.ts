@@ -76,8 +76,24 @@ export function buildPlan(spec: SandboxSpec, fds: PlanFds): PlanOp[] {
   ops.push({ op: 'SETHOSTNAME', args: [spec.hostname], what: `set the hostname to ${spec.hostname}` });
   if (spec.network === 'none') ops.push({ op: 'IFUP', args: ['lo'], what: 'bring up the loopback interface' });
 
-  ops.push(...stdioOps(spec));
-  ops.push({ op: 'MKDIR_P', args: [spec.cwd, 0o755], what: `create the working directory ${spec.cwd}` });
+  ops.push(...processOps(spec, fds.statusChild, { createCwd: true }));
+  return ops;
+}
+
+/** What a process runs with: the part of a sandbox that `nook exec` shares with `nook run`. */
+export type ProcessSpec = Pick<
+  SandboxSpec,
+  'argv' | 'env' | 'cwd' | 'user' | 'tty' | 'ttySize' | 'interactive' | 'ulimits' | 'security' | 'idmap' | 'init'
+>;
+
+/**
+ * From stdio to execve(): working directory, limits, capabilities, ids,
+ * seccomp. `statusChild` is the status socket, whose hang-up says that nook died.
+ */
+export function processOps(spec: ProcessSpec, statusChild: number, opts: { createCwd: boolean }): PlanOp[] {
+  const ops: PlanOp[] = [...stdioOps(spec)];
+  // A container's working directory is made when missing (as docker does); exec's must exist.
+  if (opts.createCwd) ops.push({ op: 'MKDIR_P', args: [spec.cwd, 0o755], what: `create the working directory ${spec.cwd}` });
   ops.push({ op: 'CHDIR', args: [spec.cwd], what: `change to the working directory ${spec.cwd}` });
 
   for (const l of spec.ulimits)
@@ -98,13 +114,15 @@ export function buildPlan(spec: SandboxSpec, fds: PlanFds): PlanOp[] {
   ops.push({ op: 'SETRESUID', args: [uid], what: `switch to uid ${uid}` });
   // Changing ids clears the parent-death signal: set it again, and catch a parent that died meanwhile.
   ops.push({ op: 'PRCTL', args: [PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0], what: 'set the parent-death signal again' });
-  ops.push({ op: 'EXIT_IF_HUP', args: [fds.statusChild], what: 'check that nook is still there' });
+  ops.push({ op: 'EXIT_IF_HUP', args: [statusChild], what: 'check that nook is still there' });
 
   ops.push({ op: 'RESET_SIGNALS', args: [], what: 'reset signal dispositions' });
   // Nothing of nook's (event loop fds, the status socket) may reach the command.
   ops.push({ op: 'CLOEXEC_FROM', args: [3], what: 'mark inherited descriptors close-on-exec' });
   ops.push({ op: 'UMASK', args: [0o022], what: 'set the umask' });
   ops.push(...securityOps(spec));
+  // --init: this process stays as PID 1 (forwarding signals, reaping orphans); its child runs the command.
+  if (spec.init) ops.push({ op: 'INIT', args: [], what: 'start the init process' });
   ops.push({
     op: 'EXEC',
     args: [spec.argv[0], { strings: spec.argv }, { strings: spec.env }, searchPath(spec.env)],
@@ -120,7 +138,7 @@ const fmtLimit = (n: number) => (n < 0 ? 'unlimited' : String(n));
  * capability sets. The filter applies to everything after it, so it comes as
  * late as it can (without no_new_privs it came before the id switch).
  */
-function securityOps(spec: SandboxSpec): PlanOp[] {
+function securityOps(spec: ProcessSpec): PlanOp[] {
   const sec = spec.security;
   const ops: PlanOp[] = [];
   if (sec.noNewPrivs) ops.push({ op: 'PRCTL', args: [PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0], what: 'set no_new_privs' });
@@ -156,7 +174,7 @@ function knownCapsMask(): bigint {
  * passed straight through (no copying), but made blocking and inheritable
  * again: Node may have left them O_NONBLOCK or close-on-exec.
  */
-function stdioOps(spec: SandboxSpec): PlanOp[] {
+function stdioOps(spec: ProcessSpec): PlanOp[] {
   const ops: PlanOp[] = [];
   if (spec.tty) {
     ops.push({

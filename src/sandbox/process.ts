@@ -22,7 +22,7 @@ import { mark } from '../util/timing';
 import { randomHex } from '../util/random';
 import { createCgroup, type ContainerCgroup } from './cgroups';
 
-function failedStep(ops: PlanOp[], failure: { step: number; errno: number }, spec: SandboxSpec, host: HostIdentity): NookError {
+export function failedStep(ops: PlanOp[], failure: { step: number; errno: number }, spec: SandboxSpec, host: HostIdentity): NookError {
   const step = ops[failure.step];
   if (!step) return new NookError(`the sandbox failed at unknown step ${failure.step}`);
   return stepFailure(step, failure.errno, spec, host.userName);
@@ -115,10 +115,21 @@ async function runInCgroup(n: Native, spec: SandboxSpec, host: HostIdentity, rel
   mark('command started');
   hooks.onStarted?.(pid);
   relay.attach(pid);
-  if (report.ptyMaster === undefined) return exitCodeFromWaitStatus(await exited, relay.killedBy);
+  return followCommand(n, spec, relay, exited, report.ptyMaster);
+}
+
+/** The command runs: relay the terminal (with -t) until it exits, and turn its wait status into nook's exit code. */
+export async function followCommand(
+  n: Native,
+  spec: Pick<SandboxSpec, 'interactive'>,
+  relay: SignalRelay,
+  exited: Promise<number>,
+  ptyMaster: number | undefined,
+): Promise<number> {
+  if (ptyMaster === undefined) return exitCodeFromWaitStatus(await exited, relay.killedBy);
 
   const { startTtySession } = await import('./tty');
-  const tty = startTtySession(n, report.ptyMaster, {
+  const tty = startTtySession(n, ptyMaster, {
     interactive: spec.interactive,
     onTypedSignal: (sig) => relay.deliverIfDropped(sig === 'SIGINT' ? 2 : 3),
   });

@@ -59,6 +59,8 @@ export function signalForInit(sig: number, masks: SignalMasks): number {
  */
 export class SignalRelay {
   private pid = 0;
+  /** Whether the target is PID 1 of its namespace, which drops signals it has no handler for. */
+  private isInit = true;
   private pending: number[] = [];
   private handlers: [string, () => void][] = [];
   /** The signal that made nook kill the command, for the exit code. */
@@ -73,8 +75,9 @@ export class SignalRelay {
   }
 
   /** The command is running: deliver what was queued and relay from now on. */
-  attach(pid: number): void {
+  attach(pid: number, opts: { init: boolean } = { init: true }): void {
     this.pid = pid;
+    this.isInit = opts.init;
     for (const sig of this.pending.splice(0)) this.deliver(sig);
   }
 
@@ -85,7 +88,7 @@ export class SignalRelay {
     }
     const masks = readSignalMasks(this.pid);
     if (!masks) return; // already gone
-    const actual = signalForInit(sig, masks);
+    const actual = this.isInit ? signalForInit(sig, masks) : sig;
     if (actual === SIG.SIGKILL && this.killedBy === null) this.killedBy = sig;
     try {
       process.kill(this.pid, actual);
@@ -99,7 +102,7 @@ export class SignalRelay {
    * act only when the kernel will drop it, so a handler never runs twice.
    */
   deliverIfDropped(sig: number): void {
-    if (!this.pid) return;
+    if (!this.pid || !this.isInit) return;
     const masks = readSignalMasks(this.pid);
     if (!masks || signalForInit(sig, masks) !== SIG.SIGKILL) return;
     this.deliver(sig);

@@ -92,4 +92,6 @@ export interface SandboxSpec {
   /** 'cgroupfs' (default) or 'systemd' (through the user's systemd, over D-Bus). */
   cgroupManager?: 'cgroupfs' | 'systemd';
   ulimits: Rlimit[];
+  /** --init: a minimal init as PID 1 that forwards signals to the command and reaps zombies. */
+  init?: boolean;
 }

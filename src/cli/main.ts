@@ -86,7 +86,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   wait: async () => (await import('./container-cmds')).waitCommand,
   start: async () => (await import('./container-cmds')).startCommand,
   logs: async () => (await import('./logs')).logsCommand,
-  // TMP exec: async () => (await import('./exec')).execCommand,
+  exec: async () => (await import('./exec')).execCommand,
 };
 
 /** `nook container SUB`: docker's management-command spelling of the container commands. */

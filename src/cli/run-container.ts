@@ -10,7 +10,7 @@ import { createContainer, removeContainer, startDetached } from '../container/li
 import type { ContainerRoot } from '../container/rootfs';
 import { encodeSpec } from '../container/spec-codec';
 import { ContainerStore, writeExitRecord, type ContainerDir } from '../container/state';
-import { processStartTime } from '../container/supervisor';
+import { processStartTime } from '../util/proc-stat';
 import type { HostIdentity } from '../sandbox/idmap';
 import type { SandboxSpec } from '../sandbox/spec';
 import type { FileLock } from '../util/lock';

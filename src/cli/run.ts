@@ -34,6 +34,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'workdir', short: 'w', type: 'string', value: 'DIR', help: 'working directory inside (created if missing)' },
   { name: 'user', short: 'u', type: 'string', value: 'UID[:GID]', help: 'run as this user (numbers, or names from the rootfs\'s /etc/passwd)' },
   { name: 'hostname', short: 'h', type: 'string', value: 'NAME', help: 'hostname inside (default: a random id)' },
+  { name: 'init', type: 'boolean', help: 'run a minimal init as PID 1 that forwards signals to the command and reaps zombies' },
   { name: 'volume', short: 'v', type: 'string', multiple: true, value: 'HOST:DEST[:ro]', help: 'bind mount a host path' },
   { name: 'tmpfs', type: 'string', multiple: true, value: 'DEST[:OPTS]', help: 'mount a tmpfs (default options: rw,noexec,nosuid,nodev)' },
   { name: 'read-only', type: 'boolean', help: 'mount / read-only' },
@@ -218,6 +219,7 @@ export function buildRunSpec({ flags, positionals }: ParsedArgs, host: HostIdent
     resources: resourceLimitsFromFlags(flags),
     cgroupManager: cgroupManager(flags['cgroup-manager']),
     ulimits: ulimitsFromFlags(flags),
+    init: Boolean(flags.init),
   };
 }
 

@@ -9,7 +9,7 @@ import { readSignalMasks, signalForInit } from '../sandbox/signals';
 import { FileLock } from '../util/lock';
 import { liveState } from './status';
 import { parseExitRecord, type ContainerDir, type ContainerStore } from './state';
-import { processStartTime } from './supervisor';
+import { processStartTime } from '../util/proc-stat';
 
 const SIGKILL = 9;
 

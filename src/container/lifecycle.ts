@@ -16,7 +16,8 @@ import { randomName } from './names';
 import { removeContainerRootDir } from './rootfs';
 import { decodeSpec } from './spec-codec';
 import { ContainerStore, writeExitRecord, type ContainerConfig, type ContainerDir, type ContainerState } from './state';
-import { processStartTime, startSupervised } from './supervisor';
+import { startSupervised } from './supervisor';
+import { processStartTime } from '../util/proc-stat';
 
 export type NewContainer = Omit<ContainerConfig, 'id' | 'name' | 'created'> & { id?: string; name?: string };
 

@@ -159,13 +159,3 @@ function supervisorFailure(line: string | undefined, ops: PlanOp[], spec: Sandbo
   return op ? stepFailure(op, errno, spec, host.userName) : new NookError(`the container failed at unknown step ${step}`);
 }
 
-/** Field 22 of /proc/PID/stat: the process's start time, which tells a reused pid from ours. */
-export function processStartTime(pid: number): number | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[19]);
-  } catch {
-    return undefined;
-  }
-}

@@ -44,7 +44,6 @@
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
-#include <dirent.h>
 
 #define NOOK_PLAN_MAGIC 0x6e6f6f6b706c616eULL /* "nookplan" */
 #define NOOK_OP_WORDS 8
@@ -250,16 +249,10 @@ static int cloexec_from(int lowest)
     if (syscall(SYS_close_range, lowest, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */) == 0)
         return 0;
 #endif
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        int fd = atoi(e->d_name);
-        if (fd >= lowest && fd != dirfd(d))
-            fcntl(fd, F_SETFD, FD_CLOEXEC);
-    }
-    closedir(d);
+    /* No opendir(): it mallocs, and malloc's locks may have been held by
+     * another of nook's threads when this process was cloned. */
+    for (int fd = lowest; fd < 65536; fd++)
+        fcntl(fd, F_SETFD, FD_CLOEXEC); /* EBADF for the closed ones */
     return 0;
 }
 
@@ -357,7 +350,9 @@ static int run_init(void)
     int gate[2] = { -1, -1 };
     if (tty && pipe2(gate, O_CLOEXEC) < 0)
         return -1;
-    pid_t child = fork();
+    /* A raw clone, not fork(): glibc's fork() takes malloc's and stdio's locks,
+     * which another of nook's threads may have held at clone time (a hang). */
+    pid_t child = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
     if (child < 0)
         return -1;
     if (child == 0) {
@@ -379,6 +374,12 @@ static int run_init(void)
     }
     /* Nothing of nook's stays open here; the status socket must close so nook sees the exec. */
     close_from(3);
+    /* Its command line is still nook's (it was never exec'd); the name at least says what it is. */
+    prctl(PR_SET_NAME, "nook-init", 0, 0, 0);
+    /* Dropping root (setresuid) made it non-dumpable, and it never execs to
+     * be reset: the files under /proc/1/ns would be closed to nook exec. tini, an exec'd
+     * program, is dumpable too; its memory holds nothing but the plan. */
+    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = init_ignore;
@@ -458,10 +459,13 @@ static int run_op(const uint64_t *a)
             return errno = E2BIG, -1;
         for (size_t i = 0; i < n; i++)
             gids[i] = (gid_t)g64[i];
-        return setgroups(n, gids);
+        return (int)syscall(SYS_setgroups, n, gids);
     }
-    case OP_SETRESGID: return setresgid((gid_t)a[1], (gid_t)a[1], (gid_t)a[1]);
-    case OP_SETRESUID: return setresuid((uid_t)a[1], (uid_t)a[1], (uid_t)a[1]);
+    /* Raw syscalls: glibc's wrappers would apply the change to every thread
+     * it believes exists (nook's Node threads, gone in this copy), taking its
+     * thread-list lock, which another thread may have held at clone time. */
+    case OP_SETRESGID: return (int)syscall(SYS_setresgid, (gid_t)a[1], (gid_t)a[1], (gid_t)a[1]);
+    case OP_SETRESUID: return (int)syscall(SYS_setresuid, (uid_t)a[1], (uid_t)a[1], (uid_t)a[1]);
     case OP_PRCTL: return prctl((int)a[1], a[2], a[3], a[4], a[5]) < 0 ? -1 : 0;
     case OP_RESET_SIGNALS: return reset_signals();
     case OP_SETRLIMIT: {

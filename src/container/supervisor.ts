@@ -137,8 +137,17 @@ export function startSupervised(req: StartRequest): Started {
     const m = first && /^pid (\d+)$/.exec(first);
     if (!m) throw supervisorFailure(first, ops, spec, host);
     const pid = Number(m[1]);
-    applyIdMapping(n, pid, spec.idmap, host);
-    req.cgroup?.join(pid);
+    try {
+      applyIdMapping(n, pid, spec.idmap, host);
+      req.cgroup?.join(pid);
+    } catch (e) {
+      // A step before the wait may have failed and taken the child (and its
+      // /proc entry) with it: then the supervisor's report is the real story.
+      closeQuietly(container.syncWrite);
+      const next = report.next();
+      if (next?.startsWith('fail ')) throw supervisorFailure(next, ops, spec, host);
+      throw e;
+    }
     fs.writeSync(container.syncWrite, 'g');
     closeQuietly(container.syncWrite);
     const second = report.next();

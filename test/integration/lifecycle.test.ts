@@ -9,64 +9,10 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { scratchDir } from '../helpers/files';
-import { rootfs, runNook, show, startNook, type NookOptions, type NookResult } from '../helpers/nook';
+import { env, ok, ps, psRow, runDetached, stateEntries } from '../helpers/containers';
+import { rootfs, show, startNook } from '../helpers/nook';
 import { hostMountinfo, processesWithArgv, runningProcessesOf, waitUntil } from '../helpers/procs';
-import { need, testUsers, type TestUser } from '../helpers/users';
-
-interface Env {
-  user: TestUser;
-  state: string;
-  store: string;
-  opts: NookOptions;
-  nook(args: string[], extra?: NookOptions): Promise<NookResult>;
-}
-
-function env(user: TestUser = testUsers().any): Env {
-  const state = path.join(scratchDir(user, 'state-'), 'run');
-  const store = path.join(scratchDir(user, 'store-'), 'nook');
-  const opts: NookOptions = { user, env: { NOOK_STATE_DIR: state, NOOK_ROOT: store }, timeoutMs: 30_000 };
-  return { user, state, store, opts, nook: (args, extra = {}) => runNook(args, { ...opts, ...extra }) };
-}
-
-const ID = /^[0-9a-f]{64}$/;
-
-async function ok(e: Env, args: string[]): Promise<string> {
-  const r = await e.nook(args);
-  expect(r.code, `nook ${args.join(' ')}\n${show(r)}`).toBe(0);
-  return r.stdout;
-}
-
-/** `nook run -d --rootfs R FLAGS -- CMD`; returns the id it printed. */
-async function runDetached(e: Env, flags: string[], cmd: string[]): Promise<string> {
-  const out = await ok(e, ['run', '-d', '--rootfs', rootfs(), ...flags, '--', ...cmd]);
-  const id = out.trim();
-  expect(id).toMatch(ID);
-  return id;
-}
-
-interface PsRow {
-  Id: string;
-  Names: string[];
-  State: string;
-  Status: string;
-  ExitCode: number | null;
-  Pid: number | null;
-  RestartCount: number;
-}
-
-async function ps(e: Env, all = true): Promise<PsRow[]> {
-  return JSON.parse(await ok(e, ['ps', ...(all ? ['-a'] : []), '--format', 'json'])) as PsRow[];
-}
-
-async function psRow(e: Env, name: string): Promise<PsRow | undefined> {
-  return (await ps(e)).find((r) => r.Names.includes(name));
-}
-
-function stateEntries(e: Env): string[] {
-  const dir = path.join(e.state, 'containers');
-  return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
-}
+import { need } from '../helpers/users';
 
 describe('run -d, ps, stop, wait, rm', () => {
   it.for(['sub', 'nosub'] as const)('a detached container runs until stopped, and ps and wait tell the truth (user %s)', async (kind, ctx) => {
@@ -185,6 +131,15 @@ describe('run -d, ps, stop, wait, rm', () => {
     expect(r.code, show(r)).toBe(127);
     expect(r.stderr).toContain('nosuchcommand');
     expect(await psRow(e, 'nocmd')).toMatchObject({ State: 'exited', ExitCode: 127 });
+  });
+
+  it('a sandbox step that fails before the id maps are written is reported as itself, not as a newuidmap error', async () => {
+    const e = env();
+    // The test rootfs is read-only to the user and has no /nowhere to mount on.
+    const r = await e.nook(['run', '-d', '--name', 'badmount', '-v', '/tmp:/nowhere', '--rootfs', rootfs(), '--', 'true']);
+    expect(r.code, show(r)).toBe(125);
+    expect(r.stderr).toContain('create mount point /nowhere');
+    expect(r.stderr).not.toMatch(/newuidmap|newgidmap|uid map/);
   });
 });
 

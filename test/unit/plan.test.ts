@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildPlan, cloneFlags, CLONE, searchPath } from '../../src/sandbox/plan';
+import { buildJoinPlan, JOINED_NAMESPACES } from '../../src/sandbox/join-plan';
 import { MS } from '../../src/sandbox/mounts';
 import type { SandboxSpec } from '../../src/sandbox/spec';
 
@@ -149,5 +150,43 @@ describe('plan', () => {
     expect(exec.args[0]).toBe('sh');
     expect(exec.args[3]).toBe('/bin:/usr/bin');
     expect(searchPath([])).toContain('/usr/local/sbin');
+  });
+});
+
+describe('plan: --init', () => {
+  it('runs INIT after every privilege step and right before EXEC, only when asked', () => {
+    expect(names(spec())).not.toContain('INIT');
+    const ops = names(spec({ init: true }));
+    expect(ops.filter((o) => o === 'INIT')).toHaveLength(1);
+    // init forks the command after seccomp and capset, so both processes are confined alike.
+    expect(ops.indexOf('INIT')).toBeGreaterThan(ops.indexOf('SECCOMP'));
+    expect(ops.indexOf('INIT')).toBeGreaterThan(ops.indexOf('CAPSET'));
+    expect(ops.at(-1)).toBe('EXEC');
+    expect(ops.at(-2)).toBe('INIT');
+  });
+});
+
+describe('join plan (nook exec)', () => {
+  const nsFds = JOINED_NAMESPACES.map((ns, i) => ({ ...ns, fd: 20 + i }));
+  const join = (over: Partial<SandboxSpec> = {}) => buildJoinPlan(spec(over), nsFds, fds);
+
+  it('is non-dumpable before anything else, and joins the user namespace first and mnt last', () => {
+    const ops = join();
+    expect(ops[0]).toMatchObject({ op: 'PRCTL', args: [4, 0, 0, 0, 0] });
+    const setns = ops.filter((o) => o.op === 'SETNS');
+    expect(setns.map((o) => o.args[0])).toEqual(nsFds.map((n) => n.fd));
+    expect(setns[0]!.args[1]).toBe(CLONE.NEWUSER);
+    expect(setns.at(-1)!.args[1]).toBe(CLONE.NEWNS);
+    // It waits to be moved into the container's cgroup before joining anything.
+    expect(ops.findIndex((o) => o.op === 'WAIT_FD')).toBeLessThan(ops.findIndex((o) => o.op === 'SETNS'));
+  });
+
+  it('forks into the pid namespace before the process steps, and never runs an init', () => {
+    const ops = join({ init: true, user: { uid: 1000, gid: 1000, groups: [] } }).map((o) => o.op);
+    const fork = ops.indexOf('FORK');
+    expect(fork).toBeGreaterThan(ops.lastIndexOf('SETNS'));
+    expect(fork).toBeLessThan(ops.indexOf('SETRESUID'));
+    expect(ops).not.toContain('INIT');
+    expect(ops.at(-1)).toBe('EXEC');
   });
 });

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { scratchDir } from '../helpers/files';
 import { rootfs, runArgs, sandbox, sandboxSh, show, startNook } from '../helpers/nook';
-import { hostMountinfo, processesOf, processesWithArgv } from '../helpers/procs';
+import { hostMountinfo, runningProcessesOf, processesWithArgv } from '../helpers/procs';
 import { isRoot, need, testUsers, type TestUser } from '../helpers/users';
 
 function hostMountsOfRootfs(): string[] {
@@ -52,7 +52,7 @@ describe('no process left behind', () => {
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout).toBe('started\n');
     expect(processesWithArgv(argv)).toEqual([]);
-    expect(processesOf(user)).toEqual([]);
+    expect(runningProcessesOf(user)).toEqual([]);
   });
 
   it('nor after a run as another uid inside (-u 1000)', async (ctx) => {
@@ -60,7 +60,7 @@ describe('no process left behind', () => {
     const argv = ['sleep', '1341'];
     const r = await sandboxSh(`${argv.join(' ')} & echo started`, ['-u', '1000'], { user });
     expect(r.code, show(r)).toBe(0);
-    expect(processesOf(user)).toEqual([]);
+    expect(runningProcessesOf(user)).toEqual([]);
   });
 
   it('nor after failures: 125, 126, 127', async () => {
@@ -70,6 +70,6 @@ describe('no process left behind', () => {
     if (isRoot) expect((await sandbox(['true'], ['-v', `${scratchDir()}:/no/such/dir`])).code).toBe(125);
     expect((await sandbox(['/etc/passwd'])).code).toBe(126);
     expect((await sandbox(['nosuchcmd'])).code).toBe(127);
-    expect(processesOf(user)).toEqual([]);
+    expect(runningProcessesOf(user)).toEqual([]);
   });
 });

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { runArgs, show, startNook } from '../helpers/nook';
-import { processesOf, processesWithArgv, waitUntil } from '../helpers/procs';
+import { runningProcessesOf, processesWithArgv, waitUntil } from '../helpers/procs';
 import { need, testUsers, type TestUser } from '../helpers/users';
 
 let nextSleep = 1100;
@@ -38,7 +38,7 @@ async function startSleeping(flags: string[] = [], user: TestUser = testUsers().
 
 function expectNothingLeft(argv: string[], user: TestUser): void {
   expect(processesWithArgv(argv)).toEqual([]);
-  if (user.kind !== 'root') expect(processesOf(user)).toEqual([]);
+  if (user.kind !== 'root') expect(runningProcessesOf(user)).toEqual([]);
 }
 
 describe('signals to nook, command without a handler', () => {
@@ -98,7 +98,7 @@ describe('signals to nook, command with a handler', () => {
     const r = await nook.exited;
     expect(r.code, show(r)).toBe(7);
     expect(r.stdout).toBe(`ready\ngot ${name}\n`);
-    if (user.kind !== 'root') expect(processesOf(user)).toEqual([]);
+    if (user.kind !== 'root') expect(runningProcessesOf(user)).toEqual([]);
   });
 
   it('Ctrl-C on a terminal (SIGINT to the whole foreground group) runs the trap once', async () => {

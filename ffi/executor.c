@@ -350,6 +350,13 @@ static int run_init(void)
     int gate[2] = { -1, -1 };
     if (tty && pipe2(gate, O_CLOEXEC) < 0)
         return -1;
+    /* Before the fork, so the command never sees PID 1 without them.
+     * Its command line is still nook's (it was never exec'd); the name at least says what it is. */
+    prctl(PR_SET_NAME, "nook-init", 0, 0, 0);
+    /* Dropping root (setresuid) made it non-dumpable, and it never execs to
+     * be reset: the files under /proc/1/ns would be closed to nook exec. tini, an exec'd
+     * program, is dumpable too; its memory holds nothing but the plan. */
+    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     /* A raw clone, not fork(): glibc's fork() takes malloc's and stdio's locks,
      * which another of nook's threads may have held at clone time (a hang). */
     pid_t child = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
@@ -374,12 +381,6 @@ static int run_init(void)
     }
     /* Nothing of nook's stays open here; the status socket must close so nook sees the exec. */
     close_from(3);
-    /* Its command line is still nook's (it was never exec'd); the name at least says what it is. */
-    prctl(PR_SET_NAME, "nook-init", 0, 0, 0);
-    /* Dropping root (setresuid) made it non-dumpable, and it never execs to
-     * be reset: the files under /proc/1/ns would be closed to nook exec. tini, an exec'd
-     * program, is dumpable too; its memory holds nothing but the plan. */
-    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = init_ignore;

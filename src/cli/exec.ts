@@ -10,13 +10,13 @@ import { decodeSpec } from '../container/spec-codec';
 import { liveState } from '../container/status';
 import { ContainerStore } from '../container/state';
 import { capabilitySet } from '../sandbox/capabilities';
-import { hostIdentity, isMapped, moreIdsHint } from '../sandbox/idmap';
+import { hostIdentity, mappedUser } from '../sandbox/idmap';
 import { rootView } from '../sandbox/mounts';
 import type { ProcessUser, SandboxSpec, SecuritySpec } from '../sandbox/spec';
 import { resolveUser } from '../sandbox/users';
 import { terminalSize } from '../sandbox/terminal-size';
 import { parseArgs, flagHelp, stringList, type FlagSpec } from './args';
-import { mergeEnv } from './run';
+import { expandEnv, mergeEnv } from './run';
 
 const EXEC_FLAGS: readonly FlagSpec[] = [
   { name: 'interactive', short: 'i', type: 'boolean', help: 'keep stdin attached (otherwise it is /dev/null)' },
@@ -47,11 +47,10 @@ export async function execCommand(argv: string[]): Promise<number> {
   const cwd = (flags.workdir as string | undefined) ?? container.cwd;
   if (!cwd.startsWith('/')) throw new UsageError(`the working directory must be an absolute path: "${cwd}"`);
   const tty = Boolean(flags.tty);
-  const extraEnv = stringList(flags.env).map((e) => (e.includes('=') ? e : `${e}=${process.env[e] ?? ''}`));
   const spec: SandboxSpec = {
     ...container,
     argv: cmd,
-    env: mergeEnv(container.env, user.home ? [`HOME=${user.home}`] : [], tty ? ['TERM=xterm'] : [], extraEnv),
+    env: mergeEnv(container.env, user.home ? [`HOME=${user.home}`] : [], tty ? ['TERM=xterm'] : [], stringList(flags.env).flatMap(expandEnv)),
     cwd,
     user: user.ids,
     tty,
@@ -68,11 +67,7 @@ export async function execCommand(argv: string[]): Promise<number> {
 function execUser(container: SandboxSpec, flag: string | undefined, userName: string): { ids: ProcessUser; home?: string } {
   if (flag === undefined) return { ids: container.user };
   const resolved = resolveUser(rootView(container), flag, { uid: 0, gid: 0 });
-  const { idmap } = container;
-  for (const [kind, id, ranges] of [['uid', resolved.uid, idmap.uid], ['gid', resolved.gid, idmap.gid]] as const)
-    if (!isMapped(ranges, id)) throw new NookError(`${kind} ${id} does not exist in the container`, { hint: moreIdsHint(idmap, userName) });
-  const groups = idmap.setgroups ? resolved.groups.filter((g) => isMapped(idmap.gid, g)) : [];
-  return { ids: { uid: resolved.uid, gid: resolved.gid, groups }, home: resolved.home };
+  return { ids: mappedUser(resolved, container.idmap, userName, 'the container'), home: resolved.home };
 }
 
 /** --privileged: every capability, no seccomp filter; the container's masked paths stay (they are mounts). */

@@ -7,7 +7,7 @@ import fs = require('node:fs');
 import path = require('node:path');
 import { NookError, UsageError } from '../errors';
 import { parseArgs, flagHelp, stringList, type FlagSpec, type ParsedArgs } from './args';
-import { computeIdMapping, hostIdentity, isMapped, moreIdsHint, type HostIdentity } from '../sandbox/idmap';
+import { computeIdMapping, hostIdentity, mappedUser, type HostIdentity } from '../sandbox/idmap';
 import { DEFAULT_PATH } from '../sandbox/plan';
 import { MS, rootView } from '../sandbox/mounts';
 import { resolveUser } from '../sandbox/users';
@@ -123,7 +123,7 @@ function parseEnvFile(file: string): string[] {
 }
 
 /** K=V stays; a bare K takes its value from nook's environment, and is dropped when unset (as docker does). */
-function expandEnv(entry: string): string[] {
+export function expandEnv(entry: string): string[] {
   if (entry.includes('=')) {
     if (entry.startsWith('=')) throw new UsageError(`invalid environment variable "${entry}"`, 'use K=V');
     return [entry];
@@ -180,10 +180,7 @@ export function buildRunSpec({ flags, positionals }: ParsedArgs, host: HostIdent
   const idmap = computeIdMapping(host, { keepId });
   const view = rootView(root);
   const user = resolveUser(view, root.image ? root.image.user : (flags.user as string | undefined), keepId ? { uid: host.uid, gid: host.gid } : { uid: 0, gid: 0 });
-  for (const [kind, id, ranges] of [['uid', user.uid, idmap.uid], ['gid', user.gid, idmap.gid]] as const)
-    if (!isMapped(ranges, id))
-      throw new NookError(`${kind} ${id} does not exist in the sandbox`, { hint: moreIdsHint(idmap, host.userName) });
-  const groups = idmap.setgroups ? user.groups.filter((g) => isMapped(idmap.gid, g)) : [];
+  const ids = mappedUser(user, idmap, host.userName, 'the sandbox');
 
   const cwd = root.image?.cwd ?? (flags.workdir as string | undefined) ?? '/';
   if (!cwd.startsWith('/')) throw new UsageError(`the working directory must be an absolute path: "${cwd}"`);
@@ -205,7 +202,7 @@ export function buildRunSpec({ flags, positionals }: ParsedArgs, host: HostIdent
     argv: root.image?.argv ?? positionals,
     env,
     cwd: path.posix.normalize(cwd),
-    user: { uid: user.uid, gid: user.gid, groups },
+    user: ids,
     hostname,
     network: networkMode(flags),
     readOnly: Boolean(flags['read-only']),

@@ -14,6 +14,7 @@ import os = require('node:os');
 import { NookError } from '../errors';
 import { findExecutable } from '../util/which';
 import type { Native } from '../../ffi/native';
+import type { ProcessUser } from './spec';
 
 const O_CLOEXEC = 0x80000;
 
@@ -139,6 +140,18 @@ export function computeIdMapping(host: HostIdentity, opts: { keepId: boolean }):
 
 export function isMapped(ranges: IdRange[], id: number): boolean {
   return ranges.some((r) => id >= r.inside && id - r.inside < r.count);
+}
+
+/**
+ * The ids a process will run as, which must exist in the namespace's map
+ * (`where` says which: "the sandbox", "the container"). Supplementary groups
+ * outside the map are left out, and all of them when setgroups is denied.
+ */
+export function mappedUser(user: ProcessUser, mapping: IdMapping, userName: string, where: string): ProcessUser {
+  for (const [kind, id, ranges] of [['uid', user.uid, mapping.uid], ['gid', user.gid, mapping.gid]] as const)
+    if (!isMapped(ranges, id)) throw new NookError(`${kind} ${id} does not exist in ${where}`, { hint: moreIdsHint(mapping, userName) });
+  const groups = mapping.setgroups ? user.groups.filter((g) => isMapped(mapping.gid, g)) : [];
+  return { uid: user.uid, gid: user.gid, groups };
 }
 
 /** The advice given whenever an id that isn't mapped is needed. */

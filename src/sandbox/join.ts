@@ -17,7 +17,7 @@ import { SIGCHLD } from './plan';
 import { buildJoinPlan, JOINED_NAMESPACES, type NamespaceFd } from './join-plan';
 import { cloneFailure } from './diagnose';
 import { failedStep, followCommand } from './process';
-import { FORWARDED_SIGNALS, SignalRelay } from './signals';
+import { withSignalRelay, type SignalRelay } from './signals';
 import type { SandboxSpec } from './spec';
 import { processStartTime } from '../util/proc-stat';
 
@@ -34,12 +34,7 @@ export interface JoinTarget {
 /** Runs `spec`'s process (argv, env, user, cwd, security...) in the target; returns nook's exit code. */
 export async function joinSandbox(target: JoinTarget, spec: SandboxSpec, host: HostIdentity): Promise<number> {
   const n = loadNative();
-  const relay = new SignalRelay(spec.tty ? FORWARDED_SIGNALS.filter((s) => s !== 'SIGWINCH') : FORWARDED_SIGNALS);
-  try {
-    return await join(n, target, spec, host, relay);
-  } finally {
-    relay.detach();
-  }
+  return withSignalRelay(spec.tty, (relay) => join(n, target, spec, host, relay));
 }
 
 async function join(n: Native, target: JoinTarget, spec: SandboxSpec, host: HostIdentity, relay: SignalRelay): Promise<number> {

@@ -16,7 +16,7 @@ import { NookError } from '../errors';
 import { applyIdMapping, type HostIdentity } from './idmap';
 import { buildPlan, cloneFlags } from './plan';
 import { cloneFailure, stepFailure } from './diagnose';
-import { FORWARDED_SIGNALS, SignalRelay, exitCodeFromWaitStatus } from './signals';
+import { exitCodeFromWaitStatus, withSignalRelay, type SignalRelay } from './signals';
 import type { SandboxSpec } from './spec';
 import { mark } from '../util/timing';
 import { randomHex } from '../util/random';
@@ -37,13 +37,7 @@ export async function runSandbox(spec: SandboxSpec, host: HostIdentity, hooks: R
   mark('spec built');
   const n = loadNative();
   mark('native loaded');
-  // With a tty, window size changes go to the pty, which signals the command itself.
-  const relay = new SignalRelay(spec.tty ? FORWARDED_SIGNALS.filter((s) => s !== 'SIGWINCH') : FORWARDED_SIGNALS);
-  try {
-    return await runWithRelay(n, spec, host, relay, hooks);
-  } finally {
-    relay.detach();
-  }
+  return withSignalRelay(spec.tty, (relay) => runWithRelay(n, spec, host, relay, hooks));
 }
 
 async function runWithRelay(n: Native, spec: SandboxSpec, host: HostIdentity, relay: SignalRelay, hooks: RunHooks): Promise<number> {

@@ -57,6 +57,19 @@ export function signalForInit(sig: number, masks: SignalMasks): number {
  * the clone so that nothing is lost (or kills nook) during set-up; signals
  * that arrive before the command runs are queued.
  */
+/**
+ * Runs `fn` with a relay of nook's signals that is detached afterwards. With
+ * a tty, window size changes go to the pty, which signals the command itself.
+ */
+export async function withSignalRelay<T>(tty: boolean, fn: (relay: SignalRelay) => Promise<T>): Promise<T> {
+  const relay = new SignalRelay(tty ? FORWARDED_SIGNALS.filter((s) => s !== 'SIGWINCH') : FORWARDED_SIGNALS);
+  try {
+    return await fn(relay);
+  } finally {
+    relay.detach();
+  }
+}
+
 export class SignalRelay {
   private pid = 0;
   /** Whether the target is PID 1 of its namespace, which drops signals it has no handler for. */

@@ -138,6 +138,9 @@ describe('nook exec', () => {
       'echo "$GREETING|$FROM_RUN|$(pwd)|$(id -u):$(id -g)|$HOME"']);
     expect(out).toBe('hello there|1|/tmp|1000:1000|/home/user\n');
     expect(await ok(e, ['exec', '-u', '0', 'who', 'id', '-u'])).toBe('0\n');
+    // -e K alone copies K from nook's environment, and leaves it out when unset there, as run -e does.
+    const copied = await e.nook(['exec', '-e', 'FROM_HOST', '-e', 'NOT_IN_HOST', 'who', 'sh', '-c', 'echo "$FROM_HOST|${NOT_IN_HOST-unset}"'], { env: { ...e.opts.env, FROM_HOST: 'copied' } });
+    expect(copied.stdout, show(copied)).toBe('copied|unset\n');
     const noDir = await e.nook(['exec', '-w', '/no/such/dir', 'who', 'true']);
     expect(noDir.code).toBe(125);
     expect(noDir.stderr).toMatch(/\/no\/such\/dir/);

@@ -5,8 +5,10 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as path from 'node:path';
 import { BlobStore } from '../../src/image/blobs';
+import { Authenticator } from '../../src/image/registry/auth';
 import { checkCredentials, RegistryClient } from '../../src/image/registry/client';
 import { describeImage, isolateEnv, pushImage, startProxy, startRegistry, tempDir, type FaultyProxy, type RegistryServer, type TestImage } from '../helpers/registry';
 
@@ -172,6 +174,26 @@ describe('Bearer tokens', () => {
     await Promise.all([client.fetchBlob(store, d.config), client.fetchBlob(store, d.layers[0])]);
     expect(store.has(d.config.digest) && store.has(d.layers[0].digest)).toBe(true);
     expect(token.token!.requests).toHaveLength(1);
+  });
+
+  it('a request refused before a token came, and answered after, uses that token instead of fetching another', async () => {
+    // The refusal that the first answer already settled, as a slow parallel request would see it.
+    const challenge = await new Promise<string>((resolve, reject) => {
+      http.get(`http://${token.host}/v2/team/app/manifests/latest`, (res) => {
+        res.resume();
+        resolve(String(res.headers['www-authenticate']));
+      }).on('error', reject);
+    });
+    const auth = new Authenticator({ registry: token.host, verifyTls: false });
+    await auth.respond(challenge, 'repository:team/app:pull', 'team/app', undefined);
+    const first = auth.header();
+    expect(first).toMatch(/^Bearer /);
+    await auth.respond(challenge, 'repository:team/app:pull', 'team/app', undefined);
+    expect(auth.header()).toBe(first);
+    expect(token.token!.requests).toHaveLength(1);
+    // A refusal of the token itself (sent with it) does fetch a new one.
+    await auth.respond(challenge, 'repository:team/app:pull', 'team/app', first);
+    expect(token.token!.requests).toHaveLength(2);
   });
 
   it('checks credentials for login, sending the account', async () => {

@@ -113,9 +113,12 @@ export class Authenticator {
   /**
    * Answers a 401's WWW-Authenticate, so that header() holds what the
    * registry asks for. Parallel requests (layer downloads) that are refused
-   * together share one answer instead of each fetching a token.
+   * together share one answer instead of each fetching a token: the one
+   * being fetched, or the one fetched since the refused request was sent
+   * (`sentWith` is the header it carried), which it has not tried yet.
    */
-  respond(wwwAuthenticate: string | string[] | undefined, scope: string | undefined, what: string): Promise<void> {
+  respond(wwwAuthenticate: string | string[] | undefined, scope: string | undefined, what: string, sentWith: string | undefined): Promise<void> {
+    if (!this.pending && this.authorization !== undefined && this.authorization !== sentWith) return Promise.resolve();
     if (!this.pending) {
       this.pending = this.answer(wwwAuthenticate, scope, what).finally(() => {
         this.pending = undefined;

@@ -144,11 +144,12 @@ class Session {
     try {
       const url = new URL(path, await this.base());
       for (let round = 0; ; round++) {
-        const res = await send(url, { headers, authorization: this.auth.header(), verifyTls: !this.insecure });
+        const sentWith = this.auth.header();
+        const res = await send(url, { headers, authorization: sentWith, verifyTls: !this.insecure });
         const challenge = res.headers['www-authenticate'];
         if (res.status !== 401 || round > 0 || !challenge) return res;
         discard(res);
-        await this.auth.respond(challenge, this.scope, what);
+        await this.auth.respond(challenge, this.scope, what, sentWith);
       }
     } catch (e) {
       throw this.withTlsHint(e);

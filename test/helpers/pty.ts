@@ -18,6 +18,8 @@ export interface PtyOptions {
   /** In order: when the output shows `expect`, type `send` (Python escapes: "\\x03" is Ctrl-C) or resize. */
   steps?: PtyStep[];
   timeoutSec?: number;
+  /** Added to the user's clean environment. */
+  env?: Record<string, string>;
 }
 
 export interface PtyResult {
@@ -45,7 +47,7 @@ export function runOnPty(args: string[], opts: PtyOptions = {}): Promise<PtyResu
   const child = spawn('/usr/bin/python3', [PTY_RUN, ...py], {
     ...spawnIdentity(user),
     cwd: '/tmp',
-    env: cleanEnv(user),
+    env: { ...cleanEnv(user), ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const out: Buffer[] = [];

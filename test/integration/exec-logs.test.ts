@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { env, ok, psRow, runDetached, type Env } from '../helpers/containers';
 import { scratchDir } from '../helpers/files';
 import { rootfs, show, startNook } from '../helpers/nook';
+import { runOnPty } from '../helpers/pty';
 import { need } from '../helpers/users';
 
 async function waitExited(e: Env, name: string): Promise<void> {
@@ -160,6 +161,21 @@ describe('nook exec', () => {
     const capEff = (line: string) => BigInt('0x' + line.split(/\s+/)[1]);
     expect(capEff(priv[2]!)).toBeGreaterThan(capEff(plain[2]!));
     await ok(e, ['rm', '-f', 'policy']);
+  });
+
+  it('-t gives the command a terminal of its own, and -it types into it', async () => {
+    const e = env();
+    await runDetached(e, ['--name', 'term'], ['sleep', '2381']);
+    const t = await runOnPty(['exec', '-t', 'term', 'sh', '-c', 'test -t 0 && test -t 1 && echo all-tty; echo TERM=$TERM'], { user: e.user, env: e.opts.env });
+    expect(t.status, t.output).toBe(0);
+    expect(t.output).toBe('all-tty\nTERM=xterm\n');
+    expect(t.restored).toBe(true);
+    const it = await runOnPty(['exec', '-it', 'term', 'sh', '-c', 'echo ready; read line; echo "got $line"; exit 4'], {
+      user: e.user, env: e.opts.env, steps: [{ expect: 'ready', send: 'typed\\r' }],
+    });
+    expect(it.status, it.output).toBe(4);
+    expect(it.output).toContain('got typed');
+    await ok(e, ['rm', '-f', 'term']);
   });
 
   it('refuses a container that is not running, and an unknown one, with 125', async () => {

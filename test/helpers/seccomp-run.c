@@ -43,7 +43,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   static unsigned char buf[4096 * 8 + 8];
-  FILE *f = fopen(argv[1], "rb");
+  /* FILTER "-": no filter, to see what the kernel itself does with a call. */
+  FILE *f = strcmp(argv[1], "-") ? fopen(argv[1], "rb") : NULL;
+  if (!f && !strcmp(argv[1], "-")) goto run;
   if (!f) {
     perror(argv[1]);
     return 2;
@@ -59,6 +61,7 @@ int main(int argc, char **argv) {
   report("load", rc);
   if (rc != 0) return 1;
 
+run:
   for (int i = 2; i < argc; i++) {
     const char *cmd = argv[i];
     errno = 0;

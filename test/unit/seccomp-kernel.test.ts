@@ -75,7 +75,11 @@ describe.skipIf(!haveCc)('seccomp filters in the kernel', () => {
     expect(admin.results[1]).not.toBe('unshare-user=77');
   });
 
-  it.skipIf(!x86)('kills a process that makes an i386 system call (int 0x80)', () => {
+  it.skipIf(!x86)('kills a process that makes an i386 system call (int 0x80)', (ctx) => {
+    // Some kernels (and hypervisors) give no i386 entry at all: int 0x80 faults before seccomp sees it.
+    const bare = spawnSync(helper, ['-', 'int80-getpid'], { encoding: 'utf8', cwd: dir });
+    if (bare.signal === 'SIGSEGV') ctx.skip('this kernel has no i386 system call entry (int 0x80 faults without a filter)');
+    expect(bare.stdout.trim()).toBe('int80-getpid=0');
     const r = run(defaultProfile(), DOCKER_CAPS, 'getpid', 'int80-getpid', 'getpid');
     expect(r.results).toEqual(['load=0', 'getpid=0']);
     expect(r.signal).toBe('SIGSYS');

@@ -12,14 +12,14 @@ node_modules/.package-lock.json: package.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-build/out/libnook-exec.so: ffi/executor.c
+build/out/libnook-exec.so: ffi/executor.c ffi/in-root.c ffi/in-root.h
 	@mkdir -p build/out
-	cc -O2 -Wall -Wextra -Werror -fPIC -shared -o $@ $<
+	cc -O2 -Wall -Wextra -Werror -fPIC -shared -o $@ ffi/executor.c ffi/in-root.c
 
 # The detached-container supervisor: the plan executor plus a small loop, as its own tiny executable.
-build/out/nook-supervisor: ffi/supervisor.c ffi/supervisor-log.c ffi/supervisor-log.h ffi/executor.c
+build/out/nook-supervisor: ffi/supervisor.c ffi/supervisor-log.c ffi/supervisor-log.h ffi/executor.c ffi/in-root.c ffi/in-root.h
 	@mkdir -p build/out
-	cc -O2 -Wall -Wextra -Werror -o $@ ffi/supervisor.c ffi/supervisor-log.c ffi/executor.c
+	cc -O2 -Wall -Wextra -Werror -o $@ ffi/supervisor.c ffi/supervisor-log.c ffi/executor.c ffi/in-root.c
 
 build/out/nook.js: $(SOURCES) build/bundle.mjs build/native-assets.mjs build/out/libnook-exec.so build/out/nook-supervisor node_modules/.package-lock.json
 	@mkdir -p build/out

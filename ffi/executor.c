@@ -45,19 +45,19 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "in-root.h"
+
 #define NOOK_PLAN_MAGIC 0x6e6f6f6b706c616eULL /* "nookplan" */
 #define NOOK_OP_WORDS 8
 
 /* Keep in sync with ffi/plan-format.ts (a unit test checks). */
 enum nook_op {
     OP_WAIT_FD = 1,        /* fd: block until one byte (or EOF: parent gave up, exit quietly) */
+    /* 6-8 were path-based mkdir -p, touch and symlink: replaced by the in-root ops below. */
     OP_CLOSE = 2,          /* fd */
     OP_MOUNT = 3,          /* source, target, fstype, flags, data */
     OP_REMOUNT_BIND = 4,   /* target, flags: MS_BIND|MS_REMOUNT keeping the locked flags */
     OP_UMOUNT = 5,         /* target, flags */
-    OP_MKDIR_P = 6,        /* path, mode */
-    OP_TOUCH = 7,          /* path, mode: create a regular file if missing */
-    OP_SYMLINK = 8,        /* target, linkpath */
     OP_PIVOT_ROOT = 9,     /* new root: pivot_root(".", ".") then detach the old root */
     OP_CHDIR = 10,         /* path */
     OP_SETHOSTNAME = 11,   /* name */
@@ -86,6 +86,13 @@ enum nook_op {
     OP_SETNS = 34,         /* fd, nstype: join the namespace behind fd (nook exec) */
     OP_FORK = 35,          /* clone(CLONE_PARENT): the parent reports the new pid and exits, the child goes on */
     OP_INIT = 36,          /* fork: the child goes on to exec, the parent stays as a minimal init (--init) */
+    /* Paths inside the rootfs are resolved in it (in-root.c), never from the host's /: */
+    OP_HOLD_PROC = 37,     /* keep /proc/self/fd open, to name resolved fds to mount() even once /proc is covered */
+    OP_SET_ROOT = 38,      /* path: the directory that RESOLVE treats as / */
+    OP_RESOLVE = 39,       /* path, create (NOOK_RESOLVE_*), mode: resolve inside the root; the result is the target */
+    OP_MOUNT_AT = 40,      /* source (NULL: the target itself), fstype, flags, data: mount onto the target */
+    OP_SYMLINK_AT = 41,    /* link text, name: create a symlink in the target directory */
+    OP_CHDIR_AT = 42,      /* change to the target directory */
 };
 
 struct nook_status {
@@ -101,6 +108,13 @@ static int status_fd = -1;
 static int current_step;
 
 static const char *str_arg(uint64_t off) { return off ? plan_base + off : NULL; }
+
+static void close_keep_errno_exec(int fd)
+{
+    int e = errno;
+    close(fd);
+    errno = e;
+}
 
 static char **list_arg(uint64_t off)
 {
@@ -132,30 +146,6 @@ static void send_status(int kind, int step, int op, int err, int fd)
         ;
 }
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-    char buf[4096];
-    size_t len = strlen(path);
-    if (len >= sizeof buf)
-        return errno = ENAMETOOLONG, -1;
-    memcpy(buf, path, len + 1);
-    for (char *p = buf + 1; ; p++) {
-        if (*p == '/' || *p == 0) {
-            char c = *p;
-            *p = 0;
-            if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                return -1;
-            *p = c;
-            if (!c)
-                break;
-        }
-    }
-    struct stat st;
-    if (stat(path, &st) < 0)
-        return -1;
-    return S_ISDIR(st.st_mode) ? 0 : (errno = ENOTDIR, -1);
-}
-
 /* A read-only remount of a bind mount inside a user namespace must keep the
  * flags the kernel locked on the original mount (nosuid, nodev, noexec, atime
  * flags), or it fails with EPERM. */
@@ -174,6 +164,9 @@ static int remount_bind(const char *target, unsigned long flags)
     return mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | keep | flags, NULL);
 }
 
+static int proc_fds, root_fd, target_fd;
+static void replace_fd(int *slot, int fd);
+
 static int pivot_into(const char *root)
 {
     int oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
@@ -187,6 +180,9 @@ static int pivot_into(const char *root)
     if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0 || umount2(".", MNT_DETACH) < 0)
         goto fail;
     close(oldroot);
+    replace_fd(&proc_fds, -1);
+    replace_fd(&root_fd, -1);
+    replace_fd(&target_fd, -1);
     return chdir("/");
 fail:;
     int e = errno;
@@ -404,6 +400,131 @@ static int run_init(void)
     }
 }
 
+/*
+ * The mount assembly works on resolved fds, not on paths: OP_SET_ROOT opens
+ * the directory being assembled, OP_RESOLVE resolves an inside path in it
+ * (in-root.c: the container's symlinks are followed inside it, missing mount
+ * points are created relative to the directories found), and the mount ops
+ * act on that target. pivot_root closes them all: nothing of the host's
+ * stays open for the container to reach.
+ */
+static int proc_fds = -1;      /* the host proc's /proc/self/fd, as a directory */
+static int root_fd = -1;
+static int target_fd = -1;
+static const char *target_path; /* the inside path target_fd was resolved from */
+
+static void replace_fd(int *slot, int fd)
+{
+    if (*slot >= 0)
+        close(*slot);
+    *slot = fd;
+}
+
+static int resolve_target(const char *path, int create, mode_t mode)
+{
+    if (root_fd < 0)
+        return errno = EBADF, -1;
+    int fd = nook_resolve_in_root(root_fd, path, create, mode);
+    if (fd < 0)
+        return -1;
+    replace_fd(&target_fd, fd);
+    target_path = path;
+    return 0;
+}
+
+/* mount() takes paths: fd N is named "N" relative to the held /proc/self/fd
+ * (with --rootfs / the assembly covers /proc itself, so no absolute path would do). */
+static int mount_on_fd(const char *source, int fd, const char *fstype, unsigned long flags, const void *data)
+{
+    char name[16];
+    if (proc_fds < 0)
+        return errno = EBADF, -1;
+    if (fchdir(proc_fds) < 0)
+        return -1;
+    nook_format_fd(name, fd);
+    return mount(source, name, fstype, flags, data);
+}
+
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#define NOOK_OPEN_TREE_CLONE 1
+#define NOOK_AT_RECURSIVE 0x8000
+#define NOOK_MOVE_MOUNT_F_EMPTY_PATH 0x4
+#define NOOK_MOVE_MOUNT_T_EMPTY_PATH 0x40
+#define NOOK_MOUNT_ATTR_RDONLY 0x1
+
+struct nook_mount_attr {
+    uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+
+/* Kernels before 5.12 (no mount_setattr) or 5.2 (no open_tree): bind through
+ * the fd's name, then remount read-only what a fresh lookup finds there (the
+ * fd itself still names the directory under the new mount), once it is sure
+ * to be the new mount's root. /sys's submounts stay writable there. */
+static int bind_onto_target_legacy(const char *source, unsigned long flags)
+{
+    char self[16];
+    nook_format_fd(self, target_fd);
+    if (mount_on_fd(source ? source : self, target_fd, NULL, MS_BIND | (flags & MS_REC), NULL) < 0)
+        return -1;
+    if (!(flags & MS_RDONLY))
+        return 0;
+    int top = nook_resolve_in_root(root_fd, target_path, NOOK_RESOLVE_EXISTING, 0);
+    if (top < 0)
+        return -1;
+    struct stat want, got;
+    int ok = fstat(top, &got) == 0 && (source ? stat(source, &want) : fstat(target_fd, &want)) == 0;
+    if (ok && (got.st_dev != want.st_dev || got.st_ino != want.st_ino)) {
+        close(top);
+        return errno = EAGAIN, -1; /* the path was swapped under us */
+    }
+    char name[16];
+    nook_format_fd(name, top);
+    int r = ok ? remount_bind(name, MS_RDONLY) : -1; /* cwd is proc_fds since mount_on_fd */
+    close_keep_errno_exec(top);
+    return r;
+}
+
+/* A bind mount onto the target, read-only (recursively with MS_REC) in one
+ * step where the kernel has the new mount API: a detached copy of the source
+ * tree gets its attributes before it is attached, so it is never writable. */
+static int bind_onto_target(const char *source, unsigned long flags)
+{
+    unsigned rec = (flags & MS_REC) ? NOOK_AT_RECURSIVE : 0;
+    int tree = source
+        ? (int)syscall(SYS_open_tree, AT_FDCWD, source, NOOK_OPEN_TREE_CLONE | O_CLOEXEC | rec)
+        : (int)syscall(SYS_open_tree, target_fd, "", NOOK_OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH | rec);
+    if (tree < 0)
+        return errno == ENOSYS ? bind_onto_target_legacy(source, flags) : -1;
+    if (flags & MS_RDONLY) {
+        struct nook_mount_attr attr = { NOOK_MOUNT_ATTR_RDONLY, 0, 0, 0 };
+        if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | rec, &attr, sizeof attr) < 0) {
+            int e = errno;
+            close(tree);
+            return e == ENOSYS ? bind_onto_target_legacy(source, flags) : (errno = e, -1);
+        }
+    }
+    int r = (int)syscall(SYS_move_mount, tree, "", target_fd, "", NOOK_MOVE_MOUNT_F_EMPTY_PATH | NOOK_MOVE_MOUNT_T_EMPTY_PATH);
+    close_keep_errno_exec(tree);
+    return r;
+}
+
+static int mount_at_target(const char *source, const char *fstype, unsigned long flags, const char *data)
+{
+    if (target_fd < 0)
+        return errno = EBADF, -1;
+    if (flags & MS_BIND)
+        return bind_onto_target(source, flags);
+    return mount_on_fd(source, target_fd, fstype, flags, data);
+}
+
 static int run_op(const uint64_t *a)
 {
     switch ((int)a[0]) {
@@ -420,15 +541,6 @@ static int run_op(const uint64_t *a)
     case OP_MOUNT: return mount(str_arg(a[1]), str_arg(a[2]), str_arg(a[3]), a[4], str_arg(a[5]));
     case OP_REMOUNT_BIND: return remount_bind(str_arg(a[1]), a[2]);
     case OP_UMOUNT: return umount2(str_arg(a[1]), (int)a[2]);
-    case OP_MKDIR_P: return mkdir_p(str_arg(a[1]), (mode_t)a[2]);
-    case OP_TOUCH: {
-        /* O_EXCL: an existing file is fine as it is, even one we may not write to. */
-        int fd = open(str_arg(a[1]), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, (mode_t)a[2]);
-        if (fd < 0 && errno == EEXIST)
-            return 0;
-        return fd < 0 ? -1 : close(fd);
-    }
-    case OP_SYMLINK: return symlink(str_arg(a[1]), str_arg(a[2]));
     case OP_PIVOT_ROOT: return pivot_into(str_arg(a[1]));
     case OP_CHDIR: return chdir(str_arg(a[1]));
     case OP_SETHOSTNAME: {
@@ -503,6 +615,25 @@ static int run_op(const uint64_t *a)
     case OP_SETNS: return setns((int)a[1], (int)a[2]);
     case OP_FORK: return fork_into_parent();
     case OP_INIT: return run_init();
+    case OP_HOLD_PROC: {
+        int fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+            return -1;
+        replace_fd(&proc_fds, fd);
+        return 0;
+    }
+    case OP_SET_ROOT: {
+        int fd = open(str_arg(a[1]), O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+            return -1;
+        replace_fd(&root_fd, fd);
+        return 0;
+    }
+    case OP_RESOLVE: return resolve_target(str_arg(a[1]), (int)a[2], (mode_t)a[3]);
+    case OP_MOUNT_AT: return mount_at_target(str_arg(a[1]), str_arg(a[2]), a[3], str_arg(a[4]));
+    case OP_SYMLINK_AT:
+        return target_fd < 0 ? (errno = EBADF, -1) : symlinkat(str_arg(a[1]), target_fd, str_arg(a[2]));
+    case OP_CHDIR_AT: return target_fd < 0 ? (errno = EBADF, -1) : fchdir(target_fd);
     case OP_CAP_BOUND:
         for (int cap = 0; cap < 64; cap++)
             if (!((a[1] >> cap) & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)

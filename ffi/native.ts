@@ -106,6 +106,8 @@ export interface Native {
   waitChild(pid: number): number;
   /** posix_spawn() with stdout and stderr into outFd; returns the pid or -errno. */
   spawn(path: string, argv: (string | null)[], outFd: number): number;
+  /** A regular file inside the directory `root`, resolved as if it were / (ffi/in-root.c), open for reading; -EINVAL if not regular, or -errno. */
+  openFileInRoot(root: string, path: string): number;
   errno(): number;
 }
 
@@ -138,6 +140,7 @@ export function loadNative(): Native {
     waitChildAsync: (pid, cb) => waitChild.async(pid, cb),
     waitChild,
     spawn: exec.func('int nook_spawn(const char *path, const char **argv, int outfd)'),
+    openFileInRoot: exec.func('int nook_open_file_in_root(const char *root, const char *path)'),
     errno: () => koffi.errno(),
   };
   return native;

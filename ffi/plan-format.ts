@@ -11,9 +11,6 @@ export const Op = {
   MOUNT: 3,
   REMOUNT_BIND: 4,
   UMOUNT: 5,
-  MKDIR_P: 6,
-  TOUCH: 7,
-  SYMLINK: 8,
   PIVOT_ROOT: 9,
   CHDIR: 10,
   SETHOSTNAME: 11,
@@ -42,6 +39,19 @@ export const Op = {
   SETNS: 34,
   FORK: 35,
   INIT: 36,
+  HOLD_PROC: 37,
+  SET_ROOT: 38,
+  RESOLVE: 39,
+  MOUNT_AT: 40,
+  SYMLINK_AT: 41,
+  CHDIR_AT: 42,
+} as const;
+
+/** What RESOLVE does with missing components: the numbers of ffi/in-root.h (a unit test checks). */
+export const Resolve = {
+  EXISTING: 0,
+  CREATE_DIR: 1,
+  CREATE_FILE: 2,
 } as const;
 
 export type OpName = keyof typeof Op;

@@ -11,7 +11,7 @@ import { liveState } from '../container/status';
 import { ContainerStore } from '../container/state';
 import { capabilitySet } from '../sandbox/capabilities';
 import { hostIdentity, mappedUser } from '../sandbox/idmap';
-import { rootView } from '../sandbox/mounts';
+import { DirView } from '../sandbox/rootfs-view';
 import type { ProcessUser, SandboxSpec, SecuritySpec } from '../sandbox/spec';
 import { resolveUser } from '../sandbox/users';
 import { terminalSize } from '../sandbox/terminal-size';
@@ -43,7 +43,7 @@ export async function execCommand(argv: string[]): Promise<number> {
   const container = decodeSpec(dir.config().spec);
   const host = hostIdentity();
 
-  const user = execUser(container, flags.user as string | undefined, host.userName);
+  const user = execUser(container, state.pid, flags.user as string | undefined, host.userName);
   const cwd = (flags.workdir as string | undefined) ?? container.cwd;
   if (!cwd.startsWith('/')) throw new UsageError(`the working directory must be an absolute path: "${cwd}"`);
   const tty = Boolean(flags.tty);
@@ -63,10 +63,13 @@ export async function execCommand(argv: string[]): Promise<number> {
   return joinSandbox({ pid: state.pid, pidStart: state.pidStart, cgroupPath: state.cgroup, name: ref }, spec, host);
 }
 
-/** -u USER[:GROUP], resolved in the container's /etc/passwd and /etc/group; without it, the container's user. */
-function execUser(container: SandboxSpec, flag: string | undefined, userName: string): { ids: ProcessUser; home?: string } {
+/**
+ * -u USER[:GROUP], resolved in the container's /etc/passwd and /etc/group as it sees them now (its writable
+ * layer and mounts included, through its init's /proc/PID/root); without it, the container's user.
+ */
+function execUser(container: SandboxSpec, pid: number, flag: string | undefined, userName: string): { ids: ProcessUser; home?: string } {
   if (flag === undefined) return { ids: container.user };
-  const resolved = resolveUser(rootView(container), flag, { uid: 0, gid: 0 });
+  const resolved = resolveUser(new DirView(`/proc/${pid}/root`), flag, { uid: 0, gid: 0 });
   return { ids: mappedUser(resolved, container.idmap, userName, 'the container'), home: resolved.home };
 }
 

@@ -4,12 +4,12 @@
  */
 import fs = require('node:fs');
 import os = require('node:os');
-import type { PlanOp } from '../../ffi/plan-format';
+import { Resolve, type PlanOp } from '../../ffi/plan-format';
 import { NookError, describeErrno } from '../errors';
 import { moreIdsHint } from './idmap';
 import type { SandboxSpec } from './spec';
 
-const { ENOENT, EPERM, EACCES, EINVAL, ENOSPC, EROFS, ENOTDIR } = os.constants.errno;
+const { ENOENT, EPERM, EACCES, EINVAL, ENOSPC, EROFS, ENOTDIR, ELOOP } = os.constants.errno;
 const EUSERS = 87; // not in Node's errno table
 
 function sysctl(name: string): string | null {
@@ -83,12 +83,14 @@ export function stepFailure(step: PlanOp, errno: number, spec: SandboxSpec, user
     case 'SETGROUPS':
       if (errno === EINVAL) hint = moreIdsHint(spec.idmap, userName);
       break;
-    case 'MKDIR_P':
-    case 'TOUCH':
+    case 'RESOLVE':
       if (errno === EACCES || errno === EROFS || errno === EPERM)
         hint = `the rootfs ${spec.rootfs} is not writable here; create that path in it beforehand`;
+      else if (errno === ENOTDIR) hint = 'a component of that path inside the rootfs is not a directory';
+      else if (errno === ELOOP) hint = 'the symbolic links of that path inside the rootfs loop';
+      else if (errno === ENOENT && step.args[1] === Resolve.EXISTING) hint = 'that path does not exist inside the container';
       break;
-    case 'CHDIR':
+    case 'CHDIR_AT':
       hint = `the working directory must be a directory inside the rootfs`;
       break;
     case 'PIVOT_ROOT':
@@ -96,12 +98,15 @@ export function stepFailure(step: PlanOp, errno: number, spec: SandboxSpec, user
         hint = 'pivot_root is impossible while / is the initramfs (rootfs); boot with a real root filesystem or switch_root first';
       break;
     case 'MOUNT':
-      if (step.args[2] === 'proc' && errno === EPERM)
+    case 'MOUNT_AT': {
+      const fstype = step.op === 'MOUNT' ? step.args[2] : step.args[1];
+      if (fstype === 'proc' && errno === EPERM)
         hint = "the kernel refuses a new /proc when the host's /proc is partly hidden by other mounts (as inside many containers)";
-      else if (step.args[2] === 'sysfs' && errno === EPERM)
+      else if (fstype === 'sysfs' && errno === EPERM)
         hint = "the kernel refuses a new sysfs here; try --network host, which binds the host's /sys instead";
       else if (errno === ENOENT) hint = `the source of the mount does not exist on the host`;
       break;
+    }
   }
   return new StepError(step, errno, base, hint);
 }

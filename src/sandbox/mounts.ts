@@ -4,12 +4,18 @@
  * a new devpts instance, /dev/shm, read-only /sys, the user's bind mounts and
  * tmpfs mounts, then pivot_root. Everything happens inside the child's own
  * mount namespace, so nothing is ever mounted on the host side.
+ *
+ * Every target is an inside path that the executor resolves in the rootfs
+ * itself, in the child, right before it mounts there (RESOLVE, ffi/in-root.c):
+ * the container's symlinks are followed inside it, missing mount points are
+ * created relative to the directories found, and the mount goes onto the fd
+ * that was resolved. Nothing here resolves a path of the rootfs on the host:
+ * what the container planted in its writable layer, or swaps in while nook
+ * works, can never send a mount or a mkdir to a host path.
  */
 import fs = require('node:fs');
-import path = require('node:path');
-import type { PlanOp } from '../../ffi/plan-format';
+import { Resolve, type PlanOp } from '../../ffi/plan-format';
 import { NookError } from '../errors';
-import { DirView, LayeredView, resolveInView, type RootView } from './rootfs-view';
 import type { BindMount, OverlayRoot, SandboxSpec } from './spec';
 
 export const MS = {
@@ -35,11 +41,6 @@ const DEV_LINKS: [string, string][] = [
   ['pts/ptmx', 'ptmx'],
 ];
 
-/** Resolves `inner` (an absolute path inside) to a host path under the directory `root`, following its symlinks as they resolve inside. */
-export function resolveInRoot(root: string, inner: string): string {
-  return path.join(root, resolveInView(new DirView(root), inner));
-}
-
 function isDirectory(p: string): boolean {
   try {
     return fs.statSync(p).isDirectory();
@@ -48,10 +49,20 @@ function isDirectory(p: string): boolean {
   }
 }
 
-function mountpointOp(target: string, dir: boolean, what: string): PlanOp {
-  return dir
-    ? { op: 'MKDIR_P', args: [target, 0o755], what: `create mount point ${what}` }
-    : { op: 'TOUCH', args: [target, 0o644], what: `create mount point ${what}` };
+type Create = keyof typeof Resolve;
+
+/** Makes the inside path `inner` the target of the next MOUNT_AT, SYMLINK_AT or CHDIR_AT, creating it as asked. */
+export function resolveOp(inner: string, create: Create, what: string, mode = create === 'CREATE_FILE' ? 0o644 : 0o755): PlanOp {
+  return { op: 'RESOLVE', args: [inner, Resolve[create], mode], what };
+}
+
+/** A mount point: created when missing (a directory, or a file for a file bind). */
+function mountpoint(inner: string, create: Create = 'CREATE_DIR', mode?: number): PlanOp {
+  return resolveOp(inner, create, create === 'EXISTING' ? `find ${inner}` : `create mount point ${inner}`, mode);
+}
+
+function mountAt(source: string | null, fstype: string | null, flags: number, data: string | null, what: string): PlanOp {
+  return { op: 'MOUNT_AT', args: [source, fstype, flags, data], what };
 }
 
 /**
@@ -59,7 +70,7 @@ function mountpointOp(target: string, dir: boolean, what: string): PlanOp {
  * `--rootfs /` that cannot work: a bind of / onto / is unreachable (chdir("/")
  * stays on the mount below it) and pivot_root refuses it, so / is bound onto
  * /proc instead, which always exists and gets a fresh proc mounted over its
- * copy anyway.
+ * copy anyway. (HOLD_PROC keeps the host's /proc/self/fd reachable meanwhile.)
  */
 export function assemblyRoot(rootfs: string): string {
   return rootfs === '/' ? '/proc' : rootfs;
@@ -76,12 +87,6 @@ export interface MountSteps {
   beforeIdMaps: PlanOp[];
   /** Steps that create files on filesystems mounted inside (/dev) or name ids inside (devpts gid=5, tmpfs uid=), then pivot_root. */
   afterIdMaps: PlanOp[];
-}
-
-/** Steps that mount everything under the rootfs, then make it /. */
-/** The root filesystem as the sandbox will see it, readable from the host before anything is mounted. */
-export function rootView(spec: Pick<SandboxSpec, 'rootfs' | 'overlay'>): RootView {
-  return spec.overlay ? new LayeredView(spec.overlay.lowerDirs) : new DirView(spec.rootfs);
 }
 
 /**
@@ -102,114 +107,77 @@ function overlayOps(o: OverlayRoot, target: string): PlanOp[] {
   ];
 }
 
+/** Steps that mount everything under the rootfs, then make it /. */
 export function mountOps(spec: SandboxSpec): MountSteps {
   const R = assemblyRoot(spec.rootfs);
-  // Paths are resolved as they will be seen inside, then placed under R.
-  const view = rootView(spec);
-  const inRoot = (p: string) => path.join(R, resolveInView(view, p));
-  const dev = inRoot('/dev');
   const assembly: PlanOp[] = [
     ...(spec.overlay
       ? overlayOps(spec.overlay, R)
       : [{ op: 'MOUNT', args: [spec.rootfs, R, null, MS.BIND | MS.REC, null], what: `bind the rootfs ${spec.rootfs} onto ${R}` } as PlanOp]),
-    mountpointOp(inRoot('/proc'), true, '/proc'),
-    {
-      op: 'MOUNT',
-      args: ['proc', inRoot('/proc'), 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC, null],
-      what: 'mount a new proc on /proc',
-    },
-    ...sysOps(inRoot('/sys'), spec.network),
-    ...(spec.security.maskPaths ? maskOps(inRoot('/proc'), inRoot('/sys')) : []),
-    ...spec.binds.flatMap((b) => bindOps(b, inRoot(b.target))),
+    // From here on, every target is resolved inside this directory.
+    { op: 'SET_ROOT', args: [R], what: `open the rootfs ${spec.rootfs}` },
+    mountpoint('/proc'),
+    mountAt('proc', 'proc', MS.NOSUID | MS.NODEV | MS.NOEXEC, null, 'mount a new proc on /proc'),
+    ...sysOps(spec.network),
+    ...(spec.security.maskPaths ? maskOps() : []),
+    ...spec.binds.flatMap(bindOps),
   ];
   const privateNs: PlanOp = { op: 'MOUNT', args: [null, '/', null, MS.REC | MS.PRIVATE, null], what: 'make the mount namespace private' };
+  // Before anything covers /proc (the assembly of --rootfs / does): mount() names resolved fds through it.
+  const holdProc: PlanOp = { op: 'HOLD_PROC', args: [], what: 'open /proc/self/fd' };
   // overlayfs checks the mounter's rights on its layers with the ids of the user namespace, and
   // mount points created on it get owners from it: with an image, everything waits for the maps.
-  const beforeIdMaps = spec.overlay ? [privateNs] : [privateNs, ...assembly];
+  const beforeIdMaps = spec.overlay ? [privateNs, holdProc] : [privateNs, holdProc, ...assembly];
 
   // gid=5 (tty) only exists inside when more than one id is mapped.
   const ptsGid = spec.idmap.gid.some((r) => 5 >= r.inside && 5 - r.inside < r.count) ? ',gid=5' : '';
-  const devpts = path.join(dev, 'pts');
   const afterIdMaps: PlanOp[] = [
     ...(spec.overlay ? assembly : []),
     // Files created in a filesystem mounted inside the namespace need mapped owners (else EOVERFLOW).
-    ...devOps(dev),
-    { op: 'MKDIR_P', args: [devpts, 0o755], what: 'create /dev/pts' },
-    {
-      op: 'MOUNT',
-      args: ['devpts', devpts, 'devpts', MS.NOSUID | MS.NOEXEC, `newinstance,ptmxmode=0666,mode=0620${ptsGid}`],
-      what: 'mount a new devpts instance on /dev/pts',
-    },
+    ...devOps(),
+    mountpoint('/dev/pts'),
+    mountAt('devpts', 'devpts', MS.NOSUID | MS.NOEXEC, `newinstance,ptmxmode=0666,mode=0620${ptsGid}`, 'mount a new devpts instance on /dev/pts'),
   ];
   if (spec.resources && spec.network === 'none')
     // The sandbox's own cgroup, as the root of its cgroup namespace (entered just before these steps).
-    afterIdMaps.push({
-      op: 'MOUNT',
-      args: ['cgroup2', path.join(inRoot('/sys'), 'fs/cgroup'), 'cgroup2', MS.NOSUID | MS.NODEV | MS.NOEXEC | (spec.security.maskPaths ? MS.RDONLY : 0), null],
-      what: 'mount its cgroup on /sys/fs/cgroup',
-    });
-  for (const t of spec.tmpfs) {
-    const target = inRoot(t.target);
-    afterIdMaps.push(mountpointOp(target, true, t.target));
-    afterIdMaps.push({ op: 'MOUNT', args: ['tmpfs', target, 'tmpfs', t.flags, t.options], what: `mount a tmpfs on ${t.target}` });
-  }
+    afterIdMaps.push(
+      mountpoint('/sys/fs/cgroup', 'EXISTING'),
+      mountAt('cgroup2', 'cgroup2', MS.NOSUID | MS.NODEV | MS.NOEXEC | (spec.security.maskPaths ? MS.RDONLY : 0), null, 'mount its cgroup on /sys/fs/cgroup'),
+    );
+  for (const t of spec.tmpfs) afterIdMaps.push(mountpoint(t.target), mountAt('tmpfs', 'tmpfs', t.flags, t.options, `mount a tmpfs on ${t.target}`));
   afterIdMaps.push({ op: 'PIVOT_ROOT', args: [R], what: `pivot_root into ${spec.rootfs}` });
   if (spec.readOnly) afterIdMaps.push({ op: 'REMOUNT_BIND', args: ['/', MS.RDONLY], what: 'make / read-only' });
   return { beforeIdMaps, afterIdMaps };
 }
 
 /** A tmpfs /dev with the host's basic nodes bound in, /dev/shm, and the usual links. */
-function devOps(dev: string): PlanOp[] {
-  const ops: PlanOp[] = [
-    mountpointOp(dev, true, '/dev'),
-    {
-      op: 'MOUNT',
-      args: ['tmpfs', dev, 'tmpfs', MS.NOSUID | MS.STRICTATIME, 'mode=755,size=65536k'],
-      what: 'mount a tmpfs on /dev',
-    },
-  ];
-  for (const node of DEV_NODES) {
-    const target = path.join(dev, node);
-    ops.push({ op: 'TOUCH', args: [target, 0o666], what: `create /dev/${node}` });
-    ops.push({ op: 'MOUNT', args: [`/dev/${node}`, target, null, MS.BIND, null], what: `bind the host's /dev/${node}` });
-  }
-  const shm = path.join(dev, 'shm');
-  ops.push({ op: 'MKDIR_P', args: [shm, 0o755], what: 'create /dev/shm' });
-  ops.push({
-    op: 'MOUNT',
-    args: ['shm', shm, 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'mode=1777,size=65536k'],
-    what: 'mount a tmpfs on /dev/shm',
-  });
-  for (const [target, name] of DEV_LINKS)
-    ops.push({ op: 'SYMLINK', args: [target, path.join(dev, name)], what: `link /dev/${name} to ${target}` });
+function devOps(): PlanOp[] {
+  const ops: PlanOp[] = [mountpoint('/dev'), mountAt('tmpfs', 'tmpfs', MS.NOSUID | MS.STRICTATIME, 'mode=755,size=65536k', 'mount a tmpfs on /dev')];
+  for (const node of DEV_NODES)
+    ops.push(
+      resolveOp(`/dev/${node}`, 'CREATE_FILE', `create /dev/${node}`, 0o666),
+      mountAt(`/dev/${node}`, null, MS.BIND, null, `bind the host's /dev/${node}`),
+    );
+  ops.push(mountpoint('/dev/shm'), mountAt('shm', 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'mode=1777,size=65536k', 'mount a tmpfs on /dev/shm'));
+  ops.push(resolveOp('/dev', 'EXISTING', 'find /dev'));
+  for (const [target, name] of DEV_LINKS) ops.push({ op: 'SYMLINK_AT', args: [target, name], what: `link /dev/${name} to ${target}` });
   return ops;
 }
 
-function sysOps(sys: string, network: SandboxSpec['network']): PlanOp[] {
+function sysOps(network: SandboxSpec['network']): PlanOp[] {
   if (network === 'none')
     // A sysfs of our own needs a network namespace owned by our user namespace.
-    return [
-      mountpointOp(sys, true, '/sys'),
-      {
-        op: 'MOUNT',
-        args: ['sysfs', sys, 'sysfs', MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.RDONLY, null],
-        what: 'mount sysfs read-only on /sys',
-      },
-    ];
-  return [
-    mountpointOp(sys, true, '/sys'),
-    { op: 'MOUNT', args: ['/sys', sys, null, MS.BIND | MS.REC, null], what: "bind the host's /sys" },
-    { op: 'REMOUNT_BIND', args: [sys, MS.RDONLY], what: 'make /sys read-only' },
-  ];
+    return [mountpoint('/sys'), mountAt('sysfs', 'sysfs', MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.RDONLY, null, 'mount sysfs read-only on /sys')];
+  // The host's, read-only with every submount (/sys/fs/cgroup...): the executor sets the
+  // attribute on the whole copied tree before attaching it (mount_setattr, Linux 5.12).
+  return [mountpoint('/sys'), mountAt('/sys', null, MS.BIND | MS.REC | MS.RDONLY, null, "bind the host's /sys read-only")];
 }
 
-function bindOps(b: BindMount, target: string): PlanOp[] {
-  const ops: PlanOp[] = [
-    mountpointOp(target, isDirectory(b.source), b.target),
-    { op: 'MOUNT', args: [b.source, target, null, MS.BIND | MS.REC, null], what: `bind ${b.source} on ${b.target}` },
+function bindOps(b: BindMount): PlanOp[] {
+  return [
+    mountpoint(b.target, isDirectory(b.source) ? 'CREATE_DIR' : 'CREATE_FILE'),
+    mountAt(b.source, null, MS.BIND | MS.REC | (b.readOnly ? MS.RDONLY : 0), null, `bind ${b.source} on ${b.target}${b.readOnly ? ' read-only' : ''}`),
   ];
-  if (b.readOnly) ops.push({ op: 'REMOUNT_BIND', args: [target, MS.RDONLY], what: `make ${b.target} read-only` });
-  return ops;
 }
 
 /** docker's masked paths: what a container must not read (kernel memory, keys, timers, firmware). */
@@ -222,12 +190,11 @@ export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys'
 
 /**
  * Masked files get /dev/null bound over them, masked directories an empty
- * read-only tmpfs; read-only paths are bound onto themselves and remounted
- * read-only. /proc and /sys show the same entries inside as on the host (they
- * depend on the kernel, not the namespace), so paths missing here are skipped.
+ * read-only tmpfs; read-only paths are bound onto themselves, read-only.
+ * /proc and /sys show the same entries inside as on the host (they depend on
+ * the kernel, not the namespace), so paths missing here are skipped.
  */
-function maskOps(proc: string, sys: string): PlanOp[] {
-  const inside = (p: string) => (p.startsWith('/proc/') ? path.join(proc, p.slice(6)) : path.join(sys, p.slice(5)));
+function maskOps(): PlanOp[] {
   const ops: PlanOp[] = [];
   for (const p of MASKED_PATHS) {
     let st: fs.Stats;
@@ -237,15 +204,15 @@ function maskOps(proc: string, sys: string): PlanOp[] {
       continue;
     }
     ops.push(
+      mountpoint(p, 'EXISTING'),
       st.isDirectory()
-        ? { op: 'MOUNT', args: ['tmpfs', inside(p), 'tmpfs', MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, 'size=0'], what: `mask ${p}` }
-        : { op: 'MOUNT', args: ['/dev/null', inside(p), null, MS.BIND, null], what: `mask ${p}` },
+        ? mountAt('tmpfs', 'tmpfs', MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, 'size=0', `mask ${p}`)
+        : mountAt('/dev/null', null, MS.BIND, null, `mask ${p}`),
     );
   }
   for (const p of READONLY_PATHS) {
     if (!fs.existsSync(p)) continue;
-    ops.push({ op: 'MOUNT', args: [inside(p), inside(p), null, MS.BIND | MS.REC, null], what: `bind ${p} onto itself` });
-    ops.push({ op: 'REMOUNT_BIND', args: [inside(p), MS.RDONLY], what: `make ${p} read-only` });
+    ops.push(mountpoint(p, 'EXISTING'), mountAt(null, null, MS.BIND | MS.REC | MS.RDONLY, null, `make ${p} read-only`));
   }
   return ops;
 }

@@ -5,7 +5,7 @@
  */
 import fs = require('node:fs');
 import type { PlanOp } from '../../ffi/plan-format';
-import { mountOps } from './mounts';
+import { mountOps, resolveOp } from './mounts';
 import type { SandboxSpec } from './spec';
 
 export const CLONE = {
@@ -93,8 +93,14 @@ export type ProcessSpec = Pick<
 export function processOps(spec: ProcessSpec, statusChild: number, opts: { createCwd: boolean }): PlanOp[] {
   const ops: PlanOp[] = [...stdioOps(spec)];
   // A container's working directory is made when missing (as docker does); exec's must exist.
-  if (opts.createCwd) ops.push({ op: 'MKDIR_P', args: [spec.cwd, 0o755], what: `create the working directory ${spec.cwd}` });
-  ops.push({ op: 'CHDIR', args: [spec.cwd], what: `change to the working directory ${spec.cwd}` });
+  // Resolved inside the container's / (now the process's root), with no magic links followed.
+  ops.push({ op: 'SET_ROOT', args: ['/'], what: "open the container's /" });
+  ops.push(
+    opts.createCwd
+      ? resolveOp(spec.cwd, 'CREATE_DIR', `create the working directory ${spec.cwd}`)
+      : resolveOp(spec.cwd, 'EXISTING', `find the working directory ${spec.cwd}`),
+  );
+  ops.push({ op: 'CHDIR_AT', args: [], what: `change to the working directory ${spec.cwd}` });
 
   for (const l of spec.ulimits)
     ops.push({ op: 'SETRLIMIT', args: [l.resource, l.soft, l.hard], what: `set the ${l.name} limit to ${fmtLimit(l.soft)}:${fmtLimit(l.hard)}` });

@@ -1,21 +1,63 @@
 /**
- * Reading the container's root filesystem before it exists. nook decides
- * mount points, users and groups from the host side, before the child
- * mounts anything: for a plain directory that is just that directory; for
- * an image it is the stack of extracted layers as overlayfs will show it
- * (upper layers hide lower ones, whiteouts delete, opaque directories hide
- * everything below them).
+ * Reading files of the container's root filesystem from the host side, before
+ * the container exists (users and groups for -u and HOME): for a plain
+ * directory (or a running container's /proc/PID/root) that is just that
+ * directory; for an image it is the stack of extracted layers as overlayfs
+ * will show it (upper layers hide lower ones, whiteouts delete, opaque
+ * directories hide everything below them), the container's writable layer on
+ * top. The rootfs is the container's: a file is opened inside its directory
+ * with the executor's in-root resolution (symlinks stay inside, nothing
+ * blocks on a FIFO), must be a regular file, and is read up to a cap.
  */
 import fs = require('node:fs');
+import os = require('node:os');
 import path = require('node:path');
 import { libcFs } from '../../ffi/libc-fs';
-import { NookError } from '../errors';
+import { loadNative } from '../../ffi/native';
+import { NookError, describeErrno } from '../errors';
+import type { SandboxSpec } from './spec';
 
 export interface RootView {
-  /** lstat of an inside path whose parent components are already resolved; undefined when missing. */
-  lstat(inner: string): fs.Stats | undefined;
-  /** Host path of an existing inside path (for reading it). */
-  hostPath(inner: string): string | undefined;
+  /** The text of a regular file inside; '' when it is missing or unreadable. */
+  readFile(inner: string): string;
+}
+
+/** More than any real /etc/passwd or /etc/group; a bigger file is refused rather than read into memory. */
+export const MAX_ROOTFS_FILE = 4 * 1024 * 1024;
+
+const { ENOENT, ENOTDIR, EACCES, EINVAL } = os.constants.errno;
+
+/**
+ * Reads the regular file `inner` inside the directory `root`, resolved as if
+ * `root` were / (ffi/in-root.c). Missing or unreadable: ''. A FIFO, device or
+ * directory there, or a file over MAX_ROOTFS_FILE, is refused.
+ */
+export function readFileInRoot(root: string, inner: string): string {
+  const fd = loadNative().openFileInRoot(root, inner);
+  if (fd === -ENOENT || fd === -ENOTDIR || fd === -EACCES) return '';
+  if (fd === -EINVAL)
+    throw new NookError(`${inner} in the container's root filesystem is not a regular file`, {
+      hint: `nook reads users and groups from it; make it a regular file (or leave it out) in the image or rootfs`,
+    });
+  if (fd < 0) throw new NookError(`opening ${inner} in the container's root filesystem: ${describeErrno(-fd)}`);
+  try {
+    // Sized from fstat (no 4 MiB buffer on every start), one byte more to see a file that grew past the cap.
+    const buf = Buffer.allocUnsafe(Math.min(fs.fstatSync(fd).size, MAX_ROOTFS_FILE) + 1);
+    let len = 0;
+    for (let n; len < buf.length && (n = fs.readSync(fd, buf, len, buf.length - len, null)) > 0; ) len += n;
+    if (len > MAX_ROOTFS_FILE)
+      throw new NookError(`${inner} in the container's root filesystem is larger than ${MAX_ROOTFS_FILE / 1024 / 1024} MiB`, {
+        hint: 'nook reads users and groups from it; no real one is that large',
+      });
+    return buf.toString('utf8', 0, len);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** How the sandbox of `spec` will look from the inside: its layers (writable layer on top), or its directory. */
+export function rootView(spec: Pick<SandboxSpec, 'rootfs' | 'overlay'>): RootView {
+  return spec.overlay ? new LayeredView([spec.overlay.upper, ...spec.overlay.lowerDirs]) : new DirView(spec.rootfs);
 }
 
 function lstatOrUndefined(p: string): fs.Stats | undefined {
@@ -28,11 +70,8 @@ function lstatOrUndefined(p: string): fs.Stats | undefined {
 
 export class DirView implements RootView {
   constructor(readonly root: string) {}
-  lstat(inner: string): fs.Stats | undefined {
-    return lstatOrUndefined(path.join(this.root, inner));
-  }
-  hostPath(inner: string): string {
-    return path.join(this.root, inner);
+  readFile(inner: string): string {
+    return readFileInRoot(this.root, inner);
   }
 }
 
@@ -48,21 +87,21 @@ function isOpaque(dir: string): boolean {
 export class LayeredView implements RootView {
   constructor(readonly layers: string[]) {}
 
-  /** The host path that provides `inner`, or undefined when it does not exist in the merged view. */
-  private find(inner: string): { host: string; st: fs.Stats } | undefined {
+  /** The layer and host path that provide `inner`, or undefined when it does not exist in the merged view. */
+  private find(inner: string): { layer: string; host: string; st: fs.Stats } | undefined {
     const parts = inner.split('/').filter(Boolean);
     let dirs = this.layers.map((l) => l); // layers where the current directory exists as a directory
     let rel = '';
     for (let i = 0; i < parts.length; i++) {
       rel = path.join(rel, parts[i]);
       const next: string[] = [];
-      let found: { host: string; st: fs.Stats } | undefined;
+      let found: { layer: string; host: string; st: fs.Stats } | undefined;
       for (const layer of dirs) {
         const host = path.join(layer, rel);
         const st = lstatOrUndefined(host);
         if (!st) continue;
         if (isWhiteout(st)) break;
-        if (!found) found = { host, st };
+        if (!found) found = { layer, host, st };
         if (!st.isDirectory()) break;
         next.push(layer);
         if (isOpaque(host)) break;
@@ -72,7 +111,8 @@ export class LayeredView implements RootView {
       if (!found.st.isDirectory()) return undefined;
       dirs = next;
     }
-    return { host: this.layers[0] ?? '/', st: lstatOrUndefined(this.layers[0] ?? '/')! };
+    const top = this.layers[0] ?? '/';
+    return { layer: top, host: top, st: lstatOrUndefined(top)! };
   }
 
   lstat(inner: string): fs.Stats | undefined {
@@ -82,6 +122,18 @@ export class LayeredView implements RootView {
   hostPath(inner: string): string | undefined {
     return this.find(inner)?.host;
   }
+
+  readFile(inner: string): string {
+    let resolved: string;
+    try {
+      resolved = resolveInView(this, inner);
+    } catch {
+      return '';
+    }
+    const found = this.find(resolved);
+    // Opened inside the layer that provides it, as inside any root: a layer is the container's data too.
+    return found ? readFileInRoot(found.layer, resolved) : '';
+  }
 }
 
 /**
@@ -89,7 +141,7 @@ export class LayeredView implements RootView {
  * following symlinks within the view, so that a link in the rootfs can never
  * point a mount at a host path outside it. Returns the resolved inside path.
  */
-export function resolveInView(view: RootView, inner: string): string {
+export function resolveInView(view: LayeredView, inner: string): string {
   const parts = inner.split('/').filter((p) => p && p !== '.');
   const resolved: string[] = [];
   let hops = 0;
@@ -115,10 +167,5 @@ export function resolveInView(view: RootView, inner: string): string {
 
 /** The text of a file inside, '' when it is missing or unreadable. */
 export function readViewFile(view: RootView, inner: string): string {
-  try {
-    const host = view.hostPath(resolveInView(view, inner));
-    return host ? fs.readFileSync(host, 'utf8') : '';
-  } catch {
-    return '';
-  }
+  return view.readFile(inner);
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { encodePlan, Op, OP_WORDS, PLAN_MAGIC } from '../../ffi/plan-format';
+import { encodePlan, Op, OP_WORDS, PLAN_MAGIC, Resolve } from '../../ffi/plan-format';
 
 const word = (b: Buffer, i: number) => b.readBigUInt64LE(i * 8);
 const cstring = (b: Buffer, off: number) => b.subarray(off, b.indexOf(0, off)).toString('utf8');
@@ -51,5 +51,11 @@ describe('plan encoding', () => {
     const fromC = Object.fromEntries([...enumBody.matchAll(/OP_(\w+) = (\d+)/g)].map((m) => [m[1], Number(m[2])]));
     expect(fromC).toEqual({ ...Op });
     expect(c).toContain(`#define NOOK_OP_WORDS ${OP_WORDS}`);
+  });
+
+  it('uses the same RESOLVE modes as ffi/in-root.h', () => {
+    const h = fs.readFileSync(path.join(__dirname, '../../ffi/in-root.h'), 'utf8');
+    const fromC = Object.fromEntries([...h.matchAll(/NOOK_RESOLVE_(\w+) = (\d+)/g)].map((m) => [m[1], Number(m[2])]));
+    expect(fromC).toEqual({ ...Resolve });
   });
 });

@@ -6,6 +6,7 @@ import { buildPlan, cloneFlags, CLONE, searchPath } from '../../src/sandbox/plan
 import { buildJoinPlan, JOINED_NAMESPACES } from '../../src/sandbox/join-plan';
 import { MS } from '../../src/sandbox/mounts';
 import type { SandboxSpec } from '../../src/sandbox/spec';
+import { Resolve, type PlanOp } from '../../ffi/plan-format';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-plan-'));
 const fds = { syncRead: 10, syncWrite: 11, statusParent: 12, statusChild: 13 };
@@ -32,6 +33,17 @@ function spec(over: Partial<SandboxSpec> = {}): SandboxSpec {
 }
 
 const names = (s: SandboxSpec) => buildPlan(s, fds).map((o) => o.op);
+
+/** Each MOUNT_AT with the inside path it mounts on: the RESOLVE before it. */
+function mountsAt(plan: PlanOp[]): { target: string; source: unknown; fstype: unknown; flags: number; data: unknown; what: string }[] {
+  let target = '';
+  const out = [];
+  for (const o of plan) {
+    if (o.op === 'RESOLVE') target = String(o.args[0]);
+    if (o.op === 'MOUNT_AT') out.push({ target, source: o.args[0], fstype: o.args[1], flags: Number(o.args[2]), data: o.args[3], what: o.what });
+  }
+  return out;
+}
 
 describe('plan: privileges', () => {
   it('drops the bounding set before changing ids, and ends with no_new_privs, seccomp, capset, exec', () => {
@@ -78,9 +90,10 @@ describe('plan', () => {
     const wait = ops.indexOf('WAIT_FD');
     // Mounts that don't depend on the maps overlap with newuidmap; devpts (gid=5), pivot_root and id changes wait.
     expect(ops.indexOf('MOUNT')).toBeLessThan(wait);
-    expect(plan.findIndex((o) => o.args[2] === 'devpts')).toBeGreaterThan(wait);
+    expect(ops.indexOf('MOUNT_AT')).toBeLessThan(wait);
+    expect(plan.findIndex((o) => o.op === 'MOUNT_AT' && o.args[1] === 'devpts')).toBeGreaterThan(wait);
     for (const later of ['PIVOT_ROOT', 'SETRESUID', 'SETRESGID', 'SETHOSTNAME', 'EXEC'] as const) expect(ops.indexOf(later)).toBeGreaterThan(wait);
-    expect(ops.indexOf('PIVOT_ROOT')).toBeGreaterThan(ops.lastIndexOf('MOUNT'));
+    expect(ops.indexOf('PIVOT_ROOT')).toBeGreaterThan(ops.lastIndexOf('MOUNT_AT'));
     expect(ops.at(-1)).toBe('EXEC');
     expect(ops.indexOf('RESET_SIGNALS')).toBeLessThan(ops.indexOf('EXEC'));
     expect(ops.indexOf('CLOEXEC_FROM')).toBeLessThan(ops.indexOf('EXEC'));
@@ -93,27 +106,47 @@ describe('plan', () => {
   });
 
   it('mounts proc, a tmpfs /dev, devpts and a read-only sysfs under the rootfs', () => {
-    const mounts = buildPlan(spec(), fds).filter((o) => o.op === 'MOUNT');
-    const byType = (t: string) => mounts.find((m) => m.args[2] === t);
-    expect(byType('proc')?.args[1]).toBe(path.join(root, 'proc'));
-    expect(byType('devpts')?.args[4]).toContain('newinstance');
-    expect(byType('devpts')?.args[4]).not.toContain('gid=5'); // gid 5 is not mapped with one id
-    expect(Number(byType('sysfs')?.args[3]) & MS.RDONLY).toBe(MS.RDONLY);
+    const mounts = mountsAt(buildPlan(spec(), fds));
+    const byType = (t: string) => mounts.find((m) => m.fstype === t);
+    expect(byType('proc')?.target).toBe('/proc');
+    expect(byType('devpts')?.target).toBe('/dev/pts');
+    expect(byType('devpts')?.data).toContain('newinstance');
+    expect(byType('devpts')?.data).not.toContain('gid=5'); // gid 5 is not mapped with one id
+    expect(byType('sysfs')!.flags & MS.RDONLY).toBe(MS.RDONLY);
     // /dev/null is bound once as a device (masked /proc files get it too)
-    expect(mounts.filter((m) => m.args[0] === '/dev/null' && m.what === "bind the host's /dev/null")).toHaveLength(1);
+    expect(mounts.filter((m) => m.source === '/dev/null' && m.target === '/dev/null')).toHaveLength(1);
+  });
+
+  it('names every mount target and working directory as an inside path, resolved in the rootfs by the executor', () => {
+    const plan = buildPlan(spec({ binds: [{ source: '/etc', target: '/mnt/etc', readOnly: false }], tmpfs: [{ target: '/cache', options: '', flags: 0 }], cwd: '/work' }), fds);
+    // Host paths of the rootfs appear only where nook chose them: the rootfs bind, the root to resolve in, pivot_root.
+    const hostPathOps = plan.filter((o) => o.args.some((a) => typeof a === 'string' && a.startsWith(root))).map((o) => o.op);
+    expect(hostPathOps).toEqual(['MOUNT', 'SET_ROOT', 'PIVOT_ROOT']);
+    const setRoot = plan.findIndex((o) => o.op === 'SET_ROOT');
+    expect(plan.findIndex((o) => o.op === 'RESOLVE')).toBeGreaterThan(setRoot);
+    expect(plan.findIndex((o) => o.op === 'HOLD_PROC')).toBeLessThan(plan.findIndex((o) => o.op === 'MOUNT' && o.args[0] === root));
+    const targets = mountsAt(plan).map((m) => m.target);
+    expect(targets).toEqual(expect.arrayContaining(['/proc', '/sys', '/dev', '/dev/null', '/dev/shm', '/dev/pts', '/mnt/etc', '/cache', '/proc/keys', '/proc/sys']));
+    // After pivot_root, the working directory is resolved in the container's / and entered by fd.
+    const ops = plan.map((o) => o.op);
+    const cwd = plan.findIndex((o) => o.op === 'RESOLVE' && o.args[0] === '/work');
+    expect(cwd).toBeGreaterThan(ops.indexOf('PIVOT_ROOT'));
+    expect(plan[cwd].args[1]).toBe(Resolve.CREATE_DIR);
+    expect(plan.slice(ops.indexOf('PIVOT_ROOT'), cwd).some((o) => o.op === 'SET_ROOT' && o.args[0] === '/')).toBe(true);
+    expect(ops[cwd + 1]).toBe('CHDIR_AT');
   });
 
   it('uses devpts gid=5 when gid 5 is mapped', () => {
     const idmap = { ...spec().idmap, gid: [{ inside: 0, outside: 1000, count: 1 }, { inside: 1, outside: 100000, count: 65536 }] };
-    const devpts = buildPlan(spec({ idmap }), fds).find((o) => o.args[2] === 'devpts');
-    expect(devpts?.args[4]).toContain('gid=5');
+    const devpts = mountsAt(buildPlan(spec({ idmap }), fds)).find((m) => m.fstype === 'devpts');
+    expect(devpts?.data).toContain('gid=5');
   });
 
-  it('brings up loopback only in its own network namespace, and binds /sys for --network host', () => {
+  it('brings up loopback only in its own network namespace, and binds /sys read-only, submounts too, for --network host', () => {
     expect(names(spec())).toContain('IFUP');
     const host = buildPlan(spec({ network: 'host' }), fds);
     expect(host.map((o) => o.op)).not.toContain('IFUP');
-    expect(host.find((o) => o.args[0] === '/sys')?.args[3]).toBe(MS.BIND | MS.REC);
+    expect(mountsAt(host).find((m) => m.source === '/sys')).toMatchObject({ target: '/sys', flags: MS.BIND | MS.REC | MS.RDONLY });
     expect(cloneFlags(spec()) & CLONE.NEWNET).toBe(CLONE.NEWNET);
     expect(cloneFlags(spec({ network: 'host' })) & CLONE.NEWNET).toBe(0);
   });
@@ -141,8 +174,7 @@ describe('plan', () => {
     const ops = plan.map((o) => o.op);
     const rootRemount = plan.findIndex((o) => o.op === 'REMOUNT_BIND' && o.args[0] === '/');
     expect(rootRemount).toBeGreaterThan(ops.indexOf('PIVOT_ROOT'));
-    const bindRemount = plan.find((o) => o.op === 'REMOUNT_BIND' && o.args[0] === path.join(root, 'mnt/etc'));
-    expect(bindRemount?.args[1]).toBe(MS.RDONLY);
+    expect(mountsAt(plan).find((m) => m.target === '/mnt/etc')).toMatchObject({ source: '/etc', flags: MS.BIND | MS.REC | MS.RDONLY });
   });
 
   it('executes with the PATH of the sandbox environment', () => {

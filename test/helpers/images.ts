@@ -117,6 +117,17 @@ export function rootOnlyImage(marker = 'rootonly', arch = 'amd64'): TestImage {
   );
 }
 
+/** The root-only image with one more layer of `entries` on top (a hostile image's tricks, say). */
+export function rootOnlyImageWith(entries: LayerEntry[], config: Record<string, unknown> = {}): TestImage {
+  return image(
+    [
+      { entries: baseEntries(false), compression: 'gzip' },
+      { entries, compression: 'gzip' },
+    ],
+    { Env: ENV, Cmd: ['true'], ...config },
+  );
+}
+
 export function entrypointImage(): TestImage {
   return image(
     [{ entries: [...baseEntries(true), { path: 'entry.sh', mode: 0o755, content: '#!/bin/sh\necho "entry: $*"\n' }], compression: 'gzip' }],

@@ -13,10 +13,11 @@ import { env, ok, psRow } from '../helpers/containers';
 import { scratchDir } from '../helpers/files';
 import { rootOnlyImage, rootOnlyImageWith } from '../helpers/images';
 import { rootfs, runNook, show } from '../helpers/nook';
-import { REPO } from '../helpers/paths';
+import { NOOK, REPO } from '../helpers/paths';
 import { parseMountinfo } from '../helpers/procs';
 import { pushImage, startRegistry, type RegistryServer } from '../helpers/registry';
-import { isRoot, spawnIdentity, testUsers, type TestUser } from '../helpers/users';
+import { isRoot, need, spawnIdentity, testUsers, type TestUser } from '../helpers/users';
+import { compileSeccomp, hostSeccompArch, type SeccompProfile } from '../../src/sandbox/seccomp';
 
 const user = (): TestUser => testUsers().any;
 
@@ -90,6 +91,38 @@ describe('planted symlinks in a --rootfs', () => {
     expect(r.code, show(r)).toBe(125);
     expect(r.stderr).toContain("/etc/passwd in the container's root filesystem is not a regular file");
     expect(r.stderr).not.toMatch(/^\s+at /m);
+  });
+});
+
+describe('on kernels without openat2 and the new mount API', () => {
+  // Simulated: nook runs under a seccomp filter (test/helpers/seccomp-run.c) that answers ENOSYS to
+  // openat2, open_tree, move_mount and mount_setattr, as Linux before 5.2/5.6/5.12 would. The filter sets
+  // no_new_privs, so newuidmap cannot run: the user without subordinate ids, who needs none.
+  it('the walk and the legacy bind still keep every target inside, and read-only binds read-only', async (ctx) => {
+    const u = need(ctx, 'nosub');
+    const dir = scratchDir(u, 'old-kernel-');
+    const wrapper = path.join(REPO, 'build/out/test-seccomp-run');
+    execFileSync('cc', ['-O1', '-o', wrapper, path.join(REPO, 'test/helpers/seccomp-run.c')]);
+    const filter = path.join(dir, 'enosys.bin');
+    const profile: SeccompProfile = {
+      defaultAction: 'SCMP_ACT_ALLOW',
+      syscalls: [{ names: ['openat2', 'open_tree', 'move_mount', 'mount_setattr'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 }],
+    };
+    fs.writeFileSync(filter, compileSeccomp(profile, hostSeccompArch(), []));
+    fs.chmodSync(filter, 0o644);
+    const root = ownRootfs(u);
+    const victim = victimDir(u);
+    const src = scratchDir(u, 'src-');
+    fs.symlinkSync(victim, path.join(root, 'data'));
+    fs.symlinkSync(victim, path.join(root, 'work'));
+    const script = 'test -d /data/vol && ! touch /data/vol/x 2>/dev/null && pwd';
+    const args = [filter, 'exec', NOOK, 'run', '--rootfs', root, '-v', `${src}:/data/vol:ro`, '-w', '/work/wd', '--', 'sh', '-c', script];
+    const r = await runNook(args, { user: u, bin: wrapper });
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stdout.split('\n')).toEqual(['load=0', path.join(victim, 'wd'), '']);
+    expect(entries(victim)).toEqual([]);
+    expect(fs.statSync(path.join(root, victim, 'vol')).isDirectory()).toBe(true);
+    expect(fs.existsSync(path.join(src, 'x'))).toBe(false);
   });
 });
 

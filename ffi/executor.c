@@ -53,11 +53,11 @@
 /* Keep in sync with ffi/plan-format.ts (a unit test checks). */
 enum nook_op {
     OP_WAIT_FD = 1,        /* fd: block until one byte (or EOF: parent gave up, exit quietly) */
-    /* 6-8 were path-based mkdir -p, touch and symlink: replaced by the in-root ops below. */
     OP_CLOSE = 2,          /* fd */
     OP_MOUNT = 3,          /* source, target, fstype, flags, data */
     OP_REMOUNT_BIND = 4,   /* target, flags: MS_BIND|MS_REMOUNT keeping the locked flags */
     OP_UMOUNT = 5,         /* target, flags */
+    /* 6-8 were path-based mkdir -p, touch and symlink: replaced by the in-root ops (37-42). */
     OP_PIVOT_ROOT = 9,     /* new root: pivot_root(".", ".") then detach the old root */
     OP_CHDIR = 10,         /* path */
     OP_SETHOSTNAME = 11,   /* name */
@@ -109,7 +109,7 @@ static int current_step;
 
 static const char *str_arg(uint64_t off) { return off ? plan_base + off : NULL; }
 
-static void close_keep_errno_exec(int fd)
+static void close_keep_errno(int fd)
 {
     int e = errno;
     close(fd);
@@ -164,8 +164,25 @@ static int remount_bind(const char *target, unsigned long flags)
     return mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | keep | flags, NULL);
 }
 
-static int proc_fds, root_fd, target_fd;
-static void replace_fd(int *slot, int fd);
+/*
+ * The mount assembly works on resolved fds, not on paths: OP_SET_ROOT opens
+ * the directory being assembled, OP_RESOLVE resolves an inside path in it
+ * (in-root.c: the container's symlinks are followed inside it, missing mount
+ * points are created relative to the directories found), and the mount ops
+ * act on that target. pivot_root closes them all: nothing of the host's
+ * stays open for the container to reach.
+ */
+static int proc_fds = -1;      /* the host proc's /proc/self/fd, as a directory */
+static int root_fd = -1;
+static int target_fd = -1;
+static const char *target_path; /* the inside path target_fd was resolved from */
+
+static void replace_fd(int *slot, int fd)
+{
+    if (*slot >= 0)
+        close(*slot);
+    *slot = fd;
+}
 
 static int pivot_into(const char *root)
 {
@@ -400,26 +417,6 @@ static int run_init(void)
     }
 }
 
-/*
- * The mount assembly works on resolved fds, not on paths: OP_SET_ROOT opens
- * the directory being assembled, OP_RESOLVE resolves an inside path in it
- * (in-root.c: the container's symlinks are followed inside it, missing mount
- * points are created relative to the directories found), and the mount ops
- * act on that target. pivot_root closes them all: nothing of the host's
- * stays open for the container to reach.
- */
-static int proc_fds = -1;      /* the host proc's /proc/self/fd, as a directory */
-static int root_fd = -1;
-static int target_fd = -1;
-static const char *target_path; /* the inside path target_fd was resolved from */
-
-static void replace_fd(int *slot, int fd)
-{
-    if (*slot >= 0)
-        close(*slot);
-    *slot = fd;
-}
-
 static int resolve_target(const char *path, int create, mode_t mode)
 {
     if (root_fd < 0)
@@ -488,7 +485,7 @@ static int bind_onto_target_legacy(const char *source, unsigned long flags)
     char name[16];
     nook_format_fd(name, top);
     int r = ok ? remount_bind(name, MS_RDONLY) : -1; /* cwd is proc_fds since mount_on_fd */
-    close_keep_errno_exec(top);
+    close_keep_errno(top);
     return r;
 }
 
@@ -512,7 +509,7 @@ static int bind_onto_target(const char *source, unsigned long flags)
         }
     }
     int r = (int)syscall(SYS_move_mount, tree, "", target_fd, "", NOOK_MOVE_MOUNT_F_EMPTY_PATH | NOOK_MOVE_MOUNT_T_EMPTY_PATH);
-    close_keep_errno_exec(tree);
+    close_keep_errno(tree);
     return r;
 }
 

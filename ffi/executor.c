@@ -85,7 +85,7 @@ enum nook_op {
     OP_UNSHARE = 33,       /* flags: unshare() (a cgroup namespace once nook has moved us into our cgroup) */
     OP_SETNS = 34,         /* fd, nstype: join the namespace behind fd (nook exec) */
     OP_FORK = 35,          /* clone(CLONE_PARENT): the parent reports the new pid and exits, the child goes on */
-    OP_INIT = 36,          /* fork: the child goes on to exec, the parent stays as a minimal init (--init) */
+    OP_INIT = 36,          /* tty: fork: the child goes on to exec, the parent stays as a minimal init (--init) */
 };
 
 struct nook_status {
@@ -337,16 +337,17 @@ static void init_ignore(int sig) { (void)sig; }
  * in /proc/1/status, so nook relays them as it would to a handling init.
  * Returns 0 in the child, which goes on with the plan.
  */
-static int run_init(void)
+static int run_init(int tty)
 {
     sigset_t all, old;
     sigfillset(&all);
     if (sigprocmask(SIG_SETMASK, &all, &old) < 0)
         return -1;
-    /* On a terminal the command gets a process group of its own, in the
-     * foreground, so typed ^C reaches it once (not also through init). It
-     * waits on `gate` until that is done, or its first read would stop it. */
-    int tty = isatty(0);
+    /* With -t, on the pty that is init's controlling terminal, the command
+     * gets a process group of its own, in the foreground, so typed ^C reaches
+     * it once (not also through init). It waits on `gate` until that is done,
+     * or its first read would stop it. Without -t init has no controlling
+     * terminal (a session of its own), so there is no foreground to give. */
     int gate[2] = { -1, -1 };
     if (tty && pipe2(gate, O_CLOEXEC) < 0)
         return -1;
@@ -502,7 +503,7 @@ static int run_op(const uint64_t *a)
     case OP_UNSHARE: return unshare((int)a[1]);
     case OP_SETNS: return setns((int)a[1], (int)a[2]);
     case OP_FORK: return fork_into_parent();
-    case OP_INIT: return run_init();
+    case OP_INIT: return run_init((int)a[1]);
     case OP_CAP_BOUND:
         for (int cap = 0; cap < 64; cap++)
             if (!((a[1] >> cap) & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)

@@ -122,7 +122,8 @@ export function processOps(spec: ProcessSpec, statusChild: number, opts: { creat
   ops.push({ op: 'UMASK', args: [0o022], what: 'set the umask' });
   ops.push(...securityOps(spec));
   // --init: this process stays as PID 1 (forwarding signals, reaping orphans); its child runs the command.
-  if (spec.init) ops.push({ op: 'INIT', args: [], what: 'start the init process' });
+  // With -t the command gets the pty's foreground (init's controlling terminal); else there is none.
+  if (spec.init) ops.push({ op: 'INIT', args: [spec.tty ? 1 : 0], what: 'start the init process' });
   ops.push({
     op: 'EXEC',
     args: [spec.argv[0], { strings: spec.argv }, { strings: spec.env }, searchPath(spec.env)],
@@ -173,6 +174,15 @@ function knownCapsMask(): bigint {
  * The command's stdin/stdout/stderr. Without a tty they are nook's own,
  * passed straight through (no copying), but made blocking and inheritable
  * again: Node may have left them O_NONBLOCK or close-on-exec.
+ *
+ * In every mode the command gets a session of its own. nook's may have the
+ * user's terminal as its controlling terminal, and a process of that session
+ * could type into it (TIOCSTI: keystrokes the user's shell runs after nook
+ * exits), take its foreground or be stopped by it; and a process of nook's
+ * process group could kill(0, ...) the other processes of the user's shell
+ * job. From another session the terminal is only a file: -i still reads it
+ * (no SIGTTIN outside its session), and typed Ctrl-C goes to nook's group
+ * alone, whence nook relays it once. With -t the PTY step does the setsid().
  */
 function stdioOps(spec: ProcessSpec): PlanOp[] {
   const ops: PlanOp[] = [];
@@ -185,13 +195,8 @@ function stdioOps(spec: ProcessSpec): PlanOp[] {
     });
     return ops;
   }
-  if (!spec.interactive) {
-    ops.push({ op: 'OPEN', args: ['/dev/null', O_RDONLY, 0, 0], what: 'attach stdin to /dev/null' });
-    // Out of nook's process group, Ctrl-C on the terminal reaches the command once, relayed by
-    // nook, instead of twice (from the terminal and from nook). With -i it stays in the group:
-    // a background group reading the terminal would be stopped (SIGTTIN).
-    ops.push({ op: 'SETPGID', args: [0], what: 'start a process group of its own' });
-  }
+  if (!spec.interactive) ops.push({ op: 'OPEN', args: ['/dev/null', O_RDONLY, 0, 0], what: 'attach stdin to /dev/null' });
+  ops.push({ op: 'SETSID', args: [], what: "start a session of its own, away from the user's terminal" });
   for (const fd of [0, 1, 2]) {
     ops.push({ op: 'CLEAR_NONBLOCK', args: [fd], what: `make fd ${fd} blocking` });
     ops.push({ op: 'DUP2', args: [fd, fd], what: `make fd ${fd} inheritable` });

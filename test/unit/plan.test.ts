@@ -32,6 +32,7 @@ function spec(over: Partial<SandboxSpec> = {}): SandboxSpec {
 }
 
 const names = (s: SandboxSpec) => buildPlan(s, fds).map((o) => o.op);
+const names2 = (ops: { op: string }[]) => ops.map((o) => o.op);
 
 describe('plan: privileges', () => {
   it('drops the bounding set before changing ids, and ends with no_new_privs, seccomp, capset, exec', () => {
@@ -122,11 +123,22 @@ describe('plan', () => {
     const opens = (s: SandboxSpec) => buildPlan(s, fds).filter((o) => o.op === 'OPEN').map((o) => o.args[0]);
     expect(opens(spec())).toEqual(['/dev/null']);
     expect(opens(spec({ interactive: true }))).toEqual([]);
-    expect(names(spec())).toContain('SETPGID');
-    expect(names(spec({ interactive: true }))).not.toContain('SETPGID');
     const tty = names(spec({ tty: true, interactive: true }));
     expect(tty).toContain('PTY');
     expect(tty).not.toContain('CLEAR_NONBLOCK');
+  });
+
+  it("gives the command a session of its own in every mode (never the user's terminal as its own)", () => {
+    for (const s of [spec(), spec({ interactive: true }), spec({ init: true, interactive: true })]) {
+      const ops = names(s);
+      expect(ops.filter((o) => o === 'SETSID')).toHaveLength(1);
+      expect(ops).not.toContain('SETPGID');
+      expect(ops.indexOf('SETSID')).toBeLessThan(ops.indexOf('EXEC'));
+    }
+    // With -t, the PTY step makes the session (setsid, then the pty as controlling terminal).
+    expect(names(spec({ tty: true }))).not.toContain('SETSID');
+    const join = names2(buildJoinPlan(spec({ interactive: true }), [], fds));
+    expect(join.indexOf('SETSID')).toBeGreaterThan(join.indexOf('FORK'));
   });
 
   it('skips setgroups when the id map denies it, and switches gid before uid', () => {

@@ -42,6 +42,7 @@ export const Op = {
   SETNS: 34,
   FORK: 35,
   INIT: 36,
+  INIT_IMAGE: 50,
 } as const;
 
 export type OpName = keyof typeof Op;
@@ -119,7 +120,7 @@ export function encodePlan(ops: readonly PlanOp[], statusFd: number): Buffer {
         a.strings.forEach((x, k) => writeWord(buf, list + k * 8, placeString(x)));
         writeWord(buf, at, list);
       } else if ('bytes' in a) {
-        // Raw bytes (a seccomp filter), 8-aligned in the variable part; the argument is their offset.
+        // Raw bytes (a seccomp filter, the init program), 8-aligned in the variable part; the argument is their offset.
         a.bytes.copy(buf, tail);
         writeWord(buf, at, tail);
         tail += align8(a.bytes.length);

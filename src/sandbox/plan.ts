@@ -55,7 +55,8 @@ export interface PlanFds {
   statusChild: number;
 }
 
-export function buildPlan(spec: SandboxSpec, fds: PlanFds): PlanOp[] {
+/** `initImage`: the --init program (ffi/native.ts initProgram()), needed with spec.init. */
+export function buildPlan(spec: SandboxSpec, fds: PlanFds, initImage?: Buffer): PlanOp[] {
   const mounts = mountOps(spec);
   const ops: PlanOp[] = [
     // If nook dies, so does the sandbox (and with it its whole pid namespace).
@@ -76,7 +77,7 @@ export function buildPlan(spec: SandboxSpec, fds: PlanFds): PlanOp[] {
   ops.push({ op: 'SETHOSTNAME', args: [spec.hostname], what: `set the hostname to ${spec.hostname}` });
   if (spec.network === 'none') ops.push({ op: 'IFUP', args: ['lo'], what: 'bring up the loopback interface' });
 
-  ops.push(...processOps(spec, fds.statusChild, { createCwd: true }));
+  ops.push(...processOps(spec, fds.statusChild, { createCwd: true, initImage }));
   return ops;
 }
 
@@ -90,8 +91,14 @@ export type ProcessSpec = Pick<
  * From stdio to execve(): working directory, limits, capabilities, ids,
  * seccomp. `statusChild` is the status socket, whose hang-up says that nook died.
  */
-export function processOps(spec: ProcessSpec, statusChild: number, opts: { createCwd: boolean }): PlanOp[] {
+export function processOps(spec: ProcessSpec, statusChild: number, opts: { createCwd: boolean; initImage?: Buffer }): PlanOp[] {
   const ops: PlanOp[] = [...stdioOps(spec)];
+  // --init: the init program goes into a sealed memfd now, before any seccomp filter (a profile
+  // may refuse memfd_create); INIT below runs it as PID 1 once it has forked the command.
+  if (spec.init) {
+    if (!opts.initImage) throw new Error('--init: the plan needs the init program');
+    ops.push({ op: 'INIT_IMAGE', args: [{ bytes: opts.initImage }, opts.initImage.length], what: 'load the init program into a sealed memfd' });
+  }
   // A container's working directory is made when missing (as docker does); exec's must exist.
   if (opts.createCwd) ops.push({ op: 'MKDIR_P', args: [spec.cwd, 0o755], what: `create the working directory ${spec.cwd}` });
   ops.push({ op: 'CHDIR', args: [spec.cwd], what: `change to the working directory ${spec.cwd}` });
@@ -121,9 +128,10 @@ export function processOps(spec: ProcessSpec, statusChild: number, opts: { creat
   ops.push({ op: 'CLOEXEC_FROM', args: [3], what: 'mark inherited descriptors close-on-exec' });
   ops.push({ op: 'UMASK', args: [0o022], what: 'set the umask' });
   ops.push(...securityOps(spec));
-  // --init: this process stays as PID 1 (forwarding signals, reaping orphans); its child runs the command.
-  // With -t the command gets the pty's foreground (init's controlling terminal); else there is none.
-  if (spec.init) ops.push({ op: 'INIT', args: [spec.tty ? 1 : 0], what: 'start the init process' });
+  // --init: this process forks the command and becomes PID 1 by executing the init program, with
+  // the container's environment only (nothing of nook's). With -t the command gets the pty's
+  // foreground (init's controlling terminal); without, init has no controlling terminal.
+  if (spec.init) ops.push({ op: 'INIT', args: [{ strings: spec.env }, spec.tty ? 1 : 0], what: 'start the init process' });
   ops.push({
     op: 'EXEC',
     args: [spec.argv[0], { strings: spec.argv }, { strings: spec.env }, searchPath(spec.env)],

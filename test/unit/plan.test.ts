@@ -31,7 +31,8 @@ function spec(over: Partial<SandboxSpec> = {}): SandboxSpec {
   };
 }
 
-const names = (s: SandboxSpec) => buildPlan(s, fds).map((o) => o.op);
+const INIT_IMAGE = Buffer.from('\x7fELF the init program');
+const names = (s: SandboxSpec) => buildPlan(s, fds, INIT_IMAGE).map((o) => o.op);
 const names2 = (ops: { op: string }[]) => ops.map((o) => o.op);
 
 describe('plan: privileges', () => {
@@ -175,6 +176,22 @@ describe('plan: --init', () => {
     expect(ops.indexOf('INIT')).toBeGreaterThan(ops.indexOf('CAPSET'));
     expect(ops.at(-1)).toBe('EXEC');
     expect(ops.at(-2)).toBe('INIT');
+  });
+
+  it('loads the init program before any seccomp filter, and gives init the container environment only', () => {
+    for (const noNewPrivs of [true, false]) {
+      const s = spec({ init: true, security: { ...spec().security, noNewPrivs } });
+      const plan = buildPlan(s, fds, INIT_IMAGE);
+      const ops = plan.map((o) => o.op);
+      expect(ops.indexOf('INIT_IMAGE')).toBeGreaterThan(-1);
+      expect(ops.indexOf('INIT_IMAGE')).toBeLessThan(ops.indexOf('SECCOMP'));
+      const image = plan.find((o) => o.op === 'INIT_IMAGE')!;
+      expect(image.args).toEqual([{ bytes: INIT_IMAGE }, INIT_IMAGE.length]);
+      expect(plan.find((o) => o.op === 'INIT')!.args).toEqual([{ strings: s.env }, 0]);
+    }
+    expect(buildPlan(spec({ init: true, tty: true }), fds, INIT_IMAGE).find((o) => o.op === 'INIT')!.args[1]).toBe(1);
+    expect(names(spec())).not.toContain('INIT_IMAGE');
+    expect(() => buildPlan(spec({ init: true }), fds)).toThrow(/init program/);
   });
 });
 

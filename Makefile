@@ -21,12 +21,19 @@ build/out/nook-supervisor: ffi/supervisor.c ffi/supervisor-log.c ffi/supervisor-
 	@mkdir -p build/out
 	cc -O2 -Wall -Wextra -Werror -o $@ ffi/supervisor.c ffi/supervisor-log.c ffi/executor.c ffi/in-root.c
 
-build/out/nook.js: $(SOURCES) build/bundle.mjs build/native-assets.mjs build/out/libnook-exec.so build/out/nook-supervisor node_modules/.package-lock.json
+# --init's PID 1: no libc, a few raw system calls, one segment; its bytes travel in every --init plan.
+build/out/nook-init: ffi/init.c
+	@mkdir -p build/out
+	cc -Os -Wall -Wextra -Werror -static -nostdlib -fno-pie -no-pie -fno-stack-protector \
+	  -fno-asynchronous-unwind-tables -fno-unwind-tables -fcf-protection=none \
+	  -Wl,--build-id=none -Wl,-z,noexecstack -Wl,-z,noseparate-code -s -o $@ $<
+
+build/out/nook.js: $(SOURCES) build/bundle.mjs build/native-assets.mjs build/out/libnook-exec.so build/out/nook-supervisor build/out/nook-init node_modules/.package-lock.json
 	@mkdir -p build/out
 	npx --no-install tsc -p .
 	$(NODE_SEA) build/bundle.mjs
 
-build/nook: build/out/nook.js build/out/libnook-exec.so build/out/nook-supervisor build/package.mjs build/native-assets.mjs
+build/nook: build/out/nook.js build/out/libnook-exec.so build/out/nook-supervisor build/out/nook-init build/package.mjs build/native-assets.mjs
 	$(NODE_SEA) build/package.mjs
 
 typecheck: node_modules/.package-lock.json

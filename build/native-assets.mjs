@@ -11,6 +11,7 @@ export const assets = {
   'koffi.node': path.join(root, 'node_modules/@koromix/koffi-linux-x64/linux_x64/koffi.node'),
   'libnook-exec.so': path.join(root, 'build/out/libnook-exec.so'),
   'nook-supervisor': path.join(root, 'build/out/nook-supervisor'),
+  'nook-init': path.join(root, 'build/out/nook-init'),
 };
 
 export function nativeId() {

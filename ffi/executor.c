@@ -32,6 +32,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -85,7 +86,7 @@ enum nook_op {
     OP_UNSHARE = 33,       /* flags: unshare() (a cgroup namespace once nook has moved us into our cgroup) */
     OP_SETNS = 34,         /* fd, nstype: join the namespace behind fd (nook exec) */
     OP_FORK = 35,          /* clone(CLONE_PARENT): the parent reports the new pid and exits, the child goes on */
-    OP_INIT = 36,          /* fork: the child goes on to exec, the parent stays as a minimal init (--init) */
+    OP_INIT = 36,          /* envp list, tty: fork; the child goes on to exec, the parent executes the init program (--init) */
     /* Paths inside the rootfs are resolved in it (in-root.c), never from the host's /: */
     OP_HOLD_PROC = 37,     /* keep /proc/self/fd open, to name resolved fds to mount() even once /proc is covered */
     OP_SET_ROOT = 38,      /* path: the directory that RESOLVE treats as / */
@@ -93,6 +94,7 @@ enum nook_op {
     OP_MOUNT_AT = 40,      /* source (NULL: the target itself), fstype, flags, data: mount onto the target */
     OP_SYMLINK_AT = 41,    /* link text, name: create a symlink in the target directory */
     OP_CHDIR_AT = 42,      /* change to the target directory */
+    OP_INIT_IMAGE = 50,    /* bytes, length: the init program into a sealed memfd, for OP_INIT */
 };
 
 struct nook_status {
@@ -329,92 +331,139 @@ static int fork_into_parent(void)
     return 0;
 }
 
-static void close_from(int lowest)
-{
-#ifdef SYS_close_range
-    if (syscall(SYS_close_range, lowest, ~0U, 0) == 0)
-        return;
-#endif
-    for (int fd = lowest; fd < 4096; fd++)
-        close(fd);
-}
+/* --init: the init program (ffi/init.c) in a sealed memfd, made by OP_INIT_IMAGE for OP_INIT. */
+static int init_image_fd = -1;
 
-static void init_ignore(int sig) { (void)sig; }
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U /* Linux 6.3 */
+#endif
 
 /*
- * --init: this process (PID 1 of the container) forks the command and stays
- * behind as its init, as tini does: every signal it gets goes to the command,
- * every orphan that exits is reaped, and when the command ends init exits
- * with its status (128 + the signal when it was killed). Signals are blocked
- * and taken with sigwaitinfo(); the no-op handlers only show them as caught
- * in /proc/1/status, so nook relays them as it would to a handling init.
- * Returns 0 in the child, which goes on with the plan.
+ * Copies the init program into an anonymous file and seals it, so that
+ * nothing in the container can change what PID 1 runs (runc does the same
+ * for its own binary). Early in the plan, before any seccomp filter, which
+ * might refuse memfd_create(). MFD_EXEC: where vm.memfd_noexec=1 makes
+ * memfds non-executable by default; kernels before 6.3 say EINVAL to it.
  */
-static int run_init(void)
+static int load_init_image(const char *bytes, size_t len)
 {
+    int fd = memfd_create("nook-init", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+    if (fd < 0 && errno == EINVAL)
+        fd = memfd_create("nook-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return -1;
+    for (size_t done = 0; done < len; ) {
+        ssize_t n = write(fd, bytes + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            goto fail;
+        }
+        done += (size_t)n;
+    }
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+        goto fail;
+    init_image_fd = fd;
+    return 0;
+fail:;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+}
+
+/*
+ * --init: fork the command, then become the container's PID 1 by executing
+ * the init program (ffi/init.c: forwards signals, reaps orphans, exits with
+ * the command's status) with the container's environment `envp`. Staying
+ * here instead, a copy of nook (or of nook-supervisor) that never execs,
+ * would leave nook's memory and environment to the container's reading
+ * (/proc/1/environ, /proc/1/mem, ptrace).
+ *
+ * Every signal is blocked before the fork and stays so across execve(), as
+ * does a SIGCHLD already pending: init takes them with sigtimedwait().
+ * The command waits on a gate for one byte, written by the init program once
+ * it is named and has its handlers (nook's relay reads /proc/1/status as
+ * soon as the command runs), so it never sees a half-made PID 1. EOF instead:
+ * init failed to start and reported it; the command leaves quietly.
+ *
+ * With `tty` (-t: the pty is this session's controlling terminal) the
+ * command also gets a process group of its own, in the foreground, so typed
+ * ^C reaches it once (not also through init); without a terminal there is no
+ * foreground to give. Returns 0 in the child, which goes on with the plan.
+ */
+/* Decimal digits of v, written backwards from `end` (a NUL is put there); returns the first. */
+static char *utoa(unsigned v, char *end)
+{
+    *end = 0;
+    do
+        *--end = (char)('0' + v % 10);
+    while (v /= 10);
+    return end;
+}
+
+static int run_init(char **envp, int tty)
+{
+    if (init_image_fd < 0)
+        return errno = EBADF, -1;
     sigset_t all, old;
     sigfillset(&all);
     if (sigprocmask(SIG_SETMASK, &all, &old) < 0)
         return -1;
-    /* On a terminal the command gets a process group of its own, in the
-     * foreground, so typed ^C reaches it once (not also through init). It
-     * waits on `gate` until that is done, or its first read would stop it. */
-    int tty = isatty(0);
-    int gate[2] = { -1, -1 };
-    if (tty && pipe2(gate, O_CLOEXEC) < 0)
+    int gate[2];
+    if (pipe2(gate, O_CLOEXEC) < 0)
         return -1;
-    /* Before the fork, so the command never sees PID 1 without them.
-     * Its command line is still nook's (it was never exec'd); the name at least says what it is. */
-    prctl(PR_SET_NAME, "nook-init", 0, 0, 0);
-    /* Dropping root (setresuid) made it non-dumpable, and it never execs to
-     * be reset: the files under /proc/1/ns would be closed to nook exec. tini, an exec'd
-     * program, is dumpable too; its memory holds nothing but the plan. */
-    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     /* A raw clone, not fork(): glibc's fork() takes malloc's and stdio's locks,
      * which another of nook's threads may have held at clone time (a hang). */
     pid_t child = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
     if (child < 0)
         return -1;
     if (child == 0) {
-        if (tty) {
-            char c;
-            close(gate[1]);
+        char c;
+        ssize_t n;
+        close(gate[1]);
+        if (tty)
             setpgid(0, 0);
-            while (read(gate[0], &c, 1) < 0 && errno == EINTR)
-                ;
-            close(gate[0]);
-        }
+        while ((n = read(gate[0], &c, 1)) < 0 && errno == EINTR)
+            ;
+        close(gate[0]);
+        if (n != 1)
+            _exit(125);
         return sigprocmask(SIG_SETMASK, &old, NULL);
     }
+    close(gate[0]);
     if (tty) {
-        close(gate[0]);
         setpgid(child, child);
         tcsetpgrp(0, child); /* SIGTTOU is blocked: this works from any group */
-        close(gate[1]);
     }
-    /* Nothing of nook's stays open here; the status socket must close so nook sees the exec. */
-    close_from(3);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = init_ignore;
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            sigaction(sig, &sa, NULL);
-    for (;;) {
-        siginfo_t si;
-        int sig = sigwaitinfo(&all, &si);
-        if (sig < 0)
-            continue;
-        if (sig != SIGCHLD) {
-            kill(child, sig);
-            continue;
-        }
-        int st;
-        pid_t p;
-        while ((p = waitpid(-1, &st, WNOHANG)) > 0)
-            if (p == child)
-                _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    /* The gate goes to init as fd 3. Every other descriptor is close-on-exec
+     * (CLOEXEC_FROM in the plan): the status socket stays usable until then,
+     * to report a failed exec, and closes with it so nook sees the command's exec. */
+    int img = init_image_fd;
+    if (status_fd == 3)
+        status_fd = fcntl(3, F_DUPFD_CLOEXEC, 4);
+    if (img == 3 && (img = fcntl(3, F_DUPFD_CLOEXEC, 4)) < 0)
+        return -1;
+    if (gate[1] == 3) {
+        if (fcntl(3, F_SETFD, 0) < 0)
+            return -1;
+    } else if (dup2(gate[1], 3) < 0) {
+        return -1;
     }
+    cloexec_from(4);
+    /* argv[1]: the command's pid (in this pid namespace); no snprintf(), whose locale may lock. */
+    char pid[12], num[12], path[40] = "/proc/self/fd/";
+    char *argv[] = { "nook-init", utoa((unsigned)child, pid + sizeof pid - 1), NULL };
+    syscall(SYS_execveat, img, "", argv, envp, AT_EMPTY_PATH);
+    /* A seccomp profile may refuse execveat() (docker's allows it): the same file through /proc. */
+    int e = errno;
+    strcat(path, utoa((unsigned)img, num + sizeof num - 1));
+    execve(path, argv, envp);
+    if (errno == ENOENT)
+        errno = e; /* no /proc: execveat's reason is the telling one */
+    return -1;
 }
 
 static int resolve_target(const char *path, int create, mode_t mode)
@@ -611,7 +660,8 @@ static int run_op(const uint64_t *a)
     case OP_UNSHARE: return unshare((int)a[1]);
     case OP_SETNS: return setns((int)a[1], (int)a[2]);
     case OP_FORK: return fork_into_parent();
-    case OP_INIT: return run_init();
+    case OP_INIT: return run_init(list_arg(a[1]), (int)a[2]);
+    case OP_INIT_IMAGE: return load_init_image(str_arg(a[1]), (size_t)a[2]);
     case OP_HOLD_PROC: {
         int fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)

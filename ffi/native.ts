@@ -19,8 +19,8 @@ import { randomHex } from '../src/util/random';
 declare const NOOK_NATIVE_ID: string | undefined;
 
 const ASSETS = ['koffi.node', 'libnook-exec.so'] as const;
-/** Unpacked only when used: `nook run` never needs the supervisor. */
-const ON_DEMAND = ['nook-supervisor'] as const;
+/** Unpacked (or read) only when used: `nook run` never needs the supervisor, nor the init without --init. */
+const ON_DEMAND = ['nook-supervisor', 'nook-init'] as const;
 type AssetName = (typeof ASSETS)[number] | (typeof ON_DEMAND)[number];
 
 function isSea(): boolean {
@@ -83,6 +83,17 @@ function assetPaths(): Record<(typeof ASSETS)[number], string> {
 /** The detached-container supervisor executable (ffi/supervisor.c), unpacked on first use. */
 export function supervisorPath(): string {
   return assetPath('nook-supervisor');
+}
+
+/**
+ * The --init program (ffi/init.c). Its bytes go into the plan, and the
+ * executor runs it from a sealed memfd: never unpacked to a file.
+ */
+export function initProgram(): Buffer {
+  if (!isSea()) return fs.readFileSync(devAssetPath('nook-init'));
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const sea = require('node:sea') as typeof import('node:sea');
+  return Buffer.from(sea.getRawAsset('nook-init'));
 }
 
 export interface Native {

@@ -45,6 +45,7 @@ export const Op = {
   MOUNT_AT: 40,
   SYMLINK_AT: 41,
   CHDIR_AT: 42,
+  INIT_IMAGE: 50,
 } as const;
 
 /** What RESOLVE does with missing components: the numbers of ffi/in-root.h (a unit test checks). */
@@ -129,7 +130,7 @@ export function encodePlan(ops: readonly PlanOp[], statusFd: number): Buffer {
         a.strings.forEach((x, k) => writeWord(buf, list + k * 8, placeString(x)));
         writeWord(buf, at, list);
       } else if ('bytes' in a) {
-        // Raw bytes (a seccomp filter), 8-aligned in the variable part; the argument is their offset.
+        // Raw bytes (a seccomp filter, the init program), 8-aligned in the variable part; the argument is their offset.
         a.bytes.copy(buf, tail);
         writeWord(buf, at, tail);
         tail += align8(a.bytes.length);

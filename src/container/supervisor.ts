@@ -10,7 +10,7 @@
  */
 import fs = require('node:fs');
 import { encodePlan, type PlanOp } from '../../ffi/plan-format';
-import { loadNative, supervisorPath, type Native } from '../../ffi/native';
+import { initProgram, loadNative, supervisorPath, type Native } from '../../ffi/native';
 import { NookError } from '../errors';
 import { closeQuietly, controlChannels, readChildReport } from '../sandbox/child';
 import { cloneFailure, stepFailure } from '../sandbox/diagnose';
@@ -103,7 +103,8 @@ export function startSupervised(req: StartRequest): Started {
   const [errR, errW] = pipe(n);
 
   // The container's plan, with the descriptor numbers it will have in the supervisor.
-  const ops = buildPlan(spec, { syncRead: FD.syncRead, syncWrite: FD.syncWrite, statusParent: FD.status, statusChild: FD.statusChild });
+  const fds = { syncRead: FD.syncRead, syncWrite: FD.syncWrite, statusParent: FD.status, statusChild: FD.statusChild };
+  const ops = buildPlan(spec, fds, spec.init ? initProgram() : undefined);
   fs.writeFileSync(dir.p('plan'), encodePlan(ops, FD.statusChild), { mode: 0o600 });
 
   const exitCommand = [...selfCommand(), '__exited', dir.id];

@@ -9,7 +9,7 @@ import { NookError, describeErrno } from '../errors';
 import { moreIdsHint } from './idmap';
 import type { SandboxSpec } from './spec';
 
-const { ENOENT, EPERM, EACCES, EINVAL, ENOSPC, EROFS, ENOTDIR, ELOOP } = os.constants.errno;
+const { ENOENT, EPERM, EACCES, EINVAL, ENOSPC, EROFS, ENOTDIR, ELOOP, ENOSYS } = os.constants.errno;
 const EUSERS = 87; // not in Node's errno table
 
 function sysctl(name: string): string | null {
@@ -107,6 +107,13 @@ export function stepFailure(step: PlanOp, errno: number, spec: SandboxSpec, user
       else if (errno === ENOENT) hint = `the source of the mount does not exist on the host`;
       break;
     }
+    case 'INIT_IMAGE':
+    case 'INIT':
+      // --init runs its PID 1 from an executable memfd (nothing of nook's stays in the container).
+      if (sysctl('vm.memfd_noexec') === '2') hint = 'vm.memfd_noexec=2 forbids executable memfds, which --init needs; run without --init';
+      else if (errno === EPERM || errno === EACCES || errno === ENOSYS)
+        hint = '--init needs memfd_create and execveat (or execve of /proc/self/fd/N); a seccomp profile or security module may refuse them';
+      break;
   }
   return new StepError(step, errno, base, hint);
 }

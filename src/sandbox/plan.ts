@@ -55,7 +55,8 @@ export interface PlanFds {
   statusChild: number;
 }
 
-export function buildPlan(spec: SandboxSpec, fds: PlanFds): PlanOp[] {
+/** `initImage`: the --init program (ffi/native.ts initProgram()), needed with spec.init. */
+export function buildPlan(spec: SandboxSpec, fds: PlanFds, initImage?: Buffer): PlanOp[] {
   const mounts = mountOps(spec);
   const ops: PlanOp[] = [
     // If nook dies, so does the sandbox (and with it its whole pid namespace).
@@ -76,7 +77,7 @@ export function buildPlan(spec: SandboxSpec, fds: PlanFds): PlanOp[] {
   ops.push({ op: 'SETHOSTNAME', args: [spec.hostname], what: `set the hostname to ${spec.hostname}` });
   if (spec.network === 'none') ops.push({ op: 'IFUP', args: ['lo'], what: 'bring up the loopback interface' });
 
-  ops.push(...processOps(spec, fds.statusChild, { createCwd: true }));
+  ops.push(...processOps(spec, fds.statusChild, { createCwd: true, initImage }));
   return ops;
 }
 
@@ -90,8 +91,14 @@ export type ProcessSpec = Pick<
  * From stdio to execve(): working directory, limits, capabilities, ids,
  * seccomp. `statusChild` is the status socket, whose hang-up says that nook died.
  */
-export function processOps(spec: ProcessSpec, statusChild: number, opts: { createCwd: boolean }): PlanOp[] {
+export function processOps(spec: ProcessSpec, statusChild: number, opts: { createCwd: boolean; initImage?: Buffer }): PlanOp[] {
   const ops: PlanOp[] = [...stdioOps(spec)];
+  // --init: the init program goes into a sealed memfd now, before any seccomp filter (a profile
+  // may refuse memfd_create); INIT below runs it as PID 1 once it has forked the command.
+  if (spec.init) {
+    if (!opts.initImage) throw new Error('--init: the plan needs the init program');
+    ops.push({ op: 'INIT_IMAGE', args: [{ bytes: opts.initImage }, opts.initImage.length], what: 'load the init program into a sealed memfd' });
+  }
   // A container's working directory is made when missing (as docker does); exec's must exist.
   // Resolved inside the container's / (now the process's root), with no magic links followed.
   ops.push({ op: 'SET_ROOT', args: ['/'], what: "open the container's /" });
@@ -127,8 +134,10 @@ export function processOps(spec: ProcessSpec, statusChild: number, opts: { creat
   ops.push({ op: 'CLOEXEC_FROM', args: [3], what: 'mark inherited descriptors close-on-exec' });
   ops.push({ op: 'UMASK', args: [0o022], what: 'set the umask' });
   ops.push(...securityOps(spec));
-  // --init: this process stays as PID 1 (forwarding signals, reaping orphans); its child runs the command.
-  if (spec.init) ops.push({ op: 'INIT', args: [], what: 'start the init process' });
+  // --init: this process forks the command and becomes PID 1 by executing the init program, with
+  // the container's environment only (nothing of nook's). With -t the command gets the pty's
+  // foreground (init's controlling terminal); without, init has no controlling terminal.
+  if (spec.init) ops.push({ op: 'INIT', args: [{ strings: spec.env }, spec.tty ? 1 : 0], what: 'start the init process' });
   ops.push({
     op: 'EXEC',
     args: [spec.argv[0], { strings: spec.argv }, { strings: spec.env }, searchPath(spec.env)],
@@ -179,6 +188,15 @@ function knownCapsMask(): bigint {
  * The command's stdin/stdout/stderr. Without a tty they are nook's own,
  * passed straight through (no copying), but made blocking and inheritable
  * again: Node may have left them O_NONBLOCK or close-on-exec.
+ *
+ * In every mode the command gets a session of its own. nook's may have the
+ * user's terminal as its controlling terminal, and a process of that session
+ * could type into it (TIOCSTI: keystrokes the user's shell runs after nook
+ * exits), take its foreground or be stopped by it; and a process of nook's
+ * process group could kill(0, ...) the other processes of the user's shell
+ * job. From another session the terminal is only a file: -i still reads it
+ * (no SIGTTIN outside its session), and typed Ctrl-C goes to nook's group
+ * alone, whence nook relays it once. With -t the PTY step does the setsid().
  */
 function stdioOps(spec: ProcessSpec): PlanOp[] {
   const ops: PlanOp[] = [];
@@ -191,13 +209,8 @@ function stdioOps(spec: ProcessSpec): PlanOp[] {
     });
     return ops;
   }
-  if (!spec.interactive) {
-    ops.push({ op: 'OPEN', args: ['/dev/null', O_RDONLY, 0, 0], what: 'attach stdin to /dev/null' });
-    // Out of nook's process group, Ctrl-C on the terminal reaches the command once, relayed by
-    // nook, instead of twice (from the terminal and from nook). With -i it stays in the group:
-    // a background group reading the terminal would be stopped (SIGTTIN).
-    ops.push({ op: 'SETPGID', args: [0], what: 'start a process group of its own' });
-  }
+  if (!spec.interactive) ops.push({ op: 'OPEN', args: ['/dev/null', O_RDONLY, 0, 0], what: 'attach stdin to /dev/null' });
+  ops.push({ op: 'SETSID', args: [], what: "start a session of its own, away from the user's terminal" });
   for (const fd of [0, 1, 2]) {
     ops.push({ op: 'CLEAR_NONBLOCK', args: [fd], what: `make fd ${fd} blocking` });
     ops.push({ op: 'DUP2', args: [fd, fd], what: `make fd ${fd} inheritable` });

@@ -11,7 +11,7 @@
 import fs = require('node:fs');
 import { closeQuietly, controlChannels, readChildReport, waitChild } from './child';
 import { encodePlan, type PlanOp } from '../../ffi/plan-format';
-import { loadNative, type Native } from '../../ffi/native';
+import { initProgram, loadNative, type Native } from '../../ffi/native';
 import { NookError } from '../errors';
 import { applyIdMapping, type HostIdentity } from './idmap';
 import { buildPlan, cloneFlags } from './plan';
@@ -66,7 +66,7 @@ function reportOom(code: number, cg: ContainerCgroup | undefined): number {
 async function runInCgroup(n: Native, spec: SandboxSpec, host: HostIdentity, relay: SignalRelay, cg: ContainerCgroup | undefined, hooks: RunHooks): Promise<number> {
   const { statusParent, statusChild, syncRead, syncWrite } = controlChannels(n);
 
-  const ops: PlanOp[] = buildPlan(spec, { syncRead, syncWrite, statusParent, statusChild });
+  const ops: PlanOp[] = buildPlan(spec, { syncRead, syncWrite, statusParent, statusChild }, spec.init ? initProgram() : undefined);
   const plan = encodePlan(ops, statusChild);
   mark('plan encoded');
   const pid = n.clone(n.execPlanAddress, n.childStackTop, cloneFlags(spec), plan);

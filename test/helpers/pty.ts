@@ -31,6 +31,8 @@ export interface PtyResult {
   restored: boolean;
   timedOut: boolean;
   pendingExpect: string[];
+  /** What is left unread in the terminal's input queue at the end (what the user's shell would read next). */
+  input: string;
 }
 
 /** Runs `nook ARGS` with a pty as its stdin, stdout, stderr and controlling terminal. */
@@ -59,13 +61,14 @@ export function runOnPty(args: string[], opts: PtyOptions = {}): Promise<PtyResu
     child.on('close', (code) => {
       const text = Buffer.concat(out).toString('utf8');
       if (code !== 0) return reject(new Error(`pty_run.py failed (${code}): ${Buffer.concat(err).toString()}${text}`));
-      const r = JSON.parse(text) as { status: number; output: string; restored: boolean; timed_out: boolean; pending_expect: string[] };
+      const r = JSON.parse(text) as { status: number; output: string; restored: boolean; timed_out: boolean; pending_expect: string[]; input: string };
       resolve({
         status: r.status,
         output: Buffer.from(r.output, 'base64').toString('utf8').replace(/\r+\n/g, '\n'),
         restored: r.restored,
         timedOut: r.timed_out,
         pendingExpect: r.pending_expect,
+        input: Buffer.from(r.input, 'base64').toString('utf8'),
       });
     });
   });

@@ -14,6 +14,8 @@ Prints one JSON object on stdout:
   output: everything the command wrote, base64
   restored: whether the pty's termios settings are what they were before
   timed_out: whether the command had to be killed after --timeout
+  input: what is left unread in the terminal's input queue at the end, base64
+         (what a shell reading the terminal after the command would get)
 """
 import base64
 import fcntl
@@ -109,12 +111,29 @@ def main(argv):
             break
 
     after = termios.tcgetattr(slave)
+    # Non-canonical and non-blocking, so a partial line shows too.
+    raw = termios.tcgetattr(slave)
+    raw[3] &= ~termios.ICANON
+    raw[6][termios.VMIN] = 0
+    raw[6][termios.VTIME] = 0
+    termios.tcsetattr(slave, termios.TCSANOW, raw)
+    os.set_blocking(slave, False)
+    pending = b""
+    while True:
+        try:
+            chunk = os.read(slave, 65536)
+        except (BlockingIOError, OSError):
+            break
+        if not chunk:
+            break
+        pending += chunk
     json.dump(
         {
             "status": status,
             "output": base64.b64encode(output).decode(),
             "restored": before == after,
             "timed_out": timed_out,
+            "input": base64.b64encode(pending).decode(),
             "pending_expect": [s[0].decode(errors="replace") for s in steps],
         },
         sys.stdout,

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { staticProgram } from './programs';
 
 export const BUSYBOX = '/bin/busybox';
 
@@ -59,6 +60,9 @@ export function buildRootfs(): string {
   fs.copyFileSync(BUSYBOX, path.join(root, 'bin/busybox'));
   fs.chmodSync(path.join(root, 'bin/busybox'), 0o755);
   for (const a of applets) fs.symlinkSync('busybox', path.join(root, 'bin', a));
+  // Tries TIOCSTI and tcsetpgrp on fds 0-2 (the terminal tests).
+  fs.copyFileSync(staticProgram('tiocsti'), path.join(root, 'bin/tiocsti'));
+  fs.chmodSync(path.join(root, 'bin/tiocsti'), 0o755);
   for (const [dir, mode] of DIRS) {
     fs.mkdirSync(path.join(root, dir), { recursive: true });
     fs.chmodSync(path.join(root, dir), mode); // not subject to the umask

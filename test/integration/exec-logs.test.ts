@@ -229,6 +229,57 @@ describe('run --init', () => {
     expect(r.code, show(r)).toBe(143);
   });
 
+  // PID 1 used to be a copy of nook (or of nook-supervisor with -d) that never exec'd: the
+  // container could read nook's environment in /proc/1/environ and its memory in /proc/1/mem.
+  it.for(['run', 'run -d'])("%s: PID 1 holds nothing of nook's (environment, memory, executable)", async (mode) => {
+    const e = env();
+    const secret = `s3cr3t-${process.pid}-${Date.now()}`;
+    const withSecret = { env: { ...e.opts.env, NOOK_TEST_TOKEN: secret } };
+    const script =
+      'readlink /proc/1/exe; echo "cmdline $(tr "\\0" " " < /proc/1/cmdline)"; echo ---; tr "\\0" "\\n" < /proc/1/environ; echo ---; ' +
+      'cut -c74- /proc/1/maps; echo ---; ' +
+      // The stack of PID 1, where its argv and environment strings are.
+      'set -- $(grep "\\[stack\\]" /proc/1/maps | tr "-" " "); s=$((0x$1)); e=$((0x$2)); ' +
+      'dd if=/proc/1/mem bs=4096 skip=$((s/4096)) count=$(((e-s)/4096)) 2>/dev/null > /tmp/init-stack; ' +
+      'echo "stack $(wc -c < /tmp/init-stack) bytes, $(grep -c -a nook-init /tmp/init-stack) nook-init, ' + `$(grep -c -a ${secret} /tmp/init-stack) secret"; ` +
+      '(echo x >> /proc/1/exe) 2>/dev/null && echo exe-written || echo exe-refused';
+    let out: string;
+    if (mode === 'run') {
+      const r = await e.nook(['run', '--rootfs', rootfs(), '--init', '--tmpfs', '/tmp', '-e', 'FROM_CLI=1', '--', 'sh', '-c', script], withSecret);
+      expect(r.code, show(r)).toBe(0);
+      out = r.stdout;
+    } else {
+      const d = await e.nook(['run', '-d', '--rootfs', rootfs(), '--name', 'clean-init', '--init', '--tmpfs', '/tmp', '-e', 'FROM_CLI=1', '--', 'sleep', '2391'], withSecret);
+      expect(d.code, show(d)).toBe(0);
+      const r = await e.nook(['exec', 'clean-init', 'sh', '-c', script], withSecret);
+      await ok(e, ['rm', '-f', 'clean-init']);
+      expect(r.code, show(r)).toBe(0);
+      out = r.stdout;
+    }
+    expect(out).not.toContain(secret);
+    const [exe, environ, maps, rest] = out.split('---\n');
+    // A sealed anonymous file, not nook's executable nor a file of the container's.
+    expect(exe).toMatch(/^\/memfd:nook-init( \(deleted\))?\ncmdline nook-init 2 \n$/);
+    // The container's environment: the image's defaults and -e, nothing of nook's.
+    expect(environ!.trim().split('\n').map((l) => l.split('=')[0]).sort()).toEqual(['FROM_CLI', 'HOME', 'HOSTNAME', 'PATH']);
+    // Nothing mapped but the init program itself: no Node, no libc, no nook library.
+    expect(maps).toMatch(/\/memfd:nook-init/);
+    expect(maps).not.toMatch(/node|koffi|libnook|supervisor|libc|ld-linux|\.cache/);
+    expect(rest).toMatch(/^stack [1-9]\d* bytes, [1-9]\d* nook-init, 0 secret\nexe-refused\n$/);
+  });
+
+  it('a seccomp profile that refuses memfd_create and execveat does not stop it', async () => {
+    const e = env();
+    const profile = path.join(scratchDir(e.user, 'seccomp-'), 'profile.json');
+    fs.writeFileSync(profile, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['memfd_create', 'execveat'], action: 'SCMP_ACT_ERRNO' }] }), { mode: 0o644 });
+    for (const nnp of ['true', 'false']) {
+      const flags = ['--security-opt', `seccomp=${profile}`, '--security-opt', `no-new-privileges=${nnp}`];
+      const r = await e.nook(base(flags, 'readlink /proc/1/exe; cat /proc/1/comm; exit 3'));
+      expect(r.code, show(r)).toBe(3);
+      expect(r.stdout).toMatch(/^\/memfd:nook-init( \(deleted\))?\nnook-init\n$/);
+    }
+  });
+
   it('a detached --init container stops at once on SIGTERM and is joinable by exec', async () => {
     const e = env();
     await runDetached(e, ['--name', 'inited', '--init'], ['sleep', '2361']);

@@ -95,6 +95,17 @@ describe('-it', () => {
     expect(r.status, explain(r)).toBe(131);
   });
 
+  it('--init: the command has the pty\'s foreground, so Ctrl-C runs its handler once, and reads work', async () => {
+    const script = 'trap "echo got INT; exit 5" INT; cat /proc/1/comm; echo ready; read line; echo "got $line"; while :; do sleep 0.1; done';
+    const r = await runOnPty(runArgs(['-it', '--init'], ['sh', '-c', script]), {
+      steps: [{ expect: 'ready', send: 'typed\\r' }, { expect: 'got typed', send: '\\x03' }],
+    });
+    expect(r.status, explain(r)).toBe(5);
+    expect(r.output).toContain('nook-init\nready\n');
+    expect(r.output.match(/got INT/g)).toEqual(['got INT']);
+    expect(r.restored).toBe(true);
+  });
+
   it('Ctrl-C runs a command\'s INT handler exactly once', async () => {
     const script = 'trap "echo got INT; exit 5" INT; echo ready; while :; do sleep 0.1; done';
     const r = await runOnPty(runArgs(['-it'], ['sh', '-c', script]), { steps: [{ expect: 'ready', send: '\\x03' }] });

@@ -32,7 +32,9 @@ function spec(over: Partial<SandboxSpec> = {}): SandboxSpec {
   };
 }
 
-const names = (s: SandboxSpec) => buildPlan(s, fds).map((o) => o.op);
+const INIT_IMAGE = Buffer.from('\x7fELF the init program');
+const names = (s: SandboxSpec) => buildPlan(s, fds, INIT_IMAGE).map((o) => o.op);
+const names2 = (ops: { op: string }[]) => ops.map((o) => o.op);
 
 /** Each MOUNT_AT with the inside path it mounts on: the RESOLVE before it. */
 function mountsAt(plan: PlanOp[]): { target: string; source: unknown; fstype: unknown; flags: number; data: unknown; what: string }[] {
@@ -155,11 +157,22 @@ describe('plan', () => {
     const opens = (s: SandboxSpec) => buildPlan(s, fds).filter((o) => o.op === 'OPEN').map((o) => o.args[0]);
     expect(opens(spec())).toEqual(['/dev/null']);
     expect(opens(spec({ interactive: true }))).toEqual([]);
-    expect(names(spec())).toContain('SETPGID');
-    expect(names(spec({ interactive: true }))).not.toContain('SETPGID');
     const tty = names(spec({ tty: true, interactive: true }));
     expect(tty).toContain('PTY');
     expect(tty).not.toContain('CLEAR_NONBLOCK');
+  });
+
+  it("gives the command a session of its own in every mode (never the user's terminal as its own)", () => {
+    for (const s of [spec(), spec({ interactive: true }), spec({ init: true, interactive: true })]) {
+      const ops = names(s);
+      expect(ops.filter((o) => o === 'SETSID')).toHaveLength(1);
+      expect(ops).not.toContain('SETPGID');
+      expect(ops.indexOf('SETSID')).toBeLessThan(ops.indexOf('EXEC'));
+    }
+    // With -t, the PTY step makes the session (setsid, then the pty as controlling terminal).
+    expect(names(spec({ tty: true }))).not.toContain('SETSID');
+    const join = names2(buildJoinPlan(spec({ interactive: true }), [], fds));
+    expect(join.indexOf('SETSID')).toBeGreaterThan(join.indexOf('FORK'));
   });
 
   it('skips setgroups when the id map denies it, and switches gid before uid', () => {
@@ -195,6 +208,22 @@ describe('plan: --init', () => {
     expect(ops.indexOf('INIT')).toBeGreaterThan(ops.indexOf('CAPSET'));
     expect(ops.at(-1)).toBe('EXEC');
     expect(ops.at(-2)).toBe('INIT');
+  });
+
+  it('loads the init program before any seccomp filter, and gives init the container environment only', () => {
+    for (const noNewPrivs of [true, false]) {
+      const s = spec({ init: true, security: { ...spec().security, noNewPrivs } });
+      const plan = buildPlan(s, fds, INIT_IMAGE);
+      const ops = plan.map((o) => o.op);
+      expect(ops.indexOf('INIT_IMAGE')).toBeGreaterThan(-1);
+      expect(ops.indexOf('INIT_IMAGE')).toBeLessThan(ops.indexOf('SECCOMP'));
+      const image = plan.find((o) => o.op === 'INIT_IMAGE')!;
+      expect(image.args).toEqual([{ bytes: INIT_IMAGE }, INIT_IMAGE.length]);
+      expect(plan.find((o) => o.op === 'INIT')!.args).toEqual([{ strings: s.env }, 0]);
+    }
+    expect(buildPlan(spec({ init: true, tty: true }), fds, INIT_IMAGE).find((o) => o.op === 'INIT')!.args[1]).toBe(1);
+    expect(names(spec())).not.toContain('INIT_IMAGE');
+    expect(() => buildPlan(spec({ init: true }), fds)).toThrow(/init program/);
   });
 });
 

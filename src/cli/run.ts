@@ -27,6 +27,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'tls-verify', type: 'boolean', tristate: true, help: 'when pulling: require HTTPS with a valid certificate (default true)' },
   { name: 'squash-ids', type: 'boolean', help: 'when pulling: make files whose owner does not exist here owned by root' },
   { name: 'quiet', short: 'q', type: 'boolean', help: 'when pulling: no progress output' },
+  { name: 'max-layer-expansion', type: 'string', value: 'N', help: 'when pulling: refuse a layer that decompresses to more than N times its size (default 100; 0: no limit)' },
   { name: 'interactive', short: 'i', type: 'boolean', help: 'keep stdin attached (otherwise it is /dev/null)' },
   { name: 'tty', short: 't', type: 'boolean', help: 'allocate a pseudo-terminal' },
   { name: 'env', short: 'e', type: 'string', multiple: true, value: 'K=V', help: 'set an environment variable (K alone: take it from nook\'s environment)' },

@@ -13,6 +13,7 @@ import { formatReference, parseReference } from '../image/reference';
 import type { LayerRecord } from '../image/store/store';
 import { parseArgs, flagHelp, stringList, type FlagSpec } from './args';
 import { formatBytes } from './progress';
+import { MAX_EXPANSION_FLAG, maxLayerExpansion } from './pull';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -52,7 +53,7 @@ export async function saveCommand(argv: string[]): Promise<number> {
 }
 
 /** The stream to read: a file (checked to exist and be readable) or standard input (not a terminal). */
-function openInput(file: string | undefined, command: string, example: string): { source: Readable; what: string } {
+function openInput(file: string | undefined, command: string, example: string): { source: Readable; what: string; size?: number } {
   if (file === undefined || file === '-') {
     if (tty.isatty(0))
       throw new UsageError(`no ${command === 'load' ? 'archive' : 'tarball'} given, and standard input is a terminal`, `give a file, or redirect: ${example}`);
@@ -71,13 +72,14 @@ function openInput(file: string | undefined, command: string, example: string): 
     });
   }
   if (st.isDirectory()) throw new NookError(`${file} is a directory, not an archive`, { hint: 'give the tar file itself' });
-  return { source: fs.createReadStream(file, { highWaterMark: 1 << 20 }), what: file };
+  return { source: fs.createReadStream(file, { highWaterMark: 1 << 20 }), what: file, size: st.isFile() ? st.size : undefined };
 }
 
 const LOAD_FLAGS: readonly FlagSpec[] = [
   { name: 'input', short: 'i', type: 'string', value: 'FILE', help: 'read from FILE instead of standard input' },
   { name: 'quiet', short: 'q', type: 'boolean', help: 'print only the names (or ids) of the loaded images' },
   { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', help: "from a multi-platform image, load this platform (default: this host's)" },
+  MAX_EXPANSION_FLAG,
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
@@ -94,11 +96,12 @@ export async function loadCommand(argv: string[]): Promise<number> {
   }
   if (positionals.length) throw new UsageError(`nook load takes no arguments, got "${positionals[0]}"`, `read a file with -i: nook load -i ${positionals[0]}`);
   const platform = flags.platform ? parsePlatform(flags.platform as string) : undefined;
-  const { source, what } = openInput(flags.input as string | undefined, 'load', 'nook load < image.tar');
+  const maxExpansion = maxLayerExpansion(flags);
+  const { source, what, size } = openInput(flags.input as string | undefined, 'load', 'nook load < image.tar');
   const { loadArchive } = await import('../image/archive/load');
   const { familiarName } = await import('../image/archive/names');
   const { ImageStore } = await import('../image/store/store');
-  const loaded = await loadArchive(ImageStore.open(), source, what, { platform, onLayer: layerLine(Boolean(flags.quiet)) });
+  const loaded = await loadArchive(ImageStore.open(), source, what, { platform, size, maxExpansion, onLayer: layerLine(Boolean(flags.quiet)) });
   for (const { record, names } of loaded) {
     if (!names.length) say(`Loaded image ID: ${record.id}`);
     for (const n of names) say(`Loaded image: ${familiarName(n)}`);
@@ -110,6 +113,7 @@ const IMPORT_FLAGS: readonly FlagSpec[] = [
   { name: 'message', short: 'm', type: 'string', value: 'TEXT', help: 'the comment in the image history (default "Imported from FILE")' },
   { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', help: "the platform the image says it is for (default: this host's)" },
   { name: 'change', short: 'c', type: 'string', multiple: true, value: 'INSTRUCTION', help: 'not supported yet' },
+  MAX_EXPANSION_FLAG,
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
@@ -130,12 +134,15 @@ export async function importCommand(argv: string[]): Promise<number> {
     name = formatReference(ref);
   }
   const platform = flags.platform ? parsePlatform(flags.platform as string) : undefined;
-  const { source, what } = openInput(positionals[0], 'import', 'nook import - myimage < rootfs.tar');
+  const maxExpansion = maxLayerExpansion(flags);
+  const { source, what, size } = openInput(positionals[0], 'import', 'nook import - myimage < rootfs.tar');
   const { importRootfs } = await import('../image/archive/import');
   const { ImageStore } = await import('../image/store/store');
   const record = await importRootfs(ImageStore.open(), source, what, {
     name,
     platform,
+    size,
+    maxExpansion,
     message: (flags.message as string | undefined) ?? `Imported from ${positionals[0]}`,
   });
   say(record.id);

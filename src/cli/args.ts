@@ -67,10 +67,13 @@ export function parseArgs(argv: string[], specs: readonly FlagSpec[], command: s
     const list = (Array.isArray(v) ? v : [v]).map(String);
     if (!s.multiple && list.length > 1)
       throw new UsageError(`flag --${s.name} was given ${list.length} times`, 'give it once');
+    if (list.some((x) => x.includes('\0'))) throw new UsageError(`the value of --${s.name} contains a NUL byte`, 'a NUL byte cannot be passed to the kernel; remove it');
     if (!s.allowEmpty && list.some((x) => x === '')) throw new UsageError(`flag --${s.name} needs a value`, `e.g. --${s.name} ${s.value ?? 'VALUE'}`);
     flags[s.name] = s.multiple ? list : list[0];
   }
   const positionals = (parsed._ as unknown[]).map(String);
+  const nul = positionals.findIndex((p) => p.includes('\0'));
+  if (nul >= 0) throw new UsageError(`argument ${nul + 1} contains a NUL byte`, 'a NUL byte cannot be passed to the kernel; remove it');
   if (positionals[0] === '--') positionals.shift();
   return { flags, positionals };
 }

@@ -60,8 +60,14 @@ export function reportError(e: unknown): number {
     writeErr(`nook: ${e.message}\n${e.hint ? `  hint: ${e.hint}\n` : ''}`);
     return e.exitCode;
   }
+  // A bug, not bad input: one line and where to report it; NOOK_DEBUG=1 shows the stack.
   const err = e as Error;
-  writeErr(`nook: internal error: ${err?.stack ?? String(e)}\n`);
+  if (process.env.NOOK_DEBUG) {
+    writeErr(`nook: internal error: ${err?.stack ?? String(e)}\n`);
+    return 125;
+  }
+  const text = (err instanceof Error ? `${err.name}: ${err.message}` : String(e)).split('\n')[0];
+  writeErr(`nook: internal error: ${text}\n  hint: this is a bug in nook; please report it with the command you ran (NOOK_DEBUG=1 shows where it happened)\n`);
   return 125;
 }
 

@@ -7,6 +7,24 @@ import type { PullOptions } from '../image/pull';
 import { parseArgs, flagHelp, type FlagSpec, type FlagValues } from './args';
 import { PullProgress, progressMode } from './progress';
 
+/** --max-layer-expansion, for every command that brings layers into the store. */
+export const MAX_EXPANSION_FLAG: FlagSpec = {
+  name: 'max-layer-expansion',
+  type: 'string',
+  value: 'N',
+  help: 'refuse a layer that decompresses to more than N times its compressed size (default 100, at least 64 MiB; 0: no limit)',
+};
+
+/** The value of --max-layer-expansion, checked; undefined when not given (the default applies). */
+export function maxLayerExpansion(flags: FlagValues): number | undefined {
+  const v = flags['max-layer-expansion'];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || !/^\d+(\.\d+)?$/.test(v) || !Number.isFinite(n) || (n !== 0 && n < 1))
+    throw new UsageError(`invalid --max-layer-expansion "${String(v)}"`, 'give a ratio of at least 1, e.g. --max-layer-expansion 500, or 0 for no limit');
+  return n;
+}
+
 export const PULL_FLAGS: readonly FlagSpec[] = [
   { name: 'quiet', short: 'q', type: 'boolean', help: 'print only the image digest' },
   { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', help: "pull for this platform (default: this host's)" },
@@ -14,6 +32,7 @@ export const PULL_FLAGS: readonly FlagSpec[] = [
   { name: 'authfile', type: 'string', value: 'FILE', help: 'credentials file to use instead of the default ones' },
   { name: 'squash-ids', type: 'boolean', help: 'make files whose owner does not exist in your id range owned by root (instead of failing)' },
   { name: 'debug', type: 'boolean', help: 'print debug notes (e.g. skipped device nodes)' },
+  MAX_EXPANSION_FLAG,
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
@@ -25,6 +44,7 @@ export function pullOptions(flags: FlagValues, progress: PullProgress): PullOpti
     authFile: flags.authfile as string | undefined,
     squashIds: Boolean(flags['squash-ids']),
     debug: Boolean(flags.debug),
+    maxExpansion: maxLayerExpansion(flags),
     events: progress,
   };
 }

@@ -28,6 +28,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'tls-verify', type: 'boolean', tristate: true, help: 'when pulling: require HTTPS with a valid certificate (default true)' },
   { name: 'squash-ids', type: 'boolean', help: 'when pulling: make files whose owner does not exist here owned by root' },
   { name: 'quiet', short: 'q', type: 'boolean', help: 'when pulling: no progress output' },
+  { name: 'max-layer-expansion', type: 'string', value: 'N', help: 'when pulling: refuse a layer that decompresses to more than N times its size (default 100; 0: no limit)' },
   { name: 'interactive', short: 'i', type: 'boolean', help: 'keep stdin attached (otherwise it is /dev/null)' },
   { name: 'tty', short: 't', type: 'boolean', help: 'allocate a pseudo-terminal' },
   { name: 'env', short: 'e', type: 'string', multiple: true, value: 'K=V', help: 'set an environment variable (K alone: take it from nook\'s environment)' },
@@ -118,7 +119,10 @@ function parseEnvFile(file: string): string[] {
   }
   return text
     .split('\n')
-    .map((l) => l.replace(/\r$/, ''))
+    .map((l, i) => {
+      if (l.includes('\0')) throw new UsageError(`env file ${file}, line ${i + 1}: contains a NUL byte`, 'an env file is text: one K=V per line');
+      return l.replace(/\r$/, '');
+    })
     .filter((l) => l.trim() && !l.trimStart().startsWith('#'))
     .flatMap((l) => expandEnv(l));
 }
@@ -186,7 +190,7 @@ export function buildRunSpec({ flags, positionals }: ParsedArgs, host: HostIdent
   const cwd = root.image?.cwd ?? (flags.workdir as string | undefined) ?? '/';
   if (!cwd.startsWith('/')) throw new UsageError(`the working directory must be an absolute path: "${cwd}"`);
   const hostname = (flags.hostname as string | undefined) ?? randomHex(6);
-  if (hostname.length > 64) throw new UsageError(`hostname "${hostname}" is longer than 64 characters`);
+  if (Buffer.byteLength(hostname) > 64) throw new UsageError(`hostname "${hostname.slice(0, 80)}" is longer than 64 bytes`);
 
   const tty = Boolean(flags.tty);
   const defaults = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`, `HOME=${user.home}`, ...(tty ? ['TERM=xterm'] : [])];
@@ -197,7 +201,7 @@ export function buildRunSpec({ flags, positionals }: ParsedArgs, host: HostIdent
     stringList(flags.env).flatMap(expandEnv),
   );
 
-  return {
+  return checkStrings({
     rootfs,
     overlay: root.overlay,
     argv: root.image?.argv ?? positionals,
@@ -218,7 +222,26 @@ export function buildRunSpec({ flags, positionals }: ParsedArgs, host: HostIdent
     cgroupManager: cgroupManager(flags['cgroup-manager']),
     ulimits: ulimitsFromFlags(flags),
     init: Boolean(flags.init),
-  };
+  });
+}
+
+/**
+ * The last check before a spec becomes a plan: every string the kernel gets
+ * is a C string. Flags, env files and image configs are checked where they
+ * are read; this names the field should anything else bring a NUL byte.
+ */
+function checkStrings(spec: SandboxSpec): SandboxSpec {
+  const fields: [string, string[]][] = [
+    ['the command', spec.argv],
+    ['the environment', spec.env],
+    ['the working directory', [spec.cwd]],
+    ['the hostname', [spec.hostname]],
+    ['a volume', spec.binds.flatMap((b) => [b.source, b.target])],
+    ['a tmpfs', spec.tmpfs.flatMap((t) => [t.target, t.options])],
+  ];
+  for (const [what, list] of fields)
+    if (list.some((s) => s.includes('\0'))) throw new UsageError(`${what} contains a NUL byte`, 'a NUL byte cannot be passed to the kernel; remove it');
+  return spec;
 }
 
 export async function runCommand(argv: string[]): Promise<number> {

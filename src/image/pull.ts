@@ -34,6 +34,8 @@ export interface PullOptions {
   authFile?: string;
   squashIds?: boolean;
   debug?: boolean;
+  /** --max-layer-expansion: how many times its compressed size a layer may decompress to (default 100; 0: no limit). */
+  maxExpansion?: number;
   /** Layers downloaded at once (default 3). */
   concurrency?: number;
   events?: PullEvents;
@@ -122,6 +124,7 @@ async function pullWith(
     const extraction = extractIntoStore(store, helper, l, name, {
       squashIds: opts.squashIds,
       debug: opts.debug,
+      maxExpansion: opts.maxExpansion,
       onProgress: (bytes) => events.layer?.(l.diffId, 'extracting', bytes, l.size),
       onWarning: (m) => events.warning?.(m),
     })

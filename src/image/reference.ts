@@ -41,7 +41,19 @@ function checkRegistry(input: string, registry: string): void {
   const port = colon < 0 ? undefined : registry.slice(colon + 1);
   const hostOk = IPV6_HOST.test(host) || host.split('.').every((c) => DOMAIN_COMPONENT.test(c));
   if (!hostOk) throw bad(input, `"${registry}" is not a valid registry host`);
-  if (port !== undefined && !/^\d{1,5}$/.test(port)) throw bad(input, `"${port}" is not a valid port`);
+  if (port !== undefined && (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535))
+    throw bad(input, `"${port}" is not a valid port (1-65535)`);
+  // What URL parsing would refuse later (e.g. bad punycode "xn--a"), refused here with the reference named.
+  if (!canParseUrl(`https://${registry}/`)) throw bad(input, `"${registry}" is not a valid registry host`);
+}
+
+function canParseUrl(url: string): boolean {
+  try {
+    new URL(url);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function parseReference(input: string): Reference {

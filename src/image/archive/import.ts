@@ -23,6 +23,8 @@ export interface ImportOptions extends InstallHooks {
   /** The history comment (docker's --message); default "Imported from SOURCE". */
   message?: string;
   platform?: Platform;
+  /** The size of the tarball, when it is a file (else the expansion limit follows the bytes read so far). */
+  size?: number;
   /** Creation time (default now). */
   created?: Date;
 }
@@ -31,7 +33,7 @@ const TAR_HINT = 'nook import takes a root filesystem as a tar archive, plain or
 
 export async function importRootfs(store: ImageStore, source: Readable, what: string, opts: ImportOptions = {}): Promise<ImageRecord> {
   removeStale(store.p('blobs', 'tmp'), 'ingest.');
-  const blob = await ingest(source, store.p('blobs', 'tmp'), what);
+  const blob = await ingest(source, store.p('blobs', 'tmp'), what, { tarOnly: true, maxExpansion: opts.maxExpansion, size: opts.size });
   try {
     const kind = blob.compression;
     if (typeof kind !== 'string') throw new NookError(`${what} is compressed with ${kind.unsupported}, which nook does not read`, { hint: TAR_HINT });

@@ -15,6 +15,8 @@ import { pipeline } from 'node:stream/promises';
 import { Header } from 'tar';
 import { randomHex } from '../../util/random';
 import type { ImageStore } from '../store/store';
+import { NookError } from '../../errors';
+import { DEFAULT_MAX_EXPANSION, expansionError, expansionLimit } from '../unpack/decompress';
 import { decompressor, detectCompression, type Compression } from './compression';
 
 export interface Ingested {
@@ -59,6 +61,20 @@ function writeAll(fd: number, chunk: Buffer): Promise<void> {
   });
 }
 
+export interface IngestOptions {
+  /** How many times its compressed size the data may decompress to (default 100; 0: no limit). */
+  maxExpansion?: number;
+  /** The compressed size, when known in advance (a file in an archive); else the bytes received so far count. */
+  size?: number;
+  /** The data must be a tar archive (nook import): refuse anything else as soon as its first block is read. */
+  tarOnly?: boolean;
+}
+
+/** An empty tar archive is 10 KiB of zeros; more zeros than this, and nothing else, is not an archive (/dev/zero). */
+export const MAX_ZEROS = 1 << 20;
+
+const TAR_HINT = 'nook import takes a root filesystem as a tar archive, plain or compressed with gzip or zstd';
+
 /** A Writable that stores what is written in a new file under `dir`; `result` is set once it finished. */
 export class IngestWriter extends Writable {
   readonly file: string;
@@ -76,10 +92,17 @@ export class IngestWriter extends Writable {
   private uhead: Buffer[] = [];
   private uheadLength = 0;
   private committed = false;
+  /** Decompressed bytes so far. */
+  private usize = 0;
+  /** Every decompressed byte so far was zero. */
+  private allZero = true;
+  /** Why the data is refused (a bomb, not a tar archive): fails the copy at the next write. */
+  private fatal?: NookError;
 
   constructor(
     dir: string,
     private what: string,
+    private opts: IngestOptions = {},
   ) {
     super({ highWaterMark: 1 << 20 });
     fs.mkdirSync(dir, { recursive: true });
@@ -88,6 +111,7 @@ export class IngestWriter extends Writable {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    if (this.fatal) return done(this.fatal);
     this.size += chunk.length;
     this.hash.update(chunk);
     const work: Promise<void>[] = [writeAll(this.fd, chunk)];
@@ -98,7 +122,7 @@ export class IngestWriter extends Writable {
     } else {
       work.push(this.feed(chunk));
     }
-    Promise.all(work).then(() => done(), done);
+    Promise.all(work).then(() => done(this.fatal), done);
   }
 
   override _final(done: (err?: Error | null) => void): void {
@@ -108,6 +132,7 @@ export class IngestWriter extends Writable {
         this.dec.end();
         await this.decEnded;
       }
+      if (this.fatal) throw this.fatal;
       fs.fsyncSync(this.fd);
       fs.closeSync(this.fd);
       this.fd = -1;
@@ -150,6 +175,7 @@ export class IngestWriter extends Writable {
         dec.on('data', (d: Buffer) => this.uncompressed(d));
         this.decEnded = new Promise((resolve) => {
           dec.on('end', resolve);
+          dec.on('close', resolve);
           dec.on('error', (e) => {
             this.failDecompression(e);
             resolve();
@@ -170,7 +196,7 @@ export class IngestWriter extends Writable {
 
   private feed(chunk: Buffer): Promise<void> {
     if (this.kind === 'none') {
-      this.keepHead(chunk);
+      this.counted(chunk);
       return Promise.resolve();
     }
     const dec = this.dec;
@@ -179,16 +205,41 @@ export class IngestWriter extends Writable {
       const go = () => {
         dec.off('drain', go);
         dec.off('error', go);
+        dec.off('close', go);
         resolve();
       };
       dec.on('drain', go);
       dec.on('error', go);
+      dec.on('close', go);
     });
   }
 
   private uncompressed(d: Buffer): void {
+    if (this.fatal) return;
     this.uhash.update(d);
+    this.counted(d);
+    const limit = expansionLimit(this.opts.size ?? this.size, this.opts.maxExpansion);
+    if (this.usize > limit) this.refuse(expansionError(this.what, limit, this.opts.size ?? this.size, this.opts.maxExpansion ?? DEFAULT_MAX_EXPANSION));
+  }
+
+  /** Stops decompressing; the copy fails with `err` at its next step. */
+  private refuse(err: NookError): void {
+    this.fatal ??= err;
+    this.dec?.destroy();
+    this.dec = undefined;
+  }
+
+  /** Keeps the head of the (decompressed) data and, for a tar-only copy, refuses what cannot be one as early as possible. */
+  private counted(d: Buffer): void {
+    const before = this.uheadLength;
     this.keepHead(d);
+    this.usize += d.length;
+    if (!this.opts.tarOnly || this.fatal) return;
+    if (before < TAR_BLOCK && this.uheadLength >= TAR_BLOCK && !looksLikeTar(Buffer.concat(this.uhead)))
+      return this.refuse(new NookError(`${this.what} is not a tar archive`, { hint: TAR_HINT }));
+    if (this.allZero && !isZero(d)) this.allZero = false;
+    if (this.allZero && this.usize > MAX_ZEROS)
+      this.refuse(new NookError(`${this.what} is not a tar archive: it is more than ${MAX_ZEROS >> 20} MiB of zero bytes and nothing else`, { hint: TAR_HINT }));
   }
 
   private keepHead(d: Buffer): void {
@@ -198,9 +249,14 @@ export class IngestWriter extends Writable {
   }
 }
 
+function isZero(d: Buffer): boolean {
+  for (let i = 0; i < d.length; i++) if (d[i] !== 0) return false;
+  return true;
+}
+
 /** Copies `source` into a new file under `dir` (see IngestWriter); `what` names it in messages. */
-export async function ingest(source: Readable, dir: string, what: string): Promise<Ingested> {
-  const writer = new IngestWriter(dir, what);
+export async function ingest(source: Readable, dir: string, what: string, opts: IngestOptions = {}): Promise<Ingested> {
+  const writer = new IngestWriter(dir, what, opts);
   await pipeline(source, writer);
   return writer.result!;
 }

@@ -41,12 +41,14 @@ export interface LoadedImage {
 export interface LoadOptions extends InstallHooks {
   /** The platform to take from a multi-platform image (default: this host's). */
   platform?: Platform;
+  /** The archive's size, when it is a file (for the expansion limit of a compressed archive). */
+  size?: number;
 }
 
 /** Reads the archive from `source` (`what` names it in messages) and brings its images into `store`. */
 export async function loadArchive(store: ImageStore, source: Readable, what: string, opts: LoadOptions = {}): Promise<LoadedImage[]> {
   removeStale(store.p('tmp'), 'load-');
-  const spool = await Spool.read(source, store.p('tmp', `load-${process.pid}-${randomHex(4)}`), what);
+  const spool = await Spool.read(source, store.p('tmp', `load-${process.pid}-${randomHex(4)}`), what, { maxExpansion: opts.maxExpansion, size: opts.size });
   try {
     const kind = archiveKind(spool);
     const images: ImageToInstall[] = kind === 'docker-archive' ? readDockerArchive(spool) : readOciLayout(spool, opts.platform ?? hostPlatform());

@@ -9,10 +9,62 @@
  */
 import fs = require('node:fs');
 import path = require('node:path');
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
 import { NookError } from '../../errors';
-import { IngestWriter, type Ingested } from './ingest';
+import { DEFAULT_MAX_EXPANSION, expansionError, expansionLimit } from '../unpack/decompress';
+import { decompressor, detectCompression } from './compression';
+import { IngestWriter, MAX_ZEROS, type Ingested } from './ingest';
+
+/**
+ * The archive's tar bytes: `source` itself, or decompressed when it is gzip
+ * or zstd (decided by its first bytes). Decompressed here rather than by the
+ * tar parser (which inflates each input chunk in one synchronous call), so
+ * output comes in small chunks as the parser asks, stops as soon as reading
+ * stops, and is held to --max-layer-expansion: a compressed archive can
+ * expand no more than the layers in it may.
+ */
+async function* tarBytes(source: Readable, what: string, maxExpansion: number, size?: number): AsyncGenerator<Buffer> {
+  const input = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const held: Buffer[] = [];
+  let heldLength = 0;
+  while (heldLength < 8) {
+    const next = await input.next();
+    if (next.done) break;
+    held.push(next.value);
+    heldLength += next.value.length;
+  }
+  const kind = detectCompression(Buffer.concat(held));
+  async function* all(): AsyncGenerator<Buffer> {
+    yield* held;
+    for (let next = await input.next(); !next.done; next = await input.next()) yield next.value;
+  }
+  if (kind === 'none' || typeof kind !== 'string') return yield* all();
+  let read = 0;
+  const counted = Readable.from(
+    (async function* () {
+      for await (const c of all()) {
+        read += c.length;
+        yield c;
+      }
+    })(),
+  );
+  const dec = decompressor(kind, what);
+  counted.on('error', (e) => dec.destroy(e));
+  counted.pipe(dec);
+  let out = 0;
+  try {
+    for await (const chunk of dec as AsyncIterable<Buffer>) {
+      out += chunk.length;
+      const limit = expansionLimit(size ?? read, maxExpansion);
+      if (out > limit) throw expansionError(what, limit, size ?? read, maxExpansion);
+      yield chunk;
+    }
+  } finally {
+    counted.destroy();
+    dec.destroy();
+  }
+}
 
 /** manifest.json, index.json, configs and manifests are small; this is far above any real one. */
 const MAX_JSON = 64 << 20;
@@ -36,17 +88,19 @@ export class Spool {
     readonly dir: string,
     /** "debian.tar", "standard input": for messages. */
     readonly what: string,
+    /** --max-layer-expansion, for the compressed files (layer blobs) in the archive. */
+    private readonly maxExpansion?: number,
   ) {}
 
   /**
    * Reads the archive from `source` into `dir` (created, and removed again
    * when reading fails).
    */
-  static async read(source: Readable, dir: string, what: string): Promise<Spool> {
+  static async read(source: Readable, dir: string, what: string, opts: { maxExpansion?: number; size?: number } = {}): Promise<Spool> {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const spool = new Spool(dir, what);
+    const spool = new Spool(dir, what, opts.maxExpansion);
     try {
-      await spool.fill(source);
+      await spool.fill(source, opts.size);
     } catch (e) {
       spool.remove();
       throw e;
@@ -54,16 +108,18 @@ export class Spool {
     return spool;
   }
 
-  private fill(source: Readable): Promise<void> {
+  private fill(source: Readable, size?: number): Promise<void> {
     const writes: Promise<void>[] = [];
     return new Promise<void>((resolve, reject) => {
       let failed = false;
       let entries = 0;
       let bytes = 0;
+      const tar = Readable.from(tarBytes(source, this.what, this.maxExpansion ?? DEFAULT_MAX_EXPANSION, size), { objectMode: false });
       const fail = (e: unknown) => {
         if (failed) return;
         failed = true;
-        source.unpipe();
+        tar.unpipe();
+        tar.destroy();
         source.destroy();
         reject(this.readError(e, entries === 0, bytes === 0));
       };
@@ -76,7 +132,7 @@ export class Spool {
           entries++;
           const name = archiveName(entry.path);
           if (FILE_TYPES.has(entry.type)) {
-            const writer = new IngestWriter(this.dir, `${name} in ${this.what}`);
+            const writer = new IngestWriter(this.dir, `${name} in ${this.what}`, { maxExpansion: this.maxExpansion, size: entry.size });
             writes.push(
               new Promise<void>((done, failWrite) => {
                 writer.on('finish', () => {
@@ -103,15 +159,35 @@ export class Spool {
           }
         },
       });
-      parser.on('eof', () => (this.complete = true));
+      // The end-of-archive marker. First thing in the stream, it means no files at all (an empty
+      // archive, or /dev/zero, which would otherwise be read forever); after files, the padding
+      // that follows it is read up to a limit, and the rest of the stream is left unread.
+      let eofAt: number | undefined;
+      parser.on('eof', () => {
+        this.complete = true;
+        eofAt = bytes;
+        if (entries === 0)
+          fail(new NookError(`${this.what} is not an image archive: it holds no files (it begins with tar's end-of-archive marker, or is nothing but zero bytes)`, {
+            hint: 'nook load reads what nook save, docker save and podman save write (plain, gzip or zstd compressed)',
+          }));
+      });
+      tar.on('data', (c: Buffer) => {
+        bytes += c.length;
+        if (eofAt === undefined || failed || bytes - eofAt <= MAX_ZEROS) return;
+        eofAt = undefined;
+        tar.unpipe();
+        tar.destroy();
+        source.destroy();
+        parser.end();
+      });
       parser.on('error', fail);
       parser.on('abort', fail);
       parser.on('end', () => {
         Promise.all(writes).then(() => (failed ? undefined : resolve()), fail);
       });
       source.on('error', fail);
-      source.on('data', (c: Buffer) => (bytes += c.length));
-      source.pipe(parser as unknown as NodeJS.WritableStream);
+      tar.on('error', fail);
+      tar.pipe(parser as unknown as NodeJS.WritableStream);
     });
   }
 

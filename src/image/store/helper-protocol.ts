@@ -24,6 +24,8 @@ export type HelperRequest =
       ids: { uid: IdRange[]; gid: IdRange[] } | 'any';
       squashIds: boolean;
       debug: boolean;
+      /** --max-layer-expansion: the most times its compressed size the layer may decompress to (0: no limit). */
+      maxExpansion?: number;
     }
   | { id: number; op: 'remove'; paths: string[] }
   /** Copies `layers` (bottom first) into `dest`: the fallback when overlayfs is refused. */

@@ -5,6 +5,7 @@
 import fs = require('node:fs');
 import path = require('node:path');
 import readline = require('node:readline');
+import { loadNative } from '../../../ffi/native';
 import { NookError } from '../../errors';
 import { randomHex } from '../../util/random';
 import { extractLayer } from '../unpack/extract';
@@ -48,6 +49,7 @@ async function extract(req: Extract<HelperRequest, { op: 'extract' }>): Promise<
         squashIds: req.squashIds,
         layerName: req.layerName,
         diffId: req.diffId,
+        maxExpansion: req.maxExpansion,
         onWarning: (message) => reply({ id: req.id, event: 'warning', message }),
         onDebug: req.debug ? (message) => reply({ id: req.id, event: 'debug', message }) : undefined,
         onProgress: (bytes) => {
@@ -91,5 +93,9 @@ export async function storeHelperMain(): Promise<number> {
       reply({ id: req.id, event: 'error', message: err.message, hint: err instanceof NookError ? err.hint : undefined });
     }
   }
+  // Leave with _exit() (main.ts does, once the native module is loaded): every reply went out
+  // synchronously, and Node's own exit can hang joining a V8 worker that waits for a garbage
+  // collection which never comes (seen after a refused decompression bomb: 100 MB of buffers).
+  loadNative();
   return 0;
 }

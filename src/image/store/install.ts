@@ -11,6 +11,8 @@ import { ImageStore, type ImageRecord, type LayerRecord } from './store';
 export interface ExtractHooks {
   squashIds?: boolean;
   debug?: boolean;
+  /** --max-layer-expansion (default 100; 0: no limit). */
+  maxExpansion?: number;
   onProgress?: (bytes: number) => void;
   onWarning?: (message: string) => void;
 }
@@ -27,6 +29,7 @@ export async function extractIntoStore(store: ImageStore, helper: StoreHelper | 
       diffId: layer.diffId,
       squashIds: hooks.squashIds ?? false,
       debug: hooks.debug ?? false,
+      maxExpansion: hooks.maxExpansion,
     },
     { onProgress: hooks.onProgress, onWarning: hooks.onWarning },
   );

@@ -36,6 +36,28 @@ export interface ChunkOptions {
   /** For messages: "layer sha256:abcd… of debian:12". */
   layer: string;
   onProgress?: (compressedBytes: number) => void;
+  /** How many times its compressed size a layer may grow to when decompressed (default 100; 0: no limit). */
+  maxExpansion?: number;
+}
+
+/** --max-layer-expansion's default: far above real layers (text compresses 5-20×), far below a bomb's 1000×. */
+export const DEFAULT_MAX_EXPANSION = 100;
+/** Any layer may decompress to this much, whatever its ratio: small layers are mostly tar padding. */
+export const EXPANSION_FLOOR = 64 << 20;
+
+/** The most bytes a blob of `compressedSize` may decompress to, or Infinity when there is no limit. */
+export function expansionLimit(compressedSize: number, maxExpansion = DEFAULT_MAX_EXPANSION): number {
+  if (!maxExpansion) return Infinity;
+  return Math.max(compressedSize * maxExpansion, EXPANSION_FLOOR);
+}
+
+/** The refusal of a blob that decompresses to more than `limit` bytes (a decompression bomb, or a huge sparse file). */
+export function expansionError(what: string, limit: number, compressedSize: number, maxExpansion = DEFAULT_MAX_EXPANSION): NookError {
+  const mib = (n: number) => `${(n / (1 << 20)).toFixed(n < 10 << 20 ? 1 : 0)} MiB`;
+  return new NookError(
+    `${what} decompresses to more than ${mib(limit)} (${maxExpansion}× its compressed size of ${mib(compressedSize)}, at least ${mib(EXPANSION_FLOOR)}); refused as a possible decompression bomb, nothing of it is kept`,
+    { hint: 'if you trust the image, raise the limit with --max-layer-expansion N (0: no limit)' },
+  );
 }
 
 /** The hint for a blob whose content is not a readable layer (bad compressed data, a broken tar stream). */
@@ -119,12 +141,21 @@ export async function forEachTarChunk(blobPath: string, consume: (chunk: Buffer)
   } else {
     src.on('error', (err) => (failure ??= { where: 'read', err }));
   }
+  // A bomb is refused as soon as its output crosses the limit: nothing past it is ever written.
+  const compressedSize = dec ? fs.fstatSync(fd).size : 0;
+  const limit = dec ? expansionLimit(compressedSize, opts.maxExpansion) : Infinity;
+  let out = 0;
   let consumeFailed = false;
   try {
     for await (const chunk of tar) {
       if (!dec) {
         read += (chunk as Buffer).length;
         opts.onProgress?.(read);
+      }
+      out += (chunk as Buffer).length;
+      if (out > limit) {
+        consumeFailed = true;
+        throw expansionError(opts.layer, limit, compressedSize, opts.maxExpansion ?? DEFAULT_MAX_EXPANSION);
       }
       try {
         consume(chunk as Buffer);

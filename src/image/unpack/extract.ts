@@ -46,6 +46,8 @@ export interface ExtractOptions {
    * image that lies about it could plant content other images then use.
    */
   diffId?: string;
+  /** How many times its compressed size the layer may decompress to (default 100; 0: no limit). */
+  maxExpansion?: number;
 }
 
 export interface ExtractResult {
@@ -82,7 +84,7 @@ export async function extractLayer(blobPath: string, dest: string, opts: Extract
         hash?.update(chunk);
         reader.push(chunk);
       },
-      { layer, onProgress: opts.onProgress },
+      { layer, onProgress: opts.onProgress, maxExpansion: opts.maxExpansion },
     );
     reader.finish();
     extractor.finish();

@@ -11,6 +11,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { die, findBusybox, firstLine, onCleanup, progress, which } from './common.mjs';
+import { prng } from '../helpers/prng.mjs';
 
 /** The tag of both images. */
 export const TAG = '1';
@@ -123,17 +124,6 @@ export async function pushImage(base, repo, layers, history) {
 
 // ---------------------------------------------------------------- the images
 
-/** A seeded PRNG (mulberry32) for the image's shape: names, sizes, kinds. */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * File contents of three kinds, each from a seeded source: text (source code,

@@ -19,18 +19,7 @@ import { parseReference } from '../../src/image/reference';
 import { imageRunConfig } from '../../src/image/run-config';
 import { buildPlan } from '../../src/sandbox/plan';
 import type { HostIdentity } from '../../src/sandbox/idmap';
-
-/** mulberry32: a small deterministic PRNG. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../helpers/prng.mjs';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-fuzz-'));
 fs.mkdirSync(path.join(root, 'etc'));
@@ -97,7 +86,7 @@ function expectUserError(fn: () => unknown, what: string): boolean {
 
 describe('fuzzing image configs', () => {
   it('every random config is either accepted and runs through to a plan, or refused with a NookError', () => {
-    const r = rng(0x5eed);
+    const r = prng(0x5eed);
     let ok = 0;
     for (let n = 0; n < 400; n++) {
       const config: Record<string, unknown> = { Cmd: ['sh'], Env: ['A=1'] };
@@ -141,7 +130,7 @@ describe('fuzzing image configs', () => {
 
 describe('fuzzing nook run flags', () => {
   it('every random flag combination builds a plan or is refused with a NookError', () => {
-    const r = rng(0xf1a95);
+    const r = prng(0xf1a95);
     const stringFlags = RUN_FLAGS.filter((f) => f.type === 'string' && !['rootfs', 'pull', 'platform', 'name', 'restart', 'log-opt'].includes(f.name));
     const booleans = ['read-only', 'init', 'tty', 'interactive', 'privileged'];
     let ok = 0;

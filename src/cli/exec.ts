@@ -16,7 +16,8 @@ import type { ProcessUser, SandboxSpec, SecuritySpec } from '../sandbox/spec';
 import { resolveUser } from '../sandbox/users';
 import { terminalSize } from '../sandbox/terminal-size';
 import { parseArgs, flagHelp, stringList, type FlagSpec } from './args';
-import { expandEnv, mergeEnv } from './run';
+import { mergeEnv } from '../container/compose';
+import { expandEnv } from './run-request';
 
 const EXEC_FLAGS: readonly FlagSpec[] = [
   { name: 'interactive', short: 'i', type: 'boolean', help: 'keep stdin attached (otherwise it is /dev/null)' },

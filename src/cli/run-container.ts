@@ -16,7 +16,8 @@ import type { SandboxSpec } from '../sandbox/spec';
 import type { FileLock } from '../util/lock';
 import type { ParsedArgs } from './args';
 import { containerOptions, parseSignal, type ContainerOptions } from './container-flags';
-import { buildRunSpec, directoryRoot, type RootSource } from './run';
+import { composeSpec } from '../container/compose';
+import { requestFromFlags, rootfsFromFlags } from './run-request';
 
 const SIGTERM = 15;
 
@@ -31,18 +32,17 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity): Prom
   const opts = containerOptions(parsed.flags);
   const store = ContainerStore.open();
   if (parsed.flags.rootfs !== undefined) {
-    const source = directoryRoot(parsed);
-    const spec = buildRunSpec(parsed, host, source);
-    return runPrepared(store, host, opts, { spec, image: source.rootfs, stopSignal: opts.stopSignal ?? SIGTERM });
+    const rootfs = rootfsFromFlags(parsed);
+    const spec = composeSpec(requestFromFlags(parsed, { image: false }), host, { rootfs });
+    return runPrepared(store, host, opts, { spec, image: rootfs, stopSignal: opts.stopSignal ?? SIGTERM });
   }
-  const { prepareImage, withRootFallback } = await import('./run-image');
+  const { prepareImage, onImageRoot, imageRoot } = await import('./run-image');
   const img = await prepareImage(parsed);
-  const imageSignal = img.stopSignal ? parseSignal(img.stopSignal, `the image's StopSignal`) : SIGTERM;
-  return withRootFallback(img, async (root) => {
-    const source: RootSource = { rootfs: root.rootfs, overlay: root.overlay, image: img.image };
+  const imageSignal = img.config?.StopSignal ? parseSignal(img.config.StopSignal, `the image's StopSignal`) : SIGTERM;
+  return onImageRoot(img, async (root) => {
     let spec: SandboxSpec;
     try {
-      spec = buildRunSpec(parsed, host, source);
+      spec = composeSpec(img.request, host, imageRoot(img, root));
     } catch (e) {
       await root.remove();
       throw e;
@@ -130,7 +130,7 @@ async function runNamedForeground(
 }
 
 async function isOverlayRefusalError(e: unknown): Promise<boolean> {
-  return (await import('./run-image')).isOverlayRefusal(e);
+  return (await import('../container/image-root')).isOverlayRefusal(e);
 }
 
 async function finishForeground(store: ContainerStore, dir: ContainerDir, code: number, opts: ContainerOptions): Promise<void> {

@@ -1,27 +1,21 @@
 /**
  * `nook run IMAGE [CMD...]`: find the image (pulling it as --pull says),
- * combine its config with the flags, give the container a writable layer of
- * its own over the image's layers, run, and delete that layer afterwards.
+ * give the container a writable layer of its own over the image's layers,
+ * compose the request with the image's config, run, and delete that layer
+ * afterwards.
  */
-import { describeErrno, NookError, UsageError } from '../errors';
-import { rememberOverlayRefused, rootMode } from '../container/overlay-support';
-import { StepError } from '../sandbox/diagnose';
-import { ContainerRoot } from '../container/rootfs';
-import { imageRunConfig, type ImageRunConfig } from '../image/run-config';
+import { NookError, UsageError } from '../errors';
+import { composeSpec, type RootSource } from '../container/compose';
+import { withRootFallback } from '../container/image-root';
+import type { ContainerRoot } from '../container/rootfs';
+import type { RunRequest } from '../container/request';
+import type { ContainerConfig } from '../image/config';
 import { findImage, type Found } from '../image/store/lookup';
 import { ImageStore } from '../image/store/store';
-import { runSandbox } from '../sandbox/process';
 import type { HostIdentity } from '../sandbox/idmap';
-import type { ParsedArgs } from './args';
 import { mark } from '../util/timing';
-import { buildRunSpec } from './run';
-
-/**
- * What the kernel says when overlayfs can't be mounted in a user namespace at all: EPERM
- * (before Linux 5.11, or forbidden), ENODEV (no overlayfs), EINVAL (no `userxattr`),
- * EOPNOTSUPP (the store's filesystem can't be a layer). Other errors are real problems to report.
- */
-const OVERLAY_UNSUPPORTED = new Set([1, 19, 22, 95]);
+import type { ParsedArgs } from './args';
+import { requestFromFlags } from './run-request';
 
 const POLICIES = ['missing', 'always', 'never'] as const;
 type PullPolicy = (typeof POLICIES)[number];
@@ -55,68 +49,41 @@ export interface PreparedImage {
   store: ImageStore;
   found: Found;
   name: string;
-  /** The image's run settings combined with the flags. */
-  image: ImageRunConfig;
-  /** The image's StopSignal, if it names one. */
-  stopSignal?: string;
+  config?: ContainerConfig;
+  request: RunRequest;
 }
 
-/** Finds (or pulls) the image named by the first positional argument and combines its config with the flags. */
+/** The request the flags make, and the image named by the first positional argument (pulled when the policy says so). */
 export async function prepareImage(parsed: ParsedArgs): Promise<PreparedImage> {
-  const [name, ...args] = parsed.positionals;
-  const { flags } = parsed;
+  const request = requestFromFlags(parsed, { image: true });
+  const name = parsed.positionals[0];
   const store = ImageStore.open();
   const found = await ensureImage(store, name, parsed);
-  const config = store.config(found.record);
-  const image = imageRunConfig(
-    config.config,
-    {
-      entrypoint: flags.entrypoint as string | undefined,
-      args,
-      workdir: flags.workdir as string | undefined,
-      user: flags.user as string | undefined,
-    },
-    name,
-  );
+  const config = store.config(found.record).config;
   mark('image found');
-  return { store, found, name, image, stopSignal: config.config?.StopSignal };
+  return { store, found, name, config, request };
 }
 
-/**
- * Runs `attempt` on a container root in overlay mode, and once more on a
- * private copy when the kernel refuses overlayfs in a user namespace (the
- * overlay mount is the child's first step: nothing ran yet, so trying again is safe).
- */
-/** The kernel refused overlayfs in the user namespace (the sandbox's first step): a copy of the layers will do. */
-export function isOverlayRefusal(e: unknown): e is StepError {
-  return e instanceof StepError && e.step.args[2] === 'overlay' && OVERLAY_UNSUPPORTED.has(e.errno);
+/** Where the container's / comes from: its root over the image's layers, and the image's config. */
+export function imageRoot(img: PreparedImage, root: ContainerRoot): RootSource {
+  return { rootfs: root.rootfs, overlay: root.overlay, image: { name: img.name, config: img.config } };
 }
 
-export async function withRootFallback<T>(img: PreparedImage, attempt: (root: ContainerRoot) => Promise<T>): Promise<T> {
-  const { store, found, name } = img;
-  const mode = rootMode(store);
-  try {
-    return await attempt(await ContainerRoot.create(store, found.record, name, mode));
-  } catch (e) {
-    if (!(mode === 'overlay' && isOverlayRefusal(e))) throw e;
-    const why = describeErrno(e.errno);
-    rememberOverlayRefused(store, why);
-    process.stderr.write(`nook: the kernel refuses overlayfs here (${why}); using a private copy of the image's layers instead (slower start)\n`);
-    return attempt(await ContainerRoot.create(store, found.record, name, 'copy'));
-  }
+/** Runs `attempt` on the image's container root, on a private copy of the layers where overlayfs is refused. */
+export function onImageRoot<T>(img: PreparedImage, attempt: (root: ContainerRoot) => Promise<T>): Promise<T> {
+  return withRootFallback(img.store, img.found.record, img.name, attempt, (m) => process.stderr.write(`nook: ${m}\n`));
 }
 
 export async function runImage(parsed: ParsedArgs, host: HostIdentity): Promise<number> {
   const img = await prepareImage(parsed);
-  return withRootFallback(img, (root) => runOn(root, parsed, host, img.image));
-}
-
-async function runOn(root: ContainerRoot, parsed: ParsedArgs, host: HostIdentity, image: ImageRunConfig): Promise<number> {
-  mark('container root ready');
-  try {
-    const spec = buildRunSpec(parsed, host, { rootfs: root.rootfs, overlay: root.overlay, image });
-    return await runSandbox(spec, host);
-  } finally {
-    await root.remove();
-  }
+  return onImageRoot(img, async (root) => {
+    mark('container root ready');
+    try {
+      const spec = composeSpec(img.request, host, imageRoot(img, root));
+      const { runSandbox } = await import('../sandbox/process');
+      return await runSandbox(spec, host);
+    } finally {
+      await root.remove();
+    }
+  });
 }

@@ -4,8 +4,9 @@
  */
 import { NookError, UsageError } from '../errors';
 import { capabilitySet } from '../sandbox/capabilities';
-import { compileSeccomp, defaultProfile, hostSeccompArch, loadProfile } from '../sandbox/seccomp';
-import type { Rlimit, SecuritySpec } from '../sandbox/spec';
+import type { SecurityRequest } from '../container/request';
+import { loadProfile } from '../sandbox/seccomp';
+import type { Rlimit } from '../sandbox/spec';
 import { stringList, type FlagSpec, type FlagValues } from './args';
 
 export const SECURITY_FLAGS: readonly FlagSpec[] = [
@@ -49,16 +50,15 @@ function parseSecurityOpts(values: string[]): SecurityOpts {
   return out;
 }
 
-export function securityFromFlags(flags: FlagValues): SecuritySpec {
-  const privileged = Boolean(flags.privileged);
-  const caps = capabilitySet(stringList(flags['cap-add']), stringList(flags['cap-drop']), privileged);
+/** What the security flags ask for; a --security-opt seccomp=FILE profile is read here, once. */
+export function securityRequestFromFlags(flags: FlagValues): SecurityRequest {
   const opts = parseSecurityOpts(stringList(flags['security-opt']));
-  let seccomp: Buffer | undefined;
-  if (!privileged && opts.seccomp !== 'unconfined') {
-    const profile = opts.seccomp === 'default' ? defaultProfile() : loadProfile(opts.seccomp.file);
-    seccomp = compileSeccomp(profile, hostSeccompArch(), caps.names.map((n) => `CAP_${n}`));
-  }
-  return { caps: caps.mask, capNames: caps.names, noNewPrivs: opts.noNewPrivs, seccomp, maskPaths: !privileged };
+  const capAdd = stringList(flags['cap-add']);
+  const capDrop = stringList(flags['cap-drop']);
+  const privileged = Boolean(flags.privileged);
+  capabilitySet(capAdd, capDrop, privileged); // refuses unknown capability names now, naming the flag
+  const seccomp = opts.seccomp === 'default' || opts.seccomp === 'unconfined' ? opts.seccomp : { profile: loadProfile(opts.seccomp.file) };
+  return { capAdd, capDrop, privileged, noNewPrivs: opts.noNewPrivs, seccomp };
 }
 
 /** setrlimit(2) resources by docker's --ulimit names. */

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseArgs } from '../../src/cli/args';
-import { RUN_FLAGS, mergeEnv, parseTmpfs } from '../../src/cli/run';
+import { RUN_FLAGS } from '../../src/cli/run-flags';
+import { parseTmpfs } from '../../src/cli/run-request';
+import { mergeEnv } from '../../src/container/compose';
 import { MS } from '../../src/sandbox/mounts';
 import { UsageError } from '../../src/errors';
 

@@ -12,11 +12,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { encodePlan } from '../../ffi/plan-format';
 import { parseArgs } from '../../src/cli/args';
-import { buildRunSpec, directoryRoot, RUN_FLAGS } from '../../src/cli/run';
+import { RUN_FLAGS } from '../../src/cli/run-flags';
+import { requestFromFlags, rootfsFromFlags } from '../../src/cli/run-request';
+import { composeSpec } from '../../src/container/compose';
+import { defaultRequest } from '../../src/container/request';
 import { NookError } from '../../src/errors';
 import { parseImageConfig } from '../../src/image/config';
 import { parseReference } from '../../src/image/reference';
-import { imageRunConfig } from '../../src/image/run-config';
 import { buildPlan } from '../../src/sandbox/plan';
 import type { HostIdentity } from '../../src/sandbox/idmap';
 import { prng } from '../helpers/prng.mjs';
@@ -101,8 +103,7 @@ describe('fuzzing image configs', () => {
       const body = JSON.stringify(doc);
       if (expectUserError(() => {
         const parsed = parseImageConfig(body, 'fuzz');
-        const image = imageRunConfig(parsed.config, { args: [] }, 'fuzz');
-        const spec = buildRunSpec({ flags: {}, positionals: ['fuzz'] }, host, { rootfs: root, image });
+        const spec = composeSpec(defaultRequest([]), host, { rootfs: root, image: { name: 'fuzz', config: parsed.config } });
         encodePlan(buildPlan(spec, fds), 3);
       }, body.slice(0, 300))) ok++;
     }
@@ -145,7 +146,7 @@ describe('fuzzing nook run flags', () => {
       argv.push('--', ...Array.from({ length: 1 + Math.floor(r() * 3) }, () => pick(r, strings(r))));
       if (expectUserError(() => {
         const parsed = parseArgs(argv, RUN_FLAGS, 'run');
-        const spec = buildRunSpec(parsed, host, directoryRoot(parsed));
+        const spec = composeSpec(requestFromFlags(parsed, { image: false }), host, { rootfs: rootfsFromFlags(parsed) });
         // As process.ts does: with --init the plan carries the init program (its bytes don't matter here).
         encodePlan(buildPlan(spec, fds, spec.init ? Buffer.from('init program') : undefined), 3);
       }, JSON.stringify(argv).slice(0, 300))) ok++;
@@ -157,8 +158,8 @@ describe('fuzzing nook run flags', () => {
     expect(() => parseArgs(['-w', '/a\0b', 'x'], RUN_FLAGS, 'run')).toThrow(/--workdir contains a NUL byte/);
     expect(() => parseArgs(['--rootfs', root, '--', 'sh', 'a\0'], RUN_FLAGS, 'run')).toThrow(/argument 2 contains a NUL byte/);
     const parsed = parseArgs(['--rootfs', root, '--env-file', envFileNul, 'true'], RUN_FLAGS, 'run');
-    expect(() => buildRunSpec(parsed, host, directoryRoot(parsed))).toThrow(/env file .*env-nul, line 2: contains a NUL byte/);
-    expect(() => buildRunSpec({ flags: {}, positionals: ['true'] }, host, { rootfs: root, image: { argv: ['sh'], env: ['A=\0'], cwd: '/' } })).toThrow(
+    expect(() => requestFromFlags(parsed, { image: false })).toThrow(/env file .*env-nul, line 2: contains a NUL byte/);
+    expect(() => composeSpec(defaultRequest([]), host, { rootfs: root, image: { name: 'x', config: { Cmd: ['sh'], Env: ['A=\0'] } } })).toThrow(
       /the environment contains a NUL byte/,
     );
   });

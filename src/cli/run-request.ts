@@ -1,0 +1,164 @@
+/**
+ * `nook run` flags → a RunRequest (src/container/request.ts): what each flag
+ * means, checked here so that bad input fails with a message about the
+ * input, not about a syscall. Nothing here decides what depends on the host
+ * or the image: src/container/compose.ts does, for every caller alike.
+ */
+import fs = require('node:fs');
+import path = require('node:path');
+import { NookError, UsageError } from '../errors';
+import { defaultRequest, type NetworkRequest, type RunRequest } from '../container/request';
+import { MS } from '../sandbox/mounts';
+import { resourceLimitsFromFlags } from '../sandbox/cgroups';
+import type { BindMount, TmpfsMount } from '../sandbox/spec';
+import { stringList, type FlagValues, type ParsedArgs } from './args';
+import { securityRequestFromFlags, ulimitsFromFlags } from './security-flags';
+
+/**
+ * The request the flags make. `image`: the first positional is an image
+ * name (its arguments follow); otherwise they are all the command.
+ */
+export function requestFromFlags({ flags, positionals }: ParsedArgs, opts: { image: boolean }): RunRequest {
+  const keepId = flags.userns === 'keep-id';
+  if (flags.userns !== undefined && !keepId)
+    throw new UsageError(`--userns "${flags.userns}" is not supported`, 'use --userns keep-id, or leave it out');
+  const req = defaultRequest(opts.image ? positionals.slice(1) : positionals);
+  req.hostname = flags.hostname as string | undefined;
+  req.keepId = keepId;
+  req.process = {
+    ...req.process,
+    entrypoint: flags.entrypoint as string | undefined,
+    env: [...stringList(flags['env-file']).flatMap(parseEnvFile), ...stringList(flags.env).flatMap(expandEnv)],
+    workdir: flags.workdir as string | undefined,
+    user: flags.user as string | undefined,
+    tty: Boolean(flags.tty),
+    interactive: Boolean(flags.interactive),
+    init: Boolean(flags.init),
+    ulimits: ulimitsFromFlags(flags),
+  };
+  req.network = networkFromFlags(flags);
+  req.mounts = { binds: stringList(flags.volume).map(parseBind), tmpfs: stringList(flags.tmpfs).map(parseTmpfs), readOnly: Boolean(flags['read-only']) };
+  req.security = securityRequestFromFlags(flags);
+  req.resources = resourceLimitsFromFlags(flags);
+  req.cgroupManager = cgroupManager(flags['cgroup-manager']);
+  return req;
+}
+
+function parseBind(v: string): BindMount {
+  const parts = v.split(':');
+  if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1])
+    throw new UsageError(`invalid volume "${v}"`, 'use -v HOST:DEST or -v HOST:DEST:ro');
+  const [src, dest, mode = 'rw'] = parts;
+  if (!['ro', 'rw'].includes(mode)) throw new UsageError(`invalid volume mode "${mode}" in "${v}"`, 'the mode is ro or rw');
+  if (!src.includes('/') && !src.startsWith('.'))
+    throw new UsageError(`named volumes are not supported: "${src}"`, 'give a host path, e.g. -v ./data:/data or -v /abs/path:/data');
+  if (!dest.startsWith('/')) throw new UsageError(`the destination of a volume must be an absolute path: "${dest}"`);
+  const source = path.resolve(src);
+  if (!fs.existsSync(source))
+    throw new NookError(`bind mount source ${source} does not exist`, { hint: `create it first (mkdir -p ${source})` });
+  return { source, target: path.posix.normalize(dest), readOnly: mode === 'ro' };
+}
+
+const TMPFS_FLAG_WORDS: Record<string, [number, boolean]> = {
+  ro: [MS.RDONLY, true], rw: [MS.RDONLY, false],
+  noexec: [MS.NOEXEC, true], exec: [MS.NOEXEC, false],
+  nosuid: [MS.NOSUID, true], suid: [MS.NOSUID, false],
+  nodev: [MS.NODEV, true], dev: [MS.NODEV, false],
+};
+
+export function parseTmpfs(v: string): TmpfsMount {
+  const i = v.indexOf(':');
+  const target = i < 0 ? v : v.slice(0, i);
+  const opts = i < 0 ? '' : v.slice(i + 1);
+  if (!target.startsWith('/')) throw new UsageError(`the tmpfs destination must be an absolute path: "${target}"`);
+  let flags = MS.NOEXEC | MS.NOSUID | MS.NODEV;
+  const data: string[] = [];
+  for (const o of opts.split(',').filter(Boolean)) {
+    const f = TMPFS_FLAG_WORDS[o];
+    if (f) flags = f[1] ? flags | f[0] : flags & ~f[0];
+    else if (/^(size|mode|nr_inodes|nr_blocks|uid|gid)=/.test(o)) data.push(o);
+    else throw new UsageError(`unknown tmpfs option "${o}" in --tmpfs ${v}`, 'known: ro, rw, (no)exec, (no)suid, (no)dev, size=, mode=, nr_inodes=, uid=, gid=');
+  }
+  if (!data.some((d) => d.startsWith('mode='))) data.push('mode=1777');
+  return { target: path.posix.normalize(target), options: data.join(','), flags };
+}
+
+function parseEnvFile(file: string): string[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new NookError(`reading env file ${file}: ${(e as Error).message}`);
+  }
+  return text
+    .split('\n')
+    .map((l, i) => {
+      if (l.includes('\0')) throw new UsageError(`env file ${file}, line ${i + 1}: contains a NUL byte`, 'an env file is text: one K=V per line');
+      return l.replace(/\r$/, '');
+    })
+    .filter((l) => l.trim() && !l.trimStart().startsWith('#'))
+    .flatMap((l) => expandEnv(l));
+}
+
+/** K=V stays; a bare K takes its value from nook's environment, and is dropped when unset (as docker does). */
+export function expandEnv(entry: string): string[] {
+  if (entry.includes('=')) {
+    if (entry.startsWith('=')) throw new UsageError(`invalid environment variable "${entry}"`, 'use K=V');
+    return [entry];
+  }
+  const v = process.env[entry];
+  return v === undefined ? [] : [`${entry}=${v}`];
+}
+
+
+function networkMode(flags: Record<string, unknown>): 'none' | 'host' {
+  const v = (flags.network ?? flags.net ?? 'none') as string;
+  if (v === 'none' || v === 'host') return v;
+  throw new UsageError(`network mode "${v}" is not supported`, 'use --network none (the default: loopback only) or --network host');
+}
+
+
+
+/** --add-host NAME:IP (docker's syntax; IPv6 addresses keep their colons: the name ends at the first one). */
+function parseAddHost(v: string): { name: string; ip: string } {
+  const i = v.indexOf(':');
+  const name = i < 0 ? '' : v.slice(0, i);
+  const ip = i < 0 ? '' : v.slice(i + 1);
+  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(name) || !isIp(ip))
+    throw new UsageError(`invalid --add-host "${v}"`, 'use --add-host NAME:IP, e.g. --add-host db:10.0.0.5');
+  return { name, ip };
+}
+
+function isIp(s: string): boolean {
+  return /^(\d{1,3})(\.\d{1,3}){3}$/.test(s) ? s.split('.').every((o) => Number(o) <= 255) : /^[0-9a-fA-F:]+$/.test(s) && s.includes(':');
+}
+
+function networkFromFlags(flags: FlagValues): NetworkRequest {
+  const dns = stringList(flags.dns);
+  for (const d of dns) if (!isIp(d)) throw new UsageError(`invalid --dns "${d}": not an IP address`, 'e.g. --dns 9.9.9.9');
+  const dnsSearch = stringList(flags['dns-search']);
+  for (const d of dnsSearch)
+    if (!/^[A-Za-z0-9.-]+$/.test(d)) throw new UsageError(`invalid --dns-search "${d}"`, 'give a domain name, e.g. --dns-search example.com');
+  return { mode: networkMode(flags), dns, dnsSearch, addHosts: stringList(flags['add-host']).map(parseAddHost) };
+}
+
+/** Checks --rootfs DIR and the command after it; returns the rootfs's absolute path. */
+export function rootfsFromFlags({ flags, positionals }: ParsedArgs): string {
+  const rootfs = path.resolve(flags.rootfs as string);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(rootfs);
+  } catch {
+    throw new NookError(`rootfs ${rootfs} does not exist`, { hint: 'give --rootfs the directory that should become /' });
+  }
+  if (!st.isDirectory()) throw new NookError(`rootfs ${rootfs} is not a directory`);
+  if (!positionals.length) throw new UsageError('no command given', 'e.g. nook run --rootfs DIR -- sh -c "echo hi"');
+  return rootfs;
+}
+
+
+function cgroupManager(v: unknown): RunRequest['cgroupManager'] {
+  if (v === undefined || v === 'cgroupfs' || v === 'systemd') return v;
+  throw new UsageError(`unknown --cgroup-manager "${String(v)}"`, 'use cgroupfs (the default) or systemd');
+}
+

@@ -1,0 +1,109 @@
+/**
+ * A RunRequest and where the container's / comes from, turned into a
+ * SandboxSpec: the one place that decides what depends on the host (id
+ * mapping, the user as the rootfs names it, the compiled seccomp filter, the
+ * terminal's size) and on the image (command, Env, WorkingDir, User), by
+ * docker's rules. Knows nothing of flags; every caller (the CLI's run, a
+ * kept container's start, a build step) comes through here.
+ */
+import path = require('node:path');
+import { UsageError } from '../errors';
+import type { ContainerConfig } from '../image/config';
+import { imageRunConfig } from '../image/run-config';
+import { capabilitySet } from '../sandbox/capabilities';
+import { computeIdMapping, mappedUser, type HostIdentity } from '../sandbox/idmap';
+import { DEFAULT_PATH } from '../sandbox/plan';
+import { rootView } from '../sandbox/rootfs-view';
+import { compileSeccomp, defaultProfile, hostSeccompArch } from '../sandbox/seccomp';
+import type { OverlayRoot, SandboxSpec, SecuritySpec } from '../sandbox/spec';
+import { terminalSize } from '../sandbox/terminal-size';
+import { resolveUser } from '../sandbox/users';
+import { randomHex } from '../util/random';
+import type { RunRequest, SecurityRequest } from './request';
+
+/** Where the sandbox's / comes from: a directory, or an image's layers (mounted on `rootfs`) and its config. */
+export interface RootSource {
+  rootfs: string;
+  overlay?: OverlayRoot;
+  image?: { name: string; config?: ContainerConfig };
+}
+
+export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSource): SandboxSpec {
+  const p = req.process;
+  const image = root.image
+    ? imageRunConfig(root.image.config, { entrypoint: p.entrypoint, args: p.args, workdir: p.workdir, user: p.user }, root.image.name)
+    : undefined;
+  const argv = image?.argv ?? p.args;
+  if (!argv.length) throw new UsageError('no command given', 'e.g. nook run --rootfs DIR -- sh -c "echo hi"');
+
+  const idmap = computeIdMapping(host, { keepId: req.keepId });
+  const fallback = req.keepId ? { uid: host.uid, gid: host.gid } : { uid: 0, gid: 0 };
+  const user = resolveUser(rootView(root), image ? image.user : p.user, fallback);
+  const ids = mappedUser(user, idmap, host.userName, 'the sandbox');
+
+  const cwd = image?.cwd ?? p.workdir ?? '/';
+  if (!cwd.startsWith('/')) throw new UsageError(`the working directory must be an absolute path: "${cwd}"`);
+  const hostname = req.hostname ?? randomHex(6);
+  if (Buffer.byteLength(hostname) > 64) throw new UsageError(`hostname "${hostname.slice(0, 80)}" is longer than 64 bytes`);
+
+  const defaults = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`, `HOME=${user.home}`, ...(p.tty ? ['TERM=xterm'] : [])];
+  return checkStrings({
+    rootfs: root.rootfs,
+    overlay: root.overlay,
+    argv,
+    env: mergeEnv(defaults, image?.env ?? [], p.env),
+    cwd: path.posix.normalize(cwd),
+    user: ids,
+    hostname,
+    network: req.network.mode,
+    readOnly: req.mounts.readOnly,
+    binds: req.mounts.binds,
+    tmpfs: req.mounts.tmpfs,
+    tty: p.tty,
+    ttySize: p.tty ? terminalSize() : undefined,
+    interactive: p.interactive,
+    idmap,
+    security: securitySpec(req.security),
+    resources: req.resources,
+    cgroupManager: req.cgroupManager,
+    ulimits: p.ulimits,
+    init: p.init,
+  });
+}
+
+/** Capabilities (docker's default set, with drops then adds), no_new_privs and the compiled seccomp filter. */
+export function securitySpec(s: SecurityRequest): SecuritySpec {
+  const caps = capabilitySet(s.capAdd, s.capDrop, s.privileged);
+  let seccomp: Buffer | undefined;
+  if (!s.privileged && s.seccomp !== 'unconfined') {
+    const profile = s.seccomp === 'default' ? defaultProfile() : s.seccomp.profile;
+    seccomp = compileSeccomp(profile, hostSeccompArch(), caps.names.map((n) => `CAP_${n}`));
+  }
+  return { caps: caps.mask, capNames: caps.names, noNewPrivs: s.noNewPrivs, seccomp, maskPaths: !s.privileged };
+}
+
+/** Later entries override earlier ones with the same name; order of first appearance is kept. */
+export function mergeEnv(...lists: string[][]): string[] {
+  const m = new Map<string, string>();
+  for (const list of lists) for (const e of list) m.set(e.slice(0, e.indexOf('=')), e);
+  return [...m.values()];
+}
+
+/**
+ * The last check before a spec becomes a plan: every string the kernel gets
+ * is a C string. Flags, env files and image configs are checked where they
+ * are read; this names the field should anything else bring a NUL byte.
+ */
+function checkStrings(spec: SandboxSpec): SandboxSpec {
+  const fields: [string, string[]][] = [
+    ['the command', spec.argv],
+    ['the environment', spec.env],
+    ['the working directory', [spec.cwd]],
+    ['the hostname', [spec.hostname]],
+    ['a volume', spec.binds.flatMap((b) => [b.source, b.target])],
+    ['a tmpfs', spec.tmpfs.flatMap((t) => [t.target, t.options])],
+  ];
+  for (const [what, list] of fields)
+    if (list.some((s) => s.includes('\0'))) throw new UsageError(`${what} contains a NUL byte`, 'a NUL byte cannot be passed to the kernel; remove it');
+  return spec;
+}

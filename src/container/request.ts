@@ -1,0 +1,72 @@
+/**
+ * What a caller asks of a container, typed and already validated: where its
+ * / comes from, the process, mounts, network, security, limits. The CLI
+ * makes one from `nook run` flags; an image build step, an OCI bundle or a
+ * kept container's `nook start` make one without any flags. compose.ts turns
+ * it into a SandboxSpec (as runc's specconv turns an OCI spec into its
+ * config), deciding everything that depends on the host and the image.
+ *
+ * Plain data, JSON-safe: a container's record keeps its request, so `start`
+ * composes the container again on the host as it is then.
+ */
+import type { SeccompProfile } from '../sandbox/seccomp';
+import type { BindMount, ResourceLimits, Rlimit, TmpfsMount } from '../sandbox/spec';
+
+export interface ProcessRequest {
+  /** The command (with a rootfs) or the arguments that replace the image's Cmd (with an image). */
+  args: string[];
+  /** Replaces the image's Entrypoint and drops its Cmd; "" clears it. */
+  entrypoint?: string;
+  /** K=V entries on top of the image's Env, later ones winning. */
+  env: string[];
+  workdir?: string;
+  /** docker's -u syntax: UID, NAME, UID:GID or NAME:GROUP. */
+  user?: string;
+  tty: boolean;
+  interactive: boolean;
+  /** A minimal init as PID 1 (forwards signals, reaps zombies). */
+  init: boolean;
+  ulimits: Rlimit[];
+}
+
+export interface NetworkRequest {
+  mode: 'none' | 'host';
+  /** /etc/resolv.conf's nameservers instead of the host's. */
+  dns: string[];
+  dnsSearch: string[];
+  /** Extra /etc/hosts lines. */
+  addHosts: { name: string; ip: string }[];
+}
+
+export interface SecurityRequest {
+  capAdd: string[];
+  capDrop: string[];
+  privileged: boolean;
+  noNewPrivs: boolean;
+  /** docker's default profile, none, or a profile the caller read (kept whole, so start needs no file). */
+  seccomp: 'default' | 'unconfined' | { profile: SeccompProfile };
+}
+
+export interface RunRequest {
+  /** The hostname inside; a random one when left out. */
+  hostname?: string;
+  process: ProcessRequest;
+  network: NetworkRequest;
+  mounts: { binds: BindMount[]; tmpfs: TmpfsMount[]; readOnly: boolean };
+  security: SecurityRequest;
+  /** Your uid and gid the same inside (podman's --userns keep-id). */
+  keepId: boolean;
+  resources?: ResourceLimits;
+  cgroupManager?: 'cgroupfs' | 'systemd';
+}
+
+/** A request with nothing asked beyond the command: the defaults every caller starts from. */
+export function defaultRequest(args: string[]): RunRequest {
+  return {
+    process: { args, env: [], tty: false, interactive: false, init: false, ulimits: [] },
+    network: { mode: 'none', dns: [], dnsSearch: [], addHosts: [] },
+    mounts: { binds: [], tmpfs: [], readOnly: false },
+    security: { capAdd: [], capDrop: [], privileged: false, noNewPrivs: true, seccomp: 'default' },
+    keepId: false,
+  };
+}

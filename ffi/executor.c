@@ -466,15 +466,26 @@ static int run_init(char **envp, int tty)
     return -1;
 }
 
+/* Set when an optional target (NOOK_RESOLVE_OPTIONAL) could not be made: the ops on it are skipped. */
+static int target_skipped;
+
 static int resolve_target(const char *path, int create, mode_t mode)
 {
     if (root_fd < 0)
         return errno = EBADF, -1;
-    int fd = nook_resolve_in_root(root_fd, path, create, mode);
-    if (fd < 0)
-        return -1;
+    int fd = nook_resolve_in_root(root_fd, path, create & ~NOOK_RESOLVE_OPTIONAL, mode);
+    if (fd < 0) {
+        /* A rootfs nook may not write to (or that lacks the directory) simply goes without it. */
+        int skippable = errno == EACCES || errno == EROFS || errno == EPERM || errno == ENOENT || errno == ENOTDIR;
+        if (!(create & NOOK_RESOLVE_OPTIONAL) || !skippable)
+            return -1;
+        replace_fd(&target_fd, -1);
+        target_skipped = 1;
+        return 0;
+    }
     replace_fd(&target_fd, fd);
     target_path = path;
+    target_skipped = 0;
     return 0;
 }
 
@@ -564,6 +575,8 @@ static int bind_onto_target(const char *source, unsigned long flags)
 
 static int mount_at_target(const char *source, const char *fstype, unsigned long flags, const char *data)
 {
+    if (target_skipped)
+        return 0;
     if (target_fd < 0)
         return errno = EBADF, -1;
     if (flags & MS_BIND)

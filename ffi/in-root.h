@@ -9,6 +9,7 @@ enum {
     NOOK_RESOLVE_EXISTING = 0,    /* every component must exist */
     NOOK_RESOLVE_CREATE_DIR = 1,  /* create missing directories, the last one included */
     NOOK_RESOLVE_CREATE_FILE = 2, /* create missing directories, and the last component as an empty file */
+    NOOK_RESOLVE_OPTIONAL = 4,    /* with the above, for the executor's RESOLVE: a path it cannot make is skipped, not fatal */
 };
 
 /* Resolves `path` inside the directory `root` (an fd) as if it were /. Returns an O_PATH|O_CLOEXEC fd, or -1 with errno. */

@@ -53,6 +53,8 @@ export const Resolve = {
   EXISTING: 0,
   CREATE_DIR: 1,
   CREATE_FILE: 2,
+  /** Or'ed with the above: a target the executor cannot make is skipped with the mount on it (optional files). */
+  OPTIONAL: 4,
 } as const;
 
 export type OpName = keyof typeof Op;

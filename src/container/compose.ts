@@ -19,6 +19,7 @@ import type { OverlayRoot, SandboxSpec, SecuritySpec } from '../sandbox/spec';
 import { terminalSize } from '../sandbox/terminal-size';
 import { resolveUser } from '../sandbox/users';
 import { randomHex } from '../util/random';
+import { writeHostFiles } from './host-files';
 import type { RunRequest, SecurityRequest } from './request';
 
 /** Where the sandbox's / comes from: a directory, or an image's layers (mounted on `rootfs`) and its config. */
@@ -26,6 +27,8 @@ export interface RootSource {
   rootfs: string;
   overlay?: OverlayRoot;
   image?: { name: string; config?: ContainerConfig };
+  /** The container's own directory for its generated /etc/resolv.conf, hosts and hostname (host-files.ts). */
+  hostFiles?: string;
 }
 
 export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSource): SandboxSpec {
@@ -57,7 +60,8 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     hostname,
     network: req.network.mode,
     readOnly: req.mounts.readOnly,
-    binds: req.mounts.binds,
+    // The user's binds come after: a -v onto /etc/hosts is mounted over nook's.
+    binds: [...(root.hostFiles ? writeHostFiles(root.hostFiles, req.network, hostname) : []), ...req.mounts.binds],
     tmpfs: req.mounts.tmpfs,
     tty: p.tty,
     ttySize: p.tty ? terminalSize() : undefined,

@@ -27,6 +27,11 @@ export class ContainerRoot {
     private lock: FileLock,
   ) {}
 
+  /** Where the container's generated /etc/resolv.conf, hosts and hostname live (removed with it). */
+  get hostFilesDir(): string {
+    return path.join(this.dir, 'etc');
+  }
+
   /** The directory that becomes / (the overlay's mount point, or the copy). */
   get rootfs(): string {
     return path.join(this.dir, this.overlay ? 'merged' : 'rootfs');

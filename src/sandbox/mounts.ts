@@ -49,11 +49,14 @@ function isDirectory(p: string): boolean {
   }
 }
 
-type Create = keyof typeof Resolve;
+type Create = 'EXISTING' | 'CREATE_DIR' | 'CREATE_FILE';
 
-/** Makes the inside path `inner` the target of the next MOUNT_AT, SYMLINK_AT or CHDIR_AT, creating it as asked. */
-export function resolveOp(inner: string, create: Create, what: string, mode = create === 'CREATE_FILE' ? 0o644 : 0o755): PlanOp {
-  return { op: 'RESOLVE', args: [inner, Resolve[create], mode], what };
+/**
+ * Makes the inside path `inner` the target of the next MOUNT_AT, SYMLINK_AT or CHDIR_AT, creating it as asked.
+ * `optional`: where it cannot be made (a rootfs nook may not write to), the executor skips the mount on it.
+ */
+export function resolveOp(inner: string, create: Create, what: string, mode = create === 'CREATE_FILE' ? 0o644 : 0o755, optional = false): PlanOp {
+  return { op: 'RESOLVE', args: [inner, Resolve[create] | (optional ? Resolve.OPTIONAL : 0), mode], what };
 }
 
 /** A mount point: created when missing (a directory, or a file for a file bind). */
@@ -174,8 +177,9 @@ function sysOps(network: SandboxSpec['network']): PlanOp[] {
 }
 
 function bindOps(b: BindMount): PlanOp[] {
+  const create = isDirectory(b.source) ? 'CREATE_DIR' : 'CREATE_FILE';
   return [
-    mountpoint(b.target, isDirectory(b.source) ? 'CREATE_DIR' : 'CREATE_FILE'),
+    b.optional ? resolveOp(b.target, create, `create mount point ${b.target} (or go without it)`, undefined, true) : mountpoint(b.target, create),
     mountAt(b.source, null, MS.BIND | MS.REC | (b.readOnly ? MS.RDONLY : 0), null, `bind ${b.source} on ${b.target}${b.readOnly ? ' read-only' : ''}`),
   ];
 }

@@ -8,6 +8,8 @@ export interface BindMount {
   source: string; // absolute host path
   target: string; // absolute path inside the sandbox
   readOnly: boolean;
+  /** Skipped, not fatal, where the mount point cannot be made (nook's generated /etc files on a rootfs it may not write). */
+  optional?: boolean;
 }
 
 export interface TmpfsMount {

@@ -190,6 +190,13 @@ describe('plan', () => {
     expect(mountsAt(plan).find((m) => m.target === '/mnt/etc')).toMatchObject({ source: '/etc', flags: MS.BIND | MS.REC | MS.RDONLY });
   });
 
+  it('marks optional binds (generated /etc files) so the executor may go without them, and no other', () => {
+    const plan = buildPlan(spec({ binds: [{ source: '/etc/hostname', target: '/etc/hosts', readOnly: false, optional: true }, { source: '/etc', target: '/mnt/etc', readOnly: false }] }), fds);
+    const resolveOf = (t: string) => plan.find((o) => o.op === 'RESOLVE' && o.args[0] === t)!;
+    expect(Number(resolveOf('/etc/hosts').args[1])).toBe(Resolve.CREATE_FILE | Resolve.OPTIONAL);
+    expect(Number(resolveOf('/mnt/etc').args[1])).toBe(Resolve.CREATE_DIR);
+  });
+
   it('executes with the PATH of the sandbox environment', () => {
     const exec = buildPlan(spec(), fds).at(-1)!;
     expect(exec.args[0]).toBe('sh');

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { hostsFile, resolvConf } from '../../src/container/host-files';
+import type { NetworkRequest } from '../../src/container/request';
+
+const net = (over: Partial<NetworkRequest> = {}): NetworkRequest => ({ mode: 'none', dns: [], dnsSearch: [], addHosts: [], ...over });
+const files = (map: Record<string, string>) => (f: string) => map[f] ?? '';
+
+describe("a container's resolv.conf", () => {
+  const host = files({ '/etc/resolv.conf': 'nameserver 10.1.1.1\nnameserver 127.0.0.1\nsearch corp.example\noptions ndots:2\n' });
+
+  it('is the host\'s with --network host, and without loopback servers in a network of its own', () => {
+    expect(resolvConf(net({ mode: 'host' }), host)).toMatch(/^nameserver 10\.1\.1\.1\nnameserver 127\.0\.0\.1\nsearch corp\.example\noptions ndots:2\n$/m);
+    const own = resolvConf(net(), host);
+    expect(own).toContain('nameserver 10.1.1.1');
+    expect(own).not.toContain('127.0.0.1');
+  });
+
+  it('follows systemd-resolved to its upstream servers when the host points at the 127.0.0.53 stub', () => {
+    const stub = files({ '/etc/resolv.conf': 'nameserver 127.0.0.53\noptions edns0\n', '/run/systemd/resolve/resolv.conf': 'nameserver 192.0.2.7\n' });
+    const text = resolvConf(net({ mode: 'host' }), stub);
+    expect(text).toContain('nameserver 192.0.2.7');
+    expect(text).not.toContain('127.0.0.53');
+  });
+
+  it('takes --dns and --dns-search instead of the host\'s', () => {
+    const text = resolvConf(net({ mode: 'host', dns: ['9.9.9.9'], dnsSearch: ['a.example', 'b.example'] }), host);
+    expect(text).toContain('nameserver 9.9.9.9\nsearch a.example b.example\n');
+    expect(text).not.toContain('10.1.1.1');
+  });
+});
+
+describe("a container's /etc/hosts", () => {
+  it('has localhost, the hostname and --add-host lines; with --network host the host\'s entries first', () => {
+    const own = hostsFile(net({ addHosts: [{ name: 'db', ip: '10.0.0.5' }] }), 'web', files({}));
+    expect(own.split('\n')).toEqual(expect.arrayContaining(['127.0.0.1\tlocalhost', '127.0.1.1\tweb', '10.0.0.5\tdb']));
+    const shared = hostsFile(net({ mode: 'host' }), 'web', files({ '/etc/hosts': '# comment\n192.0.2.1 gateway\n' }));
+    expect(shared.split('\n').slice(1, 3)).toEqual(['192.0.2.1 gateway', '127.0.1.1\tweb']);
+  });
+});

@@ -104,7 +104,7 @@ export function startSupervised(req: StartRequest): Started {
 
   // The container's plan, with the descriptor numbers it will have in the supervisor.
   const fds = { syncRead: FD.syncRead, syncWrite: FD.syncWrite, statusParent: FD.status, statusChild: FD.statusChild };
-  const ops = buildPlan(spec, fds, spec.init ? initProgram() : undefined);
+  const ops = buildPlan(spec, fds, { initImage: spec.init ? initProgram() : undefined });
   fs.writeFileSync(dir.p('plan'), encodePlan(ops, FD.statusChild), { mode: 0o600 });
 
   const exitCommand = [...selfCommand(), '__exited', dir.id];

@@ -5,7 +5,8 @@
  */
 import fs = require('node:fs');
 import type { PlanOp } from '../../ffi/plan-format';
-import { mountOps, resolveOp } from './mounts';
+import { containerMounts } from './default-mounts';
+import { compileMounts, resolveOp, type MountEntry } from './mounts';
 import type { SandboxSpec } from './spec';
 
 export const CLONE = {
@@ -55,12 +56,25 @@ export interface PlanFds {
   statusChild: number;
 }
 
-/** `initImage`: the --init program (ffi/native.ts initProgram()), needed with spec.init. */
-export function buildPlan(spec: SandboxSpec, fds: PlanFds, initImage?: Buffer): PlanOp[] {
-  const mounts = mountOps(spec);
+export interface PlanOptions {
+  /** The --init program (ffi/native.ts initProgram()), needed with spec.init. */
+  initImage?: Buffer;
+  /** The mount list: docker's layout for the spec (default-mounts.ts) unless given (an OCI bundle's). */
+  mounts?: readonly MountEntry[];
+  /**
+   * The sandbox dies with the process that cloned it (nook, or the supervisor), and gives up if that
+   * process is gone before the command starts. Default true; a runtime whose `create` returns while
+   * the container waits to be started turns it off.
+   */
+  tiedToParent?: boolean;
+}
+
+export function buildPlan(spec: SandboxSpec, fds: PlanFds, opts: PlanOptions = {}): PlanOp[] {
+  const tied = opts.tiedToParent ?? true;
+  const mounts = compileMounts(spec, opts.mounts ?? containerMounts(spec));
   const ops: PlanOp[] = [
     // If nook dies, so does the sandbox (and with it its whole pid namespace).
-    { op: 'PRCTL', args: [PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0], what: 'set the parent-death signal' },
+    ...(tied ? [{ op: 'PRCTL', args: [PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0], what: 'set the parent-death signal' } as PlanOp] : []),
     { op: 'CLOSE', args: [fds.syncWrite], what: 'close the parent end of the sync pipe' },
     { op: 'CLOSE', args: [fds.statusParent], what: 'close the parent end of the status socket' },
     ...mounts.beforeIdMaps,
@@ -77,7 +91,7 @@ export function buildPlan(spec: SandboxSpec, fds: PlanFds, initImage?: Buffer): 
   ops.push({ op: 'SETHOSTNAME', args: [spec.hostname], what: `set the hostname to ${spec.hostname}` });
   if (spec.network === 'none') ops.push({ op: 'IFUP', args: ['lo'], what: 'bring up the loopback interface' });
 
-  ops.push(...processOps(spec, fds.statusChild, { createCwd: true, initImage }));
+  ops.push(...processOps(spec, fds.statusChild, { createCwd: true, initImage: opts.initImage, tiedToParent: tied }));
   return ops;
 }
 
@@ -91,7 +105,7 @@ export type ProcessSpec = Pick<
  * From stdio to execve(): working directory, limits, capabilities, ids,
  * seccomp. `statusChild` is the status socket, whose hang-up says that nook died.
  */
-export function processOps(spec: ProcessSpec, statusChild: number, opts: { createCwd: boolean; initImage?: Buffer }): PlanOp[] {
+export function processOps(spec: ProcessSpec, statusChild: number, opts: { createCwd: boolean; initImage?: Buffer; tiedToParent?: boolean }): PlanOp[] {
   const ops: PlanOp[] = [...stdioOps(spec)];
   // --init: the init program goes into a sealed memfd now, before any seccomp filter (a profile
   // may refuse memfd_create); INIT below runs it as PID 1 once it has forked the command.
@@ -126,8 +140,10 @@ export function processOps(spec: ProcessSpec, statusChild: number, opts: { creat
   ops.push({ op: 'SETRESGID', args: [gid], what: `switch to gid ${gid}` });
   ops.push({ op: 'SETRESUID', args: [uid], what: `switch to uid ${uid}` });
   // Changing ids clears the parent-death signal: set it again, and catch a parent that died meanwhile.
-  ops.push({ op: 'PRCTL', args: [PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0], what: 'set the parent-death signal again' });
-  ops.push({ op: 'EXIT_IF_HUP', args: [statusChild], what: 'check that nook is still there' });
+  if (opts.tiedToParent ?? true) {
+    ops.push({ op: 'PRCTL', args: [PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0], what: 'set the parent-death signal again' });
+    ops.push({ op: 'EXIT_IF_HUP', args: [statusChild], what: 'check that nook is still there' });
+  }
 
   ops.push({ op: 'RESET_SIGNALS', args: [], what: 'reset signal dispositions' });
   // Nothing of nook's (event loop fds, the status socket) may reach the command.

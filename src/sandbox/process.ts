@@ -66,7 +66,7 @@ function reportOom(code: number, cg: ContainerCgroup | undefined): number {
 async function runInCgroup(n: Native, spec: SandboxSpec, host: HostIdentity, relay: SignalRelay, cg: ContainerCgroup | undefined, hooks: RunHooks): Promise<number> {
   const { statusParent, statusChild, syncRead, syncWrite } = controlChannels(n);
 
-  const ops: PlanOp[] = buildPlan(spec, { syncRead, syncWrite, statusParent, statusChild }, spec.init ? initProgram() : undefined);
+  const ops: PlanOp[] = buildPlan(spec, { syncRead, syncWrite, statusParent, statusChild }, { initImage: spec.init ? initProgram() : undefined });
   const plan = encodePlan(ops, statusChild);
   mark('plan encoded');
   const pid = n.clone(n.execPlanAddress, n.childStackTop, cloneFlags(spec), plan);

@@ -148,7 +148,7 @@ describe('fuzzing nook run flags', () => {
         const parsed = parseArgs(argv, RUN_FLAGS, 'run');
         const spec = composeSpec(requestFromFlags(parsed, { image: false }), host, { rootfs: rootfsFromFlags(parsed) });
         // As process.ts does: with --init the plan carries the init program (its bytes don't matter here).
-        encodePlan(buildPlan(spec, fds, spec.init ? Buffer.from('init program') : undefined), 3);
+        encodePlan(buildPlan(spec, fds, { initImage: spec.init ? Buffer.from('init program') : undefined }), 3);
       }, JSON.stringify(argv).slice(0, 300))) ok++;
     }
     expect(ok).toBeGreaterThan(10);

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildPlan, cloneFlags, CLONE, searchPath } from '../../src/sandbox/plan';
 import { buildJoinPlan, JOINED_NAMESPACES } from '../../src/sandbox/join-plan';
-import { MS } from '../../src/sandbox/mounts';
+import { MS, type MountEntry } from '../../src/sandbox/mounts';
 import type { SandboxSpec } from '../../src/sandbox/spec';
 import { Resolve, type PlanOp } from '../../ffi/plan-format';
 
@@ -33,7 +33,7 @@ function spec(over: Partial<SandboxSpec> = {}): SandboxSpec {
 }
 
 const INIT_IMAGE = Buffer.from('\x7fELF the init program');
-const names = (s: SandboxSpec) => buildPlan(s, fds, INIT_IMAGE).map((o) => o.op);
+const names = (s: SandboxSpec) => buildPlan(s, fds, { initImage: INIT_IMAGE }).map((o) => o.op);
 const names2 = (ops: { op: string }[]) => ops.map((o) => o.op);
 
 /** Each MOUNT_AT with the inside path it mounts on: the RESOLVE before it. */
@@ -220,7 +220,7 @@ describe('plan: --init', () => {
   it('loads the init program before any seccomp filter, and gives init the container environment only', () => {
     for (const noNewPrivs of [true, false]) {
       const s = spec({ init: true, security: { ...spec().security, noNewPrivs } });
-      const plan = buildPlan(s, fds, INIT_IMAGE);
+      const plan = buildPlan(s, fds, { initImage: INIT_IMAGE });
       const ops = plan.map((o) => o.op);
       expect(ops.indexOf('INIT_IMAGE')).toBeGreaterThan(-1);
       expect(ops.indexOf('INIT_IMAGE')).toBeLessThan(ops.indexOf('SECCOMP'));
@@ -228,7 +228,7 @@ describe('plan: --init', () => {
       expect(image.args).toEqual([{ bytes: INIT_IMAGE }, INIT_IMAGE.length]);
       expect(plan.find((o) => o.op === 'INIT')!.args).toEqual([{ strings: s.env }, 0]);
     }
-    expect(buildPlan(spec({ init: true, tty: true }), fds, INIT_IMAGE).find((o) => o.op === 'INIT')!.args[1]).toBe(1);
+    expect(buildPlan(spec({ init: true, tty: true }), fds, { initImage: INIT_IMAGE }).find((o) => o.op === 'INIT')!.args[1]).toBe(1);
     expect(names(spec())).not.toContain('INIT_IMAGE');
     expect(() => buildPlan(spec({ init: true }), fds)).toThrow(/init program/);
   });
@@ -256,5 +256,39 @@ describe('join plan (nook exec)', () => {
     expect(fork).toBeLessThan(ops.indexOf('SETRESUID'));
     expect(ops).not.toContain('INIT');
     expect(ops.at(-1)).toBe('EXEC');
+  });
+});
+
+describe('plan: a mount list and a parent of its own', () => {
+  it('compiles a given mount list in order (binds, filesystems, links), instead of docker\'s layout', () => {
+    const mounts: MountEntry[] = [
+      { destination: '/proc', type: 'proc', source: 'proc', flags: 0, create: 'dir', needsIdMaps: false, what: 'proc' },
+      { destination: '/data', type: 'bind', source: '/srv/data', flags: MS.BIND | MS.RDONLY, create: 'dir', needsIdMaps: false, what: 'data' },
+      { destination: '/run', type: 'tmpfs', source: 'tmpfs', flags: 0, data: 'size=1m', create: 'dir', needsIdMaps: true, what: 'run' },
+      { destination: '/run/link', type: 'symlink', source: '/data', flags: 0, create: 'none', needsIdMaps: true, what: 'link' },
+    ];
+    const plan = buildPlan(spec(), fds, { mounts });
+    expect(mountsAt(plan).map((m) => [m.target, m.source, m.fstype])).toEqual([
+      ['/proc', 'proc', 'proc'],
+      ['/data', '/srv/data', null],
+      ['/run', 'tmpfs', 'tmpfs'],
+    ]);
+    const ops = plan.map((o) => o.op);
+    // Entries before the first that needs the id maps run while nook writes them; the rest after.
+    expect(plan.findIndex((o) => o.op === 'MOUNT_AT' && o.args[0] === '/srv/data')).toBeLessThan(ops.indexOf('WAIT_FD'));
+    expect(plan.findIndex((o) => o.op === 'MOUNT_AT' && o.args[1] === 'tmpfs')).toBeGreaterThan(ops.indexOf('WAIT_FD'));
+    const link = plan.findIndex((o) => o.op === 'SYMLINK_AT');
+    expect(plan[link].args).toEqual(['/data', 'link']);
+    expect(plan[link - 1]).toMatchObject({ op: 'RESOLVE', args: ['/run', Resolve.EXISTING, 0o755] });
+    expect(plan.some((o) => o.what === 'mount a tmpfs on /dev')).toBe(false);
+  });
+
+  it('is tied to nook by default (parent-death signal, exit if nook is gone), and not when told', () => {
+    const tied = buildPlan(spec(), fds);
+    expect(tied.filter((o) => o.op === 'PRCTL' && o.args[0] === 1)).toHaveLength(2);
+    expect(tied.some((o) => o.op === 'EXIT_IF_HUP')).toBe(true);
+    const free = buildPlan(spec(), fds, { tiedToParent: false });
+    expect(free.some((o) => o.op === 'PRCTL' && o.args[0] === 1)).toBe(false);
+    expect(free.some((o) => o.op === 'EXIT_IF_HUP')).toBe(false);
   });
 });

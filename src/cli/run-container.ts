@@ -112,7 +112,7 @@ async function runNamedForeground(
   dir.updateState((s) => ({ ...s, status: 'running', startedAt: new Date().toISOString(), restartCount: 0 }));
   try {
     code = await runSandbox(spec, host, {
-      onStarted: (pid) => dir.updateState((s) => ({ ...s, pid, pidStart: processStartTime(pid) })),
+      onStarted: (pid) => void dir.updateState((s) => ({ ...s, pid, pidStart: processStartTime(pid) })),
     });
   } catch (e) {
     code = e instanceof NookError ? e.exitCode : 125;

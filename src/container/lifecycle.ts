@@ -56,7 +56,7 @@ export async function startDetached(store: ContainerStore, dir: ContainerDir, lo
   const cgroup = spec.resources ? createCgroup(spec.resources, { manager: spec.cgroupManager, name: dir.id.slice(0, 12) }) : undefined;
   let started;
   try {
-    started = startSupervised({ dir, spec, host, lockFd, cgroup, log: config.log });
+    started = await startSupervised({ dir, spec, host, lockFd, cgroup, log: config.log });
   } catch (e) {
     cgroup?.remove();
     const code = e instanceof NookError ? e.exitCode : 125;

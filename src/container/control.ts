@@ -28,13 +28,11 @@ export async function signalContainer(store: ContainerStore, dir: ContainerDir, 
   if (s.display !== 'running' || !initAlive(s.pid, s.pidStart)) return false;
   const masks = readSignalMasks(s.pid);
   const actual = masks ? signalForInit(sig, masks) : sig;
-  await store.locked(() =>
-    dir.updateState((cur) => ({
+  await dir.updateState((cur) => ({
       ...cur,
       stopRequested: cur.stopRequested || opts.stopping,
-      stopSignalSent: actual === SIGKILL && sig !== SIGKILL ? sig : cur.stopSignalSent,
-    })),
-  );
+    stopSignalSent: actual === SIGKILL && sig !== SIGKILL ? sig : cur.stopSignalSent,
+  }));
   try {
     process.kill(s.pid, actual);
   } catch {
@@ -63,7 +61,7 @@ async function releasedWithin(dir: ContainerDir, ms: number): Promise<boolean> {
 export async function stopContainer(store: ContainerStore, dir: ContainerDir, stopSignal: number, timeoutSec: number): Promise<void> {
   if (!(await signalContainer(store, dir, stopSignal, { stopping: true }))) {
     // Not running, but maybe restarting: make sure no restart follows.
-    if (dir.isHeld()) await store.locked(() => dir.updateState((s) => ({ ...s, stopRequested: true })));
+    if (dir.isHeld()) await dir.updateState((s) => ({ ...s, stopRequested: true }));
   }
   if (await releasedWithin(dir, timeoutSec * 1000)) return;
   await signalContainer(store, dir, SIGKILL, { stopping: true });

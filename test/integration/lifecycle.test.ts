@@ -230,6 +230,38 @@ describe('faults', () => {
     expect(runningProcessesOf(e.user)).toEqual([]);
   });
 
+  it('run -d racing container prune: no internal error, and no running container vanishes', async () => {
+    const e = env();
+    const argv = ['sleep', '2183'];
+    let running = true;
+    const prunes: Promise<void>[] = [];
+    // Prunes in a loop all the time the containers are created (each used to be unlocked for a moment after create).
+    for (let i = 0; i < 2; i++)
+      prunes.push(
+        (async () => {
+          while (running) {
+            const r = await e.nook(['container', 'prune', '-f']);
+            expect(r.code, show(r)).toBe(0);
+          }
+        })(),
+      );
+    const runs: Awaited<ReturnType<typeof e.nook>>[] = [];
+    for (let round = 0; round < 3; round++)
+      runs.push(...(await Promise.all(Array.from({ length: 5 }, () => e.nook(['run', '-d', '--rootfs', rootfs(), '--', ...argv])))));
+    running = false;
+    await Promise.all(prunes);
+    for (const r of runs) {
+      expect(r.stderr).not.toMatch(/internal error/);
+      expect(r.code, show(r)).toBe(0);
+    }
+    const ids = runs.map((r) => r.stdout.trim());
+    const rows = await ps(e, false);
+    expect(rows.map((r) => r.Id).sort()).toEqual([...ids].sort());
+    expect(processesWithArgv(argv)).toHaveLength(ids.length);
+    for (const id of ids) await ok(e, ['rm', '-f', id]);
+    expect(stateEntries(e)).toEqual([]);
+  });
+
   it('20 concurrent run -d and rm -f keep the state consistent and leave nothing behind', async () => {
     const e = env();
     const names = Array.from({ length: 20 }, (_, i) => `c${i}`);

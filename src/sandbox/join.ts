@@ -9,6 +9,7 @@
  */
 import fs = require('node:fs');
 import { Fd, launch, waitChild } from './launcher';
+import { ProcessHandle } from './pidfd';
 import { loadNative, type Native } from '../../ffi/native';
 import { NookError } from '../errors';
 import type { HostIdentity } from './idmap';
@@ -45,14 +46,16 @@ async function join(n: Native, target: JoinTarget, spec: SandboxSpec, host: Host
     failure: (ops, f) => failedStep(ops, f, spec, host),
   });
   // The executor forked the command into the container's pid namespace and ended.
+  started.handle?.close();
   await started.exited;
   const pid = started.forkedPid;
   if (!pid) {
     started.ptyMaster?.close();
     throw new NookError(`joining container ${target.name}: the executor ended without starting the command`);
   }
+  // Its pidfd before waiting for it: until then its pid is not given to anyone else.
+  relay.attach(ProcessHandle.open(n, pid), { init: false });
   const exited = waitChild(n, pid);
-  relay.attach(pid, { init: false });
   return followCommand(n, spec, relay, exited, started.ptyMaster?.take());
 }
 

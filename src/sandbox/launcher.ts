@@ -21,83 +21,17 @@ import { NookError } from '../errors';
 import { cloneFailure } from './diagnose';
 import type { PlanFds } from './plan';
 import { mark } from '../util/timing';
+import { ProcessHandle } from './pidfd';
+import { Fd, FdGroup, pipe } from './fd';
+
+export { Fd, FdGroup, pipe };
 
 const AF_UNIX = 1;
 const SOCK_SEQPACKET = 5;
 const SOCK_CLOEXEC = 0x80000;
-const O_CLOEXEC = 0x80000;
 const STATUS_STEP_FAILED = 1;
 const STATUS_PTY_MASTER = 2;
 const STATUS_FORKED = 3;
-
-/** A descriptor with one owner: close() (or leaving a `using` block) closes it once; later calls do nothing. */
-export class Fd implements Disposable {
-  #fd: number;
-
-  constructor(
-    fd: number,
-    readonly what: string,
-  ) {
-    this.#fd = fd;
-  }
-
-  /** The number, while open; using a closed Fd is a bug in nook, never a double close. */
-  get fd(): number {
-    if (this.#fd < 0) throw new Error(`${this.what}: descriptor used after it was closed`);
-    return this.#fd;
-  }
-
-  get isOpen(): boolean {
-    return this.#fd >= 0;
-  }
-
-  close(): void {
-    const fd = this.#fd;
-    if (fd < 0) return;
-    this.#fd = -1;
-    try {
-      fs.closeSync(fd);
-    } catch {
-      /* EBADF cannot happen with one owner; EIO on close is nothing to act on */
-    }
-  }
-
-  /** Gives the descriptor to a new owner (a socket, the terminal session): this object will not close it. */
-  take(): number {
-    const fd = this.fd;
-    this.#fd = -1;
-    return fd;
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-}
-
-/** Several Fds closed together (each still once). */
-export class FdGroup implements Disposable {
-  private readonly fds: Fd[] = [];
-
-  add<T extends Fd>(fd: T): T {
-    this.fds.push(fd);
-    return fd;
-  }
-
-  close(): void {
-    for (const fd of this.fds) fd.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-}
-
-/** A close-on-exec pipe: [read end, write end]. */
-export function pipe(n: Native, what: string): [Fd, Fd] {
-  const fds = new Int32Array(2);
-  if (n.pipe2(fds, O_CLOEXEC) < 0) throw new NookError(`creating a pipe (${what}): errno ${n.errno()}`);
-  return [new Fd(fds[0], `${what} (read end)`), new Fd(fds[1], `${what} (write end)`)];
-}
 
 /** The two control channels between nook and one cloned executor. */
 export class ControlChannels implements Disposable {
@@ -257,6 +191,8 @@ export interface Launched {
   ops: PlanOp[];
   /** With reap 'thread': the child's raw wait status. */
   exited?: Promise<number>;
+  /** With reap 'thread': the child by pidfd, taken before it could be reaped (now the caller's to close). */
+  handle?: ProcessHandle;
   /** With a terminal: the pty master, now the caller's. */
   ptyMaster?: Fd;
   forkedPid?: number;
@@ -279,6 +215,8 @@ export async function launch(n: Native, req: LaunchRequest): Promise<Launched> {
   if (pid < 0) throw cloneFailure(cloneErrno);
   mark('cloned');
 
+  // The pidfd first: until nook waits for the child, its pid cannot be given to anyone else.
+  const handle = req.reap === 'caller' ? undefined : ProcessHandle.open(n, pid);
   const exited = req.reap === 'caller' ? undefined : waitChild(n, pid);
   /** On failure: the child ends on its own (EOF on the sync pipe, or its failed step); reap it before saying why. */
   const reaped = async () => {
@@ -289,6 +227,7 @@ export async function launch(n: Native, req: LaunchRequest): Promise<Launched> {
   try {
     await runParentSteps(req.steps ?? [], pid);
   } catch (e) {
+    handle?.close();
     // The child sees EOF and exits quietly, unless a step before the wait already
     // failed (and took the child, and its /proc entry, with it): that is the real story.
     channels.syncWrite.close();
@@ -303,11 +242,12 @@ export async function launch(n: Native, req: LaunchRequest): Promise<Launched> {
 
   const report = readChildReport(n, channels.statusParent);
   if (report.failure) {
+    handle?.close();
     report.ptyMaster?.close();
     await reaped();
     // `nook exec`: the process forked into the container failed before execve(); it is nook's child too.
     if (report.forkedPid) await (exited ? waitChild(n, report.forkedPid).catch(() => undefined) : n.waitChild(report.forkedPid));
     throw req.failure(ops, report.failure);
   }
-  return { pid, ops, exited, ptyMaster: report.ptyMaster, forkedPid: report.forkedPid };
+  return { pid, ops, exited, handle, ptyMaster: report.ptyMaster, forkedPid: report.forkedPid };
 }

@@ -74,8 +74,8 @@ async function runInCgroup(n: Native, spec: SandboxSpec, host: HostIdentity, rel
     failure: (ops, f) => failedStep(ops, f, spec, host),
   });
   mark('command started');
+  relay.attach(started.handle!);
   await hooks.onStarted?.(started.pid);
-  relay.attach(started.pid);
   return followCommand(n, spec, relay, started.exited!, started.ptyMaster?.take());
 }
 

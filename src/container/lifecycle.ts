@@ -51,7 +51,7 @@ const now = () => new Date().toISOString();
  */
 export async function startDetached(store: ContainerStore, dir: ContainerDir, lockFd: number, host: HostIdentity = hostIdentity()): Promise<ContainerState> {
   const config = dir.config();
-  const spec: SandboxSpec = decodeSpec(config.spec);
+  const spec: SandboxSpec = decodeSpec(config.spec, `container ${config.name}`);
   const cgroup = spec.resources ? createCgroup(spec.resources, { manager: spec.cgroupManager, name: dir.id.slice(0, 12) }) : undefined;
   let started;
   try {

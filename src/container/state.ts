@@ -46,7 +46,7 @@ export interface ContainerConfig {
   /** The image store's container directory (writable layer), when run from an image. */
   rootDir?: string;
   storeRoot?: string;
-  /** The sandbox, as serialised by encodeSpec. */
+  /** The container record (spec-codec.ts): a version, the sandbox as encodeSpec serialises it, and a place for the request. */
   spec: unknown;
 }
 

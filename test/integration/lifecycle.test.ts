@@ -174,6 +174,24 @@ describe('restart and start', () => {
     expect(processesWithArgv(argv)).toHaveLength(1);
     await ok(e, ['rm', '-f', 'again']);
   });
+
+  it('a container whose record a newer nook wrote is refused with a clear error (125), and can still be removed', async () => {
+    const e = env();
+    const id = await runDetached(e, ['--name', 'future'], ['true']);
+    await ok(e, ['wait', 'future']);
+    const file = path.join(e.state, 'containers', id, 'config.json');
+    const config = JSON.parse(fs.readFileSync(file, 'utf8'));
+    config.spec.version = 99;
+    fs.writeFileSync(file, JSON.stringify(config)); // in place: the test user keeps owning it
+    for (const args of [['start', 'future'], ['inspect', 'future']]) {
+      const r = await e.nook(args);
+      expect(r.code, show(r)).toBe(125);
+      expect(r.stderr).toMatch(/container future was created by a newer nook \(record version 99\); this nook reads record version 1 only/);
+      expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+    }
+    await ok(e, ['rm', 'future']);
+    expect(stateEntries(e)).toEqual([]);
+  });
 });
 
 describe('named containers in the foreground', () => {

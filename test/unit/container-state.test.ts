@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { containerOptions, parseSignal } from '../../src/cli/container-flags';
-import { decodeSpec, encodeSpec } from '../../src/container/spec-codec';
+import { decodeSpec, encodeSpec, RECORD_VERSION } from '../../src/container/spec-codec';
 import { ContainerStore, parseExitRecord, writeExitRecord, type ContainerConfig } from '../../src/container/state';
 import { liveState, statusText } from '../../src/container/status';
 import { NookError } from '../../src/errors';
@@ -135,15 +135,44 @@ describe('live state', () => {
 });
 
 describe('spec codec', () => {
+  const spec = {
+    rootfs: '/r', argv: ['sh'], env: ['PATH=/bin'], cwd: '/', hostname: 'h', binds: [], tmpfs: [], ulimits: [],
+    idmap: { uid: [], gid: [], method: 'direct', setgroups: false },
+    security: { caps: (1n << 40n) | 5n, capNames: ['CHOWN'], noNewPrivs: true, seccomp: Buffer.from([1, 2, 3, 250]), maskPaths: true },
+  } as unknown as SandboxSpec;
+  const roundTrip = (s: SandboxSpec) => JSON.parse(JSON.stringify(encodeSpec(s))) as Record<string, unknown>;
+
   it('keeps the capability mask and the seccomp filter exactly', () => {
-    const spec = {
-      argv: ['sh'],
-      security: { caps: (1n << 40n) | 5n, capNames: ['CHOWN'], noNewPrivs: true, seccomp: Buffer.from([1, 2, 3, 250]), maskPaths: true },
-    } as unknown as SandboxSpec;
-    const back = decodeSpec(JSON.parse(JSON.stringify(encodeSpec(spec))));
+    const back = decodeSpec(roundTrip(spec));
     expect(back.security.caps).toBe((1n << 40n) | 5n);
     expect(back.security.seccomp).toEqual(Buffer.from([1, 2, 3, 250]));
     expect(back.argv).toEqual(['sh']);
+  });
+
+  it('the record carries its version, and a place for the request', () => {
+    const rec = encodeSpec(spec);
+    expect(rec.version).toBe(RECORD_VERSION);
+    expect(decodeSpec({ ...roundTrip(spec), request: { any: 'thing' } }).argv).toEqual(['sh']);
+  });
+
+  it('refuses a record from a newer or an older nook, naming the version', () => {
+    const newer = () => decodeSpec({ ...roundTrip(spec), version: 99 }, 'container web');
+    expect(newer).toThrow(NookError);
+    expect(newer).toThrow(/container web was created by a newer nook \(record version 99\); this nook reads record version 1 only/);
+    const { version: _, ...unversioned } = roundTrip(spec);
+    expect(() => decodeSpec(unversioned)).toThrow(/an older nook \(a record without a version\)/);
+    // The records of nooks before versioning: the spec itself, with no wrapper.
+    expect(() => decodeSpec(roundTrip(spec).spec)).toThrow(/an older nook/);
+    expect(() => decodeSpec(roundTrip(spec).spec)).toThrow(expect.objectContaining({ exitCode: 125 }));
+  });
+
+  it('refuses a damaged record, naming the field', () => {
+    const rec = roundTrip(spec);
+    const spoil = (field: string, value: unknown) => ({ ...rec, spec: { ...(rec.spec as object), [field]: value } });
+    expect(() => decodeSpec(spoil('argv', 'sh'))).toThrow(/damaged: spec.argv is missing or malformed/);
+    expect(() => decodeSpec(spoil('idmap', undefined))).toThrow(/spec.idmap/);
+    expect(() => decodeSpec(spoil('security', { ...(rec.spec as { security: object }).security, caps: 'lots' }))).toThrow(/spec.security.caps/);
+    expect(() => decodeSpec(null)).toThrow(NookError);
   });
 });
 

@@ -216,6 +216,7 @@ export async function launch(n: Native, req: LaunchRequest): Promise<Launched> {
   mark('cloned');
 
   // The pidfd first: until nook waits for the child, its pid cannot be given to anyone else.
+  // (Should that fail, the channels close on the way out: the child sees EOF and ends.)
   const handle = req.reap === 'caller' ? undefined : ProcessHandle.open(n, pid);
   const exited = req.reap === 'caller' ? undefined : waitChild(n, pid);
   /** On failure: the child ends on its own (EOF on the sync pipe, or its failed step); reap it before saying why. */
@@ -223,31 +224,38 @@ export async function launch(n: Native, req: LaunchRequest): Promise<Launched> {
     if (exited) await exited.catch(() => undefined);
     else n.waitChild(pid);
   };
-
   try {
-    await runParentSteps(req.steps ?? [], pid);
+    try {
+      await runParentSteps(req.steps ?? [], pid);
+    } catch (e) {
+      // The child sees EOF and exits quietly, unless a step before the wait already
+      // failed (and took the child, and its /proc entry, with it): that is the real story.
+      channels.syncWrite.close();
+      let report: ChildReport = {};
+      try {
+        report = readChildReport(n, channels.statusParent);
+      } catch {
+        /* unreadable: the step's own error is all there is to say */
+      }
+      report.ptyMaster?.close();
+      await reaped();
+      if (report.failure) throw req.failure(ops, report.failure);
+      throw e;
+    }
+    mark('parent steps done');
+    channels.release();
+
+    const report = readChildReport(n, channels.statusParent);
+    if (report.failure) {
+      report.ptyMaster?.close();
+      await reaped();
+      // `nook exec`: the process forked into the container failed before execve(); it is nook's child too.
+      if (report.forkedPid) await (exited ? waitChild(n, report.forkedPid).catch(() => undefined) : n.waitChild(report.forkedPid));
+      throw req.failure(ops, report.failure);
+    }
+    return { pid, ops, exited, handle, ptyMaster: report.ptyMaster, forkedPid: report.forkedPid };
   } catch (e) {
     handle?.close();
-    // The child sees EOF and exits quietly, unless a step before the wait already
-    // failed (and took the child, and its /proc entry, with it): that is the real story.
-    channels.syncWrite.close();
-    const report = readChildReport(n, channels.statusParent);
-    report.ptyMaster?.close();
-    await reaped();
-    if (report.failure) throw req.failure(ops, report.failure);
     throw e;
   }
-  mark('parent steps done');
-  channels.release();
-
-  const report = readChildReport(n, channels.statusParent);
-  if (report.failure) {
-    handle?.close();
-    report.ptyMaster?.close();
-    await reaped();
-    // `nook exec`: the process forked into the container failed before execve(); it is nook's child too.
-    if (report.forkedPid) await (exited ? waitChild(n, report.forkedPid).catch(() => undefined) : n.waitChild(report.forkedPid));
-    throw req.failure(ops, report.failure);
-  }
-  return { pid, ops, exited, handle, ptyMaster: report.ptyMaster, forkedPid: report.forkedPid };
 }

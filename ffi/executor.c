@@ -785,6 +785,32 @@ int nook_wait_child(int pid)
 }
 
 /*
+ * Parent side: a pidfd for `pid` (Linux 5.3+; always close-on-exec), or
+ * -errno: -ENOSYS on older kernels, -ESRCH when no such process exists. A
+ * pidfd names one process for good: once it is reaped, signals through it
+ * fail with ESRCH instead of reaching whoever gets its pid next.
+ */
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+int nook_pidfd_open(int pid)
+{
+    long r = syscall(SYS_pidfd_open, pid, 0);
+    return r < 0 ? -errno : (int)r;
+}
+
+/* Parent side: pidfd_send_signal(); 0 or -errno (-ESRCH: the process has ended). */
+int nook_pidfd_send_signal(int pidfd, int sig)
+{
+    long r = syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+    return r < 0 ? -errno : 0;
+}
+
+/*
  * Parent side: start a helper program (newuidmap, newgidmap) with stdin from
  * /dev/null and stdout+stderr into `outfd`. posix_spawn() uses vfork-style
  * clone, far cheaper than forking a Node-sized process. Returns the pid or

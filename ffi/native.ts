@@ -119,6 +119,10 @@ export interface Native {
   spawn(path: string, argv: (string | null)[], outFd: number): number;
   /** A regular file inside the directory `root`, resolved as if it were / (ffi/in-root.c), open for reading; -EINVAL if not regular, or -errno. */
   openFileInRoot(root: string, path: string): number;
+  /** pidfd_open(pid, 0): a close-on-exec pidfd, or -errno (-ENOSYS before Linux 5.3). */
+  pidfdOpen(pid: number): number;
+  /** pidfd_send_signal(pidfd, sig, NULL, 0): 0 or -errno. */
+  pidfdSendSignal(pidfd: number, sig: number): number;
   errno(): number;
 }
 
@@ -152,6 +156,8 @@ export function loadNative(): Native {
     waitChild,
     spawn: exec.func('int nook_spawn(const char *path, const char **argv, int outfd)'),
     openFileInRoot: exec.func('int nook_open_file_in_root(const char *root, const char *path)'),
+    pidfdOpen: exec.func('int nook_pidfd_open(int pid)'),
+    pidfdSendSignal: exec.func('int nook_pidfd_send_signal(int pidfd, int sig)'),
     errno: () => koffi.errno(),
   };
   return native;

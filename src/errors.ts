@@ -8,8 +8,9 @@ export class NookError extends Error {
   readonly exitCode: number;
   readonly hint?: string;
 
-  constructor(message: string, opts: { exitCode?: number; hint?: string } = {}) {
-    super(message);
+  /** `cause`: the underlying error, kept for NOOK_DEBUG=1 rather than re-described in the message. */
+  constructor(message: string, opts: { exitCode?: number; hint?: string; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'NookError';
     this.exitCode = opts.exitCode ?? 125;
     this.hint = opts.hint;

@@ -86,7 +86,7 @@ async function removeOne(store: ContainerStore, dir: ContainerDir, ref: string, 
   if (!lock) {
     if (!force)
       throw new NookError(`cannot remove container ${ref}: it is running`, { hint: `stop it first (nook stop ${ref}) or use nook rm -f ${ref}` });
-    await store.locked(() => dir.updateState((s) => ({ ...s, stopRequested: true })));
+    await dir.updateState((s) => ({ ...s, stopRequested: true }));
     await signalContainer(store, dir, 9, { stopping: true });
     await untilReleased(dir);
     lock = await FileLock.acquire(dir.p('lock'));
@@ -116,7 +116,7 @@ export async function startCommand(argv: string[]): Promise<number> {
     const lock = FileLock.tryAcquire(dir.p('lock'));
     if (!lock) return void say(ref); // running already: docker says its name and carries on
     try {
-      await store.locked(() => dir.updateState((s) => ({ ...s, stopRequested: false })));
+      await dir.updateState((s) => ({ ...s, stopRequested: false }));
       await startDetached(store, dir, lock.descriptor());
     } catch (e) {
       lock.release();
@@ -133,9 +133,16 @@ export async function containerPruneCommand(argv: string[]): Promise<number> {
   const store = ContainerStore.open();
   const removed: string[] = [];
   for (const l of listContainers(store)) {
-    const lock = FileLock.tryAcquire(l.dir.p('lock'));
+    let lock: FileLock | undefined;
+    try {
+      lock = FileLock.tryAcquire(l.dir.p('lock'), 'exclusive', { createDir: false });
+    } catch {
+      continue; // its directory is gone: removed meanwhile
+    }
     if (!lock) continue; // running (or being created, started or removed)
     try {
+      // Removed by someone else since it was listed: nothing to do (and no empty directory left behind).
+      if (!fs.existsSync(l.dir.p('config.json'))) continue;
       await removeContainer(store, l.dir);
       removed.push(l.config.id);
     } finally {
@@ -143,10 +150,13 @@ export async function containerPruneCommand(argv: string[]): Promise<number> {
     }
   }
   // Directories without a config are what a nook killed midway through create or rm left behind.
-  for (const id of store.ids()) {
-    const dir = store.dir(id);
-    if (!fs.existsSync(dir.p('config.json')) && !dir.isHeld()) fs.rmSync(dir.dir, { recursive: true, force: true });
-  }
+  // Under the store's lock: a container being created has no config.json yet, but holds its lock from the start.
+  await store.locked(() => {
+    for (const id of store.ids()) {
+      const dir = store.dir(id);
+      if (!fs.existsSync(dir.p('config.json')) && !dir.isHeld()) fs.rmSync(dir.dir, { recursive: true, force: true });
+    }
+  });
   say(`Deleted Containers:\n${removed.map((id) => `${id}\n`).join('')}\nTotal: ${removed.length}`);
   return 0;
 }

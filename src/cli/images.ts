@@ -99,11 +99,14 @@ async function containerLookup(): Promise<(ref: string) => Record<string, unknow
   const [{ ContainerStore }, { inspectContainer }] = await Promise.all([import('../container/state'), import('./ps')]);
   const containers = ContainerStore.open();
   return (ref) => {
+    let dir;
     try {
-      return inspectContainer(containers.resolve(ref));
+      dir = containers.resolve(ref);
     } catch {
-      return undefined;
+      return undefined; // no such container: maybe an image
     }
+    // A container that cannot be read (a record from another nook) says so, rather than "no such image".
+    return inspectContainer(dir);
   };
 }
 

@@ -58,6 +58,8 @@ function writeErr(text: string): void {
 export function reportError(e: unknown): number {
   if (e instanceof NookError) {
     writeErr(`nook: ${e.message}\n${e.hint ? `  hint: ${e.hint}\n` : ''}`);
+    // The underlying error a message was built on, for whoever debugs nook.
+    if (process.env.NOOK_DEBUG && e.cause !== undefined) writeErr(`  cause: ${(e.cause as Error)?.stack ?? String(e.cause)}\n`);
     return e.exitCode;
   }
   // A bug, not bad input: one line and where to report it; NOOK_DEBUG=1 shows the stack.

@@ -96,7 +96,7 @@ export async function psCommand(argv: string[]): Promise<number> {
 export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
   const config = dir.config();
   const s = liveState(dir);
-  const spec = decodeSpec(config.spec);
+  const spec = decodeSpec(config.spec, `container ${config.name}`);
   return {
     Id: config.id,
     Name: config.name,

@@ -109,10 +109,10 @@ async function runNamedForeground(
   let code: number;
   // "running" before the clone: the command may print and be SIGKILLed together with nook before onStarted runs,
   // and a running container whose keeper is gone reads as exited (137), never as created.
-  dir.updateState((s) => ({ ...s, status: 'running', startedAt: new Date().toISOString(), restartCount: 0 }));
+  await dir.updateState((s) => ({ ...s, status: 'running', startedAt: new Date().toISOString(), restartCount: 0 }));
   try {
     code = await runSandbox(spec, host, {
-      onStarted: (pid) => dir.updateState((s) => ({ ...s, pid, pidStart: processStartTime(pid) })),
+      onStarted: async (pid) => void (await dir.updateState((s) => ({ ...s, pid, pidStart: processStartTime(pid) }))),
     });
   } catch (e) {
     code = e instanceof NookError ? e.exitCode : 125;
@@ -136,6 +136,6 @@ async function isOverlayRefusalError(e: unknown): Promise<boolean> {
 async function finishForeground(store: ContainerStore, dir: ContainerDir, code: number, opts: ContainerOptions): Promise<void> {
   const finishedAt = new Date().toISOString();
   writeExitRecord(dir.p('exitcode'), code, finishedAt);
-  await store.locked(() => dir.updateState((s) => ({ ...s, status: 'exited', exitCode: code, finishedAt })));
+  await dir.updateState((s) => ({ ...s, status: 'exited', exitCode: code, finishedAt }));
   if (opts.autoRemove) await removeContainer(store, dir);
 }

@@ -1,10 +1,12 @@
 /**
  * Acting on a running container from another nook process: signals (stop,
- * kill) and waiting for its end. The container's init is signalled by its
- * host pid, checked against its recorded start time so that a reused pid is
- * never hit.
+ * kill) and waiting for its end. The container's init is signalled through
+ * a pidfd opened by its host pid and checked against its recorded start
+ * time, so that a reused pid is never hit.
  */
 import fs = require('node:fs');
+import { loadNative } from '../../ffi/native';
+import { ProcessHandle } from '../sandbox/pidfd';
 import { readSignalMasks, signalForInit } from '../sandbox/signals';
 import { FileLock } from '../util/lock';
 import { liveState } from './status';
@@ -25,22 +27,19 @@ function initAlive(pid: number | undefined, pidStart: number | undefined): pid i
  */
 export async function signalContainer(store: ContainerStore, dir: ContainerDir, sig: number, opts: { stopping: boolean }): Promise<boolean> {
   const s = liveState(dir);
-  if (s.display !== 'running' || !initAlive(s.pid, s.pidStart)) return false;
+  if (s.display !== 'running' || s.pid === undefined) return false;
+  // The pidfd first, then the start time: if it matches, the pidfd names the container's init
+  // itself, and no later exit and reuse of its pid can redirect the signal.
+  using init = ProcessHandle.open(loadNative(), s.pid);
+  if (!init.existed || !initAlive(s.pid, s.pidStart)) return false;
   const masks = readSignalMasks(s.pid);
   const actual = masks ? signalForInit(sig, masks) : sig;
-  await store.locked(() =>
-    dir.updateState((cur) => ({
-      ...cur,
-      stopRequested: cur.stopRequested || opts.stopping,
-      stopSignalSent: actual === SIGKILL && sig !== SIGKILL ? sig : cur.stopSignalSent,
-    })),
-  );
-  try {
-    process.kill(s.pid, actual);
-  } catch {
-    return false; // exited meanwhile
-  }
-  return true;
+  await dir.updateState((cur) => ({
+    ...cur,
+    stopRequested: cur.stopRequested || opts.stopping,
+    stopSignalSent: actual === SIGKILL && sig !== SIGKILL ? sig : cur.stopSignalSent,
+  }));
+  return init.signal(actual); // false: exited meanwhile
 }
 
 /** Resolves once nobody holds the container's lock any more (its supervisor and exit handler are done). */
@@ -63,7 +62,7 @@ async function releasedWithin(dir: ContainerDir, ms: number): Promise<boolean> {
 export async function stopContainer(store: ContainerStore, dir: ContainerDir, stopSignal: number, timeoutSec: number): Promise<void> {
   if (!(await signalContainer(store, dir, stopSignal, { stopping: true }))) {
     // Not running, but maybe restarting: make sure no restart follows.
-    if (dir.isHeld()) await store.locked(() => dir.updateState((s) => ({ ...s, stopRequested: true })));
+    if (dir.isHeld()) await dir.updateState((s) => ({ ...s, stopRequested: true }));
   }
   if (await releasedWithin(dir, timeoutSec * 1000)) return;
   await signalContainer(store, dir, SIGKILL, { stopping: true });

@@ -33,8 +33,7 @@ export async function createContainer(store: ContainerStore, c: NewContainer): P
     const name = c.name ?? randomName();
     const config: ContainerConfig = { ...c, id, name, created };
     try {
-      const dir = await store.create(config);
-      const lock = FileLock.tryAcquire(dir.p('lock'))!;
+      const { dir, lock } = await store.create(config);
       return { dir, config, lock };
     } catch (e) {
       // A generated name that happens to be taken: draw another.
@@ -52,20 +51,19 @@ const now = () => new Date().toISOString();
  */
 export async function startDetached(store: ContainerStore, dir: ContainerDir, lockFd: number, host: HostIdentity = hostIdentity()): Promise<ContainerState> {
   const config = dir.config();
-  const spec: SandboxSpec = decodeSpec(config.spec);
+  const spec: SandboxSpec = decodeSpec(config.spec, `container ${config.name}`);
   const cgroup = spec.resources ? createCgroup(spec.resources, { manager: spec.cgroupManager, name: dir.id.slice(0, 12) }) : undefined;
   let started;
   try {
-    started = startSupervised({ dir, spec, host, lockFd, cgroup, log: config.log });
+    started = await startSupervised({ dir, spec, host, lockFd, cgroup, log: config.log });
   } catch (e) {
     cgroup?.remove();
     const code = e instanceof NookError ? e.exitCode : 125;
     writeExitRecord(dir.p('exitcode'), code, now());
-    await store.locked(() => dir.updateState((s) => ({ ...s, status: 'exited', exitCode: code, finishedAt: now(), pid: undefined, restarting: false })));
+    await dir.updateState((s) => ({ ...s, status: 'exited', exitCode: code, finishedAt: now(), pid: undefined, restarting: false }));
     throw e;
   }
-  return store.locked(() =>
-    dir.updateState((s) => ({
+  return dir.updateState((s) => ({
       ...s,
       status: 'running',
       pid: started.pid,
@@ -78,9 +76,8 @@ export async function startDetached(store: ContainerStore, dir: ContainerDir, lo
       cgroup: cgroup?.path,
       stopSignalSent: undefined,
       stopRequested: false,
-      restarting: false,
-    })),
-  );
+    restarting: false,
+  }));
 }
 
 /** docker's restart delay: 100 ms, doubled after each restart, at most a minute. */
@@ -109,15 +106,13 @@ export async function containerExited(id: string, rawStatus: number, lockFd: num
   // An OOM kill of the container's init is docker's 137, whatever signal relaying made of it.
   if (oom && (rawStatus & 0x7f) === 9) code = 137;
   writeExitRecord(dir.p('exitcode'), code, now());
-  state = await store.locked(() =>
-    dir.updateState((s) => ({ ...s, status: 'exited', exitCode: code, finishedAt: now(), oomKilled: oom, cgroup: undefined, restarting: shouldRestart(config, s, code) })),
-  );
+  state = await dir.updateState((s) => ({ ...s, status: 'exited', exitCode: code, finishedAt: now(), oomKilled: oom, cgroup: undefined, restarting: shouldRestart(config, s, code) }));
   if (state.restarting) {
     await new Promise((r) => setTimeout(r, restartDelayMs(state.restartCount)));
     // A `nook stop` or `rm -f` during the delay cancels the restart.
     const latest = dir.state();
     if (!latest.stopRequested) {
-      await store.locked(() => dir.updateState((s) => ({ ...s, restartCount: s.restartCount + 1 })));
+      await dir.updateState((s) => ({ ...s, restartCount: s.restartCount + 1 }));
       try {
         await startDetached(store, dir, lockFd);
         return 0;
@@ -125,7 +120,7 @@ export async function containerExited(id: string, rawStatus: number, lockFd: num
         process.stderr.write(`nook: restarting container ${config.name}: ${(e as Error).message}\n`);
       }
     } else {
-      await store.locked(() => dir.updateState((s) => ({ ...s, restarting: false })));
+      await dir.updateState((s) => ({ ...s, restarting: false }));
     }
   }
   if (config.autoRemove) await removeContainer(store, dir);

@@ -46,7 +46,7 @@ export interface ContainerConfig {
   /** The image store's container directory (writable layer), when run from an image. */
   rootDir?: string;
   storeRoot?: string;
-  /** The sandbox, as serialised by encodeSpec. */
+  /** The container record (spec-codec.ts): a version, the sandbox as encodeSpec serialises it, and a place for the request. */
   spec: unknown;
 }
 
@@ -103,6 +103,7 @@ export class ContainerDir {
   constructor(
     readonly id: string,
     readonly dir: string,
+    private readonly store: ContainerStore,
   ) {}
 
   p(...parts: string[]): string {
@@ -123,17 +124,26 @@ export class ContainerDir {
     writeFileAtomic(this.p('state.json'), JSON.stringify(s), 0o600);
   }
 
-  updateState(change: (s: ContainerState) => ContainerState): ContainerState {
-    const next = change(this.state());
-    this.writeState(next);
-    return next;
+  /**
+   * Reads, changes and writes state.json holding the store's lock, so that
+   * two writers (a `nook stop` and the container's keeper) never lose each
+   * other's fields. A container removed meanwhile is not brought back.
+   */
+  updateState(change: (s: ContainerState) => ContainerState): Promise<ContainerState> {
+    return this.store.locked(() => {
+      if (!fs.existsSync(this.p('config.json')))
+        throw new NookError(`container ${this.id.slice(0, 12)} was removed`, { hint: 'see the containers that exist with: nook ps -a' });
+      const next = change(this.state());
+      this.writeState(next);
+      return next;
+    });
   }
 
   /** Whether someone (supervisor, foreground nook, an exit handler) holds the container's lock. */
   isHeld(): boolean {
     let lock: FileLock | undefined;
     try {
-      lock = FileLock.tryAcquire(this.p('lock'), 'shared');
+      lock = FileLock.tryAcquire(this.p('lock'), 'shared', { createDir: false });
     } catch {
       return false;
     }
@@ -195,7 +205,7 @@ export class ContainerStore {
   }
 
   dir(id: string): ContainerDir {
-    return new ContainerDir(id, this.p('containers', id));
+    return new ContainerDir(id, this.p('containers', id), this);
   }
 
   ids(): string[] {
@@ -249,16 +259,28 @@ export class ContainerStore {
     throw new NookError(`no such container: ${ref}`, { hint: 'see `nook ps -a` for the containers that exist' });
   }
 
-  /** Creates the container's directory and claims its name (under the lock). */
-  async create(config: ContainerConfig): Promise<ContainerDir> {
+  /**
+   * Creates the container's directory and claims its name, under the store's
+   * lock, and returns it with the container's own lock held: taken before
+   * config.json exists, so that no prune or rm can see the container
+   * unlocked, and remove it, before its creator starts it.
+   */
+  async create(config: ContainerConfig): Promise<{ dir: ContainerDir; lock: FileLock }> {
     return this.locked(() => {
       this.claimName(config.name, config.id);
       const d = this.dir(config.id);
       fs.mkdirSync(d.dir, { recursive: true, mode: 0o700 });
-      fs.writeFileSync(d.p('exitcode'), '', { mode: 0o600 });
-      d.writeState({ status: 'created', restartCount: 0 });
-      writeFileAtomic(d.p('config.json'), JSON.stringify(config), 0o600);
-      return d;
+      const lock = FileLock.tryAcquire(d.p('lock'), 'exclusive', { createDir: false });
+      if (!lock) throw new NookError(`container ${config.id.slice(0, 12)} exists already`, { hint: 'choose another id' });
+      try {
+        fs.writeFileSync(d.p('exitcode'), '', { mode: 0o600 });
+        d.writeState({ status: 'created', restartCount: 0 });
+        writeFileAtomic(d.p('config.json'), JSON.stringify(config), 0o600);
+      } catch (e) {
+        lock.release();
+        throw e;
+      }
+      return { dir: d, lock };
     });
   }
 

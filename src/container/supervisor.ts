@@ -10,18 +10,17 @@
  */
 import fs = require('node:fs');
 import { encodePlan, type PlanOp } from '../../ffi/plan-format';
-import { initProgram, loadNative, supervisorPath, type Native } from '../../ffi/native';
-import { NookError } from '../errors';
-import { closeQuietly, controlChannels, readChildReport } from '../sandbox/child';
+import { initProgram, loadNative, supervisorPath } from '../../ffi/native';
+import { describeErrno, NookError } from '../errors';
+import { ControlChannels, FdGroup, launch, pipe, runParentSteps, type Fd, type ParentStep } from '../sandbox/launcher';
 import { cloneFailure, stepFailure } from '../sandbox/diagnose';
 import { applyIdMapping, type HostIdentity } from '../sandbox/idmap';
-import { buildPlan, cloneFlags, SIGCHLD } from '../sandbox/plan';
+import { buildPlan, cloneFlags, SIGCHLD, type PlanFds } from '../sandbox/plan';
 import type { SandboxSpec } from '../sandbox/spec';
 import { selfCommand } from '../sandbox/userns-exec';
 import type { ContainerCgroup } from '../sandbox/cgroups';
 import type { ContainerDir, LogOptions } from './state';
 
-const O_CLOEXEC = 0x80000;
 const O_RDWR = 2;
 
 /** The supervisor's descriptor numbers (see the comment at the top of ffi/supervisor.c). */
@@ -32,16 +31,10 @@ export interface Started {
   supervisorPid: number;
 }
 
-function pipe(n: Native): [number, number] {
-  const fds = new Int32Array(2);
-  if (n.pipe2(fds, O_CLOEXEC) < 0) throw new NookError(`creating a pipe: errno ${n.errno()}`);
-  return [fds[0], fds[1]];
-}
-
 /** Reads report lines from the supervisor ("pid N", "ok", "fail STEP OP ERRNO") one at a time. */
 class ReportReader {
   private buf = '';
-  constructor(private fd: number) {}
+  constructor(private fd: Fd) {}
 
   next(): string | undefined {
     for (;;) {
@@ -54,7 +47,7 @@ class ReportReader {
       const chunk = Buffer.alloc(256);
       let got: number;
       try {
-        got = fs.readSync(this.fd, chunk);
+        got = fs.readSync(this.fd.fd, chunk);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'EAGAIN') continue;
         throw e;
@@ -66,13 +59,20 @@ class ReportReader {
 }
 
 /**
- * The plan that turns a plain clone of nook into the supervisor: descriptors
- * moved to their numbers (through a range above every source, so that no
- * move overwrites a source still to be moved), everything else close-on-exec.
+ * The plan that turns a plain clone of nook into the supervisor: wait for
+ * the release byte, then descriptors moved to their numbers (through a range
+ * above every source, so that no move overwrites a source still to be moved),
+ * everything else close-on-exec.
  */
-function launchOps(moves: [number, number][], argv: string[]): PlanOp[] {
-  const base = Math.max(...moves.map(([from]) => from), 16) + 1;
-  const ops: PlanOp[] = [{ op: 'OPEN', args: ['/dev/null', O_RDWR, 0, 0], what: 'attach stdin to /dev/null' }];
+function launchOps(ch: PlanFds, moves: [number, number][], argv: string[]): PlanOp[] {
+  const base = Math.max(...moves.map(([from]) => from), ...Object.values(ch), 16) + 1;
+  const ops: PlanOp[] = [
+    { op: 'CLOSE', args: [ch.syncWrite], what: 'close the parent end of the sync pipe' },
+    { op: 'CLOSE', args: [ch.statusParent], what: 'close the parent end of the status socket' },
+    { op: 'WAIT_FD', args: [ch.syncRead], what: 'wait for nook' },
+    { op: 'CLOSE', args: [ch.syncRead], what: 'close the sync pipe' },
+    { op: 'OPEN', args: ['/dev/null', O_RDWR, 0, 0], what: 'attach stdin to /dev/null' },
+  ];
   moves.forEach(([from], i) => ops.push({ op: 'DUP2', args: [from, base + i], what: `move fd ${from} aside` }));
   moves.forEach(([, to], i) => ops.push({ op: 'DUP2', args: [base + i, to], what: `move fd ${moves[i][0]} to ${to}` }));
   ops.push({ op: 'RESET_SIGNALS', args: [], what: 'reset signal dispositions' });
@@ -92,72 +92,70 @@ export interface StartRequest {
   log: LogOptions;
 }
 
-/** Starts the container under a new supervisor; resolves once its command runs (or throws why it did not). */
-export function startSupervised(req: StartRequest): Started {
+/**
+ * Starts the container under a new supervisor; resolves once its command
+ * runs (or throws why it did not). Every descriptor here is an Fd that
+ * closes once, on every path.
+ */
+export async function startSupervised(req: StartRequest): Promise<Started> {
   const { dir, spec, host } = req;
   const n = loadNative();
-  const container = controlChannels(n);
-  const launch = controlChannels(n);
-  const [reportR, reportW] = pipe(n);
-  const [outR, outW] = pipe(n);
-  const [errR, errW] = pipe(n);
+  using fds = new FdGroup();
+  // The container's channels: the supervisor clones the container, nook releases it.
+  using container = ControlChannels.open(n);
+  const [reportR, reportW] = pipe(n, "the supervisor's report pipe").map((fd) => fds.add(fd));
+  const [outR, outW] = pipe(n, "the container's stdout").map((fd) => fds.add(fd));
+  const [errR, errW] = pipe(n, "the container's stderr").map((fd) => fds.add(fd));
 
   // The container's plan, with the descriptor numbers it will have in the supervisor.
-  const fds = { syncRead: FD.syncRead, syncWrite: FD.syncWrite, statusParent: FD.status, statusChild: FD.statusChild };
-  const ops = buildPlan(spec, fds, { initImage: spec.init ? initProgram() : undefined });
+  const planFds = { syncRead: FD.syncRead, syncWrite: FD.syncWrite, statusParent: FD.status, statusChild: FD.statusChild };
+  const ops = buildPlan(spec, planFds, { initImage: spec.init ? initProgram() : undefined });
   fs.writeFileSync(dir.p('plan'), encodePlan(ops, FD.statusChild), { mode: 0o600 });
 
   const exitCommand = [...selfCommand(), '__exited', dir.id];
   const argv = [supervisorPath(), dir.p('plan'), String(cloneFlags(spec)), dir.p('container.log'), String(req.log.maxSize), String(req.log.maxFiles), '--', ...exitCommand];
-  const moves: [number, number][] = [
-    [outW, FD.stdoutW], [errW, FD.stderrW], [container.statusParent, FD.status], [container.statusChild, FD.statusChild],
-    [container.syncRead, FD.syncRead], [container.syncWrite, FD.syncWrite], [reportW, FD.report], [outR, FD.stdoutR],
-    [errR, FD.stderrR], [req.lockFd, FD.lock],
-  ];
-  const lops = launchOps(moves, argv);
-  const supervisorPid = n.clone(n.execPlanAddress, n.childStackTop, SIGCHLD, encodePlan(lops, launch.statusChild));
-  const cloneErrno = n.errno();
-  // Only the supervisor keeps these: the pipes' EOFs must mean what they say.
-  [launch.statusChild, launch.syncRead, launch.syncWrite, outW, errW, outR, errR, reportW, container.statusParent, container.statusChild, container.syncRead].forEach(closeQuietly);
-  if (supervisorPid < 0) {
-    [launch.statusParent, reportR, container.syncWrite].forEach(closeQuietly);
-    throw cloneFailure(cloneErrno);
-  }
-  const launched = readChildReport(n, launch.statusParent);
-  closeQuietly(launch.statusParent);
-  if (launched.failure) {
-    [reportR, container.syncWrite].forEach(closeQuietly);
-    n.waitChild(supervisorPid);
-    const step = lops[launched.failure.step];
-    throw new NookError(`starting the container's supervisor: ${step?.what ?? 'a step'} failed (errno ${launched.failure.errno})`);
-  }
+  const supervisor = await launch(n, {
+    flags: SIGCHLD,
+    plan: (ch) =>
+      launchOps(
+        ch,
+        [
+          [outW.fd, FD.stdoutW], [errW.fd, FD.stderrW], [container.statusParent.fd, FD.status], [container.statusChild.fd, FD.statusChild],
+          [container.syncRead.fd, FD.syncRead], [container.syncWrite.fd, FD.syncWrite], [reportW.fd, FD.report], [outR.fd, FD.stdoutR],
+          [errR.fd, FD.stderrR], [req.lockFd, FD.lock],
+        ],
+        argv,
+      ),
+    // Only the supervisor keeps these: the pipes' EOFs must mean what they say. nook keeps the
+    // container's sync write end (to release it) and the report pipe's read end.
+    childFds: [outW, errW, outR, errR, reportW, container.statusParent, container.statusChild, container.syncRead],
+    failure: (lops, f) => new NookError(`starting the container's supervisor: ${lops[f.step]?.what ?? 'a step'}: ${describeErrno(f.errno)}`),
+    // The supervisor outlives nook; on a failed start nook reaps it at once.
+    reap: 'caller',
+  });
 
   const report = new ReportReader(reportR);
+  const first = report.next();
+  const m = first && /^pid (\d+)$/.exec(first);
+  if (!m) throw supervisorFailure(first, ops, spec, host);
+  const pid = Number(m[1]);
+  const steps: ParentStep[] = [{ name: 'write the id maps', run: (p) => applyIdMapping(n, p, spec.idmap, host) }];
+  const cgroup = req.cgroup;
+  if (cgroup) steps.push({ name: 'join the cgroup', run: (p) => cgroup.join(p) });
   try {
-    const first = report.next();
-    const m = first && /^pid (\d+)$/.exec(first);
-    if (!m) throw supervisorFailure(first, ops, spec, host);
-    const pid = Number(m[1]);
-    try {
-      applyIdMapping(n, pid, spec.idmap, host);
-      req.cgroup?.join(pid);
-    } catch (e) {
-      // A step before the wait may have failed and taken the child (and its
-      // /proc entry) with it: then the supervisor's report is the real story.
-      closeQuietly(container.syncWrite);
-      const next = report.next();
-      if (next?.startsWith('fail ')) throw supervisorFailure(next, ops, spec, host);
-      throw e;
-    }
-    fs.writeSync(container.syncWrite, 'g');
-    closeQuietly(container.syncWrite);
-    const second = report.next();
-    if (second !== 'ok') throw supervisorFailure(second, ops, spec, host);
-    return { pid, supervisorPid };
-  } finally {
-    closeQuietly(container.syncWrite);
-    closeQuietly(reportR);
+    await runParentSteps(steps, pid);
+  } catch (e) {
+    // A step before the wait may have failed and taken the child (and its
+    // /proc entry) with it: then the supervisor's report is the real story.
+    container.syncWrite.close();
+    const next = report.next();
+    if (next?.startsWith('fail ')) throw supervisorFailure(next, ops, spec, host);
+    throw e;
   }
+  container.release();
+  const second = report.next();
+  if (second !== 'ok') throw supervisorFailure(second, ops, spec, host);
+  return { pid, supervisorPid: supervisor.pid };
 }
 
 function supervisorFailure(line: string | undefined, ops: PlanOp[], spec: SandboxSpec, host: HostIdentity): NookError {

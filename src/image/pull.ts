@@ -41,13 +41,32 @@ export interface PullOptions {
   events?: PullEvents;
 }
 
-/** Runs `fn` over `items` with at most `limit` at a time; the first failure rejects. */
-async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+/**
+ * Runs `fn` over `items` with at most `limit` at a time. The first failure
+ * aborts `cancel` (so that the other calls stop what they are doing) and no
+ * new item starts; it rejects only once every call has ended, so that the
+ * caller's cleanup (closing the store helpers, releasing the store lock)
+ * never runs while a download still writes.
+ */
+async function eachLimited<T>(items: T[], limit: number, cancel: AbortController, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  let failure: { error: unknown } | undefined;
   const worker = async () => {
-    while (next < items.length) await fn(items[next++]);
+    while (next < items.length && !cancel.signal.aborted) {
+      try {
+        await fn(items[next++]);
+      } catch (e) {
+        if (!failure) {
+          failure = { error: e };
+          cancel.abort(e);
+        }
+        return;
+      }
+    }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
+  cancel.signal.throwIfAborted();
 }
 
 function storeManifest(store: ImageStore, digest: string, body: Buffer): void {
@@ -72,6 +91,7 @@ export async function pullImage(store: ImageStore, input: string, opts: PullOpti
   // Layers are extracted side by side, one helper per CPU (at most 3, as many as download at once).
   const helper = new StoreHelperPool(Math.max(1, Math.min(3, os.availableParallelism())));
   try {
+    // pullWith settles only once all its downloads and extractions have ended: nothing writes after this.
     return await pullWith(store, client, ref, name, want, helper, opts);
   } finally {
     await helper.close();
@@ -117,22 +137,31 @@ async function pullWith(
   for (const l of layers) events.layer?.(l.diffId, missing.includes(l) ? 'waiting' : 'exists', 0, l.size);
 
   const extractions: Promise<unknown>[] = [];
-  await eachLimited(missing, opts.concurrency ?? 3, async (l) => {
-    events.layer?.(l.diffId, 'downloading', 0, l.size);
-    await client.fetchBlob(store.blobs, l, (done) => events.layer?.(l.diffId, done >= l.size ? 'verifying' : 'downloading', done, l.size));
-    events.layer?.(l.diffId, 'extracting', 0, l.size);
-    const extraction = extractIntoStore(store, helper, l, name, {
-      squashIds: opts.squashIds,
-      debug: opts.debug,
-      maxExpansion: opts.maxExpansion,
-      onProgress: (bytes) => events.layer?.(l.diffId, 'extracting', bytes, l.size),
-      onWarning: (m) => events.warning?.(m),
-    })
-      .then(() => events.layer?.(l.diffId, 'done', l.size, l.size));
-    // Not awaited here: the next download starts while this layer is extracted.
-    extraction.catch(() => undefined);
-    extractions.push(extraction);
-  });
+  // The first layer that fails cancels the others' downloads (and their retries).
+  const cancel = new AbortController();
+  try {
+    await eachLimited(missing, opts.concurrency ?? 3, cancel, async (l) => {
+      events.layer?.(l.diffId, 'downloading', 0, l.size);
+      await client.fetchBlob(store.blobs, l, (done) => events.layer?.(l.diffId, done >= l.size ? 'verifying' : 'downloading', done, l.size), cancel.signal);
+      cancel.signal.throwIfAborted();
+      events.layer?.(l.diffId, 'extracting', 0, l.size);
+      const extraction = extractIntoStore(store, helper, l, name, {
+        squashIds: opts.squashIds,
+        debug: opts.debug,
+        maxExpansion: opts.maxExpansion,
+        onProgress: (bytes) => events.layer?.(l.diffId, 'extracting', bytes, l.size),
+        onWarning: (m) => events.warning?.(m),
+      })
+        .then(() => events.layer?.(l.diffId, 'done', l.size, l.size));
+      // Not awaited here: the next download starts while this layer is extracted. A failed
+      // extraction cancels the downloads still going.
+      extraction.catch((e) => cancel.abort(e));
+      extractions.push(extraction);
+    });
+  } finally {
+    // Also when a download failed: extractions already handed to a helper end before the helpers are closed.
+    await Promise.allSettled(extractions);
+  }
   await Promise.all(extractions);
 
   return recordImage(

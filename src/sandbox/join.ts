@@ -8,14 +8,13 @@
  * terminal as `nook run` does.
  */
 import fs = require('node:fs');
-import { closeQuietly, controlChannels, readChildReport, waitChild } from './child';
-import { encodePlan } from '../../ffi/plan-format';
+import { Fd, launch, waitChild } from './launcher';
+import { ProcessHandle } from './pidfd';
 import { loadNative, type Native } from '../../ffi/native';
 import { NookError } from '../errors';
 import type { HostIdentity } from './idmap';
 import { SIGCHLD } from './plan';
 import { buildJoinPlan, JOINED_NAMESPACES, type NamespaceFd } from './join-plan';
-import { cloneFailure } from './diagnose';
 import { failedStep, followCommand } from './process';
 import { withSignalRelay, type SignalRelay } from './signals';
 import type { SandboxSpec } from './spec';
@@ -39,40 +38,25 @@ export async function joinSandbox(target: JoinTarget, spec: SandboxSpec, host: H
 
 async function join(n: Native, target: JoinTarget, spec: SandboxSpec, host: HostIdentity, relay: SignalRelay): Promise<number> {
   const namespaces = openNamespaces(target);
-  const channels = controlChannels(n);
-  const { statusParent, statusChild, syncRead, syncWrite } = channels;
-  const ops = buildJoinPlan(spec, namespaces, channels);
-  const mid = n.clone(n.execPlanAddress, n.childStackTop, SIGCHLD, encodePlan(ops, statusChild));
-  const cloneErrno = n.errno();
-  [statusChild, syncRead, ...namespaces.map((ns) => ns.fd)].forEach(closeQuietly);
-  if (mid < 0) {
-    [statusParent, syncWrite].forEach(closeQuietly);
-    throw cloneFailure(cloneErrno);
+  const started = await launch(n, {
+    flags: SIGCHLD,
+    plan: (fds) => buildJoinPlan(spec, namespaces.map((ns) => ({ ...ns, fd: ns.fd.fd })), fds),
+    childFds: namespaces.map((ns) => ns.fd),
+    steps: target.cgroupPath ? [{ name: "join the container's cgroup", run: (pid) => joinCgroup(target, pid) }] : [],
+    failure: (ops, f) => failedStep(ops, f, spec, host),
+  });
+  // The executor forked the command into the container's pid namespace and ended.
+  started.handle?.close();
+  await started.exited;
+  const pid = started.forkedPid;
+  if (!pid) {
+    started.ptyMaster?.close();
+    throw new NookError(`joining container ${target.name}: the executor ended without starting the command`);
   }
-  const midExited = waitChild(n, mid);
-  try {
-    if (target.cgroupPath) joinCgroup(target, mid);
-  } catch (e) {
-    [syncWrite, statusParent].forEach(closeQuietly); // the executor sees EOF and exits quietly
-    await midExited;
-    throw e;
-  }
-  fs.writeSync(syncWrite, 'g');
-  closeQuietly(syncWrite);
-
-  const report = readChildReport(n, statusParent);
-  closeQuietly(statusParent);
-  await midExited;
-  const pid = report.forkedPid;
-  const exited = pid ? waitChild(n, pid) : undefined;
-  if (report.failure) {
-    if (report.ptyMaster !== undefined) closeQuietly(report.ptyMaster);
-    await exited;
-    throw failedStep(ops, report.failure, spec, host);
-  }
-  if (!pid || !exited) throw new NookError(`joining container ${target.name}: the executor ended without starting the command`);
-  relay.attach(pid, { init: false });
-  return followCommand(n, spec, relay, exited, report.ptyMaster);
+  // Its pidfd before waiting for it: until then its pid is not given to anyone else.
+  relay.attach(ProcessHandle.open(n, pid), { init: false });
+  const exited = waitChild(n, pid);
+  return followCommand(n, spec, relay, exited, started.ptyMaster?.take());
 }
 
 /**
@@ -80,20 +64,20 @@ async function join(n: Native, target: JoinTarget, spec: SandboxSpec, host: Host
  * shares (setns() into one's own user namespace fails). The init's start
  * time is checked after opening: a reused pid would be someone else's.
  */
-function openNamespaces(target: JoinTarget): NamespaceFd[] {
-  const opened: NamespaceFd[] = [];
+function openNamespaces(target: JoinTarget): (Omit<NamespaceFd, 'fd'> & { fd: Fd })[] {
+  const opened: (Omit<NamespaceFd, 'fd'> & { fd: Fd })[] = [];
   try {
     for (const { name, type } of JOINED_NAMESPACES) {
       const file = `/proc/${target.pid}/ns/${name}`;
       const theirs = fs.statSync(file);
       const ours = fs.statSync(`/proc/self/ns/${name}`);
       if (theirs.ino === ours.ino && theirs.dev === ours.dev) continue;
-      opened.push({ name, type, fd: fs.openSync(file, 'r') });
+      opened.push({ name, type, fd: new Fd(fs.openSync(file, 'r'), file) });
     }
     if (target.pidStart !== undefined && processStartTime(target.pid) !== target.pidStart) throw Object.assign(new Error('reused pid'), { code: 'ESRCH' });
     return opened;
   } catch (e) {
-    opened.forEach((ns) => closeQuietly(ns.fd));
+    opened.forEach((ns) => ns.fd.close());
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ESRCH')
       throw new NookError(`container ${target.name} is not running (it exited just now)`, { hint: `see its end with: nook ps -a` });

@@ -3,19 +3,15 @@
  * id maps, let it run the plan, then relay signals (and the terminal, with
  * -t) until the command exits. Returns nook's exit code.
  *
- * The parent and child talk over two close-on-exec channels: a pipe on which
- * the parent says "id maps written, go on", and a SEQPACKET socket on which
- * the child reports a failed step (or passes the pty master). EOF on that
- * socket means execve() succeeded.
+ * The launch itself (channels, parent steps, release, report) is launcher.ts.
  */
-import fs = require('node:fs');
-import { closeQuietly, controlChannels, readChildReport, waitChild } from './child';
-import { encodePlan, type PlanOp } from '../../ffi/plan-format';
+import type { PlanOp } from '../../ffi/plan-format';
+import { launch, type ParentStep } from './launcher';
 import { initProgram, loadNative, type Native } from '../../ffi/native';
 import { NookError } from '../errors';
 import { applyIdMapping, type HostIdentity } from './idmap';
 import { buildPlan, cloneFlags } from './plan';
-import { cloneFailure, stepFailure } from './diagnose';
+import { stepFailure } from './diagnose';
 import { exitCodeFromWaitStatus, withSignalRelay, type SignalRelay } from './signals';
 import type { SandboxSpec } from './spec';
 import { mark } from '../util/timing';
@@ -30,7 +26,7 @@ export function failedStep(ops: PlanOp[], failure: { step: number; errno: number
 
 export interface RunHooks {
   /** The command runs (execve succeeded) as host pid `pid`: a named container records it. */
-  onStarted?(pid: number): void;
+  onStarted?(pid: number): void | Promise<void>;
 }
 
 export async function runSandbox(spec: SandboxSpec, host: HostIdentity, hooks: RunHooks = {}): Promise<number> {
@@ -64,52 +60,23 @@ function reportOom(code: number, cg: ContainerCgroup | undefined): number {
 }
 
 async function runInCgroup(n: Native, spec: SandboxSpec, host: HostIdentity, relay: SignalRelay, cg: ContainerCgroup | undefined, hooks: RunHooks): Promise<number> {
-  const { statusParent, statusChild, syncRead, syncWrite } = controlChannels(n);
-
-  const ops: PlanOp[] = buildPlan(spec, { syncRead, syncWrite, statusParent, statusChild }, { initImage: spec.init ? initProgram() : undefined });
-  const plan = encodePlan(ops, statusChild);
-  mark('plan encoded');
-  const pid = n.clone(n.execPlanAddress, n.childStackTop, cloneFlags(spec), plan);
-  const cloneErrno = n.errno();
-  closeQuietly(statusChild);
-  closeQuietly(syncRead);
-  if (pid < 0) {
-    [statusParent, syncWrite].forEach(closeQuietly);
-    throw cloneFailure(cloneErrno);
-  }
-  mark('cloned');
-  const exited = waitChild(n, pid);
-
-  try {
-    applyIdMapping(n, pid, spec.idmap, host);
-    // Into its cgroup while it still waits for the sync byte: nothing it runs escapes the limits.
-    cg?.join(pid);
-  } catch (e) {
-    // The child sees EOF and exits quietly, unless a step before the wait already
-    // failed (and took the child, and its /proc entry, with it): that is the real story.
-    closeQuietly(syncWrite);
-    const report = readChildReport(n, statusParent);
-    closeQuietly(statusParent);
-    await exited;
-    if (report.failure) throw failedStep(ops, report.failure, spec, host);
-    throw e;
-  }
-  mark('id maps written');
-  fs.writeSync(syncWrite, 'g');
-  closeQuietly(syncWrite);
-
-  const report = readChildReport(n, statusParent);
-  closeQuietly(statusParent);
-  if (report.failure) {
-    if (report.ptyMaster !== undefined) closeQuietly(report.ptyMaster);
-    await exited;
-    throw failedStep(ops, report.failure, spec, host);
-  }
-
+  const steps: ParentStep[] = [{ name: 'write the id maps', run: (pid) => applyIdMapping(n, pid, spec.idmap, host) }];
+  // Into its cgroup while it still waits for the release byte: nothing it runs escapes the limits.
+  if (cg) steps.push({ name: 'join the cgroup', run: (pid) => cg.join(pid) });
+  const started = await launch(n, {
+    flags: cloneFlags(spec),
+    plan: (fds) => {
+      const ops = buildPlan(spec, fds, { initImage: spec.init ? initProgram() : undefined });
+      mark('plan built');
+      return ops;
+    },
+    steps,
+    failure: (ops, f) => failedStep(ops, f, spec, host),
+  });
   mark('command started');
-  hooks.onStarted?.(pid);
-  relay.attach(pid);
-  return followCommand(n, spec, relay, exited, report.ptyMaster);
+  relay.attach(started.handle!);
+  await hooks.onStarted?.(started.pid);
+  return followCommand(n, spec, relay, started.exited!, started.ptyMaster?.take());
 }
 
 /** The command runs: relay the terminal (with -t) until it exits, and turn its wait status into nook's exit code. */

@@ -10,6 +10,7 @@
  */
 import fs = require('node:fs');
 import os = require('node:os');
+import type { ProcessHandle } from './pidfd';
 
 const SIG = os.constants.signals;
 
@@ -71,7 +72,8 @@ export async function withSignalRelay<T>(tty: boolean, fn: (relay: SignalRelay) 
 }
 
 export class SignalRelay {
-  private pid = 0;
+  /** The command, by a pidfd taken before it could be reaped: a signal never reaches a reused pid. */
+  private target: ProcessHandle | undefined;
   /** Whether the target is PID 1 of its namespace, which drops signals it has no handler for. */
   private isInit = true;
   private pending: number[] = [];
@@ -87,27 +89,23 @@ export class SignalRelay {
     }
   }
 
-  /** The command is running: deliver what was queued and relay from now on. */
-  attach(pid: number, opts: { init: boolean } = { init: true }): void {
-    this.pid = pid;
+  /** The command is running: deliver what was queued and relay from now on. The relay owns `target` and closes it at detach(). */
+  attach(target: ProcessHandle, opts: { init: boolean } = { init: true }): void {
+    this.target = target;
     this.isInit = opts.init;
     for (const sig of this.pending.splice(0)) this.deliver(sig);
   }
 
   deliver(sig: number): void {
-    if (!this.pid) {
+    const target = this.target;
+    if (!target) {
       this.pending.push(sig);
       return;
     }
-    const masks = readSignalMasks(this.pid);
+    const masks = readSignalMasks(target.pid);
     if (!masks) return; // already gone
     const actual = this.isInit ? signalForInit(sig, masks) : sig;
-    if (actual === SIG.SIGKILL && this.killedBy === null) this.killedBy = sig;
-    try {
-      process.kill(this.pid, actual);
-    } catch {
-      /* exited meanwhile */
-    }
+    if (target.signal(actual) && actual === SIG.SIGKILL && this.killedBy === null) this.killedBy = sig;
   }
 
   /**
@@ -115,8 +113,8 @@ export class SignalRelay {
    * act only when the kernel will drop it, so a handler never runs twice.
    */
   deliverIfDropped(sig: number): void {
-    if (!this.pid || !this.isInit) return;
-    const masks = readSignalMasks(this.pid);
+    if (!this.target || !this.isInit) return;
+    const masks = readSignalMasks(this.target.pid);
     if (!masks || signalForInit(sig, masks) !== SIG.SIGKILL) return;
     this.deliver(sig);
   }
@@ -124,7 +122,8 @@ export class SignalRelay {
   detach(): void {
     for (const [name, h] of this.handlers) process.removeListener(name, h);
     this.handlers = [];
-    this.pid = 0;
+    this.target?.close();
+    this.target = undefined;
   }
 }
 

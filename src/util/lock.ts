@@ -29,8 +29,8 @@ export class FileLock {
   }
 
   /** The lock if nobody else holds it, else undefined. */
-  static tryAcquire(file: string, mode: 'exclusive' | 'shared' = 'exclusive'): FileLock | undefined {
-    const fd = FileLock.open(file);
+  static tryAcquire(file: string, mode: 'exclusive' | 'shared' = 'exclusive', opts: { createDir?: boolean } = {}): FileLock | undefined {
+    const fd = FileLock.open(file, opts.createDir ?? true);
     const lib = libcFs();
     if (lib.flock(fd, (mode === 'shared' ? LOCK_SH : LOCK_EX) | LOCK_NB) === 0) return new FileLock(file, fd);
     const errno = lib.errno();
@@ -39,8 +39,9 @@ export class FileLock {
     throw new NookError(`locking ${file}: ${describeErrno(errno)}`);
   }
 
-  private static open(file: string): number {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+  /** `createDir` false: a lock in a directory that is gone (a removed container) fails with ENOENT, never recreates it. */
+  private static open(file: string, createDir = true): number {
+    if (createDir) fs.mkdirSync(path.dirname(file), { recursive: true });
     return fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | 0o2000000 /* O_CLOEXEC */, 0o600);
   }
 

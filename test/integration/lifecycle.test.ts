@@ -174,6 +174,24 @@ describe('restart and start', () => {
     expect(processesWithArgv(argv)).toHaveLength(1);
     await ok(e, ['rm', '-f', 'again']);
   });
+
+  it('a container whose record a newer nook wrote is refused with a clear error (125), and can still be removed', async () => {
+    const e = env();
+    const id = await runDetached(e, ['--name', 'future'], ['true']);
+    await ok(e, ['wait', 'future']);
+    const file = path.join(e.state, 'containers', id, 'config.json');
+    const config = JSON.parse(fs.readFileSync(file, 'utf8'));
+    config.spec.version = 99;
+    fs.writeFileSync(file, JSON.stringify(config)); // in place: the test user keeps owning it
+    for (const args of [['start', 'future'], ['inspect', 'future']]) {
+      const r = await e.nook(args);
+      expect(r.code, show(r)).toBe(125);
+      expect(r.stderr).toMatch(/container future was created by a newer nook \(record version 99\); this nook reads record version 1 only/);
+      expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+    }
+    await ok(e, ['rm', 'future']);
+    expect(stateEntries(e)).toEqual([]);
+  });
 });
 
 describe('named containers in the foreground', () => {
@@ -228,6 +246,38 @@ describe('faults', () => {
     const row = await psRow(e, 'victim');
     expect(row, JSON.stringify(row)).toMatchObject({ State: 'exited', ExitCode: 137 });
     expect(runningProcessesOf(e.user)).toEqual([]);
+  });
+
+  it('run -d racing container prune: no internal error, and no running container vanishes', async () => {
+    const e = env();
+    const argv = ['sleep', '2183'];
+    let running = true;
+    const prunes: Promise<void>[] = [];
+    // Prunes in a loop all the time the containers are created (each used to be unlocked for a moment after create).
+    for (let i = 0; i < 2; i++)
+      prunes.push(
+        (async () => {
+          while (running) {
+            const r = await e.nook(['container', 'prune', '-f']);
+            expect(r.code, show(r)).toBe(0);
+          }
+        })(),
+      );
+    const runs: Awaited<ReturnType<typeof e.nook>>[] = [];
+    for (let round = 0; round < 3; round++)
+      runs.push(...(await Promise.all(Array.from({ length: 5 }, () => e.nook(['run', '-d', '--rootfs', rootfs(), '--', ...argv])))));
+    running = false;
+    await Promise.all(prunes);
+    for (const r of runs) {
+      expect(r.stderr).not.toMatch(/internal error/);
+      expect(r.code, show(r)).toBe(0);
+    }
+    const ids = runs.map((r) => r.stdout.trim());
+    const rows = await ps(e, false);
+    expect(rows.map((r) => r.Id).sort()).toEqual([...ids].sort());
+    expect(processesWithArgv(argv)).toHaveLength(ids.length);
+    for (const id of ids) await ok(e, ['rm', '-f', id]);
+    expect(stateEntries(e)).toEqual([]);
   });
 
   it('20 concurrent run -d and rm -f keep the state consistent and leave nothing behind', async () => {

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { containerOptions, parseSignal } from '../../src/cli/container-flags';
-import { decodeSpec, encodeSpec } from '../../src/container/spec-codec';
+import { decodeSpec, encodeSpec, RECORD_VERSION } from '../../src/container/spec-codec';
 import { ContainerStore, parseExitRecord, writeExitRecord, type ContainerConfig } from '../../src/container/state';
 import { liveState, statusText } from '../../src/container/status';
 import { NookError } from '../../src/errors';
@@ -33,8 +33,8 @@ function config(id: string, name: string): ContainerConfig {
 describe('ContainerStore', () => {
   it('resolves names, full ids and unique prefixes; says what is ambiguous or missing', async () => {
     const store = new ContainerStore(root);
-    await store.create(config(`ab${hex('1').slice(2)}`, 'one'));
-    await store.create(config(`ac${hex('2').slice(2)}`, 'two'));
+    (await store.create(config(`ab${hex('1').slice(2)}`, 'one'))).lock.release();
+    (await store.create(config(`ac${hex('2').slice(2)}`, 'two'))).lock.release();
     expect(store.resolve('one').id).toBe(`ab${hex('1').slice(2)}`);
     expect(store.resolve(`ac${hex('2').slice(2)}`).id).toBe(`ac${hex('2').slice(2)}`);
     expect(store.resolve('ab').id).toBe(`ab${hex('1').slice(2)}`);
@@ -44,20 +44,57 @@ describe('ContainerStore', () => {
 
   it('a name is unique until the container is deleted', async () => {
     const store = new ContainerStore(root);
-    const d = await store.create(config(hex('3'), 'web'));
+    const { dir: d, lock } = await store.create(config(hex('3'), 'web'));
     await expect(store.create(config(hex('4'), 'web'))).rejects.toThrow(/"web" is already in use by container 333333333333/);
     await store.delete(d, 'web');
+    lock.release();
     expect(fs.existsSync(d.dir)).toBe(false);
-    await store.create(config(hex('4'), 'web'));
+    (await store.create(config(hex('4'), 'web'))).lock.release();
     expect(store.resolve('web').id).toBe(hex('4'));
+  });
+});
+
+describe('creating and updating a container', () => {
+  it('create returns the container with its lock held: nobody else can take it (a prune would skip it)', async () => {
+    const store = new ContainerStore(root);
+    const { dir, lock } = await store.create(config(hex('7'), 'locked'));
+    expect(fs.existsSync(dir.p('config.json'))).toBe(true);
+    expect(FileLock.tryAcquire(dir.p('lock'))).toBeUndefined();
+    expect(dir.isHeld()).toBe(true);
+    lock.release();
+    expect(dir.isHeld()).toBe(false);
+  });
+
+  it('updateState takes the store lock itself: two writers of one state file lose no field', async () => {
+    const store = new ContainerStore(root);
+    const { dir, lock } = await store.create(config(hex('8'), 'racy'));
+    // A second writer (another store object, as another nook process has) starts while the first
+    // has read the state and not yet written it: it must wait, then see the first one's change.
+    const other = new ContainerStore(root).dir(hex('8'));
+    let second: Promise<unknown> | undefined;
+    await dir.updateState((s) => {
+      second = Promise.resolve(other.updateState((t) => ({ ...t, stopSignalSent: 15 })));
+      return { ...s, stopRequested: true };
+    });
+    await second;
+    expect(dir.state()).toMatchObject({ stopRequested: true, stopSignalSent: 15 });
+    lock.release();
+  });
+
+  it('updateState never brings back a removed container', async () => {
+    const store = new ContainerStore(root);
+    const { dir, lock } = await store.create(config(hex('9'), 'gone'));
+    await store.delete(dir, 'gone');
+    lock.release();
+    await expect(dir.updateState((s) => ({ ...s, stopRequested: true }))).rejects.toThrow(/was removed/);
+    expect(fs.existsSync(dir.dir)).toBe(false);
   });
 });
 
 describe('live state', () => {
   it('running while the lock is held; exited (137, with a note) once its holder is gone without a record', async () => {
     const store = new ContainerStore(root);
-    const d = await store.create(config(hex('5'), 'x'));
-    const lock = FileLock.tryAcquire(d.p('lock'))!;
+    const { dir: d, lock } = await store.create(config(hex('5'), 'x'));
     d.writeState({ status: 'running', pid: 1, startedAt: '2026-01-01T00:00:00.000Z', restartCount: 0 });
     expect(liveState(d).display).toBe('running');
     lock.release();
@@ -69,7 +106,8 @@ describe('live state', () => {
 
   it('an exit record written after the start is the truth when the state was not updated', async () => {
     const store = new ContainerStore(root);
-    const d = await store.create(config(hex('6'), 'y'));
+    const { dir: d, lock } = await store.create(config(hex('6'), 'y'));
+    lock.release();
     d.writeState({ status: 'running', pid: 1, startedAt: '2026-01-01T00:00:00.000Z', restartCount: 0 });
     writeExitRecord(d.p('exitcode'), 3, '2026-01-01T00:00:05.000Z');
     expect(liveState(d)).toMatchObject({ display: 'exited', exitCode: 3, finishedAt: '2026-01-01T00:00:05.000Z' });
@@ -97,15 +135,44 @@ describe('live state', () => {
 });
 
 describe('spec codec', () => {
+  const spec = {
+    rootfs: '/r', argv: ['sh'], env: ['PATH=/bin'], cwd: '/', hostname: 'h', binds: [], tmpfs: [], ulimits: [],
+    idmap: { uid: [], gid: [], method: 'direct', setgroups: false },
+    security: { caps: (1n << 40n) | 5n, capNames: ['CHOWN'], noNewPrivs: true, seccomp: Buffer.from([1, 2, 3, 250]), maskPaths: true },
+  } as unknown as SandboxSpec;
+  const roundTrip = (s: SandboxSpec) => JSON.parse(JSON.stringify(encodeSpec(s))) as Record<string, unknown>;
+
   it('keeps the capability mask and the seccomp filter exactly', () => {
-    const spec = {
-      argv: ['sh'],
-      security: { caps: (1n << 40n) | 5n, capNames: ['CHOWN'], noNewPrivs: true, seccomp: Buffer.from([1, 2, 3, 250]), maskPaths: true },
-    } as unknown as SandboxSpec;
-    const back = decodeSpec(JSON.parse(JSON.stringify(encodeSpec(spec))));
+    const back = decodeSpec(roundTrip(spec));
     expect(back.security.caps).toBe((1n << 40n) | 5n);
     expect(back.security.seccomp).toEqual(Buffer.from([1, 2, 3, 250]));
     expect(back.argv).toEqual(['sh']);
+  });
+
+  it('the record carries its version, and a place for the request', () => {
+    const rec = encodeSpec(spec);
+    expect(rec.version).toBe(RECORD_VERSION);
+    expect(decodeSpec({ ...roundTrip(spec), request: { any: 'thing' } }).argv).toEqual(['sh']);
+  });
+
+  it('refuses a record from a newer or an older nook, naming the version', () => {
+    const newer = () => decodeSpec({ ...roundTrip(spec), version: 99 }, 'container web');
+    expect(newer).toThrow(NookError);
+    expect(newer).toThrow(/container web was created by a newer nook \(record version 99\); this nook reads record version 1 only/);
+    const { version: _, ...unversioned } = roundTrip(spec);
+    expect(() => decodeSpec(unversioned)).toThrow(/an older nook \(a record without a version\)/);
+    // The records of nooks before versioning: the spec itself, with no wrapper.
+    expect(() => decodeSpec(roundTrip(spec).spec)).toThrow(/an older nook/);
+    expect(() => decodeSpec(roundTrip(spec).spec)).toThrow(expect.objectContaining({ exitCode: 125 }));
+  });
+
+  it('refuses a damaged record, naming the field', () => {
+    const rec = roundTrip(spec);
+    const spoil = (field: string, value: unknown) => ({ ...rec, spec: { ...(rec.spec as object), [field]: value } });
+    expect(() => decodeSpec(spoil('argv', 'sh'))).toThrow(/damaged: spec.argv is missing or malformed/);
+    expect(() => decodeSpec(spoil('idmap', undefined))).toThrow(/spec.idmap/);
+    expect(() => decodeSpec(spoil('security', { ...(rec.spec as { security: object }).security, caps: 'lots' }))).toThrow(/spec.security.caps/);
+    expect(() => decodeSpec(null)).toThrow(NookError);
   });
 });
 

@@ -140,12 +140,12 @@ class Session {
   }
 
   /** GET `path`, answering one authentication challenge. Statuses other than 401 are the caller's to judge. */
-  async request(path: string, headers: Record<string, string>, what: string): Promise<Response> {
+  async request(path: string, headers: Record<string, string>, what: string, signal?: AbortSignal): Promise<Response> {
     try {
       const url = new URL(path, await this.base());
       for (let round = 0; ; round++) {
         const sentWith = this.auth.header();
-        const res = await send(url, { headers, authorization: sentWith, verifyTls: !this.insecure });
+        const res = await send(url, { headers, authorization: sentWith, verifyTls: !this.insecure, signal });
         const challenge = res.headers['www-authenticate'];
         if (res.status !== 401 || round > 0 || !challenge) return res;
         discard(res);
@@ -286,7 +286,8 @@ export class RegistryClient {
    * size), retried, resumed. Resolves once store.has(desc.digest). Content
    * that turns out corrupt is fetched once more from scratch before giving up.
    */
-  async fetchBlob(store: BlobStore, desc: { digest: string; size: number }, onProgress?: (bytesDone: number) => void): Promise<void> {
+  async fetchBlob(store: BlobStore, desc: { digest: string; size: number }, onProgress?: (bytesDone: number) => void, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
     if (store.has(desc.digest)) return;
     const partial = await store.openPartial(desc.digest, desc.size, { origin: `from ${this.registry}` });
     if (!partial) return; // another process finished it while we waited
@@ -299,7 +300,7 @@ export class RegistryClient {
       };
       for (let fresh = false; ; fresh = true) {
         try {
-          await withRetry(`blob ${desc.digest}`, () => this.download(partial, onProgress), { ...this.retry, progressed });
+          await withRetry(`blob ${desc.digest}`, () => this.download(partial, onProgress, signal), { ...this.retry, progressed, signal });
           partial.commit();
           return;
         } catch (e) {
@@ -315,12 +316,13 @@ export class RegistryClient {
   }
 
   /** One attempt: fetches the rest of the blob into `partial` (with Range when some bytes are there). */
-  private async download(partial: PartialBlob, onProgress?: (bytesDone: number) => void): Promise<void> {
+  private async download(partial: PartialBlob, onProgress?: (bytesDone: number) => void, signal?: AbortSignal): Promise<void> {
     if (partial.complete) return;
+    signal?.throwIfAborted();
     const { digest, size } = partial;
     const start = partial.offset;
     const headers: Record<string, string> = start > 0 ? { range: `bytes=${start}-` } : {};
-    const res = await this.session.request(`/v2/${this.repository}/blobs/${digest}`, headers, `repository ${this.repository}`);
+    const res = await this.session.request(`/v2/${this.repository}/blobs/${digest}`, headers, `repository ${this.repository}`, signal);
     if (res.status === 206) {
       const range = String(res.headers['content-range'] ?? '');
       const m = /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(range);
@@ -340,14 +342,25 @@ export class RegistryClient {
       throw await this.session.statusError(res, { kind: 'blob', digest, repository: this.repository });
     }
     onProgress?.(partial.offset);
+    // Cancelled (another layer of the pull failed): the body's stream ends at once, and nothing more is written.
+    const cancel = () => res.body.destroy();
+    signal?.addEventListener('abort', cancel, { once: true });
     try {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        if (signal?.aborted) break;
         partial.append(chunk);
         onProgress?.(partial.offset);
       }
     } catch (e) {
+      if (signal?.aborted) throw signal.reason;
       if (e instanceof BlobCorruptError) throw e;
       throw networkError(e, res.url);
+    } finally {
+      signal?.removeEventListener('abort', cancel);
+    }
+    if (signal?.aborted) {
+      res.body.destroy();
+      throw signal.reason;
     }
     if (!partial.complete)
       throw new RegistryError(`the download of blob ${digest} from ${hostPort(res.url)} stopped after ${partial.offset} of ${size} bytes`, {

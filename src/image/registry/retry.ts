@@ -23,6 +23,8 @@ export interface RetryOptions {
    * long download over a flaky link is not abandoned while it progresses.
    */
   progressed?: () => boolean;
+  /** Cancels the retries: no attempt starts, and no backoff goes on, once it is aborted. */
+  signal?: AbortSignal;
 }
 
 /** NOOK_RETRY_BASE_MS overrides the first delay, so that tests do not wait seconds. */
@@ -44,7 +46,21 @@ export function isRetryable(e: unknown): boolean {
   return e instanceof RegistryError && e.retryable;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** Waits `ms`, or rejects with the signal's reason as soon as it is aborted. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
 
 /** The delay before attempt `attempt` (2, 3, ...): the registry's Retry-After, else base·2^(n-2) with jitter. */
 export function retryDelay(attempt: number, err: unknown, baseMs = retryBaseMs()): number {
@@ -57,9 +73,11 @@ export function retryDelay(attempt: number, err: unknown, baseMs = retryBaseMs()
 export async function withRetry<T>(what: string, fn: (attempt: number) => Promise<T>, opts: RetryOptions = {}): Promise<T> {
   const attempts = opts.attempts ?? DEFAULT_ATTEMPTS;
   for (let attempt = 1; ; attempt++) {
+    opts.signal?.throwIfAborted();
     try {
       return await fn(attempt);
     } catch (e) {
+      if (opts.signal?.aborted) throw opts.signal.reason;
       if (!isRetryable(e)) throw e;
       if (opts.progressed?.()) attempt = 1;
       if (attempt >= attempts) {
@@ -67,7 +85,7 @@ export async function withRetry<T>(what: string, fn: (attempt: number) => Promis
         throw attempts > 1 ? new RegistryError(`${r.message} (gave up after ${attempts} attempts)`, { hint: r.hint, status: r.status }) : r;
       }
       opts.onRetry?.(what, attempt + 1, e as Error);
-      await sleep(retryDelay(attempt + 1, e));
+      await sleep(retryDelay(attempt + 1, e), opts.signal);
     }
   }
 }

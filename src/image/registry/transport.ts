@@ -51,6 +51,8 @@ export interface SendOptions {
   authorization?: string;
   /** false: accept any certificate. */
   verifyTls: boolean;
+  /** Aborts the request (and its body) when the caller gives up, e.g. a pull whose other layer failed. */
+  signal?: AbortSignal;
 }
 
 export interface Response {
@@ -123,11 +125,11 @@ export function networkError(e: unknown, url: URL): RegistryError {
   }
 }
 
-function sendOnce(url: URL, method: string, headers: Record<string, string>, verifyTls: boolean): Promise<Response> {
+function sendOnce(url: URL, method: string, headers: Record<string, string>, verifyTls: boolean, signal?: AbortSignal): Promise<Response> {
   return new Promise((resolve, reject) => {
     const ms = timeoutMs();
     const mod = url.protocol === 'https:' ? https : http;
-    const req = mod.request(url, { method, headers, agent: agentFor(url, verifyTls), timeout: ms });
+    const req = mod.request(url, { method, headers, agent: agentFor(url, verifyTls), timeout: ms, signal });
     let res: http.IncomingMessage | undefined;
     req.on('timeout', () => {
       // Covers connecting and silent stretches of a body: a stalled download fails and is retried (resumed).
@@ -151,7 +153,7 @@ export async function send(url: URL, opts: SendOptions): Promise<Response> {
   for (let redirects = 0; ; redirects++) {
     const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...opts.headers };
     if (opts.authorization && current.origin === origin) headers.authorization = opts.authorization;
-    const res = await sendOnce(current, opts.method ?? 'GET', headers, opts.verifyTls);
+    const res = await sendOnce(current, opts.method ?? 'GET', headers, opts.verifyTls, opts.signal);
     const location = res.headers.location;
     if (!REDIRECT_STATUS.has(res.status) || !location) return res;
     discard(res);

@@ -20,7 +20,7 @@ type Pending = {
 type ExtractRequest = Omit<Extract<HelperRequest, { op: 'extract' }>, 'id' | 'op' | 'ids'>;
 
 export class StoreHelper {
-  private helper?: UsernsHelper;
+  private helper?: Promise<UsernsHelper>;
   private nextId = 1;
   private pending = new Map<number, Pending>();
   readonly host: HostIdentity;
@@ -36,17 +36,24 @@ export class StoreHelper {
     return this.host.uid === 0 ? 'any' : { uid: this.idmap.uid, gid: this.idmap.gid };
   }
 
-  private start(): UsernsHelper {
+  private start(): Promise<UsernsHelper> {
     if (this.helper) return this.helper;
-    const h = startUsernsHelper(['__store-helper'], this.idmap, this.host);
-    this.helper = h;
-    readline.createInterface({ input: h.replies }).on('line', (line) => this.onReply(JSON.parse(line) as HelperReply));
-    void h.exited.then((code) => {
-      const err = new NookError(`nook's store helper exited (code ${code}) with work unfinished`);
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
+    this.helper = startUsernsHelper(['__store-helper'], this.idmap, this.host).then((h) => {
+      readline.createInterface({ input: h.replies }).on('line', (line) => this.onReply(JSON.parse(line) as HelperReply));
+      void h.exited.then((code) => this.failAll(new NookError(`nook's store helper exited (code ${code}) with work unfinished`)));
+      return h;
     });
-    return h;
+    // A helper that could not start fails what was asked of it; the next request tries again.
+    this.helper.catch((e) => {
+      this.helper = undefined;
+      this.failAll(e as Error);
+    });
+    return this.helper;
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
   }
 
   private onReply(r: HelperReply): void {
@@ -73,7 +80,10 @@ export class StoreHelper {
 
   private send(req: HelperRequest, p: Pending): void {
     this.pending.set(req.id, p);
-    this.start().requests.write(`${JSON.stringify(req)}\n`);
+    void this.start().then(
+      (h) => h.requests.write(`${JSON.stringify(req)}\n`),
+      () => undefined, // failAll rejected it
+    );
   }
 
   extract(req: ExtractRequest, hooks: Pick<Pending, 'onProgress' | 'onWarning'> = {}): Promise<Extract<HelperReply, { event: 'done' }>> {
@@ -102,10 +112,17 @@ export class StoreHelper {
 
   /** Lets the helper finish and exit. */
   async close(): Promise<void> {
-    if (!this.helper) return;
-    this.helper.requests.end();
-    await this.helper.exited;
+    const started = this.helper;
+    if (!started) return;
     this.helper = undefined;
+    let h: UsernsHelper;
+    try {
+      h = await started;
+    } catch {
+      return; // never started
+    }
+    h.requests.end();
+    await h.exited;
   }
 }
 

@@ -1,0 +1,261 @@
+/**
+ * The one way nook starts a cloned executor: clone() it with a plan, run an
+ * ordered list of parent-side steps on the child while it waits (id maps,
+ * cgroup placement; later a network helper, OCI hooks), release it with one
+ * byte, and read whether its plan ran to execve().
+ *
+ * The parent and child talk over two close-on-exec channels: a pipe on which
+ * the parent says "go on" (the release byte), and a SEQPACKET socket on which
+ * the child reports a failed step ({step, errno}), passes the pty master, or
+ * says which pid it forked (`nook exec`). EOF on that socket means execve()
+ * succeeded, or that the child gave up because the parent closed the pipe.
+ *
+ * Every descriptor is an Fd object that closes exactly once, whatever path
+ * the launch takes: a number closed twice may be a file another open() has
+ * reused in the meantime.
+ */
+import fs = require('node:fs');
+import { encodePlan, type PlanOp } from '../../ffi/plan-format';
+import type { Native } from '../../ffi/native';
+import { NookError } from '../errors';
+import { cloneFailure } from './diagnose';
+import type { PlanFds } from './plan';
+import { mark } from '../util/timing';
+import { ProcessHandle } from './pidfd';
+import { Fd, FdGroup, pipe } from './fd';
+
+export { Fd, FdGroup, pipe };
+
+const AF_UNIX = 1;
+const SOCK_SEQPACKET = 5;
+const SOCK_CLOEXEC = 0x80000;
+const STATUS_STEP_FAILED = 1;
+const STATUS_PTY_MASTER = 2;
+const STATUS_FORKED = 3;
+
+/** The two control channels between nook and one cloned executor. */
+export class ControlChannels implements Disposable {
+  private constructor(
+    /** Where the parent reads the child's report. */
+    readonly statusParent: Fd,
+    /** The child's end: it reports here, and its hang-up tells the child that nook died. */
+    readonly statusChild: Fd,
+    /** The child waits on this for the release byte. */
+    readonly syncRead: Fd,
+    /** The parent writes the release byte here, or closes it to make the child give up. */
+    readonly syncWrite: Fd,
+  ) {}
+
+  static open(n: Native): ControlChannels {
+    const status = new Int32Array(2);
+    if (n.socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, status) < 0)
+      throw new NookError(`creating the sandbox's status socket: errno ${n.errno()}`);
+    const statusParent = new Fd(status[0], 'the status socket (parent end)');
+    const statusChild = new Fd(status[1], 'the status socket (child end)');
+    let sync: [Fd, Fd];
+    try {
+      sync = pipe(n, 'the sync pipe');
+    } catch (e) {
+      statusParent.close();
+      statusChild.close();
+      throw e;
+    }
+    return new ControlChannels(statusParent, statusChild, sync[0], sync[1]);
+  }
+
+  /** The numbers the plan uses (the child inherits them as they are). */
+  get planFds(): PlanFds {
+    return { statusParent: this.statusParent.fd, statusChild: this.statusChild.fd, syncRead: this.syncRead.fd, syncWrite: this.syncWrite.fd };
+  }
+
+  /** After the clone: only the child keeps its ends, so that EOFs mean what they say. */
+  closeChildEnds(): void {
+    this.statusChild.close();
+    this.syncRead.close();
+  }
+
+  /** The release byte: the child goes on with its plan. */
+  release(): void {
+    try {
+      fs.writeSync(this.syncWrite.fd, 'g');
+    } catch (e) {
+      // EPIPE: the child already ended (a step before its wait failed); its report says why.
+      if ((e as NodeJS.ErrnoException).code !== 'EPIPE') throw e;
+    } finally {
+      this.syncWrite.close();
+    }
+  }
+
+  close(): void {
+    for (const fd of [this.statusParent, this.statusChild, this.syncRead, this.syncWrite]) fd.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+export interface StepFailure {
+  /** Index of the failed op in the plan. */
+  step: number;
+  errno: number;
+}
+
+export interface ChildReport {
+  failure?: StepFailure;
+  ptyMaster?: Fd;
+  /** `nook exec`: the host pid of the process forked inside the container's pid namespace. */
+  forkedPid?: number;
+}
+
+/** Blocks until the child has exec'd (EOF) or reported a failure. */
+export function readChildReport(n: Native, fd: Fd): ChildReport {
+  const report: ChildReport = {};
+  const msg = new Int32Array(4);
+  const passed = new Int32Array(1);
+  for (;;) {
+    const r = n.readStatus(fd.fd, msg, passed);
+    if (r === 0) return report;
+    if (r < 0) {
+      report.ptyMaster?.close();
+      throw new NookError(`reading the sandbox's start-up status: errno ${-r}`);
+    }
+    if (msg[0] === STATUS_PTY_MASTER && passed[0] >= 0) {
+      report.ptyMaster?.close();
+      report.ptyMaster = new Fd(passed[0], 'the pty master');
+    }
+    if (msg[0] === STATUS_FORKED) report.forkedPid = msg[3];
+    if (msg[0] === STATUS_STEP_FAILED) {
+      report.failure = { step: msg[1], errno: msg[3] };
+      return report;
+    }
+  }
+}
+
+/** Resolves with the raw wait status once `pid` exits (waited for in a worker thread). */
+export function waitChild(n: Native, pid: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    n.waitChildAsync(pid, (err, status) => {
+      if (err) reject(err);
+      else if (status < 0) reject(new NookError(`waiting for the sandbox (pid ${pid}): errno ${-status}`));
+      else resolve(status);
+    });
+  });
+}
+
+/** Something the parent does to the child between the clone and the release byte. */
+export interface ParentStep {
+  /** For messages: "write the id maps", "join the cgroup". */
+  name: string;
+  run(pid: number): void | Promise<void>;
+}
+
+/**
+ * Runs `steps` in order on the waiting child `pid`. A step that fails with a
+ * NookError has said what went wrong; anything else is wrapped, naming the step.
+ */
+export async function runParentSteps(steps: readonly ParentStep[], pid: number): Promise<void> {
+  for (const step of steps) {
+    try {
+      await step.run(pid);
+    } catch (e) {
+      if (e instanceof NookError) throw e;
+      const code = (e as NodeJS.ErrnoException)?.code;
+      throw new NookError(`${step.name} for the sandbox (pid ${pid}) failed${code ? `: ${code}` : ''}`, { cause: e });
+    }
+  }
+}
+
+export interface LaunchRequest {
+  /** clone() flags: namespaces and the exit signal. */
+  flags: number;
+  /** Builds the plan with the channels' descriptor numbers. */
+  plan(fds: PlanFds): PlanOp[];
+  /** In order, between the clone and the release byte. */
+  steps?: readonly ParentStep[];
+  /** Descriptors for the child only: closed in nook right after the clone (also when it fails). */
+  childFds?: readonly Fd[];
+  /** The error for a step of the plan that failed in the child. */
+  failure(ops: PlanOp[], f: StepFailure): NookError;
+  /**
+   * Who reaps the child. 'thread' (default): a worker thread waits, and
+   * `exited` resolves with its wait status. 'caller': nook reaps it itself
+   * when the launch fails, and the caller does once it succeeded (nook's
+   * store helpers: a worker thread each would starve libuv's small pool).
+   */
+  reap?: 'thread' | 'caller';
+}
+
+export interface Launched {
+  pid: number;
+  ops: PlanOp[];
+  /** With reap 'thread': the child's raw wait status. */
+  exited?: Promise<number>;
+  /** With reap 'thread': the child by pidfd, taken before it could be reaped (now the caller's to close). */
+  handle?: ProcessHandle;
+  /** With a terminal: the pty master, now the caller's. */
+  ptyMaster?: Fd;
+  forkedPid?: number;
+}
+
+/**
+ * clone() → parent steps → release → report. Throws a NookError when any
+ * part fails, after the child has been reaped (or is being reaped) and every
+ * descriptor closed.
+ */
+export async function launch(n: Native, req: LaunchRequest): Promise<Launched> {
+  using childFds = new FdGroup();
+  for (const fd of req.childFds ?? []) childFds.add(fd);
+  using channels = ControlChannels.open(n);
+  const ops = req.plan(channels.planFds);
+  const pid = n.clone(n.execPlanAddress, n.childStackTop, req.flags, encodePlan(ops, channels.statusChild.fd));
+  const cloneErrno = n.errno();
+  channels.closeChildEnds();
+  childFds.close();
+  if (pid < 0) throw cloneFailure(cloneErrno);
+  mark('cloned');
+
+  // The pidfd first: until nook waits for the child, its pid cannot be given to anyone else.
+  // (Should that fail, the channels close on the way out: the child sees EOF and ends.)
+  const handle = req.reap === 'caller' ? undefined : ProcessHandle.open(n, pid);
+  const exited = req.reap === 'caller' ? undefined : waitChild(n, pid);
+  /** On failure: the child ends on its own (EOF on the sync pipe, or its failed step); reap it before saying why. */
+  const reaped = async () => {
+    if (exited) await exited.catch(() => undefined);
+    else n.waitChild(pid);
+  };
+  try {
+    try {
+      await runParentSteps(req.steps ?? [], pid);
+    } catch (e) {
+      // The child sees EOF and exits quietly, unless a step before the wait already
+      // failed (and took the child, and its /proc entry, with it): that is the real story.
+      channels.syncWrite.close();
+      let report: ChildReport = {};
+      try {
+        report = readChildReport(n, channels.statusParent);
+      } catch {
+        /* unreadable: the step's own error is all there is to say */
+      }
+      report.ptyMaster?.close();
+      await reaped();
+      if (report.failure) throw req.failure(ops, report.failure);
+      throw e;
+    }
+    mark('parent steps done');
+    channels.release();
+
+    const report = readChildReport(n, channels.statusParent);
+    if (report.failure) {
+      report.ptyMaster?.close();
+      await reaped();
+      // `nook exec`: the process forked into the container failed before execve(); it is nook's child too.
+      if (report.forkedPid) await (exited ? waitChild(n, report.forkedPid).catch(() => undefined) : n.waitChild(report.forkedPid));
+      throw req.failure(ops, report.failure);
+    }
+    return { pid, ops, exited, handle, ptyMaster: report.ptyMaster, forkedPid: report.forkedPid };
+  } catch (e) {
+    handle?.close();
+    throw e;
+  }
+}

@@ -6,9 +6,9 @@
  */
 import fs = require('node:fs');
 import { NookError } from '../errors';
-import { createContainer, removeContainer, startDetached } from '../container/lifecycle';
+import { asDetached, createContainer, removeContainer, startDetached } from '../container/lifecycle';
 import type { ContainerRoot } from '../container/rootfs';
-import { encodeSpec } from '../container/spec-codec';
+import { encodeSpec, type StoredRequest } from '../container/spec-codec';
 import { ContainerStore, writeExitRecord, type ContainerDir } from '../container/state';
 import { processStartTime } from '../util/proc-stat';
 import type { HostIdentity } from '../sandbox/idmap';
@@ -23,6 +23,8 @@ const SIGTERM = 15;
 
 interface Prepared {
   spec: SandboxSpec;
+  /** What the spec was composed from, kept in the record for `nook start`. */
+  stored: StoredRequest;
   image: string;
   stopSignal: number;
   root?: ContainerRoot;
@@ -33,28 +35,30 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity): Prom
   const store = ContainerStore.open();
   if (parsed.flags.rootfs !== undefined) {
     const rootfs = rootfsFromFlags(parsed);
-    const spec = composeSpec(requestFromFlags(parsed, { image: false }), host, { rootfs });
-    return runPrepared(store, host, opts, { spec, image: rootfs, stopSignal: opts.stopSignal ?? SIGTERM });
+    const request = requestFromFlags(parsed, { image: false });
+    const spec = composeSpec(request, host, { rootfs });
+    const stored = { request, root: { rootfs } };
+    return runPrepared(store, host, opts, { spec, stored, image: rootfs, stopSignal: opts.stopSignal ?? SIGTERM });
   }
   const { prepareImage, onImageRoot, imageRoot } = await import('./run-image');
   const img = await prepareImage(parsed);
   const imageSignal = img.config?.StopSignal ? parseSignal(img.config.StopSignal, `the image's StopSignal`) : SIGTERM;
   return onImageRoot(img, async (root) => {
+    const source = imageRoot(img, root);
     let spec: SandboxSpec;
     try {
-      spec = composeSpec(img.request, host, imageRoot(img, root));
+      spec = composeSpec(img.request, host, source);
     } catch (e) {
       await root.remove();
       throw e;
     }
-    return runPrepared(store, host, opts, { spec, image: img.name, stopSignal: opts.stopSignal ?? imageSignal, root });
+    const stored = { request: img.request, root: source };
+    return runPrepared(store, host, opts, { spec, stored, image: img.name, stopSignal: opts.stopSignal ?? imageSignal, root });
   });
 }
 
 async function runPrepared(store: ContainerStore, host: HostIdentity, opts: ContainerOptions, p: Prepared): Promise<number> {
-  // A detached container's stdin is /dev/null; nothing attaches to it later.
-  // With -dt the pty needs a size of its own (nothing resizes it later): the user's terminal's, else 24x80.
-  const spec: SandboxSpec = opts.detach ? { ...p.spec, interactive: false, ttySize: p.spec.tty ? (p.spec.ttySize ?? { rows: 24, cols: 80 }) : undefined } : p.spec;
+  const spec: SandboxSpec = opts.detach ? asDetached(p.spec) : p.spec;
   let created: { dir: ContainerDir; lock: FileLock };
   try {
     created = await createContainer(store, {
@@ -68,7 +72,8 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
       stopSignal: p.stopSignal,
       log: opts.log,
       rootDir: p.root?.dir,
-      spec: encodeSpec(spec),
+      // The hostname it got stays its own across starts.
+      spec: encodeSpec(spec, { ...p.stored, request: { ...p.stored.request, hostname: spec.hostname } }),
     });
   } catch (e) {
     await p.root?.remove();
@@ -79,12 +84,12 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
     p.root.keep(dir.dir);
     p.root.release();
   }
-  return opts.detach ? runDetached(store, dir, lock, host) : runNamedForeground(store, dir, lock, spec, host, opts);
+  return opts.detach ? runDetached(store, dir, lock, host, spec) : runNamedForeground(store, dir, lock, spec, host, opts);
 }
 
-async function runDetached(store: ContainerStore, dir: ContainerDir, lock: FileLock, host: HostIdentity): Promise<number> {
+async function runDetached(store: ContainerStore, dir: ContainerDir, lock: FileLock, host: HostIdentity, spec: SandboxSpec): Promise<number> {
   try {
-    await startDetached(store, dir, lock.descriptor(), host);
+    await startDetached(store, dir, lock.descriptor(), host, spec); // just composed: no need to again
   } catch (e) {
     // Refused overlayfs: the caller tries again on a copy, under the same name.
     if (dir.config().autoRemove || (await isOverlayRefusalError(e))) await removeContainer(store, dir);

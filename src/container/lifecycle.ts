@@ -14,7 +14,8 @@ import { FileLock } from '../util/lock';
 import { randomHex } from '../util/random';
 import { randomName } from './names';
 import { removeContainerRootDir } from './rootfs';
-import { decodeSpec } from './spec-codec';
+import { composeSpec } from './compose';
+import { decodeSpec, storedRequest } from './spec-codec';
 import { ContainerStore, writeExitRecord, type ContainerConfig, type ContainerDir, type ContainerState } from './state';
 import { startSupervised } from './supervisor';
 import { processStartTime } from '../util/proc-stat';
@@ -45,13 +46,40 @@ export async function createContainer(store: ContainerStore, c: NewContainer): P
 const now = () => new Date().toISOString();
 
 /**
+ * What a detached container runs with: stdin /dev/null (nothing attaches to it later), and with -t a pty
+ * size of its own, since nothing resizes it later (the user's terminal's at create, else 24x80).
+ */
+export function asDetached(spec: SandboxSpec): SandboxSpec {
+  return { ...spec, interactive: false, ttySize: spec.tty ? (spec.ttySize ?? { rows: 24, cols: 80 }) : undefined };
+}
+
+/**
+ * The spec a (re)start runs: composed again from the stored request on the host as it is now (its id
+ * map, the container's users, the seccomp filter for this kernel), keeping the hostname and pty size it
+ * was created with; a record without a request runs its spec as created.
+ */
+function specForStart(record: unknown, what: string, host: HostIdentity): SandboxSpec {
+  const created = decodeSpec(record, what);
+  const stored = storedRequest(record);
+  if (!stored) return asDetached(created);
+  const spec = composeSpec({ ...stored.request, hostname: created.hostname }, host, stored.root);
+  return asDetached({ ...spec, ttySize: created.ttySize });
+}
+
+/**
  * Starts a created or exited container under a new supervisor; `lockFd` is
  * the container's lock, held by the caller. On failure the container is
  * recorded as exited with nook's exit code for it (125, 126, 127).
  */
-export async function startDetached(store: ContainerStore, dir: ContainerDir, lockFd: number, host: HostIdentity = hostIdentity()): Promise<ContainerState> {
+export async function startDetached(
+  store: ContainerStore,
+  dir: ContainerDir,
+  lockFd: number,
+  host: HostIdentity = hostIdentity(),
+  composed?: SandboxSpec,
+): Promise<ContainerState> {
   const config = dir.config();
-  const spec: SandboxSpec = decodeSpec(config.spec, `container ${config.name}`);
+  const spec = composed ?? specForStart(config.spec, `container ${config.name}`, host);
   const cgroup = spec.resources ? createCgroup(spec.resources, { manager: spec.cgroupManager, name: dir.id.slice(0, 12) }) : undefined;
   let started;
   try {

@@ -11,6 +11,8 @@
  */
 import { NookError } from '../errors';
 import type { SandboxSpec } from '../sandbox/spec';
+import type { RootSource } from './compose';
+import type { RunRequest } from './request';
 
 /** Bump when the record's meaning changes; a nook reads only its own version. */
 export const RECORD_VERSION = 1;
@@ -30,17 +32,23 @@ export interface ContainerRecord {
   version: typeof RECORD_VERSION;
   spec: EncodedSpec;
   /**
-   * The typed request the spec was built from (flags, image config), so
-   * that a later nook can rebuild what is host-specific. Not written yet:
-   * its shape belongs to the request types; it is kept as is until then.
+   * The typed request the spec was composed from, and where the container's
+   * / comes from: `nook start` and restarts compose the container again
+   * from them on the host as it is then (id map, users, seccomp filter).
    */
-  request?: unknown;
+  request?: StoredRequest;
 }
 
-export function encodeSpec(spec: SandboxSpec): ContainerRecord {
+export interface StoredRequest {
+  request: RunRequest;
+  root: RootSource;
+}
+
+export function encodeSpec(spec: SandboxSpec, request?: StoredRequest): ContainerRecord {
   const { security, ...rest } = spec;
   return {
     version: RECORD_VERSION,
+    ...(request ? { request } : {}),
     spec: {
       ...rest,
       security: {
@@ -100,4 +108,19 @@ export function decodeSpec(raw: unknown, what = 'the container'): SandboxSpec {
       maskPaths: e.security.maskPaths,
     },
   };
+}
+
+/**
+ * The stored request of a record decodeSpec accepted, if it has one that
+ * looks whole (a record written before requests were kept has none: its
+ * spec is used as it is).
+ */
+export function storedRequest(raw: unknown): StoredRequest | undefined {
+  if (!isObject(raw) || !isObject(raw.request)) return undefined;
+  const { request, root } = raw.request;
+  if (!isObject(request) || !isObject(root) || typeof root.rootfs !== 'string') return undefined;
+  const p = request.process;
+  if (!isObject(p) || !isStrings(p.args) || !isStrings(p.env) || !isObject(request.network) || !isObject(request.mounts) || !isObject(request.security))
+    return undefined;
+  return raw.request as unknown as StoredRequest;
 }

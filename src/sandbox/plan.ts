@@ -67,6 +67,8 @@ export interface PlanOptions {
    * the container waits to be started turns it off.
    */
   tiedToParent?: boolean;
+  /** Descriptors 3..3+N-1 reach the command (an OCI runtime's --preserve-fds, socket activation); none by default. */
+  preserveFds?: number;
 }
 
 export function buildPlan(spec: SandboxSpec, fds: PlanFds, opts: PlanOptions = {}): PlanOp[] {
@@ -91,7 +93,7 @@ export function buildPlan(spec: SandboxSpec, fds: PlanFds, opts: PlanOptions = {
   ops.push({ op: 'SETHOSTNAME', args: [spec.hostname], what: `set the hostname to ${spec.hostname}` });
   if (spec.network === 'none') ops.push({ op: 'IFUP', args: ['lo'], what: 'bring up the loopback interface' });
 
-  ops.push(...processOps(spec, fds.statusChild, { createCwd: true, initImage: opts.initImage, tiedToParent: tied }));
+  ops.push(...processOps(spec, fds.statusChild, { createCwd: true, initImage: opts.initImage, tiedToParent: tied, preserveFds: opts.preserveFds }));
   return ops;
 }
 
@@ -105,7 +107,11 @@ export type ProcessSpec = Pick<
  * From stdio to execve(): working directory, limits, capabilities, ids,
  * seccomp. `statusChild` is the status socket, whose hang-up says that nook died.
  */
-export function processOps(spec: ProcessSpec, statusChild: number, opts: { createCwd: boolean; initImage?: Buffer; tiedToParent?: boolean }): PlanOp[] {
+export function processOps(
+  spec: ProcessSpec,
+  statusChild: number,
+  opts: { createCwd: boolean; initImage?: Buffer; tiedToParent?: boolean; preserveFds?: number },
+): PlanOp[] {
   const ops: PlanOp[] = [...stdioOps(spec)];
   // --init: the init program goes into a sealed memfd now, before any seccomp filter (a profile
   // may refuse memfd_create); INIT below runs it as PID 1 once it has forked the command.
@@ -147,7 +153,7 @@ export function processOps(spec: ProcessSpec, statusChild: number, opts: { creat
 
   ops.push({ op: 'RESET_SIGNALS', args: [], what: 'reset signal dispositions' });
   // Nothing of nook's (event loop fds, the status socket) may reach the command.
-  ops.push({ op: 'CLOEXEC_FROM', args: [3], what: 'mark inherited descriptors close-on-exec' });
+  ops.push({ op: 'CLOEXEC_FROM', args: [3 + (opts.preserveFds ?? 0)], what: 'mark inherited descriptors close-on-exec' });
   ops.push({ op: 'UMASK', args: [0o022], what: 'set the umask' });
   ops.push(...securityOps(spec));
   // --init: this process forks the command and becomes PID 1 by executing the init program, with

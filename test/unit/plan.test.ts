@@ -283,6 +283,12 @@ describe('plan: a mount list and a parent of its own', () => {
     expect(plan.some((o) => o.what === 'mount a tmpfs on /dev')).toBe(false);
   });
 
+  it('closes every inherited descriptor from 3 on exec, or from 3+N with preserveFds N', () => {
+    const from = (p: PlanOp[]) => p.find((o) => o.op === 'CLOEXEC_FROM')!.args[0];
+    expect(from(buildPlan(spec(), fds))).toBe(3);
+    expect(from(buildPlan(spec(), fds, { preserveFds: 2 }))).toBe(5);
+  });
+
   it('is tied to nook by default (parent-death signal, exit if nook is gone), and not when told', () => {
     const tied = buildPlan(spec(), fds);
     expect(tied.filter((o) => o.op === 'PRCTL' && o.args[0] === 1)).toHaveLength(2);

@@ -7,12 +7,11 @@ import fs = require('node:fs');
 import { NookError, UsageError } from '../errors';
 import { signalContainer, stopContainer, untilReleased, waitForExit } from '../container/control';
 import { containerExited, removeContainer, startDetached } from '../container/lifecycle';
-import { liveState } from '../container/status';
+import { listContainers, liveState } from '../container/status';
 import { ContainerStore, type ContainerDir } from '../container/state';
 import { FileLock } from '../util/lock';
 import { parseArgs, flagHelp, type FlagSpec, type ParsedArgs } from './args';
 import { parseSignal } from './container-flags';
-import { listContainers } from './ps';
 
 const HELP: FlagSpec = { name: 'help', type: 'boolean', help: 'show this help' };
 

@@ -1,33 +1,18 @@
 /**
- * `nook images [-q] [--format json]` and `nook inspect IMAGE...`.
+ * `nook images [-q] [--format table|json]`.
  */
-import fs = require('node:fs');
 import { UsageError } from '../errors';
 import { formatPlatform } from '../image/manifest';
 import { familiarReference, parseReference } from '../image/reference';
-import { requireImage } from '../image/store/lookup';
-import { ImageStore, type ImageRecord } from '../image/store/store';
+import { ImageStore, imageSize, type ImageRecord } from '../image/store/store';
 import { parseArgs, flagHelp, type FlagSpec } from './args';
-import { formatBytes } from './progress';
+import { ago, formatBytes, table } from './format';
 
 const IMAGES_FLAGS: readonly FlagSpec[] = [
   { name: 'quiet', short: 'q', type: 'boolean', help: 'print image ids only' },
   { name: 'format', type: 'string', value: 'table|json', help: 'output format (default table)' },
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
-
-function imageSize(r: ImageRecord): number {
-  return r.layers.reduce((sum, l) => sum + l.size, 0);
-}
-
-export function ago(iso: string | undefined, now = Date.now()): string {
-  const t = iso ? Date.parse(iso) : NaN;
-  if (Number.isNaN(t)) return 'N/A';
-  const s = Math.max(0, Math.round((now - t) / 1000));
-  const steps: [number, string][] = [[31536000, 'year'], [2592000, 'month'], [604800, 'week'], [86400, 'day'], [3600, 'hour'], [60, 'minute']];
-  for (const [secs, unit] of steps) if (s >= secs) return `${Math.floor(s / secs)} ${unit}${Math.floor(s / secs) > 1 ? 's' : ''} ago`;
-  return s < 2 ? 'Less than a second ago' : `${s} seconds ago`;
-}
 
 interface Row {
   repository: string;
@@ -50,11 +35,6 @@ function rows(store: ImageStore): Row[] {
     }
   }
   return out.sort((a, b) => (b.record.created ?? '').localeCompare(a.record.created ?? '') || a.repository.localeCompare(b.repository));
-}
-
-function table(header: string[], body: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)) + 3);
-  return [header, ...body].map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('').trimEnd()).join('\n') + '\n';
 }
 
 export async function imagesCommand(argv: string[]): Promise<number> {
@@ -86,54 +66,10 @@ export async function imagesCommand(argv: string[]): Promise<number> {
     return 0;
   }
   process.stdout.write(
-    table(
+    table([
       ['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'],
-      list.map((r) => [r.repository, r.tag, r.record.id.slice(7, 19), ago(r.record.created), formatBytes(imageSize(r.record))]),
-    ),
+      ...list.map((r) => [r.repository, r.tag, r.record.id.slice(7, 19), ago(r.record.created), formatBytes(imageSize(r.record))]),
+    ]),
   );
-  return 0;
-}
-
-/** Containers are looked up first, as docker does; a name that is no container is taken for an image. */
-async function containerLookup(): Promise<(ref: string) => Record<string, unknown> | undefined> {
-  const [{ ContainerStore }, { inspectContainer }] = await Promise.all([import('../container/state'), import('./ps')]);
-  const containers = ContainerStore.open();
-  return (ref) => {
-    try {
-      return inspectContainer(containers.resolve(ref));
-    } catch {
-      return undefined;
-    }
-  };
-}
-
-export async function inspectCommand(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, [{ name: 'help', type: 'boolean', help: 'show this help' }], 'inspect');
-  if (flags.help || !positionals.length) {
-    if (!positionals.length && !flags.help) throw new UsageError('nook inspect needs at least one container or image', 'e.g. nook inspect debian:12');
-    process.stdout.write('Usage: nook inspect CONTAINER|IMAGE...\n\nPrints a container\'s state, config and mounts, or an image\'s record, OCI config and manifest, as JSON.\n');
-    return 0;
-  }
-  const store = ImageStore.open();
-  const refs = store.refs();
-  const containers = await containerLookup();
-  const out = positionals.map((p) => {
-    const container = containers(p);
-    if (container) return container;
-    const { record } = requireImage(store, p);
-    return {
-      Id: record.id,
-      RepoTags: store.namesOf(record.id, refs).filter((n) => !n.includes('@')).map((n) => familiarReference(parseReference(n))),
-      RepoDigests: record.repoDigests,
-      Created: record.created ?? null,
-      Platform: record.platform,
-      Size: imageSize(record),
-      ManifestDigest: record.manifestDigest,
-      IndexDigest: record.indexDigest ?? null,
-      Config: store.config(record),
-      Manifest: JSON.parse(fs.readFileSync(store.blobs.path(record.manifestDigest), 'utf8')),
-    };
-  });
-  process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   return 0;
 }

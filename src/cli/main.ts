@@ -77,9 +77,9 @@ type Command = (argv: string[]) => Promise<number>;
 const COMMANDS: Record<string, () => Promise<Command>> = {
   pull: async () => (await import('./pull')).pullCommand,
   images: async () => (await import('./images')).imagesCommand,
-  inspect: async () => (await import('./images')).inspectCommand,
+  inspect: async () => (await import('./inspect')).inspectCommand,
   rmi: async () => (await import('./rmi')).rmiCommand,
-  tag: async () => (await import('./rmi')).tagCommand,
+  tag: async () => (await import('./tag')).tagCommand,
   save: async () => (await import('./archive')).saveCommand,
   load: async () => (await import('./archive')).loadCommand,
   import: async () => (await import('./archive')).importCommand,
@@ -124,7 +124,7 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = globalFlags(argv);
   if (cmd === 'image') {
     const [sub, ...subArgs] = rest;
-    if (sub === 'prune') return (await import('./rmi')).imagePruneCommand(subArgs);
+    if (sub === 'prune') return (await import('./image-prune')).imagePruneCommand(subArgs);
     const target = IMAGE_SUBCOMMANDS[sub ?? ''];
     if (!target)
       throw new NookError(sub ? `unknown command: nook image ${sub}` : 'nook image needs a subcommand', {

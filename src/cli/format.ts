@@ -5,6 +5,7 @@
  * loaded only when a template is given.
  */
 import fs = require('node:fs');
+import { UsageError } from '../errors';
 import type { LiveState } from '../container/status';
 
 export function formatBytes(n: number): string {
@@ -82,6 +83,41 @@ export function tabAlign(text: string): string {
   const last = lines.pop();
   const rows = lines.map((l) => l.split('\t'));
   return table(rows, { padding: 3, minWidth: 10 }) + (last ?? '');
+}
+
+export type OutputFormat = { kind: 'table' } | { kind: 'json' } | { kind: 'template'; template: string; table: boolean };
+
+/**
+ * Reads a --format value: "table" (the default), "json", or a Go template,
+ * possibly after "table " (then a header row is printed, docker's way).
+ * As docker does, `\t` and `\n` written literally in the template mean a tab and a newline.
+ */
+export function parseFormat(value: string | undefined, flag = '--format'): OutputFormat {
+  if (value === undefined || value === 'table') return { kind: 'table' };
+  if (value === 'json') return { kind: 'json' };
+  const isTable = value.startsWith('table');
+  const body = (isTable ? value.slice(5) : value).replace(/^ +| +$/g, '').replace(/\\t/g, '\t').replace(/\\n/g, '\n');
+  if (!body.includes('{{'))
+    throw new UsageError(`${flag} "${value}" is neither table, json nor a template`, `give a Go template as docker takes it, e.g. ${flag} '{{.ID}}', or ${flag} json`);
+  return { kind: 'template', template: body, table: isTable };
+}
+
+/**
+ * Each row through `template`, one line per row; with `table`, a header row
+ * first (each field's header: `headers[field]` or the field in capitals) and
+ * the columns aligned on tabs. `fields` lists what the rows offer, for errors.
+ */
+export async function renderTemplate(
+  fmt: { template: string; table: boolean },
+  rows: readonly unknown[],
+  opts: { headers?: Record<string, string>; flag?: string } = {},
+): Promise<string> {
+  const { compileTemplate, headerContext } = await import('./template');
+  const tmpl = compileTemplate(fmt.template, opts.flag ?? '--format');
+  let out = '';
+  if (fmt.table) out += `${tmpl.render(headerContext(opts.headers ?? {}))}\n`;
+  for (const row of rows) out += `${tmpl.render(row)}\n`;
+  return fmt.table ? tabAlign(out) : out;
 }
 
 /** Writes to stdout synchronously (nook's output interleaves with its messages). */

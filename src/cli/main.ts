@@ -149,6 +149,7 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case '--version':
     case 'version':
+      if (cmd === 'version' && rest.length) return (await import('./version')).versionCommand(rest, VERSION);
       process.stdout.write(`nook version ${VERSION}\n`);
       return 0;
     case undefined:

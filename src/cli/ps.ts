@@ -1,25 +1,60 @@
 /**
- * `nook ps [-a] [-q] [--format table|json]`: what exists, read from the
+ * `nook ps [-a] [-q] [--no-trunc] [--format table|json|TEMPLATE]`: what exists, read from the
  * state directory and checked against the containers' locks (see
  * container/status.ts).
  */
-import { UsageError } from '../errors';
+import { decodeSpec } from '../container/spec-codec';
 import { listContainers, type Listed } from '../container/status';
 import { ContainerStore } from '../container/state';
 import { parseArgs, flagHelp, type FlagSpec } from './args';
-import { ago, statusText, table } from './format';
+import { ago, ellipsis, goTime, parseFormat, renderTemplate, statusText, table, writeOut } from './format';
 
 const PS_FLAGS: readonly FlagSpec[] = [
   { name: 'all', short: 'a', type: 'boolean', help: 'show all containers (default: running ones)' },
   { name: 'quiet', short: 'q', type: 'boolean', help: 'print container ids only' },
   { name: 'no-trunc', type: 'boolean', help: 'do not shorten ids and commands' },
-  { name: 'format', type: 'string', value: 'table|json', help: 'output format (default table)' },
+  { name: 'format', type: 'string', value: 'FORMAT', help: "table (default), json, or a Go template as docker's: '{{.Names}}', 'table {{.ID}}\\t{{.Status}}'" },
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
 function commandText(argv: string[], full: boolean): string {
   const text = argv.join(' ');
-  return JSON.stringify(full || text.length <= 20 ? text : `${text.slice(0, 19)}…`);
+  return JSON.stringify(full ? text : ellipsis(text, 20));
+}
+
+/** docker ps's template fields, and their column titles. */
+const HEADERS: Record<string, string> = {
+  ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', CreatedAt: 'CREATED AT', RunningFor: 'CREATED', Ports: 'PORTS', State: 'STATE',
+  Status: 'STATUS', Size: 'SIZE', Names: 'NAMES', Labels: 'LABELS', Label: 'LABEL', Mounts: 'MOUNTS', Networks: 'NETWORKS', LocalVolumes: 'LOCAL VOLUMES',
+};
+
+function templateRow(l: Listed, full: boolean, now: number): Record<string, unknown> {
+  let mounts: string[] = [];
+  let network = 'none';
+  try {
+    const spec = decodeSpec(l.config.spec);
+    mounts = [...spec.binds.map((b) => b.source), ...spec.tmpfs.map((t) => t.target)].map((m) => (full ? m : ellipsis(m, 15)));
+    network = spec.network;
+  } catch {
+    /* an old or damaged config: the other fields still tell */
+  }
+  return {
+    ID: full ? l.config.id : l.config.id.slice(0, 12),
+    Image: l.config.image,
+    Command: commandText(l.config.command, full),
+    CreatedAt: goTime(l.config.created),
+    RunningFor: ago(l.config.created, now),
+    Ports: '',
+    State: l.state.display,
+    Status: statusText(l.state, now),
+    Size: '0B',
+    Names: l.config.name,
+    Labels: '',
+    Label: () => '',
+    Mounts: mounts.join(','),
+    Networks: network,
+    LocalVolumes: '0',
+  };
 }
 
 function psJson(l: Listed): Record<string, unknown> {
@@ -48,20 +83,20 @@ export async function psCommand(argv: string[]): Promise<number> {
     process.stdout.write(`Usage: nook ps [FLAGS]\n\nLists containers.\n\nFlags:\n${flagHelp(PS_FLAGS)}\n`);
     return 0;
   }
-  const format = (flags.format as string | undefined) ?? 'table';
-  if (format !== 'table' && format !== 'json') throw new UsageError(`unknown --format "${format}"`, 'use --format table or --format json');
+  const format = parseFormat(flags.format as string | undefined);
   const shown = listContainers(ContainerStore.open()).filter((l) => flags.all || l.state.display === 'running' || l.state.display === 'restarting');
   const full = Boolean(flags['no-trunc']);
+  const now = Date.now();
   let out: string;
   if (flags.quiet) out = shown.map((l) => `${full ? l.config.id : l.config.id.slice(0, 12)}\n`).join('');
-  else if (format === 'json') out = `${JSON.stringify(shown.map(psJson), null, 2)}\n`;
+  else if (format.kind === 'json') out = `${JSON.stringify(shown.map(psJson), null, 2)}\n`;
+  else if (format.kind === 'template') out = await renderTemplate(format, shown.map((l) => templateRow(l, full, now)), { headers: HEADERS });
   else {
-    const now = Date.now();
     out = table([
       ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'],
       ...shown.map((l) => [full ? l.config.id : l.config.id.slice(0, 12), l.config.image, commandText(l.config.command, full), ago(l.config.created, now), statusText(l.state, now), l.config.name]),
     ]);
   }
-  require('node:fs').writeSync(1, out);
+  writeOut(out);
   return 0;
 }

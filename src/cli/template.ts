@@ -444,7 +444,7 @@ const FUNCTIONS: Record<string, Fn> = {
         // A missing key gives the map's zero value: "" in a map of strings, as docker's Labels.
         cur = Object.hasOwn(cur, key) ? cur[key] : Object.values(cur).every((x) => typeof x === 'string') ? '' : undefined;
       } else if (cur === null || cur === undefined) {
-        throw new TemplateRunError('index of nil');
+        cur = undefined; // a nil map: its zero value, as Go's index gives
       } else throw new TemplateRunError(`cannot index a ${kind(cur)}`);
     }
     return cur;

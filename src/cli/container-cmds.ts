@@ -6,8 +6,8 @@
 import fs = require('node:fs');
 import { NookError, UsageError } from '../errors';
 import { signalContainer, stopContainer, untilReleased, waitForExit } from '../container/control';
-import { containerExited, removeContainer, startDetached } from '../container/lifecycle';
-import { listContainers, liveState } from '../container/status';
+import { containerExited, pruneContainers, removeContainer, startDetached } from '../container/lifecycle';
+import { liveState } from '../container/status';
 import { ContainerStore, type ContainerDir } from '../container/state';
 import { FileLock } from '../util/lock';
 import { parseArgs, flagHelp, type FlagSpec, type ParsedArgs } from './args';
@@ -129,23 +129,7 @@ export async function startCommand(argv: string[]): Promise<number> {
 export async function containerPruneCommand(argv: string[]): Promise<number> {
   const p = parse(argv, [{ name: 'force', short: 'f', type: 'boolean', help: 'accepted for docker compatibility (nook does not ask)' }], 'container prune', '', false);
   if (!p) return 0;
-  const store = ContainerStore.open();
-  const removed: string[] = [];
-  for (const l of listContainers(store)) {
-    const lock = FileLock.tryAcquire(l.dir.p('lock'));
-    if (!lock) continue; // running (or being created, started or removed)
-    try {
-      await removeContainer(store, l.dir);
-      removed.push(l.config.id);
-    } finally {
-      lock.release();
-    }
-  }
-  // Directories without a config are what a nook killed midway through create or rm left behind.
-  for (const id of store.ids()) {
-    const dir = store.dir(id);
-    if (!fs.existsSync(dir.p('config.json')) && !dir.isHeld()) fs.rmSync(dir.dir, { recursive: true, force: true });
-  }
+  const removed = await pruneContainers(ContainerStore.open());
   say(`Deleted Containers:\n${removed.map((id) => `${id}\n`).join('')}\nTotal: ${removed.length}`);
   return 0;
 }

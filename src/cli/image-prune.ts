@@ -2,7 +2,7 @@
  * `nook image prune [-a]`: removes images without a name (with -a, all
  * images), then the layers and blobs no image or running container needs.
  */
-import { collectGarbage } from '../image/store/gc';
+import { pruneImages } from '../image/store/prune';
 import { ImageStore } from '../image/store/store';
 import { parseArgs, flagHelp, type FlagSpec } from './args';
 import { formatBytes } from './format';
@@ -21,19 +21,9 @@ export async function imagePruneCommand(argv: string[]): Promise<number> {
     say(`Usage: nook image prune [FLAGS]\n\nRemoves images without a name (with -a: all images), then unused layers and blobs.\n\nFlags:\n${flagHelp(PRUNE_FLAGS)}`);
     return 0;
   }
-  const store = ImageStore.open();
-  const doomed = await store.updateRefs((refs) => {
-    const named = new Set(Object.values(refs));
-    const victims = store.images().filter((r) => flags.all || !named.has(r.id));
-    for (const [n, id] of Object.entries(refs)) if (victims.some((v) => v.id === id)) delete refs[n];
-    return victims;
-  });
-  if (doomed.length) say('Deleted Images:');
-  for (const r of doomed) {
-    store.deleteImage(r.id);
-    say(`deleted: ${r.id}`);
-  }
-  const gc = await collectGarbage(store);
+  const { deleted, gc } = await pruneImages(ImageStore.open(), { all: Boolean(flags.all) });
+  if (deleted.length) say('Deleted Images:');
+  for (const r of deleted) say(`deleted: ${r.id}`);
   say(`Total reclaimed space: ${formatBytes(gc.bytes)}`);
   return 0;
 }

@@ -35,7 +35,12 @@ Commands:
   container Container commands: ls, ps, logs, exec, stop, kill, start, wait, rm, inspect, prune
   login     Store credentials for a registry
   logout    Remove stored credentials
+  info      Show where nook keeps things and what this host lets it do
+  system    System commands: df (disk usage), prune (stopped containers, unused images), info
   version   Show the version
+
+ps, images, inspect, info, version and system df take docker's --format:
+json, or a Go template such as '{{.Names}}' or 'table {{.ID}}\\t{{.Status}}'.
 
 Flags:
   --root DIR  The image store (default $NOOK_ROOT, else $XDG_DATA_HOME/nook)
@@ -143,6 +148,8 @@ async function main(argv: string[]): Promise<number> {
       });
     return (await COMMANDS[target]())(subArgs);
   }
+  if (cmd === 'info') return (await import('./info')).infoCommand(rest, VERSION);
+  if (cmd === 'system') return (await import('./system')).systemCommand(rest, VERSION);
   if (cmd === '__exited') return (await import('./container-cmds')).exitedCommand(rest);
   if (cmd === '__store-helper') return (await import('../image/store/helper-server')).storeHelperMain();
   if (cmd !== undefined && COMMANDS[cmd]) return (await COMMANDS[cmd]())(rest);

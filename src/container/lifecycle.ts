@@ -15,6 +15,7 @@ import { randomHex } from '../util/random';
 import { randomName } from './names';
 import { removeContainerRootDir } from './rootfs';
 import { decodeSpec } from './spec-codec';
+import { listContainers } from './status';
 import { ContainerStore, writeExitRecord, type ContainerConfig, type ContainerDir, type ContainerState } from './state';
 import { startSupervised } from './supervisor';
 import { processStartTime } from '../util/proc-stat';
@@ -144,4 +145,29 @@ export async function removeContainer(store: ContainerStore, dir: ContainerDir):
   if (state.cgroup && fs.existsSync(state.cgroup)) releaseCgroupDir(state.cgroup);
   if (config.rootDir) await removeContainerRootDir(config.rootDir);
   await store.delete(dir, config.name);
+}
+
+/**
+ * Removes every container that is not running (nor being created, started
+ * or removed right now), and what a nook killed midway through create or rm
+ * left behind. Returns the removed containers' ids.
+ */
+export async function pruneContainers(store: ContainerStore): Promise<string[]> {
+  const removed: string[] = [];
+  for (const l of listContainers(store)) {
+    const lock = FileLock.tryAcquire(l.dir.p('lock'));
+    if (!lock) continue; // running (or being created, started or removed)
+    try {
+      await removeContainer(store, l.dir);
+      removed.push(l.config.id);
+    } finally {
+      lock.release();
+    }
+  }
+  // Directories without a config are what a nook killed midway through create or rm left behind.
+  for (const id of store.ids()) {
+    const dir = store.dir(id);
+    if (!fs.existsSync(dir.p('config.json')) && !dir.isHeld()) fs.rmSync(dir.dir, { recursive: true, force: true });
+  }
+  return removed;
 }

@@ -96,3 +96,86 @@ describe('--format with Go templates, as docker scripts use it', () => {
     expect(JSON.parse(await ok(e, ['version', '--format', 'json']))).toMatchObject({ Client: { Version: version, Os: 'linux' } });
   });
 });
+
+describe('nook info, system df, system prune', () => {
+  it('info --format json parses and has the store path, the runtime dir and the id mapping; info is readable text', async (ctx) => {
+    const e = env(need(ctx, 'sub'));
+    const info = JSON.parse(await ok(e, ['info', '--format', 'json'])) as Record<string, any>;
+    expect(info.Store.Root).toBe(e.store);
+    expect(info.DockerRootDir).toBe(e.store);
+    expect(info.RuntimeDir.Path).toBe(e.state);
+    expect(info).toMatchObject({ OSType: 'linux', Rootless: true, User: { Uid: e.user.uid }, Containers: 0, Images: 0 });
+    expect(info.IdMapping.SubUids).toEqual([`${e.user.subUids!.start}:${e.user.subUids!.count}`]);
+    expect(info.IdMapping.Method).toBe('newuidmap/newgidmap');
+    expect(['1', '2', 'none']).toContain(info.Cgroups.Version);
+    expect(typeof info.Cgroups.Delegated).toBe('boolean');
+    expect(typeof info.Overlay.KernelHasOverlay).toBe('boolean');
+    expect(Object.keys(info.NetworkHelpers).sort()).toEqual(['pasta', 'slirp4netns']);
+    expect(await ok(e, ['info', '--format', '{{.Store.Root}}'])).toBe(`${e.store}\n`);
+    expect(await ok(e, ['system', 'info', '-f', '{{.IdMapping.Method}}'])).toBe('newuidmap/newgidmap\n');
+    const text = await ok(e, ['info']);
+    expect(text).toContain(`Store:\n Root: ${e.store}\n`);
+    expect(text).toMatch(/^IdMapping:\n Method: /m);
+    expect(text).toMatch(/^Cgroups:\n Version: /m);
+  });
+
+  it('info says what is wrong for a user without subordinate ids', async (ctx) => {
+    const e = env(need(ctx, 'nosub'));
+    const info = JSON.parse(await ok(e, ['info', '--format', 'json'])) as Record<string, any>;
+    expect(info.IdMapping.Method).toBe('direct (one id)');
+    expect(info.IdMapping.Problem).toMatch(/no range in \/etc\/subuid/);
+  });
+
+  it('system df counts images and containers; system prune removes stopped containers and unused images, as docker', async (ctx) => {
+    const e = env(need(ctx, 'sub'));
+    const layer = async (marker: string) => {
+      const file = path.join(scratchDir(e.user, 'img-'), `${marker}.tar.gz`);
+      fs.writeFileSync(file, rootOnlyImage(marker).layers[0]);
+      fs.chownSync(file, e.user.uid, e.user.gid);
+      return file;
+    };
+    const used = await importImage(e, 'fmt/used:1');
+    await ok(e, ['tag', 'fmt/used:1', 'fmt/spare:1']);
+    // Importing another image under the same name leaves the first without one: dangling.
+    const dangling = (await ok(e, ['import', await layer('dangling'), 'fmt/other:1'])).trim();
+    const lonely = (await ok(e, ['import', await layer('lonely'), 'fmt/other:1'])).trim();
+    expect(await ok(e, ['images', '--format', '{{if eq .Repository "<none>"}}{{.ID}}{{end}}'])).toContain(dangling.slice(7, 19));
+
+    await runDetached(e, ['--name', 'fmt-running'], ['sleep', '2173']);
+    const stopped = (await ok(e, ['run', '-d', '--name', 'fmt-stopped', 'fmt/used:1', 'true'])).trim();
+    await ok(e, ['wait', 'fmt-stopped']);
+
+    const df = await ok(e, ['system', 'df']);
+    expect(df).toMatch(/^TYPE {3,}TOTAL {3,}ACTIVE {3,}SIZE {3,}RECLAIMABLE\n/);
+    expect(df).toMatch(/^Images {3,}3 {3,}1 /m);
+    expect(df).toMatch(/^Containers {3,}2 {3,}1 /m);
+    const rows = JSON.parse(await ok(e, ['system', 'df', '--format', 'json'])) as { Type: string; TotalCount: number; Active: number; Size: number; Reclaimable: number }[];
+    const images = rows.find((r) => r.Type === 'Images')!;
+    expect(images).toMatchObject({ TotalCount: 3, Active: 1 });
+    expect(images.Size).toBeGreaterThan(0);
+    expect(images.Reclaimable).toBeGreaterThan(0);
+    expect(images.Reclaimable).toBeLessThan(images.Size);
+    expect(await ok(e, ['system', 'df', '--format', '{{.Type}}:{{.TotalCount}}'])).toBe('Images:3\nContainers:2\n');
+
+    // Without -a: stopped containers and images without a name go; named images stay.
+    const prune = await ok(e, ['system', 'prune', '-f']);
+    expect(prune).toContain(`Deleted Containers:\n${stopped}\n`);
+    expect(prune).toContain(`Deleted Images:\ndeleted: ${dangling}\n`);
+    expect(prune).toMatch(/\nTotal reclaimed space: \d/);
+    expect(await ok(e, ['ps', '-a', '--format', '{{.Names}}'])).toBe('fmt-running\n');
+    expect((await ok(e, ['images', '-q'])).trim().split('\n').sort()).toEqual([used.slice(7, 19), lonely.slice(7, 19)].sort());
+
+    // With -a: every image no remaining container uses; fmt-keeper's image stays.
+    await ok(e, ['run', '-d', '--name', 'fmt-keeper', 'fmt/used:1', 'sleep', '2174']);
+    const all = await ok(e, ['system', 'prune', '-a', '-f']);
+    expect(all).toContain(`Deleted Images:\ndeleted: ${lonely}\n`);
+    expect(all).not.toContain(used);
+    expect(await ok(e, ['images', '--format', '{{.Repository}}:{{.Tag}}'])).toBe('fmt/spare:1\nfmt/used:1\n');
+
+    await ok(e, ['rm', '-f', 'fmt-running', 'fmt-keeper']);
+    const last = await ok(e, ['system', 'prune', '--all']);
+    expect(last).toContain(`deleted: ${used}`);
+    expect(await ok(e, ['images', '-q'])).toBe('');
+    expect(JSON.parse(await ok(e, ['system', 'df', '--format', 'json']))[0]).toMatchObject({ TotalCount: 0, Size: 0 });
+  });
+});

@@ -616,7 +616,7 @@ class Evaluator {
       }
       if (isObject(cur)) {
         const keys = Object.keys(cur);
-        throw new TemplateRunError(`no field "${name}" in ${here === '.' ? 'the data' : here}`, keys.length ? `the fields of ${here}: ${keys.join(', ')}` : undefined);
+        throw new TemplateRunError(`no field "${name}" in ${here === '.' ? 'the data' : here}`, keys.length ? `${here === '.' ? 'the fields are' : `the fields of ${here} are`}: ${keys.join(', ')}` : undefined);
       }
       throw new TemplateRunError(`cannot read field "${name}" of ${here === '.' ? 'the data' : here}, which is ${cur === null || cur === undefined ? 'nil' : `a ${kind(cur)}, not a map`}`);
     }

@@ -61,7 +61,7 @@ describe('template: fields and values', () => {
     expect(e.hint).toContain('ID, Names, Status');
     const nested = error(() => r('{{.State.Pidd}}'));
     expect(nested.message).toContain('no field "Pidd" in .State');
-    expect(nested.hint).toBe('the fields of .State: Pid, Status, Health');
+    expect(nested.hint).toBe('the fields of .State are: Pid, Status, Health');
     expect(error(() => r('{{.State.Health.Status}}')).message).toContain('cannot read field "Status" of .State.Health, which is nil');
     expect(error(() => r('{{.ID.X}}')).message).toContain('which is a string, not a map');
   });
@@ -154,7 +154,9 @@ describe('--format values and table output', () => {
       { ID: 'abc', Status: 'Up 2 minutes', Names: 'web' },
       { ID: 'def456789012', Status: 'Exited (0) 1 second ago', Names: 'db' },
     ];
-    const out = await renderTemplate(parseFormat('table {{.ID}}\\t{{.Status}}\\t{{.Names}}') as never, rows, { headers: { ID: 'CONTAINER ID' } });
+    const fmt = parseFormat('table {{.ID}}\\t{{.Status}}\\t{{.Names}}');
+    if (fmt.kind !== 'template') throw new Error(`not a template: ${fmt.kind}`);
+    const out = await renderTemplate(fmt, rows, { headers: { ID: 'CONTAINER ID' } });
     expect(out).toBe(
       'CONTAINER ID   STATUS                    NAMES\n' + 'abc            Up 2 minutes              web\n' + 'def456789012   Exited (0) 1 second ago   db\n',
     );

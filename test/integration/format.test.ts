@@ -178,4 +178,14 @@ describe('nook info, system df, system prune', () => {
     expect(await ok(e, ['images', '-q'])).toBe('');
     expect(JSON.parse(await ok(e, ['system', 'df', '--format', 'json']))[0]).toMatchObject({ TotalCount: 0, Size: 0 });
   });
+
+  it("container prune (sharing system prune's code) removes stopped containers only", async () => {
+    const e = env();
+    await runDetached(e, ['--name', 'fmt-up'], ['sleep', '2175']);
+    const done = await runDetached(e, ['--name', 'fmt-down'], ['true']);
+    await ok(e, ['wait', 'fmt-down']);
+    expect(await ok(e, ['container', 'prune', '-f'])).toBe(`Deleted Containers:\n${done}\n\nTotal: 1\n`);
+    expect(await ok(e, ['container', 'ls', '-a', '--format', '{{.Names}} {{.State}}'])).toBe('fmt-up running\n');
+    await ok(e, ['rm', '-f', 'fmt-up']);
+  });
 });

@@ -112,6 +112,11 @@ const IMAGE_SUBCOMMANDS: Record<string, string> = {
   save: 'save', load: 'load', import: 'import',
 };
 
+/** `nook image inspect` looks at images only, `nook container inspect` at containers only, as docker's. */
+function onlyType(type: string, args: string[]): string[] {
+  return args.some((a) => a === '--type' || a.startsWith('--type=')) ? args : [`--type=${type}`, ...args];
+}
+
 /** Takes the global `--root DIR` off the front of the arguments; the store reads it from NOOK_ROOT. */
 function globalFlags(argv: string[]): string[] {
   const args = [...argv];
@@ -135,7 +140,7 @@ async function main(argv: string[]): Promise<number> {
       throw new NookError(sub ? `unknown command: nook image ${sub}` : 'nook image needs a subcommand', {
         hint: `one of: ${[...Object.keys(IMAGE_SUBCOMMANDS), 'prune'].join(', ')}`,
       });
-    return (await COMMANDS[target]())(subArgs);
+    return (await COMMANDS[target]())(target === 'inspect' ? onlyType('image', subArgs) : subArgs);
   }
   if (cmd === 'container') {
     const [sub, ...subArgs] = rest;
@@ -146,7 +151,7 @@ async function main(argv: string[]): Promise<number> {
       throw new NookError(sub ? `unknown command: nook container ${sub}` : 'nook container needs a subcommand', {
         hint: `one of: ${[...Object.keys(CONTAINER_SUBCOMMANDS), 'run', 'prune'].join(', ')}`,
       });
-    return (await COMMANDS[target]())(subArgs);
+    return (await COMMANDS[target]())(target === 'inspect' ? onlyType('container', subArgs) : subArgs);
   }
   if (cmd === 'info') return (await import('./info')).infoCommand(rest, VERSION);
   if (cmd === 'system') return (await import('./system')).systemCommand(rest, VERSION);

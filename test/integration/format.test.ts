@@ -85,6 +85,10 @@ describe('--format with Go templates, as docker scripts use it', () => {
     expect(table[0]).toMatch(/^REPOSITORY {3,}IMAGE ID {3,}SIZE$/);
     expect(await ok(e, ['inspect', '-f', '{{.Os}}/{{.Architecture}} {{len .RootFS.Layers}} {{json .Config.Cmd}} [{{index .Config.Labels "x"}}]', 'fmt/img:1'])).toBe('linux/amd64 1 null []\n');
     expect(await ok(e, ['inspect', '--type', 'image', '-f', '{{.Id}}', 'fmt/img:1'])).toBe(`${imageId}\n`);
+    expect(await ok(e, ['image', 'inspect', '-f', '{{.Id}}', 'fmt/img:1'])).toBe(`${imageId}\n`);
+    const notContainer = await e.nook(['container', 'inspect', 'fmt/img:1']);
+    expect(notContainer.code).toBe(125);
+    expect(notContainer.stderr).toMatch(/no such container: fmt\/img:1/);
   });
 
   it('version --format {{.Client.Version}}; plain version unchanged', async () => {

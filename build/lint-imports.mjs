@@ -89,8 +89,9 @@ export function specifiers(src) {
   const code = stripComments(src);
   const found = [];
   const add = (spec, typeOnly, index) => found.push({ spec, typeOnly, line: code.slice(0, index).split('\n').length });
-  // import ... from 'x' / export ... from 'x' (statements start a line; `type` marks an erased import)
-  const fromRe = /(^|[;\n])(\s*)(?:import|export)\s+(type\s+)?([^'"`;]*?)\s+from\s+(['"])([^'"]+)\5/g;
+  // import ... from 'x' / export ... from 'x' (statements start a line; `type` marks an erased import;
+  // no = or ( in between, so that `export type T = ...` or `export function` never swallows the next import)
+  const fromRe = /(^|[;\n])(\s*)(?:import|export)\s+(type\s+)?([^'"`;=()]*?)\s+from\s+(['"])([^'"]+)\5/g;
   for (const m of code.matchAll(fromRe)) {
     // `import { type A, type B } from` is erased too when every name is a type.
     const names = m[4].trim();

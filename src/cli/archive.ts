@@ -12,7 +12,7 @@ import { parsePlatform } from '../image/manifest';
 import { formatReference, parseReference } from '../image/reference';
 import type { LayerRecord } from '../image/store/store';
 import { parseArgs, flagHelp, stringList, type FlagSpec } from './args';
-import { formatBytes } from './progress';
+import { formatBytes } from './format';
 import { MAX_EXPANSION_FLAG, maxLayerExpansion } from './pull';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);

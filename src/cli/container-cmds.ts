@@ -6,13 +6,12 @@
 import fs = require('node:fs');
 import { NookError, UsageError } from '../errors';
 import { signalContainer, stopContainer, untilReleased, waitForExit } from '../container/control';
-import { containerExited, removeContainer, startDetached } from '../container/lifecycle';
+import { containerExited, pruneContainers, removeContainer, startDetached } from '../container/lifecycle';
 import { liveState } from '../container/status';
 import { ContainerStore, type ContainerDir } from '../container/state';
 import { FileLock } from '../util/lock';
 import { parseArgs, flagHelp, type FlagSpec, type ParsedArgs } from './args';
 import { parseSignal } from './container-flags';
-import { listContainers } from './ps';
 
 const HELP: FlagSpec = { name: 'help', type: 'boolean', help: 'show this help' };
 
@@ -130,33 +129,7 @@ export async function startCommand(argv: string[]): Promise<number> {
 export async function containerPruneCommand(argv: string[]): Promise<number> {
   const p = parse(argv, [{ name: 'force', short: 'f', type: 'boolean', help: 'accepted for docker compatibility (nook does not ask)' }], 'container prune', '', false);
   if (!p) return 0;
-  const store = ContainerStore.open();
-  const removed: string[] = [];
-  for (const l of listContainers(store)) {
-    let lock: FileLock | undefined;
-    try {
-      lock = FileLock.tryAcquire(l.dir.p('lock'), 'exclusive', { createDir: false });
-    } catch {
-      continue; // its directory is gone: removed meanwhile
-    }
-    if (!lock) continue; // running (or being created, started or removed)
-    try {
-      // Removed by someone else since it was listed: nothing to do (and no empty directory left behind).
-      if (!fs.existsSync(l.dir.p('config.json'))) continue;
-      await removeContainer(store, l.dir);
-      removed.push(l.config.id);
-    } finally {
-      lock.release();
-    }
-  }
-  // Directories without a config are what a nook killed midway through create or rm left behind.
-  // Under the store's lock: a container being created has no config.json yet, but holds its lock from the start.
-  await store.locked(() => {
-    for (const id of store.ids()) {
-      const dir = store.dir(id);
-      if (!fs.existsSync(dir.p('config.json')) && !dir.isHeld()) fs.rmSync(dir.dir, { recursive: true, force: true });
-    }
-  });
+  const removed = await pruneContainers(ContainerStore.open());
   say(`Deleted Containers:\n${removed.map((id) => `${id}\n`).join('')}\nTotal: ${removed.length}`);
   return 0;
 }

@@ -35,7 +35,12 @@ Commands:
   container Container commands: ls, ps, logs, exec, stop, kill, start, wait, rm, inspect, prune
   login     Store credentials for a registry
   logout    Remove stored credentials
+  info      Show where nook keeps things and what this host lets it do
+  system    System commands: df (disk usage), prune (stopped containers, unused images), info
   version   Show the version
+
+ps, images, inspect, info, version and system df take docker's --format:
+json, or a Go template such as '{{.Names}}' or 'table {{.ID}}\\t{{.Status}}'.
 
 Flags:
   --root DIR  The image store (default $NOOK_ROOT, else $XDG_DATA_HOME/nook)
@@ -79,9 +84,9 @@ type Command = (argv: string[]) => Promise<number>;
 const COMMANDS: Record<string, () => Promise<Command>> = {
   pull: async () => (await import('./pull')).pullCommand,
   images: async () => (await import('./images')).imagesCommand,
-  inspect: async () => (await import('./images')).inspectCommand,
+  inspect: async () => (await import('./inspect')).inspectCommand,
   rmi: async () => (await import('./rmi')).rmiCommand,
-  tag: async () => (await import('./rmi')).tagCommand,
+  tag: async () => (await import('./tag')).tagCommand,
   save: async () => (await import('./archive')).saveCommand,
   load: async () => (await import('./archive')).loadCommand,
   import: async () => (await import('./archive')).importCommand,
@@ -109,6 +114,11 @@ const IMAGE_SUBCOMMANDS: Record<string, string> = {
   save: 'save', load: 'load', import: 'import',
 };
 
+/** `nook image inspect` looks at images only, `nook container inspect` at containers only, as docker's. */
+function onlyType(type: string, args: string[]): string[] {
+  return args.some((a) => a === '--type' || a.startsWith('--type=')) ? args : [`--type=${type}`, ...args];
+}
+
 /** Takes the global `--root DIR` off the front of the arguments; the store reads it from NOOK_ROOT. */
 function globalFlags(argv: string[]): string[] {
   const args = [...argv];
@@ -126,13 +136,13 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = globalFlags(argv);
   if (cmd === 'image') {
     const [sub, ...subArgs] = rest;
-    if (sub === 'prune') return (await import('./rmi')).imagePruneCommand(subArgs);
+    if (sub === 'prune') return (await import('./image-prune')).imagePruneCommand(subArgs);
     const target = IMAGE_SUBCOMMANDS[sub ?? ''];
     if (!target)
       throw new NookError(sub ? `unknown command: nook image ${sub}` : 'nook image needs a subcommand', {
         hint: `one of: ${[...Object.keys(IMAGE_SUBCOMMANDS), 'prune'].join(', ')}`,
       });
-    return (await COMMANDS[target]())(subArgs);
+    return (await COMMANDS[target]())(target === 'inspect' ? onlyType('image', subArgs) : subArgs);
   }
   if (cmd === 'container') {
     const [sub, ...subArgs] = rest;
@@ -143,14 +153,17 @@ async function main(argv: string[]): Promise<number> {
       throw new NookError(sub ? `unknown command: nook container ${sub}` : 'nook container needs a subcommand', {
         hint: `one of: ${[...Object.keys(CONTAINER_SUBCOMMANDS), 'run', 'prune'].join(', ')}`,
       });
-    return (await COMMANDS[target]())(subArgs);
+    return (await COMMANDS[target]())(target === 'inspect' ? onlyType('container', subArgs) : subArgs);
   }
+  if (cmd === 'info') return (await import('./info')).infoCommand(rest, VERSION);
+  if (cmd === 'system') return (await import('./system')).systemCommand(rest, VERSION);
   if (cmd === '__exited') return (await import('./container-cmds')).exitedCommand(rest);
   if (cmd === '__store-helper') return (await import('../image/store/helper-server')).storeHelperMain();
   if (cmd !== undefined && COMMANDS[cmd]) return (await COMMANDS[cmd]())(rest);
   switch (cmd) {
     case '--version':
     case 'version':
+      if (cmd === 'version' && rest.length) return (await import('./version')).versionCommand(rest, VERSION);
       process.stdout.write(`nook version ${VERSION}\n`);
       return 0;
     case undefined:

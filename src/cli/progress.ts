@@ -9,6 +9,7 @@ import fs = require('node:fs');
 import tty = require('node:tty');
 import type { LayerState, PullEvents } from '../image/pull';
 import type { LayerRecord } from '../image/store/store';
+import { formatBytes } from './format';
 
 export type ProgressMode = 'tty' | 'plain' | 'quiet';
 
@@ -18,18 +19,6 @@ interface LayerLine {
   done: number;
   total: number;
   started?: number;
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1000) return `${n} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let u = -1;
-  do {
-    v /= 1000;
-    u++;
-  } while (v >= 1000 && u < units.length - 1);
-  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
 }
 
 export function progressMode(fd: number, quiet: boolean): ProgressMode {

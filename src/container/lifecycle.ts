@@ -16,6 +16,7 @@ import { randomName } from './names';
 import { removeContainerRootDir } from './rootfs';
 import { composeSpec } from './compose';
 import { decodeSpec, storedRequest } from './spec-codec';
+import { listContainers } from './status';
 import { ContainerStore, writeExitRecord, type ContainerConfig, type ContainerDir, type ContainerState } from './state';
 import { startSupervised } from './supervisor';
 import { processStartTime } from '../util/proc-stat';
@@ -167,4 +168,39 @@ export async function removeContainer(store: ContainerStore, dir: ContainerDir):
   if (state.cgroup && fs.existsSync(state.cgroup)) releaseCgroupDir(state.cgroup);
   if (config.rootDir) await removeContainerRootDir(config.rootDir);
   await store.delete(dir, config.name);
+}
+
+/**
+ * Removes every container that is not running (nor being created, started
+ * or removed right now), and what a nook killed midway through create or rm
+ * left behind. Returns the removed containers' ids.
+ */
+export async function pruneContainers(store: ContainerStore): Promise<string[]> {
+  const removed: string[] = [];
+  for (const l of listContainers(store)) {
+    let lock: FileLock | undefined;
+    try {
+      lock = FileLock.tryAcquire(l.dir.p('lock'), 'exclusive', { createDir: false });
+    } catch {
+      continue; // its directory is gone: removed meanwhile
+    }
+    if (!lock) continue; // running (or being created, started or removed)
+    try {
+      // Removed by someone else since it was listed: nothing to do (and no empty directory left behind).
+      if (!fs.existsSync(l.dir.p('config.json'))) continue;
+      await removeContainer(store, l.dir);
+      removed.push(l.config.id);
+    } finally {
+      lock.release();
+    }
+  }
+  // Directories without a config are what a nook killed midway through create or rm left behind.
+  // Under the store's lock: a container being created has no config.json yet, but holds its lock from the start.
+  await store.locked(() => {
+    for (const id of store.ids()) {
+      const dir = store.dir(id);
+      if (!fs.existsSync(dir.p('config.json')) && !dir.isHeld()) fs.rmSync(dir.dir, { recursive: true, force: true });
+    }
+  });
+  return removed;
 }

@@ -27,3 +27,9 @@ export function rootMode(store: ImageStore): RootMode {
 export function rememberOverlayRefused(store: ImageStore, why: string): void {
   writeFileAtomic(memoFile(store), JSON.stringify({ kernel: os.release(), refused: why } satisfies Memo));
 }
+
+/** Why overlayfs was refused on this kernel (remembered in the store), or null. */
+export function overlayRefusal(store: ImageStore): string | null {
+  const memo = readJson<Memo | null>(memoFile(store), null);
+  return memo && memo.kernel === os.release() ? memo.refused : null;
+}

@@ -5,8 +5,7 @@
  * (SIGKILL, OOM, a reboot): its init died with it (PR_SET_PDEATHSIG), so
  * it is reported as exited, never as running.
  */
-import { ago } from '../cli/images';
-import type { ContainerDir, ContainerState } from './state';
+import type { ContainerConfig, ContainerDir, ContainerState, ContainerStore } from './state';
 
 export interface LiveState extends ContainerState {
   /** docker's State.Status: created, running, restarting, exited. */
@@ -34,22 +33,22 @@ export function liveState(dir: ContainerDir): LiveState {
   return { ...s, display: s.status };
 }
 
-function duration(fromIso: string | undefined, now: number): string {
-  const text = ago(fromIso, now);
-  return text.replace(/ ago$/, '').replace(/^Less than a second$/, 'Less than a second');
+export interface Listed {
+  dir: ContainerDir;
+  config: ContainerConfig;
+  state: LiveState;
 }
 
-/** docker ps's STATUS column: "Up 3 minutes", "Exited (0) 5 seconds ago", "Created", "Restarting (1) 2 seconds ago". */
-export function statusText(s: LiveState, now = Date.now()): string {
-  switch (s.display) {
-    case 'running':
-      return `Up ${duration(s.startedAt, now)}`;
-    case 'restarting':
-      return `Restarting (${s.exitCode ?? 0}) ${ago(s.finishedAt, now)}`;
-    case 'exited':
-      // A container that died with its supervisor has no recorded end time.
-      return s.finishedAt ? `Exited (${s.exitCode ?? 0}) ${ago(s.finishedAt, now)}` : `Exited (${s.exitCode ?? 0})`;
-    default:
-      return 'Created';
+/** Every container that exists (a directory with a config), oldest first. */
+export function listContainers(store: ContainerStore): Listed[] {
+  const out: Listed[] = [];
+  for (const id of store.ids()) {
+    const dir = store.dir(id);
+    try {
+      out.push({ dir, config: dir.config(), state: liveState(dir) });
+    } catch {
+      /* being created or removed right now */
+    }
   }
+  return out.sort((a, b) => a.config.created.localeCompare(b.config.created));
 }

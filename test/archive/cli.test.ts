@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { importCommand, loadCommand, saveCommand } from '../../src/cli/archive';
-import { formatBytes } from '../../src/cli/progress';
+import { formatBytes } from '../../src/cli/format';
 import { NookError } from '../../src/errors';
 import { ImageStore } from '../../src/image/store/store';
 import { makeLayer } from '../helpers/layers';

@@ -157,7 +157,7 @@ describe('pull and run an image with several layers (user with subordinate ids)'
     const insp = await runNook(['inspect', 'mine:1'], store.opts);
     expect(insp.code, show(insp)).toBe(0);
     const [doc] = JSON.parse(insp.stdout);
-    expect(doc.Config.config.WorkingDir).toBe('/opt');
+    expect(doc.Config.WorkingDir).toBe('/opt');
     expect(doc.Manifest.layers).toHaveLength(3);
     expect(doc.RepoTags.sort()).toEqual([images.layers, 'mine:1'].sort());
     const untag = await runNook(['rmi', 'mine:1'], store.opts);

@@ -69,7 +69,7 @@ describe('run -d, ps, stop, wait, rm', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
     expect(await psRow(e, 'slow')).toMatchObject({ State: 'exited', ExitCode: 5 });
     const [info] = JSON.parse(await ok(e, ['inspect', 'slow'])) as { State: { Status: string; ExitCode: number; Running: boolean }; Name: string }[];
-    expect(info).toMatchObject({ Name: 'slow', State: { Status: 'exited', ExitCode: 5, Running: false } });
+    expect(info).toMatchObject({ Name: '/slow', State: { Status: 'exited', ExitCode: 5, Running: false } });
   });
 
   it('kill sends a signal; rm refuses a running container without -f; rm -f kills and removes it', async () => {

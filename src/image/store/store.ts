@@ -49,6 +49,11 @@ export interface ImageRecord {
   repoDigests: string[];
 }
 
+/** An image's size: its compressed layers, as docker counts for pulled images. */
+export function imageSize(r: ImageRecord): number {
+  return r.layers.reduce((sum, l) => sum + l.size, 0);
+}
+
 interface RefsFile {
   version: 1;
   refs: Record<string, string>;

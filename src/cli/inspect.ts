@@ -1,0 +1,158 @@
+/**
+ * `nook inspect [-f FORMAT] [--type container|image] CONTAINER|IMAGE...`:
+ * docker inspect's view of containers (state, config, pid, mounts, log path)
+ * and of images (config, platform, layers, plus nook's manifest), as JSON or
+ * through a Go template. Keys are docker's wherever nook has the same thing.
+ */
+import fs = require('node:fs');
+import { UsageError } from '../errors';
+import { decodeSpec } from '../container/spec-codec';
+import { liveState } from '../container/status';
+import { ContainerStore, type ContainerDir } from '../container/state';
+import { familiarReference, parseReference } from '../image/reference';
+import { requireImage } from '../image/store/lookup';
+import { ImageStore, imageSize } from '../image/store/store';
+import { parseArgs, flagHelp, type FlagSpec } from './args';
+import { parseFormat, renderTemplate, writeOut } from './format';
+
+/** docker's zero time, for a container never started or never stopped. */
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+/** docker inspect's view of a container: state, config, pid, mounts, log path. */
+export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
+  const config = dir.config();
+  const s = liveState(dir);
+  const spec = decodeSpec(config.spec);
+  return {
+    Id: config.id,
+    Name: `/${config.name}`,
+    Created: config.created,
+    Path: spec.argv[0],
+    Args: spec.argv.slice(1),
+    Image: config.image,
+    State: {
+      Status: s.display,
+      Running: s.display === 'running',
+      Paused: false,
+      Restarting: s.display === 'restarting',
+      OOMKilled: Boolean(s.oomKilled),
+      Dead: false,
+      Pid: s.display === 'running' ? (s.pid ?? 0) : 0,
+      ExitCode: s.exitCode ?? 0,
+      Error: s.note ?? '',
+      StartedAt: s.startedAt ?? ZERO_TIME,
+      FinishedAt: s.finishedAt ?? ZERO_TIME,
+    },
+    RestartCount: s.restartCount,
+    LogPath: config.detached ? dir.p('container.log') : null,
+    Config: {
+      Hostname: spec.hostname,
+      User: `${spec.user.uid}:${spec.user.gid}`,
+      Env: spec.env,
+      Cmd: spec.argv,
+      WorkingDir: spec.cwd,
+      Tty: spec.tty,
+      StopSignal: config.stopSignal,
+      Image: config.image,
+      Labels: {},
+    },
+    HostConfig: {
+      AutoRemove: config.autoRemove,
+      RestartPolicy: config.restart.name === 'on-failure' ? { Name: 'on-failure', MaximumRetryCount: config.restart.maxRetries } : { Name: 'no', MaximumRetryCount: 0 },
+      NetworkMode: spec.network,
+      ReadonlyRootfs: spec.readOnly,
+      Init: Boolean((spec as { init?: boolean }).init),
+      Resources: spec.resources ?? {},
+      CapAdd: null,
+      Privileged: !spec.security.maskPaths,
+      LogConfig: { Type: 'k8s-file', Config: { 'max-size': String(config.log.maxSize), 'max-file': String(config.log.maxFiles) } },
+    },
+    GraphDriver: spec.overlay
+      ? { Name: 'overlay', Data: { LowerDir: spec.overlay.lowerDirs.join(':'), UpperDir: spec.overlay.upper, WorkDir: spec.overlay.work, MergedDir: spec.rootfs } }
+      : { Name: spec.overlay === undefined && config.rootDir ? 'copy' : 'rootfs', Data: { RootDir: spec.rootfs } },
+    Mounts: [
+      ...spec.binds.map((b) => ({ Type: 'bind', Source: b.source, Destination: b.target, RW: !b.readOnly })),
+      ...spec.tmpfs.map((t) => ({ Type: 'tmpfs', Source: '', Destination: t.target, Options: t.options })),
+    ],
+    NetworkSettings: { IPAddress: '', Ports: {}, Networks: { [spec.network]: {} } },
+    Platform: 'linux',
+    Cgroup: s.cgroup ?? null,
+  };
+}
+
+/** Containers are looked up first, as docker does; a name that is no container is taken for an image. */
+function containerLookup(): (ref: string) => Record<string, unknown> | undefined {
+  const containers = ContainerStore.open();
+  return (ref) => {
+    let dir;
+    try {
+      dir = containers.resolve(ref);
+    } catch {
+      return undefined; // no such container: maybe an image
+    }
+    // A container that cannot be read (a record from another nook) says so, rather than "no such image".
+    return inspectContainer(dir);
+  };
+}
+
+const INSPECT_FLAGS: readonly FlagSpec[] = [
+  { name: 'format', short: 'f', type: 'string', value: 'FORMAT', help: "json (default) or a Go template as docker's, e.g. -f '{{.State.Pid}}'" },
+  { name: 'type', type: 'string', value: 'container|image', help: 'only look for this kind of object' },
+  { name: 'help', type: 'boolean', help: 'show this help' },
+];
+
+function inspectImage(store: ImageStore, ref: string, refs: Record<string, string>): Record<string, unknown> {
+  const { record } = requireImage(store, ref);
+  const config = store.config(record);
+  return {
+    Id: record.id,
+    RepoTags: store.namesOf(record.id, refs).filter((n) => !n.includes('@')).map((n) => familiarReference(parseReference(n))),
+    RepoDigests: record.repoDigests,
+    Parent: '',
+    Comment: '',
+    Created: record.created ?? ZERO_TIME,
+    Author: config.author ?? '',
+    // docker's keys are there even when the image leaves them out (as an imported one does).
+    Config: { User: '', Env: null, Cmd: null, Entrypoint: null, WorkingDir: '', Labels: {}, ExposedPorts: null, Volumes: null, StopSignal: '', ...config.config },
+    Architecture: config.architecture,
+    Os: config.os,
+    ...(config.variant ? { Variant: config.variant } : {}),
+    Size: imageSize(record),
+    RootFS: { Type: 'layers', Layers: config.rootfs.diff_ids },
+    Metadata: { LastTagTime: record.stored },
+    // nook's own: where the image came from.
+    Platform: record.platform,
+    ManifestDigest: record.manifestDigest,
+    IndexDigest: record.indexDigest ?? null,
+    Manifest: JSON.parse(fs.readFileSync(store.blobs.path(record.manifestDigest), 'utf8')),
+  };
+}
+
+export async function inspectCommand(argv: string[]): Promise<number> {
+  const { flags, positionals } = parseArgs(argv, INSPECT_FLAGS, 'inspect');
+  if (flags.help || !positionals.length) {
+    if (!positionals.length && !flags.help) throw new UsageError('nook inspect needs at least one container or image', 'e.g. nook inspect debian:12');
+    writeOut(`Usage: nook inspect [FLAGS] CONTAINER|IMAGE...\n\nPrints containers' state, config and mounts, or images' config, layers and manifest, as JSON\n(keys as docker's), or each through a Go template.\n\nFlags:\n${flagHelp(INSPECT_FLAGS)}\n`);
+    return 0;
+  }
+  const type = flags.type as string | undefined;
+  if (type !== undefined && type !== 'container' && type !== 'image') throw new UsageError(`unknown --type "${type}"`, 'use --type container or --type image');
+  const format = parseFormat(flags.format as string | undefined, '--format');
+  if (format.kind === 'table' && flags.format !== undefined) throw new UsageError('nook inspect has no table format', "use -f json or a template, e.g. -f '{{.State.Status}}'");
+  const containers = type === 'image' ? () => undefined : containerLookup();
+  let store: ImageStore | undefined;
+  let refs: Record<string, string> = {};
+  const out = positionals.map((p) => {
+    const container = containers(p);
+    if (container) return container;
+    if (type === 'container') throw new UsageError(`no such container: ${p}`, 'see `nook ps -a` for the containers that exist');
+    if (!store) {
+      store = ImageStore.open();
+      refs = store.refs();
+    }
+    return inspectImage(store, p, refs);
+  });
+  if (format.kind === 'template') writeOut(await renderTemplate({ ...format, table: false }, out, { flag: '--format' }));
+  else writeOut(`${JSON.stringify(out, null, 2)}\n`);
+  return 0;
+}

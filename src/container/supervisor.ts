@@ -7,6 +7,11 @@
  * may exit: the supervisor outlives it, logs the output, and at the
  * container's exit execs `nook __exited ID STATUS` with the container's
  * lock still held.
+ *
+ * The supervisor itself is started by the launcher (src/sandbox/launcher.ts);
+ * the container, cloned by the supervisor, gets the same parent steps (id
+ * maps, cgroup) through runParentSteps. Every descriptor is an Fd that
+ * closes once.
  */
 import fs = require('node:fs');
 import { encodePlan, type PlanOp } from '../../ffi/plan-format';

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadNative } from '../../ffi/native';
+import { loadNative, type Native } from '../../ffi/native';
 import { ProcessHandle } from '../../src/sandbox/pidfd';
 
 const started: ChildProcess[] = [];
@@ -50,6 +50,16 @@ describe('ProcessHandle', () => {
     using h = ProcessHandle.open(loadNative(), 4_194_305);
     expect(h.existed).toBe(false);
     expect(h.signal(0)).toBe(false);
+  });
+
+  it('falls back to kill() by pid where the kernel has no pidfd_open (ENOSYS)', async () => {
+    const noPidfd = { pidfdOpen: () => -38, pidfdSendSignal: () => -38 } as unknown as Native;
+    const c = sleeper();
+    using h = ProcessHandle.open(noPidfd, c.pid);
+    expect(h.existed).toBe(true);
+    const gone = new Promise((r) => c.once('exit', (_code, sig) => r(sig)));
+    expect(h.signal(15)).toBe(true);
+    expect(await gone).toBe('SIGTERM');
   });
 
   it('never hits a new process that was given the reaped child\'s pid', async (ctx) => {

@@ -33,7 +33,11 @@ build/out/nook.js: $(SOURCES) build/bundle.mjs build/native-assets.mjs build/out
 	npx --no-install tsc -p .
 	$(NODE_SEA) build/bundle.mjs
 
-build/nook: build/out/nook.js build/out/libnook-exec.so build/out/nook-supervisor build/out/nook-init build/package.mjs build/native-assets.mjs
+# The bundle as a function, and a V8 code cache taken after a training run of `nook run` (see build/code-cache.mjs).
+build/out/nook.jsc: build/out/nook.js build/code-cache.mjs
+	$(NODE_SEA) build/code-cache.mjs
+
+build/nook: build/out/nook.js build/out/nook.jsc build/sea-main.js build/out/libnook-exec.so build/out/nook-supervisor build/out/nook-init build/package.mjs build/native-assets.mjs
 	$(NODE_SEA) build/package.mjs
 
 typecheck: node_modules/.package-lock.json

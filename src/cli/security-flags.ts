@@ -4,7 +4,7 @@
  */
 import { NookError, UsageError } from '../errors';
 import { capabilitySet } from '../sandbox/capabilities';
-import { compileSeccomp, defaultProfile, hostSeccompArch, loadProfile } from '../sandbox/seccomp';
+import { compileSeccomp, defaultFilter, hostSeccompArch, loadProfile } from '../sandbox/seccomp';
 import type { Rlimit, SecuritySpec } from '../sandbox/spec';
 import { stringList, type FlagSpec, type FlagValues } from './args';
 
@@ -55,8 +55,9 @@ export function securityFromFlags(flags: FlagValues): SecuritySpec {
   const opts = parseSecurityOpts(stringList(flags['security-opt']));
   let seccomp: Buffer | undefined;
   if (!privileged && opts.seccomp !== 'unconfined') {
-    const profile = opts.seccomp === 'default' ? defaultProfile() : loadProfile(opts.seccomp.file);
-    seccomp = compileSeccomp(profile, hostSeccompArch(), caps.names.map((n) => `CAP_${n}`));
+    const arch = hostSeccompArch();
+    const capNames = caps.names.map((n) => `CAP_${n}`);
+    seccomp = opts.seccomp === 'default' ? defaultFilter(arch, capNames) : compileSeccomp(loadProfile(opts.seccomp.file), arch, capNames);
   }
   return { caps: caps.mask, capNames: caps.names, noNewPrivs: opts.noNewPrivs, seccomp, maskPaths: !privileged };
 }

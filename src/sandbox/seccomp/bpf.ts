@@ -51,6 +51,7 @@
  */
 import os = require('node:os');
 import { NookError } from '../../errors';
+import { atLeast, capName, hostKernel, parseKernel, type Kernel } from './key';
 import type { SeccompAction, SeccompArg, SeccompFilter, SeccompProfile, U64 } from './profile';
 import { SYSCALLS_AARCH64 } from './syscalls-aarch64';
 import { SYSCALLS_X86_64 } from './syscalls-x86_64';
@@ -149,26 +150,7 @@ export interface CompileOptions {
   kernel?: string;
 }
 
-let hostKernelCache: [number, number] | undefined;
-function parseKernel(release: string): [number, number] {
-  const m = /^(\d+)\.(\d+)/.exec(release);
-  return m ? [Number(m[1]), Number(m[2])] : [0, 0];
-}
-function hostKernel(): [number, number] {
-  return (hostKernelCache ??= parseKernel(os.release()));
-}
-
-const capName = (c: string) => {
-  const u = c.toUpperCase();
-  return u.startsWith('CAP_') ? u : `CAP_${u}`;
-};
-
-function atLeast(kernel: [number, number], min: string): boolean {
-  const [maj, min2] = parseKernel(min);
-  return kernel[0] > maj || (kernel[0] === maj && kernel[1] >= min2);
-}
-
-function applies(inc: SeccompFilter | undefined, exc: SeccompFilter | undefined, arch: ArchInfo, caps: Set<string>, kernel: [number, number]): boolean {
+function applies(inc: SeccompFilter | undefined, exc: SeccompFilter | undefined, arch: ArchInfo, caps: Set<string>, kernel: Kernel): boolean {
   if (exc) {
     if (exc.arches && exc.arches.some((a) => arch.names.includes(a))) return false;
     if (exc.caps && exc.caps.some((c) => caps.has(capName(c)))) return false;

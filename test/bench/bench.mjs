@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Start-up benchmark: how long `nook run` takes to run `true` in a sandbox,
+// Start-up benchmark: how long `nook run` takes to run `true` in a sandbox (and
+// its phases, from NOOK_DEBUG_TIMING=1),
 // next to `nook --version`, bubblewrap, Charliecloud, rootless podman, crun,
 // and two floors (`unshare -Ur true`, `node -e 0`), all in one interleaved run.
 //
@@ -17,12 +18,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   CGROUP2_HYBRID, REPO, USER, buildRootfs, die, findPodmanRun, firstLine, fmtRatio, initUser, isHybridError, machineInfo,
-  measure, ok, onCleanup, parseArgs, podmanContext, progress, r3, reachable, runAs, runCleanup, tableLines, userDir, userEnv,
+  measure, ok, onCleanup, parseArgs, podmanContext, progress, r3, reachable, runAs, runCleanup, stats, tableLines, userDir, userEnv,
   which, whyFailed,
 } from './common.mjs';
 
 const PODMAN_IMAGE = 'localhost/nookbench-rootfs:latest';
-const GOAL_RUN_OVER_VERSION_MS = 15;
+const GOAL_RUN_OVER_VERSION_MS = 10;
+/** Runs of `nook run` with NOOK_DEBUG_TIMING=1 for the phase table (medians per phase). */
+const PHASE_RUNS = 15;
 const GOAL_PODMAN_FRACTION = 4;
 
 function usage() {
@@ -124,6 +127,36 @@ function setupCrun(work, R) {
   return { row: null, info, fail: whyFailed(r) };
 }
 
+// ---------------------------------------------------------------- phases
+
+/**
+ * `nook run` with NOOK_DEBUG_TIMING=1, `runs` times after the measured
+ * rounds: the median of each phase (the time since the mark before it; for
+ * "main", since the process started, so Node's own start-up and the loading
+ * of the bundle) and of the time each mark is reached.
+ */
+function measurePhases(argv, env, runs) {
+  const phases = new Map(); // label -> { delta: [], at: [] }, in the order first seen
+  let failed = null;
+  for (let i = 0; i < runs; i++) {
+    const r = runAs(argv, { ...env, NOOK_DEBUG_TIMING: '1' });
+    if (!ok(r)) {
+      failed = whyFailed(r);
+      break;
+    }
+    for (const m of r.stderr.matchAll(/^nook timing: (.+?)\s+\+([\d.]+) ms \(at ([\d.]+) ms\)$/gm)) {
+      if (!phases.has(m[1])) phases.set(m[1], { delta: [], at: [] });
+      phases.get(m[1]).delta.push(Number(m[2]));
+      phases.get(m[1]).at.push(Number(m[3]));
+    }
+  }
+  return {
+    runs,
+    failed,
+    phases: [...phases].map(([label, v]) => ({ label, n: v.delta.length, median_ms: r3(stats(v.delta).median), at_median_ms: r3(stats(v.at).median) })),
+  };
+}
+
 // ---------------------------------------------------------------- main
 
 async function main() {
@@ -181,6 +214,9 @@ async function main() {
 
   // First one try each, then warm-up and measured rounds, interleaved; each round starts one command later.
   await measure(rows, { warmup: opts.warmup, runs: opts.runs });
+
+  progress(`nook run phases: ${PHASE_RUNS} runs with NOOK_DEBUG_TIMING=1`);
+  const phases = measurePhases(rows[1].argv, nookEnv, PHASE_RUNS);
 
   // Results.
   const byKey = Object.fromEntries(rows.map((r) => [r.key, r]));
@@ -255,12 +291,13 @@ async function main() {
       })),
       podman: podman.info,
       crun: crun.info,
+      nook_run_phases: phases,
       checks,
       nook_failed: nookFailed.length > 0,
     };
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
   } else {
-    printTable({ opts, rows, checks, podman: podman.info, crun: crun.info, machine, nookVersion, rootfs, R });
+    printTable({ opts, rows, checks, podman: podman.info, crun: crun.info, machine, nookVersion, rootfs, R, phases });
   }
 
   runCleanup();
@@ -270,7 +307,7 @@ async function main() {
   }
 }
 
-function printTable({ opts, rows, checks, podman, crun, machine, nookVersion, rootfs, R }) {
+function printTable({ opts, rows, checks, podman, crun, machine, nookVersion, rootfs, R, phases }) {
   const out = [];
   const W = path.dirname(R);
   const quote = (a) => (/[\s'"$&|;]/.test(a) ? `'${a.replace(/'/g, "'\\''")}'` : a);
@@ -316,6 +353,13 @@ function printTable({ opts, rows, checks, podman, crun, machine, nookVersion, ro
     }
     out.push('');
   }
+  out.push(`nook run phases (NOOK_DEBUG_TIMING=1, medians of ${phases.runs} runs; "main" counts from the process start):`);
+  if (phases.failed) out.push(`  failed: ${phases.failed}`);
+  else {
+    const t = tableLines(['phase', 'ms', 'reached at ms'], phases.phases.map((p) => [p.label, p.median_ms.toFixed(2), p.at_median_ms.toFixed(2)]));
+    out.push(...t.lines.map((l) => `  ${l}`));
+  }
+  out.push('');
   out.push('goals:');
   for (const c of checks) out.push(`${c.result} (${c.id}) ${c.description}: ${c.detail}`);
   process.stdout.write(out.join('\n') + '\n');

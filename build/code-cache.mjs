@@ -25,12 +25,16 @@ const out = path.join(root, 'build/out');
 const bundle = path.resolve(process.argv[2] ?? path.join(out, 'nook.js'));
 const stem = bundle.replace(/\.js$/, '');
 // The shape of Node's CommonJS wrapper; sea-main.js calls it with its own arguments.
-const source = `(function (exports, require, module, __filename, __dirname) {${readFileSync(bundle, 'utf8')}\n})`;
+const text = readFileSync(bundle, 'utf8');
+// A vm.Script without importModuleDynamically cannot import(): the executable would fail only when it got there.
+const dynamicImport = /\bimport\(\s*["'`]/.exec(text);
+if (dynamicImport) throw new Error(`${bundle} has an import() at ${dynamicImport.index}: use require() for Node's modules`);
+const source = `(function (exports, require, module, __filename, __dirname) {${text}\n})`;
 writeFileSync(`${stem}.sea.js`, source);
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'nook-code-cache-'));
 const cacheFile = `${stem}.jsc`;
-const script = new vm.Script(source, { filename: 'nook.js', importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER });
+const script = new vm.Script(source, { filename: 'nook.js' });
 let written = false;
 function writeCache(how) {
   if (written) return;

@@ -10,7 +10,7 @@ const source = sea.getAsset('nook.js', 'utf8');
 const script = new vm.Script(source, {
   filename: 'nook.js',
   cachedData: new Uint8Array(sea.getRawAsset('nook.jsc')),
-  importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  // No importModuleDynamically: the bundle has no import() (code-cache.mjs checks), only require.
 });
 if (script.cachedDataRejected && process.env.NOOK_DEBUG_TIMING) require('node:fs').writeSync(2, 'nook timing: code cache rejected\n');
 script.runInThisContext()(exports, require, module, __filename, __dirname);

@@ -10,7 +10,7 @@
  */
 import { NookError } from '../../errors';
 import { compileSeccomp as compile, type CompileOptions, type SeccompArch } from './bpf';
-import { DOCKER_DEFAULT_PROFILE } from './default-profile';
+import { dockerDefaultProfile } from './default-profile';
 import { DEFAULT_FILTERS, DEFAULT_PROFILE_KEY_INPUTS } from './default-filters';
 import { filterKey, hostKernel, parseKernel } from './key';
 import { loadProfile as load, type SeccompProfile } from './profile';
@@ -30,7 +30,7 @@ export function hostSeccompArch(): SeccompArch {
 
 /** Docker's default profile (moby's profiles/seccomp/default.json); shared, do not modify. */
 export function defaultProfile(): SeccompProfile {
-  return DOCKER_DEFAULT_PROFILE;
+  return dockerDefaultProfile();
 }
 
 /** Reads a docker-format JSON profile; a NookError names the file and the bad field. */

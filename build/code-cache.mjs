@@ -45,6 +45,11 @@ function writeCache(how) {
   console.log(`code cache: ${data.length} bytes (${how})`);
 }
 process.on('exit', (code) => writeCache(`training run exited with ${code}`));
+// A training run that waits on something forever (it should not) must not hang the build.
+setTimeout(() => {
+  writeCache('training run timed out after 60 s');
+  process.exit(0);
+}, 60_000).unref();
 
 // A rootfs with a static `true` of a few instructions (no libc to copy in).
 const rootfs = path.join(work, 'rootfs');

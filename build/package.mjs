@@ -2,7 +2,7 @@
 // and the native parts injected as a single executable application, by
 // @yao-pkg/pkg in SEA mode. Nothing is downloaded: pkg finds the Node
 // archive it wants in its cache, which we fill from node_modules.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync, copyFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -32,11 +32,13 @@ const require = createRequire(import.meta.url);
 const sea = require(path.join(root, 'node_modules/@yao-pkg/pkg/lib-es5/sea.js')).default;
 const out = path.join(root, 'build/nook');
 const tmpOut = `${out}.tmp`;
-await sea(path.join(root, 'build/out/nook.js'), {
+// The main script is a small loader that runs the bundle (an asset) with the
+// code cache from build/code-cache.mjs (see build/sea-main.js).
+await sea(path.join(root, 'build/sea-main.js'), {
   targets: [{ nodeRange: `node${nodeVersion.slice(1)}`, platform: 'linux', arch: 'x64', output: tmpOut }],
   seaConfig: {
     useCodeCache: true,
-    assets,
+    assets: { ...assets, 'nook.js': path.join(root, 'build/out/nook.sea.js'), 'nook.jsc': path.join(root, 'build/out/nook.jsc') },
     // Node scans its whole command line for --env-file (stopping at "--") and
     // honours NODE_OPTIONS, even in a single executable: nook's own --env-file
     // and the user's NODE_OPTIONS must not reach the Node inside nook.
@@ -44,5 +46,9 @@ await sea(path.join(root, 'build/out/nook.js'), {
     execArgvExtension: 'none',
   },
 });
+// V8 ignores a code cache made by another version or with other flags: that would cost every start ~20 M instructions, silently.
+const check = spawnSync(tmpOut, ['--version'], { env: { ...process.env, NOOK_DEBUG_TIMING: '1' }, encoding: 'utf8' });
+if (check.status !== 0 || check.stderr.includes('code cache rejected'))
+  throw new Error(`the new executable rejects its code cache or fails: ${check.stderr || check.status}`);
 renameSync(tmpOut, out);
 console.log(`built ${path.relative(process.cwd(), out)} (${nodeVersion})`);

@@ -75,14 +75,22 @@ const HEADER_WORDS = 3;
 
 /**
  * Writes a 64-bit word from a JS number (exact up to 2^53; negative numbers
- * as two's complement, so -1 is ~0) without BigInt: this runs cold on every
- * start, where BigInt arithmetic costs about a millisecond.
+ * as two's complement, so -1 is ~0) into the plan's 32-bit view, low half
+ * first (x86_64 and aarch64 are little-endian), without BigInt or
+ * Buffer.writeUInt32LE: this runs cold on every start, where both cost
+ * about a millisecond (argument checks interpreted on every call).
  */
-function writeWord(buf: Buffer, off: number, n: number): void {
-  const lo = n >>> 0;
-  const hi = n < 0 ? 0xffffffff : Math.floor(n / 0x100000000) >>> 0;
-  buf.writeUInt32LE(lo, off);
-  buf.writeUInt32LE(hi, off + 4);
+function writeWord(words: Uint32Array, off: number, n: number): void {
+  const i = off >>> 2;
+  words[i] = n >>> 0;
+  words[i + 1] = n < 0 ? 0xffffffff : Math.floor(n / 0x100000000) >>> 0;
+}
+
+/** A u64 BigInt as two 32-bit halves, low half first. */
+function writeBigWord(words: Uint32Array, off: number, n: bigint): void {
+  const v = BigInt.asUintN(64, n);
+  words[off >>> 2] = Number(v & 0xffffffffn);
+  words[(off >>> 2) + 1] = Number(v >> 32n);
 }
 
 const align8 = (n: number) => (n + 7) & ~7;
@@ -104,7 +112,8 @@ export function encodePlan(ops: readonly PlanOp[], statusFd: number): Buffer {
     }
   }
   const fixedBytes = (HEADER_WORDS + ops.length * OP_WORDS) * 8;
-  const buf = Buffer.alloc(fixedBytes + extra);
+  const buf = Buffer.alloc(fixedBytes + extra); // its own zeroed ArrayBuffer, at offset 0
+  const words = new Uint32Array(buf.buffer, buf.byteOffset, buf.length >>> 2);
   let tail = fixedBytes; // where the next variable piece goes
 
   const placeString = (s: string): number => {
@@ -114,33 +123,33 @@ export function encodePlan(ops: readonly PlanOp[], statusFd: number): Buffer {
     return off;
   };
 
-  buf.writeBigUInt64LE(PLAN_MAGIC, 0);
-  writeWord(buf, 8, ops.length);
-  writeWord(buf, 16, statusFd);
+  writeBigWord(words, 0, PLAN_MAGIC);
+  writeWord(words, 8, ops.length);
+  writeWord(words, 16, statusFd);
   ops.forEach(({ op, args }, i) => {
     const row = (HEADER_WORDS + i * OP_WORDS) * 8;
-    writeWord(buf, row, Op[op]);
+    writeWord(words, row, Op[op]);
     args.forEach((a, j) => {
       const at = row + (j + 1) * 8;
       if (a === null) return;
-      if (typeof a === 'number') writeWord(buf, at, a);
-      else if (typeof a === 'bigint') buf.writeBigUInt64LE(BigInt.asUintN(64, a), at);
-      else if (typeof a === 'string') writeWord(buf, at, placeString(a));
+      if (typeof a === 'number') writeWord(words, at, a);
+      else if (typeof a === 'bigint') writeBigWord(words, at, a);
+      else if (typeof a === 'string') writeWord(words, at, placeString(a));
       else if ('strings' in a) {
         const list = tail;
         tail += (a.strings.length + 1) * 8; // the 0 terminator is already there
-        a.strings.forEach((x, k) => writeWord(buf, list + k * 8, placeString(x)));
-        writeWord(buf, at, list);
+        a.strings.forEach((x, k) => writeWord(words, list + k * 8, placeString(x)));
+        writeWord(words, at, list);
       } else if ('bytes' in a) {
         // Raw bytes (a seccomp filter, the init program), 8-aligned in the variable part; the argument is their offset.
         a.bytes.copy(buf, tail);
-        writeWord(buf, at, tail);
+        writeWord(words, at, tail);
         tail += align8(a.bytes.length);
       } else {
         const list = tail;
         tail += align8(a.numbers.length * 8);
-        a.numbers.forEach((x, k) => writeWord(buf, list + k * 8, x));
-        writeWord(buf, at, list);
+        a.numbers.forEach((x, k) => writeWord(words, list + k * 8, x));
+        writeWord(words, at, list);
       }
     });
   });

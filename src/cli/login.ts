@@ -51,7 +51,9 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
 
 /** A line typed on the terminal, echoed. */
 async function promptLine(question: string): Promise<string> {
-  const readline = await import('node:readline');
+  // require, not import(): the executable runs its bundle as a vm.Script, which has no loader for import() (build/sea-main.js).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const readline = require('node:readline') as typeof import('node:readline');
   const rl = readline.createInterface({ input: process.stdin, output: process.stderr, terminal: true });
   try {
     return await new Promise<string>((resolve) => rl.question(question, resolve));

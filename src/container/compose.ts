@@ -14,7 +14,7 @@ import { capabilitySet } from '../sandbox/capabilities';
 import { computeIdMapping, mappedUser, type HostIdentity } from '../sandbox/idmap';
 import { DEFAULT_PATH } from '../sandbox/plan';
 import { rootView } from '../sandbox/rootfs-view';
-import { compileSeccomp, defaultProfile, hostSeccompArch } from '../sandbox/seccomp';
+import { compileSeccomp, defaultFilter, hostSeccompArch } from '../sandbox/seccomp';
 import type { OverlayRoot, SandboxSpec, SecuritySpec } from '../sandbox/spec';
 import { terminalSize } from '../sandbox/terminal-size';
 import { resolveUser } from '../sandbox/users';
@@ -80,8 +80,10 @@ export function securitySpec(s: SecurityRequest): SecuritySpec {
   const caps = capabilitySet(s.capAdd, s.capDrop, s.privileged);
   let seccomp: Buffer | undefined;
   if (!s.privileged && s.seccomp !== 'unconfined') {
-    const profile = s.seccomp === 'default' ? defaultProfile() : s.seccomp.profile;
-    seccomp = compileSeccomp(profile, hostSeccompArch(), caps.names.map((n) => `CAP_${n}`));
+    const arch = hostSeccompArch();
+    const capNames = caps.names.map((n) => `CAP_${n}`);
+    // docker's default profile is compiled at build time (default-filters.ts) for the usual capability sets.
+    seccomp = s.seccomp === 'default' ? defaultFilter(arch, capNames) : compileSeccomp(s.seccomp.profile, arch, capNames);
   }
   return { caps: caps.mask, capNames: caps.names, noNewPrivs: s.noNewPrivs, seccomp, maskPaths: !s.privileged };
 }

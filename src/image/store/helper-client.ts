@@ -9,6 +9,7 @@ import { NookError } from '../../errors';
 import { computeIdMapping, hostIdentity, type HostIdentity, type IdMapping } from '../../sandbox/idmap';
 import { startUsernsHelper, type UsernsHelper } from '../../sandbox/userns-exec';
 import type { HelperReply, HelperRequest } from './helper-protocol';
+import type { IdPolicy } from '../unpack/owners';
 
 type Pending = {
   resolve: (r: Extract<HelperReply, { event: 'done' }>) => void;
@@ -31,9 +32,11 @@ export class StoreHelper {
     this.idmap = computeIdMapping(host, { keepId: false });
   }
 
-  /** Inside ids that can own files, for the range check during extraction. */
-  private ids(): { uid: IdMapping['uid']; gid: IdMapping['gid'] } | 'any' {
-    return this.host.uid === 0 ? 'any' : { uid: this.idmap.uid, gid: this.idmap.gid };
+  /** Inside ids that can own files, for the range check during extraction, and why there are not more (for the hint). */
+  private ids(): IdPolicy {
+    if (this.host.uid === 0) return 'any';
+    const { uid, gid, singleIdCause, singleIdReason } = this.idmap;
+    return { uid, gid, userName: this.host.userName, singleIdCause, singleIdReason };
   }
 
   private start(): Promise<UsernsHelper> {

@@ -4,7 +4,7 @@
  * which extracts layers so their files get the owners the container sees,
  * and deletes directories holding such files. JSON lines both ways.
  */
-import type { IdRange } from '../../sandbox/idmap';
+import type { IdPolicy } from '../unpack/owners';
 
 export type HelperRequest =
   | {
@@ -21,7 +21,7 @@ export type HelperRequest =
       layerName: string;
       /** The sha256 the uncompressed layer must have. */
       diffId: string;
-      ids: { uid: IdRange[]; gid: IdRange[] } | 'any';
+      ids: IdPolicy;
       squashIds: boolean;
       debug: boolean;
       /** --max-layer-expansion: the most times its compressed size the layer may decompress to (0: no limit). */

@@ -5,17 +5,24 @@
  * gives one clear error naming the file, instead of an errno; with
  * --squash-ids such files become root's instead, counted for one warning.
  */
-import { isMapped, type IdRange } from '../../sandbox/idmap';
+import { isMapped, moreIdsHint, type IdMapping, type IdRange, type NeededId } from '../../sandbox/idmap';
 import { NookError } from '../../errors';
 
 export type { IdRange };
 
-export type IdPolicy = { uid: IdRange[]; gid: IdRange[] } | 'any';
+/**
+ * The ids files may have, or 'any'; with the facts behind the mapping (why
+ * only one id is mapped, whose ranges), so the hint names this host's fix.
+ */
+export type IdPolicy =
+  | { uid: IdRange[]; gid: IdRange[]; userName?: string; singleIdCause?: IdMapping['singleIdCause']; singleIdReason?: string }
+  | 'any';
 
-export const MORE_IDS_HINT =
-  'give your user a subordinate id range in /etc/subuid and /etc/subgid, e.g. ' +
-  '`sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $USER`, ' +
-  'or pull with --squash-ids to make such files owned by root';
+/** What to do about a file whose owner is not mapped. */
+export function moreIdsForFiles(ids: IdPolicy, need?: NeededId): string {
+  const fix = ids === 'any' ? 'give your user subordinate ids' : moreIdsHint(ids, ids.userName ?? '$USER', need);
+  return `${fix}; or pull with --squash-ids to make such files owned by root`;
+}
 
 function describeRanges(ranges: IdRange[]): string {
   if (ranges.length === 0) return 'none';
@@ -49,7 +56,7 @@ export class Owners {
   unmapped(shown: string, kind: 'uid' | 'gid', id: number): NookError {
     const available = this.ids === 'any' ? '' : ` (available: ${describeRanges(this.ids[kind])})`;
     return new NookError(`${this.layer}: ${shown} is owned by ${kind} ${id}, which is not mapped into nook's user namespace${available}`, {
-      hint: MORE_IDS_HINT,
+      hint: moreIdsForFiles(this.ids, { kind, id }),
     });
   }
 
@@ -57,7 +64,7 @@ export class Owners {
   refused(shown: string, uid: number, gid: number): NookError {
     return new NookError(
       `${this.layer}: ${shown} is owned by uid ${uid} and gid ${gid}, and the kernel refused them: one is not mapped into nook's user namespace`,
-      { hint: MORE_IDS_HINT },
+      { hint: moreIdsForFiles(this.ids) },
     );
   }
 

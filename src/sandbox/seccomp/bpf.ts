@@ -51,9 +51,10 @@
  */
 import os = require('node:os');
 import { NookError } from '../../errors';
+import { atLeast, capName, hostKernel, parseKernel, type Kernel } from './key';
 import type { SeccompAction, SeccompArg, SeccompFilter, SeccompProfile, U64 } from './profile';
-import { SYSCALLS_AARCH64 } from './syscalls-aarch64';
-import { SYSCALLS_X86_64 } from './syscalls-x86_64';
+import { syscallsAarch64 } from './syscalls-aarch64';
+import { syscallsX86_64 } from './syscalls-x86_64';
 
 export type SeccompArch = 'x86_64' | 'aarch64';
 
@@ -102,20 +103,21 @@ const MAX_JUMP = 255;
 
 interface ArchInfo {
   audit: number;
-  table: Readonly<Record<string, number>>;
+  /** Built on first use (see syscalls-x86_64.ts). */
+  table: () => Readonly<Record<string, number>>;
   /** Names that includes/excludes.arches use for it (docker: Go's runtime.GOARCH). */
   names: readonly string[];
   x32: boolean;
 }
 
 const ARCHES: Record<SeccompArch, ArchInfo> = {
-  x86_64: { audit: AUDIT_ARCH.x86_64, table: SYSCALLS_X86_64, names: ['amd64', 'x86_64'], x32: true },
-  aarch64: { audit: AUDIT_ARCH.aarch64, table: SYSCALLS_AARCH64, names: ['arm64', 'aarch64'], x32: false },
+  x86_64: { audit: AUDIT_ARCH.x86_64, table: syscallsX86_64, names: ['amd64', 'x86_64'], x32: true },
+  aarch64: { audit: AUDIT_ARCH.aarch64, table: syscallsAarch64, names: ['arm64', 'aarch64'], x32: false },
 };
 
 /** The syscall number table of an architecture (name → number). */
 export function syscallTable(arch: SeccompArch): Readonly<Record<string, number>> {
-  return ARCHES[arch].table;
+  return ARCHES[arch].table();
 }
 
 /** The seccomp return value of an action. */
@@ -149,26 +151,7 @@ export interface CompileOptions {
   kernel?: string;
 }
 
-let hostKernelCache: [number, number] | undefined;
-function parseKernel(release: string): [number, number] {
-  const m = /^(\d+)\.(\d+)/.exec(release);
-  return m ? [Number(m[1]), Number(m[2])] : [0, 0];
-}
-function hostKernel(): [number, number] {
-  return (hostKernelCache ??= parseKernel(os.release()));
-}
-
-const capName = (c: string) => {
-  const u = c.toUpperCase();
-  return u.startsWith('CAP_') ? u : `CAP_${u}`;
-};
-
-function atLeast(kernel: [number, number], min: string): boolean {
-  const [maj, min2] = parseKernel(min);
-  return kernel[0] > maj || (kernel[0] === maj && kernel[1] >= min2);
-}
-
-function applies(inc: SeccompFilter | undefined, exc: SeccompFilter | undefined, arch: ArchInfo, caps: Set<string>, kernel: [number, number]): boolean {
+function applies(inc: SeccompFilter | undefined, exc: SeccompFilter | undefined, arch: ArchInfo, caps: Set<string>, kernel: Kernel): boolean {
   if (exc) {
     if (exc.arches && exc.arches.some((a) => arch.names.includes(a))) return false;
     if (exc.caps && exc.caps.some((c) => caps.has(capName(c)))) return false;
@@ -299,7 +282,7 @@ export function compileSeccomp(profile: SeccompProfile, arch: SeccompArch, caps:
   const capSet = new Set(caps.map(capName));
   const kernel = opts.kernel ? parseKernel(opts.kernel) : hostKernel();
   const defaultRet = actionValue(profile.defaultAction, profile.defaultErrnoRet);
-  const table = info.table;
+  const table = info.table();
 
   // Rules per system call number (numbers are small: a sparse array).
   const perNr: (Lowered[] | undefined)[] = [];

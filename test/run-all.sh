@@ -9,7 +9,7 @@ results=build/out/test-results.json
 mkdir -p build/out
 rm -f "$results"
 
-"$node" node_modules/vitest/vitest.mjs run --reporter=default --reporter=json --outputFile.json="$results" "$@"
+"$node" node_modules/vitest/vitest.mjs run --reporter=default --reporter=./test/helpers/skip-reasons.ts --reporter=json --outputFile.json="$results" "$@"
 status=$?
 
 # Resource limits need a pure cgroup v2 kernel: test/vm boots one under qemu (only for a full run).

@@ -16,7 +16,7 @@ import { resolveImages, saveImages, type ArchiveFormat } from '../../src/image/a
 import type { ImageStore } from '../../src/image/store/store';
 import { makeLayer } from '../helpers/layers';
 import { REPO } from '../helpers/paths';
-import { chunked, cleanup, newStore, ROOTFS, sha, tempDir } from './helpers';
+import { chunked, cleanup, newStore, ROOTFS, sha, tempDir, WHY_NO_OWNERS } from './helpers';
 
 const hasSkopeo = spawnSync('skopeo', ['--version']).status === 0;
 
@@ -36,7 +36,7 @@ async function save(store: ImageStore, name: string, format: ArchiveFormat): Pro
 }
 
 describe('skopeo', () => {
-  skipAllIf(!hasSkopeo && 'skopeo is not installed (apt-get install skopeo)');
+  skipAllIf(!hasSkopeo ? 'skopeo is not installed (apt-get install skopeo)' : WHY_NO_OWNERS);
   for (const format of ['docker-archive', 'oci-archive'] as const) {
     it(`copies what nook saves as ${format}, and nook loads what skopeo writes in both formats`, async () => {
       const store = newStore();

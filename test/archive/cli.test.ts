@@ -11,15 +11,17 @@ import { NookError } from '../../src/errors';
 import { ImageStore } from '../../src/image/store/store';
 import { makeLayer } from '../helpers/layers';
 import { REPO } from '../helpers/paths';
-import { cleanup, legacyDockerArchive, readTar, ROOTFS, sha, tempDir } from './helpers';
+import { skipAllIf } from '../helpers/skip';
+import { cleanup, legacyDockerArchive, readTar, ROOTFS, sha, tempDir, WHY_NO_OWNERS } from './helpers';
 
 beforeAll(() => {
   process.env.NOOK_SELF = path.join(REPO, 'build/nook');
 });
-afterEach(() => {
+afterEach(async () => {
   delete process.env.NOOK_ROOT;
-  cleanup();
+  await cleanup();
 });
+skipAllIf(WHY_NO_OWNERS);
 
 type Command = (argv: string[]) => Promise<number>;
 

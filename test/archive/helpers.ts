@@ -8,7 +8,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
+import { StoreHelper } from '../../src/image/store/helper-client';
 import { ImageStore } from '../../src/image/store/store';
+import { computeIdMapping, hostIdentity, isMapped, type IdRange } from '../../src/sandbox/idmap';
 import { makeLayer, type LayerEntry } from '../helpers/layers';
 
 export const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -22,9 +24,47 @@ export function tempDir(prefix = 'nook-archive-'): string {
   return d;
 }
 
-export function cleanup(): void {
-  for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+/**
+ * Removes the temp dirs made so far. Run by a user other than root, a store
+ * holds files owned by that user's subordinate ids, which only nook's store
+ * helper (in the user namespace) may remove, as nook itself does.
+ */
+export async function cleanup(): Promise<void> {
+  const left: string[] = [];
+  for (const d of made.splice(0)) {
+    try {
+      fs.rmSync(d, { recursive: true, force: true });
+    } catch {
+      left.push(d);
+    }
+  }
+  if (left.length === 0) return;
+  const helper = new StoreHelper();
+  try {
+    await helper.remove(left);
+  } finally {
+    await helper.close();
+  }
 }
+
+/** The ids nook maps for whoever runs the tests: all of them as root, else the user's own and its subordinate ids. */
+const idmap = computeIdMapping(hostIdentity(), { keepId: false });
+const toHost = (ranges: IdRange[], inside: number) => {
+  const r = ranges.find((x) => inside >= x.inside && inside - x.inside < x.count);
+  if (!r) throw new Error(`id ${inside} is not mapped`);
+  return r.outside + inside - r.inside;
+};
+/** The host uid and gid of a file the store helper gave owner `uid:gid` inside: the same as root, shifted into the subordinate ids otherwise. */
+export const hostOwner = (uid: number, gid: number): [number, number] => [toHost(idmap.uid, uid), toHost(idmap.gid, gid)];
+
+/**
+ * Why the archive tests cannot run here, or null: ROOTFS has files owned by
+ * 42 and 1000, which nook can give only where it maps more than one id.
+ */
+export const WHY_NO_OWNERS =
+  isMapped(idmap.uid, 1000) && isMapped(idmap.gid, 1000)
+    ? null
+    : `needs root or a user with /etc/subuid and /etc/subgid ranges (and newuidmap): the test images have files owned by several ids (${idmap.singleIdReason ?? 'only one id mapped'})`;
 
 export const newStore = () => new ImageStore(tempDir('nook-store-'));
 

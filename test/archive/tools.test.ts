@@ -8,6 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { skipAllIf } from '../helpers/skip';
 import { importRootfs } from '../../src/image/archive/import';
 import { loadArchive } from '../../src/image/archive/load';
 import { fileOutput } from '../../src/image/archive/output';
@@ -15,7 +16,7 @@ import { resolveImages, saveImages, type ArchiveFormat } from '../../src/image/a
 import type { ImageStore } from '../../src/image/store/store';
 import { makeLayer } from '../helpers/layers';
 import { REPO } from '../helpers/paths';
-import { chunked, cleanup, newStore, ROOTFS, sha, tempDir } from './helpers';
+import { chunked, cleanup, newStore, ROOTFS, sha, tempDir, WHY_NO_OWNERS } from './helpers';
 
 const hasSkopeo = spawnSync('skopeo', ['--version']).status === 0;
 
@@ -34,7 +35,8 @@ async function save(store: ImageStore, name: string, format: ArchiveFormat): Pro
   return file;
 }
 
-describe.skipIf(!hasSkopeo)('skopeo', () => {
+describe('skopeo', () => {
+  skipAllIf(!hasSkopeo ? 'skopeo is not installed (apt-get install skopeo)' : WHY_NO_OWNERS);
   for (const format of ['docker-archive', 'oci-archive'] as const) {
     it(`copies what nook saves as ${format}, and nook loads what skopeo writes in both formats`, async () => {
       const store = newStore();

@@ -15,6 +15,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import type { TestContext } from 'vitest';
 import { extractLayer, type ExtractOptions, type ExtractResult } from '../../src/image/unpack/extract';
 
 export type LayerEntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'chardev' | 'blockdev' | 'fifo';
@@ -246,6 +247,32 @@ function octal(b: Buffer, off: number, len: number, value: number): void {
 
 export const isRoot = process.getuid?.() === 0;
 
+/** Why a test that gives files owners other than the user's own is skipped when the suite does not run as root. */
+export const NEEDS_ROOT_TO_CHOWN = 'needs real root: the layer gives files owners other than the user running the tests';
+
+/** Skips the test, saying why, unless the suite runs as root. */
+export function needRootToChown(ctx: TestContext): void {
+  if (!isRoot) ctx.skip(NEEDS_ROOT_TO_CHOWN);
+}
+
+/**
+ * Entries as the extraction helpers write them: as root, unchanged; as
+ * another user, an entry that names no owner is owned by that user (the
+ * extractor chowns every file to its entry's owner, and only root may give
+ * files away), so tests about anything but owners run unprivileged too.
+ */
+export function ownedByMe(entries: LayerEntry[]): LayerEntry[] {
+  if (isRoot) return entries;
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  return entries.map((e) => ({ uid, gid, ...e }));
+}
+
+/** makeLayer(ownedByMe(entries)): for tests that extract in-process (as root, just makeLayer). */
+export function makeLayerAsMe(entries: LayerEntry[], opts: LayerOptions = {}): Buffer {
+  return makeLayer(ownedByMe(entries), opts);
+}
+
 const made: string[] = [];
 /** Removes the scratch directories made so far (call it in afterEach). */
 export function cleanupScratch(): void {
@@ -304,7 +331,7 @@ export async function extractEntries(
   opts: Partial<ExtractOptions> = {},
 ): Promise<Extracted> {
   const s = scratch();
-  fs.writeFileSync(s.blob, makeLayer(entries, layerOpts));
+  fs.writeFileSync(s.blob, makeLayer(ownedByMe(entries), layerOpts));
   const warnings: string[] = [];
   const debug: string[] = [];
   const result = await extractLayer(s.blob, s.dest, {
@@ -329,7 +356,7 @@ export async function extractRefused(
   opts: Partial<ExtractOptions> = {},
 ): Promise<Error & { hint?: string }> {
   const s = scratch();
-  fs.writeFileSync(s.blob, makeLayer(typeof entries === 'function' ? entries(s) : entries, layerOpts));
+  fs.writeFileSync(s.blob, makeLayer(ownedByMe(typeof entries === 'function' ? entries(s) : entries), layerOpts));
   const before = snapshot(s.outside);
   const baseBefore = fs.readdirSync(s.base).sort();
   let error: (Error & { hint?: string }) | undefined;

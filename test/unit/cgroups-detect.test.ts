@@ -2,6 +2,7 @@ import fs = require('node:fs');
 import os = require('node:os');
 import path = require('node:path');
 import { afterEach, describe, expect, it } from 'vitest';
+import { skipAllIf } from '../helpers/skip';
 import { cgroupDir, detectLayout, isDelegated, parseMountinfo, unifiedCgroupPath } from '../../src/sandbox/cgroups/detect';
 import { placeCgroup, type CgroupHost } from '../../src/sandbox/cgroups/placement';
 import { createCgroup } from '../../src/sandbox/cgroups';
@@ -116,7 +117,8 @@ function placementError(fn: () => unknown): NookError {
 // Building the tree needs chown: these run as root (as CI does); a developer's own account skips them.
 const asRoot = process.getuid?.() === 0;
 
-describe.skipIf(!asRoot)('delegation and placement (fake cgroup tree)', () => {
+describe('delegation and placement (fake cgroup tree)', () => {
+  skipAllIf(!asRoot && 'needs real root: the fake cgroup tree has files owned by root and by a user');
   it('sees a directory as delegated only when the user owns it and its cgroup.procs and cgroup.subtree_control', () => {
     const root = fakeSystemdTree();
     const d = path.join(root, 'user.slice/user-1000.slice/user@1000.service');
@@ -211,7 +213,8 @@ describe('cgroup versions', () => {
 
 // This machine itself: on a cgroup v1 or hybrid host, asking for a limit must fail with 125 and say so.
 const hostMode = detectLayout(fs.readFileSync('/proc/self/mountinfo', 'utf8')).mode;
-describe.skipIf(hostMode === 'v2')(`this host (cgroup ${hostMode})`, () => {
+describe(`this host (cgroup ${hostMode})`, () => {
+  skipAllIf(hostMode === 'v2' && 'this host has a pure cgroup v2 hierarchy (test/vm tests limits there)');
   it('refuses limits with exit 125 and names cgroup v1', () => {
     const e = placementError(() => createCgroup({ memoryBytes: 32 << 20, pidsLimit: 10 }, { name: 'unit' }));
     expect(e.message).toMatch(/need cgroup v2, but this host uses cgroup v1|no cgroup filesystem/);

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { extractLayer } from '../../src/image/unpack/extract';
-import { cleanupScratch, makeLayer, scratch } from '../helpers/layers';
+// makeLayerAsMe: as another user than root, files the user may own (see ownedByMe).
+import { cleanupScratch, makeLayerAsMe as makeLayer, scratch } from '../helpers/layers';
 
 afterEach(cleanupScratch);
 

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { libcFs } from '../../ffi/libc-fs';
 import { extractLayer, isOpaque, isWhiteout, OPAQUE_XATTR } from '../../src/image/unpack/extract';
-import { cleanupScratch, extractEntries, isRoot, makeLayer, opaque, scratch, whiteout, type LayerEntry } from '../helpers/layers';
+import { cleanupScratch, extractEntries, isRoot, makeLayer, makeLayerAsMe, needRootToChown, opaque, scratch, whiteout, type LayerEntry } from '../helpers/layers';
 
 afterEach(cleanupScratch);
 
@@ -19,8 +19,9 @@ function xattr(file: string, name: string): string | undefined {
   return n < 0 ? undefined : buf.toString('latin1', 0, n);
 }
 
-describe.skipIf(!isRoot)('extractLayer', () => {
-  it('writes files with their content, modes (setuid, setgid, sticky), owners and times', async () => {
+describe('extractLayer', () => {
+  it('writes files with their content, modes (setuid, setgid, sticky), owners and times', async (ctx) => {
+    needRootToChown(ctx);
     const big = Buffer.alloc(3 * 1024 * 1024 + 17);
     for (let i = 0; i < big.length; i++) big[i] = (i * 7919) & 0xff;
     const x = await extractEntries([
@@ -58,17 +59,20 @@ describe.skipIf(!isRoot)('extractLayer', () => {
     expect(x.result).toEqual({ entries: 11, bytes: 2 + 4 + 4 + big.length + 34 });
   });
 
-  it('applies the "./" entry to the destination itself', async () => {
+  it('applies the "./" entry to the destination itself', async (ctx) => {
+    needRootToChown(ctx);
     const x = await extractEntries([{ path: './', type: 'dir', mode: 0o750, uid: 3, gid: 4, mtime: T }]);
     expect(fs.lstatSync(x.dest)).toMatchObject({ mode: 0o40750, uid: 3, gid: 4, mtimeMs: T * 1000 });
   });
 
-  it('creates missing parent directories 0755, owned by root', async () => {
+  it('creates missing parent directories 0755, owned by root', async (ctx) => {
+    needRootToChown(ctx);
     const x = await extractEntries([{ path: 'a/b/c/file', content: 'x', uid: 5 }]);
     for (const d of ['a', 'a/b', 'a/b/c']) expect(fs.lstatSync(path.join(x.dest, d))).toMatchObject({ mode: 0o40755, uid: 0, gid: 0 });
   });
 
-  it('makes symlinks with any target, owned and timed without following them', async () => {
+  it('makes symlinks with any target, owned and timed without following them', async (ctx) => {
+    needRootToChown(ctx);
     const x = await extractEntries([
       { path: 'etc/', type: 'dir' },
       { path: 'etc/abs', type: 'symlink', linkname: '/etc/passwd', uid: 1000, gid: 1000, mtime: T },
@@ -124,7 +128,8 @@ describe.skipIf(!isRoot)('extractLayer', () => {
     }
   });
 
-  it('takes owners and times from PAX records, to the nanosecond', async () => {
+  it('takes owners and times from PAX records, to the nanosecond', async (ctx) => {
+    needRootToChown(ctx);
     const x = await extractEntries([
       { path: 'big-ids', content: 'x', uid: 3000000, gid: 4000000 },
       { path: 'pax-owner', content: 'x', uid: 1, gid: 1, pax: { uid: '100000', gid: '100001', mtime: '1500000000.5' } },
@@ -145,7 +150,8 @@ describe.skipIf(!isRoot)('extractLayer', () => {
     expect(ns('ns/link').mtimeNs).toBe(1700000000999999999n);
   });
 
-  it('sets xattrs from SCHILY.xattr records; never overlay ones', async () => {
+  it('sets xattrs from SCHILY.xattr records; never overlay ones', async (ctx) => {
+    if (!isRoot) ctx.skip('needs real root: only root may set security.capability');
     const cap = Buffer.from('0100000201000000000000000000000000000000', 'hex'); // v2, cap_chown
     const x = await extractEntries([
       { path: 'dir/', type: 'dir', xattrs: { 'user.dir': 'd' } },
@@ -163,7 +169,8 @@ describe.skipIf(!isRoot)('extractLayer', () => {
     expect(x.warnings).toEqual([]);
   });
 
-  it('makes FIFOs and skips device nodes with a debug note', async () => {
+  it('makes FIFOs and skips device nodes with a debug note', async (ctx) => {
+    needRootToChown(ctx);
     const x = await extractEntries([
       { path: 'dev/', type: 'dir' },
       { path: 'dev/null', type: 'chardev', devmajor: 1, devminor: 3, mode: 0o666 },
@@ -264,7 +271,8 @@ describe.skipIf(!isRoot)('extractLayer', () => {
       expect(fs.readdirSync(x.dest).sort()).toEqual(['d', 'e']);
     });
 
-    it('a directory entry for an existing directory updates its mode, owner and time only', async () => {
+    it('a directory entry for an existing directory updates its mode, owner and time only', async (ctx) => {
+      needRootToChown(ctx);
       const x = await extractEntries([
         { path: 'd/', type: 'dir', mode: 0o755 },
         { path: 'd/keep', content: 'x' },
@@ -287,7 +295,8 @@ describe.skipIf(!isRoot)('extractLayer', () => {
       { path: 'home/nobody/link', type: 'symlink', linkname: 'x', uid: 70001, gid: 70001 },
     ];
 
-    it('refuse the layer, naming the file, the id and the fix', async () => {
+    it('refuse the layer, naming the file, the id and the fix', async (ctx) => {
+      needRootToChown(ctx);
       const s = scratch();
       fs.writeFileSync(s.blob, makeLayer(entries));
       const err = await extractLayer(s.blob, s.dest, { ids, layerName: 'layer sha256:abcd… of debian:12' }).catch((e) => e);
@@ -304,7 +313,8 @@ describe.skipIf(!isRoot)('extractLayer', () => {
       await expect(extractLayer(s2.blob, s2.dest, { ids: single })).rejects.toThrow(/"f" is owned by gid 5, which is not mapped into nook's user namespace \(available: 0\)/);
     });
 
-    it('with squashIds become root\'s, keeping the mode, with one warning', async () => {
+    it('with squashIds become root\'s, keeping the mode, with one warning', async (ctx) => {
+      needRootToChown(ctx);
       const x = await extractEntries(entries, {}, { ids, squashIds: true });
       const st = (p: string) => fs.lstatSync(path.join(x.dest, p));
       expect(st('ok')).toMatchObject({ uid: 65536, gid: 65536 });
@@ -321,7 +331,7 @@ describe.skipIf(!isRoot)('extractLayer', () => {
     const s = scratch();
     const files: LayerEntry[] = Array.from({ length: 50 }, (_, i) => ({ path: `f${i}`, content: Buffer.alloc(100000, i) }));
     for (const compression of ['gzip', 'none'] as const) {
-      const blob = makeLayer(files, { compression });
+      const blob = makeLayerAsMe(files, { compression });
       fs.writeFileSync(s.blob, blob);
       const dest = fs.mkdtempSync(path.join(s.base, 'd'));
       const seen: number[] = [];

@@ -41,7 +41,7 @@ export async function execCommand(argv: string[]): Promise<number> {
   const state = liveState(dir);
   if (state.display !== 'running' || state.pid === undefined)
     throw new NookError(`container ${ref} is not running`, { hint: `start it first: nook start ${ref}` });
-  const container = decodeSpec(dir.config().spec);
+  const container = decodeSpec(dir.config().spec, `container ${ref}`);
   const host = hostIdentity();
 
   const user = execUser(container, state.pid, flags.user as string | undefined, host.userName);

@@ -22,7 +22,7 @@ const ZERO_TIME = '0001-01-01T00:00:00Z';
 export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
   const config = dir.config();
   const s = liveState(dir);
-  const spec = decodeSpec(config.spec);
+  const spec = decodeSpec(config.spec, `container ${config.name}`);
   return {
     Id: config.id,
     Name: `/${config.name}`,

@@ -32,7 +32,7 @@ function templateRow(l: Listed, full: boolean, now: number): Record<string, unkn
   let mounts: string[] = [];
   let network = 'none';
   try {
-    const spec = decodeSpec(l.config.spec);
+    const spec = decodeSpec(l.config.spec, `container ${l.config.name}`);
     mounts = [...spec.binds.map((b) => b.source), ...spec.tmpfs.map((t) => t.target)].map((m) => (full ? m : ellipsis(m, 15)));
     network = spec.network;
   } catch {

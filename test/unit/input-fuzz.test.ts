@@ -6,7 +6,7 @@
  * flag parser, the spec builder and the plan encoder. Every failure must be
  * a NookError (a message for the user), never a TypeError or the like.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -24,6 +24,7 @@ import type { HostIdentity } from '../../src/sandbox/idmap';
 import { prng } from '../helpers/prng.mjs';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-fuzz-'));
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 fs.mkdirSync(path.join(root, 'etc'));
 fs.writeFileSync(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n');
 fs.writeFileSync(path.join(root, 'etc/group'), 'root:x:0:\nuser:x:1000:\n');

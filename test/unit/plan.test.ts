@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -9,6 +9,7 @@ import type { SandboxSpec } from '../../src/sandbox/spec';
 import { Resolve, type PlanOp } from '../../ffi/plan-format';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-plan-'));
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 const fds = { syncRead: 10, syncWrite: 11, statusParent: 12, statusChild: 13 };
 
 function spec(over: Partial<SandboxSpec> = {}): SandboxSpec {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -6,6 +6,7 @@ import { resolveUser } from '../../src/sandbox/users';
 import { DirView } from '../../src/sandbox/rootfs-view';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-users-'));
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 fs.mkdirSync(path.join(root, 'etc'));
 fs.writeFileSync(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1001:A:/home/alice:/bin/sh\n');
 fs.writeFileSync(path.join(root, 'etc/group'), 'root:x:0:\nstaff:x:50:alice\nalice:x:1001:\n');

@@ -48,6 +48,8 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
   if (!cwd.startsWith('/')) throw new UsageError(`the working directory must be an absolute path: "${cwd}"`);
   const hostname = req.hostname ?? randomHex(6);
   if (Buffer.byteLength(hostname) > 64) throw new UsageError(`hostname "${hostname.slice(0, 80)}" is longer than 64 bytes`);
+  // It becomes a line of the container's /etc/hosts and /etc/hostname: no blanks or control characters.
+  if (/[\s\x00-\x1f\x7f]/.test(hostname)) throw new UsageError(`invalid hostname ${JSON.stringify(hostname)}`, 'a hostname has no spaces, newlines or control characters');
 
   const defaults = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`, `HOME=${user.home}`, ...(p.tty ? ['TERM=xterm'] : [])];
   return checkStrings({

@@ -37,3 +37,15 @@ describe("a container's /etc/hosts", () => {
     expect(shared.split('\n').slice(1, 3)).toEqual(['192.0.2.1 gateway', '127.0.1.1\tweb']);
   });
 });
+
+describe('the hostname that goes into them', () => {
+  it('is refused with a newline, a blank or a control character, naming it', async () => {
+    const { composeSpec } = await import('../../src/container/compose');
+    const { defaultRequest } = await import('../../src/container/request');
+    const host = { uid: 1000, gid: 1000, userName: 'u', subUids: [], subGids: [], root: false } as never;
+    for (const bad of ['web\n10.0.0.1 bank', 'a b', 'x\ty', 'z\x7f']) {
+      const req = { ...defaultRequest(['true']), hostname: bad };
+      expect(() => composeSpec(req, host, { rootfs: '/nonexistent' })).toThrow(/invalid hostname/);
+    }
+  });
+});

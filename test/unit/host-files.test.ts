@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { hostsFile, resolvConf } from '../../src/container/host-files';
 import type { NetworkRequest } from '../../src/container/request';
+import { testHost } from '../helpers/host';
 
 const net = (over: Partial<NetworkRequest> = {}): NetworkRequest => ({ mode: 'none', dns: [], dnsSearch: [], addHosts: [], ...over });
 const files = (map: Record<string, string>) => (f: string) => map[f] ?? '';
@@ -42,7 +43,7 @@ describe('the hostname that goes into them', () => {
   it('is refused with a newline, a blank or a control character, naming it', async () => {
     const { composeSpec } = await import('../../src/container/compose');
     const { defaultRequest } = await import('../../src/container/request');
-    const host = { uid: 1000, gid: 1000, userName: 'u', subUids: [], subGids: [], root: false } as never;
+    const host = testHost();
     for (const bad of ['web\n10.0.0.1 bank', 'a b', 'x\ty', 'z\x7f']) {
       const req = { ...defaultRequest(['true']), hostname: bad };
       expect(() => composeSpec(req, host, { rootfs: '/nonexistent' })).toThrow(/invalid hostname/);

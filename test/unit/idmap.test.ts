@@ -1,18 +1,10 @@
+import { testHost } from '../helpers/host';
 import { describe, expect, it } from 'vitest';
 import { computeIdMapping, isMapped, mappedUser, moreIdsHint, parseSubIdFile, type HostIdentity } from '../../src/sandbox/idmap';
 import { Owners } from '../../src/image/unpack/owners';
 import { NookError } from '../../src/errors';
 
-const host = (over: Partial<HostIdentity> = {}): HostIdentity => ({
-  uid: 1000,
-  gid: 1000,
-  userName: 'alice',
-  subUids: [{ start: 100000, count: 65536 }],
-  subGids: [{ start: 100000, count: 65536 }],
-  newuidmap: '/usr/bin/newuidmap',
-  newgidmap: '/usr/bin/newgidmap',
-  ...over,
-});
+const host = testHost;
 
 describe('subordinate id files', () => {
   it('matches by name or uid and skips comments and bad lines', () => {

@@ -20,7 +20,7 @@ import { NookError } from '../../src/errors';
 import { parseImageConfig } from '../../src/image/config';
 import { parseReference } from '../../src/image/reference';
 import { buildPlan } from '../../src/sandbox/plan';
-import type { HostIdentity } from '../../src/sandbox/idmap';
+import { testHost } from '../helpers/host';
 import { prng } from '../helpers/prng.mjs';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-fuzz-'));
@@ -33,15 +33,7 @@ fs.writeFileSync(envFileNul, 'A=1\nB=x\0y\n');
 const envFileBig = path.join(root, 'env-big');
 fs.writeFileSync(envFileBig, `BIG=${'v'.repeat(200_000)}\n`);
 
-const host: HostIdentity = {
-  uid: 1000,
-  gid: 1000,
-  userName: 'fuzz',
-  subUids: [{ start: 100000, count: 65536 }],
-  subGids: [{ start: 100000, count: 65536 }],
-  newuidmap: '/usr/bin/newuidmap',
-  newgidmap: '/usr/bin/newgidmap',
-} as HostIdentity;
+const host = testHost({ userName: 'fuzz' });
 const fds = { syncRead: 10, syncWrite: 11, statusParent: 12, statusChild: 13 };
 
 function strings(r: () => number): string[] {

@@ -18,8 +18,8 @@ import type { ParsedArgs } from './args';
 import { containerOptions, parseSignal, type ContainerOptions } from './container-flags';
 import { composeSpec } from '../container/compose';
 import { requestFromFlags, rootfsFromFlags } from './run-request';
+import { SIGNAL } from '../../ffi/linux';
 
-const SIGTERM = 15;
 
 interface Prepared {
   spec: SandboxSpec;
@@ -38,11 +38,11 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity): Prom
     const request = requestFromFlags(parsed, { image: false });
     const spec = composeSpec(request, host, { rootfs });
     const stored = { request, root: { rootfs } };
-    return runPrepared(store, host, opts, { spec, stored, image: rootfs, stopSignal: opts.stopSignal ?? SIGTERM });
+    return runPrepared(store, host, opts, { spec, stored, image: rootfs, stopSignal: opts.stopSignal ?? SIGNAL.SIGTERM });
   }
   const { prepareImage, onImageRoot, imageRoot } = await import('./run-image');
   const img = await prepareImage(parsed);
-  const imageSignal = img.config?.StopSignal ? parseSignal(img.config.StopSignal, `the image's StopSignal`) : SIGTERM;
+  const imageSignal = img.config?.StopSignal ? parseSignal(img.config.StopSignal, `the image's StopSignal`) : SIGNAL.SIGTERM;
   return onImageRoot(img, async (root) => {
     const source = imageRoot(img, root);
     let spec: SandboxSpec;
@@ -126,7 +126,7 @@ async function runNamedForeground(
     lock.release();
     throw e;
   }
-  // `nook stop` of a command without a SIGTERM handler killed it: its code is still 128 + the stop signal.
+  // `nook stop` of a command without a SIGNAL.SIGTERM handler killed it: its code is still 128 + the stop signal.
   const sent = dir.state().stopSignalSent;
   if (code === 137 && sent) code = 128 + sent;
   await finishForeground(store, dir, code, opts);

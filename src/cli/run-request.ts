@@ -8,7 +8,7 @@ import fs = require('node:fs');
 import path = require('node:path');
 import { NookError, UsageError } from '../errors';
 import { defaultRequest, type NetworkRequest, type RunRequest } from '../container/request';
-import { MS } from '../sandbox/mounts';
+import { MS } from '../../ffi/linux';
 import { resourceLimitsFromFlags } from '../sandbox/cgroups';
 import type { BindMount, TmpfsMount } from '../sandbox/spec';
 import { stringList, type FlagValues, type ParsedArgs } from './args';

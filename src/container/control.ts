@@ -12,8 +12,8 @@ import { FileLock } from '../util/lock';
 import { liveState } from './status';
 import { parseExitRecord, type ContainerDir, type ContainerStore } from './state';
 import { processStartTime } from '../util/proc-stat';
+import { SIGNAL } from '../../ffi/linux';
 
-const SIGKILL = 9;
 
 function initAlive(pid: number | undefined, pidStart: number | undefined): pid is number {
   return pid !== undefined && pidStart !== undefined && processStartTime(pid) === pidStart;
@@ -22,7 +22,7 @@ function initAlive(pid: number | undefined, pidStart: number | undefined): pid i
 /**
  * Sends `sig` to the container's init as a normal process would take it: the
  * kernel drops signals that init has no handler for, so such a signal whose
- * default is to terminate becomes SIGKILL, and the exit code still says `sig`.
+ * default is to terminate becomes SIGNAL.SIGKILL, and the exit code still says `sig`.
  * Returns false when the container is not running.
  */
 export async function signalContainer(store: ContainerStore, dir: ContainerDir, sig: number, opts: { stopping: boolean }): Promise<boolean> {
@@ -37,7 +37,7 @@ export async function signalContainer(store: ContainerStore, dir: ContainerDir, 
   await dir.updateState((cur) => ({
     ...cur,
     stopRequested: cur.stopRequested || opts.stopping,
-    stopSignalSent: actual === SIGKILL && sig !== SIGKILL ? sig : cur.stopSignalSent,
+    stopSignalSent: actual === SIGNAL.SIGKILL && sig !== SIGNAL.SIGKILL ? sig : cur.stopSignalSent,
   }));
   return init.signal(actual); // false: exited meanwhile
 }
@@ -58,14 +58,14 @@ async function releasedWithin(dir: ContainerDir, ms: number): Promise<boolean> {
   }
 }
 
-/** docker stop: the stop signal, then SIGKILL after `timeoutSec`; resolves when the container has stopped. */
+/** docker stop: the stop signal, then SIGNAL.SIGKILL after `timeoutSec`; resolves when the container has stopped. */
 export async function stopContainer(store: ContainerStore, dir: ContainerDir, stopSignal: number, timeoutSec: number): Promise<void> {
   if (!(await signalContainer(store, dir, stopSignal, { stopping: true }))) {
     // Not running, but maybe restarting: make sure no restart follows.
     if (dir.isHeld()) await dir.updateState((s) => ({ ...s, stopRequested: true }));
   }
   if (await releasedWithin(dir, timeoutSec * 1000)) return;
-  await signalContainer(store, dir, SIGKILL, { stopping: true });
+  await signalContainer(store, dir, SIGNAL.SIGKILL, { stopping: true });
   await untilReleased(dir);
 }
 

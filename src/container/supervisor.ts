@@ -20,13 +20,13 @@ import { describeErrno, NookError } from '../errors';
 import { ControlChannels, FdGroup, launch, pipe, runParentSteps, type Fd, type ParentStep } from '../sandbox/launcher';
 import { cloneFailure, stepFailure } from '../sandbox/diagnose';
 import { applyIdMapping, type HostIdentity } from '../sandbox/idmap';
-import { buildPlan, cloneFlags, SIGCHLD, type PlanFds } from '../sandbox/plan';
+import { buildPlan, cloneFlags, type PlanFds } from '../sandbox/plan';
+import { O, SIGNAL } from '../../ffi/linux';
 import type { SandboxSpec } from '../sandbox/spec';
 import { selfCommand } from '../sandbox/userns-exec';
 import type { ContainerCgroup } from '../sandbox/cgroups';
 import type { ContainerDir, LogOptions } from './state';
 
-const O_RDWR = 2;
 
 /** The supervisor's descriptor numbers (see the comment at the top of ffi/supervisor.c). */
 const FD = { stdoutW: 1, stderrW: 2, status: 3, statusChild: 4, syncRead: 5, syncWrite: 6, report: 7, stdoutR: 8, stderrR: 9, lock: 10 } as const;
@@ -76,7 +76,7 @@ function launchOps(ch: PlanFds, moves: [number, number][], argv: string[]): Plan
     { op: 'CLOSE', args: [ch.statusParent], what: 'close the parent end of the status socket' },
     { op: 'WAIT_FD', args: [ch.syncRead], what: 'wait for nook' },
     { op: 'CLOSE', args: [ch.syncRead], what: 'close the sync pipe' },
-    { op: 'OPEN', args: ['/dev/null', O_RDWR, 0, 0], what: 'attach stdin to /dev/null' },
+    { op: 'OPEN', args: ['/dev/null', O.RDWR, 0, 0], what: 'attach stdin to /dev/null' },
   ];
   moves.forEach(([from], i) => ops.push({ op: 'DUP2', args: [from, base + i], what: `move fd ${from} aside` }));
   moves.forEach(([, to], i) => ops.push({ op: 'DUP2', args: [base + i, to], what: `move fd ${moves[i][0]} to ${to}` }));
@@ -120,7 +120,7 @@ export async function startSupervised(req: StartRequest): Promise<Started> {
   const exitCommand = [...selfCommand(), '__exited', dir.id];
   const argv = [supervisorPath(), dir.p('plan'), String(cloneFlags(spec)), dir.p('container.log'), String(req.log.maxSize), String(req.log.maxFiles), '--', ...exitCommand];
   const supervisor = await launch(n, {
-    flags: SIGCHLD,
+    flags: SIGNAL.SIGCHLD,
     plan: (ch) =>
       launchOps(
         ch,

@@ -7,7 +7,8 @@
  * brings a list of its own instead; nothing here knows how it is mounted.
  */
 import fs = require('node:fs');
-import { MS, type MountEntry } from './mounts';
+import { MS } from '../../ffi/linux';
+import type { MountEntry } from './mounts';
 import type { BindMount, SandboxSpec } from './spec';
 
 /** Host device nodes bound into the sandbox's /dev, as docker provides them. */

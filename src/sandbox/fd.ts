@@ -6,8 +6,8 @@
 import fs = require('node:fs');
 import type { Native } from '../../ffi/native';
 import { NookError } from '../errors';
+import { O } from '../../ffi/linux';
 
-const O_CLOEXEC = 0x80000;
 
 /** A descriptor with one owner: close() (or leaving a `using` block) closes it once; later calls do nothing. */
 export class Fd implements Disposable {
@@ -74,7 +74,7 @@ export class FdGroup implements Disposable {
 /** A close-on-exec pipe: [read end, write end]. */
 export function pipe(n: Native, what: string): [Fd, Fd] {
   const fds = new Int32Array(2);
-  if (n.pipe2(fds, O_CLOEXEC) < 0) throw new NookError(`creating a pipe (${what}): errno ${n.errno()}`);
+  if (n.pipe2(fds, O.CLOEXEC) < 0) throw new NookError(`creating a pipe (${what}): errno ${n.errno()}`);
   return [new Fd(fds[0], `${what} (read end)`), new Fd(fds[1], `${what} (write end)`)];
 }
 

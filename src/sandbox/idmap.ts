@@ -20,8 +20,8 @@ import { NookError } from '../errors';
 import { findExecutable } from '../util/which';
 import type { Native } from '../../ffi/native';
 import type { ProcessUser } from './spec';
+import { O } from '../../ffi/linux';
 
-const O_CLOEXEC = 0x80000;
 
 export interface IdRange {
   inside: number;
@@ -253,7 +253,7 @@ function runHelpers(n: Native, pid: number, mapping: IdMapping, host: HostIdenti
     { helper: host.newgidmap!, kind: 'gid' as const, args: helperArgs(pid, mapping.gid) },
   ].map((job) => {
     const pipe = new Int32Array(2);
-    if (n.pipe2(pipe, O_CLOEXEC) < 0) throw new NookError(`creating a pipe for ${job.helper}: errno ${n.errno()}`);
+    if (n.pipe2(pipe, O.CLOEXEC) < 0) throw new NookError(`creating a pipe for ${job.helper}: errno ${n.errno()}`);
     const child = n.spawn(job.helper, [job.helper, ...job.args, null], pipe[1]);
     fs.closeSync(pipe[1]);
     return { ...job, child, out: pipe[0] };

@@ -7,11 +7,8 @@
  * seccomp, execve). Pure, like plan.ts, so unit tests can read it.
  */
 import type { PlanOp } from '../../ffi/plan-format';
-import { CLONE, processOps, type ProcessSpec } from './plan';
-
-const SIGKILL = 9;
-const PR_SET_PDEATHSIG = 1;
-const PR_SET_DUMPABLE = 4;
+import { CLONE, PR, SIGNAL } from '../../ffi/linux';
+import { processOps, type ProcessSpec } from './plan';
 
 /** The namespaces of a sandbox, in the order they are joined, with their /proc/PID/ns names. */
 export const JOINED_NAMESPACES: readonly { name: string; type: number }[] = [
@@ -42,8 +39,8 @@ export interface JoinFds {
 export function buildJoinPlan(spec: ProcessSpec, namespaces: readonly NamespaceFd[], fds: JoinFds): PlanOp[] {
   const ops: PlanOp[] = [
     // A copy of nook is about to enter the container: nothing there may ptrace it or read its memory.
-    { op: 'PRCTL', args: [PR_SET_DUMPABLE, 0, 0, 0, 0], what: 'make the process non-dumpable' },
-    { op: 'PRCTL', args: [PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0], what: 'set the parent-death signal' },
+    { op: 'PRCTL', args: [PR.SET_DUMPABLE, 0, 0, 0, 0], what: 'make the process non-dumpable' },
+    { op: 'PRCTL', args: [PR.SET_PDEATHSIG, SIGNAL.SIGKILL, 0, 0, 0], what: 'set the parent-death signal' },
     { op: 'CLOSE', args: [fds.syncWrite], what: 'close the parent end of the sync pipe' },
     { op: 'CLOSE', args: [fds.statusParent], what: 'close the parent end of the status socket' },
     // nook moves this process into the container's cgroup, then says go: the command's process inherits it.
@@ -56,7 +53,7 @@ export function buildJoinPlan(spec: ProcessSpec, namespaces: readonly NamespaceF
   }
   ops.push({ op: 'FORK', args: [], what: "start a process in the container's pid namespace" });
   // fork() cleared it; the new process's parent is nook itself (CLONE_PARENT).
-  ops.push({ op: 'PRCTL', args: [PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0], what: 'set the parent-death signal' });
+  ops.push({ op: 'PRCTL', args: [PR.SET_PDEATHSIG, SIGNAL.SIGKILL, 0, 0, 0], what: 'set the parent-death signal' });
   ops.push(...processOps({ ...spec, init: false }, fds.statusChild, { createCwd: false }));
   return ops;
 }

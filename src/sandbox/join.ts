@@ -13,7 +13,7 @@ import { ProcessHandle } from './pidfd';
 import { loadNative, type Native } from '../../ffi/native';
 import { NookError } from '../errors';
 import type { HostIdentity } from './idmap';
-import { SIGCHLD } from './plan';
+import { SIGNAL } from '../../ffi/linux';
 import { buildJoinPlan, JOINED_NAMESPACES, type NamespaceFd } from './join-plan';
 import { failedStep, followCommand } from './process';
 import { withSignalRelay, type SignalRelay } from './signals';
@@ -39,7 +39,7 @@ export async function joinSandbox(target: JoinTarget, spec: SandboxSpec, host: H
 async function join(n: Native, target: JoinTarget, spec: SandboxSpec, host: HostIdentity, relay: SignalRelay): Promise<number> {
   const namespaces = openNamespaces(target);
   const started = await launch(n, {
-    flags: SIGCHLD,
+    flags: SIGNAL.SIGCHLD,
     plan: (fds) => buildJoinPlan(spec, namespaces.map((ns) => ({ ...ns, fd: ns.fd.fd })), fds),
     childFds: namespaces.map((ns) => ns.fd),
     steps: target.cgroupPath ? [{ name: "join the container's cgroup", run: (pid) => joinCgroup(target, pid) }] : [],

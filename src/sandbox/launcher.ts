@@ -23,12 +23,10 @@ import type { PlanFds } from './plan';
 import { mark } from '../util/timing';
 import { ProcessHandle } from './pidfd';
 import { Fd, FdGroup, pipe } from './fd';
+import { SOCKET } from '../../ffi/linux';
 
 export { Fd, FdGroup, pipe };
 
-const AF_UNIX = 1;
-const SOCK_SEQPACKET = 5;
-const SOCK_CLOEXEC = 0x80000;
 const STATUS_STEP_FAILED = 1;
 const STATUS_PTY_MASTER = 2;
 const STATUS_FORKED = 3;
@@ -48,7 +46,7 @@ export class ControlChannels implements Disposable {
 
   static open(n: Native): ControlChannels {
     const status = new Int32Array(2);
-    if (n.socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, status) < 0)
+    if (n.socketpair(SOCKET.AF_UNIX, SOCKET.SOCK_SEQPACKET | SOCKET.SOCK_CLOEXEC, 0, status) < 0)
       throw new NookError(`creating the sandbox's status socket: errno ${n.errno()}`);
     const statusParent = new Fd(status[0], 'the status socket (parent end)');
     const statusChild = new Fd(status[1], 'the status socket (child end)');

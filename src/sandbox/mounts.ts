@@ -16,19 +16,9 @@
 import path = require('node:path');
 import { Resolve, type PlanOp } from '../../ffi/plan-format';
 import { NookError } from '../errors';
+import { MS } from '../../ffi/linux';
 import type { OverlayRoot, SandboxSpec } from './spec';
 
-export const MS = {
-  RDONLY: 0x1,
-  NOSUID: 0x2,
-  NODEV: 0x4,
-  NOEXEC: 0x8,
-  REMOUNT: 0x20,
-  BIND: 0x1000,
-  REC: 0x4000,
-  PRIVATE: 0x40000,
-  STRICTATIME: 0x1000000,
-} as const;
 
 /** One entry of a mount list, in the spirit of an OCI config's `mounts`. */
 export interface MountEntry {

@@ -8,25 +8,7 @@ import type { PlanOp } from '../../ffi/plan-format';
 import { containerMounts } from './default-mounts';
 import { compileMounts, resolveOp, type MountEntry } from './mounts';
 import type { SandboxSpec } from './spec';
-
-export const CLONE = {
-  NEWNS: 0x00020000,
-  NEWCGROUP: 0x02000000,
-  NEWUTS: 0x04000000,
-  NEWIPC: 0x08000000,
-  NEWUSER: 0x10000000,
-  NEWPID: 0x20000000,
-  NEWNET: 0x40000000,
-} as const;
-
-export const SIGCHLD = 17;
-const SIGKILL = 9;
-const PR_SET_PDEATHSIG = 1;
-const PR_SET_DUMPABLE = 4;
-const PR_SET_NO_NEW_PRIVS = 38;
-const PR_CAP_AMBIENT = 47;
-const PR_CAP_AMBIENT_CLEAR_ALL = 4;
-const O_RDONLY = 0;
+import { CLONE, O, PR, SIGNAL } from '../../ffi/linux';
 
 export function cloneFlags(spec: SandboxSpec): number {
   let flags = CLONE.NEWUSER | CLONE.NEWNS | CLONE.NEWPID | CLONE.NEWUTS | CLONE.NEWIPC;
@@ -34,7 +16,7 @@ export function cloneFlags(spec: SandboxSpec): number {
   // there (see buildPlan), so that its cgroup is the namespace's root.
   if (!spec.resources) flags |= CLONE.NEWCGROUP;
   if (spec.network === 'none') flags |= CLONE.NEWNET;
-  return (flags | SIGCHLD) >>> 0;
+  return (flags | SIGNAL.SIGCHLD) >>> 0;
 }
 
 /** The value of PATH in an environment list, or docker's default. */
@@ -76,7 +58,7 @@ export function buildPlan(spec: SandboxSpec, fds: PlanFds, opts: PlanOptions = {
   const mounts = compileMounts(spec, opts.mounts ?? containerMounts(spec));
   const ops: PlanOp[] = [
     // If nook dies, so does the sandbox (and with it its whole pid namespace).
-    ...(tied ? [{ op: 'PRCTL', args: [PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0], what: 'set the parent-death signal' } as PlanOp] : []),
+    ...(tied ? [{ op: 'PRCTL', args: [PR.SET_PDEATHSIG, SIGNAL.SIGKILL, 0, 0, 0], what: 'set the parent-death signal' } as PlanOp] : []),
     { op: 'CLOSE', args: [fds.syncWrite], what: 'close the parent end of the sync pipe' },
     { op: 'CLOSE', args: [fds.statusParent], what: 'close the parent end of the status socket' },
     ...mounts.beforeIdMaps,
@@ -85,7 +67,7 @@ export function buildPlan(spec: SandboxSpec, fds: PlanFds, opts: PlanOptions = {
     // Until it execs the command, this process is a copy of nook (its memory, its descriptors):
     // nothing may ptrace it or open its /proc files. Not before the id maps are written (that
     // takes nook writing to its /proc files); execve() makes the command dumpable again.
-    { op: 'PRCTL', args: [PR_SET_DUMPABLE, 0, 0, 0, 0], what: 'make the process non-dumpable' },
+    { op: 'PRCTL', args: [PR.SET_DUMPABLE, 0, 0, 0, 0], what: 'make the process non-dumpable' },
     // nook has moved us into our cgroup by now (before writing the sync byte).
     ...(spec.resources ? [{ op: 'UNSHARE', args: [CLONE.NEWCGROUP], what: 'enter a cgroup namespace of its own' } as PlanOp] : []),
     ...mounts.afterIdMaps,
@@ -137,7 +119,7 @@ export function processOps(
   // The bounding set limits what any later execve() can give; ambient capabilities would survive
   // one for a non-root user. Both are set while we still have every capability (CAP_SETPCAP).
   ops.push({ op: 'CAP_BOUND', args: [sec.caps], what: 'drop capabilities from the bounding set' });
-  ops.push({ op: 'PRCTL', args: [PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0], what: 'clear the ambient capabilities' });
+  ops.push({ op: 'PRCTL', args: [PR.CAP_AMBIENT, PR.CAP_AMBIENT_CLEAR_ALL, 0, 0, 0], what: 'clear the ambient capabilities' });
   // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which a switch to another
   // user takes away: then the filter goes on now, and also covers the steps below (as runc does).
   if (sec.seccomp && !sec.noNewPrivs) ops.push(seccompOp(sec.seccomp));
@@ -147,7 +129,7 @@ export function processOps(
   ops.push({ op: 'SETRESUID', args: [uid], what: `switch to uid ${uid}` });
   // Changing ids clears the parent-death signal: set it again, and catch a parent that died meanwhile.
   if (opts.tiedToParent ?? true) {
-    ops.push({ op: 'PRCTL', args: [PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0], what: 'set the parent-death signal again' });
+    ops.push({ op: 'PRCTL', args: [PR.SET_PDEATHSIG, SIGNAL.SIGKILL, 0, 0, 0], what: 'set the parent-death signal again' });
     ops.push({ op: 'EXIT_IF_HUP', args: [statusChild], what: 'check that nook is still there' });
   }
 
@@ -178,7 +160,7 @@ const fmtLimit = (n: number) => (n < 0 ? 'unlimited' : String(n));
 function securityOps(spec: ProcessSpec): PlanOp[] {
   const sec = spec.security;
   const ops: PlanOp[] = [];
-  if (sec.noNewPrivs) ops.push({ op: 'PRCTL', args: [PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0], what: 'set no_new_privs' });
+  if (sec.noNewPrivs) ops.push({ op: 'PRCTL', args: [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], what: 'set no_new_privs' });
   if (sec.seccomp && sec.noNewPrivs) ops.push(seccompOp(sec.seccomp));
   // Root inside keeps the set; for another user, execve() grants nothing anyway (as in docker).
   const caps = spec.user.uid === 0 ? sec.caps & knownCapsMask() : 0n;
@@ -231,7 +213,7 @@ function stdioOps(spec: ProcessSpec): PlanOp[] {
     });
     return ops;
   }
-  if (!spec.interactive) ops.push({ op: 'OPEN', args: ['/dev/null', O_RDONLY, 0, 0], what: 'attach stdin to /dev/null' });
+  if (!spec.interactive) ops.push({ op: 'OPEN', args: ['/dev/null', O.RDONLY, 0, 0], what: 'attach stdin to /dev/null' });
   ops.push({ op: 'SETSID', args: [], what: "start a session of its own, away from the user's terminal" });
   for (const fd of [0, 1, 2]) {
     ops.push({ op: 'CLEAR_NONBLOCK', args: [fd], what: `make fd ${fd} blocking` });

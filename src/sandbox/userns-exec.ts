@@ -14,11 +14,9 @@ import { loadNative } from '../../ffi/native';
 import { describeErrno, NookError } from '../errors';
 import { FdGroup, launch, pipe } from './launcher';
 import { applyIdMapping, type HostIdentity, type IdMapping } from './idmap';
-import { CLONE, SIGCHLD } from './plan';
+import { CLONE, PR, SIGNAL } from '../../ffi/linux';
 import { exitCodeFromWaitStatus } from './signals';
 
-const PR_SET_PDEATHSIG = 1;
-const SIGKILL = 9;
 
 /** The command line that starts this same nook: the executable, plus the script outside the single executable. */
 export function selfCommand(): string[] {
@@ -54,9 +52,9 @@ export async function startUsernsHelper(args: string[], idmap: IdMapping, host: 
   const argv = [...selfCommand(), ...args];
   const env = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);
   const { pid } = await launch(n, {
-    flags: (CLONE.NEWUSER | SIGCHLD) >>> 0,
+    flags: (CLONE.NEWUSER | SIGNAL.SIGCHLD) >>> 0,
     plan: (ch): PlanOp[] => [
-      { op: 'PRCTL', args: [PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0], what: 'set the parent-death signal' },
+      { op: 'PRCTL', args: [PR.SET_PDEATHSIG, SIGNAL.SIGKILL, 0, 0, 0], what: 'set the parent-death signal' },
       { op: 'CLOSE', args: [ch.syncWrite], what: 'close the parent end of the sync pipe' },
       { op: 'CLOSE', args: [ch.statusParent], what: 'close the parent end of the status socket' },
       { op: 'CLOSE', args: [reqWrite.fd], what: 'close the parent end of the request pipe' },
@@ -66,7 +64,7 @@ export async function startUsernsHelper(args: string[], idmap: IdMapping, host: 
       ...(idmap.setgroups ? [{ op: 'SETGROUPS', args: [0, { numbers: [] }], what: 'drop supplementary groups' } as PlanOp] : []),
       { op: 'SETRESGID', args: [0], what: 'become gid 0' },
       { op: 'SETRESUID', args: [0], what: 'become uid 0' },
-      { op: 'PRCTL', args: [PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0], what: 'set the parent-death signal again' },
+      { op: 'PRCTL', args: [PR.SET_PDEATHSIG, SIGNAL.SIGKILL, 0, 0, 0], what: 'set the parent-death signal again' },
       { op: 'DUP2', args: [reqRead.fd, 0], what: 'attach the request pipe to stdin' },
       { op: 'DUP2', args: [repWrite.fd, 3], what: 'attach the reply pipe to fd 3' },
       { op: 'CLEAR_NONBLOCK', args: [1], what: 'make fd 1 blocking' },

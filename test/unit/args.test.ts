@@ -3,7 +3,7 @@ import { parseArgs } from '../../src/cli/args';
 import { RUN_FLAGS } from '../../src/cli/run-flags';
 import { parseTmpfs } from '../../src/cli/run-request';
 import { mergeEnv } from '../../src/container/compose';
-import { MS } from '../../src/sandbox/mounts';
+import { MS } from '../../ffi/linux';
 import { UsageError } from '../../src/errors';
 
 const run = (argv: string[]) => parseArgs(argv, RUN_FLAGS, 'run');

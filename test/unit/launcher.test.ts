@@ -11,7 +11,8 @@ import { loadNative } from '../../ffi/native';
 import type { PlanOp } from '../../ffi/plan-format';
 import { NookError } from '../../src/errors';
 import { Fd, launch, type ParentStep } from '../../src/sandbox/launcher';
-import { SIGCHLD, type PlanFds } from '../../src/sandbox/plan';
+import type { PlanFds } from '../../src/sandbox/plan';
+import { SIGNAL } from '../../ffi/linux';
 
 const openFds = () => fs.readdirSync('/proc/self/fd').length;
 
@@ -55,7 +56,7 @@ describe('launch', () => {
     ];
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-launch-'));
     const marker = path.join(dir, 'ran');
-    const started = await launch(n, { flags: SIGCHLD, plan: plan(['/bin/sh', '-c', `echo > ${marker}`]), steps, failure });
+    const started = await launch(n, { flags: SIGNAL.SIGCHLD, plan: plan(['/bin/sh', '-c', `echo > ${marker}`]), steps, failure });
     expect(order).toEqual(['first true', 'second']);
     expect(await started.exited).toBe(0);
     started.handle?.close();
@@ -66,7 +67,7 @@ describe('launch', () => {
 
   it('a failed step of the child is reported through failure(), the child reaped, every fd closed', async () => {
     const before = openFds();
-    const err = await launch(n, { flags: SIGCHLD, plan: plan(['/nonexistent/cmd']), failure }).catch((e) => e);
+    const err = await launch(n, { flags: SIGNAL.SIGCHLD, plan: plan(['/nonexistent/cmd']), failure }).catch((e) => e);
     expect(err).toBeInstanceOf(NookError);
     expect(err.message).toBe('execute /nonexistent/cmd failed: 2');
     expect(openFds()).toBe(before);
@@ -82,7 +83,7 @@ describe('launch', () => {
       { name: 'break', run: () => { throw Object.assign(new Error('boom'), { code: 'EACCES' }); } },
       { name: 'never', run: () => { throw new Error('must not run'); } },
     ];
-    const err = await launch(n, { flags: SIGCHLD, plan: plan(['/bin/sh', '-c', `echo > ${marker}`]), steps, failure }).catch((e) => e);
+    const err = await launch(n, { flags: SIGNAL.SIGCHLD, plan: plan(['/bin/sh', '-c', `echo > ${marker}`]), steps, failure }).catch((e) => e);
     expect(err).toBeInstanceOf(NookError);
     expect(err.message).toBe(`break for the sandbox (pid ${child}) failed: EACCES`);
     expect((err as Error).cause).toBeInstanceOf(Error);
@@ -98,7 +99,7 @@ describe('launch', () => {
     expect(n.pipe2(fds, 0x80000)).toBe(0);
     const r = new Fd(fds[0], 'r');
     const w = new Fd(fds[1], 'w');
-    await launch(n, { flags: SIGCHLD, plan: plan(['/nonexistent/cmd']), childFds: [r, w], failure }).catch(() => undefined);
+    await launch(n, { flags: SIGNAL.SIGCHLD, plan: plan(['/nonexistent/cmd']), childFds: [r, w], failure }).catch(() => undefined);
     expect(r.isOpen || w.isOpen).toBe(false);
     expect(openFds()).toBe(before);
   });

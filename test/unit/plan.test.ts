@@ -2,9 +2,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildPlan, cloneFlags, CLONE, searchPath } from '../../src/sandbox/plan';
+import { buildPlan, cloneFlags, searchPath } from '../../src/sandbox/plan';
+import { CLONE, MS } from '../../ffi/linux';
 import { buildJoinPlan, JOINED_NAMESPACES } from '../../src/sandbox/join-plan';
-import { MS, type MountEntry } from '../../src/sandbox/mounts';
+import type { MountEntry } from '../../src/sandbox/mounts';
 import type { SandboxSpec } from '../../src/sandbox/spec';
 import { Resolve, type PlanOp } from '../../ffi/plan-format';
 

@@ -1,0 +1,47 @@
+/**
+ * The Linux constants nook passes to the kernel from TypeScript (plan
+ * arguments, libc calls through koffi), in one place. test/unit/linux.test.ts
+ * checks every one against the C headers.
+ */
+
+/** clone(2) / unshare(2) namespace flags. */
+export const CLONE = {
+  NEWNS: 0x00020000,
+  NEWCGROUP: 0x02000000,
+  NEWUTS: 0x04000000,
+  NEWIPC: 0x08000000,
+  NEWUSER: 0x10000000,
+  NEWPID: 0x20000000,
+  NEWNET: 0x40000000,
+} as const;
+
+/** mount(2) flags. */
+export const MS = {
+  RDONLY: 0x1,
+  NOSUID: 0x2,
+  NODEV: 0x4,
+  NOEXEC: 0x8,
+  REMOUNT: 0x20,
+  BIND: 0x1000,
+  REC: 0x4000,
+  PRIVATE: 0x40000,
+  STRICTATIME: 0x1000000,
+} as const;
+
+/** prctl(2) options. */
+export const PR = {
+  SET_PDEATHSIG: 1,
+  SET_DUMPABLE: 4,
+  SET_NO_NEW_PRIVS: 38,
+  CAP_AMBIENT: 47,
+  CAP_AMBIENT_CLEAR_ALL: 4,
+} as const;
+
+/** Signal numbers the plan or a libc call needs as plain numbers (x86_64 and aarch64 agree). */
+export const SIGNAL = { SIGKILL: 9, SIGTERM: 15, SIGCHLD: 17 } as const;
+
+/** open(2) flags. */
+export const O = { RDONLY: 0, RDWR: 2, CLOEXEC: 0x80000 } as const;
+
+/** socket(2) and socketpair(2). */
+export const SOCKET = { AF_UNIX: 1, SOCK_SEQPACKET: 5, SOCK_CLOEXEC: 0x80000 } as const;

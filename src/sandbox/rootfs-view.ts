@@ -164,8 +164,3 @@ export function resolveInView(view: LayeredView, inner: string): string {
   }
   return `/${resolved.join('/')}`;
 }
-
-/** The text of a file inside, '' when it is missing or unreadable. */
-export function readViewFile(view: RootView, inner: string): string {
-  return view.readFile(inner);
-}

@@ -3,7 +3,7 @@
  * /etc/group), for `-u NAME[:GROUP]`, HOME and supplementary groups.
  */
 import { NookError } from '../errors';
-import { readViewFile, type RootView } from './rootfs-view';
+import type { RootView } from './rootfs-view';
 
 export interface PasswdEntry {
   name: string;
@@ -47,8 +47,8 @@ export interface ResolvedUser {
  * rootfs. With no `-u`, `fallback` (uid and gid) is used.
  */
 export function resolveUser(root: RootView, spec: string | undefined, fallback: { uid: number; gid: number }): ResolvedUser {
-  const passwd = parsePasswd(readViewFile(root, '/etc/passwd'));
-  const groups = parseGroup(readViewFile(root, '/etc/group'));
+  const passwd = parsePasswd(root.readFile('/etc/passwd'));
+  const groups = parseGroup(root.readFile('/etc/group'));
   const [userPart, groupPart] = spec === undefined ? [String(fallback.uid), undefined] : spec.split(':', 2);
   if (userPart === '') throw new NookError(`invalid user "${spec}"`, { hint: 'use -u UID[:GID] or -u NAME[:GROUP]' });
 

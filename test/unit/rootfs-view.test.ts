@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { libcFs } from '../../ffi/libc-fs';
-import { LayeredView, readViewFile, resolveInView } from '../../src/sandbox/rootfs-view';
+import { LayeredView, resolveInView } from '../../src/sandbox/rootfs-view';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-view-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -33,12 +33,12 @@ describe('LayeredView: the image as overlayfs will show it', () => {
   const view = new LayeredView([top, middle, bottom]);
 
   it('upper layers hide lower ones', () => {
-    expect(readViewFile(view, '/etc/passwd')).toContain('/home/root');
+    expect(view.readFile('/etc/passwd')).toContain('/home/root');
   });
 
   it('a whiteout deletes the file below', () => {
     expect(view.lstat('/etc/gone')).toBeUndefined();
-    expect(readViewFile(view, '/etc/gone')).toBe('');
+    expect(view.readFile('/etc/gone')).toBe('');
   });
 
   it('an opaque directory hides everything below it', () => {

@@ -70,6 +70,14 @@ describe('generated /etc files', () => {
     expect(r.stdout).toMatch(/Read-only file system/);
   });
 
+  it('a hostname that would add a line to /etc/hosts is refused (125), naming it', async () => {
+    const e = env(testUsers().any);
+    const r = await e.nook(['run', '--tls-verify=false', '-q', '--hostname', 'web\n6.6.6.6 bank', image, 'true']);
+    expect(r.code, show(r)).toBe(125);
+    expect(r.stderr).toContain('invalid hostname "web\\n6.6.6.6 bank"');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
   it('a detached container keeps its files across nook start', async () => {
     const e = env(testUsers().any);
     await ok(e, ['run', '--tls-verify=false', '-q', '-d', '--name', 'h', '--add-host', 'db:10.0.0.5', image, 'cat', '/etc/hosts']);

@@ -45,3 +45,6 @@ export const O = { RDONLY: 0, RDWR: 2, CLOEXEC: 0x80000 } as const;
 
 /** socket(2) and socketpair(2). */
 export const SOCKET = { AF_UNIX: 1, SOCK_SEQPACKET: 5, SOCK_CLOEXEC: 0x80000 } as const;
+
+/** errno values nook's native calls return negated (-errno) and callers compare against. */
+export const ERRNO = { ESRCH: 3, EAGAIN: 11, ENOSYS: 38 } as const;

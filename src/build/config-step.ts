@@ -1,0 +1,352 @@
+/**
+ * What each Dockerfile instruction does to the image configuration being
+ * built, without touching files: ENV LABEL WORKDIR USER CMD ENTRYPOINT EXPOSE
+ * VOLUME SHELL STOPSIGNAL HEALTHCHECK ONBUILD MAINTAINER ARG change the
+ * config (and the ARG scope) only; for RUN and COPY/ADD this module gives
+ * the exact argv, environment and substituted arguments the engine needs.
+ *
+ * History (`created_by`) follows BuildKit's modern form (`ENV A=b`,
+ * `WORKDIR /app`, `CMD ["nginx" "-g" "daemon off;"]`, `RUN |1 V=2 /bin/sh -c
+ * make`), not the legacy builder's `/bin/sh -c #(nop) ...`, without
+ * BuildKit's ` # buildkit` suffix.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { NookError } from '../errors';
+import type { ContainerConfig, ImageConfig } from '../image/config';
+import { heredocBody } from './dockerfile/heredoc';
+import type { CommandForm, CopyInstruction, Instruction, Mount, RunInstruction } from './dockerfile/instructions';
+import type { ArgScope, Platform } from './stages';
+import { substituteHeredoc, substituteWord, substituteWords } from './substitute';
+
+export const DEFAULT_SHELL = ['/bin/sh', '-c'];
+/** The PATH BuildKit gives a scratch image and a RUN whose environment has none. */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface StageState {
+  config: ImageConfig;
+  /** CMD was given in this stage: a later ENTRYPOINT keeps it (an inherited CMD is reset, as docker does). */
+  cmdSet: boolean;
+}
+
+export interface StepContext {
+  /** The ARGs in scope in this stage (ARG instructions declare into it). */
+  scope: ArgScope;
+  /** The escape character of the Dockerfile. */
+  escape: string;
+  /** File name for messages (`Dockerfile`). */
+  file: string;
+}
+
+export interface ConfigStepResult {
+  /** The history entry's created_by. */
+  createdBy: string;
+  /** WORKDIR: the directory that must exist afterwards; the engine creates it (owned by the current USER, as BuildKit does) when missing. */
+  mkdir?: string;
+}
+
+/**
+ * The state a stage starts from: the base image's config (cloned; its
+ * OnBuild triggers are taken out and returned, as they run now and are not
+ * inherited further), or an empty config for `FROM scratch`.
+ */
+export function startStage(base: ImageConfig | undefined, platform: Platform): { state: StageState; onbuild: string[] } {
+  if (!base) {
+    const config: ImageConfig = {
+      architecture: platform.architecture,
+      os: platform.os,
+      ...(platform.variant ? { variant: platform.variant } : {}),
+      config: { Env: [`PATH=${DEFAULT_PATH}`] },
+      rootfs: { type: 'layers', diff_ids: [] },
+      history: [],
+    };
+    return { state: { config, cmdSet: false }, onbuild: [] };
+  }
+  const config = structuredClone(base);
+  config.config ??= {};
+  const onbuild = config.config.OnBuild ?? [];
+  delete config.config.OnBuild;
+  delete config.created;
+  return { state: { config, cmdSet: false }, onbuild };
+}
+
+const envMap = (env: readonly string[] | null | undefined) =>
+  new Map((env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)] as const));
+
+/** The variables substitution sees: the ARGs in scope, overridden by the config's ENV (docker: ENV always wins over ARG). */
+export function expansionEnv(config: ImageConfig, args: ReadonlyMap<string, string>): Map<string, string> {
+  return new Map([...args, ...envMap(config.config?.Env)]);
+}
+
+/**
+ * The environment of a RUN: the config's Env, then the ARGs in scope that
+ * no ENV overrides, then proxy build args (docker's predefined ARGs), PATH
+ * defaulted when absent. ARGs are not persisted into the image.
+ */
+export function runEnvironment(config: ImageConfig, args: ReadonlyMap<string, string>, predefined: ReadonlyMap<string, string> = new Map()): string[] {
+  const env = envMap(config.config?.Env);
+  const out = [...(config.config?.Env ?? [])];
+  for (const [k, v] of [...predefined, ...args]) {
+    if (env.has(k)) continue;
+    env.set(k, v);
+    out.push(`${k}=${v}`);
+  }
+  if (!env.has('PATH')) out.push(`PATH=${DEFAULT_PATH}`);
+  return out;
+}
+
+const shellOf = (config: ImageConfig) => config.config?.Shell ?? DEFAULT_SHELL;
+const commandArgv = (c: CommandForm, config: ImageConfig) => (c.form === 'exec' ? [...c.argv] : [...shellOf(config), c.command]);
+
+/** How a RUN is run: its argv, and a script file the engine mounts read-only for a `RUN <<EOF` starting with `#!`. */
+export interface RunCommand {
+  argv: string[];
+  script?: { path: string; content: string };
+}
+
+/**
+ * The exact command of a RUN, as BuildKit builds it: exec form as given;
+ * shell form wrapped in the stage's SHELL. With heredocs: `RUN <<EOF` alone
+ * runs the body in the shell (or, starting with `#!`, as a script file at
+ * /dev/pipes/NAME); heredocs inside a longer command are handed to the
+ * shell with their bodies after the line, as the shell expects them.
+ */
+export function runCommand(ins: RunInstruction, config: ImageConfig): RunCommand {
+  if (ins.command.form === 'exec' || ins.heredocs.length === 0) return { argv: commandArgv(ins.command, config) };
+  const only = ins.command.command.trim();
+  const first = ins.heredocs[0];
+  if (ins.heredocs.length === 1 && /^<<-?(["']?)[^\s]+\1$/.test(only) && only.replace(/^<<-?["']?|["']?$/g, '') === first.name) {
+    const body = heredocBody(first);
+    if (body.startsWith('#!')) {
+      const script = { path: `/dev/pipes/${first.name}`, content: body };
+      return { argv: [...shellOf(config), script.path], script };
+    }
+    return { argv: [...shellOf(config), body] };
+  }
+  let full = ins.command.command;
+  for (const h of ins.heredocs) full += '\n' + h.content + h.name;
+  return { argv: [...shellOf(config), full] };
+}
+
+/** A RUN's created_by: `RUN |N K=V... argv` (the ARGs in scope shown as docker does), heredoc bodies included. */
+export function runCreatedBy(argv: string[], args: ReadonlyMap<string, string>): string {
+  const shown = [...args].map(([k, v]) => `${k}=${v}`);
+  return ['RUN', ...(shown.length ? [`|${shown.length}`, ...shown] : []), ...argv].join(' ');
+}
+
+/** COPY/ADD with its words substituted (ENV and ARGs in scope), heredoc files expanded unless their delimiter was quoted. */
+export interface ExpandedCopy {
+  kind: 'COPY' | 'ADD';
+  sources: string[];
+  files: { name: string; content: string }[];
+  dest: string;
+  from?: string;
+  chown?: string;
+  chmod?: number;
+  link: boolean;
+  parents: boolean;
+  exclude: string[];
+  checksum?: string;
+  keepGitDir?: boolean;
+  unpack?: boolean;
+  createdBy: string;
+}
+
+export function expandCopy(ins: CopyInstruction & { source: Instruction['source'] }, config: ImageConfig, ctx: StepContext): ExpandedCopy {
+  const sub = substituter(ins, config, ctx);
+  const sources = ins.sources.map(sub);
+  const files = ins.heredocSources.map((h) => ({
+    name: h.name,
+    content: h.expand ? guard(ins, ctx, () => substituteHeredoc(heredocBody(h), expansionEnv(config, ctx.scope.values()), { escape: ctx.escape })) : heredocBody(h),
+  }));
+  const dest = sub(ins.dest);
+  const chown = ins.chown === undefined ? undefined : sub(ins.chown);
+  const chmodText = ins.chmod === undefined ? undefined : sub(ins.chmod);
+  if (chmodText !== undefined && !/^[0-7]{3,4}$/.test(chmodText))
+    throw new NookError(`${ctx.file}:${ins.source.line}: ${ins.kind} --chmod=${chmodText} is not an octal mode`, { hint: 'use an octal mode such as --chmod=755' });
+  const from = ins.from === undefined ? undefined : sub(ins.from);
+  const words: string[] = [ins.kind];
+  if (ins.parents) words.push('--parents');
+  if (from !== undefined) words.push(`--from=${from}`);
+  if (chown !== undefined) words.push(`--chown=${chown}`);
+  if (chmodText !== undefined) words.push(`--chmod=${chmodText}`);
+  words.push(...sources, ...files.map((f) => `<<${f.name}`), dest);
+  return {
+    kind: ins.kind,
+    sources,
+    files,
+    dest,
+    from,
+    chown,
+    chmod: chmodText === undefined ? undefined : parseInt(chmodText, 8),
+    link: ins.link,
+    parents: ins.parents,
+    exclude: ins.exclude.map(sub),
+    checksum: ins.checksum === undefined ? undefined : sub(ins.checksum),
+    keepGitDir: ins.keepGitDir,
+    unpack: ins.unpack,
+    createdBy: words.join(' '),
+  };
+}
+
+/** RUN --mount values with their variables substituted (target, source, id, from; BuildKit expands these too). */
+export function expandMounts(ins: RunInstruction & { source: Instruction['source'] }, config: ImageConfig, ctx: StepContext): Mount[] {
+  const sub = substituter(ins, config, ctx);
+  const opt = (v: string | undefined) => (v === undefined ? undefined : sub(v));
+  return ins.mounts.map((m) => {
+    const out = { ...m } as Record<string, unknown>;
+    for (const k of ['target', 'source', 'id', 'from', 'env'] as const) if (typeof out[k] === 'string') out[k] = opt(out[k] as string);
+    return out as Mount;
+  });
+}
+
+function guard<T>(ins: Instruction, ctx: StepContext, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof NookError) throw new NookError(`${ctx.file}:${ins.source.line}: ${e.message}`, { hint: e.hint, cause: e });
+    throw e;
+  }
+}
+
+function substituter(ins: Instruction, config: ImageConfig, ctx: StepContext) {
+  const env = expansionEnv(config, ctx.scope.values());
+  return (word: string) => guard(ins, ctx, () => substituteWord(word, env, { escape: ctx.escape }));
+}
+
+const goQuoted = (list: string[]) => `[${list.map((s) => JSON.stringify(s)).join(' ')}]`;
+
+/** Replaces NAME's entry in a NAME=VALUE list in place, or appends it. */
+function setEnv(list: string[], key: string, value: string): string[] {
+  const i = list.findIndex((e) => e.slice(0, e.indexOf('=')) === key);
+  const out = [...list];
+  if (i < 0) out.push(`${key}=${value}`);
+  else out[i] = `${key}=${value}`;
+  return out;
+}
+
+const SIGNALS = os.constants.signals as Record<string, number>;
+
+/** A signal number (1-64) or name, with or without SIG (SIGTERM, term, SIGRTMIN+3), as docker's signal.ParseSignal accepts. */
+function isSignal(s: string): boolean {
+  if (/^\d+$/.test(s)) return Number(s) >= 1 && Number(s) <= 64;
+  const name = s.toUpperCase().replace(/^SIG/, '');
+  return SIGNALS[`SIG${name}`] !== undefined || /^RTM(IN|AX)([+-]\d+)?$/.test(name);
+}
+
+/**
+ * Applies one metadata instruction (not FROM, RUN, COPY, ADD) to the stage's
+ * config, substituting variables where docker does; returns its history text.
+ */
+export function applyConfigInstruction(state: StageState, ins: Instruction, ctx: StepContext): ConfigStepResult {
+  const cfg: ContainerConfig = (state.config.config ??= {});
+  const sub = substituter(ins, state.config, ctx);
+  const fail = (message: string, hint?: string): never => {
+    throw new NookError(`${ctx.file}:${ins.source.line}: ${message}`, { hint });
+  };
+  switch (ins.kind) {
+    case 'ENV': {
+      // All pairs see the environment from before the instruction (`ENV A=1 B=$A` gives B the old A), as docker does.
+      const pairs = ins.pairs.map((p) => ({ key: sub(p.key), value: sub(p.value) }));
+      let env = cfg.Env ?? [];
+      for (const p of pairs) {
+        if (p.key === '' || p.key.includes('=')) fail(`ENV name ${JSON.stringify(p.key)} is not a variable name`);
+        env = setEnv(env, p.key, p.value);
+      }
+      cfg.Env = env;
+      return { createdBy: `ENV ${pairs.map((p) => `${p.key}=${p.value}`).join(' ')}` };
+    }
+    case 'LABEL': {
+      const pairs = ins.pairs.map((p) => ({ key: sub(p.key), value: sub(p.value) }));
+      cfg.Labels = { ...(cfg.Labels ?? {}) };
+      for (const p of pairs) {
+        if (p.key === '') fail('LABEL names cannot be empty');
+        cfg.Labels[p.key] = p.value;
+      }
+      return { createdBy: `LABEL ${pairs.map((p) => `${p.key}=${p.value}`).join(' ')}` };
+    }
+    case 'ARG': {
+      for (const arg of ins.args) {
+        const name = sub(arg.name);
+        const env = expansionEnv(state.config, ctx.scope.values());
+        ctx.scope.declare({ name, default: arg.default }, (w) => guard(ins, ctx, () => substituteWord(w, env, { escape: ctx.escape })));
+      }
+      const values = ctx.scope.values();
+      return { createdBy: `ARG ${ins.args.map((a) => (values.has(a.name) ? `${a.name}=${values.get(a.name)}` : a.name)).join(' ')}` };
+    }
+    case 'WORKDIR': {
+      const p = sub(ins.path);
+      if (p === '') fail('WORKDIR is empty after substitution');
+      const dir = path.posix.resolve('/', cfg.WorkingDir || '/', p);
+      cfg.WorkingDir = dir;
+      return { createdBy: `WORKDIR ${dir}`, mkdir: dir };
+    }
+    case 'USER': {
+      const user = sub(ins.user);
+      if (user === '') fail('USER is empty after substitution');
+      cfg.User = user;
+      return { createdBy: `USER ${user}` };
+    }
+    case 'CMD': {
+      cfg.Cmd = commandArgv(ins.command, state.config);
+      state.cmdSet = true;
+      return { createdBy: `CMD ${goQuoted(cfg.Cmd)}` };
+    }
+    case 'ENTRYPOINT': {
+      cfg.Entrypoint = commandArgv(ins.command, state.config);
+      if (!state.cmdSet) cfg.Cmd = null;
+      return { createdBy: `ENTRYPOINT ${goQuoted(cfg.Entrypoint)}` };
+    }
+    case 'EXPOSE': {
+      const ports = ins.ports.flatMap((w) => guard(ins, ctx, () => substituteWords(w, expansionEnv(state.config, ctx.scope.values()), { escape: ctx.escape })));
+      const keys = ports.flatMap((p) => exposedPorts(p, fail));
+      cfg.ExposedPorts = { ...(cfg.ExposedPorts ?? {}) };
+      for (const k of keys) cfg.ExposedPorts[k] = {};
+      return { createdBy: `EXPOSE ${keys.join(' ')}` };
+    }
+    case 'VOLUME': {
+      const paths = ins.paths.map(sub);
+      if (paths.some((p) => p.trim() === '')) fail('VOLUME path is empty after substitution');
+      cfg.Volumes = { ...(cfg.Volumes ?? {}) };
+      for (const p of paths) cfg.Volumes[p] = {};
+      return { createdBy: `VOLUME [${paths.join(' ')}]` };
+    }
+    case 'SHELL':
+      cfg.Shell = [...ins.shell];
+      return { createdBy: `SHELL [${ins.shell.join(' ')}]` };
+    case 'STOPSIGNAL': {
+      const signal = sub(ins.signal);
+      if (!isSignal(signal)) fail(`STOPSIGNAL ${signal} is not a signal`, 'use a name like SIGTERM or SIGQUIT, or a number');
+      cfg.StopSignal = signal;
+      return { createdBy: `STOPSIGNAL ${signal}` };
+    }
+    case 'HEALTHCHECK':
+      cfg.Healthcheck = { ...ins.health };
+      return { createdBy: ins.source.text };
+    case 'ONBUILD':
+      cfg.OnBuild = [...(cfg.OnBuild ?? []), ins.expression];
+      return { createdBy: `ONBUILD ${ins.expression}` };
+    case 'MAINTAINER':
+      state.config.author = ins.author;
+      return { createdBy: `MAINTAINER ${ins.author}` };
+  }
+  throw new Error(`applyConfigInstruction: ${ins.kind} is not a metadata instruction`);
+}
+
+/** `80`, `80/tcp`, `53/udp`, `8000-8002/tcp` → docker's ExposedPorts keys (`80/tcp`...). */
+function exposedPorts(spec: string, fail: (m: string, h?: string) => never): string[] {
+  const m = /^(\d+)(?:-(\d+))?(?:\/([a-zA-Z]+))?$/.exec(spec);
+  const hint = 'EXPOSE PORT[/PROTOCOL], e.g. 80, 80/tcp, 53/udp or 8000-8010/tcp';
+  if (!m) return fail(`EXPOSE ${spec} is not a port`, hint);
+  const proto = (m[3] ?? 'tcp').toLowerCase();
+  if (!['tcp', 'udp', 'sctp'].includes(proto)) fail(`EXPOSE ${spec}: protocol ${m[3]} is not tcp, udp or sctp`, hint);
+  const start = Number(m[1]);
+  const end = m[2] === undefined ? start : Number(m[2]);
+  if (start < 1 || end > 65535 || end < start) fail(`EXPOSE ${spec}: ports go from 1 to 65535`, hint);
+  return Array.from({ length: end - start + 1 }, (_, i) => `${start + i}/${proto}`);
+}
+
+/** A history entry as docker writes it (empty_layer only when true). */
+export function historyEntry(createdBy: string, emptyLayer: boolean, created?: string): NonNullable<ImageConfig['history']>[number] {
+  return { ...(created ? { created } : {}), created_by: createdBy, ...(emptyLayer ? { empty_layer: true } : {}), comment: 'nook build' };
+}

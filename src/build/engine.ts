@@ -82,6 +82,13 @@ interface StageResult {
   history: HistoryRecord[];
   /** Names everything this state depends on: the cache key of the next step builds on it. */
   chain: string;
+  /**
+   * When this state came to be: the base image's time, then that of each
+   * layer made (now, or SOURCE_DATE_EPOCH), or recorded with a cached one.
+   * Metadata steps and the image take it, so a build that is all cache hits
+   * writes the very same image again.
+   */
+  created: string;
 }
 
 const sha = (parts: unknown[]) => crypto.createHash('sha256').update(JSON.stringify(parts)).digest('hex');
@@ -155,9 +162,9 @@ class BuildRun {
     this.io.step(++this.stepNo, this.total, text);
   }
 
-  private created(): string {
+  private now(): string {
     const epoch = this.opts.sourceDateEpoch;
-    return (epoch === undefined ? new Date() : new Date(epoch * 1000)).toISOString();
+    return (epoch === undefined ? new Date() : new Date(epoch * 1000)).toISOString().replace('.000Z', 'Z');
   }
 
   /** FROM: the stage starts from scratch, an earlier stage, or an image (pulled when missing). */
@@ -165,7 +172,8 @@ class BuildRun {
     const base = stage.base;
     if (base.kind === 'scratch') {
       const { state } = startStage(undefined, this.opts.platform);
-      return { result: { root: undefined, layers: [], added: [], state, history: [], chain: sha(['scratch', this.opts.platform]) }, onbuild: [], baseName: 'scratch' };
+      const created = this.opts.sourceDateEpoch === undefined ? new Date(0).toISOString() : this.now();
+      return { result: { root: undefined, layers: [], added: [], state, history: [], chain: sha(['scratch', this.opts.platform]), created }, onbuild: [], baseName: 'scratch' };
     }
     if (base.kind === 'stage') {
       const prev = this.result(base.index);
@@ -179,7 +187,8 @@ class BuildRun {
     const rec = await this.io.image(base.ref, stage.platform);
     const config = this.opts.store.config(rec);
     const { state, onbuild } = startStage(config, this.opts.platform);
-    return { result: { root: rec, layers: [...rec.layers], added: [], state, history: [], chain: sha(['image', rec.id]) }, onbuild, baseName: base.ref };
+    const created = this.opts.sourceDateEpoch === undefined ? (config.created ?? new Date(0).toISOString()) : this.now();
+    return { result: { root: rec, layers: [...rec.layers], added: [], state, history: [], chain: sha(['image', rec.id]), created }, onbuild, baseName: base.ref };
   }
 
   async stage(stage: Stage): Promise<void> {
@@ -215,7 +224,7 @@ class BuildRun {
         throw new NookError(`${this.file}:${ins.source.line}: FROM inside a stage`);
       default: {
         const res = applyConfigInstruction(r.state, ins, ctx);
-        r.history.push(historyEntry(res.createdBy, true, this.created()));
+        r.history.push(historyEntry(res.createdBy, true, r.created));
         r.chain = sha([r.chain, res.createdBy]);
         if (res.mkdir) await this.layerStep(r, await mkdirStep(this.fileEnv, r.layers, r.state.config, res.mkdir), true);
       }
@@ -250,9 +259,10 @@ class BuildRun {
     } else {
       const made: NewLayer | null = await step.make(r.layers, r.state.config);
       layer = made && !made.empty ? stripEmpty(made) : null;
-      history = historyEntry(step.createdBy, layer === null, this.created());
+      history = historyEntry(step.createdBy, layer === null, this.now());
       writeCachedStep(this.opts.store, key, { version: 1, layer, history });
     }
+    if (history.created) r.created = history.created;
     if (layer) {
       r.layers.push(layer);
       r.added.push(layer);

@@ -15,6 +15,7 @@ A rootless, daemonless sandbox and container runtime in one executable.
 
 Commands:
   run       Run a command in a sandbox, from an image or a directory (nook run --help)
+  build     Build an image from a Dockerfile
   pull      Download an image from a registry
   images    List images in the local store
   inspect   Show a container's or an image's details as JSON
@@ -103,6 +104,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   start: async () => (await import('./container-cmds')).startCommand,
   logs: async () => (await import('./logs')).logsCommand,
   exec: async () => (await import('./exec')).execCommand,
+  build: async () => (await import('./build')).buildCommand,
   commit: async () => (await import('./commit')).commitCommand,
   diff: async () => (await import('./diff')).diffCommand,
   history: async () => (await import('./history')).historyCommand,

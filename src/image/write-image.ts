@@ -148,7 +148,7 @@ function historyEntry(h: HistoryEntry, created: string): NonNullable<ImageConfig
   };
 }
 
-function normalName(name: string): string {
+export function normalName(name: string): string {
   const ref = parseReference(name);
   if (ref.digest) throw new UsageError(`cannot name an image with a digest: "${name}"`, 'give a name with a tag, e.g. myimage:1');
   return formatReference(ref);

@@ -82,7 +82,7 @@ async function runOnRoot(env: StepEnv, root: ContainerRoot, layers: LayerRecord[
     });
     if (env.outputFd !== undefined) spec.outputFd = env.outputFd;
     const { runSandbox } = await import('../sandbox/process');
-    const code = await runSandbox(spec, env.host);
+    const code = await runSandbox(spec, env.host, { cancel: env.signal });
     env.signal.throwIfAborted();
     if (code !== 0) throw new RunFailedError(what, code);
     const lowerDirs = layers.map((l) => env.store.layerDir(l.diffId));

@@ -131,7 +131,7 @@ export async function pushImage(base, repo, layers, history) {
  * (4 KiB blocks of text-like, zero-padded and random bytes, like executables
  * and libraries: ~2.5×), and packed (already compressed: random bytes, 1×).
  */
-function contentSource(seed) {
+export function contentSource(seed) {
   const rnd = prng(seed);
   const key = crypto.createHash('sha256').update(`nook-bench-${seed}`).digest().subarray(0, 16);
   const aes = crypto.createCipheriv('aes-128-ctr', key, Buffer.alloc(16)); // a fast, seeded stream of random bytes
@@ -220,7 +220,7 @@ function addBusybox(dir) {
 }
 
 /** tar -c of dir (owned by root, fixed mtimes) into a gzip layer; the diff_id and digest are hashed on the way. */
-async function tarLayer(dir, file) {
+export async function tarLayer(dir, file) {
   const hashing = (h, count) => new Transform({
     transform(chunk, _enc, cb) {
       h.update(chunk);

@@ -13,7 +13,7 @@ import path = require('node:path');
 import { NookError } from '../errors';
 import type { ImageConfig } from '../image/config';
 import type { NewLayer } from '../image/layer/commit-layer';
-import { readCachedStep, writeCachedStep, type HistoryRecord } from '../image/store/build-cache';
+import { MOUNTS_DIR, readCachedStep, writeCachedStep, type HistoryRecord } from '../image/store/build-cache';
 import { StoreHelper } from '../image/store/helper-client';
 import type { ImageRecord, ImageStore, LayerRecord } from '../image/store/store';
 import type { HostIdentity } from '../sandbox/idmap';
@@ -337,7 +337,7 @@ class BuildRun {
       }
       case 'cache': {
         if (m.from) throw new NookError(`${where}: RUN --mount=type=cache,from= is not supported`, { hint: 'leave out from=: the cache starts empty' });
-        const dir = this.opts.store.p('build-mounts', sha(['cache', m.id ?? target(m.target)]));
+        const dir = this.opts.store.p(MOUNTS_DIR, sha(['cache', m.id ?? target(m.target)]));
         fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
         binds.push({ source: dir, target: target(m.target), readOnly: m.readonly });
         return;

@@ -183,7 +183,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
       },
       {
         step: (n, total, t) => out(`STEP ${n}/${total}: ${t}`),
-        cached: () => out('--> Using cache'),
+        cached: () => out('--> CACHED'),
         warn: (m) => process.stderr.write(`nook: warning: ${m}\n`),
         image: (ref, plat) => baseImage(store, ref, plat ? parsePlatform(plat) : platform, policy, flags, quiet),
       },

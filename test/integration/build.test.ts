@@ -95,14 +95,14 @@ describe('nook build: RUN and metadata', () => {
     const first = await buildOk(e, dir, ['-t', 'c:1']);
     const second = await buildOk(e, dir, ['-t', 'c:2']);
     expect(second.id).toBe(first.id);
-    expect(second.r.stdout.match(/Using cache/g)).toHaveLength(2);
+    expect(second.r.stdout.match(/--> CACHED/g)).toHaveLength(2);
     const third = await buildOk(e, dir, ['--no-cache', '-t', 'c:3']);
-    expect(third.r.stdout).not.toContain('Using cache');
+    expect(third.r.stdout).not.toContain('CACHED');
     expect(third.id).not.toBe(first.id);
     // Changing a step invalidates it and what follows, not what comes before.
     fs.writeFileSync(path.join(dir, 'Dockerfile'), 'FROM base:1\nRUN echo $RANDOM$RANDOM > /random\nENV A=2\nRUN cat /random > /copy\n');
     const fourth = await buildOk(e, dir, ['-t', 'c:4']);
-    expect(fourth.r.stdout.match(/Using cache/g)).toHaveLength(1);
+    expect(fourth.r.stdout.match(/--> CACHED/g)).toHaveLength(1);
     // The cached first RUN's /random (as the latest build, --no-cache, left it) is what the new last step copied.
     const a = await ok(e, ['run', '--rm', 'c:3', 'cat', '/random']);
     expect(await ok(e, ['run', '--rm', 'c:4', 'cat', '/copy'])).toBe(a);
@@ -204,5 +204,43 @@ describe('nook build: RUN and metadata', () => {
     expect(r.stderr).toContain('the build was interrupted');
     expect(processesWithArgv(['sleep', '3141'])).toHaveLength(0);
     expect(fs.readdirSync(path.join(e.store, 'containers'))).toEqual([]);
+  });
+
+  it('kill -9 of nook during a RUN leaves nothing running; the store stays usable and prune takes the leftovers', async (ctx) => {
+    const e = env(need(ctx, 'sub'));
+    await importBase(e);
+    const dir = makeContext(e, { Dockerfile: 'FROM base:1\nRUN echo started; sleep 2718\n' });
+    const { startNook } = await import('../helpers/nook');
+    const p = startNook(['build', dir], { ...e.opts, timeoutMs: 60_000 });
+    try {
+      await p.waitForStdout('started', 30_000);
+      await waitUntil(() => processesWithArgv(['sleep', '2718']).length === 1, 'the step to start sleep');
+    } finally {
+      p.kill('SIGKILL');
+    }
+    await p.exited;
+    await waitUntil(() => processesWithArgv(['sleep', '2718']).length === 0, 'the step to die with nook');
+    // The killed build's container directory is a leftover that garbage collection takes.
+    expect(fs.readdirSync(path.join(e.store, 'containers'))).toHaveLength(1);
+    const ok2 = makeContext(e, { Dockerfile: 'FROM base:1\nRUN echo fine > /fine\n' });
+    await buildOk(e, ok2, ['-t', 'after:1']);
+    expect(await ok(e, ['run', '--rm', 'after:1', 'cat', '/fine'])).toBe('fine\n');
+    await ok(e, ['image', 'prune', '-f']);
+    expect(fs.readdirSync(path.join(e.store, 'containers'))).toEqual([]);
+  });
+
+  it('RUN --mount=type=cache keeps its files across builds, out of the image; image prune empties it', async (ctx) => {
+    const e = env(need(ctx, 'sub'));
+    await importBase(e);
+    const dir = makeContext(e, { Dockerfile: 'FROM base:1\nRUN --mount=type=cache,target=/var/cache/thing sh -c "cat /var/cache/thing/count 2>/dev/null || echo none; echo again >> /var/cache/thing/count"\n' });
+    const first = await buildOk(e, dir, ['--no-cache', '-t', 'cm:1']);
+    expect(first.r.stdout).toContain('none');
+    const second = await buildOk(e, dir, ['--no-cache', '-t', 'cm:1']);
+    expect(second.r.stdout).toMatch(/^again$/m);
+    const inImage = await e.nook(['run', '--rm', 'cm:1', 'ls', '/var/cache/thing']);
+    expect(inImage.stdout).toBe('');
+    await ok(e, ['image', 'prune', '-f']);
+    const third = await buildOk(e, dir, ['--no-cache', '-t', 'cm:2']);
+    expect(third.r.stdout).toContain('none');
   });
 });

@@ -57,14 +57,26 @@ export function cachedLayers(store: ImageStore): LayerRecord[] {
   return layers;
 }
 
-/** Drops the whole cache (image prune); returns how many records went. */
+/**
+ * Drops the whole cache (image prune): the records, and RUN --mount=type=cache
+ * directories, which are moved into the store's trash (their files may
+ * belong to ids only the store helper can delete; garbage collection empties
+ * the trash). Returns how many records went.
+ */
 export function dropBuildCache(store: ImageStore): number {
   let names: string[] = [];
   try {
     names = fs.readdirSync(dirOf(store));
   } catch {
-    return 0;
+    /* no records */
   }
   fs.rmSync(dirOf(store), { recursive: true, force: true });
+  if (fs.existsSync(store.p(MOUNTS_DIR))) {
+    fs.mkdirSync(store.p('trash'), { recursive: true });
+    fs.renameSync(store.p(MOUNTS_DIR), store.p('trash', `${MOUNTS_DIR}.${Date.now()}`));
+  }
   return names.filter((n) => n.endsWith('.json')).length;
 }
+
+/** Where RUN --mount=type=cache directories live, one per cache id. */
+export const MOUNTS_DIR = 'build-mounts';

@@ -241,6 +241,22 @@ function builtChecksums(row, nook) {
   return ok(r) ? { text: r.stdout } : { error: whyFailed(r) };
 }
 
+/**
+ * One more build of a cached row, untimed and with the tool's step output:
+ * which of the steps that make a layer (RUN, COPY) it says it took from the
+ * cache. All three print `STEP n/N: INSTRUCTION` and, for a cache hit, nook
+ * `--> CACHED`, buildah and podman `--> Using cache ID` (they also say it of
+ * metadata steps, which nook makes without the cache).
+ */
+function cacheHits(row) {
+  const r = runAs(row.argv.filter((a) => a !== '-q'), row.env, { timeout: BUILD_TIMEOUT_MS, maxBuffer: 64 << 20 });
+  if (!ok(r)) return { error: whyFailed(r, BUILD_TIMEOUT_MS) };
+  const blocks = r.stdout.split(/^(?=STEP \d+\/\d+: )/m).filter((b) => b.startsWith('STEP '));
+  const layerSteps = blocks.filter((b) => /^STEP \d+\/\d+: (RUN|COPY|ADD)\b/i.test(b));
+  const missed = layerSteps.filter((b) => !/^--> (CACHED|Using cache)\b/m.test(b)).map((b) => b.split('\n')[0]);
+  return { steps: layerSteps.length, missed, seen: blocks.length };
+}
+
 // ---------------------------------------------------------------- main
 
 async function main() {
@@ -254,6 +270,8 @@ async function main() {
   if (!(opts.contextMb >= 1)) die(`--context-mb must be at least 1 (got ${opts.contextMb})`, 2);
   opts.copy = !noCopy;
   initUser();
+  // Builds use both cores and the disk: other work on the machine shows in the figures, so say how busy it was.
+  const load = { start: os.loadavg()[0] };
 
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-bench-build-'));
   fs.chmodSync(work, 0o755);
@@ -326,6 +344,16 @@ async function main() {
     }
     verify.push(v);
   }
+  // Were the cached builds fully cached? Every RUN and COPY step should say so.
+  const steps = dfText.split('\n').filter((l) => /^(RUN|COPY) /.test(l)).length;
+  for (const row of rows.filter((r) => r.kind === 'cached' && r.status === 'ok')) {
+    const got = cacheHits(row);
+    const v = { key: row.key, label: row.label, cache: true };
+    if (got.error) Object.assign(v, { ok: false, detail: `the untimed check build failed: ${got.error}` });
+    else if (got.steps !== steps) Object.assign(v, { ok: false, detail: `its output shows ${got.steps} RUN/COPY steps (of ${got.seen} steps), the Dockerfile has ${steps}` });
+    else Object.assign(v, { ok: got.missed.length === 0, detail: got.missed.length ? `not from the cache: ${got.missed.join('; ')}` : `all ${steps} RUN/COPY steps came from the cache` });
+    verify.push(v);
+  }
 
   // Ratios: nook's median over the peer's for the same kind of build (below 1× nook is faster).
   const byKey = Object.fromEntries(rows.map((r) => [r.key, r]));
@@ -348,10 +376,14 @@ async function main() {
     const [n, p] = [byKey[`nook-${kind}`], byKey[`podman-${kind}`]];
     if (n?.stats && p?.stats) checks.push({ id: kind === 'cached' ? 'c' : 'd', description: `nook build (${kind}) next to podman build (${kind})`, result: 'INFO', value_ratio: r3(p.ratio), detail: `${n.stats.median.toFixed(0)} ms / ${p.stats.median.toFixed(0)} ms = ${fmtRatio(p.ratio)}` });
   }
-  for (const v of verify) checks.push({ id: 'v', description: `${v.label} built the context into /app`, result: v.ok ? 'PASS' : 'FAIL', detail: v.detail });
+  for (const v of verify) {
+    const description = v.cache ? `${v.label} is a fully cached rebuild (checked in one more build, untimed)` : `${v.label} built the context into /app`;
+    checks.push({ id: v.cache ? 'w' : 'v', description, result: v.ok ? 'PASS' : 'FAIL', detail: v.detail });
+  }
 
+  load.end = os.loadavg()[0];
   const report = {
-    opts, machine: machineInfo(), reg, base, layer, context, dockerfile: dfText, rows, peers, checks, work, rootfs,
+    load, opts, machine: machineInfo(), reg, base, layer, context, dockerfile: dfText, rows, peers, checks, work, rootfs,
     nookVersion: firstLine(runAs([nook.path, '--version'], nookEnv).stdout) || null, nook,
   };
   if (opts.format === 'json') process.stdout.write(JSON.stringify(toJson(report), null, 2) + '\n');
@@ -365,11 +397,11 @@ async function main() {
   }
 }
 
-function toJson({ opts, machine, reg, base, layer, context, dockerfile: dfText, rows, peers, checks, nookVersion, nook }) {
+function toJson({ load, opts, machine, reg, base, layer, context, dockerfile: dfText, rows, peers, checks, nookVersion, nook }) {
   return {
     runs: opts.runs, warmup: opts.warmup, copy: opts.copy,
     user: { name: USER.name, uid: USER.uid, gid: USER.gid },
-    machine,
+    machine: { ...machine, loadavg_1min: { start: r3(load.start), end: r3(load.end) } },
     nook: { path: opts.nook, version: nookVersion, copied_for_user: nook.copied },
     registry: { version: reg.version, address: reg.host },
     base: { ref: base, digest: layer.digest, size: layer.size, pulled_before_timing: true },
@@ -383,15 +415,15 @@ function toJson({ opts, machine, reg, base, layer, context, dockerfile: dfText, 
     })),
     peers,
     checks,
-    nook_failed: rows.some((r) => r.isNook && r.status !== 'ok') || checks.some((c) => c.id === 'v' && c.result === 'FAIL' && /^nook/.test(c.description)),
+    nook_failed: rows.some((r) => r.isNook && r.status !== 'ok') || checks.some((c) => ['v', 'w'].includes(c.id) && c.result === 'FAIL' && /^nook/.test(c.description)),
   };
 }
 
-function printTable({ opts, machine, reg, base, layer, context, dockerfile: dfText, rows, peers, checks, work, nookVersion }) {
+function printTable({ load, opts, machine, reg, base, layer, context, dockerfile: dfText, rows, peers, checks, work, nookVersion }) {
   const quote = (a) => (/[\s'"$&|;]/.test(a) ? `'${a.replace(/'/g, "'\\''")}'` : a);
   const short = (argv) => argv.map((a) => a.split(`${work}/`).join('W/')).map(quote).join(' ');
   const out = [];
-  out.push(`nook build benchmark, as ${USER.name} (uid ${USER.uid}); ${machine.kernel}; ${machine.cpus} CPUs; cgroups ${machine.cgroups}`);
+  out.push(`nook build benchmark, as ${USER.name} (uid ${USER.uid}); ${machine.kernel}; ${machine.cpus} CPUs; cgroups ${machine.cgroups}; load average ${load.start.toFixed(1)} at the start, ${load.end.toFixed(1)} at the end`);
   out.push(`${nookVersion ?? 'nook: no version'}; registry ${reg.version} at ${reg.host}`);
   out.push(`base ${base}: busybox, 1 layer, ${(layer.size / MB).toFixed(1)} MB; pulled into every store before the timing (the cold builds measure building, not pulling)`);
   out.push(`context W/context: ${context.files} files in ${context.dirs} directories, ${(context.bytes / MB).toFixed(1)} MB (seeded text, binary and compressed files)` +

@@ -59,7 +59,7 @@ function containerLayer(store: ImageStore, dir: ContainerDir): ContainerLayer {
     });
   const lowers = base.layers.map((l) => store.layerDir(l.diffId));
   const upper = path.join(config.rootDir, 'upper');
-  const source: LayerSource = fs.existsSync(upper) ? { upper } : { rootfs: path.join(config.rootDir, 'rootfs'), lowers };
+  const source: LayerSource = fs.existsSync(upper) ? { upper, lowers } : { rootfs: path.join(config.rootDir, 'rootfs'), lowers };
   return { base, source, lowers };
 }
 

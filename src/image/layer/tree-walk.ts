@@ -29,6 +29,8 @@ export interface WalkOptions {
   overlay: boolean;
   /** Times later than this (seconds) become this. */
   sourceDateEpoch?: number;
+  /** Relative paths left out, with everything below them. */
+  skip?: (rel: string) => boolean;
 }
 
 export interface EntrySink {
@@ -90,8 +92,10 @@ export class TreeWalker {
   private async dir(h: DirHandle, rel: string, sel: Selection, opaque: boolean): Promise<void> {
     const items: Item[] = [];
     if (opaque) items.push({ tarBase: OPAQUE_MARKER, name: '', kind: 'opaque' });
+    const prefix = rel ? `${rel}/` : '';
     const names = sel === 'all' ? h.names() : [...sel.keys()];
     for (const name of names) {
+      if (this.opts.skip?.(prefix + name)) continue;
       const s: Selected = sel === 'all' ? 'all' : sel.get(name)!;
       if (s === 'whiteout') {
         items.push({ tarBase: WHITEOUT_PREFIX + name, name, kind: 'whiteout' });
@@ -102,7 +106,6 @@ export class TreeWalker {
       else if (!st.isSocket()) items.push({ tarBase: name, name, kind: 'file', st, sel: s }); // sockets are not content (docker drops them too)
     }
     items.sort((a, b) => byBytes(a.tarBase, b.tarBase));
-    const prefix = rel ? `${rel}/` : '';
     for (const item of items) {
       if (item.kind !== 'file') {
         await this.marker(prefix + item.tarBase, item.st);

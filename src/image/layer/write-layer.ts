@@ -9,7 +9,9 @@ import { LayerBlobWriter, type LayerBlob } from './blob-writer';
 import { copyModeSelection } from './copy-diff';
 import type { LayerSource } from './source';
 import { encodeHeader, END_OF_ARCHIVE, padding, type LayerEntry } from './tar-entry';
+import { MOUNT_STUBS } from './mount-stubs';
 import { changedWhileReading, TreeWalker, type Selection } from './tree-walk';
+import { unchangedUpperDirs } from './upper-prune';
 
 export interface WrittenLayer extends LayerBlob {
   /** Tar entries written (0: nothing changed). */
@@ -31,8 +33,9 @@ export async function writeLayerBlob(src: LayerSource, outPath: string, opts: Wr
     const root = 'upper' in src ? src.upper : src.rootfs;
     const selection: Selection = 'upper' in src ? 'all' : copyModeSelection(src.rootfs, src.lowers);
     const buf = Buffer.allocUnsafe(CHUNK);
+    const unchanged = 'upper' in src && src.lowers ? unchangedUpperDirs(src.upper, src.lowers) : new Set<string>();
     const walker = new TreeWalker(
-      { overlay: 'upper' in src, sourceDateEpoch: opts.sourceDateEpoch },
+      { overlay: 'upper' in src, sourceDateEpoch: opts.sourceDateEpoch, skip: (rel) => MOUNT_STUBS.has(rel) || unchanged.has(rel) },
       {
         entry: async (e: LayerEntry, open?: () => number) => {
           opts.signal?.throwIfAborted();

@@ -83,6 +83,10 @@ export interface CommitOptions {
   author?: string;
   format: ImageFormat;
   names: string[];
+  /** The image's `created` (default now). */
+  created?: string;
+  /** SOURCE_DATE_EPOCH: file times later than this are written as this (reproducible commits). */
+  sourceDateEpoch?: number;
 }
 
 export interface Committed {
@@ -96,7 +100,7 @@ export async function commitContainer(store: ImageStore, dir: ContainerDir, opts
   const helper = new StoreHelper();
   try {
     const { base, source } = containerLayer(store, dir);
-    const layer = await whilePaused(dir, opts.pause, () => commitLayer(store, helper, source));
+    const layer = await whilePaused(dir, opts.pause, () => commitLayer(store, helper, source, { sourceDateEpoch: opts.sourceDateEpoch }));
     const baseConfig = store.config(base);
     const config = dir.config();
     const image = await writeImage(store, {
@@ -114,6 +118,7 @@ export async function commitContainer(store: ImageStore, dir: ContainerDir, opts
       ],
       format: opts.format,
       names: opts.names,
+      created: opts.created,
     });
     return { image, layer };
   } finally {

@@ -103,6 +103,15 @@ function scenario(kind: 'sub' | 'nosub', mode: 'overlay' | 'copy') {
     expect(table.split('\n')[1]).toContain('my change');
     expect((await ok(e, ['history', '-q', '--no-trunc', 'committed:1'])).split('\n')[0]).toBe(id);
 
+    // Reproducible: with SOURCE_DATE_EPOCH, the same container commits to the same image twice.
+    const epoch = { SOURCE_DATE_EPOCH: '1700000000' };
+    const r1 = (await ok(e, ['commit', '-m', 'again', 'changer'], epoch)).trim();
+    const r2 = (await ok(e, ['commit', '-m', 'again', '--pause=false', 'changer'], epoch)).trim();
+    expect(r2).toBe(r1);
+    expect(r1).not.toBe(id);
+    const dated = JSON.parse(await ok(e, ['inspect', '--type', 'image', r1]))[0];
+    expect(dated.Created).toBe('2023-11-14T22:13:20Z');
+
     // A container with nothing changed commits to an image with an empty_layer entry.
     await ok(e, ['run', '--name', 'idle', image(), 'true'], modeEnv);
     expect(await ok(e, ['diff', 'idle'])).toBe('');

@@ -287,6 +287,30 @@ describe('writeLayerBlob from an overlay upper dir', () => {
   });
 });
 
+describe("nook's mount stubs and directories overlayfs merely copied up", () => {
+  it('are not in the layer nor in the changes', async (ctx) => {
+    needRootToChown(ctx);
+    const lower = await lowerLayer();
+    const upper = tmp();
+    // What the sandbox leaves in an upper dir when the image lacks them: mount points.
+    fs.mkdirSync(path.join(upper, 'etc'));
+    for (const f of ['hosts', 'hostname', 'resolv.conf']) fs.writeFileSync(path.join(upper, 'etc', f), '');
+    for (const d of ['proc', 'sys', 'dev']) fs.mkdirSync(path.join(upper, d));
+    // A directory copied up for a file created and deleted again.
+    fs.mkdirSync(path.join(upper, 'usr'));
+    const empty = await writeLayerBlob({ upper, lowers: [lower] }, path.join(tmp(), 'blob'));
+    expect(empty.entries).toBe(0);
+    expect(listChanges({ upper }, [lower])).toEqual([]);
+    // A real change in such a directory keeps it.
+    fs.writeFileSync(path.join(upper, 'etc/new'), 'x');
+    fs.chmodSync(path.join(upper, 'usr'), 0o700);
+    const out = path.join(tmp(), 'blob');
+    await writeLayerBlob({ upper, lowers: [lower] }, out);
+    expect((await readEntries(out)).entries.map((e) => e.path)).toEqual(['etc/', 'etc/new', 'usr/']);
+    expect(listChanges({ upper }, [lower]).map((c) => `${c.kind} ${c.path}`)).toEqual(['C /etc', 'A /etc/new', 'C /usr']);
+  });
+});
+
 describe('writeLayerBlob from a copy-mode root', () => {
   it('holds what changed against the lower layers, and round-trips to the same tree', async (ctx) => {
     needRootToChown(ctx);

@@ -39,11 +39,10 @@ export function listChanges(src: LayerSource, lowers: string[]): Change[] {
 }
 
 function upperDir(h: DirHandle, rel: string, tree: LowerTree, lower: LowerDir, opaque: boolean, out: Change[], skip: Set<string>): void {
-  const below = lower.sources.length ? tree.children(lower) : new Map();
   const names = h.names();
-  if (opaque) {
+  if (opaque && lower.sources.length) {
     const present = new Set(names);
-    for (const name of below.keys()) if (!present.has(name) && !MOUNT_STUBS.has(`${rel}/${name}`.slice(1))) out.push({ kind: 'D', path: `${rel}/${name}` });
+    for (const name of tree.children(lower).keys()) if (!present.has(name) && !MOUNT_STUBS.has(`${rel}/${name}`.slice(1))) out.push({ kind: 'D', path: `${rel}/${name}` });
   }
   for (const name of names) {
     const p = `${rel}/${name}`;
@@ -53,7 +52,7 @@ function upperDir(h: DirHandle, rel: string, tree: LowerTree, lower: LowerDir, o
       out.push({ kind: 'D', path: p });
       continue;
     }
-    const old = below.get(name);
+    const old = tree.child(lower, name);
     out.push({ kind: old ? 'C' : 'A', path: p });
     if (!st.isDirectory()) continue;
     const childOpaque = OPAQUE_XATTRS.some((x) => h.xattr(name, x)?.toString() === 'y');

@@ -29,13 +29,12 @@ export function unchangedUpperDirs(upper: string, lowers: string[]): Set<string>
 
 /** Whether the directory `h` holds anything that counts; records its subdirectories that hold nothing. */
 function walk(h: DirHandle, rel: string, tree: LowerTree, lower: LowerDir, out: Set<string>): boolean {
-  const below = lower.sources.length ? tree.children(lower) : new Map();
   let counts = false;
   for (const name of h.names()) {
     const childRel = rel ? `${rel}/${name}` : name;
     if (MOUNT_STUBS.has(childRel)) continue;
     const st = h.lstat(name);
-    const old = below.get(name);
+    const old = tree.child(lower, name);
     if (!st.isDirectory() || isWhiteoutStat(st) || !old?.stat.isDirectory()) {
       counts = true;
       continue;

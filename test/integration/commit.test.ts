@@ -102,6 +102,7 @@ function scenario(kind: 'sub' | 'nosub', mode: 'overlay' | 'copy') {
     expect(table.split('\n')[0]).toMatch(/^IMAGE\s+CREATED\s+CREATED BY\s+SIZE\s+COMMENT$/);
     expect(table.split('\n')[1]).toContain('my change');
     expect((await ok(e, ['history', '-q', '--no-trunc', 'committed:1'])).split('\n')[0]).toBe(id);
+    expect((await ok(e, ['image', 'history', '--format', '{{.ID}}: {{.Comment}}', 'committed:1'])).split('\n')[0]).toBe(`${id.slice(7, 19)}: my change`);
 
     // Reproducible: with SOURCE_DATE_EPOCH, the same container commits to the same image twice.
     const epoch = { SOURCE_DATE_EPOCH: '1700000000' };
@@ -138,6 +139,7 @@ describe('commit of a running container', () => {
     expect(id).toMatch(/^[0-9a-f]{64}$/);
     const count = () => Number(fs.readFileSync(path.join(sig, 'count'), 'utf8').trim() || '0');
     await until(() => count() > 2);
+    expect((await ok(e, ['diff', 'busy'])).split('\n')).toEqual(expect.arrayContaining(['C /tmp', 'A /tmp/count']));
     const image = (await ok(e, ['commit', 'busy', 'busy:1'])).trim();
     expect(image).toMatch(/^sha256:/);
     // Still running and counting: resumed.

@@ -135,10 +135,9 @@ export class TreeWalker {
     return this.sink.entry(e, open);
   }
 
-  /** A whiteout or opaque marker: an empty file owned by root, with a fixed time (its own would vary from run to run). */
+  /** A whiteout or opaque marker: an empty file owned by root, dated as overlayfs's whiteout (clamped), else 0. */
   private marker(name: string, st?: fs.BigIntStats): Promise<void> {
-    const mtime = st ? this.time(st) : 0;
-    return this.emit({ name, kind: 'file', mode: 0, uid: 0, gid: 0, mtime: st ? mtime : 0, size: 0 });
+    return this.emit({ name, kind: 'file', mode: 0, uid: 0, gid: 0, mtime: st ? this.time(st) : 0, size: 0 });
   }
 
   private time(st: fs.BigIntStats): number {

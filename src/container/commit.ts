@@ -67,10 +67,20 @@ function containerLayer(store: ImageStore, dir: ContainerDir): ContainerLayer {
 async function whilePaused<T>(dir: ContainerDir, pause: boolean, fn: () => Promise<T>): Promise<T> {
   const state = liveState(dir);
   const paused = pause && state.display === 'running' ? await pauseContainer(state) : undefined;
+  if (!paused) return fn();
+  // Interrupted meanwhile (Ctrl-C, a kill): resume the container first, then die of the signal as before.
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const onSignal = (sig: NodeJS.Signals) => {
+    paused.resume();
+    for (const s of signals) process.removeListener(s, onSignal);
+    process.kill(process.pid, sig);
+  };
+  for (const s of signals) process.once(s, onSignal);
   try {
     return await fn();
   } finally {
-    paused?.resume();
+    for (const s of signals) process.removeListener(s, onSignal);
+    paused.resume();
   }
 }
 

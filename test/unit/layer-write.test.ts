@@ -287,6 +287,34 @@ describe('writeLayerBlob from an overlay upper dir', () => {
   });
 });
 
+describe('reading a container tree', () => {
+  it('never follows a symlink out of it: links are entries, their targets are not read', async () => {
+    const outside = tmp();
+    fs.writeFileSync(path.join(outside, 'secret'), 'host secret');
+    const upper = tmp();
+    fs.symlinkSync(outside, path.join(upper, 'escape'));
+    fs.symlinkSync(path.join(outside, 'secret'), path.join(upper, 'file-link'));
+    const out = path.join(tmp(), 'blob');
+    await writeLayerBlob({ upper }, out);
+    const { entries, contents } = await readEntries(out);
+    expect(entries.map((e) => [e.path, e.kind, e.linkpath])).toEqual([
+      ['escape', 'symlink', outside],
+      ['file-link', 'symlink', path.join(outside, 'secret')],
+    ]);
+    expect([...contents.values()].join('')).not.toContain('host secret');
+    // In copy mode too, a directory of the image replaced by a symlink is a symlink entry.
+    const lower = await lowerLayer();
+    const rootfs = merged([lower]);
+    fs.rmSync(path.join(rootfs, 'opt'), { recursive: true });
+    fs.symlinkSync(outside, path.join(rootfs, 'opt'));
+    const out2 = path.join(tmp(), 'blob2');
+    await writeLayerBlob({ rootfs, lowers: [lower] }, out2);
+    const second = await readEntries(out2);
+    expect(second.entries.map((e) => [e.path, e.kind])).toEqual([['opt', 'symlink']]);
+    expect([...second.contents.values()].join('')).not.toContain('host secret');
+  });
+});
+
 describe("nook's mount stubs and directories overlayfs merely copied up", () => {
   it('are not in the layer nor in the changes', async (ctx) => {
     needRootToChown(ctx);

@@ -11,8 +11,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import { createHash } from 'node:crypto';
 import { libcFs } from '../../ffi/libc-fs';
 import { listChanges } from '../../src/image/layer/changes';
+import { LayerBlobWriter } from '../../src/image/layer/blob-writer';
 import { encodeHeader } from '../../src/image/layer/tar-entry';
 import { writeLayerBlob } from '../../src/image/layer/write-layer';
 import { assembleLayers } from '../../src/image/store/assemble';
@@ -176,6 +178,31 @@ describe('layer tar headers', () => {
     expect(pax).toContain(`path=${'x'.repeat(150)}\n`);
     expect(pax).toContain('uid=3000000\n');
     expect(pax).toContain('SCHILY.xattr.user.a=\0\x01\x02\n');
+  });
+});
+
+describe('LayerBlobWriter', () => {
+  it('gives the same blob however the tar arrives, which gzip and zlib read back whole', async () => {
+    const data = Buffer.alloc(3 * (1 << 20) + 12345);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
+    const write = async (chunk: number) => {
+      const file = path.join(tmp(), 'blob');
+      const w = new LayerBlobWriter(file);
+      for (let off = 0; off < data.length; off += chunk) await w.write(data.subarray(off, off + chunk));
+      return { file, blob: await w.finish() };
+    };
+    const a = await write(1 << 20);
+    const b = await write(4099);
+    expect(b.blob).toEqual(a.blob);
+    expect(a.blob.diffId).toBe(`sha256:${createHash('sha256').update(data).digest('hex')}`);
+    expect(a.blob.size).toBe(fs.statSync(a.file).size);
+    expect(zlib.gunzipSync(fs.readFileSync(a.file)).equals(data)).toBe(true);
+    expect(execFileSync('gzip', ['-dc', a.file], { maxBuffer: 1 << 26 }).equals(data)).toBe(true);
+    // An empty tar still gives a valid gzip file.
+    const empty = path.join(tmp(), 'empty');
+    const w = new LayerBlobWriter(empty);
+    await w.finish();
+    expect(zlib.gunzipSync(fs.readFileSync(empty)).length).toBe(0);
   });
 });
 

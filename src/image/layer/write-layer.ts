@@ -63,8 +63,7 @@ async function copyContent(out: LayerBlobWriter, open: () => number, e: LayerEnt
       const n = fs.readSync(fd, buf, 0, Math.min(CHUNK, e.size - done), null);
       if (n === 0) throw changedWhileReading(e.name);
       done += n;
-      // A copy: the buffer is reused while zlib may still hold the previous chunk.
-      await out.write(Buffer.from(buf.subarray(0, n)));
+      await out.write(buf.subarray(0, n)); // copied by the writer
     }
     if (fs.readSync(fd, buf, 0, 1, null) !== 0) throw changedWhileReading(e.name);
     await out.write(padding(e.size));

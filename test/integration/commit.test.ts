@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { env as containerEnv, type Env } from '../helpers/containers';
 import { publishTestImages } from '../helpers/images';
-import { show, startNook } from '../helpers/nook';
+import { show } from '../helpers/nook';
 import { startRegistry, type RegistryServer } from '../helpers/registry';
 import { need, testUsers, type TestUser } from '../helpers/users';
 import { scratchDir } from '../helpers/files';
@@ -162,4 +162,3 @@ async function until(cond: () => boolean): Promise<void> {
   }
 }
 
-void startNook;

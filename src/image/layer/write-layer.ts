@@ -5,6 +5,7 @@
  * LayerBlobWriter. The caller moves the blob into the store.
  */
 import fs = require('node:fs');
+import { NookError } from '../../errors';
 import { LayerBlobWriter, type LayerBlob } from './blob-writer';
 import { copyModeSelection } from './copy-diff';
 import type { LayerSource } from './source';
@@ -50,8 +51,17 @@ export async function writeLayerBlob(src: LayerSource, outPath: string, opts: Wr
     return { ...blob, entries: walker.entries };
   } catch (e) {
     out.abort();
-    throw e;
+    throw readError(e);
   }
+}
+
+/** A failed file system call while reading the tree, as a NookError (a file deleted meanwhile, say). */
+export function readError(e: unknown): unknown {
+  if (e instanceof NookError || typeof (e as NodeJS.ErrnoException)?.code !== 'string') return e;
+  return new NookError(`cannot read the container's changes: ${(e as Error).message}`, {
+    hint: 'files changed while they were read: commit a stopped or paused container (without --pause=false)',
+    cause: e,
+  });
 }
 
 /** Exactly `e.size` bytes of the file: a file that grew or shrank since it was listed would corrupt the tar. */

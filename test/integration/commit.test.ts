@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { env as containerEnv, type Env } from '../helpers/containers';
 import { publishTestImages } from '../helpers/images';
-import { show } from '../helpers/nook';
+import { rootfs, show } from '../helpers/nook';
 import { startRegistry, type RegistryServer } from '../helpers/registry';
 import { need, testUsers, type TestUser } from '../helpers/users';
 import { scratchDir } from '../helpers/files';
@@ -150,6 +150,26 @@ describe('commit of a running container', () => {
     // The committed file is whole: a number, as written at the moment of the commit.
     expect(await ok(e, ['run', '--rm', 'busy:1', 'cat', '/tmp/count'])).toMatch(/^\d+\n$/);
     await ok(e, ['rm', '-f', 'busy']);
+  });
+});
+
+describe('commit and diff errors', () => {
+  it('name the problem, exit 125, and leave no image behind', async () => {
+    const e = containerEnv(testUsers().any);
+    await ok(e, ['run', '--name', 'fromdir', '--rootfs', rootfs(), '--', 'true']);
+    for (const args of [['diff', 'fromdir'], ['commit', 'fromdir', 'x:1']]) {
+      const r = await e.nook(args);
+      expect(r.code, show(r)).toBe(125);
+      expect(r.stderr).toMatch(/container fromdir has no writable layer: it was run from a directory, not an image/);
+      expect(r.stderr).not.toMatch(/\n\s+at /); // no stack
+    }
+    const bad = await e.nook(['commit', '-c', 'RUN make', 'fromdir']);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toMatch(/RUN is not an instruction commit can apply/);
+    const missing = await e.nook(['diff', 'nosuch']);
+    expect(missing.code).toBe(125);
+    expect(missing.stderr).toMatch(/nosuch/);
+    expect(fs.existsSync(path.join(e.store, 'images')) ? fs.readdirSync(path.join(e.store, 'images')) : []).toEqual([]);
   });
 });
 

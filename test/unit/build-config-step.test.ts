@@ -45,8 +45,15 @@ describe('config steps', () => {
     expect(state.config.history).toEqual([{ created_by: 'base' }]);
   });
 
-  it('scratch starts with BuildKit`s default PATH', () => {
-    expect(cfg(build('', { scratch: true }).state).Env).toEqual(['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
+  it('scratch starts as BuildKit`s empty image: default PATH, WorkingDir /', () => {
+    const { state } = build('', { scratch: true });
+    expect(cfg(state)).toEqual({ Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], WorkingDir: '/' });
+    expect(state.config).toMatchObject({ os: 'linux', architecture: 'amd64', rootfs: { type: 'layers', diff_ids: [] } });
+  });
+
+  it('a base image without PATH gets the default one', () => {
+    const noPath = { ...base(), config: { Env: ['A=1'] } };
+    expect(startStage(noPath, AMD64).state.config.config!.Env).toEqual(['A=1', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
   });
 
   it('ENV: pairs, legacy form, substitution from the environment before the instruction, replaced in place', () => {
@@ -102,12 +109,13 @@ describe('config steps', () => {
   });
 
   it('EXPOSE: ports, protocols, ranges and variables; bad ones refused', () => {
-    const { state, createdBy } = build('ARG P="8080 9090"\nEXPOSE 80 53/UDP 7000-7001/tcp $P');
-    expect(Object.keys(cfg(state).ExposedPorts!)).toEqual(['80/tcp', '53/udp', '7000/tcp', '7001/tcp', '8080/tcp', '9090/tcp']);
-    expect(createdBy[1]).toBe('EXPOSE 80/tcp 53/udp 7000/tcp 7001/tcp 8080/tcp 9090/tcp');
+    const { state, createdBy } = build('ARG P="8080 9090"\nEXPOSE 80 53/UDP 7000-7001/tcp $P 127.0.0.1:81:81');
+    expect(Object.keys(cfg(state).ExposedPorts!).sort()).toEqual(['53/udp', '7000/tcp', '7001/tcp', '80/tcp', '8080/tcp', '81/tcp', '9090/tcp']);
+    // BuildKit sorts the words as written before substituting them, and prints the list as Go does
+    expect(createdBy[1]).toBe('EXPOSE [8080/tcp 9090/tcp 81/tcp 53/udp 7000/tcp 7001/tcp 80/tcp]');
     expect(() => build('EXPOSE http')).toThrow('Dockerfile:2: EXPOSE http is not a port');
     expect(() => build('EXPOSE 80/icmp')).toThrow(/protocol icmp is not tcp, udp or sctp/);
-    expect(() => build('EXPOSE 70000')).toThrow(/ports go from 1 to 65535/);
+    expect(() => build('EXPOSE 70000')).toThrow(/ports go from 0 to 65535/);
   });
 
   it('VOLUME, HEALTHCHECK, ONBUILD, MAINTAINER', () => {
@@ -163,28 +171,33 @@ describe('RUN', () => {
     expect(run('RUN cat <<A > /a && cat <<B > /b\n1\nA\n2\nB').cmd.argv).toEqual(['/bin/sh', '-c', 'cat <<A > /a && cat <<B > /b\n1\nA\n2\nB']);
   });
 
-  it('environment: config Env, then ARGs not overridden by ENV, proxy args; ARGs are not in the image', () => {
-    const { state, ctx } = build('ARG A=1 HOME=/argh\nENV E=2');
-    expect(runEnvironment(state.config, ctx.scope.values(), new Map([['http_proxy', 'http://p:3128']]))).toEqual([
+  it('environment: the config Env, ENVs and ARGs in order (the later wins, as BuildKit), proxy args; ARGs are not in the image', () => {
+    const { state } = build('ARG A=1 HOME=/argh\nENV E=2\nENV B=env\nARG B=arg');
+    expect(runEnvironment(state, new Map([['http_proxy', 'http://p:3128'], ['E', 'no']]))).toEqual([
       'PATH=/usr/bin:/bin',
-      'HOME=/root',
-      'E=2',
-      'http_proxy=http://p:3128',
+      'HOME=/argh',
       'A=1',
+      'E=2',
+      'B=arg',
+      'http_proxy=http://p:3128',
     ]);
-    expect(cfg(state).Env).not.toContain('A=1');
-    expect(runEnvironment({ ...state.config, config: { Env: [] } }, new Map())).toEqual(['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
+    expect(cfg(state).Env).toEqual(['PATH=/usr/bin:/bin', 'HOME=/root', 'E=2', 'B=env']);
   });
 
-  it('created_by shows the ARGs in scope as docker does', () => {
-    expect(runCreatedBy(['/bin/sh', '-c', 'make'], new Map([['V', '2']]))).toBe('RUN |1 V=2 /bin/sh -c make');
-    expect(runCreatedBy(['/bin/sh', '-c', 'make'], new Map())).toBe('RUN /bin/sh -c make');
+  it('created_by shows the ARGs declared in the stage with their current values, as BuildKit does', () => {
+    const { state, ctx } = build('ARG V=2 EMPTY\nENV V=3');
+    expect(runCreatedBy(['/bin/sh', '-c', 'make'], state, ctx.scope)).toBe('RUN |2 V=3 EMPTY= /bin/sh -c make');
+    const plain = build('');
+    expect(runCreatedBy(['/bin/sh', '-c', 'make'], plain.state, plain.ctx.scope)).toBe('RUN /bin/sh -c make');
   });
 
-  it('--mount values are substituted', () => {
-    const { state, ctx, instructions } = build('ARG T=/cache\nRUN --mount=type=cache,target=$T,id=${T}-id make');
+  it('--mount values are substituted, numbers included', () => {
+    const { state, ctx, instructions } = build('ARG T=/cache U=1000\nRUN --mount=type=cache,target=$T,id=${T}-id,uid=$U make');
     const ins = instructions[1] as Instruction & { kind: 'RUN' };
-    expect(expandMounts(ins, state.config, ctx)[0]).toMatchObject({ type: 'cache', target: '/cache', id: '/cache-id' });
+    expect(ins.mounts[0]).toMatchObject({ target: '$T', uid: undefined });
+    expect(expandMounts(ins, state, ctx)[0]).toMatchObject({ type: 'cache', target: '/cache', id: '/cache-id', uid: 1000 });
+    const bad = build('ARG U=x\nRUN --mount=type=cache,target=/c,uid=$U make');
+    expect(() => expandMounts(bad.instructions[1] as Instruction & { kind: 'RUN' }, bad.state, bad.ctx)).toThrow('Dockerfile:3: --mount option uid=x is not a number');
   });
 });
 
@@ -192,17 +205,17 @@ describe('COPY/ADD arguments', () => {
   const copy = (lines: string) => {
     const { state, ctx, instructions } = build(lines);
     const ins = instructions.find((i) => i.kind === 'COPY' || i.kind === 'ADD') as Instruction & { kind: 'COPY' };
-    return expandCopy(ins, state.config, ctx);
+    return expandCopy(ins, state, ctx);
   };
   it('sources, dest, --chown, --chmod and --from are substituted; created_by as BuildKit writes it', () => {
-    const c = copy('ARG U=app SRC=build\nENV DIR=/opt/app\nCOPY --from=$SRC --chown=$U:$U --chmod=0755 bin/* $DIR/');
+    const c = copy('ARG U=app\nENV DIR=/opt/app\nCOPY --from=build --chown=$U:$U --chmod=0755 bin/* $DIR/');
     expect(c).toMatchObject({ sources: ['bin/*'], dest: '/opt/app/', chown: 'app:app', chmod: 0o755, from: 'build' });
     expect(c.createdBy).toBe('COPY --from=build --chown=app:app --chmod=0755 bin/* /opt/app/');
   });
-  it('heredoc files: expanded unless the delimiter was quoted, tabs stripped for <<-', () => {
-    const c = copy('ENV FOO=bar\nCOPY <<-EOT <<"RAW" /dst/\n\techo "hello ${FOO}"\nEOT\n$FOO\nRAW');
+  it('heredoc files: expanded unless the delimiter was quoted (quotes kept, no protection), tabs stripped for <<-', () => {
+    const c = copy("ENV FOO=bar\nCOPY <<-EOT <<\"RAW\" /dst/\n\techo \"hello ${FOO}\" '$FOO' \\$FOO\nEOT\n$FOO\nRAW");
     expect(c.files).toEqual([
-      { name: 'EOT', content: 'echo "hello bar"\n' },
+      { name: 'EOT', content: `echo "hello bar" 'bar' $FOO\n` },
       { name: 'RAW', content: '$FOO\n' },
     ]);
     expect(c.createdBy).toBe('COPY <<EOT <<RAW /dst/');

@@ -68,9 +68,9 @@ describe('build stages', () => {
     expect(p.needed).toEqual([0, 1, 3, 4]);
   });
 
-  it('--from may use the stage ARGs', () => {
-    const p = plan('FROM a AS src\nFROM b\nARG SRC=src\nCOPY --from=$SRC /x /x');
-    expect(p.stages[1].dependsOn).toEqual([0]);
+  it('--from takes no variables, as BuildKit refuses them', () => {
+    expect(() => plan('FROM a AS src\nFROM b\nARG SRC=src\nCOPY --from=$SRC /x /x')).toThrow('Dockerfile:4: variable expansion is not supported for --from=$SRC');
+    expect(() => plan('FROM a AS src\nFROM b\nRUN --mount=from=$SRC,target=/x true')).toThrow(/Dockerfile:3: --mount from= does not support variable expansion/);
   });
 
   it('--target picks a stage and only what it needs', () => {

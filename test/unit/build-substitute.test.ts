@@ -148,8 +148,8 @@ describe('substitution: word splitting (BuildKit wordsTest)', () => {
   });
 });
 
-describe('substitution: heredoc bodies', () => {
-  it('variables are replaced, quotes and escapes kept', () => {
-    expect(substituteHeredoc('echo "hello ${FOO}" \\$HOME\n', { FOO: 'bar' })).toBe('echo "hello bar" \\$HOME\n');
+describe('substitution: heredoc bodies (BuildKit SkipProcessQuotes)', () => {
+  it('variables are replaced even inside quotes, quotes kept, \\ escapes the next character', () => {
+    expect(substituteHeredoc(`echo "hello \${FOO}" '$FOO' \\$HOME\n`, { FOO: 'bar' })).toBe(`echo "hello bar" 'bar' $HOME\n`);
   });
 });

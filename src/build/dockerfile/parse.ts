@@ -206,7 +206,8 @@ function parseInstruction(line: string, escape: string, heredocs: Heredoc[], war
         kind,
         command,
         heredocs,
-        mounts: f.list('mount').map(parseMount),
+        mounts: f.list('mount').map((spec) => parseMount(spec)),
+        mountSpecs: f.list('mount'),
         network: network as 'default' | 'none' | 'host' | undefined,
         security: security as 'sandbox' | 'insecure' | undefined,
       };

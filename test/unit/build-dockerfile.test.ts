@@ -230,11 +230,22 @@ describe('Dockerfile: metadata instructions', () => {
     expect(error('FROM a\nONBUILD MAINTAINER x').message).toBe('Dockerfile:2: MAINTAINER is not allowed as an ONBUILD trigger');
     expect(error('FROM a\nONBUILD COPPY a b').message).toBe('Dockerfile:2: unknown instruction COPPY');
   });
+  it('ONBUILD RUN/COPY take heredocs; the stored expression carries the bodies, and parses back', () => {
+    const p = parse('FROM a\nONBUILD RUN <<EOF\necho one\nEOF\nUSER x');
+    const o = p.instructions[1] as Instruction & { kind: 'ONBUILD' };
+    expect(o.expression).toBe('RUN <<EOF\necho one\nEOF');
+    expect(o.trigger).toMatchObject({ kind: 'RUN', heredocs: [{ name: 'EOF', content: 'echo one\n' }] });
+    expect(p.instructions[2]).toMatchObject({ kind: 'USER', source: { line: 5 } });
+    const [again] = parseOnbuildTriggers([o.expression], 'img');
+    expect(again).toMatchObject({ kind: 'RUN', heredocs: [{ name: 'EOF', content: 'echo one\n' }] });
+  });
   it('base image triggers parse as instructions', () => {
     const t = parseOnbuildTriggers(['RUN echo hi', 'ENV A=1'], 'base:1');
     expect(t.map((i) => i.kind)).toEqual(['RUN', 'ENV']);
     expect(t[0].source.text).toBe('RUN echo hi');
     expect(() => parseOnbuildTriggers(['FROM x'], 'base:1')).toThrow(/ONBUILD trigger 1 of base:1 \("FROM x"\): FROM is not allowed/);
+    expect(() => parseOnbuildTriggers(['RUN a\nRUN b'], 'base:1')).toThrow(/holds 2 instructions, not one/);
+    expect(() => parseOnbuildTriggers(['COPPY a b'], 'base:1')).toThrow('ONBUILD trigger 1 of base:1 ("COPPY a b"): unknown instruction COPPY');
   });
 });
 

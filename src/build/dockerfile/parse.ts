@@ -8,7 +8,7 @@
  */
 import { NookError } from '../../errors';
 import { FlagProblem, Flags, parseGoDuration, parseMount } from './flags';
-import { heredocMarker, heredocMarkers } from './heredoc';
+import { heredocMarker, heredocMarkers, type HeredocMarker } from './heredoc';
 import {
   INSTRUCTION_KINDS,
   type CommandForm,
@@ -76,6 +76,28 @@ export function parseDockerfile(text: string, opts: ParseOptions = {}): ParsedDo
       warn(i + 1, `the check directive (${m[2]}) is ignored: nook does not run BuildKit's lint checks`);
     }
   }
+  const instructions = parseLines(lines, escape, fail, warn);
+
+  const firstReal = instructions[0];
+  if (!firstReal) fail(1, 'the Dockerfile has no instructions', 'a Dockerfile starts with FROM IMAGE');
+  const firstNonArg = instructions.find((ins) => ins.kind !== 'ARG');
+  if (firstNonArg && firstNonArg.kind !== 'FROM')
+    fail(firstNonArg.source.line, `the first instruction must be FROM or ARG, not ${firstNonArg.kind}`, 'start the Dockerfile with FROM IMAGE (ARGs used in FROM may come before it)');
+  if (!firstNonArg) fail(firstReal.source.line, 'the Dockerfile has no FROM instruction', 'add FROM IMAGE after the ARGs');
+  return { file, escape, directives, instructions, warnings };
+}
+
+/**
+ * The instruction lines of a Dockerfile (after its directives) → instructions:
+ * comments, continuations (comment and empty continuation lines skipped,
+ * the empty ones warned about, as docker does) and heredoc bodies.
+ */
+function parseLines(
+  lines: string[],
+  escape: string,
+  fail: (line: number, message: string, hint?: string) => never,
+  warn: (line: number, message: string) => void,
+): Instruction[] {
   const continuation = new RegExp(`${escape === '\\' ? '\\\\' : '`'}[ \\t]*$`);
   /** Removes a trailing continuation (escape + blanks); says whether the line ends here. */
   const trimContinuation = (line: string): [string, boolean] => {
@@ -110,29 +132,21 @@ export function parseDockerfile(text: string, opts: ParseOptions = {}): ParsedDo
     let body: InstructionBody;
     let source: Source;
     try {
-      const keyword = line.trim().split(/\s+/, 1)[0];
       const heredocs: Heredoc[] = [];
-      if (/^(RUN|COPY|ADD)$/i.test(keyword)) {
-        const rest = extractFlags(line.trim().slice(keyword.length)).rest;
-        const json = parseJsonForm(rest);
-        if (json === undefined) {
-          for (const marker of heredocMarkers(rest)) {
-            let content = '';
-            let terminated = false;
-            while (i < lines.length) {
-              const raw = lines[i++];
-              const candidate = marker.chomp ? raw.replace(/^\t+/, '') : raw;
-              if (candidate === marker.name) {
-                terminated = true;
-                break;
-              }
-              content += raw + '\n';
-            }
-            if (!terminated)
-              throw new LineProblem(`unterminated heredoc <<${marker.name}`, `end the heredoc with a line holding only ${marker.name}`);
-            heredocs.push({ name: marker.name, content, chomp: marker.chomp, expand: marker.expand, fd: marker.fd });
+      for (const marker of heredocsOpened(line)) {
+        let content = '';
+        let terminated = false;
+        while (i < lines.length) {
+          const raw = lines[i++];
+          const candidate = marker.chomp ? raw.replace(/^\t+/, '') : raw;
+          if (candidate === marker.name) {
+            terminated = true;
+            break;
           }
+          content += raw + '\n';
         }
+        if (!terminated) throw new LineProblem(`unterminated heredoc <<${marker.name}`, `end the heredoc with a line holding only ${marker.name}`);
+        heredocs.push({ name: marker.name, content, chomp: marker.chomp, expand: marker.expand, fd: marker.fd });
       }
       source = { line: startLine, endLine: i, text: line.trim() };
       body = parseInstruction(line, escape, heredocs, (m) => warn(startLine, m));
@@ -143,14 +157,20 @@ export function parseDockerfile(text: string, opts: ParseOptions = {}): ParsedDo
     }
     instructions.push(attachSource(body, source));
   }
+  return instructions;
+}
 
-  const firstReal = instructions[0];
-  if (!firstReal) fail(1, 'the Dockerfile has no instructions', 'a Dockerfile starts with FROM IMAGE');
-  const firstNonArg = instructions.find((ins) => ins.kind !== 'ARG');
-  if (firstNonArg && firstNonArg.kind !== 'FROM')
-    fail(firstNonArg.source.line, `the first instruction must be FROM or ARG, not ${firstNonArg.kind}`, 'start the Dockerfile with FROM IMAGE (ARGs used in FROM may come before it)');
-  if (!firstNonArg) fail(firstReal.source.line, 'the Dockerfile has no FROM instruction', 'add FROM IMAGE after the ARGs');
-  return { file, escape, directives, instructions, warnings };
+/** The heredocs an instruction line opens: RUN, COPY and ADD in shell form, also as an ONBUILD trigger (as BuildKit). */
+function heredocsOpened(line: string): HeredocMarker[] {
+  let rest = line.trim();
+  let keyword = rest.split(/\s+/, 1)[0];
+  if (/^ONBUILD$/i.test(keyword)) {
+    rest = rest.slice(keyword.length).trim();
+    keyword = rest.split(/\s+/, 1)[0];
+  }
+  if (!/^(RUN|COPY|ADD)$/i.test(keyword)) return [];
+  const args = extractFlags(rest.slice(keyword.length)).rest;
+  return parseJsonForm(args) === undefined ? heredocMarkers(args) : [];
 }
 
 function attachSource(body: InstructionBody, source: Source): Instruction {
@@ -172,7 +192,7 @@ function parseInstruction(line: string, escape: string, heredocs: Heredoc[], war
   }
   const afterKeyword = trimmed.slice(keyword.length);
   // ONBUILD takes the rest of the line verbatim: the trigger's flags are its own.
-  if (kind === 'ONBUILD') return parseOnbuild(afterKeyword, escape, warn);
+  if (kind === 'ONBUILD') return parseOnbuild(afterKeyword, escape, heredocs, warn);
   const { flags: flagWords, rest: restRaw } = extractFlags(afterKeyword);
   const rest = restRaw.trim();
   const flags = (accepted: Record<string, 'string' | 'bool' | 'list'> = {}) => new Flags(kind, flagWords, accepted);
@@ -395,13 +415,15 @@ function parseHealthcheck(rest: string, flagWords: string[]): InstructionBody {
   return { kind: 'HEALTHCHECK', health };
 }
 
-function parseOnbuild(rest: string, escape: string, warn: (m: string) => void): InstructionBody {
-  const expression = rest.trim();
-  if (expression === '') throw new LineProblem('ONBUILD needs an instruction', 'ONBUILD RUN command');
-  const inner = expression.split(/\s+/, 1)[0].toUpperCase();
+function parseOnbuild(rest: string, escape: string, heredocs: Heredoc[], warn: (m: string) => void): InstructionBody {
+  const line = rest.trim();
+  if (line === '') throw new LineProblem('ONBUILD needs an instruction', 'ONBUILD RUN command');
+  const inner = line.split(/\s+/, 1)[0].toUpperCase();
   if (inner === 'ONBUILD') throw new LineProblem('ONBUILD ONBUILD is not allowed (triggers do not chain)');
   if (inner === 'FROM' || inner === 'MAINTAINER') throw new LineProblem(`${inner} is not allowed as an ONBUILD trigger`);
-  const trigger = parseInstruction(expression, escape, [], warn);
+  const trigger = parseInstruction(line, escape, heredocs, warn);
+  // What the image config stores: the trigger line, then its heredoc bodies as written, as BuildKit stores it.
+  const expression = line + heredocs.map((h) => `\n${h.content}${h.name}`).join('');
   return { kind: 'ONBUILD', expression, trigger: trigger as Instruction };
 }
 
@@ -412,19 +434,17 @@ function parseOnbuild(rest: string, escape: string, warn: (m: string) => void): 
  */
 export function parseOnbuildTriggers(triggers: string[], baseImage: string): Instruction[] {
   return triggers.map((expression, i) => {
-    const what = `ONBUILD trigger ${i + 1} of ${baseImage}`;
-    try {
-      const inner = expression.trim().split(/\s+/, 1)[0].toUpperCase();
-      if (inner === 'ONBUILD' || inner === 'FROM' || inner === 'MAINTAINER')
-        throw new LineProblem(`${inner} is not allowed as an ONBUILD trigger`);
-      const body = parseInstruction(expression.replace(/\n/g, ' '), '\\', [], () => {});
-      return attachSource(body, { line: 0, endLine: 0, text: expression.trim() });
-    } catch (e) {
-      if (e instanceof LineProblem || e instanceof FlagProblem)
-        throw new NookError(`${what} (${JSON.stringify(expression)}): ${e.message}`, {
-          hint: 'the base image carries a trigger nook cannot run; build from a different base or rebuild the base without it',
-        });
-      throw e;
-    }
+    const what = `ONBUILD trigger ${i + 1} of ${baseImage} (${JSON.stringify(expression)})`;
+    const fail = (_line: number, message: string): never => {
+      throw new NookError(`${what}: ${message}`, {
+        hint: 'the base image carries a trigger nook cannot run; build from a different base or rebuild the base without it',
+      });
+    };
+    const inner = expression.trim().split(/\s+/, 1)[0].toUpperCase();
+    if (inner === 'ONBUILD' || inner === 'FROM' || inner === 'MAINTAINER') fail(0, `${inner} is not allowed as an ONBUILD trigger`);
+    const parsed = parseLines(expression.split('\n'), '\\', fail, () => {});
+    if (parsed.length !== 1) fail(0, `it holds ${parsed.length} instructions, not one`);
+    const ins = parsed[0];
+    return { ...ins, source: { line: 0, endLine: 0, text: ins.source.text } } as Instruction;
   });
 }

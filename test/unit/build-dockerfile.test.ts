@@ -272,6 +272,22 @@ describe('Dockerfile: lines, comments, directives', () => {
     expect(body('RUN a \\  \n b')[0]).toMatchObject({ command: { command: 'a  b' } });
     expect(body('# x \\\nRUN a').map((i) => i.kind)).toEqual(['RUN']);
   });
+  it('an escaped escape at the end does not continue (BuildKit testfile trailing-backslash)', () => {
+    const ins = body('ENV C trailing\\\\backslash\\\\\nENV D not appended\nENV E hello\\\n\\\nworld\nENV G hello \\\n\\\nworld');
+    expect(ins.map((i) => (i as Instruction & { kind: 'ENV' }).pairs)).toEqual([
+      [{ key: 'C', value: 'trailing\\\\backslash\\\\' }],
+      [{ key: 'D', value: 'not appended' }],
+      [{ key: 'E', value: 'helloworld' }],
+      [{ key: 'G', value: 'hello world' }],
+    ]);
+  });
+  it('JSON forms with tabs and every JSON escape (BuildKit testfile json)', () => {
+    expect(body('CMD\t[\t"a",\t"b"\t]\t\nCMD [""]\nCMD ["\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u0000", "♥"]').map((i) => (i as Instruction & { kind: 'CMD' }).command)).toEqual([
+      { form: 'exec', argv: ['a', 'b'] },
+      { form: 'exec', argv: [''] },
+      { form: 'exec', argv: ['" \\ / \b \f \n \r \t \u0000', '♥'] },
+    ]);
+  });
   it('# escape=` changes the continuation character', () => {
     const p = parse('# escape=`\nFROM a\nRUN dir c:\\ `\n  /b\nCOPY a\\b c\\');
     expect(p.escape).toBe('`');

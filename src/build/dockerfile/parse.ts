@@ -98,11 +98,13 @@ function parseLines(
   fail: (line: number, message: string, hint?: string) => never,
   warn: (line: number, message: string) => void,
 ): Instruction[] {
-  const continuation = new RegExp(`${escape === '\\' ? '\\\\' : '`'}[ \\t]*$`);
+  // The escape character last on a line (blanks after it allowed) continues the line, unless an escape precedes it (BuildKit's rule).
+  const e = escape === '\\' ? '\\\\' : '`';
+  const continuation = new RegExp(`(^|[^${e}])${e}[ \\t]*$`);
   /** Removes a trailing continuation (escape + blanks); says whether the line ends here. */
   const trimContinuation = (line: string): [string, boolean] => {
     const m = continuation.exec(line);
-    return m ? [line.slice(0, m.index), false] : [line, true];
+    return m ? [line.slice(0, m.index) + m[1], false] : [line, true];
   };
 
   const instructions: Instruction[] = [];

@@ -74,6 +74,12 @@ describe('config steps', () => {
     expect(Object.fromEntries(ctx.scope.values())).toEqual({ A: 'given', B: 'b' });
   });
 
+  it('a global ARG is not visible in a stage until re-declared', () => {
+    const { state } = build('WORKDIR /x$VERSION\nARG VERSION\nWORKDIR /y$VERSION', { globals: new Map([['VERSION', '1.2']]) });
+    expect(cfg(state).WorkingDir).toBe('/y1.2');
+    expect(build('WORKDIR /x$VERSION', { globals: new Map([['VERSION', '1.2']]) }).state.config.config!.WorkingDir).toBe('/x');
+  });
+
   it('ARG re-declares a global ARG and inherits its value', () => {
     const { createdBy, ctx } = build('ARG VERSION\nARG OTHER', { globals: new Map([['VERSION', '1.2']]) });
     expect(createdBy).toEqual(['ARG VERSION=1.2', 'ARG OTHER']);

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { IgnoreMatcher, findDockerignore, loadDockerignore, readDockerignore } from '../../src/build/context/dockerignore';
-import { checksumSources, resolveCopySources, resolveInContext, walkContext } from '../../src/build/context/sources';
+import { checksumSources, isRemoteSource, resolveCopySources, resolveInContext, walkContext } from '../../src/build/context/sources';
 
 // moby/patternmatcher TestMatches: [pattern, path, matches]
 const MATCHES: [string, string, boolean][] = [
@@ -181,13 +181,24 @@ describe('build context', () => {
     expect(resolveCopySources(ctx, ['app/*/*.go'], none).map((s) => s.path)).toEqual(['app/lib/util.go']);
   });
 
+  it('--parents keeps paths from the context root or the /./ pivot; --exclude drops matching entries', () => {
+    const none = new IgnoreMatcher([]);
+    const rels = (sources: string[], opts: object) => resolveCopySources(ctx, sources, none, opts).flatMap((s) => s.entries.map((e) => e.rel));
+    expect(rels(['app/lib/util.go', 'app/lib'], { parents: true })).toEqual(['app/lib/util.go', 'app/lib', 'app/lib/util.go']);
+    expect(rels(['./app/./lib/util.go'], { parents: true })).toEqual(['lib/util.go']);
+    expect(rels(['app'], { exclude: ['*.md', 'lib'] })).toEqual(['main.go']);
+    expect(isRemoteSource('https://example.com/a.tgz')).toBe(true);
+    expect(isRemoteSource('git@github.com:moby/buildkit.git')).toBe(true);
+    expect(isRemoteSource('./https')).toBe(false);
+  });
+
   it('an excluded or missing source is "not found", as docker says', () => {
     const m = new IgnoreMatcher(['app/README.md', 'node_modules']);
     expect(() => resolveCopySources(ctx, ['app/README.md'], m)).toThrow(
       'COPY failed: file not found in build context or excluded by .dockerignore: stat app/README.md: file does not exist',
     );
     expect(() => resolveCopySources(ctx, ['node_modules/x/index.js'], m)).toThrow(/excluded by .dockerignore: stat node_modules\/x\/index.js/);
-    expect(() => resolveCopySources(ctx, ['missing'], m, 'ADD')).toThrow(/^ADD failed: file not found/);
+    expect(() => resolveCopySources(ctx, ['missing'], m, { kind: 'ADD' })).toThrow(/^ADD failed: file not found/);
     expect(resolveCopySources(ctx, ['app'], m)[0].entries.map((e) => e.rel)).toEqual(['lib', 'lib/util.go', 'main.go']);
   });
 

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { NookError } from '../../errors';
-import { cleanPath, type IgnoreMatcher } from './dockerignore';
+import { cleanPath, IgnoreMatcher } from './dockerignore';
 
 export interface ContextEntry {
   /** Relative to the context root, `/`-separated, no leading `./` (`.` for the root itself). */
@@ -95,20 +95,50 @@ export interface ResolvedSource {
   entries: { rel: string; entry: ContextEntry }[];
 }
 
+/** ADD sources that are not in the context: http(s) URLs and git repositories. */
+export function isRemoteSource(source: string): boolean {
+  return /^(https?:\/\/|git@|git:\/\/|ssh:\/\/)/i.test(source);
+}
+
+export interface ResolveOptions {
+  /** For messages: COPY or ADD. */
+  kind?: 'COPY' | 'ADD';
+  /** `--parents`: keep each file's path from the context root (or from a `/./` pivot in the source) under the destination. */
+  parents?: boolean;
+  /** `--exclude` patterns (.dockerignore syntax), matched against the paths as they land under the destination. */
+  exclude?: string[];
+}
+
 /**
  * The files a COPY/ADD takes from the context for each source. A missing
  * or excluded source is an error, as docker says it; a glob that matches
- * nothing gives nothing (BuildKit allows empty wildcards).
+ * nothing gives nothing (BuildKit allows empty wildcards). Remote ADD
+ * sources (isRemoteSource) are not for this function.
  */
-export function resolveCopySources(root: string, sources: string[], ignore: IgnoreMatcher, kind = 'COPY'): ResolvedSource[] {
+export function resolveCopySources(root: string, sources: string[], ignore: IgnoreMatcher, opts: ResolveOptions = {}): ResolvedSource[] {
+  const kind = opts.kind ?? 'COPY';
+  const exclude = opts.exclude?.length ? new IgnoreMatcher(opts.exclude, `${kind} --exclude`) : undefined;
   const out: ResolvedSource[] = [];
   let all: ContextEntry[] | undefined;
+  const add = (source: string, rel: string, stat: fs.Stats) => {
+    const r = expand(root, ignore, source, rel, stat);
+    if (opts.parents) {
+      // keep the path from the context root, or from the /./ pivot
+      const pivot = source.indexOf('/./');
+      const base = pivot < 0 ? '' : cleanPath('/' + source.slice(0, pivot)).slice(1);
+      const from = (p: string) => (base && p.startsWith(base + '/') ? p.slice(base.length + 1) : p);
+      r.entries = r.entries.map(({ entry }) => ({ rel: from(entry.path), entry }));
+      if (stat.isDirectory() && rel !== '.' && rel !== base) r.entries.unshift({ rel: from(rel), entry: { path: rel, stat } });
+    }
+    if (exclude) r.entries = r.entries.filter((e) => !exclude.excludes(e.rel));
+    out.push(r);
+  };
   for (const source of sources) {
     const rel = cleanPath('/' + source).slice(1) || '.';
     if (hasGlob(rel)) {
       all ??= [...walkContext(root, ignore)];
       const re = globRegex(rel, source, kind);
-      for (const entry of all) if (re.test(entry.path)) out.push(expand(root, ignore, source, entry.path, entry.stat));
+      for (const entry of all) if (re.test(entry.path)) add(source, entry.path, entry.stat);
       continue;
     }
     const notFound = () =>
@@ -118,7 +148,7 @@ export function resolveCopySources(root: string, sources: string[], ignore: Igno
     if (rel !== '.' && ignore.excludes(rel)) throw notFound();
     const resolved = resolveInContext(root, rel);
     if (resolved === undefined || (resolved !== '.' && ignore.excludes(resolved))) throw notFound();
-    out.push(expand(root, ignore, source, resolved, fs.statSync(path.join(root, resolved))));
+    add(source, resolved, fs.statSync(path.join(root, resolved)));
   }
   return out;
 }

@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { NookError } from '../errors';
 import type { ContainerConfig, ImageConfig } from '../image/config';
+import { parseChmod, type ModeChange } from './chmod';
 import { heredocBody } from './dockerfile/heredoc';
 import type { CommandForm, CopyInstruction, Instruction, Mount, RunInstruction } from './dockerfile/instructions';
 import { FlagProblem, parseMount } from './dockerfile/flags';
@@ -142,7 +143,9 @@ export interface ExpandedCopy {
   dest: string;
   from?: string;
   chown?: string;
-  chmod?: number;
+  /** --chmod as written (after substitution), and what it does to each entry's mode. */
+  chmodText?: string;
+  chmod?: ModeChange;
   link: boolean;
   parents: boolean;
   exclude: string[];
@@ -162,12 +165,15 @@ export function expandCopy(ins: CopyInstruction & { source: Instruction['source'
   const dest = sub(ins.dest);
   const chown = ins.chown === undefined ? undefined : sub(ins.chown);
   const chmodText = ins.chmod === undefined ? undefined : sub(ins.chmod);
-  if (chmodText !== undefined && !/^[0-7]{3,4}$/.test(chmodText))
-    throw new NookError(`${ctx.file}:${ins.source.line}: ${ins.kind} --chmod=${chmodText} is not an octal mode`, { hint: 'use an octal mode such as --chmod=755' });
+  const chmod = chmodText === undefined ? undefined : parseChmod(chmodText);
+  if (chmod && 'error' in chmod)
+    throw new NookError(`${ctx.file}:${ins.source.line}: ${ins.kind} --chmod: ${chmod.error}`, {
+      hint: 'use --chmod=755, --chmod=0644 or a symbolic mode such as --chmod=u+x',
+    });
   const from = ins.from; // no variables in --from (stages.ts refuses them, as BuildKit does)
+  // BuildKit's created_by: no --from, --link or --exclude in it
   const words: string[] = [ins.kind];
   if (ins.parents) words.push('--parents');
-  if (from !== undefined) words.push(`--from=${from}`);
   if (chown !== undefined) words.push(`--chown=${chown}`);
   if (chmodText !== undefined) words.push(`--chmod=${chmodText}`);
   words.push(...sources, ...files.map((f) => `<<${f.name}`), dest);
@@ -178,7 +184,8 @@ export function expandCopy(ins: CopyInstruction & { source: Instruction['source'
     dest,
     from,
     chown,
-    chmod: chmodText === undefined ? undefined : parseInt(chmodText, 8),
+    chmodText,
+    chmod: chmod && 'change' in chmod ? chmod.change : undefined,
     link: ins.link,
     parents: ins.parents,
     exclude: ins.exclude.map(sub),

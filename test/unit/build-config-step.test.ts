@@ -215,8 +215,9 @@ describe('COPY/ADD arguments', () => {
   };
   it('sources, dest, --chown, --chmod and --from are substituted; created_by as BuildKit writes it', () => {
     const c = copy('ARG U=app\nENV DIR=/opt/app\nCOPY --from=build --chown=$U:$U --chmod=0755 bin/* $DIR/');
-    expect(c).toMatchObject({ sources: ['bin/*'], dest: '/opt/app/', chown: 'app:app', chmod: 0o755, from: 'build' });
-    expect(c.createdBy).toBe('COPY --from=build --chown=app:app --chmod=0755 bin/* /opt/app/');
+    expect(c).toMatchObject({ sources: ['bin/*'], dest: '/opt/app/', chown: 'app:app', chmodText: '0755', from: 'build' });
+    expect(c.chmod!(0o600, false)).toBe(0o755);
+    expect(c.createdBy).toBe('COPY --chown=app:app --chmod=0755 bin/* /opt/app/');
   });
   it('heredoc files: expanded unless the delimiter was quoted (quotes kept, no protection), tabs stripped for <<-', () => {
     const c = copy("ENV FOO=bar\nCOPY <<-EOT <<\"RAW\" /dst/\n\techo \"hello ${FOO}\" '$FOO' \\$FOO\nEOT\n$FOO\nRAW");

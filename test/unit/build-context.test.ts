@@ -204,14 +204,14 @@ describe('build context', () => {
 
   it('the checksum ignores mtime, and changes with content, mode, owner, names and --chmod', async () => {
     const none = new IgnoreMatcher([]);
-    const sum = (opts = { uid: 0, gid: 0 } as { uid: number; gid: number; chmod?: number }) =>
+    const sum = (opts = { uid: 0, gid: 0 } as { uid: number; gid: number; chmod?: (m: number) => number }) =>
       checksumSources(ctx, resolveCopySources(ctx, ['app', 'a.txt'], none), opts);
     const first = await sum();
     expect(first).toMatch(/^sha256:[0-9a-f]{64}$/);
     fs.utimesSync(path.join(ctx, 'app/main.go'), new Date(2001, 1, 1), new Date(2001, 1, 1));
     expect(await sum()).toBe(first);
     expect(await sum({ uid: 1000, gid: 1000 })).not.toBe(first);
-    expect(await sum({ uid: 0, gid: 0, chmod: 0o755 })).not.toBe(first);
+    expect(await sum({ uid: 0, gid: 0, chmod: () => 0o755 })).not.toBe(first);
     fs.chmodSync(path.join(ctx, 'a.txt'), 0o600);
     const modeChanged = await sum();
     expect(modeChanged).not.toBe(first);

@@ -141,7 +141,9 @@ describe('Dockerfile: COPY and ADD', () => {
   it('refuses unknown flags, ADD --from, bad --chmod, one argument', () => {
     expect(error('FROM a\nCOPY --own=1 a b').message).toMatch(/^Dockerfile:2: COPY does not accept the flag --own \(it accepts --from, --chown/);
     expect(error('FROM a\nADD --from=x a b').message).toMatch(/ADD does not accept the flag --from/);
-    expect(error('FROM a\nCOPY --chmod=rwx a b').message).toBe('Dockerfile:2: COPY --chmod=rwx is not an octal mode');
+    expect(error('FROM a\nCOPY --chmod=rwx a b').message).toMatch(/^Dockerfile:2: COPY --chmod: invalid chmod parameter: 'rwx'/);
+    expect(error('FROM a\nCOPY --chmod=8 a b').message).toMatch(/^Dockerfile:2: COPY --chmod: invalid chmod parameter: '8'. it should be octal/);
+    expect(one('COPY --chmod=u+x,go-w a b', 'COPY').chmod).toBe('u+x,go-w');
     expect(error('FROM a\nCOPY a').message).toBe('Dockerfile:2: COPY needs at least one source and a destination');
     expect(error('FROM a\nCOPY --from a b').message).toBe('Dockerfile:2: COPY --from needs a value (--from=VALUE)');
     expect(error('FROM a\nCOPY --from=a --from=b a b').message).toBe('Dockerfile:2: COPY --from is given twice');

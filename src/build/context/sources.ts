@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { NookError } from '../../errors';
+import type { ModeChange } from '../chmod';
 import { cleanPath, IgnoreMatcher } from './dockerignore';
 
 export interface ContextEntry {
@@ -185,8 +186,8 @@ export interface ChecksumOptions {
   /** Owner the files will have in the image (COPY writes 0:0 unless --chown). */
   uid: number;
   gid: number;
-  /** --chmod: the permission bits every copied file and directory gets. */
-  chmod?: number;
+  /** --chmod: the permission bits each copied file and directory gets (see chmod.ts). */
+  chmod?: ModeChange;
 }
 
 /**
@@ -204,7 +205,7 @@ export async function checksumSources(root: string, sources: ResolvedSource[], o
     for (const { rel, entry } of entries) {
       const st = entry.stat;
       const type = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : 'o';
-      const perm = opts.chmod ?? st.mode & 0o7777;
+      const perm = opts.chmod && type !== 'l' ? opts.chmod(st.mode, type === 'd') : st.mode & 0o7777;
       h.update(`${type} ${rel} ${perm.toString(8)} ${opts.uid}:${opts.gid}`);
       if (type === 'f') h.update(` ${st.size} ${await fileDigest(path.join(root, entry.path))}`);
       if (type === 'l') h.update(` -> ${fs.readlinkSync(path.join(root, entry.path))}`);

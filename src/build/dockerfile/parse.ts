@@ -7,6 +7,7 @@
  * and line: `Dockerfile:7: unknown instruction COPPY`.
  */
 import { NookError } from '../../errors';
+import { parseChmod } from '../chmod';
 import { FlagProblem, Flags, parseGoDuration, parseMount } from './flags';
 import { heredocMarker, heredocMarkers, type HeredocMarker } from './heredoc';
 import {
@@ -256,8 +257,8 @@ function parseInstruction(line: string, escape: string, heredocs: Heredoc[], war
         else sources.push(src);
       }
       const chmod = f.string('chmod');
-      if (chmod !== undefined && !chmod.includes('$') && !/^[0-7]{3,4}$/.test(chmod))
-        throw new LineProblem(`${kind} --chmod=${chmod} is not an octal mode`, 'use an octal mode such as --chmod=755 or --chmod=0644');
+      const chmodProblem = chmod === undefined || chmod.includes('$') ? undefined : parseChmod(chmod);
+      if (chmodProblem && 'error' in chmodProblem) throw new LineProblem(`${kind} --chmod: ${chmodProblem.error}`, 'use --chmod=755, --chmod=0644 or a symbolic mode such as --chmod=u+x');
       const unpack = kind === 'ADD' && f.list('unpack').length > 0 ? f.bool('unpack') : undefined;
       return {
         kind,

@@ -222,6 +222,19 @@ describe('build context', () => {
     expect(await sum()).not.toBe(contentChanged);
   });
 
+  it('the checksum uses a given file digest function (a memo), once per file', async () => {
+    const none = new IgnoreMatcher([]);
+    const seen: string[] = [];
+    const memo = async (file: string) => {
+      seen.push(path.relative(ctx, file));
+      return 'x';
+    };
+    const sources = resolveCopySources(ctx, ['app'], none);
+    const a = await checksumSources(ctx, sources, { uid: 0, gid: 0, fileDigest: memo });
+    expect(seen.sort()).toEqual(['app/README.md', 'app/lib/util.go', 'app/main.go']);
+    expect(a).not.toBe(await checksumSources(ctx, sources, { uid: 0, gid: 0 }));
+  });
+
   it('finds <Dockerfile>.dockerignore before the context .dockerignore', () => {
     expect(findDockerignore(ctx, path.join(ctx, 'Dockerfile'))).toBeUndefined();
     write('.dockerignore', 'a.txt\n');

@@ -188,6 +188,12 @@ export interface ChecksumOptions {
   gid: number;
   /** --chmod: the permission bits each copied file and directory gets (see chmod.ts). */
   chmod?: ModeChange;
+  /**
+   * The sha256 (hex) of a file's content. Defaults to reading the file; the
+   * engine may pass a memo keyed by (dev, ino, size, mtime, ctime) so a cached
+   * rebuild does not read the whole context again.
+   */
+  fileDigest?: (file: string, stat: fs.Stats) => Promise<string>;
 }
 
 /**
@@ -207,7 +213,7 @@ export async function checksumSources(root: string, sources: ResolvedSource[], o
       const type = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : 'o';
       const perm = opts.chmod && type !== 'l' ? opts.chmod(st.mode, type === 'd') : st.mode & 0o7777;
       h.update(`${type} ${rel} ${perm.toString(8)} ${opts.uid}:${opts.gid}`);
-      if (type === 'f') h.update(` ${st.size} ${await fileDigest(path.join(root, entry.path))}`);
+      if (type === 'f') h.update(` ${st.size} ${await (opts.fileDigest ?? fileDigest)(path.join(root, entry.path), st)}`);
       if (type === 'l') h.update(` -> ${fs.readlinkSync(path.join(root, entry.path))}`);
       h.update('\0');
     }
@@ -215,7 +221,8 @@ export async function checksumSources(root: string, sources: ResolvedSource[], o
   return 'sha256:' + h.digest('hex');
 }
 
-async function fileDigest(file: string): Promise<string> {
+/** sha256 (hex) of a file's content, streamed. */
+export async function fileDigest(file: string): Promise<string> {
   const h = createHash('sha256');
   for await (const chunk of fs.createReadStream(file)) h.update(chunk as Buffer);
   return h.digest('hex');

@@ -13,7 +13,7 @@ import {
 import type { Instruction } from '../../src/build/dockerfile/instructions';
 import { parseDockerfile, parseOnbuildTriggers } from '../../src/build/dockerfile/parse';
 import { ArgScope } from '../../src/build/stages';
-import type { ImageConfig } from '../../src/image/config';
+import { parseImageConfig, type ImageConfig } from '../../src/image/config';
 
 const AMD64 = { os: 'linux', architecture: 'amd64' };
 const base = (): ImageConfig => ({
@@ -144,6 +144,21 @@ describe('config steps', () => {
   it('triggers stored by ONBUILD parse back as instructions', () => {
     const { state } = build('ONBUILD RUN make\nONBUILD COPY --chown=1 . /src');
     expect(parseOnbuildTriggers(cfg(state).OnBuild!, 'img').map((i) => i.kind)).toEqual(['RUN', 'COPY']);
+  });
+});
+
+describe('image config fields the build writes', () => {
+  const doc = (config: unknown) => JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, config });
+  it('OnBuild, Shell and Healthcheck are read back, and checked', () => {
+    const { state } = build('SHELL ["/bin/bash", "-c"]\nONBUILD RUN x\nHEALTHCHECK --retries=2 CMD true');
+    expect(parseImageConfig(JSON.stringify(state.config), 'built').config).toMatchObject({
+      Shell: ['/bin/bash', '-c'],
+      OnBuild: ['RUN x'],
+      Healthcheck: { Test: ['CMD-SHELL', 'true'], Retries: 2 },
+    });
+    expect(() => parseImageConfig(doc({ OnBuild: 'RUN x' }), 'img')).toThrow(/config\.OnBuild is not a list of strings/);
+    expect(() => parseImageConfig(doc({ Shell: ['sh', 'a\0'] }), 'img')).toThrow(/config\.Shell\[1\] contains a NUL byte/);
+    expect(() => parseImageConfig(doc({ Healthcheck: { Test: 'x' } }), 'img')).toThrow(/config\.Healthcheck is not a health check/);
   });
 });
 

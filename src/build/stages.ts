@@ -9,8 +9,9 @@
  *   - `--build-arg` overrides a declared ARG's default; build args never
  *     declared are reported once ("were not consumed"), except docker's
  *     predefined proxy ARGs, which RUN sees without a declaration;
- *   - TARGETPLATFORM, TARGETOS, TARGETARCH, TARGETVARIANT and the BUILD*
- *     ones are set automatically (global scope; a stage re-declares them).
+ *   - TARGETPLATFORM, TARGETOS, TARGETARCH, TARGETVARIANT, TARGETSTAGE and
+ *     the BUILD* ones are set automatically (global scope; a stage
+ *     re-declares them), overridable with --build-arg as in BuildKit.
  */
 import { NookError } from '../errors';
 import type { ArgInstruction, FromInstruction, Instruction, ParsedDockerfile } from './dockerfile/instructions';
@@ -83,17 +84,21 @@ export const PROXY_ARGS = [
   'all_proxy',
 ];
 
-export function platformArgs(target: Platform, build: Platform): Map<string, string> {
+/** The ARGs BuildKit sets automatically (platform.go defaultArgs); TARGETSTAGE is the --target name or "default". */
+export function platformArgs(target: Platform, build: Platform, targetStage = 'default'): Map<string, string> {
   const spec = (p: Platform) => `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
   return new Map([
-    ['TARGETPLATFORM', spec(target)],
-    ['TARGETOS', target.os],
-    ['TARGETARCH', target.architecture],
-    ['TARGETVARIANT', target.variant ?? ''],
     ['BUILDPLATFORM', spec(build)],
     ['BUILDOS', build.os],
+    ['BUILDOSVERSION', ''],
     ['BUILDARCH', build.architecture],
     ['BUILDVARIANT', build.variant ?? ''],
+    ['TARGETPLATFORM', spec(target)],
+    ['TARGETOS', target.os],
+    ['TARGETOSVERSION', ''],
+    ['TARGETARCH', target.architecture],
+    ['TARGETVARIANT', target.variant ?? ''],
+    ['TARGETSTAGE', targetStage],
   ]);
 }
 
@@ -101,7 +106,9 @@ const where = (df: ParsedDockerfile, ins: Instruction) => `${df.file}:${ins.sour
 
 export function planBuild(df: ParsedDockerfile, opts: PlanOptions): BuildPlan {
   const buildArgs = new Map(opts.buildArgs ?? []);
-  const automatic = platformArgs(opts.targetPlatform, opts.buildPlatform);
+  const automatic = platformArgs(opts.targetPlatform, opts.buildPlatform, opts.target);
+  // --build-arg may override them, as BuildKit allows
+  for (const k of automatic.keys()) if (buildArgs.has(k)) automatic.set(k, buildArgs.get(k)!);
   const declared = new Set<string>();
   const substitute = (word: string, env: Env, ins: Instruction) => {
     try {

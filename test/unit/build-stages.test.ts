@@ -40,7 +40,10 @@ describe('build stages', () => {
       TARGETVARIANT: 'v7',
       BUILDPLATFORM: 'linux/amd64',
       BUILDARCH: 'amd64',
+      TARGETSTAGE: 'default',
     });
+    expect(plan('FROM a AS x', { target: 'x' }).globalArgs.get('TARGETSTAGE')).toBe('x');
+    expect(plan('FROM a', { buildArgs: new Map([['TARGETARCH', 'riscv64']]) }).globalArgs.get('TARGETARCH')).toBe('riscv64');
   });
 
   it('COPY --from by name, index or image, and RUN --mount from= make dependencies; unneeded stages are skipped', () => {

@@ -135,6 +135,11 @@ describe('Dockerfile: COPY and ADD', () => {
     const a = one('ADD --checksum=sha256:abc --keep-git-dir=true https://x/y.tgz /y', 'ADD');
     expect(a).toMatchObject({ sources: ['https://x/y.tgz'], checksum: 'sha256:abc', keepGitDir: true, link: false });
   });
+  it('flag values may be quoted or escaped; -- ends the flags (BuildKit testfile flags)', () => {
+    expect(one('COPY --chown="app user" --exclude=a\\ b x /d', 'COPY')).toMatchObject({ chown: 'app user', exclude: ['a b'], sources: ['x'] });
+    expect(one('COPY -- foo /tmp/', 'COPY')).toMatchObject({ sources: ['foo'], dest: '/tmp/' });
+    expect(one('COPY --link -- foo /tmp/', 'COPY')).toMatchObject({ link: true, sources: ['foo'] });
+  });
   it('JSON form allows spaces in names', () => {
     expect(one('COPY ["a file", "dir/"]', 'COPY')).toMatchObject({ sources: ['a file'], dest: 'dir/', json: true });
   });

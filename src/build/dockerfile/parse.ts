@@ -136,7 +136,7 @@ function parseLines(
     let source: Source;
     try {
       const heredocs: Heredoc[] = [];
-      for (const marker of heredocsOpened(line)) {
+      for (const marker of heredocsOpened(line, escape)) {
         let content = '';
         let terminated = false;
         while (i < lines.length) {
@@ -164,7 +164,7 @@ function parseLines(
 }
 
 /** The heredocs an instruction line opens: RUN, COPY and ADD in shell form, also as an ONBUILD trigger (as BuildKit). */
-function heredocsOpened(line: string): HeredocMarker[] {
+function heredocsOpened(line: string, escape: string): HeredocMarker[] {
   let rest = line.trim();
   let keyword = rest.split(/\s+/, 1)[0];
   if (/^ONBUILD$/i.test(keyword)) {
@@ -172,7 +172,7 @@ function heredocsOpened(line: string): HeredocMarker[] {
     keyword = rest.split(/\s+/, 1)[0];
   }
   if (!/^(RUN|COPY|ADD)$/i.test(keyword)) return [];
-  const args = extractFlags(rest.slice(keyword.length)).rest;
+  const args = extractFlags(rest.slice(keyword.length), escape).rest;
   return parseJsonForm(args) === undefined ? heredocMarkers(args) : [];
 }
 
@@ -196,7 +196,7 @@ function parseInstruction(line: string, escape: string, heredocs: Heredoc[], war
   const afterKeyword = trimmed.slice(keyword.length);
   // ONBUILD takes the rest of the line verbatim: the trigger's flags are its own.
   if (kind === 'ONBUILD') return parseOnbuild(afterKeyword, escape, heredocs, warn);
-  const { flags: flagWords, rest: restRaw } = extractFlags(afterKeyword);
+  const { flags: flagWords, rest: restRaw } = extractFlags(afterKeyword, escape);
   const rest = restRaw.trim();
   const flags = (accepted: Record<string, 'string' | 'bool' | 'list'> = {}) => new Flags(kind, flagWords, accepted);
 

@@ -76,6 +76,66 @@ const MATCHES: [string, string, boolean][] = [
   ['dist/*.whl', 'dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl', true],
 ];
 
+// Go's filepath.Match cases, as moby/patternmatcher runs them through its matcher: [pattern, path, matches | 'bad']
+const GO_MATCH: [string, string, boolean | 'bad'][] = [
+  ['abc', 'abc', true],
+  ['*', 'abc', true],
+  ['*c', 'abc', true],
+  ['a*', 'a', true],
+  ['a*', 'abc', true],
+  ['a*', 'ab/c', true],
+  ['a*/b', 'abc/b', true],
+  ['a*/b', 'a/c/b', false],
+  ['a*b*c*d*e*/f', 'axbxcxdxe/f', true],
+  ['a*b*c*d*e*/f', 'axbxcxdxexxx/f', true],
+  ['a*b*c*d*e*/f', 'axbxcxdxe/xxx/f', false],
+  ['a*b*c*d*e*/f', 'axbxcxdxexxx/fff', false],
+  ['a*b?c*x', 'abxbbxdbxebxczzx', true],
+  ['a*b?c*x', 'abxbbxdbxebxczzy', false],
+  ['ab[c]', 'abc', true],
+  ['ab[b-d]', 'abc', true],
+  ['ab[e-g]', 'abc', false],
+  ['ab[^c]', 'abc', false],
+  ['ab[^b-d]', 'abc', false],
+  ['ab[^e-g]', 'abc', true],
+  ['a\\*b', 'a*b', true],
+  ['a\\*b', 'ab', false],
+  ['a?b', 'a☺b', true],
+  ['a[^a]b', 'a☺b', true],
+  ['a???b', 'a☺b', false],
+  ['a[^a][^a][^a]b', 'a☺b', false],
+  ['[a-ζ]*', 'α', true],
+  ['*[a-ζ]', 'A', false],
+  ['a?b', 'a/b', false],
+  ['a*b', 'a/b', false],
+  ['[\\]a]', ']', true],
+  ['[\\-]', '-', true],
+  ['[x\\-]', 'x', true],
+  ['[x\\-]', '-', true],
+  ['[x\\-]', 'z', false],
+  ['[\\-x]', 'x', true],
+  ['[\\-x]', '-', true],
+  ['[\\-x]', 'a', false],
+  ['[]a]', ']', 'bad'],
+  ['[-]', '-', 'bad'],
+  ['[x-]', 'x', 'bad'],
+  ['[-x]', 'x', 'bad'],
+  ['\\', 'a', 'bad'],
+  ['[a-b-c]', 'a', 'bad'],
+  ['[', 'a', 'bad'],
+  ['[^', 'a', 'bad'],
+  ['[^bc', 'a', 'bad'],
+  ['a[', 'a', 'bad'],
+  ['*x', 'xxx', true],
+];
+
+describe('.dockerignore patterns: Go filepath.Match syntax', () => {
+  it.each(GO_MATCH)('%s on %s: %s', (pattern, file, expected) => {
+    if (expected === 'bad') expect(() => new IgnoreMatcher([pattern])).toThrow(/syntax error in pattern/);
+    else expect(new IgnoreMatcher([pattern]).excludes(file)).toBe(expected);
+  });
+});
+
 describe('.dockerignore patterns (moby/patternmatcher cases)', () => {
   it.each(MATCHES)('%s matches %s: %s', (pattern, file, expected) => {
     expect(new IgnoreMatcher([pattern]).excludes(file)).toBe(expected);

@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { NookError } from '../../errors';
+import { goPatternRegex } from './gomatch';
 
 /** Go's filepath.Clean for slash paths. */
 export function cleanPath(p: string): string {
@@ -54,39 +55,6 @@ interface Pattern {
   text: string;
 }
 
-/** A Go filepath.Match pattern (with docker's `**`) as an anchored regular expression. */
-function compile(pattern: string): RegExp {
-  let re = '^';
-  const chars = Array.from(pattern);
-  for (let i = 0; i < chars.length; i++) {
-    const ch = chars[i];
-    if (ch === '*') {
-      if (chars[i + 1] === '*') {
-        i++;
-        if (chars[i + 1] === '/') i++;
-        re += i + 1 >= chars.length ? '.*' : '(.*/)?';
-      } else re += '[^/]*';
-    } else if (ch === '?') re += '[^/]';
-    else if ('.+()|{}$^'.includes(ch)) re += '\\' + ch;
-    else if (ch === '\\') re += i + 1 < chars.length ? '\\' + chars[++i] : '\\\\';
-    else if (ch === '[') {
-      // A character class, as Go writes them ([a-z], [^a-z]); validated below by RegExp.
-      let j = i + 1;
-      let cls = '[';
-      if (chars[j] === '^' || chars[j] === '!') {
-        cls += '^';
-        j++;
-      }
-      for (; j < chars.length && chars[j] !== ']'; j++) cls += chars[j] === '\\' ? '\\' + (chars[++j] ?? '\\') : chars[j] === '/' ? '\\/' : chars[j];
-      if (j >= chars.length) throw new Error('syntax error in pattern');
-      re += cls + ']';
-      i = j;
-    } else if (ch === ']') throw new Error('syntax error in pattern');
-    else re += ch;
-  }
-  return new RegExp(re + '$', 'su');
-}
-
 /** Matches paths (relative to the context root, `/`-separated) against .dockerignore patterns. */
 export class IgnoreMatcher {
   private readonly patterns: Pattern[];
@@ -107,10 +75,10 @@ export class IgnoreMatcher {
       }
       let regex: RegExp;
       try {
-        regex = compile(p);
+        regex = goPatternRegex(p, { doubleStar: true });
       } catch {
         throw new NookError(`${what}: bad pattern ${JSON.stringify(p)}: syntax error in pattern`, {
-          hint: 'patterns use Go filepath.Match syntax (* ? [a-z] and \\ escapes) plus **',
+          hint: 'patterns use Go filepath.Match syntax (* ? [a-z] [^a-z] and \\ escapes) plus **',
         });
       }
       this.patterns.push({ exclusion, regex, text: p });

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { NookError } from '../../errors';
 import type { ModeChange } from '../chmod';
 import { cleanPath, IgnoreMatcher } from './dockerignore';
+import { goPatternRegex } from './gomatch';
 
 export interface ContextEntry {
   /** Relative to the context root, `/`-separated, no leading `./` (`.` for the root itself). */
@@ -164,22 +165,11 @@ function expand(root: string, ignore: IgnoreMatcher, source: string, rel: string
 
 /** Go filepath.Match on whole relative paths (`*` does not cross `/`). */
 function globRegex(pattern: string, source: string, kind: string): RegExp {
-  let re = '^';
-  for (let i = 0; i < pattern.length; i++) {
-    const ch = pattern[i];
-    if (ch === '*') re += '[^/]*';
-    else if (ch === '?') re += '[^/]';
-    else if (ch === '\\') re += '\\' + (pattern[++i] ?? '\\');
-    else if (ch === '[') {
-      const end = pattern.indexOf(']', i + 2);
-      if (end < 0) throw new NookError(`${kind} ${source}: syntax error in pattern`, { hint: 'close the [ character class' });
-      let cls = pattern.slice(i + 1, end);
-      if (cls.startsWith('^') || cls.startsWith('!')) cls = '^' + cls.slice(1);
-      re += `[${cls.replace(/\//g, '')}]`;
-      i = end;
-    } else re += ch.replace(/[.+()|{}$^\]]/, '\\$&');
+  try {
+    return goPatternRegex(pattern);
+  } catch {
+    throw new NookError(`${kind} ${source}: syntax error in pattern`, { hint: 'sources use Go filepath.Match syntax: * ? [a-z] [^a-z] and \\ escapes' });
   }
-  return new RegExp(re + '$', 'su');
 }
 
 export interface ChecksumOptions {

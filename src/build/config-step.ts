@@ -49,7 +49,10 @@ export interface StepContext {
 export interface ConfigStepResult {
   /** The history entry's created_by. */
   createdBy: string;
-  /** WORKDIR: the directory that must exist afterwards; the engine creates it (owned by the current USER, as BuildKit does) when missing. */
+  /**
+   * WORKDIR (not /): the directory that must exist afterwards. BuildKit runs
+   * mkdir -p owned by the current USER and records a layer for it.
+   */
   mkdir?: string;
 }
 
@@ -290,7 +293,8 @@ export function applyConfigInstruction(state: StageState, ins: Instruction, ctx:
       if (p === '') fail('WORKDIR is empty after substitution');
       const dir = path.posix.resolve('/', cfg.WorkingDir || '/', p);
       cfg.WorkingDir = dir;
-      return { createdBy: `WORKDIR ${dir}`, mkdir: dir };
+      // BuildKit makes the directory (a layer, even when it exists) unless it is /
+      return { createdBy: `WORKDIR ${dir}`, ...(dir === '/' ? {} : { mkdir: dir }) };
     }
     case 'USER': {
       const user = sub(ins.user);

@@ -87,8 +87,10 @@ describe('config steps', () => {
   });
 
   it('WORKDIR is relative to the previous one and reports the directory to create', () => {
-    const { state, results } = build('WORKDIR a\nWORKDIR ../b/./c\nENV D=/abs\nWORKDIR $D');
-    expect(results.map((r) => r.mkdir).filter(Boolean)).toEqual(['/srv/a', '/srv/b/c', '/abs']);
+    const { state, results } = build('WORKDIR a\nWORKDIR ../b/./c\nENV D=/abs\nWORKDIR $D\nWORKDIR /tmp/..');
+    expect(results.map((r) => r.mkdir)).toEqual(['/srv/a', '/srv/b/c', undefined, '/abs', undefined]);
+    expect(results[4].createdBy).toBe('WORKDIR /');
+    cfg(state).WorkingDir = '/abs';
     expect(cfg(state).WorkingDir).toBe('/abs');
   });
 

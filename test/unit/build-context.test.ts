@@ -260,6 +260,10 @@ describe('build context', () => {
     expect(() => resolveCopySources(ctx, ['node_modules/x/index.js'], m)).toThrow(/excluded by .dockerignore: stat node_modules\/x\/index.js/);
     expect(() => resolveCopySources(ctx, ['missing'], m, { kind: 'ADD' })).toThrow(/^ADD failed: file not found/);
     expect(resolveCopySources(ctx, ['app'], m)[0].entries.map((e) => e.rel)).toEqual(['lib', 'lib/util.go', 'main.go']);
+    // an excluded directory with an exception inside still gives what the exception brings back
+    const keep = new IgnoreMatcher(['node_modules', '!node_modules/keep']);
+    expect(resolveCopySources(ctx, ['node_modules'], keep)[0].entries.map((e) => e.rel)).toEqual(['keep', 'keep/index.js']);
+    expect(() => resolveCopySources(ctx, ['node_modules/x'], keep)).toThrow(/not found in build context or excluded/);
   });
 
   it('the checksum ignores mtime, and changes with content, mode, owner, names and --chmod', async () => {

@@ -147,10 +147,13 @@ export function resolveCopySources(root: string, sources: string[], ignore: Igno
       new NookError(`${kind} failed: file not found in build context or excluded by .dockerignore: stat ${rel}: file does not exist`, {
         hint: `check that ${source} exists under the build context and that no .dockerignore pattern excludes it`,
       });
-    if (rel !== '.' && ignore.excludes(rel)) throw notFound();
     const resolved = resolveInContext(root, rel);
-    if (resolved === undefined || (resolved !== '.' && ignore.excludes(resolved))) throw notFound();
-    add(source, resolved, fs.statSync(path.join(root, resolved)));
+    if (resolved === undefined) throw notFound();
+    const stat = fs.statSync(path.join(root, resolved));
+    // An excluded directory still counts when `!` exceptions bring back something inside it, as the context BuildKit receives holds it.
+    const excluded = (p: string) => p !== '.' && ignore.excludes(p) && !(stat.isDirectory() && ignore.hasExceptions && !walkContext(root, ignore, resolved).next().done);
+    if (excluded(rel) || excluded(resolved)) throw notFound();
+    add(source, resolved, stat);
   }
   return out;
 }

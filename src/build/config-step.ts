@@ -337,9 +337,15 @@ export function applyConfigInstruction(state: StageState, ins: Instruction, ctx:
       cfg.StopSignal = signal;
       return { createdBy: `STOPSIGNAL ${signal}` };
     }
-    case 'HEALTHCHECK':
+    case 'HEALTHCHECK': {
       cfg.Healthcheck = { ...ins.health };
-      return { createdBy: ins.source.text };
+      // BuildKit prints the config with Go's %+v
+      const h = ins.health;
+      const d = (ns: number | undefined) => goDuration(ns ?? 0);
+      return {
+        createdBy: `HEALTHCHECK {Test:[${h.Test.join(' ')}] Interval:${d(h.Interval)} Timeout:${d(h.Timeout)} StartPeriod:${d(h.StartPeriod)} StartInterval:${d(h.StartInterval)} Retries:${h.Retries ?? 0}}`,
+      };
+    }
     case 'ONBUILD':
       cfg.OnBuild = [...(cfg.OnBuild ?? []), ins.expression];
       return { createdBy: `ONBUILD ${ins.expression}` };
@@ -348,6 +354,21 @@ export function applyConfigInstruction(state: StageState, ins: Instruction, ctx:
       return { createdBy: `MAINTAINER ${ins.author}` };
   }
   throw new Error(`applyConfigInstruction: ${ins.kind} is not a metadata instruction`);
+}
+
+/** Go's time.Duration String(): 0s, 500ms, 1.5µs, 3s, 1m30s, 1h0m0s. */
+export function goDuration(ns: number): string {
+  if (ns === 0) return '0s';
+  const sign = ns < 0 ? '-' : '';
+  ns = Math.abs(ns);
+  const frac = (v: number, unit: number) => String(v / unit).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');
+  if (ns < 1e3) return `${sign}${ns}ns`;
+  if (ns < 1e6) return `${sign}${frac(ns, 1e3)}µs`;
+  if (ns < 1e9) return `${sign}${frac(ns, 1e6)}ms`;
+  const h = Math.floor(ns / 3600e9);
+  const m = Math.floor((ns % 3600e9) / 60e9);
+  const sec = frac(ns % 60e9, 1e9) + 's';
+  return sign + (h ? `${h}h${m}m${sec}` : m ? `${m}m${sec}` : sec);
 }
 
 /** `80`, `80/tcp`, `53/udp`, `8000-8002/tcp` → docker's ExposedPorts keys (`80/tcp`...). */

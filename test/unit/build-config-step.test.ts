@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   applyConfigInstruction,
+  goDuration,
   expandCopy,
   expandMounts,
   runCommand,
@@ -135,10 +136,25 @@ describe('config steps', () => {
     expect(state.config.author).toBe('me <me@x>');
     expect(createdBy.slice(1)).toEqual([
       'VOLUME [/data /logs]',
-      'HEALTHCHECK --interval=10s CMD ["/check"]',
+      'HEALTHCHECK {Test:[CMD /check] Interval:10s Timeout:0s StartPeriod:0s StartInterval:0s Retries:0}',
       'ONBUILD RUN make',
       'ONBUILD COPY . /src',
       'MAINTAINER me <me@x>',
+    ]);
+  });
+
+  it('durations print as Go does', () => {
+    expect([0, 1, 1500, 500e6, 1.5e9, 3e9, 90e9, 300e9, 3600e9, 3723.5e9].map(goDuration)).toEqual([
+      '0s',
+      '1ns',
+      '1.5µs',
+      '500ms',
+      '1.5s',
+      '3s',
+      '1m30s',
+      '5m0s',
+      '1h0m0s',
+      '1h2m3.5s',
     ]);
   });
 

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { NookError } from '../errors';
 import type { ContainerConfig, ImageConfig } from '../image/config';
 import { parseChmod, type ModeChange } from './chmod';
-import { heredocBody } from './dockerfile/heredoc';
+import { heredocBody, heredocMarker } from './dockerfile/heredoc';
 import type { CommandForm, CopyInstruction, Instruction, Mount, RunInstruction } from './dockerfile/instructions';
 import { FlagProblem, parseMount } from './dockerfile/flags';
 import type { ArgScope, Platform } from './stages';
@@ -47,8 +47,8 @@ export interface StepContext {
 }
 
 export interface ConfigStepResult {
-  /** The history entry's created_by. */
-  createdBy: string;
+  /** The history entry's created_by; absent when BuildKit records no history entry (ONBUILD). */
+  createdBy?: string;
   /**
    * WORKDIR (not /): the directory that must exist afterwards. BuildKit runs
    * mkdir -p owned by the current USER and records a layer for it.
@@ -117,9 +117,9 @@ export interface RunCommand {
  */
 export function runCommand(ins: RunInstruction, config: ImageConfig): RunCommand {
   if (ins.command.form === 'exec' || ins.heredocs.length === 0) return { argv: commandArgv(ins.command, config) };
-  const only = ins.command.command.trim();
   const first = ins.heredocs[0];
-  if (ins.heredocs.length === 1 && /^<<-?(["']?)[^\s]+\1$/.test(only) && only.replace(/^<<-?["']?|["']?$/g, '') === first.name) {
+  const whole = heredocMarker(ins.command.command.trim());
+  if (ins.heredocs.length === 1 && whole?.name === first.name) {
     const body = heredocBody(first);
     if (body.startsWith('#!')) {
       const script = { path: `/dev/pipes/${first.name}`, content: body };
@@ -322,7 +322,7 @@ export function applyConfigInstruction(state: StageState, ins: Instruction, ctx:
       return { createdBy: `EXPOSE [${keys.join(' ')}]` };
     }
     case 'VOLUME': {
-      const paths = ins.paths.map(sub);
+      const paths = ins.paths.map((p) => sub(p.trim()));
       if (paths.some((p) => p.trim() === '')) fail('VOLUME path is empty after substitution');
       cfg.Volumes = { ...(cfg.Volumes ?? {}) };
       for (const p of paths) cfg.Volumes[p] = {};
@@ -348,7 +348,7 @@ export function applyConfigInstruction(state: StageState, ins: Instruction, ctx:
     }
     case 'ONBUILD':
       cfg.OnBuild = [...(cfg.OnBuild ?? []), ins.expression];
-      return { createdBy: `ONBUILD ${ins.expression}` };
+      return {};
     case 'MAINTAINER':
       state.config.author = ins.author;
       return { createdBy: `MAINTAINER ${ins.author}` };

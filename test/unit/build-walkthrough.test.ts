@@ -52,7 +52,7 @@ ENTRYPOINT ["/out"]
 `;
 
 interface Step {
-  created_by: string;
+  created_by?: string;
   empty_layer: boolean;
   argv?: string[];
   env?: string[];
@@ -80,7 +80,8 @@ function walk(buildArgs: Map<string, string>) {
         steps.push({ created_by: r.createdBy, empty_layer: !r.mkdir });
       }
     }
-    state.config.history = [...(state.config.history ?? []), ...steps.map((s) => historyEntry(s.created_by, s.empty_layer))];
+    const recorded = steps.filter((s) => s.created_by !== undefined);
+    state.config.history = [...(state.config.history ?? []), ...recorded.map((s) => historyEntry(s.created_by!, s.empty_layer))];
     results.set(index, { config: state.config, steps });
   }
   return { plan, df, results };

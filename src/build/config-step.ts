@@ -170,7 +170,7 @@ export function expandCopy(ins: CopyInstruction & { source: Instruction['source'
   const chmodText = ins.chmod === undefined ? undefined : sub(ins.chmod);
   const chmod = chmodText === undefined ? undefined : parseChmod(chmodText);
   if (chmod && 'error' in chmod)
-    throw new NookError(`${ctx.file}:${ins.source.line}: ${ins.kind} --chmod: ${chmod.error}`, {
+    throw new NookError(`${where(ins, ctx)}: ${ins.kind} --chmod: ${chmod.error}`, {
       hint: 'use --chmod=755, --chmod=0644 or a symbolic mode such as --chmod=u+x',
     });
   const from = ins.from; // no variables in --from (stages.ts refuses them, as BuildKit does)
@@ -214,11 +214,16 @@ export function expandMounts(ins: RunInstruction & { source: Instruction['source
   );
 }
 
+/** `Dockerfile:7`, or for a base image's ONBUILD trigger (line 0) `Dockerfile: ONBUILD trigger "RUN x"`. */
+function where(ins: Instruction, ctx: StepContext): string {
+  return ins.source.line > 0 ? `${ctx.file}:${ins.source.line}` : `${ctx.file}: ONBUILD trigger ${JSON.stringify(ins.source.text)}`;
+}
+
 function guard<T>(ins: Instruction, ctx: StepContext, f: () => T): T {
   try {
     return f();
   } catch (e) {
-    if (e instanceof NookError) throw new NookError(`${ctx.file}:${ins.source.line}: ${e.message}`, { hint: e.hint, cause: e });
+    if (e instanceof NookError) throw new NookError(`${where(ins, ctx)}: ${e.message}`, { hint: e.hint, cause: e });
     throw e;
   }
 }
@@ -255,7 +260,7 @@ export function applyConfigInstruction(state: StageState, ins: Instruction, ctx:
   const cfg: ContainerConfig = (state.config.config ??= {});
   const sub = substituter(ins, state, ctx);
   const fail = (message: string, hint?: string): never => {
-    throw new NookError(`${ctx.file}:${ins.source.line}: ${message}`, { hint });
+    throw new NookError(`${where(ins, ctx)}: ${message}`, { hint });
   };
   switch (ins.kind) {
     case 'ENV': {

@@ -159,6 +159,12 @@ describe('config steps', () => {
     ]);
   });
 
+  it('errors in a base image`s trigger name the trigger', () => {
+    const { state, ctx } = build('');
+    const [trigger] = parseOnbuildTriggers(['STOPSIGNAL NOPE'], 'base');
+    expect(() => applyConfigInstruction(state, trigger, ctx)).toThrow('Dockerfile: ONBUILD trigger "STOPSIGNAL NOPE": STOPSIGNAL NOPE is not a signal');
+  });
+
   it('triggers stored by ONBUILD parse back as instructions', () => {
     const { state } = build('ONBUILD RUN make\nONBUILD COPY --chown=1 . /src');
     expect(parseOnbuildTriggers(cfg(state).OnBuild!, 'img').map((i) => i.kind)).toEqual(['RUN', 'COPY']);

@@ -785,6 +785,25 @@ int nook_wait_child(int pid)
 }
 
 /*
+ * Parent side: reaps `pid` if it has ended: its raw wait status, -EAGAIN
+ * while it runs, or -errno. nook calls it on SIGCHLD, so that waiting for a
+ * sandbox needs no thread (starting libuv's pool cost ~3 ms of `nook run`).
+ */
+int nook_try_wait_child(int pid)
+{
+    int status;
+    for (;;) {
+        int r = waitpid(pid, &status, __WALL | WNOHANG);
+        if (r == pid)
+            return status;
+        if (r == 0)
+            return -EAGAIN;
+        if (r < 0 && errno != EINTR)
+            return -errno;
+    }
+}
+
+/*
  * Parent side: a pidfd for `pid` (Linux 5.3+; always close-on-exec), or
  * -errno: -ENOSYS on older kernels, -ESRCH when no such process exists. A
  * pidfd names one process for good: once it is reaped, signals through it

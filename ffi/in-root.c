@@ -112,7 +112,8 @@ int nook_walk_in_root(int root, const char *path, int create, mode_t mode)
         int dir = stack[depth - 1];
         int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0 && errno == ENOENT && create != NOOK_RESOLVE_EXISTING) {
-            if (create_component(dir, name, last && create == NOOK_RESOLVE_CREATE_FILE, mode) < 0)
+            /* `mode` is for what the path names; directories made on the way to it are 0755. */
+            if (create_component(dir, name, last && create == NOOK_RESOLVE_CREATE_FILE, last ? mode : 0755) < 0)
                 return fail_with(stack, depth, errno);
             fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
         }

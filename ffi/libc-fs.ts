@@ -21,6 +21,8 @@ export interface LibcFs {
   mknod(path: string | Buffer, mode: number, dev: bigint | number): number;
   lsetxattr(path: string | Buffer, name: string | Buffer, value: Buffer, size: number, flags: number): number;
   lgetxattr(path: string | Buffer, name: string | Buffer, value: Buffer | null, size: number): number;
+  /** The NUL-separated names of a file's xattrs (not following a symlink); returns their total length or -1. */
+  llistxattr(path: string | Buffer, list: Buffer | null, size: number): number;
   /** Nanosecond times (Node's utimes rounds to microseconds); `times` holds two struct timespec (atime, mtime). */
   utimensat(dirfd: number, path: string | Buffer, times: Buffer, flags: number): number;
   errno(): number;
@@ -40,6 +42,7 @@ export function libcFs(): LibcFs {
     mknod: libc.func('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
     lsetxattr: libc.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
     lgetxattr: libc.func('intptr_t lgetxattr(const char *path, const char *name, void *value, size_t size)'),
+    llistxattr: libc.func('intptr_t llistxattr(const char *path, void *list, size_t size)'),
     utimensat: libc.func('int utimensat(int dirfd, const char *path, const void *times, int flags)'),
     errno: () => n.koffi.errno(),
   };

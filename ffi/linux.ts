@@ -38,10 +38,13 @@ export const PR = {
 } as const;
 
 /** Signal numbers the plan or a libc call needs as plain numbers (x86_64 and aarch64 agree). */
-export const SIGNAL = { SIGKILL: 9, SIGTERM: 15, SIGCHLD: 17 } as const;
+export const SIGNAL = { SIGKILL: 9, SIGTERM: 15, SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19 } as const;
 
 /** open(2) flags. */
 export const O = { RDONLY: 0, RDWR: 2, CLOEXEC: 0x80000 } as const;
 
 /** socket(2) and socketpair(2). */
 export const SOCKET = { AF_UNIX: 1, SOCK_SEQPACKET: 5, SOCK_CLOEXEC: 0x80000 } as const;
+
+/** errno values nook's native calls return negated (-errno) and callers compare against. */
+export const ERRNO = { ESRCH: 3, EAGAIN: 11, ENOSYS: 38 } as const;

@@ -112,9 +112,10 @@ export interface Native {
   /** Ends the process at once, skipping Node's teardown (a few ms) once all output is written. */
   exitNow(code: number): never;
   readStatus(fd: number, out4: Int32Array, passedFd: Int32Array): number;
-  waitChildAsync(pid: number, cb: (err: unknown, status: number) => void): void;
   /** Blocking wait; returns the raw wait status or -errno. */
   waitChild(pid: number): number;
+  /** Reaps pid if it has ended: the raw wait status, -EAGAIN while it runs, or -errno. */
+  tryWaitChild(pid: number): number;
   /** posix_spawn() with stdout and stderr into outFd; returns the pid or -errno. */
   spawn(path: string, argv: (string | null)[], outFd: number): number;
   /** A regular file inside the directory `root`, resolved as if it were / (ffi/in-root.c), open for reading; -EINVAL if not regular, or -errno. */
@@ -137,7 +138,6 @@ export function loadNative(): Native {
   const libc = koffi.load('libc.so.6');
   const exec = koffi.load(paths['libnook-exec.so']);
   const childStackTop = exec.func('void *nook_child_stack_top(void)');
-  const waitChild = exec.func('int nook_wait_child(int pid)');
   native = {
     koffi,
     execPlanAddress: BigInt(exec.symbol('nook_exec_plan')),
@@ -152,8 +152,8 @@ export function loadNative(): Native {
     dup: libc.func('int dup(int fd)'),
     exitNow: libc.func('void _exit(int status)') as unknown as (code: number) => never,
     readStatus: exec.func('int nook_read_status(int fd, int32_t *out4, int *passed_fd)'),
-    waitChildAsync: (pid, cb) => waitChild.async(pid, cb),
-    waitChild,
+    waitChild: exec.func('int nook_wait_child(int pid)'),
+    tryWaitChild: exec.func('int nook_try_wait_child(int pid)'),
     spawn: exec.func('int nook_spawn(const char *path, const char **argv, int outfd)'),
     openFileInRoot: exec.func('int nook_open_file_in_root(const char *root, const char *path)'),
     pidfdOpen: exec.func('int nook_pidfd_open(int pid)'),

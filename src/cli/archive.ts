@@ -138,8 +138,11 @@ export async function importCommand(argv: string[]): Promise<number> {
   const { source, what, size } = openInput(positionals[0], 'import', 'nook import - myimage < rootfs.tar');
   const { importRootfs } = await import('../image/archive/import');
   const { ImageStore } = await import('../image/store/store');
+  const { defaultCreated } = await import('../image/write-image');
   const record = await importRootfs(ImageStore.open(), source, what, {
     name,
+    // SOURCE_DATE_EPOCH, as for build and commit: the same tarball gives the same image.
+    created: new Date(defaultCreated()),
     platform,
     size,
     maxExpansion,

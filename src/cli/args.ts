@@ -40,6 +40,10 @@ export function parseArgs(argv: string[], specs: readonly FlagSpec[], command: s
     }
   }
   let unknown: string | null = null;
+  // minimist reads `--no-cache` as "cache: false"; a declared boolean named no-... means itself.
+  const negatives = new Set(specs.filter((s) => s.type === 'boolean' && s.name.startsWith('no-')).map((s) => `--${s.name}`));
+  const end = argv.indexOf('--');
+  argv = argv.map((a, i) => ((end < 0 || i < end) && negatives.has(a) ? `${a}=true` : a));
   const parsed = minimist(argv, {
     // '_' keeps positional arguments as typed (minimist would turn "0x10" into 16).
     string: ['_', ...specs.filter((s) => s.type === 'string').map((s) => s.name)],

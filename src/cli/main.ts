@@ -15,6 +15,7 @@ A rootless, daemonless sandbox and container runtime in one executable.
 
 Commands:
   run       Run a command in a sandbox, from an image or a directory (nook run --help)
+  build     Build an image from a Dockerfile
   pull      Download an image from a registry
   images    List images in the local store
   inspect   Show a container's or an image's details as JSON
@@ -23,7 +24,9 @@ Commands:
   save      Write images to a tar archive (docker-archive or OCI layout)
   load      Read images from such an archive
   import    Make an image from a root filesystem tarball
-  image     Image commands: ls, pull, rm, tag, inspect, prune, save, load, import
+  commit    Make an image from a container's changes
+  history   Show how an image was made
+  image     Image commands: ls, pull, rm, tag, inspect, prune, save, load, import, history
   ps        List containers
   logs      Show a detached container's output
   exec      Run a command in a running container
@@ -32,7 +35,8 @@ Commands:
   start     Start stopped containers (detached)
   wait      Wait for containers to stop and print their exit codes
   rm        Remove containers
-  container Container commands: ls, ps, logs, exec, stop, kill, start, wait, rm, inspect, prune
+  diff      List the files a container added, changed or deleted
+  container Container commands: ls, ps, logs, exec, stop, kill, start, wait, rm, inspect, prune, commit, diff
   login     Store credentials for a registry
   logout    Remove stored credentials
   info      Show where nook keeps things and what this host lets it do
@@ -100,18 +104,22 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   start: async () => (await import('./container-cmds')).startCommand,
   logs: async () => (await import('./logs')).logsCommand,
   exec: async () => (await import('./exec')).execCommand,
+  build: async () => (await import('./build')).buildCommand,
+  commit: async () => (await import('./commit')).commitCommand,
+  diff: async () => (await import('./diff')).diffCommand,
+  history: async () => (await import('./history')).historyCommand,
 };
 
 /** `nook container SUB`: docker's management-command spelling of the container commands. */
 const CONTAINER_SUBCOMMANDS: Record<string, string> = {
   ls: 'ps', list: 'ps', ps: 'ps', stop: 'stop', kill: 'kill', rm: 'rm', remove: 'rm', wait: 'wait', start: 'start',
-  logs: 'logs', exec: 'exec', inspect: 'inspect',
+  logs: 'logs', exec: 'exec', inspect: 'inspect', commit: 'commit', diff: 'diff',
 };
 
 /** `nook image SUB`: docker's management-command spelling of the image commands. */
 const IMAGE_SUBCOMMANDS: Record<string, string> = {
   ls: 'images', list: 'images', pull: 'pull', rm: 'rmi', remove: 'rmi', tag: 'tag', inspect: 'inspect',
-  save: 'save', load: 'load', import: 'import',
+  save: 'save', load: 'load', import: 'import', history: 'history',
 };
 
 /** `nook image inspect` looks at images only, `nook container inspect` at containers only, as docker's. */

@@ -10,6 +10,7 @@ import { parseArgs } from './args';
 import { wantsContainer } from './container-flags';
 import { RUN_FLAGS, runUsage } from './run-flags';
 import { requestFromFlags, rootfsFromFlags } from './run-request';
+import { mark } from '../util/timing';
 
 export async function runCommand(argv: string[]): Promise<number> {
   const parsed = parseArgs(argv, RUN_FLAGS, 'run');
@@ -17,7 +18,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     process.stdout.write(runUsage());
     return 0;
   }
+  mark('flags parsed');
   const host = hostIdentity();
+  mark('host identity');
   if (wantsContainer(parsed.flags)) {
     const { runContainer } = await import('./run-container');
     return runContainer(parsed, host);
@@ -29,7 +32,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     return runImage(parsed, host);
   }
   const rootfs = rootfsFromFlags(parsed);
-  const spec = composeSpec(requestFromFlags(parsed, { image: false }), host, { rootfs });
+  const req = requestFromFlags(parsed, { image: false });
+  mark('request');
+  const spec = composeSpec(req, host, { rootfs });
+  mark('composed');
   const { runSandbox } = await import('../sandbox/process');
   return runSandbox(spec, host);
 }

@@ -32,7 +32,7 @@ export interface ImageConfig {
   author?: string;
   config?: ContainerConfig;
   rootfs: { type: 'layers'; diff_ids: string[] };
-  history?: { created?: string; created_by?: string; empty_layer?: boolean; comment?: string }[];
+  history?: { created?: string; created_by?: string; author?: string; empty_layer?: boolean; comment?: string }[];
 }
 
 /**

@@ -17,13 +17,13 @@
 import fs = require('node:fs');
 import { encodePlan, type PlanOp } from '../../ffi/plan-format';
 import type { Native } from '../../ffi/native';
-import { NookError } from '../errors';
+import { describeErrno, NookError } from '../errors';
 import { cloneFailure } from './diagnose';
 import type { PlanFds } from './plan';
 import { mark } from '../util/timing';
 import { ProcessHandle } from './pidfd';
 import { Fd, FdGroup, pipe } from './fd';
-import { SOCKET } from '../../ffi/linux';
+import { ERRNO, SOCKET } from '../../ffi/linux';
 
 export { Fd, FdGroup, pipe };
 
@@ -130,14 +130,26 @@ export function readChildReport(n: Native, fd: Fd): ChildReport {
   }
 }
 
-/** Resolves with the raw wait status once `pid` exits (waited for in a worker thread). */
+/**
+ * Resolves with the raw wait status once `pid` exits: reaped on SIGCHLD
+ * (and once right away, should it have ended already), so no thread is
+ * needed. Only nook reaps its own children by pid, and libuv's handler
+ * reaps only the pids it spawned, so nobody takes this one from us.
+ */
 export function waitChild(n: Native, pid: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    n.waitChildAsync(pid, (err, status) => {
-      if (err) reject(err);
-      else if (status < 0) reject(new NookError(`waiting for the sandbox (pid ${pid}): errno ${-status}`));
+    // A signal listener does not keep Node's event loop alive; this timer does, until the child is reaped.
+    const keepAlive = setInterval(() => undefined, 0x7fffffff);
+    const check = () => {
+      const status = n.tryWaitChild(pid);
+      if (status === -ERRNO.EAGAIN) return;
+      process.off('SIGCHLD', check);
+      clearInterval(keepAlive);
+      if (status < 0) reject(new NookError(`waiting for the sandbox (pid ${pid}): ${describeErrno(-status)}`));
       else resolve(status);
-    });
+    };
+    process.on('SIGCHLD', check);
+    check();
   });
 }
 

@@ -8,9 +8,9 @@
 import type { Native } from '../../ffi/native';
 import { describeErrno, NookError } from '../errors';
 import { Fd } from './fd';
+import { ERRNO } from '../../ffi/linux';
 
-const ENOSYS = 38;
-const ESRCH = 3;
+const { ENOSYS, ESRCH } = ERRNO;
 
 export class ProcessHandle implements Disposable {
   private constructor(

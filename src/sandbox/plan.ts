@@ -82,7 +82,7 @@ export function buildPlan(spec: SandboxSpec, fds: PlanFds, opts: PlanOptions = {
 /** What a process runs with: the part of a sandbox that `nook exec` shares with `nook run`. */
 export type ProcessSpec = Pick<
   SandboxSpec,
-  'argv' | 'env' | 'cwd' | 'user' | 'tty' | 'ttySize' | 'interactive' | 'ulimits' | 'security' | 'idmap' | 'init'
+  'argv' | 'env' | 'cwd' | 'user' | 'tty' | 'ttySize' | 'interactive' | 'outputFd' | 'ulimits' | 'security' | 'idmap' | 'init'
 >;
 
 /**
@@ -215,6 +215,8 @@ function stdioOps(spec: ProcessSpec): PlanOp[] {
   }
   if (!spec.interactive) ops.push({ op: 'OPEN', args: ['/dev/null', O.RDONLY, 0, 0], what: 'attach stdin to /dev/null' });
   ops.push({ op: 'SETSID', args: [], what: "start a session of its own, away from the user's terminal" });
+  if (spec.outputFd !== undefined)
+    for (const fd of [1, 2]) ops.push({ op: 'DUP2', args: [spec.outputFd, fd], what: `send fd ${fd} to the output given` });
   for (const fd of [0, 1, 2]) {
     ops.push({ op: 'CLEAR_NONBLOCK', args: [fd], what: `make fd ${fd} blocking` });
     ops.push({ op: 'DUP2', args: [fd, fd], what: `make fd ${fd} inheritable` });

@@ -17,6 +17,7 @@ import type { SandboxSpec } from './spec';
 import { mark } from '../util/timing';
 import { randomHex } from '../util/random';
 import { createCgroup, type ContainerCgroup } from './cgroups';
+import { SIGNAL } from '../../ffi/linux';
 
 export function failedStep(ops: PlanOp[], failure: { step: number; errno: number }, spec: SandboxSpec, host: HostIdentity): NookError {
   const step = ops[failure.step];
@@ -27,6 +28,8 @@ export function failedStep(ops: PlanOp[], failure: { step: number; errno: number
 export interface RunHooks {
   /** The command runs (execve succeeded) as host pid `pid`: a named container records it. */
   onStarted?(pid: number): void | Promise<void>;
+  /** When aborted, the sandbox is killed (SIGKILL to its init takes its whole pid namespace): an interrupted build step. */
+  cancel?: AbortSignal;
 }
 
 export async function runSandbox(spec: SandboxSpec, host: HostIdentity, hooks: RunHooks = {}): Promise<number> {
@@ -75,8 +78,15 @@ async function runInCgroup(n: Native, spec: SandboxSpec, host: HostIdentity, rel
   });
   mark('command started');
   relay.attach(started.handle!);
-  await hooks.onStarted?.(started.pid);
-  return followCommand(n, spec, relay, started.exited!, started.ptyMaster?.take());
+  const kill = () => started.handle!.signal(SIGNAL.SIGKILL);
+  hooks.cancel?.addEventListener('abort', kill, { once: true });
+  try {
+    if (hooks.cancel?.aborted) kill();
+    await hooks.onStarted?.(started.pid);
+    return await followCommand(n, spec, relay, started.exited!, started.ptyMaster?.take());
+  } finally {
+    hooks.cancel?.removeEventListener('abort', kill);
+  }
 }
 
 /** The command runs: relay the terminal (with -t) until it exits, and turn its wait status into nook's exit code. */

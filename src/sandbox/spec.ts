@@ -87,6 +87,8 @@ export interface SandboxSpec {
   tty: boolean;               // allocate a pty for the command
   ttySize?: { rows: number; cols: number }; // its initial size: the user's terminal's
   interactive: boolean;       // keep stdin attached
+  /** Without a tty: an fd of nook's that becomes the command's stdout and stderr (a quiet build's /dev/null). */
+  outputFd?: number;
   idmap: IdMapping;
   security: SecuritySpec;
   /** Resource limits: when set, the sandbox gets a cgroup of its own. */

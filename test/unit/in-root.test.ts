@@ -101,4 +101,12 @@ describe.each(['nook_resolve_in_root', 'nook_walk_in_root'])('%s', (fn) => {
     expect(fs.statSync(path.join(root, 'proc/self/root', outside.slice(1), 'file')).isFile()).toBe(true);
     expect(where('/etc/passwd/sub', 1)).toBe(`errno ${os.constants.errno.ENOTDIR}`);
   });
+
+  it('gives a file it creates the mode asked for, and the directories made on the way to it 0755', () => {
+    const fd = resolve(rootFd, `/made-${fn}/a/b/file`, 2, 0o600);
+    expect(fd).toBeGreaterThanOrEqual(0);
+    fs.closeSync(fd);
+    expect(fs.statSync(path.join(root, `made-${fn}/a/b/file`)).mode & 0o7777).toBe(0o600 & ~process.umask());
+    for (const d of [`made-${fn}`, `made-${fn}/a`, `made-${fn}/a/b`]) expect(fs.statSync(path.join(root, d)).mode & 0o7777).toBe(0o755 & ~process.umask());
+  });
 });

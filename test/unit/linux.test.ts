@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLONE, MS, O, PR, SIGNAL, SOCKET } from '../../ffi/linux';
+import { CLONE, ERRNO, MS, O, PR, SIGNAL, SOCKET } from '../../ffi/linux';
 
 const haveCc = spawnSync('cc', ['--version'], { stdio: 'ignore' }).status === 0;
 
@@ -19,6 +19,7 @@ const pairs: [string, number][] = [
   ...Object.entries(SIGNAL).map(([k, v]): [string, number] => [k, v]),
   ...Object.entries(O).map(([k, v]): [string, number] => [`O_${k}`, v]),
   ...Object.entries(SOCKET).map(([k, v]): [string, number] => [k, v]),
+  ...Object.entries(ERRNO).map(([k, v]): [string, number] => [k, v]),
 ];
 
 describe.skipIf(!haveCc)('ffi/linux.ts', () => {
@@ -30,7 +31,7 @@ describe.skipIf(!haveCc)('ffi/linux.ts', () => {
         src,
         [
           '#define _GNU_SOURCE',
-          ...['fcntl.h', 'sched.h', 'signal.h', 'stdio.h', 'sys/mount.h', 'sys/prctl.h', 'sys/socket.h'].map((h) => `#include <${h}>`),
+          ...['errno.h', 'fcntl.h', 'sched.h', 'signal.h', 'stdio.h', 'sys/mount.h', 'sys/prctl.h', 'sys/socket.h'].map((h) => `#include <${h}>`),
           'int main(void) {',
           ...pairs.map(([name]) => `  printf("%s %ld\\n", "${name}", (long)(${name}));`),
           '  return 0;',

@@ -10,6 +10,7 @@ import { FileLock } from '../../util/lock';
 import { KEPT_FILE } from '../../container/rootfs';
 import { StoreHelper } from './helper-client';
 import { ImageStore } from './store';
+import { cachedLayers } from './build-cache';
 
 export interface GcResult {
   layers: number;
@@ -78,6 +79,11 @@ export async function collectGarbage(store: ImageStore): Promise<GcResult> {
     for (const img of images) {
       for (const d of [img.id, img.manifestDigest, img.indexDigest, ...img.layers.map((l) => l.digest)]) if (d) liveBlobs.add(d.slice(7));
       for (const l of img.layers) liveLayers.add(l.diffId.slice(7));
+    }
+    // The build cache's layers stay until `image prune` drops the cache.
+    for (const l of cachedLayers(store)) {
+      liveBlobs.add(l.digest.slice(7));
+      liveLayers.add(l.diffId.slice(7));
     }
 
     const result: GcResult = { layers: 0, blobs: 0, containers: stale.length, bytes: 0 };

@@ -10,6 +10,8 @@ import { computeIdMapping, hostIdentity, type HostIdentity, type IdMapping } fro
 import { startUsernsHelper, type UsernsHelper } from '../../sandbox/userns-exec';
 import type { HelperReply, HelperRequest } from './helper-protocol';
 import type { IdPolicy } from '../unpack/owners';
+import type { LayerSource } from '../layer/source';
+import type { Change } from '../layer/changes';
 
 type Pending = {
   resolve: (r: Extract<HelperReply, { event: 'done' }>) => void;
@@ -108,6 +110,20 @@ export class StoreHelper {
     );
   }
 
+  /** Writes the layer of `source` as a gzip blob at `out` (see image/layer/write-layer.ts). */
+  writeLayer(source: LayerSource, out: string, sourceDateEpoch?: number): Promise<NonNullable<Extract<HelperReply, { event: 'done' }>['layer']>> {
+    return new Promise((resolve, reject) =>
+      this.send({ id: this.nextId++, op: 'layer', source, out, sourceDateEpoch }, { resolve: (r) => resolve(r.layer!), reject }),
+    );
+  }
+
+  /** A container's changes, as `nook diff` lists them. */
+  changes(source: LayerSource, lowers: string[]): Promise<Change[]> {
+    return new Promise((resolve, reject) =>
+      this.send({ id: this.nextId++, op: 'changes', source, lowers }, { resolve: (r) => resolve(r.changes ?? []), reject }),
+    );
+  }
+
   /** Requests sent and not yet answered. */
   get busy(): number {
     return this.pending.size;
@@ -154,6 +170,10 @@ export class StoreHelperPool {
 
   extract(...args: Parameters<StoreHelper['extract']>): ReturnType<StoreHelper['extract']> {
     return this.pick().extract(...args);
+  }
+
+  writeLayer(...args: Parameters<StoreHelper['writeLayer']>): ReturnType<StoreHelper['writeLayer']> {
+    return this.pick().writeLayer(...args);
   }
 
   async close(): Promise<void> {

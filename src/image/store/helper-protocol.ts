@@ -5,6 +5,8 @@
  * and deletes directories holding such files. JSON lines both ways.
  */
 import type { IdPolicy } from '../unpack/owners';
+import type { LayerSource } from '../layer/source';
+import type { Change } from '../layer/changes';
 
 export type HelperRequest =
   | {
@@ -29,10 +31,23 @@ export type HelperRequest =
     }
   | { id: number; op: 'remove'; paths: string[] }
   /** Copies `layers` (bottom first) into `dest`: the fallback when overlayfs is refused. */
-  | { id: number; op: 'assemble'; layers: string[]; dest: string };
+  | { id: number; op: 'assemble'; layers: string[]; dest: string }
+  /** Writes the layer of a container's changes as a gzip tar blob to `out` (image/layer/write-layer.ts). */
+  | { id: number; op: 'layer'; source: LayerSource; out: string; sourceDateEpoch?: number }
+  /** Lists a container's changes as `nook diff` prints them. */
+  | { id: number; op: 'changes'; source: LayerSource; lowers: string[] };
 
 export type HelperReply =
   | { id: number; event: 'progress'; bytes: number }
-  | { id: number; event: 'done'; entries?: number; bytes?: number }
+  | {
+      id: number;
+      event: 'done';
+      entries?: number;
+      bytes?: number;
+      /** Of a 'layer' request. */
+      layer?: { digest: string; size: number; diffId: string; entries: number };
+      /** Of a 'changes' request. */
+      changes?: Change[];
+    }
   | { id: number; event: 'error'; message: string; hint?: string }
   | { id: number; event: 'warning' | 'debug'; message: string };

@@ -84,7 +84,14 @@ export async function storeHelperMain(): Promise<number> {
     const req = JSON.parse(line) as HelperRequest;
     try {
       if (req.op === 'extract') await extract(req);
-      else if (req.op === 'assemble') {
+      else if (req.op === 'layer') {
+        const { writeLayerBlob } = await import('../layer/write-layer');
+        const { digest, size, diffId, entries } = await writeLayerBlob(req.source, req.out, { sourceDateEpoch: req.sourceDateEpoch });
+        reply({ id: req.id, event: 'done', layer: { digest, size, diffId, entries } });
+      } else if (req.op === 'changes') {
+        const { listChanges } = await import('../layer/changes');
+        reply({ id: req.id, event: 'done', changes: listChanges(req.source, req.lowers) });
+      } else if (req.op === 'assemble') {
         assembleLayers(req.layers, req.dest);
         reply({ id: req.id, event: 'done' });
       } else remove(req);

@@ -5,6 +5,7 @@
  */
 import { collectGarbage, type GcResult } from './gc';
 import type { ImageRecord, ImageStore } from './store';
+import { dropBuildCache } from './build-cache';
 
 export async function pruneImages(store: ImageStore, opts: { all: boolean; keep?: ReadonlySet<string> }): Promise<{ deleted: ImageRecord[]; gc: GcResult }> {
   const deleted = await store.updateRefs((refs) => {
@@ -14,5 +15,7 @@ export async function pruneImages(store: ImageStore, opts: { all: boolean; keep?
     return victims;
   });
   for (const r of deleted) store.deleteImage(r.id);
+  // The build cache holds layers no image may name: it goes too (the next build makes it again).
+  dropBuildCache(store);
   return { deleted, gc: await collectGarbage(store) };
 }

@@ -314,6 +314,21 @@ export class Copier {
 
   /** One entry `src` (lstat `st`) as `name` in the destination directory `dirFd`. */
   private copyEntry(src: string, st: fs.BigIntStats, dirFd: number, dirInner: string, name: string, from?: 'top' | 'archive', rel = ''): void {
+    try {
+      this.writeEntry(src, st, dirFd, dirInner, name, from, rel);
+    } catch (e) {
+      if (e instanceof NookError) throw e;
+      // Node's message names /proc/self/fd paths: name the file as the user wrote it instead.
+      const err = e as NodeJS.ErrnoException;
+      const what = from === 'archive' ? path.posix.join(dirInner, name) : rel || path.posix.join(dirInner, name);
+      throw new NookError(`${this.spec.instruction} failed: ${what}: ${err.code ?? err.message}${err.syscall ? ` (${err.syscall})` : ''}`, {
+        hint: err.code === 'EACCES' ? 'nook reads the sources as you: make them readable by your user' : undefined,
+        cause: e,
+      });
+    }
+  }
+
+  private writeEntry(src: string, st: fs.BigIntStats, dirFd: number, dirInner: string, name: string, from?: 'top' | 'archive', rel = ''): void {
     const dst = fdPath(dirFd, name);
     const inner = path.posix.join(dirInner, name);
     const owner = from === 'archive' && !this.spec.owner ? { uid: Number(st.uid), gid: Number(st.gid) } : this.ownerFor(st);

@@ -54,7 +54,7 @@ export function resolveChown(spec: string, root: RootView): Owner {
 
 /** --chmod=MODE: an octal mode (docker also takes no symbolic form for COPY). */
 export function parseChmod(spec: string): number {
-  if (!/^[0-7]{1,4}$/.test(spec))
+  if (!/^[0-7]{1,5}$/.test(spec) || parseInt(spec, 8) > 0o7777)
     throw new NookError(`invalid --chmod=${spec}`, { hint: 'give an octal mode, e.g. --chmod=0644 or --chmod=755' });
   return parseInt(spec, 8);
 }

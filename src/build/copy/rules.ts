@@ -14,7 +14,12 @@ export type Instruction = 'COPY' | 'ADD';
  * stays inside (docker cleans it the same way), `.` is the root itself.
  */
 export function cleanSource(pattern: string): string {
-  return path.posix.join('/', pattern);
+  return stripSlash(path.posix.join('/', pattern));
+}
+
+/** `/a/b/` → `/a/b` (`/` stays). */
+function stripSlash(p: string): string {
+  return p.length > 1 ? p.replace(/\/+$/, '') : p;
 }
 
 /** The components before the first with a wildcard, and the rest (matched as one pattern), as BuildKit splits them. */
@@ -37,7 +42,7 @@ export function destination(dest: string, workdir = '/'): Destination {
   if (dest === '') throw new NookError('COPY needs a destination', { hint: 'write COPY SRC... DEST' });
   const isDir = dest.endsWith('/') || dest === '.' || dest.endsWith('/.');
   const abs = dest.startsWith('/') ? dest : path.posix.join(workdir.startsWith('/') ? workdir : `/${workdir}`, dest);
-  return { path: path.posix.normalize(abs), isDir };
+  return { path: stripSlash(path.posix.normalize(abs)), isDir };
 }
 
 /** Several sources (or a wildcard matching several) need a destination written as a directory. */

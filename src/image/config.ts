@@ -16,6 +16,12 @@ export interface ContainerConfig {
   ExposedPorts?: Record<string, object> | null;
   Volumes?: Record<string, object> | null;
   ArgsEscaped?: boolean;
+  /** Docker's HealthConfig: Test is ["NONE"], ["CMD", argv...] or ["CMD-SHELL", command]; durations in nanoseconds. */
+  Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number } | null;
+  /** ONBUILD triggers, each an instruction line, run when a build uses this image as its base. */
+  OnBuild?: string[] | null;
+  /** SHELL: the shell for shell-form RUN, CMD and ENTRYPOINT (default ["/bin/sh", "-c"]). */
+  Shell?: string[] | null;
 }
 
 export interface ImageConfig {
@@ -57,7 +63,7 @@ function containerConfigProblem(c: Record<string, unknown>): string | undefined 
     if (!optional(c[k], isString)) return `config.${k} is not a string`;
     if (typeof c[k] === 'string' && c[k].includes('\0')) return `config.${k} contains a NUL byte`;
   }
-  for (const k of ['Entrypoint', 'Cmd', 'Env'] as const) {
+  for (const k of ['Entrypoint', 'Cmd', 'Env', 'OnBuild', 'Shell'] as const) {
     if (!optional(c[k], isStringList)) return `config.${k} is not a list of strings`;
     const list = (c[k] ?? []) as string[];
     const i = list.findIndex((s) => s.includes('\0'));
@@ -69,6 +75,7 @@ function containerConfigProblem(c: Record<string, unknown>): string | undefined 
   for (const k of ['ExposedPorts', 'Volumes'] as const) if (!optional(c[k], isObject)) return `config.${k} is not an object`;
   if (!optional(c.Labels, (l) => isObject(l) && Object.values(l).every(isString))) return 'config.Labels is not an object of strings';
   if (!optional(c.ArgsEscaped, (b) => typeof b === 'boolean')) return 'config.ArgsEscaped is not a boolean';
+  if (!optional(c.Healthcheck, (h) => isObject(h) && optional(h.Test, isStringList))) return 'config.Healthcheck is not a health check';
   return undefined;
 }
 

@@ -182,8 +182,11 @@ describe('COPY into an overlay over an image layer', () => {
       { op: 'copy', req: copyReq(f, ['a.txt'], '/user-only/', { chown: 'app' }) },
       { op: 'copy', req: copyReq(f, ['a.txt'], '/mode/', { chmod: '0600' }) },
       { op: 'copy', req: copyReq(f, ['a.txt'], '/nobody/', { chown: 'ghost' }) },
+      { op: 'copy', req: copyReq(f, ['a.txt'], '/symbolic/', { chmod: 'u+x,go-r' }) },
     ]);
     results.slice(0, 4).forEach(ok);
+    ok(results[5]);
+    expect(lst(`${f.upper}/symbolic/a.txt`).mode & 0o7777).toBe(0o700);
     const up = f.upper;
     const at = (p: string) => [lst(p).uid, lst(p).gid];
     expect(at(`${up}/by-id/new/a.txt`)).toEqual([hostId(u, 1000), hostId(u, 1000, 'gid')]);
@@ -195,6 +198,31 @@ describe('COPY into an overlay over an image layer', () => {
     expect(lst(`${up}/mode/a.txt`).mode & 0o7777).toBe(0o600);
     expect(failed(results[4]).error).toMatch(/can't find uid for user ghost/);
     expect(fs.existsSync(`${up}/nobody`)).toBe(false);
+  });
+});
+
+describe('COPY --parents, --exclude and wildcards', () => {
+  it('--parents keeps paths (from the root, or from a /./ pivot), --exclude drops what lands on a pattern, an empty wildcard copies nothing', (ctx) => {
+    const u = need(ctx, 'sub');
+    const f = fixture(u);
+    ctxFile(u, f, 'src/app/main.c', 'M');
+    ctxFile(u, f, 'src/app/test.c', 'T');
+    ctxFile(u, f, 'src/lib/util.c', 'U');
+    ctxDirsOwned(u, f);
+    const results = runSteps(u, [
+      { op: 'copy', req: copyReq(f, ['src/*/main.c', 'src/lib'], '/p1/', { parents: true }) },
+      { op: 'copy', req: copyReq(f, ['src/./app/main.c'], '/p2/', { parents: true }) },
+      { op: 'copy', req: copyReq(f, ['src'], '/ex/', { exclude: ['*/test.c', 'lib'] }) },
+      { op: 'copy', req: copyReq(f, ['src/*.none'], '/empty/') },
+    ]);
+    results.forEach(ok);
+    expect(fs.readFileSync(`${f.upper}/p1/src/app/main.c`, 'utf8')).toBe('M');
+    expect(fs.readFileSync(`${f.upper}/p1/src/lib/util.c`, 'utf8')).toBe('U');
+    expect(fs.existsSync(`${f.upper}/p1/src/app/test.c`)).toBe(false);
+    expect(fs.readdirSync(`${f.upper}/p2`)).toEqual(['app']);
+    expect(fs.readdirSync(`${f.upper}/ex`)).toEqual(['app']);
+    expect(fs.readdirSync(`${f.upper}/ex/app`)).toEqual(['main.c']);
+    expect(fs.existsSync(`${f.upper}/empty`)).toBe(false);
   });
 });
 

@@ -1,6 +1,6 @@
 /**
- * The pure parts of COPY and ADD: Go's filepath.Match, .dockerignore
- * matching, docker's destination rules and messages, --chown and --chmod,
+ * The pure parts of COPY and ADD: Go's filepath.Match, docker's
+ * destination rules and messages, --chown,
  * archive detection, and the name a downloaded URL gets.
  */
 import { execFileSync } from 'node:child_process';
@@ -11,9 +11,8 @@ import * as zlib from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { detectFormat, isArchive, isTarHeader } from '../../src/build/copy/archive';
 import { dispositionName, urlFileName } from '../../src/build/copy/fetch';
-import { IgnoreMatcher } from '../../src/build/copy/ignore';
 import { globMatch, hasWildcards } from '../../src/build/copy/match';
-import { parseChmod, parseChown, resolveChown } from '../../src/build/copy/owner';
+import { parseChown, resolveChown } from '../../src/build/copy/owner';
 import { checkSourceCount, cleanSource, destination, fileTarget, splitWildcards } from '../../src/build/copy/rules';
 import { DirView } from '../../src/sandbox/rootfs-view';
 
@@ -48,35 +47,6 @@ describe('filepath.Match', () => {
     expect(hasWildcards('a[1]')).toBe(true);
     expect(hasWildcards('a\\*')).toBe(false);
     expect(hasWildcards('plain.txt')).toBe(false);
-  });
-});
-
-describe('.dockerignore', () => {
-  const m = new IgnoreMatcher(['# comment', '*.log', '!keep.log', 'build/', '**/*.tmp', '/docs/*.md', '!docs/README.md', 'secret?']);
-  it.each([
-    ['a.log', true],
-    ['keep.log', false], // the later ! wins
-    ['sub/a.log', false], // anchored at the root: *.log is only the top level
-    ['build', true],
-    ['build/out/x', true], // a matched directory excludes everything below
-    ['x.tmp', true],
-    ['deep/er/x.tmp', true],
-    ['docs/a.md', true],
-    ['docs/README.md', false],
-    ['secret1', true],
-    ['secret12', false],
-    ['src/main.c', false],
-  ])('%s ignored: %s', (p, want) => {
-    expect(m.matches(p)).toBe(want);
-  });
-
-  it('a walk enters an ignored directory only when a ! pattern may re-include something below it', () => {
-    const w = new IgnoreMatcher(['vendor', '!vendor/keep', 'cache']);
-    expect(w.skips('vendor', true)).toBe(false);
-    expect(w.skips('vendor/drop', false)).toBe(true);
-    expect(w.skips('vendor/keep', false)).toBe(false);
-    expect(w.skips('cache', true)).toBe(true);
-    expect(new IgnoreMatcher(['', '  ', '#x']).empty).toBe(true);
   });
 });
 
@@ -120,7 +90,7 @@ describe('COPY paths', () => {
   });
 });
 
-describe('--chown and --chmod', () => {
+describe('--chown', () => {
   const root = path.join(tmp, 'root');
   fs.mkdirSync(`${root}/etc`, { recursive: true });
   fs.writeFileSync(`${root}/etc/passwd`, 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n');
@@ -141,12 +111,6 @@ describe('--chown and --chmod', () => {
     expect(() => resolveChown('ghost', view)).toThrow(/can't find uid for user ghost/);
     expect(() => resolveChown('app:nogroup', view)).toThrow(/can't find gid for group nogroup/);
     expect(() => resolveChown('4294967295', view)).toThrow(/not a valid id/);
-  });
-
-  it('takes an octal --chmod', () => {
-    expect(parseChmod('755')).toBe(0o755);
-    expect(parseChmod('04755')).toBe(0o4755);
-    for (const bad of ['u+x', '999', '12345', '']) expect(() => parseChmod(bad)).toThrow(/invalid --chmod/);
   });
 });
 

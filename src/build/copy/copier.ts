@@ -29,9 +29,10 @@ import { Resolve } from '../../../ffi/plan-format';
 import { libcFs } from '../../../ffi/libc-fs';
 import { NookError, describeErrno } from '../../errors';
 import { setTimes, type Timestamp } from '../../image/unpack/times';
-import { IgnoreMatcher } from './ignore';
+import type { ModeChange } from '../chmod';
+import { cleanPath, IgnoreMatcher } from '../context/dockerignore';
 import { globMatch } from './match';
-import { cleanSource, checkSourceCount, fileTarget, notFound, noMatches, splitWildcards, type Destination, type Instruction } from './rules';
+import { cleanSource, checkSourceCount, fileTarget, notFound, splitWildcards, type Destination, type Instruction } from './rules';
 import type { Owner } from './owner';
 
 const { ENOENT, ENOTDIR, ELOOP } = os.constants.errno;
@@ -46,13 +47,18 @@ export interface CopySpec {
   sourceDir: string;
   /** 'context': the build context (owners become 0:0, .dockerignore applies); 'image': a stage or image (owners kept). */
   sourceKind: 'context' | 'image';
+  /** .dockerignore patterns (as readDockerignore gives them), for the build context. */
   excludes?: readonly string[];
+  /** --exclude patterns, matched against the paths as they land under the destination. */
+  exclude?: readonly string[];
+  /** --parents: each source keeps its path from the source root (or from a `/./` in the pattern) under the destination. */
+  parents?: boolean;
   patterns: readonly string[];
   dest: Destination;
   /** --chown, resolved; undefined: 0:0 from the context, the source's own from an image. */
   owner?: Owner;
-  /** --chmod. */
-  mode?: number;
+  /** --chmod (parsed by ../chmod.ts): the mode of each entry from its source mode. */
+  chmod?: ModeChange;
   /** ADD: a local tar archive is extracted (by `extract`) instead of copied. */
   add?: { isArchive(file: string): Promise<boolean>; extract(file: string, into: (dir: string) => Promise<void>): Promise<void> };
 }
@@ -62,11 +68,22 @@ export interface CopyResult {
   files: number;
 }
 
+/** Where a walk is: in the build context (.dockerignore), under the destination (--exclude), in an ADD archive. */
+interface Walk {
+  rel: string;
+  destRel: string;
+  archive?: boolean;
+  /** The source argument itself (a file): its hard links are not tracked. */
+  top?: boolean;
+}
+
 interface Source {
   /** The pattern's path in the source root (for names and messages). */
   inner: string;
   /** Path relative to the source root, for .dockerignore. */
   rel: string;
+  /** With --parents: the path it keeps under the destination. */
+  keep?: string;
   /** The source with its own symlinks followed (inside the source root): O_PATH. */
   fd: number;
   st: fs.BigIntStats;
@@ -87,6 +104,7 @@ function ns(t: bigint): Timestamp {
 export class Copier {
   private readonly native = loadNative();
   private readonly ignore?: IgnoreMatcher;
+  private readonly exclude?: IgnoreMatcher;
   private rootFd = -1;
   private srcRootFd = -1;
   private files = 0;
@@ -94,7 +112,8 @@ export class Copier {
   private readonly links = new Map<string, { dir: string; name: string }>();
 
   constructor(private readonly spec: CopySpec) {
-    if (spec.sourceKind === 'context' && spec.excludes?.length) this.ignore = new IgnoreMatcher(spec.excludes);
+    if (spec.sourceKind === 'context' && spec.excludes?.length) this.ignore = new IgnoreMatcher([...spec.excludes]);
+    if (spec.exclude?.length) this.exclude = new IgnoreMatcher([...spec.exclude], `${spec.instruction} --exclude`);
   }
 
   async run(): Promise<CopyResult> {
@@ -124,16 +143,50 @@ export class Copier {
     return -this.native.errno();
   }
 
+  /** Ignored by .dockerignore (a path relative to the source root). */
+  private ignored(rel: string): boolean {
+    return rel !== '' && rel !== '.' && (this.ignore?.excludes(rel) ?? false);
+  }
+
+  /**
+   * A walk skips an ignored entry; an ignored directory only when no `!`
+   * pattern names something below it (BuildKit's rule: a directory with
+   * nothing brought back is not even created).
+   */
+  private skipped(rel: string, isDir: boolean, m = this.ignore, patterns = this.spec.excludes): boolean {
+    if (!m?.excludes(rel)) return false;
+    if (!isDir || !m.hasExceptions) return true;
+    const dirSlash = `${rel}/`;
+    return !(patterns ?? []).some((p) => p.startsWith('!') && `${cleanPath(p.slice(1).trim())}/`.startsWith(dirSlash));
+  }
+
   private openSource(inner: string, pattern: string): Source {
     const rel = inner.replace(/^\/+/, '');
     const inContext = this.spec.sourceKind === 'context';
-    if (rel && this.ignore?.matches(rel)) throw notFound(this.spec.instruction, pattern, inContext);
+    if (this.ignored(rel)) throw notFound(this.spec.instruction, pattern, inContext);
     const fd = this.resolveSource(inner);
     if (fd < 0) {
       if (-fd === ENOENT || -fd === ENOTDIR) throw notFound(this.spec.instruction, pattern, inContext);
       throw new NookError(`${this.spec.instruction} failed: ${pattern}: ${describeErrno(-fd)}`);
     }
-    return { inner, rel, fd, st: fs.fstatSync(fd, { bigint: true }) };
+    // Through a symlink to an ignored file is still ignored (what it resolved to, in the context).
+    if (this.ignore) {
+      const real = path.relative(fs.realpathSync(this.spec.sourceDir), fs.readlinkSync(fdPath(fd)));
+      if (!real.startsWith('..') && this.ignored(real.split(path.sep).join('/'))) {
+        fs.closeSync(fd);
+        throw notFound(this.spec.instruction, pattern, inContext);
+      }
+    }
+    return { inner, rel, fd, st: fs.fstatSync(fd, { bigint: true }), keep: this.keptPath(pattern, inner) };
+  }
+
+  /** --parents: the source's path from the root, or from the `/./` pivot written in the pattern. */
+  private keptPath(pattern: string, inner: string): string | undefined {
+    if (!this.spec.parents) return undefined;
+    const pivot = pattern.indexOf('/./');
+    const base = pivot < 0 ? '/' : cleanSource(pattern.slice(0, pivot));
+    const rel = path.posix.relative(base, inner);
+    return rel.startsWith('..') ? inner.slice(1) : rel;
   }
 
   /** Every source, in order: plain paths as they are, wildcards matched against the source tree (sorted, as Go's Walk). */
@@ -147,7 +200,7 @@ export class Copier {
           out.push(this.openSource(inner.replace(/\\(.)/g, '$1'), pattern));
           continue;
         }
-        const before = out.length;
+        // No match is no error: BuildKit allows empty wildcards in Dockerfiles (the legacy builder did not).
         const baseFd = this.resolveSource(base);
         if (baseFd >= 0) {
           try {
@@ -156,7 +209,6 @@ export class Copier {
             fs.closeSync(baseFd);
           }
         }
-        if (out.length === before) throw noMatches(this.spec.instruction, pattern, this.spec.sourceKind === 'context');
       }
     } catch (e) {
       for (const s of out) fs.closeSync(s.fd);
@@ -172,9 +224,9 @@ export class Copier {
       const child = rel ? `${rel}/${name}` : name;
       const ctxRel = path.posix.join(base, child).replace(/^\/+/, '');
       const st = fs.lstatSync(fdPath(baseFd, child));
-      if (this.ignore?.skips(ctxRel, st.isDirectory())) continue;
+      if (this.skipped(ctxRel, st.isDirectory())) continue;
       if (globMatch(pattern, child)) {
-        if (!this.ignore?.matches(ctxRel)) found(child);
+        if (!this.ignored(ctxRel)) found(child);
         continue;
       }
       if (st.isDirectory()) this.matchWalk(baseFd, child, pattern, found, base);
@@ -260,12 +312,14 @@ export class Copier {
   // ---- copying ----
 
   private async copySource(s: Source): Promise<void> {
-    const { dest } = this.spec;
     const srcPath = fdPath(s.fd);
+    // --parents: the destination of this source is its kept path under the destination directory.
+    const keptDir = s.keep === undefined ? undefined : path.posix.join(this.spec.dest.path, s.st.isDirectory() ? s.keep : path.posix.dirname(s.keep));
+    const dest: Destination = keptDir ? { path: keptDir, isDir: true } : this.spec.dest;
     if (s.st.isDirectory()) {
       const dir = this.ensureDir(dest.path);
       try {
-        this.copyTree(srcPath, s.rel, dir, dest.path);
+        this.copyTree(srcPath, dir, dest.path, { rel: s.rel, destRel: s.keep ?? '' });
       } finally {
         fs.closeSync(dir);
       }
@@ -275,13 +329,14 @@ export class Copier {
       await this.spec.add.extract(srcPath, async (extracted) => {
         const dir = this.ensureDir(dest.path);
         try {
-          this.copyTree(extracted, '', dir, dest.path, 'archive');
+          this.copyTree(extracted, dir, dest.path, { rel: '', destRel: '', archive: true });
         } finally {
           fs.closeSync(dir);
         }
       });
       return;
     }
+    if (this.exclude?.excludes(s.keep ?? path.posix.basename(s.inner))) return;
     const existing = this.resolveDest(dest.path);
     let isDir = false;
     if (existing >= 0) {
@@ -292,7 +347,7 @@ export class Copier {
     const slot = dest.isDir || isDir ? { dir: path.posix.dirname(target), name: path.posix.basename(target) } : this.fileSlot(target);
     const parent = this.ensureDir(slot.dir);
     try {
-      this.copyEntry(srcPath, s.st, parent, slot.dir, slot.name, 'top');
+      this.copyEntry(srcPath, s.st, parent, slot.dir, slot.name, { rel: s.rel, destRel: '', top: true });
     } finally {
       fs.closeSync(parent);
     }
@@ -300,27 +355,28 @@ export class Copier {
 
   /**
    * The contents of the directory `src` into the destination directory
-   * `dirFd` (at `inner` in the root). `rel`: the directory's path in the
-   * build context, for .dockerignore.
+   * `dirFd` (at `inner` in the root), `at` saying where the directory is in
+   * the build context (.dockerignore) and under the destination (--exclude).
    */
-  private copyTree(src: string, rel: string, dirFd: number, inner: string, from?: 'archive'): void {
+  private copyTree(src: string, dirFd: number, inner: string, at: Walk): void {
     for (const name of fs.readdirSync(src).sort()) {
-      const childRel = rel ? `${rel}/${name}` : name;
+      const child: Walk = { rel: at.rel ? `${at.rel}/${name}` : name, destRel: at.destRel ? `${at.destRel}/${name}` : name, archive: at.archive };
       const st = fs.lstatSync(path.join(src, name), { bigint: true });
-      if (from !== 'archive' && this.ignore?.skips(childRel, st.isDirectory())) continue;
-      this.copyEntry(path.join(src, name), st, dirFd, inner, name, from, childRel);
+      if (!at.archive && this.skipped(child.rel, st.isDirectory())) continue;
+      if (this.skipped(child.destRel, st.isDirectory(), this.exclude, this.spec.exclude)) continue;
+      this.copyEntry(path.join(src, name), st, dirFd, inner, name, child);
     }
   }
 
   /** One entry `src` (lstat `st`) as `name` in the destination directory `dirFd`. */
-  private copyEntry(src: string, st: fs.BigIntStats, dirFd: number, dirInner: string, name: string, from?: 'top' | 'archive', rel = ''): void {
+  private copyEntry(src: string, st: fs.BigIntStats, dirFd: number, dirInner: string, name: string, at: Walk): void {
     try {
-      this.writeEntry(src, st, dirFd, dirInner, name, from, rel);
+      this.writeEntry(src, st, dirFd, dirInner, name, at);
     } catch (e) {
       if (e instanceof NookError) throw e;
       // Node's message names /proc/self/fd paths: name the file as the user wrote it instead.
       const err = e as NodeJS.ErrnoException;
-      const what = from === 'archive' ? path.posix.join(dirInner, name) : rel || path.posix.join(dirInner, name);
+      const what = at.archive ? path.posix.join(dirInner, name) : at.rel || path.posix.join(dirInner, name);
       throw new NookError(`${this.spec.instruction} failed: ${what}: ${err.code ?? err.message}${err.syscall ? ` (${err.syscall})` : ''}`, {
         hint: err.code === 'EACCES' ? 'nook reads the sources as you: make them readable by your user' : undefined,
         cause: e,
@@ -328,11 +384,12 @@ export class Copier {
     }
   }
 
-  private writeEntry(src: string, st: fs.BigIntStats, dirFd: number, dirInner: string, name: string, from?: 'top' | 'archive', rel = ''): void {
+  private writeEntry(src: string, st: fs.BigIntStats, dirFd: number, dirInner: string, name: string, at: Walk): void {
     const dst = fdPath(dirFd, name);
     const inner = path.posix.join(dirInner, name);
-    const owner = from === 'archive' && !this.spec.owner ? { uid: Number(st.uid), gid: Number(st.gid) } : this.ownerFor(st);
-    const mode = this.spec.mode ?? Number(st.mode & 0o7777n);
+    const owner = at.archive && !this.spec.owner ? { uid: Number(st.uid), gid: Number(st.gid) } : this.ownerFor(st);
+    const own = Number(st.mode & 0o7777n);
+    const mode = this.spec.chmod ? this.spec.chmod(own, st.isDirectory()) : own;
     const times: [Timestamp, Timestamp] = [ns(st.atimeNs), ns(st.mtimeNs)];
     const existing = lstatOrUndefined(dst);
 
@@ -354,7 +411,7 @@ export class Copier {
         childFd = fs.openSync(dst, O.PATH | O_DIRECTORY | O_NOFOLLOW | O.CLOEXEC);
       }
       try {
-        this.copyTree(src, rel, childFd, inner, from === 'archive' ? 'archive' : undefined);
+        this.copyTree(src, childFd, inner, at);
         // Set after the children: writing them changes the directory's time. A directory reached
         // through the image's symlink is the image's own (/usr/lib): its metadata stays.
         if (!followed) this.setMeta(childFd, undefined, 'dir', owner, mode, times);
@@ -391,14 +448,14 @@ export class Copier {
       }
       fs.copyFileSync(src, dst, COPYFILE_EXCL);
       this.setMeta(dirFd, name, 'file', owner, mode, times);
-      if (st.nlink > 1n && from !== 'top') this.links.set(key, { dir: dirInner, name });
+      if (st.nlink > 1n && !at.top) this.links.set(key, { dir: dirInner, name });
     } else if (st.isFIFO()) {
       const lib = libcFs();
       if (lib.mknod(cPath(dst), S_IFIFO | 0o600, 0) < 0)
         throw new NookError(`${this.spec.instruction} failed: creating the FIFO ${inner}: ${describeErrno(lib.errno())}`);
       this.setMeta(dirFd, name, 'file', owner, mode, times);
     } else {
-      throw new NookError(`${this.spec.instruction} failed: ${rel || inner} is a ${st.isSocket() ? 'socket' : 'device'}, which cannot be copied into an image`, {
+      throw new NookError(`${this.spec.instruction} failed: ${at.rel || inner} is a ${st.isSocket() ? 'socket' : 'device'}, which cannot be copied into an image`, {
         hint: 'remove it from the sources, or exclude it in .dockerignore',
       });
     }

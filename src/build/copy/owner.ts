@@ -2,8 +2,8 @@
  * COPY/ADD --chown and --chmod as docker reads them. --chown takes
  * `user[:group]`, each a number or a name looked up in the image's own
  * /etc/passwd and /etc/group (never the host's); a user without a group
- * gives the same number as gid, as docker documents. --chmod takes an
- * octal mode.
+ * gives the same number as gid, as docker documents. (--chmod is
+ * ../chmod.ts.)
  */
 import { NookError } from '../../errors';
 import type { RootView } from '../../sandbox/rootfs-view';
@@ -50,11 +50,4 @@ export function resolveChown(spec: string, root: RootView): Owner {
       hint: `the image has no group ${group} in its /etc/group: create it in an earlier step, or use a number (--chown=1000:1000)`,
     });
   return { uid, gid: g.gid };
-}
-
-/** --chmod=MODE: an octal mode (docker also takes no symbolic form for COPY). */
-export function parseChmod(spec: string): number {
-  if (!/^[0-7]{1,5}$/.test(spec) || parseInt(spec, 8) > 0o7777)
-    throw new NookError(`invalid --chmod=${spec}`, { hint: 'give an octal mode, e.g. --chmod=0644 or --chmod=755' });
-  return parseInt(spec, 8);
 }

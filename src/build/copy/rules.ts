@@ -66,9 +66,3 @@ export function notFound(instruction: Instruction, pattern: string, inContext: b
       : `check the path in the stage or image the files come from (--from)`,
   });
 }
-
-export function noMatches(instruction: Instruction, pattern: string, inContext: boolean): NookError {
-  return new NookError(`${instruction} failed: no source files were specified: no files match ${pattern}`, {
-    hint: inContext ? 'check the pattern against the build context, and .dockerignore' : 'check the pattern against the files of the --from stage or image',
-  });
-}

@@ -25,7 +25,7 @@ export type BuildRoot = { overlay: OverlayTarget } | { rootfs: string };
 
 export type CopySources =
   /** The build context, or a directory of prepared files (heredocs, downloaded URLs). */
-  | { kind: 'dir'; dir: string; /** .dockerignore lines, for the build context. */ excludes?: string[] }
+  | { kind: 'dir'; dir: string; /** .dockerignore patterns (readDockerignore's), for the build context. */ excludes?: string[] }
   /** COPY --from=STAGE|IMAGE: that root's layers, topmost first, seen read-only. */
   | { kind: 'layers'; lowerDirs: string[] };
 
@@ -40,8 +40,12 @@ export interface CopyRequest {
   workdir?: string;
   /** --chown as written (USER[:GROUP], names from the root's /etc/passwd and /etc/group). */
   chown?: string;
-  /** --chmod as written (octal). */
+  /** --chmod as written (octal, or symbolic as BuildKit takes it). */
   chmod?: string;
+  /** --exclude patterns, matched against the paths as they land under the destination. */
+  exclude?: string[];
+  /** --parents: sources keep their path from the context root (or from a `/./` in the pattern). */
+  parents?: boolean;
   /** ADD: local tar archives are extracted. */
   add?: boolean;
 }

@@ -15,7 +15,8 @@ import { resolveUser } from '../../sandbox/users';
 import type { IdPolicy } from '../../image/unpack/owners';
 import { isArchive, withExtractedArchive } from '../copy/archive';
 import { Copier } from '../copy/copier';
-import { parseChmod, resolveChown, type Owner } from '../copy/owner';
+import { parseChmod } from '../chmod';
+import { resolveChown, type Owner } from '../copy/owner';
 import { destination } from '../copy/rules';
 import type { BuildHelperReply, BuildHelperRequest, BuildRoot } from './protocol';
 import { openBuildRoot, openLayersView } from './root-mount';
@@ -45,7 +46,8 @@ function viewOf(root: BuildRoot): RootView {
 
 async function copy(req: Extract<BuildHelperRequest, { op: 'copy' }>): Promise<number> {
   const instruction = req.add ? 'ADD' : 'COPY';
-  const mode = req.chmod === undefined ? undefined : parseChmod(req.chmod);
+  const chmod = req.chmod === undefined ? undefined : parseChmod(req.chmod);
+  if (chmod && 'error' in chmod) throw new NookError(chmod.error, { hint: 'give an octal mode (--chmod=0644) or a symbolic one (--chmod=u+x,go-w)' });
   const dest = destination(req.dest, req.workdir);
   const root = openBuildRoot(req.root);
   try {
@@ -61,8 +63,10 @@ async function copy(req: Extract<BuildHelperRequest, { op: 'copy' }>): Promise<n
         excludes: req.sources.kind === 'dir' ? req.sources.excludes : undefined,
         patterns: req.patterns,
         dest,
+        exclude: req.exclude,
+        parents: req.parents,
         owner,
-        mode,
+        chmod: chmod?.change,
         add: req.add
           ? { isArchive, extract: (file, into) => withExtractedArchive(file, req.ids, req.patterns.join(' '), into) }
           : undefined,

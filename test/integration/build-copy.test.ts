@@ -395,14 +395,27 @@ describe('COPY --from, WORKDIR and USER', () => {
 });
 
 describe('without subordinate ids', () => {
-  it('COPY works with files owned by 0 inside (the user), and --chown to an unmapped id fails naming the fix', (ctx) => {
+  it('COPY works with files owned by 0 inside (the user); --chown to an unmapped id, or ADD of an archive with such owners, fails naming the fix', (ctx) => {
     const u = need(ctx, 'nosub');
     const f = fixture(u);
     ctxFile(u, f, 'a.txt', 'A');
+    const src = path.join(f.base, 'tarsrc');
+    fs.mkdirSync(src);
+    fs.writeFileSync(`${src}/owned`, 'by 1000');
+    execFileSync('tar', ['-C', src, '--owner=1000', '--group=1000', '--numeric-owner', '-cf', path.join(f.ctx, 'a.tar'), 'owned']);
+    own(u, path.join(f.ctx, 'a.tar'));
     const results = runSteps(u, [
       { op: 'copy', req: copyReq(f, ['a.txt'], '/x/') },
       { op: 'copy', req: copyReq(f, ['a.txt'], '/y/', { chown: '1000:1000' }) },
+      { op: 'copy', req: copyReq(f, ['a.tar'], '/t1/', { add: true }) },
+      { op: 'copy', req: copyReq(f, ['a.tar'], '/t2/', { add: true, chown: '0:0' }) },
     ]);
+    const t1 = failed(results[2]);
+    expect(t1.error).toMatch(/owned by uid 1000, which is not mapped into nook's user namespace/);
+    expect(t1.hint).toMatch(/or ADD it with --chown=0:0/);
+    expect(t1.hint).not.toMatch(/squash-ids/);
+    ok(results[3]);
+    expect(lst(`${f.upper}/t2/owned`).uid).toBe(u.uid);
     ok(results[0]);
     expect(lst(`${f.upper}/x/a.txt`).uid).toBe(u.uid);
     const e = failed(results[1]);

@@ -105,10 +105,17 @@ async function decompressWithTool(file: string, tool: 'bzip2' | 'xz', out: strin
 
 /**
  * Extracts the archive `file` into a temporary directory, hands it to
- * `into`, and removes it. `ids`: the ids files may have (an archive entry
- * owned by an id nook cannot map fails, naming the fix).
+ * `into`, and removes it. `ids`: the ids files may have: an archive entry
+ * owned by an id nook cannot map fails, naming the fix, unless `chowned`
+ * (ADD --chown replaces every owner anyway).
  */
-export async function withExtractedArchive(file: string, ids: IdPolicy, name: string, into: (dir: string) => Promise<void>): Promise<void> {
+export async function withExtractedArchive(
+  file: string,
+  ids: IdPolicy,
+  name: string,
+  chowned: boolean,
+  into: (dir: string) => Promise<void>,
+): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-add-'));
   try {
     const head = Buffer.alloc(8);
@@ -123,7 +130,15 @@ export async function withExtractedArchive(file: string, ids: IdPolicy, name: st
     }
     const dir = path.join(tmp, 'files');
     fs.mkdirSync(dir, { mode: 0o755 });
-    await extractLayer(tar, dir, { ids, layerName: `archive ${name}`, maxExpansion: 0 });
+    try {
+      await extractLayer(tar, dir, { ids, squashIds: chowned, layerName: `ADD ${name}`, maxExpansion: 0 });
+    } catch (e) {
+      if (!(e instanceof NookError) || !/not mapped into nook's user namespace/.test(e.message)) throw e;
+      throw new NookError(e.message, {
+        hint: `${e.hint?.replace(/; or pull with --squash-ids.*$/, '') ?? 'give your user subordinate ids'}; or ADD it with --chown=0:0 to make its files root's`,
+        cause: e,
+      });
+    }
     await into(dir);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });

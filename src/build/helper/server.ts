@@ -68,7 +68,7 @@ async function copy(req: Extract<BuildHelperRequest, { op: 'copy' }>): Promise<n
         owner,
         chmod: chmod?.change,
         add: req.add
-          ? { isArchive, extract: (file, into) => withExtractedArchive(file, req.ids, req.patterns.join(' '), into) }
+          ? { isArchive, extract: (file, into) => withExtractedArchive(file, req.ids, req.patterns.join(' '), req.chown !== undefined, into) }
           : undefined,
       });
       return (await copier.run()).files;

@@ -361,12 +361,25 @@ describe('COPY --from, WORKDIR and USER', () => {
     fs.writeFileSync(`${l2}/out/extra`, 'more');
     execFileSync('chown', ['-R', `${u.uid}:${u.gid}`, l1, l2]);
     own(u, `${l1}/out/bin`, 1000);
+    // The store's short links (l/NAME -> layer), as the engine may pass them to keep mount options short.
+    const links = path.join(f.base, 'l');
+    fs.mkdirSync(links);
+    fs.symlinkSync(l2, path.join(links, 'TOP'));
+    fs.symlinkSync(l1, path.join(links, 'BOTTOM'));
+    fs.symlinkSync(f.lower, path.join(links, 'BASE'));
+    const linked: BuildRoot = {
+      overlay: { lowerDirs: [f.lower], linkDir: links, lowers: ['BASE'], upper: `${f.base}/step2/upper`, work: `${f.base}/step2/work`, merged: `${f.base}/step2/merged` },
+    };
+    fs.mkdirSync(`${f.base}/step2`);
+    execFileSync('chown', ['-R', `${u.uid}:${u.gid}`, links, `${f.base}/step2`]);
     const results = runSteps(u, [
       { op: 'copy', req: { root: f.root, sources: { kind: 'layers', lowerDirs: [l2, l1] }, patterns: ['/out'], dest: '/from/' } },
       { op: 'copy', req: { root: f.root, sources: { kind: 'layers', lowerDirs: [l1] }, patterns: ['/out/bin'], dest: '/one/', chown: '0:0' } },
+      { op: 'copy', req: { root: linked, sources: { kind: 'layers', lowerDirs: [l2, l1], linkDir: links, lowers: ['TOP', 'BOTTOM'] }, patterns: ['/out/*'], dest: '/linked/' } },
     ]);
     results.forEach(ok);
     expect(fs.readdirSync(`${f.upper}/from`).sort()).toEqual(['bin', 'extra']);
+    expect(fs.readdirSync(`${f.base}/step2/upper/linked`).sort()).toEqual(['bin', 'extra']);
     expect(lst(`${f.upper}/from/bin`).uid).toBe(hostId(u, 1000));
     expect(lst(`${f.upper}/one/bin`).uid).toBe(u.uid);
     expect(mountsUnder(f.base)).toEqual([]);

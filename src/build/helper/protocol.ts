@@ -26,8 +26,8 @@ export type BuildRoot = { overlay: OverlayTarget } | { rootfs: string };
 export type CopySources =
   /** The build context, or a directory of prepared files (heredocs, downloaded URLs). */
   | { kind: 'dir'; dir: string; /** .dockerignore patterns (readDockerignore's), for the build context. */ excludes?: string[] }
-  /** COPY --from=STAGE|IMAGE: that root's layers, topmost first, seen read-only. */
-  | { kind: 'layers'; lowerDirs: string[] };
+  /** COPY --from=STAGE|IMAGE: that root's layers, topmost first, seen read-only (short links as OverlayTarget's, optional). */
+  | { kind: 'layers'; lowerDirs: string[]; linkDir?: string; lowers?: string[] };
 
 export interface CopyRequest {
   root: BuildRoot;

@@ -66,7 +66,7 @@ export function openBuildRoot(root: BuildRoot): MountedRoot {
 }
 
 /** Layers (topmost first) as one read-only tree: a single layer as it is, several through a read-only overlay. */
-export function openLayersView(lowerDirs: string[]): MountedRoot {
+export function openLayersView(lowerDirs: string[], links?: { linkDir?: string; lowers?: string[] }): MountedRoot {
   if (lowerDirs.length === 0) {
     const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-empty-'));
     return { dir: empty, release: () => fs.rmdirSync(empty) };
@@ -74,7 +74,8 @@ export function openLayersView(lowerDirs: string[]): MountedRoot {
   if (lowerDirs.length === 1) return { dir: lowerDirs[0], release: () => undefined };
   const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-from-'));
   try {
-    mountOverlay(mnt, lowerDirs, undefined, '', MS.RDONLY, 'the layers of COPY --from');
+    const short = links?.linkDir && links.lowers?.length === lowerDirs.length;
+    mountOverlay(mnt, short ? links.lowers! : lowerDirs, short ? links.linkDir : undefined, '', MS.RDONLY, 'the layers of COPY --from');
   } catch (e) {
     fs.rmdirSync(mnt);
     throw e;

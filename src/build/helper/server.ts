@@ -53,7 +53,7 @@ async function copy(req: Extract<BuildHelperRequest, { op: 'copy' }>): Promise<n
   try {
     const owner = req.chown === undefined ? undefined : resolveChown(req.chown, new DirView(root.dir));
     if (owner) checkMapped(owner, req.ids, req.chown!);
-    const sources = req.sources.kind === 'dir' ? { dir: req.sources.dir, release: () => undefined } : openLayersView(req.sources.lowerDirs);
+    const sources = req.sources.kind === 'dir' ? { dir: req.sources.dir, release: () => undefined } : openLayersView(req.sources.lowerDirs, req.sources);
     try {
       const copier = new Copier({
         instruction,

@@ -391,6 +391,7 @@ describe('COPY --from, WORKDIR and USER', () => {
     const results = runSteps(u, [
       { op: 'mkdir', req: { root: f.root, path: '/srv/www/data', chown: 'app' } },
       { op: 'mkdir', req: { root: f.root, path: '/etc' } },
+      { op: 'mkdir', req: { root: f.root, path: '/etc/file-not-dir/sub' } },
       { op: 'resolveUser', req: { root: f.root, user: 'app' } },
       { op: 'resolveUser', req: { root: f.root, user: '42:7' } },
       { op: 'resolveUser', req: { root: f.root, user: 'ghost' } },
@@ -401,9 +402,10 @@ describe('COPY --from, WORKDIR and USER', () => {
     expect([made.uid, made.mode & 0o7777]).toEqual([hostId(u, 1000), 0o755]);
     ok(results[1]);
     expect(fs.existsSync(`${f.upper}/etc`)).toBe(false); // already there: nothing written
-    expect(ok(results[2])).toEqual({ uid: 1000, gid: 1000, groups: [1000, 50], home: '/home/app' });
-    expect(ok(results[3])).toMatchObject({ uid: 42, gid: 7 });
-    expect(failed(results[4]).error).toMatch(/unable to find user ghost/);
+    expect(failed(results[2]).error).toBe('WORKDIR failed: cannot copy to non-directory: /etc/file-not-dir');
+    expect(ok(results[3])).toEqual({ uid: 1000, gid: 1000, groups: [1000, 50], home: '/home/app' });
+    expect(ok(results[4])).toMatchObject({ uid: 42, gid: 7 });
+    expect(failed(results[5]).error).toMatch(/unable to find user ghost/);
   });
 });
 

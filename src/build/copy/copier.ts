@@ -264,7 +264,8 @@ export class Copier {
       }
       return fd;
     }
-    if (-fd !== ENOENT) throw new NookError(`${this.spec.instruction} failed: ${inner}: ${describeErrno(-fd)}`);
+    // ENOTDIR: a parent is not a directory; the walk up names which.
+    if (-fd !== ENOENT && -fd !== ENOTDIR) throw new NookError(`${this.spec.instruction} failed: ${inner}: ${describeErrno(-fd)}`);
     const parent = this.ensureDir(path.posix.dirname(inner));
     try {
       const name = path.posix.basename(inner);
@@ -284,6 +285,10 @@ export class Copier {
     }
     const made = this.resolveDest(inner);
     if (made < 0) throw new NookError(`${this.spec.instruction} failed: ${inner}: ${describeErrno(-made)}`);
+    if (!fs.fstatSync(made).isDirectory()) {
+      fs.closeSync(made);
+      throw this.nonDirError(inner);
+    }
     return made;
   }
 

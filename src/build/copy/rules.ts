@@ -7,7 +7,8 @@ import path = require('node:path');
 import { NookError } from '../../errors';
 import { hasWildcards } from './match';
 
-export type Instruction = 'COPY' | 'ADD';
+/** The instruction a write is for, as messages name it (WORKDIR: its directory). */
+export type Instruction = 'COPY' | 'ADD' | 'WORKDIR';
 
 /**
  * A source as written, made absolute inside its root and cleaned: `../x`

@@ -89,7 +89,7 @@ async function mkdir(req: Extract<BuildHelperRequest, { op: 'mkdir' }>): Promise
     const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-workdir-'));
     try {
       await new Copier({
-        instruction: 'COPY',
+        instruction: 'WORKDIR',
         rootDir: root.dir,
         sourceDir: empty,
         sourceKind: 'context',

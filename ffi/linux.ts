@@ -41,7 +41,10 @@ export const PR = {
 export const SIGNAL = { SIGKILL: 9, SIGTERM: 15, SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19 } as const;
 
 /** open(2) flags. */
-export const O = { RDONLY: 0, RDWR: 2, CLOEXEC: 0x80000 } as const;
+export const O = { RDONLY: 0, RDWR: 2, CLOEXEC: 0x80000, PATH: 0x200000 } as const;
+
+/** umount2(2) flags. */
+export const MNT = { DETACH: 0x2 } as const;
 
 /** socket(2) and socketpair(2). */
 export const SOCKET = { AF_UNIX: 1, SOCK_SEQPACKET: 5, SOCK_CLOEXEC: 0x80000 } as const;

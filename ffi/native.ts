@@ -120,6 +120,8 @@ export interface Native {
   spawn(path: string, argv: (string | null)[], outFd: number): number;
   /** A regular file inside the directory `root`, resolved as if it were / (ffi/in-root.c), open for reading; -EINVAL if not regular, or -errno. */
   openFileInRoot(root: string, path: string): number;
+  /** `path` inside the directory fd `rootFd`, resolved as if it were / (ffi/in-root.c; `create`: a Resolve value of plan-format.ts): an O_PATH|O_CLOEXEC fd, or -1 with errno(). */
+  resolveInRoot(rootFd: number, path: string, create: number, mode: number): number;
   /** pidfd_open(pid, 0): a close-on-exec pidfd, or -errno (-ENOSYS before Linux 5.3). */
   pidfdOpen(pid: number): number;
   /** pidfd_send_signal(pidfd, sig, NULL, 0): 0 or -errno. */
@@ -156,6 +158,7 @@ export function loadNative(): Native {
     tryWaitChild: exec.func('int nook_try_wait_child(int pid)'),
     spawn: exec.func('int nook_spawn(const char *path, const char **argv, int outfd)'),
     openFileInRoot: exec.func('int nook_open_file_in_root(const char *root, const char *path)'),
+    resolveInRoot: exec.func('int nook_resolve_in_root(int root, const char *path, int create, uint32_t mode)'),
     pidfdOpen: exec.func('int nook_pidfd_open(int pid)'),
     pidfdSendSignal: exec.func('int nook_pidfd_send_signal(int pidfd, int sig)'),
     errno: () => koffi.errno(),

@@ -14,8 +14,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { NookError } from '../errors';
 import type { ContainerConfig, ImageConfig } from '../image/config';
-import { heredocBody } from './dockerfile/heredoc';
+import { parseChmod, type ModeChange } from './chmod';
+import { heredocBody, heredocMarker } from './dockerfile/heredoc';
 import type { CommandForm, CopyInstruction, Instruction, Mount, RunInstruction } from './dockerfile/instructions';
+import { FlagProblem, parseMount } from './dockerfile/flags';
 import type { ArgScope, Platform } from './stages';
 import { substituteHeredoc, substituteWord, substituteWords } from './substitute';
 
@@ -27,6 +29,12 @@ export interface StageState {
   config: ImageConfig;
   /** CMD was given in this stage: a later ENTRYPOINT keeps it (an inherited CMD is reset, as docker does). */
   cmdSet: boolean;
+  /**
+   * The environment substitution and RUN see, in BuildKit's order: the
+   * config's Env, then each ENV and each valued ARG as reached (the later
+   * one wins). ARG values stay out of the image's Env.
+   */
+  env: Map<string, string>;
 }
 
 export interface StepContext {
@@ -39,59 +47,55 @@ export interface StepContext {
 }
 
 export interface ConfigStepResult {
-  /** The history entry's created_by. */
-  createdBy: string;
-  /** WORKDIR: the directory that must exist afterwards; the engine creates it (owned by the current USER, as BuildKit does) when missing. */
+  /** The history entry's created_by; absent when BuildKit records no history entry (ONBUILD). */
+  createdBy?: string;
+  /**
+   * WORKDIR (not /): the directory that must exist afterwards. BuildKit runs
+   * mkdir -p owned by the current USER and records a layer for it.
+   */
   mkdir?: string;
 }
 
 /**
  * The state a stage starts from: the base image's config (cloned; its
  * OnBuild triggers are taken out and returned, as they run now and are not
- * inherited further), or an empty config for `FROM scratch`.
+ * inherited further), or BuildKit's empty config for `FROM scratch`
+ * (WorkingDir /). PATH is added to the Env when missing, as BuildKit does.
  */
 export function startStage(base: ImageConfig | undefined, platform: Platform): { state: StageState; onbuild: string[] } {
-  if (!base) {
-    const config: ImageConfig = {
-      architecture: platform.architecture,
-      os: platform.os,
-      ...(platform.variant ? { variant: platform.variant } : {}),
-      config: { Env: [`PATH=${DEFAULT_PATH}`] },
-      rootfs: { type: 'layers', diff_ids: [] },
-      history: [],
-    };
-    return { state: { config, cmdSet: false }, onbuild: [] };
-  }
-  const config = structuredClone(base);
+  const config: ImageConfig = base
+    ? structuredClone(base)
+    : {
+        architecture: platform.architecture,
+        os: platform.os,
+        ...(platform.variant ? { variant: platform.variant } : {}),
+        config: { WorkingDir: '/' },
+        rootfs: { type: 'layers', diff_ids: [] },
+        history: [],
+      };
   config.config ??= {};
   const onbuild = config.config.OnBuild ?? [];
   delete config.config.OnBuild;
   delete config.created;
-  return { state: { config, cmdSet: false }, onbuild };
+  const env = envMap(config.config.Env);
+  if (!env.has('PATH')) {
+    config.config.Env = [...(config.config.Env ?? []), `PATH=${DEFAULT_PATH}`];
+    env.set('PATH', DEFAULT_PATH);
+  }
+  return { state: { config, cmdSet: false, env }, onbuild };
 }
 
 const envMap = (env: readonly string[] | null | undefined) =>
   new Map((env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)] as const));
 
-/** The variables substitution sees: the ARGs in scope, overridden by the config's ENV (docker: ENV always wins over ARG). */
-export function expansionEnv(config: ImageConfig, args: ReadonlyMap<string, string>): Map<string, string> {
-  return new Map([...args, ...envMap(config.config?.Env)]);
-}
-
 /**
- * The environment of a RUN: the config's Env, then the ARGs in scope that
- * no ENV overrides, then proxy build args (docker's predefined ARGs), PATH
- * defaulted when absent. ARGs are not persisted into the image.
+ * The environment of a RUN (NAME=VALUE list): the stage's environment
+ * (config Env, ENVs and ARGs in order), then the proxy build args docker
+ * predefines, unless the stage sets them. ARGs are not persisted into the image.
  */
-export function runEnvironment(config: ImageConfig, args: ReadonlyMap<string, string>, predefined: ReadonlyMap<string, string> = new Map()): string[] {
-  const env = envMap(config.config?.Env);
-  const out = [...(config.config?.Env ?? [])];
-  for (const [k, v] of [...predefined, ...args]) {
-    if (env.has(k)) continue;
-    env.set(k, v);
-    out.push(`${k}=${v}`);
-  }
-  if (!env.has('PATH')) out.push(`PATH=${DEFAULT_PATH}`);
+export function runEnvironment(state: StageState, predefined: ReadonlyMap<string, string> = new Map()): string[] {
+  const out = [...state.env].map(([k, v]) => `${k}=${v}`);
+  for (const [k, v] of predefined) if (!state.env.has(k)) out.push(`${k}=${v}`);
   return out;
 }
 
@@ -113,9 +117,9 @@ export interface RunCommand {
  */
 export function runCommand(ins: RunInstruction, config: ImageConfig): RunCommand {
   if (ins.command.form === 'exec' || ins.heredocs.length === 0) return { argv: commandArgv(ins.command, config) };
-  const only = ins.command.command.trim();
   const first = ins.heredocs[0];
-  if (ins.heredocs.length === 1 && /^<<-?(["']?)[^\s]+\1$/.test(only) && only.replace(/^<<-?["']?|["']?$/g, '') === first.name) {
+  const whole = heredocMarker(ins.command.command.trim());
+  if (ins.heredocs.length === 1 && whole?.name === first.name) {
     const body = heredocBody(first);
     if (body.startsWith('#!')) {
       const script = { path: `/dev/pipes/${first.name}`, content: body };
@@ -128,9 +132,9 @@ export function runCommand(ins: RunInstruction, config: ImageConfig): RunCommand
   return { argv: [...shellOf(config), full] };
 }
 
-/** A RUN's created_by: `RUN |N K=V... argv` (the ARGs in scope shown as docker does), heredoc bodies included. */
-export function runCreatedBy(argv: string[], args: ReadonlyMap<string, string>): string {
-  const shown = [...args].map(([k, v]) => `${k}=${v}`);
+/** A RUN's created_by: `RUN |N K=V... argv`, the ARGs declared in the stage shown with their current values as BuildKit does. */
+export function runCreatedBy(argv: string[], state: StageState, scope: ArgScope): string {
+  const shown = scope.declared().map((k) => `${k}=${state.env.get(k) ?? ''}`);
   return ['RUN', ...(shown.length ? [`|${shown.length}`, ...shown] : []), ...argv].join(' ');
 }
 
@@ -142,7 +146,9 @@ export interface ExpandedCopy {
   dest: string;
   from?: string;
   chown?: string;
-  chmod?: number;
+  /** --chmod as written (after substitution), and what it does to each entry's mode. */
+  chmodText?: string;
+  chmod?: ModeChange;
   link: boolean;
   parents: boolean;
   exclude: string[];
@@ -152,22 +158,25 @@ export interface ExpandedCopy {
   createdBy: string;
 }
 
-export function expandCopy(ins: CopyInstruction & { source: Instruction['source'] }, config: ImageConfig, ctx: StepContext): ExpandedCopy {
-  const sub = substituter(ins, config, ctx);
+export function expandCopy(ins: CopyInstruction & { source: Instruction['source'] }, state: StageState, ctx: StepContext): ExpandedCopy {
+  const sub = substituter(ins, state, ctx);
   const sources = ins.sources.map(sub);
   const files = ins.heredocSources.map((h) => ({
     name: h.name,
-    content: h.expand ? guard(ins, ctx, () => substituteHeredoc(heredocBody(h), expansionEnv(config, ctx.scope.values()), { escape: ctx.escape })) : heredocBody(h),
+    content: h.expand ? guard(ins, ctx, () => substituteHeredoc(heredocBody(h), state.env)) : heredocBody(h),
   }));
   const dest = sub(ins.dest);
   const chown = ins.chown === undefined ? undefined : sub(ins.chown);
   const chmodText = ins.chmod === undefined ? undefined : sub(ins.chmod);
-  if (chmodText !== undefined && !/^[0-7]{3,4}$/.test(chmodText))
-    throw new NookError(`${ctx.file}:${ins.source.line}: ${ins.kind} --chmod=${chmodText} is not an octal mode`, { hint: 'use an octal mode such as --chmod=755' });
-  const from = ins.from === undefined ? undefined : sub(ins.from);
+  const chmod = chmodText === undefined ? undefined : parseChmod(chmodText);
+  if (chmod && 'error' in chmod)
+    throw new NookError(`${where(ins, ctx)}: ${ins.kind} --chmod: ${chmod.error}`, {
+      hint: 'use --chmod=755, --chmod=0644 or a symbolic mode such as --chmod=u+x',
+    });
+  const from = ins.from; // no variables in --from (stages.ts refuses them, as BuildKit does)
+  // BuildKit's created_by: no --from, --link or --exclude in it
   const words: string[] = [ins.kind];
   if (ins.parents) words.push('--parents');
-  if (from !== undefined) words.push(`--from=${from}`);
   if (chown !== undefined) words.push(`--chown=${chown}`);
   if (chmodText !== undefined) words.push(`--chmod=${chmodText}`);
   words.push(...sources, ...files.map((f) => `<<${f.name}`), dest);
@@ -178,7 +187,8 @@ export function expandCopy(ins: CopyInstruction & { source: Instruction['source'
     dest,
     from,
     chown,
-    chmod: chmodText === undefined ? undefined : parseInt(chmodText, 8),
+    chmodText,
+    chmod: chmod && 'change' in chmod ? chmod.change : undefined,
     link: ins.link,
     parents: ins.parents,
     exclude: ins.exclude.map(sub),
@@ -189,29 +199,37 @@ export function expandCopy(ins: CopyInstruction & { source: Instruction['source'
   };
 }
 
-/** RUN --mount values with their variables substituted (target, source, id, from; BuildKit expands these too). */
-export function expandMounts(ins: RunInstruction & { source: Instruction['source'] }, config: ImageConfig, ctx: StepContext): Mount[] {
-  const sub = substituter(ins, config, ctx);
-  const opt = (v: string | undefined) => (v === undefined ? undefined : sub(v));
-  return ins.mounts.map((m) => {
-    const out = { ...m } as Record<string, unknown>;
-    for (const k of ['target', 'source', 'id', 'from', 'env'] as const) if (typeof out[k] === 'string') out[k] = opt(out[k] as string);
-    return out as Mount;
-  });
+/** RUN --mount values parsed again with every option value substituted, as BuildKit does. */
+export function expandMounts(ins: RunInstruction & { source: Instruction['source'] }, state: StageState, ctx: StepContext): Mount[] {
+  const sub = substituter(ins, state, ctx);
+  return ins.mountSpecs.map((spec) =>
+    guard(ins, ctx, () => {
+      try {
+        return parseMount(spec, sub);
+      } catch (e) {
+        if (e instanceof FlagProblem) throw new NookError(e.message, { hint: 'see RUN --mount in the Dockerfile reference' });
+        throw e;
+      }
+    }),
+  );
+}
+
+/** `Dockerfile:7`, or for a base image's ONBUILD trigger (line 0) `Dockerfile: ONBUILD trigger "RUN x"`. */
+function where(ins: Instruction, ctx: StepContext): string {
+  return ins.source.line > 0 ? `${ctx.file}:${ins.source.line}` : `${ctx.file}: ONBUILD trigger ${JSON.stringify(ins.source.text)}`;
 }
 
 function guard<T>(ins: Instruction, ctx: StepContext, f: () => T): T {
   try {
     return f();
   } catch (e) {
-    if (e instanceof NookError) throw new NookError(`${ctx.file}:${ins.source.line}: ${e.message}`, { hint: e.hint, cause: e });
+    if (e instanceof NookError) throw new NookError(`${where(ins, ctx)}: ${e.message}`, { hint: e.hint, cause: e });
     throw e;
   }
 }
 
-function substituter(ins: Instruction, config: ImageConfig, ctx: StepContext) {
-  const env = expansionEnv(config, ctx.scope.values());
-  return (word: string) => guard(ins, ctx, () => substituteWord(word, env, { escape: ctx.escape }));
+function substituter(ins: Instruction, state: StageState, ctx: StepContext) {
+  return (word: string) => guard(ins, ctx, () => substituteWord(word, state.env, { escape: ctx.escape }));
 }
 
 const goQuoted = (list: string[]) => `[${list.map((s) => JSON.stringify(s)).join(' ')}]`;
@@ -240,9 +258,9 @@ function isSignal(s: string): boolean {
  */
 export function applyConfigInstruction(state: StageState, ins: Instruction, ctx: StepContext): ConfigStepResult {
   const cfg: ContainerConfig = (state.config.config ??= {});
-  const sub = substituter(ins, state.config, ctx);
+  const sub = substituter(ins, state, ctx);
   const fail = (message: string, hint?: string): never => {
-    throw new NookError(`${ctx.file}:${ins.source.line}: ${message}`, { hint });
+    throw new NookError(`${where(ins, ctx)}: ${message}`, { hint });
   };
   switch (ins.kind) {
     case 'ENV': {
@@ -252,6 +270,7 @@ export function applyConfigInstruction(state: StageState, ins: Instruction, ctx:
       for (const p of pairs) {
         if (p.key === '' || p.key.includes('=')) fail(`ENV name ${JSON.stringify(p.key)} is not a variable name`);
         env = setEnv(env, p.key, p.value);
+        state.env.set(p.key, p.value);
       }
       cfg.Env = env;
       return { createdBy: `ENV ${pairs.map((p) => `${p.key}=${p.value}`).join(' ')}` };
@@ -266,20 +285,21 @@ export function applyConfigInstruction(state: StageState, ins: Instruction, ctx:
       return { createdBy: `LABEL ${pairs.map((p) => `${p.key}=${p.value}`).join(' ')}` };
     }
     case 'ARG': {
+      const shown: string[] = [];
       for (const arg of ins.args) {
-        const name = sub(arg.name);
-        const env = expansionEnv(state.config, ctx.scope.values());
-        ctx.scope.declare({ name, default: arg.default }, (w) => guard(ins, ctx, () => substituteWord(w, env, { escape: ctx.escape })));
+        const value = ctx.scope.declare(arg, sub);
+        if (value !== undefined) state.env.set(arg.name, value);
+        shown.push(value === undefined ? arg.name : `${arg.name}=${value}`);
       }
-      const values = ctx.scope.values();
-      return { createdBy: `ARG ${ins.args.map((a) => (values.has(a.name) ? `${a.name}=${values.get(a.name)}` : a.name)).join(' ')}` };
+      return { createdBy: `ARG ${shown.join(' ')}` };
     }
     case 'WORKDIR': {
       const p = sub(ins.path);
       if (p === '') fail('WORKDIR is empty after substitution');
       const dir = path.posix.resolve('/', cfg.WorkingDir || '/', p);
       cfg.WorkingDir = dir;
-      return { createdBy: `WORKDIR ${dir}`, mkdir: dir };
+      // BuildKit makes the directory (a layer, even when it exists) unless it is /
+      return { createdBy: `WORKDIR ${dir}`, ...(dir === '/' ? {} : { mkdir: dir }) };
     }
     case 'USER': {
       const user = sub(ins.user);
@@ -298,14 +318,16 @@ export function applyConfigInstruction(state: StageState, ins: Instruction, ctx:
       return { createdBy: `ENTRYPOINT ${goQuoted(cfg.Entrypoint)}` };
     }
     case 'EXPOSE': {
-      const ports = ins.ports.flatMap((w) => guard(ins, ctx, () => substituteWords(w, expansionEnv(state.config, ctx.scope.values()), { escape: ctx.escape })));
+      // BuildKit sorts the words as written, then substitutes and splits them.
+      const words = [...ins.ports].sort();
+      const ports = words.flatMap((w) => guard(ins, ctx, () => substituteWords(w, state.env, { escape: ctx.escape })));
       const keys = ports.flatMap((p) => exposedPorts(p, fail));
       cfg.ExposedPorts = { ...(cfg.ExposedPorts ?? {}) };
       for (const k of keys) cfg.ExposedPorts[k] = {};
-      return { createdBy: `EXPOSE ${keys.join(' ')}` };
+      return { createdBy: `EXPOSE [${keys.join(' ')}]` };
     }
     case 'VOLUME': {
-      const paths = ins.paths.map(sub);
+      const paths = ins.paths.map((p) => sub(p.trim()));
       if (paths.some((p) => p.trim() === '')) fail('VOLUME path is empty after substitution');
       cfg.Volumes = { ...(cfg.Volumes ?? {}) };
       for (const p of paths) cfg.Volumes[p] = {};
@@ -320,12 +342,18 @@ export function applyConfigInstruction(state: StageState, ins: Instruction, ctx:
       cfg.StopSignal = signal;
       return { createdBy: `STOPSIGNAL ${signal}` };
     }
-    case 'HEALTHCHECK':
+    case 'HEALTHCHECK': {
       cfg.Healthcheck = { ...ins.health };
-      return { createdBy: ins.source.text };
+      // BuildKit prints the config with Go's %+v
+      const h = ins.health;
+      const d = (ns: number | undefined) => goDuration(ns ?? 0);
+      return {
+        createdBy: `HEALTHCHECK {Test:[${h.Test.join(' ')}] Interval:${d(h.Interval)} Timeout:${d(h.Timeout)} StartPeriod:${d(h.StartPeriod)} StartInterval:${d(h.StartInterval)} Retries:${h.Retries ?? 0}}`,
+      };
+    }
     case 'ONBUILD':
       cfg.OnBuild = [...(cfg.OnBuild ?? []), ins.expression];
-      return { createdBy: `ONBUILD ${ins.expression}` };
+      return {};
     case 'MAINTAINER':
       state.config.author = ins.author;
       return { createdBy: `MAINTAINER ${ins.author}` };
@@ -333,16 +361,32 @@ export function applyConfigInstruction(state: StageState, ins: Instruction, ctx:
   throw new Error(`applyConfigInstruction: ${ins.kind} is not a metadata instruction`);
 }
 
+/** Go's time.Duration String(): 0s, 500ms, 1.5µs, 3s, 1m30s, 1h0m0s. */
+export function goDuration(ns: number): string {
+  if (ns === 0) return '0s';
+  const sign = ns < 0 ? '-' : '';
+  ns = Math.abs(ns);
+  const frac = (v: number, unit: number) => String(v / unit).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');
+  if (ns < 1e3) return `${sign}${ns}ns`;
+  if (ns < 1e6) return `${sign}${frac(ns, 1e3)}µs`;
+  if (ns < 1e9) return `${sign}${frac(ns, 1e6)}ms`;
+  const h = Math.floor(ns / 3600e9);
+  const m = Math.floor((ns % 3600e9) / 60e9);
+  const sec = frac(ns % 60e9, 1e9) + 's';
+  return sign + (h ? `${h}h${m}m${sec}` : m ? `${m}m${sec}` : sec);
+}
+
 /** `80`, `80/tcp`, `53/udp`, `8000-8002/tcp` → docker's ExposedPorts keys (`80/tcp`...). */
 function exposedPorts(spec: string, fail: (m: string, h?: string) => never): string[] {
-  const m = /^(\d+)(?:-(\d+))?(?:\/([a-zA-Z]+))?$/.exec(spec);
+  // [ip:][hostport:]port: docker accepts (and ignores) the mapping parts.
+  const m = /^(?:(?:\[[0-9a-fA-F:.]+\]|[0-9.]+)?:)?(?:[\d-]*:)?(\d+)(?:-(\d+))?(?:\/([a-zA-Z]+))?$/.exec(spec);
   const hint = 'EXPOSE PORT[/PROTOCOL], e.g. 80, 80/tcp, 53/udp or 8000-8010/tcp';
   if (!m) return fail(`EXPOSE ${spec} is not a port`, hint);
   const proto = (m[3] ?? 'tcp').toLowerCase();
   if (!['tcp', 'udp', 'sctp'].includes(proto)) fail(`EXPOSE ${spec}: protocol ${m[3]} is not tcp, udp or sctp`, hint);
   const start = Number(m[1]);
   const end = m[2] === undefined ? start : Number(m[2]);
-  if (start < 1 || end > 65535 || end < start) fail(`EXPOSE ${spec}: ports go from 1 to 65535`, hint);
+  if (end > 65535 || end < start) fail(`EXPOSE ${spec}: ports go from 0 to 65535`, hint);
   return Array.from({ length: end - start + 1 }, (_, i) => `${start + i}/${proto}`);
 }
 

@@ -224,8 +224,9 @@ class BuildRun {
         throw new NookError(`${this.file}:${ins.source.line}: FROM inside a stage`);
       default: {
         const res = applyConfigInstruction(r.state, ins, ctx);
-        r.history.push(historyEntry(res.createdBy, true, r.created));
-        r.chain = sha([r.chain, res.createdBy]);
+        // BuildKit writes no history entry for some (ONBUILD)
+        if (res.createdBy !== undefined) r.history.push(historyEntry(res.createdBy, true, r.created));
+        r.chain = sha([r.chain, res.createdBy ?? ins.source.text]);
         if (res.mkdir) await this.layerStep(r, await mkdirStep(this.fileEnv, r.layers, r.state.config, res.mkdir), true);
       }
     }
@@ -285,13 +286,12 @@ class BuildRun {
 
   private async run(r: StageResult, ins: RunInstruction & { source: Instruction['source'] }, ctx: StepContext): Promise<void> {
     const config = r.state.config;
-    const args = ctx.scope.values();
     const cmd = runCommand(ins, config);
-    const mounts = expandMounts(ins, config, ctx);
-    const createdBy = runCreatedBy(cmd.argv, args);
+    const mounts = expandMounts(ins, r.state, ctx);
+    const createdBy = runCreatedBy(cmd.argv, r.state, ctx.scope);
     const network = ins.network === 'none' ? 'none' : ins.network === 'host' ? 'host' : this.opts.network;
     if (ins.security === 'insecure') this.io.warn(`${this.file}:${ins.source.line}: RUN --security=insecure is not supported: the command runs in the sandbox as any other`);
-    const env = runEnvironment(config, args, this.plan.predefinedArgs);
+    const env = runEnvironment(r.state, this.plan.predefinedArgs);
     const where = `${this.file}:${ins.source.line}`;
     await this.layerStep(r, {
       // Secrets and cache mounts are left out of the key, as docker does: their contents never reach the layer.

@@ -88,7 +88,7 @@ async function runOnRoot(env: StepEnv, root: ContainerRoot, layers: LayerRecord[
     const lowerDirs = layers.map((l) => env.store.layerDir(l.diffId));
     if (root.overlay) {
       removeMountStubs(root.overlay.upper, lowerDirs, mountTargets(req));
-      return await commitLayer(env.store, env.helper, { upper: root.overlay.upper }, { sourceDateEpoch: env.sourceDateEpoch, signal: env.signal, onWarning: env.warn });
+      return await commitLayer(env.store, env.helper, { upper: root.overlay.upper, lowers: lowerDirs }, { sourceDateEpoch: env.sourceDateEpoch, signal: env.signal, onWarning: env.warn });
     }
     removeMountStubs(root.rootfs, lowerDirs, mountTargets(req));
     return await commitLayer(env.store, env.helper, { rootfs: root.rootfs, lowers: lowerDirs }, { sourceDateEpoch: env.sourceDateEpoch, signal: env.signal, onWarning: env.warn });

@@ -9,8 +9,9 @@
  *   - `--build-arg` overrides a declared ARG's default; build args never
  *     declared are reported once ("were not consumed"), except docker's
  *     predefined proxy ARGs, which RUN sees without a declaration;
- *   - TARGETPLATFORM, TARGETOS, TARGETARCH, TARGETVARIANT and the BUILD*
- *     ones are set automatically (global scope; a stage re-declares them).
+ *   - TARGETPLATFORM, TARGETOS, TARGETARCH, TARGETVARIANT, TARGETSTAGE and
+ *     the BUILD* ones are set automatically (global scope; a stage
+ *     re-declares them), overridable with --build-arg as in BuildKit.
  */
 import { NookError } from '../errors';
 import type { ArgInstruction, FromInstruction, Instruction, ParsedDockerfile } from './dockerfile/instructions';
@@ -83,17 +84,21 @@ export const PROXY_ARGS = [
   'all_proxy',
 ];
 
-export function platformArgs(target: Platform, build: Platform): Map<string, string> {
+/** The ARGs BuildKit sets automatically (platform.go defaultArgs); TARGETSTAGE is the --target name or "default". */
+export function platformArgs(target: Platform, build: Platform, targetStage = 'default'): Map<string, string> {
   const spec = (p: Platform) => `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
   return new Map([
-    ['TARGETPLATFORM', spec(target)],
-    ['TARGETOS', target.os],
-    ['TARGETARCH', target.architecture],
-    ['TARGETVARIANT', target.variant ?? ''],
     ['BUILDPLATFORM', spec(build)],
     ['BUILDOS', build.os],
+    ['BUILDOSVERSION', ''],
     ['BUILDARCH', build.architecture],
     ['BUILDVARIANT', build.variant ?? ''],
+    ['TARGETPLATFORM', spec(target)],
+    ['TARGETOS', target.os],
+    ['TARGETOSVERSION', ''],
+    ['TARGETARCH', target.architecture],
+    ['TARGETVARIANT', target.variant ?? ''],
+    ['TARGETSTAGE', targetStage],
   ]);
 }
 
@@ -101,7 +106,9 @@ const where = (df: ParsedDockerfile, ins: Instruction) => `${df.file}:${ins.sour
 
 export function planBuild(df: ParsedDockerfile, opts: PlanOptions): BuildPlan {
   const buildArgs = new Map(opts.buildArgs ?? []);
-  const automatic = platformArgs(opts.targetPlatform, opts.buildPlatform);
+  const automatic = platformArgs(opts.targetPlatform, opts.buildPlatform, opts.target);
+  // --build-arg may override them, as BuildKit allows
+  for (const k of automatic.keys()) if (buildArgs.has(k)) automatic.set(k, buildArgs.get(k)!);
   const declared = new Set<string>();
   const substitute = (word: string, env: Env, ins: Instruction) => {
     try {
@@ -150,39 +157,33 @@ export function planBuild(df: ParsedDockerfile, opts: PlanOptions): BuildPlan {
     } else stages[stages.length - 1].instructions.push(ins);
   }
 
-  // Inputs of each stage: --from values are substituted with the stage's ARGs and the Dockerfile's ENVs
-  // (the base image's environment is not known before it is pulled).
+  // Inputs of each stage. Like BuildKit, --from takes no variables (the stage graph is known before any ARG is).
   for (const stage of stages) {
-    const scope = new ArgScope(globalArgs, buildArgs);
-    const env = new Map<string, string>();
     const resolve = (from: string, ins: Instruction): StageInput => {
-      const name = substitute(from, new Map([...scope.values(), ...env]), ins);
-      if (/^\d+$/.test(name)) {
-        const n = Number(name);
+      if (substituteWord(from, new Map(), { escape: df.escape }) !== from)
+        throw new NookError(`${where(df, ins)}: variable expansion is not supported for --from=${from}`, {
+          hint: 'define a stage with FROM using an ARG from the global scope (FROM ${IMAGE} AS src) and copy --from=src',
+        });
+      if (/^\d+$/.test(from)) {
+        const n = Number(from);
         if (n >= stage.index)
-          throw new NookError(`${where(df, ins)}: --from=${name} refers to stage ${n}, which is not before this one (stage ${stage.index})`, {
+          throw new NookError(`${where(df, ins)}: --from=${from} refers to stage ${n}, which is not before this one (stage ${stage.index})`, {
             hint: 'a stage can only read from stages defined above it',
           });
         return { kind: 'stage', index: n };
       }
-      const named = stages.find((s) => s.name === name.toLowerCase());
+      const named = stages.find((s) => s.name === from.toLowerCase());
       if (named && named.index === stage.index)
-        throw new NookError(`${where(df, ins)}: --from=${name} refers to the stage it is in`, { hint: 'read from another stage or an image' });
+        throw new NookError(`${where(df, ins)}: --from=${from} refers to the stage it is in`, { hint: 'read from another stage or an image' });
       if (named && named.index < stage.index) return { kind: 'stage', index: named.index };
       if (named)
-        throw new NookError(`${where(df, ins)}: --from=${name} refers to a stage defined below this one`, {
+        throw new NookError(`${where(df, ins)}: --from=${from} refers to a stage defined below this one`, {
           hint: 'move the stage above, a stage can only read from stages defined before it',
         });
-      return { kind: 'image', ref: name };
+      return { kind: 'image', ref: from };
     };
     for (const ins of stage.instructions) {
-      if (ins.kind === 'ARG') for (const arg of ins.args) scope.declare(arg, (w) => substitute(w, new Map([...scope.values(), ...env]), ins));
-      for (const arg of ins.kind === 'ARG' ? ins.args : []) declared.add(arg.name);
-      if (ins.kind === 'ENV')
-        for (const p of ins.pairs) {
-          const scopeEnv = new Map([...scope.values(), ...env]);
-          env.set(substitute(p.key, scopeEnv, ins), substitute(p.value, scopeEnv, ins));
-        }
+      if (ins.kind === 'ARG') for (const arg of ins.args) declared.add(arg.name);
       const froms: string[] = [];
       if (ins.kind === 'COPY' && ins.from !== undefined) froms.push(ins.from);
       if (ins.kind === 'RUN') for (const m of ins.mounts) if ((m.type === 'bind' || m.type === 'cache') && m.from) froms.push(m.from);
@@ -236,6 +237,7 @@ function neededStages(stages: Stage[], target: number): number[] {
  */
 export class ArgScope {
   private readonly args = new Map<string, string>();
+  private readonly names: string[] = [];
 
   constructor(
     private readonly globalArgs: ReadonlyMap<string, string>,
@@ -245,13 +247,20 @@ export class ArgScope {
   /**
    * `ARG NAME[=default]`: the --build-arg value if given, else the default
    * (substituted by `expand` with the scope so far), else the global ARG's
-   * value (re-declaring a global ARG), else unset.
+   * value (re-declaring a global ARG), else unset. Returns the value.
    */
-  declare(arg: { name: string; default?: string }, expand: (word: string) => string): void {
+  declare(arg: { name: string; default?: string }, expand: (word: string) => string): string | undefined {
     const value =
       this.buildArgs.get(arg.name) ?? (arg.default !== undefined ? expand(arg.default) : this.globalArgs.get(arg.name));
     if (value !== undefined) this.args.set(arg.name, value);
     else this.args.delete(arg.name);
+    if (!this.names.includes(arg.name)) this.names.push(arg.name);
+    return value;
+  }
+
+  /** Every ARG declared so far in this stage, valued or not, in order (RUN's created_by lists them). */
+  declared(): string[] {
+    return [...this.names];
   }
 
   /** Declared ARGs that have a value, in declaration order. */

@@ -16,8 +16,10 @@ export interface SubstituteOptions {
   escape?: string;
   /** Keep quotes in the result (heredoc bodies: `echo "$A"` stays quoted). */
   rawQuotes?: boolean;
-  /** Keep escape characters in the result (heredoc bodies). */
+  /** Keep escape characters in the result. */
   rawEscapes?: boolean;
+  /** Quotes are ordinary characters: kept, and no protection from expansion (heredoc bodies, as BuildKit's SkipProcessQuotes). */
+  skipQuotes?: boolean;
 }
 
 class SubstitutionProblem extends Error {}
@@ -67,6 +69,7 @@ class Lexer {
     private readonly escape: string,
     private readonly rawQuotes: boolean,
     private readonly rawEscapes: boolean,
+    private readonly skipQuotes: boolean,
   ) {
     this.chars = Array.from(source);
   }
@@ -87,7 +90,7 @@ class Lexer {
       if (stops.includes(ch)) {
         return { text, words: words.finish() };
       }
-      if (ch === "'" || ch === '"' || ch === '$') {
+      if (ch === '$' || (!this.skipQuotes && (ch === "'" || ch === '"'))) {
         const part = ch === "'" ? this.singleQuoted() : ch === '"' ? this.doubleQuoted() : this.dollar();
         text += part;
         if (ch === '$') words.addString(part);
@@ -267,7 +270,7 @@ function replacePattern(value: string, pattern: string, replacement: string, all
 }
 
 function run<T>(source: string, what: (l: Lexer) => T, env: Env, opts: SubstituteOptions): T {
-  const lexer = new Lexer(source, env, opts.escape ?? '\\', opts.rawQuotes ?? false, opts.rawEscapes ?? false);
+  const lexer = new Lexer(source, env, opts.escape ?? '\\', opts.rawQuotes ?? false, opts.rawEscapes ?? false, opts.skipQuotes ?? false);
   try {
     return what(lexer);
   } catch (e) {
@@ -290,9 +293,10 @@ export function substituteWords(text: string, env: Env, opts: SubstituteOptions 
 }
 
 /**
- * A heredoc body with expansion on (`COPY <<EOF` unquoted): variables are
- * replaced, quotes and escapes are kept as written, as BuildKit does.
+ * A heredoc body with expansion on (`COPY <<EOF` unquoted), as BuildKit
+ * expands it: variables replaced even inside quotes, quotes kept, `\`
+ * escaping the next character (`\$X` stays `$X`) whatever the escape directive.
  */
-export function substituteHeredoc(body: string, env: Env, opts: SubstituteOptions = {}): string {
-  return substituteWord(body, env, { ...opts, rawQuotes: true, rawEscapes: true });
+export function substituteHeredoc(body: string, env: Env): string {
+  return substituteWord(body, env, { escape: '\\', skipQuotes: true });
 }

@@ -8,6 +8,7 @@ import { ContainerStore } from '../container/state';
 import { applyConfigChange } from '../image/config-changes';
 import type { ContainerConfig } from '../image/config';
 import { ImageStore } from '../image/store/store';
+import { defaultCreated } from '../image/write-image';
 import { flagHelp, parseArgs, type FlagSpec } from './args';
 
 const FLAGS: readonly FlagSpec[] = [
@@ -34,6 +35,9 @@ export async function commitCommand(argv: string[]): Promise<number> {
   // Checked before anything is read: a typo should not cost a whole diff.
   let probe: ContainerConfig = {};
   for (const c of changes) probe = applyConfigChange(probe, c);
+  // SOURCE_DATE_EPOCH (checked here, before any work) clamps file times and dates the image.
+  const created = defaultCreated();
+  const epoch = process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) : undefined;
   const containers = ContainerStore.open();
   const dir = containers.resolve(positionals[0]);
   const { image } = await commitContainer(ImageStore.open(), dir, {
@@ -43,6 +47,8 @@ export async function commitCommand(argv: string[]): Promise<number> {
     author: flags.author as string | undefined,
     format,
     names: positionals.slice(1),
+    sourceDateEpoch: epoch,
+    created,
   });
   process.stdout.write(`${image.id}\n`);
   return 0;

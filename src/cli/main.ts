@@ -167,6 +167,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'system') return (await import('./system')).systemCommand(rest, VERSION);
   if (cmd === '__exited') return (await import('./container-cmds')).exitedCommand(rest);
   if (cmd === '__store-helper') return (await import('../image/store/helper-server')).storeHelperMain();
+  if (cmd === '__build-helper') return (await import('../build/helper/server')).buildHelperMain();
   if (cmd !== undefined && COMMANDS[cmd]) return (await COMMANDS[cmd]())(rest);
   switch (cmd) {
     case '--version':

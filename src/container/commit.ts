@@ -59,7 +59,7 @@ function containerLayer(store: ImageStore, dir: ContainerDir): ContainerLayer {
     });
   const lowers = base.layers.map((l) => store.layerDir(l.diffId));
   const upper = path.join(config.rootDir, 'upper');
-  const source: LayerSource = fs.existsSync(upper) ? { upper } : { rootfs: path.join(config.rootDir, 'rootfs'), lowers };
+  const source: LayerSource = fs.existsSync(upper) ? { upper, lowers } : { rootfs: path.join(config.rootDir, 'rootfs'), lowers };
   return { base, source, lowers };
 }
 
@@ -67,10 +67,20 @@ function containerLayer(store: ImageStore, dir: ContainerDir): ContainerLayer {
 async function whilePaused<T>(dir: ContainerDir, pause: boolean, fn: () => Promise<T>): Promise<T> {
   const state = liveState(dir);
   const paused = pause && state.display === 'running' ? await pauseContainer(state) : undefined;
+  if (!paused) return fn();
+  // Interrupted meanwhile (Ctrl-C, a kill): resume the container first, then die of the signal as before.
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const onSignal = (sig: NodeJS.Signals) => {
+    paused.resume();
+    for (const s of signals) process.removeListener(s, onSignal);
+    process.kill(process.pid, sig);
+  };
+  for (const s of signals) process.once(s, onSignal);
   try {
     return await fn();
   } finally {
-    paused?.resume();
+    for (const s of signals) process.removeListener(s, onSignal);
+    paused.resume();
   }
 }
 
@@ -83,6 +93,10 @@ export interface CommitOptions {
   author?: string;
   format: ImageFormat;
   names: string[];
+  /** The image's `created` (default now). */
+  created?: string;
+  /** SOURCE_DATE_EPOCH: file times later than this are written as this (reproducible commits). */
+  sourceDateEpoch?: number;
 }
 
 export interface Committed {
@@ -96,7 +110,7 @@ export async function commitContainer(store: ImageStore, dir: ContainerDir, opts
   const helper = new StoreHelper();
   try {
     const { base, source } = containerLayer(store, dir);
-    const layer = await whilePaused(dir, opts.pause, () => commitLayer(store, helper, source));
+    const layer = await whilePaused(dir, opts.pause, () => commitLayer(store, helper, source, { sourceDateEpoch: opts.sourceDateEpoch }));
     const baseConfig = store.config(base);
     const config = dir.config();
     const image = await writeImage(store, {
@@ -114,6 +128,7 @@ export async function commitContainer(store: ImageStore, dir: ContainerDir, opts
       ],
       format: opts.format,
       names: opts.names,
+      created: opts.created,
     });
     return { image, layer };
   } finally {

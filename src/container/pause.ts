@@ -54,10 +54,24 @@ async function freeze(cgroup: string): Promise<Paused | undefined> {
     return undefined;
   }
   const thaw = () => fs.writeFileSync(control, '0');
-  // Frozen once cgroup.events says so (the kernel stops the tasks asynchronously).
-  for (let i = 0; i < 200 && !/^frozen 1$/m.test(fs.readFileSync(path.join(cgroup, 'cgroup.events'), 'utf8')); i++)
-    await new Promise((r) => setTimeout(r, 5));
-  return { resume: thaw };
+  // Frozen once cgroup.events says so (the kernel stops the tasks asynchronously); at most a second.
+  const frozen = () => {
+    try {
+      return /^frozen 1$/m.test(fs.readFileSync(path.join(cgroup, 'cgroup.events'), 'utf8'));
+    } catch {
+      return true; // the cgroup is gone: the container with it
+    }
+  };
+  for (let i = 0; i < 200 && !frozen(); i++) await new Promise((r) => setTimeout(r, 5));
+  return {
+    resume: () => {
+      try {
+        thaw();
+      } catch {
+        /* the container ended meanwhile */
+      }
+    },
+  };
 }
 
 /** Pauses the container whose init is `state.pid`; undefined when it is not running. */

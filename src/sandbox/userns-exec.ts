@@ -14,7 +14,7 @@ import { loadNative } from '../../ffi/native';
 import { describeErrno, NookError } from '../errors';
 import { FdGroup, launch, pipe } from './launcher';
 import { applyIdMapping, type HostIdentity, type IdMapping } from './idmap';
-import { CLONE, PR, SIGNAL } from '../../ffi/linux';
+import { CLONE, MS, PR, SIGNAL } from '../../ffi/linux';
 import { exitCodeFromWaitStatus } from './signals';
 
 
@@ -43,8 +43,12 @@ export interface UsernsHelper {
   exited: Promise<number>;
 }
 
-/** Starts `nook ARGS...` as root of a new user namespace mapped by `idmap`. */
-export async function startUsernsHelper(args: string[], idmap: IdMapping, host: HostIdentity): Promise<UsernsHelper> {
+/**
+ * Starts `nook ARGS...` as root of a new user namespace mapped by `idmap`.
+ * `mountNs`: in a mount namespace of its own too, made private first so that
+ * nothing it mounts (the build helper's overlays) propagates to the host.
+ */
+export async function startUsernsHelper(args: string[], idmap: IdMapping, host: HostIdentity, opts: { mountNs?: boolean } = {}): Promise<UsernsHelper> {
   const n = loadNative();
   using fds = new FdGroup();
   const [reqRead, reqWrite] = pipe(n, "the helper's request pipe").map((fd) => fds.add(fd));
@@ -52,7 +56,7 @@ export async function startUsernsHelper(args: string[], idmap: IdMapping, host: 
   const argv = [...selfCommand(), ...args];
   const env = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);
   const { pid } = await launch(n, {
-    flags: (CLONE.NEWUSER | SIGNAL.SIGCHLD) >>> 0,
+    flags: (CLONE.NEWUSER | (opts.mountNs ? CLONE.NEWNS : 0) | SIGNAL.SIGCHLD) >>> 0,
     plan: (ch): PlanOp[] => [
       { op: 'PRCTL', args: [PR.SET_PDEATHSIG, SIGNAL.SIGKILL, 0, 0, 0], what: 'set the parent-death signal' },
       { op: 'CLOSE', args: [ch.syncWrite], what: 'close the parent end of the sync pipe' },
@@ -61,6 +65,9 @@ export async function startUsernsHelper(args: string[], idmap: IdMapping, host: 
       { op: 'CLOSE', args: [repRead.fd], what: 'close the parent end of the reply pipe' },
       { op: 'WAIT_FD', args: [ch.syncRead], what: 'wait for the id maps' },
       { op: 'CLOSE', args: [ch.syncRead], what: 'close the sync pipe' },
+      ...(opts.mountNs
+        ? [{ op: 'MOUNT', args: [null, '/', null, MS.REC | MS.PRIVATE, null], what: 'make the mount namespace private' } as PlanOp]
+        : []),
       ...(idmap.setgroups ? [{ op: 'SETGROUPS', args: [0, { numbers: [] }], what: 'drop supplementary groups' } as PlanOp] : []),
       { op: 'SETRESGID', args: [0], what: 'become gid 0' },
       { op: 'SETRESUID', args: [0], what: 'become uid 0' },

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   applyConfigInstruction,
+  goDuration,
   expandCopy,
   expandMounts,
   runCommand,
@@ -13,7 +14,7 @@ import {
 import type { Instruction } from '../../src/build/dockerfile/instructions';
 import { parseDockerfile, parseOnbuildTriggers } from '../../src/build/dockerfile/parse';
 import { ArgScope } from '../../src/build/stages';
-import type { ImageConfig } from '../../src/image/config';
+import { parseImageConfig, type ImageConfig } from '../../src/image/config';
 
 const AMD64 = { os: 'linux', architecture: 'amd64' };
 const base = (): ImageConfig => ({
@@ -45,8 +46,15 @@ describe('config steps', () => {
     expect(state.config.history).toEqual([{ created_by: 'base' }]);
   });
 
-  it('scratch starts with BuildKit`s default PATH', () => {
-    expect(cfg(build('', { scratch: true }).state).Env).toEqual(['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
+  it('scratch starts as BuildKit`s empty image: default PATH, WorkingDir /', () => {
+    const { state } = build('', { scratch: true });
+    expect(cfg(state)).toEqual({ Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], WorkingDir: '/' });
+    expect(state.config).toMatchObject({ os: 'linux', architecture: 'amd64', rootfs: { type: 'layers', diff_ids: [] } });
+  });
+
+  it('a base image without PATH gets the default one', () => {
+    const noPath = { ...base(), config: { Env: ['A=1'] } };
+    expect(startStage(noPath, AMD64).state.config.config!.Env).toEqual(['A=1', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
   });
 
   it('ENV: pairs, legacy form, substitution from the environment before the instruction, replaced in place', () => {
@@ -67,6 +75,12 @@ describe('config steps', () => {
     expect(Object.fromEntries(ctx.scope.values())).toEqual({ A: 'given', B: 'b' });
   });
 
+  it('a global ARG is not visible in a stage until re-declared', () => {
+    const { state } = build('WORKDIR /x$VERSION\nARG VERSION\nWORKDIR /y$VERSION', { globals: new Map([['VERSION', '1.2']]) });
+    expect(cfg(state).WorkingDir).toBe('/y1.2');
+    expect(build('WORKDIR /x$VERSION', { globals: new Map([['VERSION', '1.2']]) }).state.config.config!.WorkingDir).toBe('/x');
+  });
+
   it('ARG re-declares a global ARG and inherits its value', () => {
     const { createdBy, ctx } = build('ARG VERSION\nARG OTHER', { globals: new Map([['VERSION', '1.2']]) });
     expect(createdBy).toEqual(['ARG VERSION=1.2', 'ARG OTHER']);
@@ -74,9 +88,10 @@ describe('config steps', () => {
   });
 
   it('WORKDIR is relative to the previous one and reports the directory to create', () => {
-    const { state, results } = build('WORKDIR a\nWORKDIR ../b/./c\nENV D=/abs\nWORKDIR $D');
-    expect(results.map((r) => r.mkdir).filter(Boolean)).toEqual(['/srv/a', '/srv/b/c', '/abs']);
-    expect(cfg(state).WorkingDir).toBe('/abs');
+    const { state, results } = build('WORKDIR a\nWORKDIR ../b/./c\nENV D=/abs\nWORKDIR $D\nWORKDIR /tmp/..');
+    expect(results.map((r) => r.mkdir)).toEqual(['/srv/a', '/srv/b/c', undefined, '/abs', undefined]);
+    expect(results[4].createdBy).toBe('WORKDIR /');
+    expect(cfg(state).WorkingDir).toBe('/');
   });
 
   it('USER and STOPSIGNAL are substituted; a bad signal is refused', () => {
@@ -102,34 +117,72 @@ describe('config steps', () => {
   });
 
   it('EXPOSE: ports, protocols, ranges and variables; bad ones refused', () => {
-    const { state, createdBy } = build('ARG P="8080 9090"\nEXPOSE 80 53/UDP 7000-7001/tcp $P');
-    expect(Object.keys(cfg(state).ExposedPorts!)).toEqual(['80/tcp', '53/udp', '7000/tcp', '7001/tcp', '8080/tcp', '9090/tcp']);
-    expect(createdBy[1]).toBe('EXPOSE 80/tcp 53/udp 7000/tcp 7001/tcp 8080/tcp 9090/tcp');
+    const { state, createdBy } = build('ARG P="8080 9090"\nEXPOSE 80 53/UDP 7000-7001/tcp $P 127.0.0.1:81:81');
+    expect(Object.keys(cfg(state).ExposedPorts!).sort()).toEqual(['53/udp', '7000/tcp', '7001/tcp', '80/tcp', '8080/tcp', '81/tcp', '9090/tcp']);
+    // BuildKit sorts the words as written before substituting them, and prints the list as Go does
+    expect(createdBy[1]).toBe('EXPOSE [8080/tcp 9090/tcp 81/tcp 53/udp 7000/tcp 7001/tcp 80/tcp]');
     expect(() => build('EXPOSE http')).toThrow('Dockerfile:2: EXPOSE http is not a port');
     expect(() => build('EXPOSE 80/icmp')).toThrow(/protocol icmp is not tcp, udp or sctp/);
-    expect(() => build('EXPOSE 70000')).toThrow(/ports go from 1 to 65535/);
+    expect(() => build('EXPOSE 70000')).toThrow(/ports go from 0 to 65535/);
   });
 
   it('VOLUME, HEALTHCHECK, ONBUILD, MAINTAINER', () => {
     const { state, createdBy } = build(
-      'ENV D=/data\nVOLUME ["$D", "/logs"]\nHEALTHCHECK --interval=10s CMD ["/check"]\nONBUILD RUN make\nONBUILD COPY . /src\nMAINTAINER me <me@x>',
+      'ENV D=/data\nVOLUME ["$D", " /logs "]\nHEALTHCHECK --interval=10s CMD ["/check"]\nONBUILD RUN make\nONBUILD COPY . /src\nMAINTAINER me <me@x>',
     );
     expect(cfg(state).Volumes).toEqual({ '/data': {}, '/logs': {} });
     expect(cfg(state).Healthcheck).toEqual({ Test: ['CMD', '/check'], Interval: 10e9 });
     expect(cfg(state).OnBuild).toEqual(['RUN make', 'COPY . /src']);
     expect(state.config.author).toBe('me <me@x>');
+    // BuildKit writes no history entry for ONBUILD
     expect(createdBy.slice(1)).toEqual([
       'VOLUME [/data /logs]',
-      'HEALTHCHECK --interval=10s CMD ["/check"]',
-      'ONBUILD RUN make',
-      'ONBUILD COPY . /src',
+      'HEALTHCHECK {Test:[CMD /check] Interval:10s Timeout:0s StartPeriod:0s StartInterval:0s Retries:0}',
+      undefined,
+      undefined,
       'MAINTAINER me <me@x>',
     ]);
+  });
+
+  it('durations print as Go does', () => {
+    expect([0, 1, 1500, 500e6, 1.5e9, 3e9, 90e9, 300e9, 3600e9, 3723.5e9].map(goDuration)).toEqual([
+      '0s',
+      '1ns',
+      '1.5µs',
+      '500ms',
+      '1.5s',
+      '3s',
+      '1m30s',
+      '5m0s',
+      '1h0m0s',
+      '1h2m3.5s',
+    ]);
+  });
+
+  it('errors in a base image`s trigger name the trigger', () => {
+    const { state, ctx } = build('');
+    const [trigger] = parseOnbuildTriggers(['STOPSIGNAL NOPE'], 'base');
+    expect(() => applyConfigInstruction(state, trigger, ctx)).toThrow('Dockerfile: ONBUILD trigger "STOPSIGNAL NOPE": STOPSIGNAL NOPE is not a signal');
   });
 
   it('triggers stored by ONBUILD parse back as instructions', () => {
     const { state } = build('ONBUILD RUN make\nONBUILD COPY --chown=1 . /src');
     expect(parseOnbuildTriggers(cfg(state).OnBuild!, 'img').map((i) => i.kind)).toEqual(['RUN', 'COPY']);
+  });
+});
+
+describe('image config fields the build writes', () => {
+  const doc = (config: unknown) => JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, config });
+  it('OnBuild, Shell and Healthcheck are read back, and checked', () => {
+    const { state } = build('SHELL ["/bin/bash", "-c"]\nONBUILD RUN x\nHEALTHCHECK --retries=2 CMD true');
+    expect(parseImageConfig(JSON.stringify(state.config), 'built').config).toMatchObject({
+      Shell: ['/bin/bash', '-c'],
+      OnBuild: ['RUN x'],
+      Healthcheck: { Test: ['CMD-SHELL', 'true'], Retries: 2 },
+    });
+    expect(() => parseImageConfig(doc({ OnBuild: 'RUN x' }), 'img')).toThrow(/config\.OnBuild is not a list of strings/);
+    expect(() => parseImageConfig(doc({ Shell: ['sh', 'a\0'] }), 'img')).toThrow(/config\.Shell\[1\] contains a NUL byte/);
+    expect(() => parseImageConfig(doc({ Healthcheck: { Test: 'x' } }), 'img')).toThrow(/config\.Healthcheck is not a health check/);
   });
 });
 
@@ -163,28 +216,33 @@ describe('RUN', () => {
     expect(run('RUN cat <<A > /a && cat <<B > /b\n1\nA\n2\nB').cmd.argv).toEqual(['/bin/sh', '-c', 'cat <<A > /a && cat <<B > /b\n1\nA\n2\nB']);
   });
 
-  it('environment: config Env, then ARGs not overridden by ENV, proxy args; ARGs are not in the image', () => {
-    const { state, ctx } = build('ARG A=1 HOME=/argh\nENV E=2');
-    expect(runEnvironment(state.config, ctx.scope.values(), new Map([['http_proxy', 'http://p:3128']]))).toEqual([
+  it('environment: the config Env, ENVs and ARGs in order (the later wins, as BuildKit), proxy args; ARGs are not in the image', () => {
+    const { state } = build('ARG A=1 HOME=/argh\nENV E=2\nENV B=env\nARG B=arg');
+    expect(runEnvironment(state, new Map([['http_proxy', 'http://p:3128'], ['E', 'no']]))).toEqual([
       'PATH=/usr/bin:/bin',
-      'HOME=/root',
-      'E=2',
-      'http_proxy=http://p:3128',
+      'HOME=/argh',
       'A=1',
+      'E=2',
+      'B=arg',
+      'http_proxy=http://p:3128',
     ]);
-    expect(cfg(state).Env).not.toContain('A=1');
-    expect(runEnvironment({ ...state.config, config: { Env: [] } }, new Map())).toEqual(['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
+    expect(cfg(state).Env).toEqual(['PATH=/usr/bin:/bin', 'HOME=/root', 'E=2', 'B=env']);
   });
 
-  it('created_by shows the ARGs in scope as docker does', () => {
-    expect(runCreatedBy(['/bin/sh', '-c', 'make'], new Map([['V', '2']]))).toBe('RUN |1 V=2 /bin/sh -c make');
-    expect(runCreatedBy(['/bin/sh', '-c', 'make'], new Map())).toBe('RUN /bin/sh -c make');
+  it('created_by shows the ARGs declared in the stage with their current values, as BuildKit does', () => {
+    const { state, ctx } = build('ARG V=2 EMPTY\nENV V=3');
+    expect(runCreatedBy(['/bin/sh', '-c', 'make'], state, ctx.scope)).toBe('RUN |2 V=3 EMPTY= /bin/sh -c make');
+    const plain = build('');
+    expect(runCreatedBy(['/bin/sh', '-c', 'make'], plain.state, plain.ctx.scope)).toBe('RUN /bin/sh -c make');
   });
 
-  it('--mount values are substituted', () => {
-    const { state, ctx, instructions } = build('ARG T=/cache\nRUN --mount=type=cache,target=$T,id=${T}-id make');
+  it('--mount values are substituted, numbers included', () => {
+    const { state, ctx, instructions } = build('ARG T=/cache U=1000\nRUN --mount=type=cache,target=$T,id=${T}-id,uid=$U make');
     const ins = instructions[1] as Instruction & { kind: 'RUN' };
-    expect(expandMounts(ins, state.config, ctx)[0]).toMatchObject({ type: 'cache', target: '/cache', id: '/cache-id' });
+    expect(ins.mounts[0]).toMatchObject({ target: '$T', uid: undefined });
+    expect(expandMounts(ins, state, ctx)[0]).toMatchObject({ type: 'cache', target: '/cache', id: '/cache-id', uid: 1000 });
+    const bad = build('ARG U=x\nRUN --mount=type=cache,target=/c,uid=$U make');
+    expect(() => expandMounts(bad.instructions[1] as Instruction & { kind: 'RUN' }, bad.state, bad.ctx)).toThrow('Dockerfile:3: --mount option uid=x is not a number');
   });
 });
 
@@ -192,17 +250,18 @@ describe('COPY/ADD arguments', () => {
   const copy = (lines: string) => {
     const { state, ctx, instructions } = build(lines);
     const ins = instructions.find((i) => i.kind === 'COPY' || i.kind === 'ADD') as Instruction & { kind: 'COPY' };
-    return expandCopy(ins, state.config, ctx);
+    return expandCopy(ins, state, ctx);
   };
   it('sources, dest, --chown, --chmod and --from are substituted; created_by as BuildKit writes it', () => {
-    const c = copy('ARG U=app SRC=build\nENV DIR=/opt/app\nCOPY --from=$SRC --chown=$U:$U --chmod=0755 bin/* $DIR/');
-    expect(c).toMatchObject({ sources: ['bin/*'], dest: '/opt/app/', chown: 'app:app', chmod: 0o755, from: 'build' });
-    expect(c.createdBy).toBe('COPY --from=build --chown=app:app --chmod=0755 bin/* /opt/app/');
+    const c = copy('ARG U=app\nENV DIR=/opt/app\nCOPY --from=build --chown=$U:$U --chmod=0755 bin/* $DIR/');
+    expect(c).toMatchObject({ sources: ['bin/*'], dest: '/opt/app/', chown: 'app:app', chmodText: '0755', from: 'build' });
+    expect(c.chmod!(0o600, false)).toBe(0o755);
+    expect(c.createdBy).toBe('COPY --chown=app:app --chmod=0755 bin/* /opt/app/');
   });
-  it('heredoc files: expanded unless the delimiter was quoted, tabs stripped for <<-', () => {
-    const c = copy('ENV FOO=bar\nCOPY <<-EOT <<"RAW" /dst/\n\techo "hello ${FOO}"\nEOT\n$FOO\nRAW');
+  it('heredoc files: expanded unless the delimiter was quoted (quotes kept, no protection), tabs stripped for <<-', () => {
+    const c = copy("ENV FOO=bar\nCOPY <<-EOT <<\"RAW\" /dst/\n\techo \"hello ${FOO}\" '$FOO' \\$FOO\nEOT\n$FOO\nRAW");
     expect(c.files).toEqual([
-      { name: 'EOT', content: 'echo "hello bar"\n' },
+      { name: 'EOT', content: `echo "hello bar" 'bar' $FOO\n` },
       { name: 'RAW', content: '$FOO\n' },
     ]);
     expect(c.createdBy).toBe('COPY <<EOT <<RAW /dst/');

@@ -135,13 +135,20 @@ describe('Dockerfile: COPY and ADD', () => {
     const a = one('ADD --checksum=sha256:abc --keep-git-dir=true https://x/y.tgz /y', 'ADD');
     expect(a).toMatchObject({ sources: ['https://x/y.tgz'], checksum: 'sha256:abc', keepGitDir: true, link: false });
   });
+  it('flag values may be quoted or escaped; -- ends the flags (BuildKit testfile flags)', () => {
+    expect(one('COPY --chown="app user" --exclude=a\\ b x /d', 'COPY')).toMatchObject({ chown: 'app user', exclude: ['a b'], sources: ['x'] });
+    expect(one('COPY -- foo /tmp/', 'COPY')).toMatchObject({ sources: ['foo'], dest: '/tmp/' });
+    expect(one('COPY --link -- foo /tmp/', 'COPY')).toMatchObject({ link: true, sources: ['foo'] });
+  });
   it('JSON form allows spaces in names', () => {
     expect(one('COPY ["a file", "dir/"]', 'COPY')).toMatchObject({ sources: ['a file'], dest: 'dir/', json: true });
   });
   it('refuses unknown flags, ADD --from, bad --chmod, one argument', () => {
     expect(error('FROM a\nCOPY --own=1 a b').message).toMatch(/^Dockerfile:2: COPY does not accept the flag --own \(it accepts --from, --chown/);
     expect(error('FROM a\nADD --from=x a b').message).toMatch(/ADD does not accept the flag --from/);
-    expect(error('FROM a\nCOPY --chmod=rwx a b').message).toBe('Dockerfile:2: COPY --chmod=rwx is not an octal mode');
+    expect(error('FROM a\nCOPY --chmod=rwx a b').message).toMatch(/^Dockerfile:2: COPY --chmod: invalid chmod parameter: 'rwx'/);
+    expect(error('FROM a\nCOPY --chmod=8 a b').message).toMatch(/^Dockerfile:2: COPY --chmod: invalid chmod parameter: '8'. it should be octal/);
+    expect(one('COPY --chmod=u+x,go-w a b', 'COPY').chmod).toBe('u+x,go-w');
     expect(error('FROM a\nCOPY a').message).toBe('Dockerfile:2: COPY needs at least one source and a destination');
     expect(error('FROM a\nCOPY --from a b').message).toBe('Dockerfile:2: COPY --from needs a value (--from=VALUE)');
     expect(error('FROM a\nCOPY --from=a --from=b a b').message).toBe('Dockerfile:2: COPY --from is given twice');
@@ -230,11 +237,22 @@ describe('Dockerfile: metadata instructions', () => {
     expect(error('FROM a\nONBUILD MAINTAINER x').message).toBe('Dockerfile:2: MAINTAINER is not allowed as an ONBUILD trigger');
     expect(error('FROM a\nONBUILD COPPY a b').message).toBe('Dockerfile:2: unknown instruction COPPY');
   });
+  it('ONBUILD RUN/COPY take heredocs; the stored expression carries the bodies, and parses back', () => {
+    const p = parse('FROM a\nONBUILD RUN <<EOF\necho one\nEOF\nUSER x');
+    const o = p.instructions[1] as Instruction & { kind: 'ONBUILD' };
+    expect(o.expression).toBe('RUN <<EOF\necho one\nEOF');
+    expect(o.trigger).toMatchObject({ kind: 'RUN', heredocs: [{ name: 'EOF', content: 'echo one\n' }] });
+    expect(p.instructions[2]).toMatchObject({ kind: 'USER', source: { line: 5 } });
+    const [again] = parseOnbuildTriggers([o.expression], 'img');
+    expect(again).toMatchObject({ kind: 'RUN', heredocs: [{ name: 'EOF', content: 'echo one\n' }] });
+  });
   it('base image triggers parse as instructions', () => {
     const t = parseOnbuildTriggers(['RUN echo hi', 'ENV A=1'], 'base:1');
     expect(t.map((i) => i.kind)).toEqual(['RUN', 'ENV']);
     expect(t[0].source.text).toBe('RUN echo hi');
     expect(() => parseOnbuildTriggers(['FROM x'], 'base:1')).toThrow(/ONBUILD trigger 1 of base:1 \("FROM x"\): FROM is not allowed/);
+    expect(() => parseOnbuildTriggers(['RUN a\nRUN b'], 'base:1')).toThrow(/holds 2 instructions, not one/);
+    expect(() => parseOnbuildTriggers(['COPPY a b'], 'base:1')).toThrow('ONBUILD trigger 1 of base:1 ("COPPY a b"): unknown instruction COPPY');
   });
 });
 
@@ -260,6 +278,22 @@ describe('Dockerfile: lines, comments, directives', () => {
   it('a backslash with trailing blanks still continues; a comment never does', () => {
     expect(body('RUN a \\  \n b')[0]).toMatchObject({ command: { command: 'a  b' } });
     expect(body('# x \\\nRUN a').map((i) => i.kind)).toEqual(['RUN']);
+  });
+  it('an escaped escape at the end does not continue (BuildKit testfile trailing-backslash)', () => {
+    const ins = body('ENV C trailing\\\\backslash\\\\\nENV D not appended\nENV E hello\\\n\\\nworld\nENV G hello \\\n\\\nworld');
+    expect(ins.map((i) => (i as Instruction & { kind: 'ENV' }).pairs)).toEqual([
+      [{ key: 'C', value: 'trailing\\\\backslash\\\\' }],
+      [{ key: 'D', value: 'not appended' }],
+      [{ key: 'E', value: 'helloworld' }],
+      [{ key: 'G', value: 'hello world' }],
+    ]);
+  });
+  it('JSON forms with tabs and every JSON escape (BuildKit testfile json)', () => {
+    expect(body('CMD\t[\t"a",\t"b"\t]\t\nCMD [""]\nCMD ["\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u0000", "♥"]').map((i) => (i as Instruction & { kind: 'CMD' }).command)).toEqual([
+      { form: 'exec', argv: ['a', 'b'] },
+      { form: 'exec', argv: [''] },
+      { form: 'exec', argv: ['" \\ / \b \f \n \r \t \u0000', '♥'] },
+    ]);
   });
   it('# escape=` changes the continuation character', () => {
     const p = parse('# escape=`\nFROM a\nRUN dir c:\\ `\n  /b\nCOPY a\\b c\\');

@@ -40,7 +40,10 @@ describe('build stages', () => {
       TARGETVARIANT: 'v7',
       BUILDPLATFORM: 'linux/amd64',
       BUILDARCH: 'amd64',
+      TARGETSTAGE: 'default',
     });
+    expect(plan('FROM a AS x', { target: 'x' }).globalArgs.get('TARGETSTAGE')).toBe('x');
+    expect(plan('FROM a', { buildArgs: new Map([['TARGETARCH', 'riscv64']]) }).globalArgs.get('TARGETARCH')).toBe('riscv64');
   });
 
   it('COPY --from by name, index or image, and RUN --mount from= make dependencies; unneeded stages are skipped', () => {
@@ -68,9 +71,9 @@ describe('build stages', () => {
     expect(p.needed).toEqual([0, 1, 3, 4]);
   });
 
-  it('--from may use the stage ARGs', () => {
-    const p = plan('FROM a AS src\nFROM b\nARG SRC=src\nCOPY --from=$SRC /x /x');
-    expect(p.stages[1].dependsOn).toEqual([0]);
+  it('--from takes no variables, as BuildKit refuses them', () => {
+    expect(() => plan('FROM a AS src\nFROM b\nARG SRC=src\nCOPY --from=$SRC /x /x')).toThrow('Dockerfile:4: variable expansion is not supported for --from=$SRC');
+    expect(() => plan('FROM a AS src\nFROM b\nRUN --mount=from=$SRC,target=/x true')).toThrow(/Dockerfile:3: --mount from= does not support variable expansion/);
   });
 
   it('--target picks a stage and only what it needs', () => {

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { substituteHeredoc, substituteWord, substituteWords } from '../../src/build/substitute';
 
@@ -120,6 +122,21 @@ describe('substitution: single words (BuildKit envVarTest)', () => {
 });
 
 // Cases from BuildKit's frontend/dockerfile/shell/wordsTest.
+describe('substitution: every Unix case of BuildKit`s envVarTest file', () => {
+  const env = { PWD: '/home', SHELL: 'bash', KOREAN: '한국어', NULL: '' };
+  const cases = fs
+    .readFileSync(path.join(__dirname, 'data/buildkit-envVarTest'), 'utf8')
+    .split('\n')
+    .filter((l) => !l.startsWith('#') && l.trim() !== '')
+    .map((l) => l.trim().split('|').map((x) => x.trim()))
+    .filter(([platform]) => platform !== 'W');
+  it('has the cases', () => expect(cases.length).toBeGreaterThan(200));
+  it.each(cases)('%s | %s | %s', (_platform, word, expected) => {
+    if (expected === 'error') expect(() => substituteWord(word, env)).toThrow(/^failed to process/);
+    else expect(substituteWord(word, env)).toBe(expected);
+  });
+});
+
 describe('substitution: word splitting (BuildKit wordsTest)', () => {
   const env = { hi: 'hi', space: 'abc  def', leading: '  ab c', trailing: 'ab c   ' };
   it.each([
@@ -148,8 +165,8 @@ describe('substitution: word splitting (BuildKit wordsTest)', () => {
   });
 });
 
-describe('substitution: heredoc bodies', () => {
-  it('variables are replaced, quotes and escapes kept', () => {
-    expect(substituteHeredoc('echo "hello ${FOO}" \\$HOME\n', { FOO: 'bar' })).toBe('echo "hello bar" \\$HOME\n');
+describe('substitution: heredoc bodies (BuildKit SkipProcessQuotes)', () => {
+  it('variables are replaced even inside quotes, quotes kept, \\ escapes the next character', () => {
+    expect(substituteHeredoc(`echo "hello \${FOO}" '$FOO' \\$HOME\n`, { FOO: 'bar' })).toBe(`echo "hello bar" 'bar' $HOME\n`);
   });
 });

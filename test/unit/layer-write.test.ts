@@ -11,8 +11,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import { createHash } from 'node:crypto';
 import { libcFs } from '../../ffi/libc-fs';
 import { listChanges } from '../../src/image/layer/changes';
+import { LayerBlobWriter } from '../../src/image/layer/blob-writer';
 import { encodeHeader } from '../../src/image/layer/tar-entry';
 import { writeLayerBlob } from '../../src/image/layer/write-layer';
 import { assembleLayers } from '../../src/image/store/assemble';
@@ -179,6 +181,31 @@ describe('layer tar headers', () => {
   });
 });
 
+describe('LayerBlobWriter', () => {
+  it('gives the same blob however the tar arrives, which gzip and zlib read back whole', async () => {
+    const data = Buffer.alloc(3 * (1 << 20) + 12345);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
+    const write = async (chunk: number) => {
+      const file = path.join(tmp(), 'blob');
+      const w = new LayerBlobWriter(file);
+      for (let off = 0; off < data.length; off += chunk) await w.write(data.subarray(off, off + chunk));
+      return { file, blob: await w.finish() };
+    };
+    const a = await write(1 << 20);
+    const b = await write(4099);
+    expect(b.blob).toEqual(a.blob);
+    expect(a.blob.diffId).toBe(`sha256:${createHash('sha256').update(data).digest('hex')}`);
+    expect(a.blob.size).toBe(fs.statSync(a.file).size);
+    expect(zlib.gunzipSync(fs.readFileSync(a.file)).equals(data)).toBe(true);
+    expect(execFileSync('gzip', ['-dc', a.file], { maxBuffer: 1 << 26 }).equals(data)).toBe(true);
+    // An empty tar still gives a valid gzip file.
+    const empty = path.join(tmp(), 'empty');
+    const w = new LayerBlobWriter(empty);
+    await w.finish();
+    expect(zlib.gunzipSync(fs.readFileSync(empty)).length).toBe(0);
+  });
+});
+
 describe('writeLayerBlob from an overlay upper dir', () => {
   it('turns whiteouts, opaque dirs, hardlinks, setuid, xattrs, symlinks and fifos into the OCI entries, sorted', async (ctx) => {
     needRootToChown(ctx);
@@ -284,6 +311,58 @@ describe('writeLayerBlob from an overlay upper dir', () => {
     expect(changes).not.toContain('C /etc/same');
     const paths = changes.map((c) => c.slice(2));
     expect(paths).toEqual([...paths].sort());
+  });
+});
+
+describe('reading a container tree', () => {
+  it('never follows a symlink out of it: links are entries, their targets are not read', async () => {
+    const outside = tmp();
+    fs.writeFileSync(path.join(outside, 'secret'), 'host secret');
+    const upper = tmp();
+    fs.symlinkSync(outside, path.join(upper, 'escape'));
+    fs.symlinkSync(path.join(outside, 'secret'), path.join(upper, 'file-link'));
+    const out = path.join(tmp(), 'blob');
+    await writeLayerBlob({ upper }, out);
+    const { entries, contents } = await readEntries(out);
+    expect(entries.map((e) => [e.path, e.kind, e.linkpath])).toEqual([
+      ['escape', 'symlink', outside],
+      ['file-link', 'symlink', path.join(outside, 'secret')],
+    ]);
+    expect([...contents.values()].join('')).not.toContain('host secret');
+    // In copy mode too, a directory of the image replaced by a symlink is a symlink entry.
+    const lower = await lowerLayer();
+    const rootfs = merged([lower]);
+    fs.rmSync(path.join(rootfs, 'opt'), { recursive: true });
+    fs.symlinkSync(outside, path.join(rootfs, 'opt'));
+    const out2 = path.join(tmp(), 'blob2');
+    await writeLayerBlob({ rootfs, lowers: [lower] }, out2);
+    const second = await readEntries(out2);
+    expect(second.entries.map((e) => [e.path, e.kind])).toEqual([['opt', 'symlink']]);
+    expect([...second.contents.values()].join('')).not.toContain('host secret');
+  });
+});
+
+describe("nook's mount stubs and directories overlayfs merely copied up", () => {
+  it('are not in the layer nor in the changes', async (ctx) => {
+    needRootToChown(ctx);
+    const lower = await lowerLayer();
+    const upper = tmp();
+    // What the sandbox leaves in an upper dir when the image lacks them: mount points.
+    fs.mkdirSync(path.join(upper, 'etc'));
+    for (const f of ['hosts', 'hostname', 'resolv.conf']) fs.writeFileSync(path.join(upper, 'etc', f), '');
+    for (const d of ['proc', 'sys', 'dev']) fs.mkdirSync(path.join(upper, d));
+    // A directory copied up for a file created and deleted again.
+    fs.mkdirSync(path.join(upper, 'usr'));
+    const empty = await writeLayerBlob({ upper, lowers: [lower] }, path.join(tmp(), 'blob'));
+    expect(empty.entries).toBe(0);
+    expect(listChanges({ upper }, [lower])).toEqual([]);
+    // A real change in such a directory keeps it.
+    fs.writeFileSync(path.join(upper, 'etc/new'), 'x');
+    fs.chmodSync(path.join(upper, 'usr'), 0o700);
+    const out = path.join(tmp(), 'blob');
+    await writeLayerBlob({ upper, lowers: [lower] }, out);
+    expect((await readEntries(out)).entries.map((e) => e.path)).toEqual(['etc/', 'etc/new', 'usr/']);
+    expect(listChanges({ upper }, [lower]).map((c) => `${c.kind} ${c.path}`)).toEqual(['C /etc', 'A /etc/new', 'C /usr']);
   });
 });
 

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLONE, ERRNO, MS, O, PR, SIGNAL, SOCKET } from '../../ffi/linux';
+import { CLONE, ERRNO, MNT, MS, O, PR, SIGNAL, SOCKET } from '../../ffi/linux';
 
 const haveCc = spawnSync('cc', ['--version'], { stdio: 'ignore' }).status === 0;
 
@@ -20,6 +20,7 @@ const pairs: [string, number][] = [
   ...Object.entries(O).map(([k, v]): [string, number] => [`O_${k}`, v]),
   ...Object.entries(SOCKET).map(([k, v]): [string, number] => [k, v]),
   ...Object.entries(ERRNO).map(([k, v]): [string, number] => [k, v]),
+  ...Object.entries(MNT).map(([k, v]): [string, number] => [`MNT_${k}`, v]),
 ];
 
 describe.skipIf(!haveCc)('ffi/linux.ts', () => {

@@ -105,14 +105,22 @@ function numberValue(key: string, value: string | undefined, radix: 8 | 10): num
   return parseInt(value, radix);
 }
 
-/** One `RUN --mount=...` value, with docker's defaults (type bind, secret target /run/secrets/ID, ...). */
-export function parseMount(spec: string): Mount {
+/**
+ * One `RUN --mount=...` value, with docker's defaults (type bind, secret
+ * target /run/secrets/ID, ...). At parse time (no `expand`) values holding
+ * variables are left for later; the engine parses the spec again with
+ * `expand` substituting each value, as BuildKit does.
+ */
+export function parseMount(spec: string, expand?: (value: string) => string): Mount {
   const opts = new Map<string, string | undefined>();
   for (const field of csvFields(spec)) {
     if (field === '') continue;
     const eq = field.indexOf('=');
     let key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase();
-    const value = eq < 0 ? undefined : field.slice(eq + 1);
+    let value = eq < 0 ? undefined : field.slice(eq + 1);
+    if (key === 'from' && value !== undefined && /\$./.test(value))
+      throw new FlagProblem("--mount from= does not support variable expansion (define an alias stage instead: FROM image AS name)");
+    if (value !== undefined && expand) value = expand(value);
     key = ({ src: 'source', dst: 'target', destination: 'target', ro: 'readonly', rw: 'readwrite' } as Record<string, string>)[key] ?? key;
     if (opts.has(key)) throw new FlagProblem(`--mount option ${key} is given twice in ${JSON.stringify(spec)}`);
     opts.set(key, value);
@@ -122,8 +130,8 @@ export function parseMount(spec: string): Mount {
     bind: ['type', 'target', 'source', 'from', 'readonly', 'readwrite'],
     cache: ['type', 'target', 'source', 'from', 'readonly', 'readwrite', 'id', 'sharing', 'mode', 'uid', 'gid'],
     tmpfs: ['type', 'target', 'size'],
-    secret: ['type', 'target', 'id', 'env', 'required', 'mode', 'uid', 'gid'],
-    ssh: ['type', 'target', 'id', 'required', 'mode', 'uid', 'gid'],
+    secret: ['type', 'target', 'id', 'source', 'env', 'required', 'mode', 'uid', 'gid'],
+    ssh: ['type', 'target', 'id', 'source', 'required', 'mode', 'uid', 'gid'],
   };
   if (!allowed[type]) throw new FlagProblem(`--mount type=${type} is not a mount type (bind, cache, tmpfs, secret, ssh)`);
   for (const key of opts.keys())
@@ -175,7 +183,8 @@ export function parseMount(spec: string): Mount {
     }
     case 'secret':
     case 'ssh': {
-      const id = str('id') ?? (target && type === 'secret' ? target.replace(/\/+$/, '').split('/').pop() : undefined);
+      if (opts.has('id') && opts.has('source')) throw new FlagProblem(`--mount type=${type}: both source and id can't be set`);
+      const id = str('id') ?? str('source') ?? (target && type === 'secret' ? target.replace(/\/+$/, '').split('/').pop() : undefined);
       if (type === 'secret' && !id) throw new FlagProblem('--mount type=secret needs an id or a target (id=ID)');
       const required = opts.has('required') ? boolValue('required', opts.get('required')) : false;
       const common = { id, required, ...ids() };

@@ -67,7 +67,10 @@ export interface RunInstruction {
   kind: 'RUN';
   command: CommandForm;
   heredocs: Heredoc[];
+  /** `--mount` values as parsed at parse time (variables not yet substituted: see config-step expandMounts). */
   mounts: Mount[];
+  /** The `--mount` values as written, for expandMounts. */
+  mountSpecs: string[];
   network?: 'default' | 'none' | 'host';
   security?: 'sandbox' | 'insecure';
 }

@@ -7,8 +7,9 @@
  * and line: `Dockerfile:7: unknown instruction COPPY`.
  */
 import { NookError } from '../../errors';
+import { parseChmod } from '../chmod';
 import { FlagProblem, Flags, parseGoDuration, parseMount } from './flags';
-import { heredocMarker, heredocMarkers } from './heredoc';
+import { heredocMarker, heredocMarkers, type HeredocMarker } from './heredoc';
 import {
   INSTRUCTION_KINDS,
   type CommandForm,
@@ -76,11 +77,35 @@ export function parseDockerfile(text: string, opts: ParseOptions = {}): ParsedDo
       warn(i + 1, `the check directive (${m[2]}) is ignored: nook does not run BuildKit's lint checks`);
     }
   }
-  const continuation = new RegExp(`${escape === '\\' ? '\\\\' : '`'}[ \\t]*$`);
+  const instructions = parseLines(lines, escape, fail, warn);
+
+  const firstReal = instructions[0];
+  if (!firstReal) fail(1, 'the Dockerfile has no instructions', 'a Dockerfile starts with FROM IMAGE');
+  const firstNonArg = instructions.find((ins) => ins.kind !== 'ARG');
+  if (firstNonArg && firstNonArg.kind !== 'FROM')
+    fail(firstNonArg.source.line, `the first instruction must be FROM or ARG, not ${firstNonArg.kind}`, 'start the Dockerfile with FROM IMAGE (ARGs used in FROM may come before it)');
+  if (!firstNonArg) fail(firstReal.source.line, 'the Dockerfile has no FROM instruction', 'add FROM IMAGE after the ARGs');
+  return { file, escape, directives, instructions, warnings };
+}
+
+/**
+ * The instruction lines of a Dockerfile (after its directives) → instructions:
+ * comments, continuations (comment and empty continuation lines skipped,
+ * the empty ones warned about, as docker does) and heredoc bodies.
+ */
+function parseLines(
+  lines: string[],
+  escape: string,
+  fail: (line: number, message: string, hint?: string) => never,
+  warn: (line: number, message: string) => void,
+): Instruction[] {
+  // The escape character last on a line (blanks after it allowed) continues the line, unless an escape precedes it (BuildKit's rule).
+  const e = escape === '\\' ? '\\\\' : '`';
+  const continuation = new RegExp(`(^|[^${e}])${e}[ \\t]*$`);
   /** Removes a trailing continuation (escape + blanks); says whether the line ends here. */
   const trimContinuation = (line: string): [string, boolean] => {
     const m = continuation.exec(line);
-    return m ? [line.slice(0, m.index), false] : [line, true];
+    return m ? [line.slice(0, m.index) + m[1], false] : [line, true];
   };
 
   const instructions: Instruction[] = [];
@@ -110,29 +135,21 @@ export function parseDockerfile(text: string, opts: ParseOptions = {}): ParsedDo
     let body: InstructionBody;
     let source: Source;
     try {
-      const keyword = line.trim().split(/\s+/, 1)[0];
       const heredocs: Heredoc[] = [];
-      if (/^(RUN|COPY|ADD)$/i.test(keyword)) {
-        const rest = extractFlags(line.trim().slice(keyword.length)).rest;
-        const json = parseJsonForm(rest);
-        if (json === undefined) {
-          for (const marker of heredocMarkers(rest)) {
-            let content = '';
-            let terminated = false;
-            while (i < lines.length) {
-              const raw = lines[i++];
-              const candidate = marker.chomp ? raw.replace(/^\t+/, '') : raw;
-              if (candidate === marker.name) {
-                terminated = true;
-                break;
-              }
-              content += raw + '\n';
-            }
-            if (!terminated)
-              throw new LineProblem(`unterminated heredoc <<${marker.name}`, `end the heredoc with a line holding only ${marker.name}`);
-            heredocs.push({ name: marker.name, content, chomp: marker.chomp, expand: marker.expand, fd: marker.fd });
+      for (const marker of heredocsOpened(line, escape)) {
+        let content = '';
+        let terminated = false;
+        while (i < lines.length) {
+          const raw = lines[i++];
+          const candidate = marker.chomp ? raw.replace(/^\t+/, '') : raw;
+          if (candidate === marker.name) {
+            terminated = true;
+            break;
           }
+          content += raw + '\n';
         }
+        if (!terminated) throw new LineProblem(`unterminated heredoc <<${marker.name}`, `end the heredoc with a line holding only ${marker.name}`);
+        heredocs.push({ name: marker.name, content, chomp: marker.chomp, expand: marker.expand, fd: marker.fd });
       }
       source = { line: startLine, endLine: i, text: line.trim() };
       body = parseInstruction(line, escape, heredocs, (m) => warn(startLine, m));
@@ -143,14 +160,20 @@ export function parseDockerfile(text: string, opts: ParseOptions = {}): ParsedDo
     }
     instructions.push(attachSource(body, source));
   }
+  return instructions;
+}
 
-  const firstReal = instructions[0];
-  if (!firstReal) fail(1, 'the Dockerfile has no instructions', 'a Dockerfile starts with FROM IMAGE');
-  const firstNonArg = instructions.find((ins) => ins.kind !== 'ARG');
-  if (firstNonArg && firstNonArg.kind !== 'FROM')
-    fail(firstNonArg.source.line, `the first instruction must be FROM or ARG, not ${firstNonArg.kind}`, 'start the Dockerfile with FROM IMAGE (ARGs used in FROM may come before it)');
-  if (!firstNonArg) fail(firstReal.source.line, 'the Dockerfile has no FROM instruction', 'add FROM IMAGE after the ARGs');
-  return { file, escape, directives, instructions, warnings };
+/** The heredocs an instruction line opens: RUN, COPY and ADD in shell form, also as an ONBUILD trigger (as BuildKit). */
+function heredocsOpened(line: string, escape: string): HeredocMarker[] {
+  let rest = line.trim();
+  let keyword = rest.split(/\s+/, 1)[0];
+  if (/^ONBUILD$/i.test(keyword)) {
+    rest = rest.slice(keyword.length).trim();
+    keyword = rest.split(/\s+/, 1)[0];
+  }
+  if (!/^(RUN|COPY|ADD)$/i.test(keyword)) return [];
+  const args = extractFlags(rest.slice(keyword.length), escape).rest;
+  return parseJsonForm(args) === undefined ? heredocMarkers(args) : [];
 }
 
 function attachSource(body: InstructionBody, source: Source): Instruction {
@@ -172,8 +195,8 @@ function parseInstruction(line: string, escape: string, heredocs: Heredoc[], war
   }
   const afterKeyword = trimmed.slice(keyword.length);
   // ONBUILD takes the rest of the line verbatim: the trigger's flags are its own.
-  if (kind === 'ONBUILD') return parseOnbuild(afterKeyword, escape, warn);
-  const { flags: flagWords, rest: restRaw } = extractFlags(afterKeyword);
+  if (kind === 'ONBUILD') return parseOnbuild(afterKeyword, escape, heredocs, warn);
+  const { flags: flagWords, rest: restRaw } = extractFlags(afterKeyword, escape);
   const rest = restRaw.trim();
   const flags = (accepted: Record<string, 'string' | 'bool' | 'list'> = {}) => new Flags(kind, flagWords, accepted);
 
@@ -206,7 +229,8 @@ function parseInstruction(line: string, escape: string, heredocs: Heredoc[], war
         kind,
         command,
         heredocs,
-        mounts: f.list('mount').map(parseMount),
+        mounts: f.list('mount').map((spec) => parseMount(spec)),
+        mountSpecs: f.list('mount'),
         network: network as 'default' | 'none' | 'host' | undefined,
         security: security as 'sandbox' | 'insecure' | undefined,
       };
@@ -233,8 +257,8 @@ function parseInstruction(line: string, escape: string, heredocs: Heredoc[], war
         else sources.push(src);
       }
       const chmod = f.string('chmod');
-      if (chmod !== undefined && !chmod.includes('$') && !/^[0-7]{3,4}$/.test(chmod))
-        throw new LineProblem(`${kind} --chmod=${chmod} is not an octal mode`, 'use an octal mode such as --chmod=755 or --chmod=0644');
+      const chmodProblem = chmod === undefined || chmod.includes('$') ? undefined : parseChmod(chmod);
+      if (chmodProblem && 'error' in chmodProblem) throw new LineProblem(`${kind} --chmod: ${chmodProblem.error}`, 'use --chmod=755, --chmod=0644 or a symbolic mode such as --chmod=u+x');
       const unpack = kind === 'ADD' && f.list('unpack').length > 0 ? f.bool('unpack') : undefined;
       return {
         kind,
@@ -394,13 +418,15 @@ function parseHealthcheck(rest: string, flagWords: string[]): InstructionBody {
   return { kind: 'HEALTHCHECK', health };
 }
 
-function parseOnbuild(rest: string, escape: string, warn: (m: string) => void): InstructionBody {
-  const expression = rest.trim();
-  if (expression === '') throw new LineProblem('ONBUILD needs an instruction', 'ONBUILD RUN command');
-  const inner = expression.split(/\s+/, 1)[0].toUpperCase();
+function parseOnbuild(rest: string, escape: string, heredocs: Heredoc[], warn: (m: string) => void): InstructionBody {
+  const line = rest.trim();
+  if (line === '') throw new LineProblem('ONBUILD needs an instruction', 'ONBUILD RUN command');
+  const inner = line.split(/\s+/, 1)[0].toUpperCase();
   if (inner === 'ONBUILD') throw new LineProblem('ONBUILD ONBUILD is not allowed (triggers do not chain)');
   if (inner === 'FROM' || inner === 'MAINTAINER') throw new LineProblem(`${inner} is not allowed as an ONBUILD trigger`);
-  const trigger = parseInstruction(expression, escape, [], warn);
+  const trigger = parseInstruction(line, escape, heredocs, warn);
+  // What the image config stores: the trigger line, then its heredoc bodies as written, as BuildKit stores it.
+  const expression = line + heredocs.map((h) => `\n${h.content}${h.name}`).join('');
   return { kind: 'ONBUILD', expression, trigger: trigger as Instruction };
 }
 
@@ -411,19 +437,17 @@ function parseOnbuild(rest: string, escape: string, warn: (m: string) => void): 
  */
 export function parseOnbuildTriggers(triggers: string[], baseImage: string): Instruction[] {
   return triggers.map((expression, i) => {
-    const what = `ONBUILD trigger ${i + 1} of ${baseImage}`;
-    try {
-      const inner = expression.trim().split(/\s+/, 1)[0].toUpperCase();
-      if (inner === 'ONBUILD' || inner === 'FROM' || inner === 'MAINTAINER')
-        throw new LineProblem(`${inner} is not allowed as an ONBUILD trigger`);
-      const body = parseInstruction(expression.replace(/\n/g, ' '), '\\', [], () => {});
-      return attachSource(body, { line: 0, endLine: 0, text: expression.trim() });
-    } catch (e) {
-      if (e instanceof LineProblem || e instanceof FlagProblem)
-        throw new NookError(`${what} (${JSON.stringify(expression)}): ${e.message}`, {
-          hint: 'the base image carries a trigger nook cannot run; build from a different base or rebuild the base without it',
-        });
-      throw e;
-    }
+    const what = `ONBUILD trigger ${i + 1} of ${baseImage} (${JSON.stringify(expression)})`;
+    const fail = (_line: number, message: string): never => {
+      throw new NookError(`${what}: ${message}`, {
+        hint: 'the base image carries a trigger nook cannot run; build from a different base or rebuild the base without it',
+      });
+    };
+    const inner = expression.trim().split(/\s+/, 1)[0].toUpperCase();
+    if (inner === 'ONBUILD' || inner === 'FROM' || inner === 'MAINTAINER') fail(0, `${inner} is not allowed as an ONBUILD trigger`);
+    const parsed = parseLines(expression.split('\n'), '\\', fail, () => {});
+    if (parsed.length !== 1) fail(0, `it holds ${parsed.length} instructions, not one`);
+    const ins = parsed[0];
+    return { ...ins, source: { line: 0, endLine: 0, text: ins.source.text } } as Instruction;
   });
 }

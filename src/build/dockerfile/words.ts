@@ -8,10 +8,10 @@ const isSpace = (ch: string) => /\s/u.test(ch);
 
 /**
  * Splits the leading `--flag[=value]` words off an instruction's arguments.
- * Quotes and backslashes inside a flag are resolved (`--chown="a b"`); the
+ * Quotes and escapes inside a flag are resolved (`--chown="a b"`); the
  * first word not starting with `--` (or a lone `--`) ends the flags.
  */
-export function extractFlags(line: string): { flags: string[]; rest: string } {
+export function extractFlags(line: string, escape = '\\'): { flags: string[]; rest: string } {
   const flags: string[] = [];
   let pos = 0;
   for (;;) {
@@ -25,15 +25,15 @@ export function extractFlags(line: string): { flags: string[]; rest: string } {
       const ch = line[pos];
       if (quote) {
         if (ch === quote) quote = '';
-        else if (ch === '\\' && pos + 1 < line.length) word += line[++pos];
-        else if (ch !== '\\') word += ch;
+        else if (ch === escape && pos + 1 < line.length) word += line[++pos];
+        else if (ch !== escape) word += ch;
         continue;
       }
       if (isSpace(ch)) break;
       if (ch === '"' || ch === "'") {
         quote = ch;
         quoted = true;
-      } else if (ch === '\\') {
+      } else if (ch === escape) {
         if (pos + 1 < line.length) word += line[++pos];
       } else word += ch;
     }

@@ -11,6 +11,8 @@
 import { byBytes, DirHandle } from './dir-handle';
 import { copyModeSelection } from './copy-diff';
 import { LowerTree, type LowerDir } from './lower-tree';
+import { MOUNT_STUBS } from './mount-stubs';
+import { unchangedUpperDirs } from './upper-prune';
 import type { LayerSource } from './source';
 import { isWhiteoutStat, type Selected } from './tree-walk';
 
@@ -28,7 +30,7 @@ export function listChanges(src: LayerSource, lowers: string[]): Change[] {
   const out: Change[] = [];
   const root = DirHandle.open('upper' in src ? src.upper : src.rootfs);
   try {
-    if ('upper' in src) upperDir(root, '', tree, tree.root(), false, out);
+    if ('upper' in src) upperDir(root, '', tree, tree.root(), false, out, unchangedUpperDirs(src.upper, lowers));
     else selectedDir(root, '', tree, copyModeSelection(src.rootfs, src.lowers), out);
   } finally {
     root.close();
@@ -36,28 +38,28 @@ export function listChanges(src: LayerSource, lowers: string[]): Change[] {
   return out.sort((a, b) => byBytes(a.path, b.path));
 }
 
-function upperDir(h: DirHandle, rel: string, tree: LowerTree, lower: LowerDir, opaque: boolean, out: Change[]): void {
-  const below = lower.sources.length ? tree.children(lower) : new Map();
+function upperDir(h: DirHandle, rel: string, tree: LowerTree, lower: LowerDir, opaque: boolean, out: Change[], skip: Set<string>): void {
   const names = h.names();
-  if (opaque) {
+  if (opaque && lower.sources.length) {
     const present = new Set(names);
-    for (const name of below.keys()) if (!present.has(name)) out.push({ kind: 'D', path: `${rel}/${name}` });
+    for (const name of tree.children(lower).keys()) if (!present.has(name) && !MOUNT_STUBS.has(`${rel}/${name}`.slice(1))) out.push({ kind: 'D', path: `${rel}/${name}` });
   }
   for (const name of names) {
-    const st = h.lstat(name);
     const p = `${rel}/${name}`;
+    if (MOUNT_STUBS.has(p.slice(1)) || skip.has(p.slice(1))) continue;
+    const st = h.lstat(name);
     if (isWhiteoutStat(st)) {
       out.push({ kind: 'D', path: p });
       continue;
     }
-    const old = below.get(name);
+    const old = tree.child(lower, name);
     out.push({ kind: old ? 'C' : 'A', path: p });
     if (!st.isDirectory()) continue;
     const childOpaque = OPAQUE_XATTRS.some((x) => h.xattr(name, x)?.toString() === 'y');
     const childLower = old?.stat.isDirectory() ? tree.childDir(lower, name) : { rel: p, sources: [] };
     const child = h.openDir(name);
     try {
-      upperDir(child, p, tree, childLower, childOpaque, out);
+      upperDir(child, p, tree, childLower, childOpaque, out, skip);
     } finally {
       child.close();
     }

@@ -19,6 +19,7 @@
 import fs = require('node:fs');
 import { DirHandle } from './dir-handle';
 import { LowerTree, type LowerDir, type LowerEntry } from './lower-tree';
+import { MOUNT_STUBS } from './mount-stubs';
 import { keepXattr, type Selected } from './tree-walk';
 
 const bytes = (p: string) => Buffer.from(p, 'latin1');
@@ -38,8 +39,10 @@ function diffDir(h: DirHandle, tree: LowerTree, lower: LowerDir): Map<string, Se
   const below = lower.sources.length ? tree.children(lower) : new Map<string, LowerEntry>();
   const names = h.names();
   const present = new Set(names);
-  for (const [name] of below) if (!present.has(name)) out.set(name, 'whiteout');
+  const rel = (name: string) => (lower.rel ? `${lower.rel}/${name}` : name);
+  for (const [name] of below) if (!present.has(name) && !MOUNT_STUBS.has(rel(name))) out.set(name, 'whiteout');
   for (const name of names) {
+    if (MOUNT_STUBS.has(rel(name))) continue;
     const st = h.lstat(name);
     const old = below.get(name);
     if (!old) {

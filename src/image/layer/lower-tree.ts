@@ -61,6 +61,17 @@ export class LowerTree {
     return out;
   }
 
+  /** The visible child `name` of `dir`: lstat of that one name, topmost layer first (no directory listing). */
+  child(dir: LowerDir, name: string): LowerEntry | undefined {
+    for (const src of dir.sources) {
+      const p = `${src}/${name}`;
+      const stat = fs.lstatSync(bytes(p), { bigint: true, throwIfNoEntry: false });
+      if (!stat) continue;
+      return isWhiteout(stat) ? undefined : { path: p, stat };
+    }
+    return undefined;
+  }
+
   /** The child directory `name` of `dir` (no sources when the merged tree has no directory there). */
   childDir(dir: LowerDir, name: string): LowerDir {
     const rel = dir.rel ? `${dir.rel}/${name}` : name;
@@ -75,7 +86,7 @@ export class LowerTree {
     let dir = this.root();
     const parts = rel.split('/');
     for (let i = 0; i < parts.length - 1 && dir.sources.length; i++) dir = this.childDir(dir, parts[i]);
-    return dir.sources.length ? this.children(dir).get(parts[parts.length - 1]) : undefined;
+    return dir.sources.length ? this.child(dir, parts[parts.length - 1]) : undefined;
   }
 
   /** Of `candidates` (the same directory in each layer, topmost first), those that show through. */

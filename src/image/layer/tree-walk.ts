@@ -29,6 +29,8 @@ export interface WalkOptions {
   overlay: boolean;
   /** Times later than this (seconds) become this. */
   sourceDateEpoch?: number;
+  /** Relative paths left out, with everything below them. */
+  skip?: (rel: string) => boolean;
 }
 
 export interface EntrySink {
@@ -90,8 +92,10 @@ export class TreeWalker {
   private async dir(h: DirHandle, rel: string, sel: Selection, opaque: boolean): Promise<void> {
     const items: Item[] = [];
     if (opaque) items.push({ tarBase: OPAQUE_MARKER, name: '', kind: 'opaque' });
+    const prefix = rel ? `${rel}/` : '';
     const names = sel === 'all' ? h.names() : [...sel.keys()];
     for (const name of names) {
+      if (this.opts.skip?.(prefix + name)) continue;
       const s: Selected = sel === 'all' ? 'all' : sel.get(name)!;
       if (s === 'whiteout') {
         items.push({ tarBase: WHITEOUT_PREFIX + name, name, kind: 'whiteout' });
@@ -102,7 +106,6 @@ export class TreeWalker {
       else if (!st.isSocket()) items.push({ tarBase: name, name, kind: 'file', st, sel: s }); // sockets are not content (docker drops them too)
     }
     items.sort((a, b) => byBytes(a.tarBase, b.tarBase));
-    const prefix = rel ? `${rel}/` : '';
     for (const item of items) {
       if (item.kind !== 'file') {
         await this.marker(prefix + item.tarBase, item.st);
@@ -132,10 +135,9 @@ export class TreeWalker {
     return this.sink.entry(e, open);
   }
 
-  /** A whiteout or opaque marker: an empty file owned by root, with a fixed time (its own would vary from run to run). */
+  /** A whiteout or opaque marker: an empty file owned by root, dated as overlayfs's whiteout (clamped), else 0. */
   private marker(name: string, st?: fs.BigIntStats): Promise<void> {
-    const mtime = st ? this.time(st) : 0;
-    return this.emit({ name, kind: 'file', mode: 0, uid: 0, gid: 0, mtime: st ? mtime : 0, size: 0 });
+    return this.emit({ name, kind: 'file', mode: 0, uid: 0, gid: 0, mtime: st ? this.time(st) : 0, size: 0 });
   }
 
   private time(st: fs.BigIntStats): number {

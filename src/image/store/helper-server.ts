@@ -90,7 +90,14 @@ export async function storeHelperMain(): Promise<number> {
         reply({ id: req.id, event: 'done', layer: { digest, size, diffId, entries } });
       } else if (req.op === 'changes') {
         const { listChanges } = await import('../layer/changes');
-        reply({ id: req.id, event: 'done', changes: listChanges(req.source, req.lowers) });
+        const { readError } = await import('../layer/write-layer');
+        let changes;
+        try {
+          changes = listChanges(req.source, req.lowers);
+        } catch (e) {
+          throw readError(e);
+        }
+        reply({ id: req.id, event: 'done', changes });
       } else if (req.op === 'assemble') {
         assembleLayers(req.layers, req.dest);
         reply({ id: req.id, event: 'done' });

@@ -1,0 +1,138 @@
+/**
+ * The build helper's side (`nook __build-helper`), running as root of its
+ * user namespace and of a private mount namespace: reads requests on stdin,
+ * one at a time, and answers on fd 3.
+ */
+import fs = require('node:fs');
+import os = require('node:os');
+import path = require('node:path');
+import readline = require('node:readline');
+import { loadNative } from '../../../ffi/native';
+import { NookError } from '../../errors';
+import { isMapped, moreIdsHint } from '../../sandbox/idmap';
+import { DirView, LayeredView, type RootView } from '../../sandbox/rootfs-view';
+import { resolveUser } from '../../sandbox/users';
+import type { IdPolicy } from '../../image/unpack/owners';
+import { isArchive, withExtractedArchive } from '../copy/archive';
+import { Copier } from '../copy/copier';
+import { parseChmod } from '../chmod';
+import { resolveChown, type Owner } from '../copy/owner';
+import { destination } from '../copy/rules';
+import type { BuildHelperReply, BuildHelperRequest, BuildRoot } from './protocol';
+import { openBuildRoot, openLayersView } from './root-mount';
+
+const REPLY_FD = 3;
+
+function reply(r: BuildHelperReply): void {
+  fs.writeSync(REPLY_FD, `${JSON.stringify(r)}\n`);
+}
+
+/** --chown ids nook can give: checked before anything is written, with the fix in the hint. */
+function checkMapped(owner: Owner, ids: IdPolicy, spec: string): void {
+  if (ids === 'any') return;
+  for (const kind of ['uid', 'gid'] as const) {
+    const id = owner[kind];
+    if (!isMapped(ids[kind], id))
+      throw new NookError(`--chown=${spec}: ${kind} ${id} is not mapped in nook's user namespace, so no file can be given it`, {
+        hint: moreIdsHint(ids, ids.userName ?? '$USER', { kind, id }),
+      });
+  }
+}
+
+/** Reads the root's /etc files without mounting it (the layers stacked as overlayfs would show them). */
+function viewOf(root: BuildRoot): RootView {
+  return 'overlay' in root ? new LayeredView([root.overlay.upper, ...root.overlay.lowerDirs]) : new DirView(root.rootfs);
+}
+
+async function copy(req: Extract<BuildHelperRequest, { op: 'copy' }>): Promise<number> {
+  const instruction = req.add ? 'ADD' : 'COPY';
+  const chmod = req.chmod === undefined ? undefined : parseChmod(req.chmod);
+  if (chmod && 'error' in chmod) throw new NookError(chmod.error, { hint: 'give an octal mode (--chmod=0644) or a symbolic one (--chmod=u+x,go-w)' });
+  const dest = destination(req.dest, req.workdir);
+  const root = openBuildRoot(req.root);
+  try {
+    const owner = req.chown === undefined ? undefined : resolveChown(req.chown, new DirView(root.dir));
+    if (owner) checkMapped(owner, req.ids, req.chown!);
+    const sources = req.sources.kind === 'dir' ? { dir: req.sources.dir, release: () => undefined } : openLayersView(req.sources.lowerDirs, req.sources);
+    try {
+      const copier = new Copier({
+        instruction,
+        rootDir: root.dir,
+        sourceDir: sources.dir,
+        sourceKind: req.sources.kind === 'dir' ? 'context' : 'image',
+        excludes: req.sources.kind === 'dir' ? req.sources.excludes : undefined,
+        patterns: req.patterns,
+        dest,
+        exclude: req.exclude,
+        parents: req.parents,
+        owner,
+        chmod: chmod?.change,
+        add: req.add
+          ? { isArchive, extract: (file, into) => withExtractedArchive(file, req.ids, req.patterns.join(' '), req.chown !== undefined, into) }
+          : undefined,
+      });
+      return (await copier.run()).files;
+    } finally {
+      sources.release();
+    }
+  } finally {
+    root.release();
+  }
+}
+
+async function mkdir(req: Extract<BuildHelperRequest, { op: 'mkdir' }>): Promise<void> {
+  const root = openBuildRoot(req.root);
+  try {
+    const owner = req.chown === undefined ? undefined : resolveChown(req.chown, new DirView(root.dir));
+    if (owner) checkMapped(owner, req.ids, req.chown!);
+    // An empty copy to a directory destination: the same in-root creation, owners and checks.
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-workdir-'));
+    try {
+      await new Copier({
+        instruction: 'WORKDIR',
+        rootDir: root.dir,
+        sourceDir: empty,
+        sourceKind: 'context',
+        patterns: ['.'],
+        dest: destination(req.path.endsWith('/') ? req.path : `${req.path}/`),
+        owner,
+      }).run();
+    } finally {
+      fs.rmdirSync(empty);
+    }
+  } finally {
+    root.release();
+  }
+}
+
+export async function buildHelperMain(): Promise<number> {
+  // Modes are set explicitly on everything written; no umask in between.
+  process.umask(0);
+  const lines = readline.createInterface({ input: fs.createReadStream('', { fd: 0 }) });
+  for await (const line of lines) {
+    if (!line.trim()) continue;
+    const req = JSON.parse(line) as BuildHelperRequest;
+    try {
+      switch (req.op) {
+        case 'copy':
+          reply({ id: req.id, event: 'done', files: await copy(req) });
+          break;
+        case 'mkdir':
+          await mkdir(req);
+          reply({ id: req.id, event: 'done' });
+          break;
+        case 'resolve-user': {
+          const u = resolveUser(viewOf(req.root), req.user, { uid: 0, gid: 0 });
+          reply({ id: req.id, event: 'done', user: { uid: u.uid, gid: u.gid, groups: u.groups, home: u.home } });
+          break;
+        }
+      }
+    } catch (e) {
+      const err = e as Error;
+      reply({ id: req.id, event: 'error', message: err.message, hint: err instanceof NookError ? err.hint : undefined });
+    }
+  }
+  // Leave with _exit() as the store helper does (main.ts, once the native module is loaded).
+  loadNative();
+  return 0;
+}

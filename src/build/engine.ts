@@ -35,11 +35,13 @@ import { parseDockerfile, parseOnbuildTriggers } from './dockerfile/parse';
 import { ArgScope, planBuild, type BuildPlan, type Platform, type Stage } from './stages';
 import { runStep, type StepEnv } from './run-step';
 import { copyStep, mkdirStep, type CopyInput, type FileStepEnv } from './copy-step';
+import { BuildHelper } from './helper/client';
 
 export interface BuildOptions {
   store: ImageStore;
   host: HostIdentity;
-  dockerfile: { text: string; name: string };
+  /** `path`: where it was read from (for `<Dockerfile>.dockerignore`), when from a file. */
+  dockerfile: { text: string; name: string; path?: string };
   /** The build context directory; undefined for a Dockerfile read from stdin with no context. */
   context?: string;
   buildArgs: Map<string, string>;
@@ -112,6 +114,7 @@ class BuildRun {
   private readonly results = new Map<number, StageResult>();
   private stepNo = 0;
   private helper?: StoreHelper;
+  private builder?: BuildHelper;
   private tmp?: string;
   private readonly fileEnv: FileStepEnv;
 
@@ -123,7 +126,17 @@ class BuildRun {
     private readonly escape: string,
     private readonly total: number,
   ) {
-    this.fileEnv = { store: opts.store, host: opts.host, storeHelper: () => this.storeHelper(), tmpDir: () => this.tmpDir(), sourceDateEpoch: opts.sourceDateEpoch, signal: opts.signal, warn: (m) => io.warn(m) };
+    this.fileEnv = {
+      store: opts.store,
+      host: opts.host,
+      storeHelper: () => this.storeHelper(),
+      buildHelper: () => (this.builder ??= new BuildHelper(opts.host)),
+      tmpDir: () => this.tmpDir(),
+      dockerfilePath: opts.dockerfile.path,
+      sourceDateEpoch: opts.sourceDateEpoch,
+      signal: opts.signal,
+      warn: (m) => io.warn(m),
+    };
   }
 
   result(index: number): StageResult {
@@ -141,7 +154,7 @@ class BuildRun {
   }
 
   async close(): Promise<void> {
-    await this.helper?.close();
+    await Promise.all([this.helper?.close(), this.builder?.close()]);
     if (this.tmp) fs.rmSync(this.tmp, { recursive: true, force: true });
   }
 
@@ -219,7 +232,7 @@ class BuildRun {
         return this.run(r, ins, ctx);
       case 'COPY':
       case 'ADD':
-        return this.layerStep(r, await copyStep(this.fileEnv, this.copyInputs(stage, ins), ins, r.state.config, ctx, this.opts.context));
+        return this.layerStep(r, await copyStep(this.fileEnv, this.copyInputs(stage, ins), ins, r.state, ctx, this.opts.context));
       case 'FROM':
         throw new NookError(`${this.file}:${ins.source.line}: FROM inside a stage`);
       default: {
@@ -227,7 +240,7 @@ class BuildRun {
         // BuildKit writes no history entry for some (ONBUILD)
         if (res.createdBy !== undefined) r.history.push(historyEntry(res.createdBy, true, r.created));
         r.chain = sha([r.chain, res.createdBy ?? ins.source.text]);
-        if (res.mkdir) await this.layerStep(r, await mkdirStep(this.fileEnv, r.layers, r.state.config, res.mkdir), true);
+        if (res.mkdir) await this.layerStep(r, mkdirStep(this.fileEnv, r.layers, r.state.config, res.mkdir), true);
       }
     }
   }

@@ -54,7 +54,7 @@ export class RunFailedError extends NookError {
 }
 
 /** The image a step's container is made from: only its layers matter to the container root. */
-function layersImage(layers: LayerRecord[]): ImageRecord {
+export function layersImage(layers: LayerRecord[]): ImageRecord {
   return { id: '', manifestDigest: '', manifestMediaType: '', platform: { os: 'linux', architecture: '' }, layers, stored: '', repoDigests: [] };
 }
 

@@ -96,7 +96,7 @@ function pullPolicy(v: FlagValues[string]): 'missing' | 'always' | 'never' {
 }
 
 /** The Dockerfile's text and name, and the context directory (none for `nook build -`). */
-function inputs(flags: FlagValues, positionals: string[]): { text: string; name: string; context?: string } {
+function inputs(flags: FlagValues, positionals: string[]): { text: string; name: string; path?: string; context?: string } {
   if (positionals.length !== 1) throw new UsageError('nook build takes one build context', 'e.g. nook build -t myimage . (or - to read a Dockerfile from stdin)');
   const readStdin = () => {
     try {
@@ -125,7 +125,7 @@ function inputs(flags: FlagValues, positionals: string[]): { text: string; name:
   } catch {
     throw new UsageError(`cannot read the Dockerfile ${file}`, flags.file === undefined ? 'put a Dockerfile in the context, or name it with -f FILE' : 'check the path given with -f');
   }
-  return { text, name: flags.file === undefined ? 'Dockerfile' : path.relative(process.cwd(), file) || file, context };
+  return { text, name: flags.file === undefined ? 'Dockerfile' : path.relative(process.cwd(), file) || file, path: file, context };
 }
 
 export async function buildCommand(argv: string[]): Promise<number> {
@@ -140,7 +140,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
   const format = flags.format === undefined ? 'oci' : String(flags.format);
   if (format !== 'oci' && format !== 'docker') throw new UsageError(`invalid --format "${format}"`, 'use --format oci (default) or docker');
   const policy = pullPolicy(flags.pull);
-  const { text, name, context } = inputs(flags, positionals);
+  const { text, name, path: dockerfilePath, context } = inputs(flags, positionals);
   const tags = list(flags.tag);
   const { writeImage, normalName } = await import('../image/write-image');
   // Bad names are refused before the build, not after it.
@@ -166,7 +166,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
       {
         store,
         host: hostIdentity(),
-        dockerfile: { text, name },
+        dockerfile: { text, name, path: dockerfilePath },
         context,
         buildArgs: buildArgs(flags),
         target: flags.target === undefined ? undefined : String(flags.target),

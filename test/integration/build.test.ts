@@ -3,6 +3,7 @@
  * their layers, metadata instructions, the cache, stages, failures. Each test
  * checks what a container of the built image sees.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -242,5 +243,80 @@ describe('nook build: RUN and metadata', () => {
     await ok(e, ['image', 'prune', '-f']);
     const third = await buildOk(e, dir, ['--no-cache', '-t', 'cm:2']);
     expect(third.r.stdout).toContain('none');
+  });
+});
+
+describe('nook build: COPY and ADD', () => {
+  it.for(['sub', 'nosub'] as const)('COPY from the context honours .dockerignore and its exceptions; a second build is cached; touching a file re-runs from its COPY (user %s)', async (kind, ctx) => {
+    const e = env(need(ctx, kind));
+    await importBase(e);
+    const dir = makeContext(e, {
+      Dockerfile: ['FROM base:1', 'RUN echo before > /before', 'COPY . /app/', 'RUN ls -A /app | sort > /listing', 'CMD ["cat", "/listing"]'].join('\n'),
+      '.dockerignore': 'logs/\n*.tmp\n!keep.tmp\n',
+      'main.txt': 'main',
+      'keep.tmp': 'kept by the exception',
+      'drop.tmp': 'ignored',
+      'logs/x.log': 'ignored',
+    });
+    await buildOk(e, dir, ['-t', 'ctx:1']);
+    expect(await ok(e, ['run', '--rm', 'ctx:1'])).toBe('.dockerignore\nDockerfile\nkeep.tmp\nmain.txt\n');
+    const again = await buildOk(e, dir, ['-t', 'ctx:2']);
+    expect(again.r.stdout.match(/--> CACHED/g)).toHaveLength(3);
+    // A new mtime alone keeps the cache; new contents re-run the COPY and what follows, not the RUN before it.
+    const t = new Date(Date.now() + 5000);
+    fs.utimesSync(path.join(dir, 'main.txt'), t, t);
+    expect((await buildOk(e, dir)).r.stdout.match(/--> CACHED/g)).toHaveLength(3);
+    fs.writeFileSync(path.join(dir, 'main.txt'), 'changed');
+    const changed = await buildOk(e, dir, ['-t', 'ctx:3']);
+    expect(changed.r.stdout.match(/--> CACHED/g)).toHaveLength(1);
+    expect(await ok(e, ['run', '--rm', 'ctx:3', 'cat', '/app/main.txt'])).toBe('changed');
+    // The ignored file is not in the context at all: COPY of it is "not found".
+    fs.writeFileSync(path.join(dir, 'Dockerfile'), 'FROM base:1\nCOPY drop.tmp /\n');
+    const r = await build(e, dir);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain('file not found in build context or excluded by .dockerignore');
+  });
+
+  it('multi-stage COPY --from a build stage, --chown by name from the image, USER then RUN as that user', async (ctx) => {
+    const e = env(need(ctx, 'sub'));
+    await importBase(e);
+    const dir = makeContext(e, {
+      Dockerfile: [
+        'FROM base:1 AS builder',
+        'RUN mkdir -p /out && echo built-artifact > /out/artifact && chmod 4755 /out/artifact',
+        'FROM base:1',
+        'COPY --from=builder --chown=user:user /out/ /opt/',
+        'USER user',
+        'RUN cat /opt/artifact > /tmp/read-by-user && id -u >> /tmp/read-by-user',
+        'USER root',
+        'CMD ["sh", "-c", "cat /tmp/read-by-user; stat -c \'%U %a\' /opt/artifact"]',
+      ].join('\n'),
+    });
+    await buildOk(e, dir, ['-t', 'ms:1']);
+    expect(await ok(e, ['run', '--rm', 'ms:1'])).toBe('built-artifact\n1000\nuser 4755\n');
+  });
+
+  it('ADD of a local tar extracts it; ADD of a plain file copies it; WORKDIR makes its directory', async (ctx) => {
+    const e = env(need(ctx, 'sub'));
+    await importBase(e);
+    const dir = makeContext(e, { Dockerfile: 'FROM base:1\nWORKDIR /srv/new\nADD bundle.tar.gz ./\nADD plain.txt /plain/\nCMD ["sh", "-c", "pwd; cat inner/file.txt /plain/plain.txt"]\n', 'plain.txt': 'plain' });
+    const src = path.join(dir, 'tarsrc');
+    fs.mkdirSync(path.join(src, 'inner'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'inner', 'file.txt'), 'from the tar\n');
+    execFileSync('tar', ['-C', src, '-czf', path.join(dir, 'bundle.tar.gz'), 'inner']);
+    fs.rmSync(src, { recursive: true });
+    execFileSync('chown', ['-R', `${e.user.uid}:${e.user.gid}`, dir]);
+    await buildOk(e, dir, ['-t', 'add:1']);
+    expect(await ok(e, ['run', '--rm', 'add:1'])).toBe('/srv/new\nfrom the tar\nplain');
+  });
+
+  it('a planted symlink in the base image does not make COPY write outside the root', async (ctx) => {
+    const e = env(need(ctx, 'sub'));
+    await importBase(e);
+    const outside = makeContext(e, {});
+    const dir = makeContext(e, { Dockerfile: `FROM base:1\nRUN ln -s ${outside} /target\nCOPY payload /target/\nCMD ["cat", "/target/payload"]\n`, payload: 'inside' });
+    await buildOk(e, dir, ['-t', 'planted:1']);
+    expect(fs.readdirSync(outside)).toEqual([]);
+    expect(await ok(e, ['run', '--rm', 'planted:1'])).toBe('inside');
   });
 });

@@ -67,6 +67,17 @@ function removeTree(dir) {
   }
 }
 
+/**
+ * Why a buildah or podman command failed: its last error line, passing over
+ * their warnings (common's errorLine takes the first line that says "error",
+ * which can be a warning about an error in cleaning up).
+ */
+function peerError(r) {
+  const lines = String(r.stderr ?? '').split('\n').map((l) => l.trim()).filter((l) => l && !/level=warning|^WARN\[/.test(l));
+  const line = lines.findLast((l) => /error/i.test(l)) ?? lines.at(-1);
+  return line && !r.error ? `${line} (${r.signal ? `killed by ${r.signal}` : `exit status ${r.status}`})` : whyFailed(r, BUILD_TIMEOUT_MS);
+}
+
 /** Flushes a run's writes before the next, so that their write-back does not land on somebody else's timing. */
 const syncDisk = () => spawnSync('sync');
 
@@ -169,7 +180,7 @@ function peerRows(p, info, base, build) {
   const cmd = (which, driver, ...args) => [p.exe, ...storage(which, driver), ...args];
   const attempt = (argv) => {
     const r = runAs(argv, p.env, { timeout: BUILD_TIMEOUT_MS });
-    info.attempts.push({ argv, ok: ok(r), error: ok(r) ? null : whyFailed(r, BUILD_TIMEOUT_MS) });
+    info.attempts.push({ argv, ok: ok(r), error: ok(r) ? null : peerError(r) });
     return ok(r);
   };
   const pull = (which, driver) => attempt(cmd(which, driver, 'pull', '--tls-verify=false', '-q', base));
@@ -319,7 +330,9 @@ async function main() {
     peers.podman = info;
     rows.push(...peerRows({
       key: 'podman', name: 'podman build', exe: pod.podman, env: pod.env, dir: pod.P, global: pod.base.slice(4), verb: ['build'],
-      variants: [{ flags: ['--runtime', 'runc'], note: 'runc: crun refuses this cgroup hybrid host' }, { flags: ['--isolation', 'chroot'], note: 'chroot isolation' }],
+      // crun refuses this cgroup hybrid host, runc does not; with podman's own network (slirp4netns) RUN fails here,
+      // so the host's, which nook and buildah's chroot isolation use too.
+      variants: [{ flags: ['--runtime', 'runc', '--network', 'host'], note: 'runc, host network' }, { flags: ['--isolation', 'chroot'], note: 'chroot isolation' }],
     }, info, base, build));
   } else rows.push({ key: 'podman-cold', label: 'podman build (cold)', kind: 'cold', skip: 'not installed' }, { key: 'podman-cached', label: 'podman build (cached)', kind: 'cached', skip: 'not installed' });
   for (const r of rows) r.timeout = BUILD_TIMEOUT_MS;

@@ -16,6 +16,7 @@ A rootless, daemonless sandbox and container runtime in one executable.
 Commands:
   run       Run a command in a sandbox, from an image or a directory (nook run --help)
   pull      Download an image from a registry
+  push      Upload an image to a registry
   images    List images in the local store
   inspect   Show a container's or an image's details as JSON
   tag       Give an image another name
@@ -23,7 +24,7 @@ Commands:
   save      Write images to a tar archive (docker-archive or OCI layout)
   load      Read images from such an archive
   import    Make an image from a root filesystem tarball
-  image     Image commands: ls, pull, rm, tag, inspect, prune, save, load, import
+  image     Image commands: ls, pull, push, rm, tag, inspect, prune, save, load, import
   ps        List containers
   logs      Show a detached container's output
   exec      Run a command in a running container
@@ -83,6 +84,7 @@ type Command = (argv: string[]) => Promise<number>;
 /** Commands other than run, loaded on demand. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
   pull: async () => (await import('./pull')).pullCommand,
+  push: async () => (await import('./push')).pushCommand,
   images: async () => (await import('./images')).imagesCommand,
   inspect: async () => (await import('./inspect')).inspectCommand,
   rmi: async () => (await import('./rmi')).rmiCommand,
@@ -110,7 +112,7 @@ const CONTAINER_SUBCOMMANDS: Record<string, string> = {
 
 /** `nook image SUB`: docker's management-command spelling of the image commands. */
 const IMAGE_SUBCOMMANDS: Record<string, string> = {
-  ls: 'images', list: 'images', pull: 'pull', rm: 'rmi', remove: 'rmi', tag: 'tag', inspect: 'inspect',
+  ls: 'images', list: 'images', pull: 'pull', push: 'push', rm: 'rmi', remove: 'rmi', tag: 'tag', inspect: 'inspect',
   save: 'save', load: 'load', import: 'import',
 };
 

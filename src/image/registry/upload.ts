@@ -185,7 +185,7 @@ export class RegistryUploader {
 
   /** The blob's bytes [first, last], counted into onProgress as they are read. */
   private readStream(blob: BlobSource, first: number, last: number, onProgress: (n: number) => void): fs.ReadStream {
-    const stream = fs.createReadStream(blob.file, { start: first, end: last, highWaterMark: 1 << 20 });
+    const stream = fs.createReadStream(blob.file, { start: first, end: last, highWaterMark: 64 << 10 });
     let done = first;
     stream.on('data', (c) => onProgress((done += c.length)));
     return stream;

@@ -1,5 +1,5 @@
 /**
- * `nook push [-q] [--tls-verify=false] [--authfile FILE] IMAGE [DEST]`
+ * `nook push [-q] [--tls-verify=false] [--authfile FILE] [--format oci|docker] IMAGE [DEST]`
  */
 import { UsageError } from '../errors';
 import { parseArgs, flagHelp, type FlagSpec } from './args';
@@ -9,6 +9,7 @@ const PUSH_FLAGS: readonly FlagSpec[] = [
   { name: 'quiet', short: 'q', type: 'boolean', help: 'print only the pushed reference with its digest' },
   { name: 'tls-verify', type: 'boolean', tristate: true, help: 'require HTTPS with a valid certificate (default true; =false allows plain HTTP)' },
   { name: 'authfile', type: 'string', value: 'FILE', help: 'credentials file to use instead of the default ones' },
+  { name: 'format', type: 'string', value: 'oci|docker', help: "push the manifest in this format (default: as stored; the blobs stay the same, the manifest digest changes)" },
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
@@ -31,7 +32,10 @@ export async function pushCommand(argv: string[]): Promise<number> {
   const { PushProgress } = await import('./push-progress');
   const quiet = Boolean(flags.quiet);
   const progress = new PushProgress(1, progressMode(1, quiet));
+  const format = flags.format as string | undefined;
+  if (format !== undefined && format !== 'oci' && format !== 'docker') throw new UsageError(`unknown manifest format "${format}"`, 'use --format oci or --format docker');
   const result = await pushImage(ImageStore.open(), positionals[0], positionals[1], {
+    format,
     tlsVerify: flags['tls-verify'] as boolean | undefined,
     authFile: flags.authfile as string | undefined,
     events: progress,

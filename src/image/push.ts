@@ -11,7 +11,7 @@ import fs = require('node:fs');
 import { createHash } from 'node:crypto';
 import { NookError, UsageError } from '../errors';
 import { eachLimited } from '../util/limited';
-import { formatPlatform, parseManifest, type Descriptor } from './manifest';
+import { formatPlatform, MediaType, parseManifest, type Descriptor } from './manifest';
 import { formatReference, parseReference, type Reference } from './reference';
 import { normalizeRegistry } from './registry/config';
 import { DEFAULT_CHUNK_SIZE, RegistryUploader, type BlobOutcome } from './registry/upload';
@@ -35,7 +35,11 @@ export interface PushBlob extends Descriptor {
   mountFrom?: string;
 }
 
+export type ManifestFormat = 'oci' | 'docker';
+
 export interface PushOptions {
+  /** Push the manifest in this format (media types rewritten; the blobs stay as they are). Default: as stored. */
+  format?: ManifestFormat;
   tlsVerify?: boolean;
   authFile?: string;
   /** Blobs sent at once (default 3, as pull). */
@@ -97,6 +101,40 @@ function mountSources(store: ImageStore, image: ImageRecord, registry: string, r
   return out;
 }
 
+/** The same things under OCI's and Docker's media types (Docker's schema 2 has no zstd or uncompressed layers). */
+const OCI_TO_DOCKER: Record<string, string> = {
+  [MediaType.OCI_MANIFEST]: MediaType.DOCKER_MANIFEST,
+  [MediaType.OCI_CONFIG]: MediaType.DOCKER_CONFIG,
+  'application/vnd.oci.image.layer.v1.tar+gzip': 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip': 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+};
+const DOCKER_TO_OCI = Object.fromEntries(Object.entries(OCI_TO_DOCKER).map(([oci, docker]) => [docker, oci]));
+
+/**
+ * The manifest with its media types in `format`: the same blobs, so the
+ * same image, but another manifest digest. Unchanged when it is in that
+ * format already.
+ */
+export function convertManifest(body: Buffer, format: ManifestFormat, name: string): { body: Buffer; mediaType: string } {
+  const doc = JSON.parse(body.toString()) as { mediaType?: string; config: { mediaType: string }; layers: { mediaType: string; digest: string }[] };
+  const table = format === 'docker' ? OCI_TO_DOCKER : DOCKER_TO_OCI;
+  const target = format === 'docker' ? MediaType.DOCKER_MANIFEST : MediaType.OCI_MANIFEST;
+  if (doc.mediaType === target) return { body, mediaType: target };
+  const map = (type: string, what: string): string => {
+    if (Object.values(table).includes(type)) return type;
+    const out = table[type];
+    if (!out)
+      throw new NookError(`${name} cannot be pushed in ${format === 'docker' ? "Docker's" : 'the OCI'} format: ${what} is ${type}, which it has no media type for`, {
+        hint: format === 'docker' ? "push it as it is (without --format docker): Docker's schema 2 knows gzip layers only" : 'push it as it is (without --format)',
+      });
+    return out;
+  };
+  doc.mediaType = target;
+  doc.config.mediaType = map(doc.config.mediaType, 'its config');
+  for (const l of doc.layers) l.mediaType = map(l.mediaType, `layer ${l.digest}`);
+  return { body: Buffer.from(JSON.stringify(doc)), mediaType: target };
+}
+
 /** The manifest as stored, checked to be one image whose blobs are all in the store. */
 function storedManifest(store: ImageStore, record: ImageRecord, name: string): { body: Buffer; mediaType: string; blobs: Descriptor[] } {
   let body: Buffer;
@@ -129,6 +167,7 @@ export async function pushImage(store: ImageStore, source: string, dest: string 
   try {
     const record = store.image(found.record.id) ?? found.record;
     const manifest = storedManifest(store, record, source);
+    if (opts.format) Object.assign(manifest, convertManifest(manifest.body, opts.format, source));
     const digest = `sha256:${createHash('sha256').update(manifest.body).digest('hex')}`;
     if (target.digest && target.digest !== digest)
       throw new UsageError(`${reference} names digest ${target.digest}, but the image's manifest is ${digest}`, 'push by tag, or give the digest of this image');

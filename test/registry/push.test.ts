@@ -22,7 +22,6 @@ import { parseManifest } from '../../src/image/manifest';
 import { pushImage, type PushOptions } from '../../src/image/push';
 import { BlobStore } from '../../src/image/blobs';
 import { RegistryClient } from '../../src/image/registry/client';
-import { withDigest, uploadedBytes } from '../../src/image/registry/upload';
 import { recordImage } from '../../src/image/store/install';
 import { ImageStore } from '../../src/image/store/store';
 import {
@@ -270,6 +269,32 @@ describe('uploads', () => {
   });
 });
 
+describe('--format', () => {
+  it('docker: the same blobs under a Docker schema 2 manifest, which the registry serves as such', async () => {
+    const image = testImage(13);
+    const local = await storeLocal(store, image, 'localhost/fmt:v1');
+    const result = await pushImage(store, 'localhost/fmt:v1', `${proxy.host}/team/fmt:docker`, { ...opts, format: 'docker' });
+    expect(result.digest).not.toBe(local.digest);
+    const back = await new RegistryClient(reg.host, 'team/fmt', { tlsVerify: false }).getManifest('docker');
+    expect(back.digest).toBe(result.digest);
+    expect(back.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    const doc = JSON.parse(back.body.toString());
+    expect(doc.config).toEqual({ mediaType: 'application/vnd.docker.container.image.v1+json', digest: describeImage(image).config.digest, size: describeImage(image).config.size });
+    expect(doc.layers.map((l: { mediaType: string; digest: string }) => [l.mediaType, l.digest])).toEqual(
+      local.layers.map((d) => ['application/vnd.docker.image.rootfs.diff.tar.gzip', d]),
+    );
+    const oci = await pushImage(store, 'localhost/fmt:v1', `${proxy.host}/team/fmt:oci`, { ...opts, format: 'oci' });
+    expect(oci.digest).toBe(local.digest); // the store's manifest is OCI already: pushed as it is
+  });
+
+  it('docker: refuses a zstd layer, which Docker\'s format cannot name', async () => {
+    await storeLocal(store, { ...testImage(14), layerMediaType: 'application/vnd.oci.image.layer.v1.tar+zstd' }, 'localhost/zstd:v1');
+    const err = await pushImage(store, 'localhost/zstd:v1', `${proxy.host}/team/zstd:v1`, { ...opts, format: 'docker' }).catch((e) => e);
+    expect(err.message).toMatch(/^localhost\/zstd:v1 cannot be pushed in Docker's format: layer sha256:[a-f0-9]{64} is application\/vnd.oci.image.layer.v1.tar\+zstd, which it has no media type for$/);
+    expect(proxy.log).toEqual([]);
+  });
+});
+
 describe('refusals and mistakes', () => {
   it('names the status and the error code of a refused upload, with a hint, exit 125', async () => {
     await storeLocal(store, testImage(7), 'localhost/refused:v1');
@@ -304,16 +329,6 @@ describe('refusals and mistakes', () => {
     await storeLocal(store, testImage(9), 'localhost/pinned:v1');
     const err = await pushImage(store, 'localhost/pinned:v1', `${proxy.host}/team/pinned@sha256:${'0'.repeat(64)}`, opts).catch((e) => e);
     expect(err.message).toMatch(/names digest sha256:0{64}, but the image's manifest is sha256:/);
-  });
-});
-
-describe('helpers', () => {
-  it('appends digest= with & to a Location that has a query, with ? otherwise', () => {
-    expect(withDigest('/v2/a/blobs/uploads/u1?_state=abc', 'sha256:00')).toBe('/v2/a/blobs/uploads/u1?_state=abc&digest=sha256%3A00');
-    expect(withDigest('https://r.example/v2/a/blobs/uploads/u1', 'sha256:00')).toBe('https://r.example/v2/a/blobs/uploads/u1?digest=sha256%3A00');
-    expect(uploadedBytes('0-99')).toBe(100);
-    expect(uploadedBytes('bytes=0-0')).toBe(1);
-    expect(uploadedBytes(undefined)).toBeUndefined();
   });
 });
 

@@ -105,6 +105,7 @@ async function main() {
       userDir(S);
       const r = runAs([nook.path, 'load', '-q', '-i', archive], loadEnv, { timeout: PUSH_TIMEOUT_MS });
       if (!ok(r)) throw new Error(`nook load (before nook push) failed: ${whyFailed(r, PUSH_TIMEOUT_MS)}`);
+      spawnSync('sync'); // the load's writes are flushed before the clock starts, not during the push
       nookArgv[nookArgv.length - 1] = dest('nook');
     },
     after() {

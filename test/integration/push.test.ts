@@ -121,6 +121,22 @@ describe('push of a pulled image within its registry', () => {
   });
 });
 
+describe('push of an image pulled from a multi-platform index', () => {
+  it("pushes this platform's image only, says so, and it pulls back as that platform", async (ctx) => {
+    if (process.arch !== 'x64') ctx.skip(); // the test index has linux/amd64 and linux/arm64 images; the note names amd64
+    const opts = storeFor(testUsers().any);
+    await nookOk(['pull', PLAIN, '-q', images.multi], opts);
+    const out = await nookOk(['push', PLAIN, images.multi, `${registry.host}/pushed/multi:amd64`], opts);
+    expect(out).toContain(`nook: note: ${images.multi} was pulled from a multi-platform index: pushing its linux/amd64 image only (its own manifest sha256:`);
+    const pushed = rawManifest(`${registry.host}/pushed/multi:amd64`);
+    // The platform's own manifest, as the index lists it.
+    const index = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${images.multi}`], { encoding: 'utf8' }));
+    const amd = index.manifests.find((m: { platform: { architecture: string } }) => m.platform.architecture === 'amd64');
+    expect(pushed.digest).toBe(amd.digest);
+    expect(await nookOk(['run', PLAIN, `${registry.host}/pushed/multi:amd64`], storeFor(testUsers().any))).toBe('amd64\n');
+  });
+});
+
 describe('push to another registry', () => {
   let opts: NookOptions;
 

@@ -35,6 +35,17 @@ const LABEL: Record<LayerState, string> = {
   exists: 'Already exists',
 };
 
+/** "[=====>     ] 3.1MB/10MB  1.2MB/s": a bar, the bytes, and the speed since `started` (when given). */
+export function progressBar(done: number, total: number, started?: number): string {
+  const frac = total ? Math.min(1, done / total) : 0;
+  const width = 30;
+  const fill = Math.round(frac * width);
+  const bar = `[${'='.repeat(Math.max(0, fill - 1))}${fill ? '>' : ''}${' '.repeat(width - fill)}]`;
+  const secs = started ? (Date.now() - started) / 1000 : 0;
+  const speed = secs > 0.2 ? `  ${formatBytes(Math.round(done / secs))}/s` : '';
+  return `${bar} ${formatBytes(done)}/${formatBytes(total)}${speed}`;
+}
+
 export class PullProgress implements PullEvents {
   private layers = new Map<string, LayerLine>();
   private drawn = 0;
@@ -100,13 +111,7 @@ export class PullProgress implements PullEvents {
   private render(l: LayerLine): string {
     const label = LABEL[l.state].padEnd(14);
     if (l.state !== 'downloading' && l.state !== 'extracting') return `${l.id}: ${label}`;
-    const frac = l.total ? Math.min(1, l.done / l.total) : 0;
-    const width = 30;
-    const fill = Math.round(frac * width);
-    const bar = `[${'='.repeat(Math.max(0, fill - 1))}${fill ? '>' : ''}${' '.repeat(width - fill)}]`;
-    const secs = l.started ? (Date.now() - l.started) / 1000 : 0;
-    const speed = l.state === 'downloading' && secs > 0.2 ? `  ${formatBytes(Math.round(l.done / secs))}/s` : '';
-    return `${l.id}: ${label} ${bar} ${formatBytes(l.done)}/${formatBytes(l.total)}${speed}`;
+    return `${l.id}: ${label} ${progressBar(l.done, l.total, l.state === 'downloading' ? l.started : undefined)}`;
   }
 
   /** Redraws all layer lines in place; at most ten times a second unless something changed state. */

@@ -112,10 +112,12 @@ describe('nook build: RUN and metadata', () => {
   it('a failing RUN fails the build with exit 1, names the command and its status, and leaves nothing behind', async (ctx) => {
     const e = env(need(ctx, 'sub'));
     await importBase(e);
-    const dir = makeContext(e, { Dockerfile: 'FROM base:1\nRUN echo partial > /partial\nRUN echo going; sh -c "exit 7"\n' });
-    const r = await build(e, dir, ['-t', 'fails:1']);
+    const dir = makeContext(e, { Dockerfile: 'FROM base:1\nRUN echo partial > /partial\nCOPY Dockerfile /\nRUN echo going; sh -c "exit 7"\n' });
+    const tmp = makeContext(e, {});
+    const r = await build(e, dir, ['-t', 'fails:1'], { env: { TMPDIR: tmp } });
     expect(r.code, show(r)).toBe(1);
-    expect(r.stderr).toMatch(/Dockerfile:3: RUN echo going; sh -c "exit 7": exit 7/);
+    expect(r.stderr).toMatch(/Dockerfile:4: RUN echo going; sh -c "exit 7": exit 7/);
+    expect(fs.readdirSync(tmp)).toEqual([]);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(r.stdout).toContain('going');
     expect((await e.nook(['image', 'inspect', 'fails:1'])).code).toBe(125);
@@ -318,5 +320,22 @@ describe('nook build: COPY and ADD', () => {
     await buildOk(e, dir, ['-t', 'planted:1']);
     expect(fs.readdirSync(outside)).toEqual([]);
     expect(await ok(e, ['run', '--rm', 'planted:1'])).toBe('inside');
+  });
+
+  it('nook build - reads the Dockerfile from stdin (no context); --format docker writes Docker media types; SHELL changes how RUN runs', async (ctx) => {
+    const e = env(need(ctx, 'sub'));
+    await importBase(e);
+    const r = await e.nook(['build', '--format', 'docker', '-t', 'stdin:1', '-'], {
+      input: 'FROM base:1\nSHELL ["/bin/sh", "-c", "echo shell-was-used; eval \\"$1\\"", "sh"]\nRUN echo from-stdin > /made\n',
+      timeoutMs: 60_000,
+    });
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stdout).toContain('shell-was-used');
+    expect(await ok(e, ['run', '--rm', 'stdin:1', 'cat', '/made'])).toBe('from-stdin\n');
+    const manifest = JSON.parse(await ok(e, ['image', 'inspect', '--format', '{{json .Manifest}}', 'stdin:1'])) as { mediaType: string };
+    expect(manifest.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    const copy = await e.nook(['build', '-'], { input: 'FROM base:1\nCOPY x /\n', timeoutMs: 60_000 });
+    expect(copy.code).toBe(125);
+    expect(copy.stderr).toContain('needs a build context');
   });
 });

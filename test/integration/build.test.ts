@@ -51,6 +51,8 @@ describe('nook build: RUN and metadata', () => {
         'EXPOSE 8080 53/udp',
         'VOLUME /data',
         'STOPSIGNAL SIGQUIT',
+        'MAINTAINER Some One <someone@example.org>',
+        'HEALTHCHECK --interval=5s --retries=2 CMD test -e /tmp/seen',
         'WORKDIR $APP_HOME',
         'RUN echo "home=$APP_HOME level=$LEVEL arg=$VERSION pwd=$(pwd)" > /tmp/seen',
         'USER 1000:1000',
@@ -73,7 +75,9 @@ describe('nook build: RUN and metadata', () => {
       WorkingDir: '/srv/app',
       User: 'root',
       Entrypoint: ['/bin/sh', '-c'],
+      Healthcheck: { Test: ['CMD-SHELL', 'test -e /tmp/seen'], Interval: 5_000_000_000, Retries: 2 },
     });
+    expect(JSON.parse(await ok(e, ['image', 'inspect', 'meta:1']))[0].Author).toBe('Some One <someone@example.org>');
     const out = await ok(e, ['run', '--rm', 'meta:1']);
     expect(out).toContain('VERSION=unset');
     expect(out).toContain('home=/srv/app level=2.0');

@@ -3,10 +3,9 @@
  * with a bar, Pushed, Layer already exists, Mounted from REPO), redrawn in
  * place on a terminal; otherwise one plain line per blob when it is done.
  */
-import fs = require('node:fs');
 import type { BlobPushState, PushBlob, PushEvents } from '../image/push';
 import { formatBytes } from './format';
-import { progressBar, type ProgressMode } from './progress';
+import { LiveLines, progressBar, type ProgressMode } from './progress';
 
 interface BlobLine {
   id: string;
@@ -19,27 +18,20 @@ interface BlobLine {
 
 export class PushProgress implements PushEvents {
   private blobs = new Map<string, BlobLine>();
-  private drawn = 0;
-  private lastDraw = 0;
+  private readonly board: LiveLines;
+  private readonly mode: ProgressMode;
 
-  constructor(
-    private fd: number,
-    private mode: ProgressMode,
-  ) {}
+  constructor(fd: number, mode: ProgressMode) {
+    this.mode = mode;
+    this.board = new LiveLines(fd, mode, () => [...this.blobs.values()].map((l) => `${l.id}: ${this.label(l)}`));
+  }
 
   private write(text: string): void {
-    try {
-      fs.writeSync(this.fd, text);
-    } catch {
-      /* output closed: progress is not worth failing for */
-    }
+    this.board.write(text);
   }
 
   say(line: string): void {
-    if (this.mode === 'quiet') return;
-    this.clear();
-    this.write(`${line}\n`);
-    this.draw(true);
+    this.board.message(line);
   }
 
   resolved(dest: string, blobs: PushBlob[]): void {
@@ -83,20 +75,8 @@ export class PushProgress implements PushEvents {
     this.say(`nook: ${what}: ${err.message}; retrying (attempt ${attempt})`);
   }
 
-  private clear(): void {
-    if (this.mode !== 'tty' || !this.drawn) return;
-    this.write(`\x1b[${this.drawn}A\x1b[J`);
-    this.drawn = 0;
-  }
-
-  /** Redraws all blob lines in place; at most ten times a second unless something changed state. */
+  /** Redraws all blob lines in place (see LiveLines). */
   draw(force: boolean): void {
-    if (this.mode !== 'tty') return;
-    const now = Date.now();
-    if (!force && now - this.lastDraw < 100) return;
-    this.lastDraw = now;
-    const lines = [...this.blobs.values()].map((l) => `\x1b[2K${l.id}: ${this.label(l)}\n`);
-    this.write(`${this.drawn ? `\x1b[${this.drawn}A` : ''}${lines.join('')}`);
-    this.drawn = lines.length;
+    this.board.draw(force);
   }
 }

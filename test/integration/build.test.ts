@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { build, buildOk, importBase, makeContext } from '../helpers/build';
 import { env, ok, type Env } from '../helpers/containers';
 import { show } from '../helpers/nook';
-import { processesWithArgv, waitUntil } from '../helpers/procs';
+import { hostMountinfo, processesWithArgv, waitUntil } from '../helpers/procs';
 import { need } from '../helpers/users';
 
 async function inspectConfig(e: Env, ref: string): Promise<Record<string, unknown>> {
@@ -209,6 +209,7 @@ describe('nook build: RUN and metadata', () => {
     }
     expect(r.code, show(r)).toBe(130);
     expect(r.stderr).toContain('the build was interrupted');
+    expect(hostMountinfo()).not.toContain(e.store);
     expect(processesWithArgv(['sleep', '3141'])).toHaveLength(0);
     expect(fs.readdirSync(path.join(e.store, 'containers'))).toEqual([]);
   });
@@ -227,6 +228,7 @@ describe('nook build: RUN and metadata', () => {
     }
     await p.exited;
     await waitUntil(() => processesWithArgv(['sleep', '2718']).length === 0, 'the step to die with nook');
+    expect(hostMountinfo()).not.toContain(e.store);
     // The killed build's container directory is a leftover that garbage collection takes.
     expect(fs.readdirSync(path.join(e.store, 'containers'))).toHaveLength(1);
     const ok2 = makeContext(e, { Dockerfile: 'FROM base:1\nRUN echo fine > /fine\n' });

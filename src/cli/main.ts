@@ -17,6 +17,7 @@ Commands:
   run       Run a command in a sandbox, from an image or a directory (nook run --help)
   build     Build an image from a Dockerfile
   pull      Download an image from a registry
+  push      Upload an image to a registry
   images    List images in the local store
   inspect   Show a container's or an image's details as JSON
   tag       Give an image another name
@@ -26,7 +27,7 @@ Commands:
   import    Make an image from a root filesystem tarball
   commit    Make an image from a container's changes
   history   Show how an image was made
-  image     Image commands: ls, pull, rm, tag, inspect, prune, save, load, import, history
+  image     Image commands: ls, pull, push, rm, tag, inspect, prune, save, load, import, history, build
   ps        List containers
   logs      Show a detached container's output
   exec      Run a command in a running container
@@ -87,6 +88,7 @@ type Command = (argv: string[]) => Promise<number>;
 /** Commands other than run, loaded on demand. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
   pull: async () => (await import('./pull')).pullCommand,
+  push: async () => (await import('./push')).pushCommand,
   images: async () => (await import('./images')).imagesCommand,
   inspect: async () => (await import('./inspect')).inspectCommand,
   rmi: async () => (await import('./rmi')).rmiCommand,
@@ -118,8 +120,8 @@ const CONTAINER_SUBCOMMANDS: Record<string, string> = {
 
 /** `nook image SUB`: docker's management-command spelling of the image commands. */
 const IMAGE_SUBCOMMANDS: Record<string, string> = {
-  ls: 'images', list: 'images', pull: 'pull', rm: 'rmi', remove: 'rmi', tag: 'tag', inspect: 'inspect',
-  save: 'save', load: 'load', import: 'import', history: 'history',
+  ls: 'images', list: 'images', pull: 'pull', push: 'push', rm: 'rmi', remove: 'rmi', tag: 'tag', inspect: 'inspect',
+  save: 'save', load: 'load', import: 'import', history: 'history', build: 'build',
 };
 
 /** `nook image inspect` looks at images only, `nook container inspect` at containers only, as docker's. */

@@ -35,22 +35,77 @@ const LABEL: Record<LayerState, string> = {
   exists: 'Already exists',
 };
 
-export class PullProgress implements PullEvents {
-  private layers = new Map<string, LayerLine>();
+/** "[=====>     ] 3.1MB/10MB  1.2MB/s": a bar, the bytes, and the speed since `started` (when given). */
+export function progressBar(done: number, total: number, started?: number): string {
+  const frac = total ? Math.min(1, done / total) : 0;
+  const width = 30;
+  const fill = Math.round(frac * width);
+  const bar = `[${'='.repeat(Math.max(0, fill - 1))}${fill ? '>' : ''}${' '.repeat(width - fill)}]`;
+  const secs = started ? (Date.now() - started) / 1000 : 0;
+  const speed = secs > 0.2 ? `  ${formatBytes(Math.round(done / secs))}/s` : '';
+  return `${bar} ${formatBytes(done)}/${formatBytes(total)}${speed}`;
+}
+
+/**
+ * Status lines (one per layer or blob) redrawn in place on a terminal, at
+ * most ten times a second unless something changed state, with messages
+ * printed above them; nothing is drawn in plain or quiet mode.
+ */
+export class LiveLines {
   private drawn = 0;
   private lastDraw = 0;
 
   constructor(
-    private fd: number,
-    private mode: ProgressMode,
+    private readonly fd: number,
+    readonly mode: ProgressMode,
+    private readonly lines: () => string[],
   ) {}
 
-  private write(text: string): void {
+  write(text: string): void {
     try {
       fs.writeSync(this.fd, text);
     } catch {
       /* output closed: progress is not worth failing for */
     }
+  }
+
+  /** A line above the status lines (not in quiet mode). */
+  message(line: string): void {
+    if (this.mode === 'quiet') return;
+    this.clear();
+    this.write(`${line}\n`);
+    this.draw(true);
+  }
+
+  private clear(): void {
+    if (this.mode !== 'tty' || !this.drawn) return;
+    this.write(`\x1b[${this.drawn}A\x1b[J`);
+    this.drawn = 0;
+  }
+
+  draw(force: boolean): void {
+    if (this.mode !== 'tty') return;
+    const now = Date.now();
+    if (!force && now - this.lastDraw < 100) return;
+    this.lastDraw = now;
+    const lines = this.lines().map((l) => `\x1b[2K${l}\n`);
+    this.write(`${this.drawn ? `\x1b[${this.drawn}A` : ''}${lines.join('')}`);
+    this.drawn = lines.length;
+  }
+}
+
+export class PullProgress implements PullEvents {
+  private layers = new Map<string, LayerLine>();
+  private readonly board: LiveLines;
+  private readonly mode: ProgressMode;
+
+  constructor(fd: number, mode: ProgressMode) {
+    this.mode = mode;
+    this.board = new LiveLines(fd, mode, () => [...this.layers.values()].map((l) => this.render(l)));
+  }
+
+  private write(text: string): void {
+    this.board.write(text);
   }
 
   /** A line of its own ("Pulling …", "Digest: …"), not in quiet mode. */
@@ -78,45 +133,21 @@ export class PullProgress implements PullEvents {
   }
 
   warning(message: string): void {
-    if (this.mode === 'quiet') return;
-    this.clear();
-    this.write(`nook: warning: ${message}\n`);
-    this.draw(true);
+    this.board.message(`nook: warning: ${message}`);
   }
 
   retry(what: string, attempt: number, err: Error): void {
-    if (this.mode === 'quiet') return;
-    this.clear();
-    this.write(`nook: ${what}: ${err.message}; retrying (attempt ${attempt + 1})\n`);
-    this.draw(true);
-  }
-
-  private clear(): void {
-    if (this.mode !== 'tty' || !this.drawn) return;
-    this.write(`\x1b[${this.drawn}A\x1b[J`);
-    this.drawn = 0;
+    this.board.message(`nook: ${what}: ${err.message}; retrying (attempt ${attempt + 1})`);
   }
 
   private render(l: LayerLine): string {
     const label = LABEL[l.state].padEnd(14);
     if (l.state !== 'downloading' && l.state !== 'extracting') return `${l.id}: ${label}`;
-    const frac = l.total ? Math.min(1, l.done / l.total) : 0;
-    const width = 30;
-    const fill = Math.round(frac * width);
-    const bar = `[${'='.repeat(Math.max(0, fill - 1))}${fill ? '>' : ''}${' '.repeat(width - fill)}]`;
-    const secs = l.started ? (Date.now() - l.started) / 1000 : 0;
-    const speed = l.state === 'downloading' && secs > 0.2 ? `  ${formatBytes(Math.round(l.done / secs))}/s` : '';
-    return `${l.id}: ${label} ${bar} ${formatBytes(l.done)}/${formatBytes(l.total)}${speed}`;
+    return `${l.id}: ${label} ${progressBar(l.done, l.total, l.state === 'downloading' ? l.started : undefined)}`;
   }
 
-  /** Redraws all layer lines in place; at most ten times a second unless something changed state. */
+  /** Redraws all layer lines in place (see LiveLines). */
   draw(force: boolean): void {
-    if (this.mode !== 'tty') return;
-    const now = Date.now();
-    if (!force && now - this.lastDraw < 100) return;
-    this.lastDraw = now;
-    const lines = [...this.layers.values()].map((l) => `\x1b[2K${this.render(l)}\n`);
-    this.write(`${this.drawn ? `\x1b[${this.drawn}A` : ''}${lines.join('')}`);
-    this.drawn = lines.length;
+    this.board.draw(force);
   }
 }

@@ -10,6 +10,7 @@ import fs = require('node:fs');
 import os = require('node:os');
 import { NookError } from '../errors';
 import { writeFileAtomic } from '../util/atomic';
+import { eachLimited } from '../util/limited';
 import { parseImageConfig } from './config';
 import { formatPlatform, hostPlatform, parseManifest, selectPlatform, type ImageManifest, type Platform } from './manifest';
 import { formatReference, parseReference, type Reference } from './reference';
@@ -39,34 +40,6 @@ export interface PullOptions {
   /** Layers downloaded at once (default 3). */
   concurrency?: number;
   events?: PullEvents;
-}
-
-/**
- * Runs `fn` over `items` with at most `limit` at a time. The first failure
- * aborts `cancel` (so that the other calls stop what they are doing) and no
- * new item starts; it rejects only once every call has ended, so that the
- * caller's cleanup (closing the store helpers, releasing the store lock)
- * never runs while a download still writes.
- */
-async function eachLimited<T>(items: T[], limit: number, cancel: AbortController, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async () => {
-    while (next < items.length && !cancel.signal.aborted) {
-      try {
-        await fn(items[next++]);
-      } catch (e) {
-        if (!failure) {
-          failure = { error: e };
-          cancel.abort(e);
-        }
-        return;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw failure.error;
-  cancel.signal.throwIfAborted();
 }
 
 function storeManifest(store: ImageStore, digest: string, body: Buffer): void {

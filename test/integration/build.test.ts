@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { build, buildOk, importBase, makeContext } from '../helpers/build';
 import { env, ok, type Env } from '../helpers/containers';
 import { show } from '../helpers/nook';
-import { processesWithArgv, waitUntil } from '../helpers/procs';
+import { hostMountinfo, processesWithArgv, waitUntil } from '../helpers/procs';
 import { need } from '../helpers/users';
 
 async function inspectConfig(e: Env, ref: string): Promise<Record<string, unknown>> {
@@ -51,6 +51,8 @@ describe('nook build: RUN and metadata', () => {
         'EXPOSE 8080 53/udp',
         'VOLUME /data',
         'STOPSIGNAL SIGQUIT',
+        'MAINTAINER Some One <someone@example.org>',
+        'HEALTHCHECK --interval=5s --retries=2 CMD test -e /tmp/seen',
         'WORKDIR $APP_HOME',
         'RUN echo "home=$APP_HOME level=$LEVEL arg=$VERSION pwd=$(pwd)" > /tmp/seen',
         'USER 1000:1000',
@@ -73,7 +75,9 @@ describe('nook build: RUN and metadata', () => {
       WorkingDir: '/srv/app',
       User: 'root',
       Entrypoint: ['/bin/sh', '-c'],
+      Healthcheck: { Test: ['CMD-SHELL', 'test -e /tmp/seen'], Interval: 5_000_000_000, Retries: 2 },
     });
+    expect(JSON.parse(await ok(e, ['image', 'inspect', 'meta:1']))[0].Author).toBe('Some One <someone@example.org>');
     const out = await ok(e, ['run', '--rm', 'meta:1']);
     expect(out).toContain('VERSION=unset');
     expect(out).toContain('home=/srv/app level=2.0');
@@ -112,10 +116,12 @@ describe('nook build: RUN and metadata', () => {
   it('a failing RUN fails the build with exit 1, names the command and its status, and leaves nothing behind', async (ctx) => {
     const e = env(need(ctx, 'sub'));
     await importBase(e);
-    const dir = makeContext(e, { Dockerfile: 'FROM base:1\nRUN echo partial > /partial\nRUN echo going; sh -c "exit 7"\n' });
-    const r = await build(e, dir, ['-t', 'fails:1']);
+    const dir = makeContext(e, { Dockerfile: 'FROM base:1\nRUN echo partial > /partial\nCOPY Dockerfile /\nRUN echo going; sh -c "exit 7"\n' });
+    const tmp = makeContext(e, {});
+    const r = await build(e, dir, ['-t', 'fails:1'], { env: { TMPDIR: tmp } });
     expect(r.code, show(r)).toBe(1);
-    expect(r.stderr).toMatch(/Dockerfile:3: RUN echo going; sh -c "exit 7": exit 7/);
+    expect(r.stderr).toMatch(/Dockerfile:4: RUN echo going; sh -c "exit 7": exit 7/);
+    expect(fs.readdirSync(tmp)).toEqual([]);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(r.stdout).toContain('going');
     expect((await e.nook(['image', 'inspect', 'fails:1'])).code).toBe(125);
@@ -203,6 +209,7 @@ describe('nook build: RUN and metadata', () => {
     }
     expect(r.code, show(r)).toBe(130);
     expect(r.stderr).toContain('the build was interrupted');
+    expect(hostMountinfo()).not.toContain(e.store);
     expect(processesWithArgv(['sleep', '3141'])).toHaveLength(0);
     expect(fs.readdirSync(path.join(e.store, 'containers'))).toEqual([]);
   });
@@ -221,6 +228,7 @@ describe('nook build: RUN and metadata', () => {
     }
     await p.exited;
     await waitUntil(() => processesWithArgv(['sleep', '2718']).length === 0, 'the step to die with nook');
+    expect(hostMountinfo()).not.toContain(e.store);
     // The killed build's container directory is a leftover that garbage collection takes.
     expect(fs.readdirSync(path.join(e.store, 'containers'))).toHaveLength(1);
     const ok2 = makeContext(e, { Dockerfile: 'FROM base:1\nRUN echo fine > /fine\n' });
@@ -318,5 +326,22 @@ describe('nook build: COPY and ADD', () => {
     await buildOk(e, dir, ['-t', 'planted:1']);
     expect(fs.readdirSync(outside)).toEqual([]);
     expect(await ok(e, ['run', '--rm', 'planted:1'])).toBe('inside');
+  });
+
+  it('nook build - reads the Dockerfile from stdin (no context); --format docker writes Docker media types; SHELL changes how RUN runs', async (ctx) => {
+    const e = env(need(ctx, 'sub'));
+    await importBase(e);
+    const r = await e.nook(['build', '--format', 'docker', '-t', 'stdin:1', '-'], {
+      input: 'FROM base:1\nSHELL ["/bin/sh", "-c", "echo shell-was-used; eval \\"$1\\"", "sh"]\nRUN echo from-stdin > /made\n',
+      timeoutMs: 60_000,
+    });
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stdout).toContain('shell-was-used');
+    expect(await ok(e, ['run', '--rm', 'stdin:1', 'cat', '/made'])).toBe('from-stdin\n');
+    const manifest = JSON.parse(await ok(e, ['image', 'inspect', '--format', '{{json .Manifest}}', 'stdin:1'])) as { mediaType: string };
+    expect(manifest.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    const copy = await e.nook(['build', '-'], { input: 'FROM base:1\nCOPY x /\n', timeoutMs: 60_000 });
+    expect(copy.code).toBe(125);
+    expect(copy.stderr).toContain('needs a build context');
   });
 });

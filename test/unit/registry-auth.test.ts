@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseChallenges } from '../../src/image/registry/auth';
+import { mergeScopes, parseChallenges } from '../../src/image/registry/auth';
+import { uploadedBytes, withDigest } from '../../src/image/registry/upload';
 
 describe('WWW-Authenticate parsing', () => {
   it("reads Docker Hub's Bearer challenge", () => {
@@ -36,5 +37,40 @@ describe('WWW-Authenticate parsing', () => {
       { scheme: 'junk', params: {} },
       { scheme: 'basic', params: { realm: 'x' } },
     ]);
+  });
+});
+
+describe('token scopes', () => {
+  it("merges the actions asked for one repository: a push's pull,push and a challenge's pull are one scope", () => {
+    expect(mergeScopes(['repository:team/app:pull,push', 'repository:team/app:pull'])).toEqual(['repository:team/app:pull,push']);
+    expect(mergeScopes(['repository:team/app:pull', 'repository:team/app:push'])).toEqual(['repository:team/app:pull,push']);
+  });
+
+  it('keeps the other repositories (a mount source) and scopes of other forms as they are', () => {
+    expect(mergeScopes(['repository:a:pull,push', 'repository:b:pull', '', 'registry:catalog:*', 'opaque'])).toEqual([
+      'repository:a:pull,push',
+      'repository:b:pull',
+      'registry:catalog:*',
+      'opaque',
+    ]);
+  });
+
+  it('keeps a registry host with a port in a repository name apart from its actions', () => {
+    expect(mergeScopes(['repository:localhost:5000/a:pull', 'repository:localhost:5000/a:push'])).toEqual(['repository:localhost:5000/a:pull,push']);
+  });
+});
+
+describe('upload locations', () => {
+  it('appends digest= with & to a Location with a query (distribution\'s _state), with ? otherwise, and drops a fragment', () => {
+    expect(withDigest('/v2/a/blobs/uploads/u1?_state=abc', 'sha256:00')).toBe('/v2/a/blobs/uploads/u1?_state=abc&digest=sha256%3A00');
+    expect(withDigest('https://r.example/v2/a/blobs/uploads/u1', 'sha256:00')).toBe('https://r.example/v2/a/blobs/uploads/u1?digest=sha256%3A00');
+    expect(withDigest('/u?x=1#frag', 'sha256:00')).toBe('/u?x=1&digest=sha256%3A00');
+  });
+
+  it('reads how many bytes an upload holds from its Range', () => {
+    expect(uploadedBytes('0-99')).toBe(100);
+    expect(uploadedBytes('bytes=0-0')).toBe(1);
+    expect(uploadedBytes('5-9')).toBeUndefined();
+    expect(uploadedBytes(undefined)).toBeUndefined();
   });
 });

@@ -1,9 +1,11 @@
 /**
  * Registry authentication as docker does it. A request without credentials
  * gets 401 and a WWW-Authenticate challenge; for "Bearer" we fetch a token
- * from the challenge's realm (service, scope repository:<repo>:pull; Basic
- * credentials when we have them, anonymously otherwise: Docker Hub gives
- * anonymous pull tokens), for "Basic" we send the credentials themselves.
+ * from the challenge's realm (service, scope repository:<repo>:pull, or
+ * :pull,push for a push, with repository:<other>:pull for the repositories a
+ * push mounts blobs from; Basic credentials when we have them, anonymously
+ * otherwise: Docker Hub gives anonymous pull tokens), for "Basic" we send the
+ * credentials themselves.
  * The answer is kept and sent with the following requests; a later 401 (the
  * token expired) starts over once.
  */
@@ -77,6 +79,25 @@ export function parseChallenges(header: string | string[] | undefined): Challeng
   return out;
 }
 
+/**
+ * Scopes as the token server is asked for them: one per resource, with the
+ * actions of every request for it ("repository:a:pull,push" and a
+ * challenge's "repository:a:pull" make "repository:a:pull,push").
+ */
+export function mergeScopes(scopes: string[]): string[] {
+  const actions = new Map<string, string[]>();
+  for (const s of scopes) {
+    if (!s) continue;
+    const colon = s.lastIndexOf(':');
+    // Not type:name:actions (a registry's own scope syntax): passed on as it is.
+    const [resource, list] = colon > s.indexOf(':') && s.indexOf(':') > 0 ? [s.slice(0, colon), s.slice(colon + 1).split(',')] : [s, []];
+    const have = actions.get(resource) ?? [];
+    for (const a of list) if (a && !have.includes(a)) have.push(a);
+    actions.set(resource, have);
+  }
+  return [...actions].map(([resource, list]) => (list.length ? `${resource}:${list.join(',')}` : resource));
+}
+
 export interface AuthOptions {
   /** The registry, as the user names it, for messages. */
   registry: string;
@@ -117,7 +138,7 @@ export class Authenticator {
    * being fetched, or the one fetched since the refused request was sent
    * (`sentWith` is the header it carried), which it has not tried yet.
    */
-  respond(wwwAuthenticate: string | string[] | undefined, scope: string | undefined, what: string, sentWith: string | undefined): Promise<void> {
+  respond(wwwAuthenticate: string | string[] | undefined, scope: string | string[] | undefined, what: string, sentWith: string | undefined): Promise<void> {
     if (!this.pending && this.authorization !== undefined && this.authorization !== sentWith) return Promise.resolve();
     if (!this.pending) {
       this.pending = this.answer(wwwAuthenticate, scope, what).finally(() => {
@@ -127,7 +148,7 @@ export class Authenticator {
     return this.pending;
   }
 
-  private async answer(wwwAuthenticate: string | string[] | undefined, scope: string | undefined, what: string): Promise<void> {
+  private async answer(wwwAuthenticate: string | string[] | undefined, scope: string | string[] | undefined, what: string): Promise<void> {
     const challenges = parseChallenges(wwwAuthenticate);
     const bearer = challenges.find((c) => c.scheme === 'bearer');
     if (bearer) return this.fetchToken(bearer.params, scope, what);
@@ -144,7 +165,7 @@ export class Authenticator {
     );
   }
 
-  private async fetchToken(params: Record<string, string>, scope: string | undefined, what: string): Promise<void> {
+  private async fetchToken(params: Record<string, string>, scope: string | string[] | undefined, what: string): Promise<void> {
     const registry = this.opts.registry;
     let url: URL;
     try {
@@ -159,8 +180,8 @@ export class Authenticator {
         hint: `credentials and tokens would cross the network unprotected; if that is intended, treat ${registry} as insecure (--tls-verify=false)`,
       });
     if (params.service) url.searchParams.set('service', params.service);
-    const scopes = new Set([scope, params.scope].filter((s): s is string => !!s));
-    for (const s of scopes) url.searchParams.append('scope', s);
+    // A challenge names several scopes separated by spaces (distribution does, for a cross-repository mount).
+    for (const s of mergeScopes([scope ?? [], (params.scope ?? '').split(' ')].flat())) url.searchParams.append('scope', s);
     const creds = this.credentials();
     if (creds && this.opts.login) url.searchParams.set('account', creds.username);
     const basic = creds ? `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}` : undefined;

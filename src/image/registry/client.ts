@@ -18,7 +18,7 @@ import { isInsecureRegistry, normalizeRegistry, registriesConfigPath, registryHo
 import type { Credentials } from './credentials';
 import { RegistryError } from './errors';
 import { MAX_RETRY_AFTER_MS, parseRetryAfter, withRetry, type RetryOptions } from './retry';
-import { discard, hostPort, networkError, readBody, send, TlsError, type Response } from './transport';
+import { discard, hostPort, networkError, readBody, send, TlsError, type Body, type Method, type Response } from './transport';
 
 export interface RegistryOptions {
   /** false: plain HTTP allowed and certificates not verified (--tls-verify=false). undefined: the config file decides (default: verify, HTTPS only). */
@@ -30,7 +30,7 @@ export interface RegistryOptions {
 }
 
 const MAX_MANIFEST_BYTES = 4 << 20;
-const MAX_ERROR_BODY = 64 << 10;
+export const MAX_ERROR_BODY = 64 << 10;
 const MANIFEST_TYPES = new Set<string>(Object.values(MediaType));
 
 /** What a request was about, for error messages. */
@@ -65,7 +65,8 @@ async function findInsecureBase(host: string): Promise<URL> {
   }
 }
 
-function registryErrors(body: Buffer): { code: string; message: string }[] {
+/** The {"errors": [{code, message}]} of a registry's error answer; [] for anything else. */
+export function registryErrors(body: Buffer): { code: string; message: string }[] {
   try {
     const doc = JSON.parse(body.toString());
     if (Array.isArray(doc?.errors)) return doc.errors.map((e: { code?: unknown; message?: unknown }) => ({ code: String(e?.code ?? ''), message: String(e?.message ?? '') }));
@@ -79,7 +80,7 @@ function contentType(res: Response): string {
   return String(res.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
 }
 
-function isHtml(res: Response, body: Buffer): boolean {
+export function isHtml(res: Response, body: Buffer): boolean {
   return contentType(res) === 'text/html' || /^\s*</.test(body.subarray(0, 64).toString());
 }
 
@@ -89,8 +90,8 @@ function snippet(body: Buffer): string {
   return JSON.stringify(text + (body.length > 60 ? '…' : ''));
 }
 
-/** One registry's connection state: scheme, authentication, and the mapping of answers to errors. */
-class Session {
+/** One registry's connection state: scheme, authentication, and the mapping of answers to errors. Shared with the pusher (upload.ts). */
+export class Session {
   readonly auth: Authenticator;
   private insecureFlag?: boolean;
 
@@ -98,8 +99,8 @@ class Session {
     readonly registry: string,
     private readonly opts: RegistryOptions,
     auth: { credentials?: Credentials; login?: boolean },
-    /** The token scope to ask for: repository:<repo>:pull. */
-    private readonly scope?: string,
+    /** The token scopes to ask for: repository:<repo>:pull (a push: :pull,push, and :pull on the repositories it mounts from). */
+    private readonly scope?: string | string[],
   ) {
     const session = this;
     this.auth = new Authenticator({
@@ -139,13 +140,21 @@ class Session {
     });
   }
 
-  /** GET `path`, answering one authentication challenge. Statuses other than 401 are the caller's to judge. */
-  async request(path: string, headers: Record<string, string>, what: string, signal?: AbortSignal): Promise<Response> {
+  /**
+   * GET `path` (or another method, with a body), answering one
+   * authentication challenge. Statuses other than 401 are the caller's to
+   * judge. `path` may be a whole URL (an upload's Location): the registry's
+   * credentials go only to the registry's own origin.
+   */
+  async request(path: string, headers: Record<string, string>, what: string, signal?: AbortSignal, send_: { method?: Method; body?: Body } = {}): Promise<Response> {
     try {
-      const url = new URL(path, await this.base());
+      const base = await this.base();
+      const url = new URL(path, base);
+      const own = url.origin === base.origin;
       for (let round = 0; ; round++) {
-        const sentWith = this.auth.header();
-        const res = await send(url, { headers, authorization: sentWith, verifyTls: !this.insecure, signal });
+        const sentWith = own ? this.auth.header() : undefined;
+        const res = await send(url, { headers, authorization: sentWith, verifyTls: !this.insecure, signal, ...send_ });
+        if (!own) return res;
         const challenge = res.headers['www-authenticate'];
         if (res.status !== 401 || round > 0 || !challenge) return res;
         discard(res);

@@ -10,6 +10,7 @@
  */
 import http = require('node:http');
 import https = require('node:https');
+import type { Readable } from 'node:stream';
 import { RegistryError } from './errors';
 
 declare const NOOK_VERSION: string | undefined;
@@ -44,9 +45,19 @@ function agentFor(url: URL, verifyTls: boolean): http.Agent {
   return (agents.httpsNoVerify ??= new https.Agent({ keepAlive: true, rejectUnauthorized: false }));
 }
 
+export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH';
+
+/**
+ * A request body, made anew for each attempt (a stream can be read once,
+ * and a request may be sent again after an authentication challenge).
+ */
+export type Body = () => Buffer | Readable;
+
 export interface SendOptions {
-  method?: 'GET' | 'HEAD';
+  method?: Method;
   headers?: Record<string, string>;
+  /** For POST, PUT and PATCH; the caller sets Content-Length and Content-Type. */
+  body?: Body;
   /** Sent to the origin of the first URL only. */
   authorization?: string;
   /** false: accept any certificate. */
@@ -125,7 +136,7 @@ export function networkError(e: unknown, url: URL): RegistryError {
   }
 }
 
-function sendOnce(url: URL, method: string, headers: Record<string, string>, verifyTls: boolean, signal?: AbortSignal): Promise<Response> {
+function sendOnce(url: URL, method: string, headers: Record<string, string>, verifyTls: boolean, signal?: AbortSignal, body?: Body): Promise<Response> {
   return new Promise((resolve, reject) => {
     const ms = timeoutMs();
     const mod = url.protocol === 'https:' ? https : http;
@@ -142,20 +153,34 @@ function sendOnce(url: URL, method: string, headers: Record<string, string>, ver
       res = r;
       resolve({ status: r.statusCode ?? 0, headers: r.headers, url, body: r });
     });
-    req.end();
+    const content = body?.();
+    if (content === undefined || Buffer.isBuffer(content)) {
+      req.end(content);
+      return;
+    }
+    // A stream (a blob file): a read error fails the request; a request that ends early (the registry
+    // answered before reading it all, or the connection broke) stops the reading.
+    content.on('error', (e) => req.destroy(e));
+    req.on('close', () => content.destroy());
+    content.pipe(req);
   });
 }
 
-/** One request, following redirects (GET and HEAD only, which is all a puller sends). */
+/**
+ * One request. GET and HEAD follow redirects; the methods of a push do not
+ * (a registry answers them with a Location to go on with, which is the
+ * caller's to follow, and a 3xx there is an answer to report).
+ */
 export async function send(url: URL, opts: SendOptions): Promise<Response> {
   const origin = url.origin;
+  const method = opts.method ?? 'GET';
   let current = url;
   for (let redirects = 0; ; redirects++) {
     const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...opts.headers };
     if (opts.authorization && current.origin === origin) headers.authorization = opts.authorization;
-    const res = await sendOnce(current, opts.method ?? 'GET', headers, opts.verifyTls, opts.signal);
+    const res = await sendOnce(current, method, headers, opts.verifyTls, opts.signal, opts.body);
     const location = res.headers.location;
-    if (!REDIRECT_STATUS.has(res.status) || !location) return res;
+    if ((method !== 'GET' && method !== 'HEAD') || !REDIRECT_STATUS.has(res.status) || !location) return res;
     discard(res);
     if (redirects >= MAX_REDIRECTS)
       throw new RegistryError(`too many redirects fetching ${url.href} (more than ${MAX_REDIRECTS})`, {

@@ -4,144 +4,56 @@
  * command (a pull extracts all its layers through one), since starting it
  * costs a Node start-up.
  */
-import readline = require('node:readline');
-import { NookError } from '../../errors';
-import { computeIdMapping, hostIdentity, type HostIdentity, type IdMapping } from '../../sandbox/idmap';
-import { startUsernsHelper, type UsernsHelper } from '../../sandbox/userns-exec';
+import { HelperChannel } from '../../sandbox/helper-channel';
+import type { HostIdentity } from '../../sandbox/idmap';
 import type { HelperReply, HelperRequest } from './helper-protocol';
-import type { IdPolicy } from '../unpack/owners';
 import type { LayerSource } from '../layer/source';
 import type { Change } from '../layer/changes';
 
-type Pending = {
-  resolve: (r: Extract<HelperReply, { event: 'done' }>) => void;
-  reject: (e: Error) => void;
-  onProgress?: (bytes: number) => void;
-  onWarning?: (message: string) => void;
-};
-
+type Done = Extract<HelperReply, { event: 'done' }>;
 type ExtractRequest = Omit<Extract<HelperRequest, { op: 'extract' }>, 'id' | 'op' | 'ids'>;
 
 export class StoreHelper {
-  private helper?: Promise<UsernsHelper>;
-  private nextId = 1;
-  private pending = new Map<number, Pending>();
-  readonly host: HostIdentity;
-  readonly idmap: IdMapping;
+  private readonly channel: HelperChannel<HelperRequest, HelperReply>;
 
-  constructor(host = hostIdentity()) {
-    this.host = host;
-    this.idmap = computeIdMapping(host, { keepId: false });
+  constructor(host?: HostIdentity) {
+    this.channel = new HelperChannel('__store-helper', { host });
   }
 
-  /** Inside ids that can own files, for the range check during extraction, and why there are not more (for the hint). */
-  private ids(): IdPolicy {
-    if (this.host.uid === 0) return 'any';
-    const { uid, gid, singleIdCause, singleIdReason } = this.idmap;
-    return { uid, gid, userName: this.host.userName, singleIdCause, singleIdReason };
+  get host(): HostIdentity {
+    return this.channel.host;
   }
 
-  private start(): Promise<UsernsHelper> {
-    if (this.helper) return this.helper;
-    this.helper = startUsernsHelper(['__store-helper'], this.idmap, this.host).then((h) => {
-      readline.createInterface({ input: h.replies }).on('line', (line) => this.onReply(JSON.parse(line) as HelperReply));
-      void h.exited.then((code) => this.failAll(new NookError(`nook's store helper exited (code ${code}) with work unfinished`)));
-      return h;
-    });
-    // A helper that could not start fails what was asked of it; the next request tries again.
-    this.helper.catch((e) => {
-      this.helper = undefined;
-      this.failAll(e as Error);
-    });
-    return this.helper;
+  extract(req: ExtractRequest, hooks: { onProgress?: (bytes: number) => void; onWarning?: (message: string) => void } = {}): Promise<Done> {
+    return this.channel.request({ ...req, op: 'extract', ids: this.channel.ids() }, hooks);
   }
 
-  private failAll(err: Error): void {
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
+  async remove(paths: string[]): Promise<void> {
+    if (paths.length) await this.channel.request({ op: 'remove', paths });
   }
 
-  private onReply(r: HelperReply): void {
-    const p = this.pending.get(r.id);
-    if (!p) return;
-    switch (r.event) {
-      case 'progress':
-        p.onProgress?.(r.bytes);
-        break;
-      case 'warning':
-      case 'debug':
-        (p.onWarning ?? ((m: string) => process.stderr.write(`nook: ${m}\n`)))(r.message);
-        break;
-      case 'done':
-        this.pending.delete(r.id);
-        p.resolve(r);
-        break;
-      case 'error':
-        this.pending.delete(r.id);
-        p.reject(new NookError(r.message, { hint: r.hint }));
-        break;
-    }
-  }
-
-  private send(req: HelperRequest, p: Pending): void {
-    this.pending.set(req.id, p);
-    void this.start().then(
-      (h) => h.requests.write(`${JSON.stringify(req)}\n`),
-      () => undefined, // failAll rejected it
-    );
-  }
-
-  extract(req: ExtractRequest, hooks: Pick<Pending, 'onProgress' | 'onWarning'> = {}): Promise<Extract<HelperReply, { event: 'done' }>> {
-    return new Promise((resolve, reject) =>
-      this.send({ ...req, id: this.nextId++, op: 'extract', ids: this.ids() }, { resolve, reject, ...hooks }),
-    );
-  }
-
-  remove(paths: string[]): Promise<void> {
-    if (!paths.length) return Promise.resolve();
-    return new Promise((resolve, reject) =>
-      this.send({ id: this.nextId++, op: 'remove', paths }, { resolve: () => resolve(), reject }),
-    );
-  }
-
-  assemble(layers: string[], dest: string): Promise<void> {
-    return new Promise((resolve, reject) =>
-      this.send({ id: this.nextId++, op: 'assemble', layers, dest }, { resolve: () => resolve(), reject }),
-    );
+  async assemble(layers: string[], dest: string): Promise<void> {
+    await this.channel.request({ op: 'assemble', layers, dest });
   }
 
   /** Writes the layer of `source` as a gzip blob at `out` (see image/layer/write-layer.ts). */
-  writeLayer(source: LayerSource, out: string, sourceDateEpoch?: number): Promise<NonNullable<Extract<HelperReply, { event: 'done' }>['layer']>> {
-    return new Promise((resolve, reject) =>
-      this.send({ id: this.nextId++, op: 'layer', source, out, sourceDateEpoch }, { resolve: (r) => resolve(r.layer!), reject }),
-    );
+  async writeLayer(source: LayerSource, out: string, sourceDateEpoch?: number): Promise<NonNullable<Done['layer']>> {
+    return (await this.channel.request({ op: 'layer', source, out, sourceDateEpoch })).layer!;
   }
 
   /** A container's changes, as `nook diff` lists them. */
-  changes(source: LayerSource, lowers: string[]): Promise<Change[]> {
-    return new Promise((resolve, reject) =>
-      this.send({ id: this.nextId++, op: 'changes', source, lowers }, { resolve: (r) => resolve(r.changes ?? []), reject }),
-    );
+  async changes(source: LayerSource, lowers: string[]): Promise<Change[]> {
+    return (await this.channel.request({ op: 'changes', source, lowers })).changes ?? [];
   }
 
   /** Requests sent and not yet answered. */
   get busy(): number {
-    return this.pending.size;
+    return this.channel.busy;
   }
 
   /** Lets the helper finish and exit. */
-  async close(): Promise<void> {
-    const started = this.helper;
-    if (!started) return;
-    this.helper = undefined;
-    let h: UsernsHelper;
-    try {
-      h = await started;
-    } catch {
-      return; // never started
-    }
-    h.requests.end();
-    await h.exited;
+  close(): Promise<void> {
+    return this.channel.close();
   }
 }
 

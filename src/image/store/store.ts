@@ -178,6 +178,20 @@ export class ImageStore {
     writeFileAtomic(this.p('images', `${hex(rec.id)}.json`), `${JSON.stringify(rec, null, 2)}\n`);
   }
 
+  /**
+   * Adds a "registry/repo@digest" the image is served by (after a push).
+   * Under refs.lock, the lock of edits to names and records, so that two
+   * pushes of one image do not lose each other's digest.
+   */
+  addRepoDigest(id: string, repoDigest: string): Promise<void> {
+    return withLock(this.p('refs.lock'), () => {
+      const rec = this.image(id);
+      if (!rec || rec.repoDigests.includes(repoDigest)) return;
+      rec.repoDigests = [...rec.repoDigests, repoDigest];
+      this.writeImage(rec);
+    });
+  }
+
   deleteImage(id: string): void {
     fs.rmSync(this.p('images', `${hex(id)}.json`), { force: true });
   }

@@ -1,4 +1,5 @@
-// The image benchmark's registry and images (images.mjs): Debian's
+// The image benchmark's registry and images (images.mjs; build.mjs takes the
+// registry, tarLayer and the content generators from here): Debian's
 // docker-registry on a free port of 127.0.0.1, and the test images, built
 // here (the same bytes every time: the content comes from seeded generators)
 // and pushed through the registry's HTTP API.

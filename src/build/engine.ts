@@ -240,7 +240,7 @@ class BuildRun {
         // BuildKit writes no history entry for some (ONBUILD)
         if (res.createdBy !== undefined) r.history.push(historyEntry(res.createdBy, true, r.created));
         r.chain = sha([r.chain, res.createdBy ?? ins.source.text]);
-        if (res.mkdir) await this.layerStep(r, mkdirStep(this.fileEnv, r.layers, r.state.config, res.mkdir), true);
+        if (res.mkdir) await this.layerStep(r, mkdirStep(this.fileEnv, r.state.config, res.mkdir), true);
       }
     }
   }

@@ -13,6 +13,7 @@ import path = require('node:path');
 import { NookError } from '../errors';
 import type { ImageConfig } from '../image/config';
 import type { NewLayer } from '../image/layer/commit-layer';
+import { writeImage } from '../image/write-image';
 import { MOUNTS_DIR, readCachedStep, writeCachedStep, type HistoryRecord } from '../image/store/build-cache';
 import { StoreHelper } from '../image/store/helper-client';
 import type { ImageRecord, ImageStore, LayerRecord } from '../image/store/store';
@@ -55,6 +56,8 @@ export interface BuildOptions {
   /** --secret id=ID,src=FILE: files RUN --mount=type=secret can see. */
   secrets: Map<string, string>;
   format: 'oci' | 'docker';
+  /** Names for the image (as `nook tag`). */
+  tags: string[];
   /** SOURCE_DATE_EPOCH: file times clamped to it, and the image's `created`. */
   sourceDateEpoch?: number;
   /** A quiet build sends the commands' output here (/dev/null). */
@@ -95,19 +98,38 @@ interface StageResult {
 
 const sha = (parts: unknown[]) => crypto.createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 
-export async function build(opts: BuildOptions, io: BuildIO): Promise<{ stage: StageResult; plan: BuildPlan }> {
+/** Builds the target stage and writes it into the store as an image; returns its record. */
+export async function build(opts: BuildOptions, io: BuildIO): Promise<ImageRecord> {
   const df = parseDockerfile(opts.dockerfile.text, { file: opts.dockerfile.name });
   for (const w of df.warnings) io.warn(w);
   const plan = planBuild(df, { buildArgs: opts.buildArgs, target: opts.target, targetPlatform: opts.platform, buildPlatform: opts.buildPlatform });
   const total = plan.needed.reduce((n, i) => n + 1 + plan.stages[i].instructions.length, 0);
+  // Held for the whole build: garbage collection must not take a new layer before an image or a cache record names it.
+  const storeLock = await opts.store.lockShared();
   const run = new BuildRun(opts, io, plan, df.file, df.escape, total);
   try {
     for (const i of plan.needed) await run.stage(plan.stages[i]);
     for (const w of plan.warnings) io.warn(w);
-    return { stage: run.result(plan.target), plan };
+    return await writeResult(opts, run.result(plan.target));
   } finally {
     await run.close();
+    storeLock.release();
   }
+}
+
+/** The target stage as an image: its layers over the image it started from, its config with the --label labels. */
+async function writeResult(opts: BuildOptions, stage: StageResult): Promise<ImageRecord> {
+  const config = structuredClone(stage.state.config);
+  if (Object.keys(opts.labels).length) config.config = { ...config.config, Labels: { ...(config.config?.Labels ?? {}), ...opts.labels } };
+  return writeImage(opts.store, {
+    base: stage.root,
+    layers: stage.added.map((l) => ({ ...l, empty: false })),
+    config,
+    history: stage.history,
+    format: opts.format,
+    created: stage.created,
+    names: opts.tags,
+  });
 }
 
 class BuildRun {

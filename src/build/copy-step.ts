@@ -20,6 +20,7 @@ import type { HostIdentity } from '../sandbox/idmap';
 import { expandCopy, type StageState, type StepContext } from './config-step';
 import { findDockerignore, IgnoreMatcher, readDockerignore } from './context/dockerignore';
 import { checksumSources, isRemoteSource, resolveCopySources } from './context/sources';
+import type { DigestMemo } from './context/digest-memo';
 import type { CopyInstruction, Instruction } from './dockerfile/instructions';
 import type { LayerMaker } from './engine';
 import type { BuildHelper } from './helper/client';
@@ -33,6 +34,8 @@ export interface FileStepEnv {
   buildHelper(): BuildHelper;
   /** A directory of the build's own, removed at its end. */
   tmpDir(): string;
+  /** Digests of the context's files, kept between builds. */
+  digests(): DigestMemo;
   /** The Dockerfile's path, for `<Dockerfile>.dockerignore`. */
   dockerfilePath?: string;
   sourceDateEpoch?: number;
@@ -157,7 +160,7 @@ export async function copyStep(
     });
     sources = { kind: 'dir', dir: context, excludes };
     patterns = ex.sources;
-    contentKey = ['context', await checksumSources(context, resolved, { uid: 0, gid: 0, chmod: ex.chmod })];
+    contentKey = ['context', await checksumSources(context, resolved, { uid: 0, gid: 0, chmod: ex.chmod, fileDigest: env.digests().digest })];
   }
   return {
     key: [ex.kind, ex.createdBy, workdir, add, contentKey],

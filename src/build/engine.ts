@@ -14,7 +14,7 @@ import { NookError } from '../errors';
 import type { ImageConfig } from '../image/config';
 import type { NewLayer } from '../image/layer/commit-layer';
 import { writeImage } from '../image/write-image';
-import { MOUNTS_DIR, readCachedStep, writeCachedStep, type HistoryRecord } from '../image/store/build-cache';
+import { CACHE_DIR, MOUNTS_DIR, readCachedStep, writeCachedStep, type HistoryRecord } from '../image/store/build-cache';
 import { StoreHelper } from '../image/store/helper-client';
 import type { ImageRecord, ImageStore, LayerRecord } from '../image/store/store';
 import type { HostIdentity } from '../sandbox/idmap';
@@ -37,6 +37,7 @@ import { ArgScope, planBuild, type BuildPlan, type Platform, type Stage } from '
 import { runStep, type StepEnv } from './run-step';
 import { copyStep, mkdirStep, type CopyInput, type FileStepEnv } from './copy-step';
 import { BuildHelper } from './helper/client';
+import { DigestMemo } from './context/digest-memo';
 
 export interface BuildOptions {
   store: ImageStore;
@@ -137,6 +138,7 @@ class BuildRun {
   private stepNo = 0;
   private helper?: StoreHelper;
   private builder?: BuildHelper;
+  private memo?: DigestMemo;
   private tmp?: string;
   private readonly fileEnv: FileStepEnv;
 
@@ -154,6 +156,7 @@ class BuildRun {
       storeHelper: () => this.storeHelper(),
       buildHelper: () => (this.builder ??= new BuildHelper(opts.host)),
       tmpDir: () => this.tmpDir(),
+      digests: () => (this.memo ??= new DigestMemo(opts.store.p(CACHE_DIR, 'context-digests.json'))),
       dockerfilePath: opts.dockerfile.path,
       sourceDateEpoch: opts.sourceDateEpoch,
       signal: opts.signal,
@@ -176,6 +179,7 @@ class BuildRun {
   }
 
   async close(): Promise<void> {
+    this.memo?.save();
     await Promise.all([this.helper?.close(), this.builder?.close()]);
     if (this.tmp) fs.rmSync(this.tmp, { recursive: true, force: true });
   }

@@ -15,10 +15,12 @@ import type { ImageConfig } from '../image/config';
 import { commitLayer, type NewLayer } from '../image/layer/commit-layer';
 import type { StoreHelper } from '../image/store/helper-client';
 import { ImageStore, type LayerRecord } from '../image/store/store';
+import { isOpaque } from '../image/unpack/whiteouts';
 import type { HostIdentity } from '../sandbox/idmap';
 import { expandCopy, type StageState, type StepContext } from './config-step';
 import { findDockerignore, IgnoreMatcher, readDockerignore } from './context/dockerignore';
 import { checksumSources, isRemoteSource, resolveCopySources } from './context/sources';
+import type { DigestMemo } from './context/digest-memo';
 import type { CopyInstruction, Instruction } from './dockerfile/instructions';
 import type { LayerMaker } from './engine';
 import type { BuildHelper } from './helper/client';
@@ -32,6 +34,8 @@ export interface FileStepEnv {
   buildHelper(): BuildHelper;
   /** A directory of the build's own, removed at its end. */
   tmpDir(): string;
+  /** Digests of the context's files, kept between builds. */
+  digests(): DigestMemo;
   /** The Dockerfile's path, for `<Dockerfile>.dockerignore`. */
   dockerfilePath?: string;
   sourceDateEpoch?: number;
@@ -156,7 +160,7 @@ export async function copyStep(
     });
     sources = { kind: 'dir', dir: context, excludes };
     patterns = ex.sources;
-    contentKey = ['context', await checksumSources(context, resolved, { uid: 0, gid: 0, chmod: ex.chmod })];
+    contentKey = ['context', await checksumSources(context, resolved, { uid: 0, gid: 0, chmod: ex.chmod, fileDigest: env.digests().digest })];
   }
   return {
     key: [ex.kind, ex.createdBy, workdir, add, contentKey],
@@ -169,13 +173,41 @@ export async function copyStep(
 }
 
 /** WORKDIR's directory, made (owned by the stage's USER, as BuildKit does) when the image lacks it; no layer when it exists. */
-export function mkdirStep(env: FileStepEnv, layers: LayerRecord[], config: ImageConfig, dir: string): LayerMaker {
+export function mkdirStep(env: FileStepEnv, config: ImageConfig, dir: string): LayerMaker {
   const user = config.config?.User || undefined;
-  void layers;
   return {
     key: ['WORKDIR', dir, user ?? null],
     createdBy: `WORKDIR ${dir}`,
-    make: (lowers: LayerRecord[]) => onStepRoot(env, lowers, `WORKDIR ${dir}`, (root) => env.buildHelper().mkdir({ root, path: dir, chown: user })),
+    make: async (lowers: LayerRecord[]) =>
+      isDirInLayers(env.store, lowers, dir) ? null : onStepRoot(env, lowers, `WORKDIR ${dir}`, (root) => env.buildHelper().mkdir({ root, path: dir, chown: user })),
   };
+}
+
+/**
+ * Whether `dir` is plainly a directory in the merged view of `layers` (the
+ * store's extracted layers, overlay's format), looked up as overlayfs
+ * would: the topmost layer that has the path decides, a whiteout or a
+ * non-directory on the way hides it, an opaque directory hides what is
+ * below. Anything it cannot tell for sure (a symlink on the way, a
+ * directory it may not read) is a no: the build helper then decides.
+ */
+export function isDirInLayers(store: ImageStore, layers: LayerRecord[], dir: string): boolean {
+  const parts = path.posix.normalize(dir).split('/').filter(Boolean);
+  for (const layer of [...layers].reverse()) {
+    const top = store.layerDir(layer.diffId);
+    for (let i = 1; i <= parts.length; i++) {
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(path.join(top, ...parts.slice(0, i)));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') break; // not in this layer: look below
+        return false;
+      }
+      if (!st.isDirectory()) return false; // a whiteout, a file or a symlink decides (or hides) here
+      if (i === parts.length) return true;
+      if (isOpaque(path.join(top, ...parts.slice(0, i)))) return false;
+    }
+  }
+  return parts.length === 0;
 }
 

@@ -13,7 +13,8 @@ import path = require('node:path');
 import { NookError } from '../errors';
 import type { ImageConfig } from '../image/config';
 import type { NewLayer } from '../image/layer/commit-layer';
-import { MOUNTS_DIR, readCachedStep, writeCachedStep, type HistoryRecord } from '../image/store/build-cache';
+import { writeImage } from '../image/write-image';
+import { CACHE_DIR, MOUNTS_DIR, readCachedStep, writeCachedStep, type HistoryRecord } from '../image/store/build-cache';
 import { StoreHelper } from '../image/store/helper-client';
 import type { ImageRecord, ImageStore, LayerRecord } from '../image/store/store';
 import type { HostIdentity } from '../sandbox/idmap';
@@ -36,6 +37,7 @@ import { ArgScope, planBuild, type BuildPlan, type Platform, type Stage } from '
 import { runStep, type StepEnv } from './run-step';
 import { copyStep, mkdirStep, type CopyInput, type FileStepEnv } from './copy-step';
 import { BuildHelper } from './helper/client';
+import { DigestMemo } from './context/digest-memo';
 
 export interface BuildOptions {
   store: ImageStore;
@@ -55,6 +57,8 @@ export interface BuildOptions {
   /** --secret id=ID,src=FILE: files RUN --mount=type=secret can see. */
   secrets: Map<string, string>;
   format: 'oci' | 'docker';
+  /** Names for the image (as `nook tag`). */
+  tags: string[];
   /** SOURCE_DATE_EPOCH: file times clamped to it, and the image's `created`. */
   sourceDateEpoch?: number;
   /** A quiet build sends the commands' output here (/dev/null). */
@@ -95,19 +99,38 @@ interface StageResult {
 
 const sha = (parts: unknown[]) => crypto.createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 
-export async function build(opts: BuildOptions, io: BuildIO): Promise<{ stage: StageResult; plan: BuildPlan }> {
+/** Builds the target stage and writes it into the store as an image; returns its record. */
+export async function build(opts: BuildOptions, io: BuildIO): Promise<ImageRecord> {
   const df = parseDockerfile(opts.dockerfile.text, { file: opts.dockerfile.name });
   for (const w of df.warnings) io.warn(w);
   const plan = planBuild(df, { buildArgs: opts.buildArgs, target: opts.target, targetPlatform: opts.platform, buildPlatform: opts.buildPlatform });
   const total = plan.needed.reduce((n, i) => n + 1 + plan.stages[i].instructions.length, 0);
+  // Held for the whole build: garbage collection must not take a new layer before an image or a cache record names it.
+  const storeLock = await opts.store.lockShared();
   const run = new BuildRun(opts, io, plan, df.file, df.escape, total);
   try {
     for (const i of plan.needed) await run.stage(plan.stages[i]);
     for (const w of plan.warnings) io.warn(w);
-    return { stage: run.result(plan.target), plan };
+    return await writeResult(opts, run.result(plan.target));
   } finally {
     await run.close();
+    storeLock.release();
   }
+}
+
+/** The target stage as an image: its layers over the image it started from, its config with the --label labels. */
+async function writeResult(opts: BuildOptions, stage: StageResult): Promise<ImageRecord> {
+  const config = structuredClone(stage.state.config);
+  if (Object.keys(opts.labels).length) config.config = { ...config.config, Labels: { ...(config.config?.Labels ?? {}), ...opts.labels } };
+  return writeImage(opts.store, {
+    base: stage.root,
+    layers: stage.added.map((l) => ({ ...l, empty: false })),
+    config,
+    history: stage.history,
+    format: opts.format,
+    created: stage.created,
+    names: opts.tags,
+  });
 }
 
 class BuildRun {
@@ -115,6 +138,7 @@ class BuildRun {
   private stepNo = 0;
   private helper?: StoreHelper;
   private builder?: BuildHelper;
+  private memo?: DigestMemo;
   private tmp?: string;
   private readonly fileEnv: FileStepEnv;
 
@@ -132,6 +156,7 @@ class BuildRun {
       storeHelper: () => this.storeHelper(),
       buildHelper: () => (this.builder ??= new BuildHelper(opts.host)),
       tmpDir: () => this.tmpDir(),
+      digests: () => (this.memo ??= new DigestMemo(opts.store.p(CACHE_DIR, 'context-digests.json'))),
       dockerfilePath: opts.dockerfile.path,
       sourceDateEpoch: opts.sourceDateEpoch,
       signal: opts.signal,
@@ -154,6 +179,7 @@ class BuildRun {
   }
 
   async close(): Promise<void> {
+    this.memo?.save();
     await Promise.all([this.helper?.close(), this.builder?.close()]);
     if (this.tmp) fs.rmSync(this.tmp, { recursive: true, force: true });
   }
@@ -240,7 +266,7 @@ class BuildRun {
         // BuildKit writes no history entry for some (ONBUILD)
         if (res.createdBy !== undefined) r.history.push(historyEntry(res.createdBy, true, r.created));
         r.chain = sha([r.chain, res.createdBy ?? ins.source.text]);
-        if (res.mkdir) await this.layerStep(r, mkdirStep(this.fileEnv, r.layers, r.state.config, res.mkdir), true);
+        if (res.mkdir) await this.layerStep(r, mkdirStep(this.fileEnv, r.state.config, res.mkdir), true);
       }
     }
   }

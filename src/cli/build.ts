@@ -142,7 +142,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
   const policy = pullPolicy(flags.pull);
   const { text, name, path: dockerfilePath, context } = inputs(flags, positionals);
   const tags = list(flags.tag);
-  const { writeImage, normalName } = await import('../image/write-image');
+  const { normalName } = await import('../image/write-image');
   // Bad names are refused before the build, not after it.
   for (const t of tags) normalName(t);
 
@@ -162,7 +162,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
   const { build } = await import('../build/engine');
   try {
     const platform = flags.platform ? parsePlatform(String(flags.platform)) : hostPlatform();
-    const { stage } = await build(
+    const image = await build(
       {
         store,
         host: hostIdentity(),
@@ -177,6 +177,7 @@ export async function buildCommand(argv: string[]): Promise<number> {
         labels: labels(flags),
         secrets: secrets(flags),
         format,
+        tags,
         sourceDateEpoch: sourceDateEpoch(),
         outputFd: devNull,
         signal: controller.signal,
@@ -188,18 +189,6 @@ export async function buildCommand(argv: string[]): Promise<number> {
         image: (ref, plat) => baseImage(store, ref, plat ? parsePlatform(plat) : platform, policy, flags, quiet),
       },
     );
-    const config = structuredClone(stage.state.config);
-    const l = labels(flags);
-    if (Object.keys(l).length) config.config = { ...config.config, Labels: { ...(config.config?.Labels ?? {}), ...l } };
-    const image = await writeImage(store, {
-      base: stage.root,
-      layers: stage.added.map((x) => ({ ...x, empty: false })),
-      config,
-      history: stage.history,
-      format,
-      created: stage.created,
-      names: tags,
-    });
     out(`COMMIT${tags.length ? ` ${tags.join(' ')}` : ''}`);
     out(`--> ${image.id.slice(7, 19)}`);
     for (const t of tags) out(`Successfully tagged ${t}`);

@@ -25,7 +25,9 @@ export interface CachedStep {
   history: HistoryRecord;
 }
 
-const dirOf = (store: ImageStore) => store.p('build-cache');
+/** The cache's directory in the store (the builder keeps its context digests there too). */
+export const CACHE_DIR = 'build-cache';
+const dirOf = (store: ImageStore) => store.p(CACHE_DIR);
 const KEY = /^[a-f0-9]{64}$/;
 
 /** The record stored under `key` (64 hex digits), if any and readable. */

@@ -130,6 +130,24 @@ export function readChildReport(n: Native, fd: Fd): ChildReport {
   }
 }
 
+/** Children being waited for, by pid: each entry reaps its child if it has ended. */
+const watched = new Map<number, () => void>();
+/** A signal listener does not keep Node's event loop alive: this timer does, while a child is watched. */
+let keepAlive: NodeJS.Timeout | undefined;
+
+/**
+ * Installs nook's SIGCHLD listener and its keep-alive timer, once. launch()
+ * calls it before clone(): their first-use costs (~2 ms) are then not paid
+ * while the new child waits for its id maps.
+ */
+export function armChildWatch(): void {
+  if (keepAlive) return;
+  keepAlive = setInterval(() => undefined, 0x7fffffff).unref();
+  process.on('SIGCHLD', () => {
+    for (const check of [...watched.values()]) check();
+  });
+}
+
 /**
  * Resolves with the raw wait status once `pid` exits: reaped on SIGCHLD
  * (and once right away, should it have ended already), so no thread is
@@ -137,18 +155,18 @@ export function readChildReport(n: Native, fd: Fd): ChildReport {
  * reaps only the pids it spawned, so nobody takes this one from us.
  */
 export function waitChild(n: Native, pid: number): Promise<number> {
+  armChildWatch();
   return new Promise((resolve, reject) => {
-    // A signal listener does not keep Node's event loop alive; this timer does, until the child is reaped.
-    const keepAlive = setInterval(() => undefined, 0x7fffffff);
     const check = () => {
       const status = n.tryWaitChild(pid);
       if (status === -ERRNO.EAGAIN) return;
-      process.off('SIGCHLD', check);
-      clearInterval(keepAlive);
+      watched.delete(pid);
+      if (!watched.size) keepAlive?.unref();
       if (status < 0) reject(new NookError(`waiting for the sandbox (pid ${pid}): ${describeErrno(-status)}`));
       else resolve(status);
     };
-    process.on('SIGCHLD', check);
+    watched.set(pid, check);
+    keepAlive?.ref();
     check();
   });
 }
@@ -218,6 +236,7 @@ export async function launch(n: Native, req: LaunchRequest): Promise<Launched> {
   for (const fd of req.childFds ?? []) childFds.add(fd);
   using channels = ControlChannels.open(n);
   const ops = req.plan(channels.planFds);
+  if (req.reap !== 'caller') armChildWatch();
   const pid = n.clone(n.execPlanAddress, n.childStackTop, req.flags, encodePlan(ops, channels.statusChild.fd));
   const cloneErrno = n.errno();
   channels.closeChildEnds();

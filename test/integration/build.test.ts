@@ -344,4 +344,21 @@ describe('nook build: COPY and ADD', () => {
     expect(copy.code).toBe(125);
     expect(copy.stderr).toContain('needs a build context');
   });
+
+  it('a hostile context: a symlink to a host file is copied as a link and never read, a FIFO is no hang, a source link out of the context is not found', async (ctx) => {
+    const e = env(need(ctx, 'sub'));
+    await importBase(e);
+    const outside = makeContext(e, { secret: 'TOPSECRET' });
+    const dir = makeContext(e, { Dockerfile: 'FROM base:1\nCOPY . /app/\nRUN cat /app/leak 2>&1; ls -l /app/fifo\n', 'Dockerfile.2': 'FROM base:1\nCOPY leak /leak\n' });
+    fs.symlinkSync(path.join(outside, 'secret'), path.join(dir, 'leak'));
+    execFileSync('mkfifo', [path.join(dir, 'fifo')]);
+    execFileSync('chown', ['-h', `${e.user.uid}:${e.user.gid}`, path.join(dir, 'leak'), path.join(dir, 'fifo')]);
+    const { r } = await buildOk(e, dir, ['-t', 'hostile:1']);
+    expect(r.stdout).not.toContain('TOPSECRET');
+    expect(r.stdout).toMatch(/^p.* \/app\/fifo$/m);
+    expect(await ok(e, ['run', '--rm', 'hostile:1', 'readlink', '/app/leak'])).toBe(`${path.join(outside, 'secret')}\n`);
+    const out = await build(e, dir, ['-f', path.join(dir, 'Dockerfile.2')]);
+    expect(out.code).toBe(125);
+    expect(out.stderr).toContain('file not found in build context');
+  });
 });

@@ -38,6 +38,7 @@ import { runStep, type StepEnv } from './run-step';
 import { copyStep, mkdirStep, type CopyInput, type FileStepEnv } from './copy-step';
 import { BuildHelper } from './helper/client';
 import { DigestMemo } from './context/digest-memo';
+import { resolveInContext } from './context/sources';
 
 export interface BuildOptions {
   store: ImageStore;
@@ -387,7 +388,10 @@ class BuildRun {
       case 'bind': {
         if (m.from) throw new NookError(`${where}: RUN --mount=type=bind,from=${m.from} is not supported yet`, { hint: 'COPY --from the files into the stage instead' });
         if (!this.opts.context) throw new NookError(`${where}: RUN --mount=type=bind needs a build context`, { hint: 'give a context directory instead of -' });
-        const src = resolveInContext(this.opts.context, m.source ?? '.');
+        // Resolved as in a chroot of the context: a symlink in it cannot hand the step a host path.
+        const rel = resolveInContext(this.opts.context, m.source ?? '.');
+        if (rel === undefined) throw new NookError(`${where}: RUN --mount=type=bind,source=${m.source ?? '.'}: not found in the build context`);
+        const src = path.join(this.opts.context, rel);
         if (m.readwrite) this.io.warn(`${where}: RUN --mount=type=bind,rw: the context is mounted read-only`);
         binds.push({ source: src, target: target(m.target), readOnly: true });
         return;
@@ -410,7 +414,3 @@ function stripEmpty(l: NewLayer): LayerRecord {
   return { digest: l.digest, size: l.size, mediaType: l.mediaType, diffId: l.diffId };
 }
 
-/** A path of the context, `..` cleaned away as docker does: it never leaves the context. */
-export function resolveInContext(context: string, rel: string): string {
-  return path.join(context, path.posix.resolve('/', rel));
-}

@@ -360,5 +360,11 @@ describe('nook build: COPY and ADD', () => {
     const out = await build(e, dir, ['-f', path.join(dir, 'Dockerfile.2')]);
     expect(out.code).toBe(125);
     expect(out.stderr).toContain('file not found in build context');
+    // RUN --mount=type=bind of the link: resolved inside the context, where it names nothing.
+    fs.writeFileSync(path.join(dir, 'Dockerfile.3'), 'FROM base:1\nRUN --mount=type=bind,source=leak,target=/mnt/leak cat /mnt/leak\n');
+    const bind = await build(e, dir, ['-f', path.join(dir, 'Dockerfile.3')]);
+    expect(bind.code).toBe(125);
+    expect(bind.stdout + bind.stderr).not.toContain('TOPSECRET');
+    expect(bind.stderr).toContain('not found in the build context');
   });
 });

@@ -28,8 +28,7 @@ import * as path from 'node:path';
 import { MB, TAG, contentSource, pushImage, startRegistry, tarLayer } from './bench-registry.mjs';
 import {
   USER, buildRootfs, die, firstLine, fmtRatio, initUser, machineInfo, measure, ok, onCleanup, parseArgs, podmanContext,
-  progress, r3, reachable, runAs, runCleanup, setName, tableLines, userDir, userEnv, which, whyFailed,
-} from './common.mjs';
+  progress, r3, reachable, runAs, runCleanup, setName, tableLines, userDir, userEnv, which, whyFailed, removeTree } from './common.mjs';
 import { prng } from '../helpers/prng.mjs';
 
 setName('bench build');
@@ -56,16 +55,6 @@ function usage() {
 }
 
 // ---------------------------------------------------------------- helpers
-
-/** Removes a tree; as root plain rm, otherwise read-only directories are made writable first. */
-function removeTree(dir) {
-  try {
-    fs.rmSync(dir, { recursive: true, force: true });
-  } catch {
-    runAs(['/bin/chmod', '-R', 'u+rwX', dir]);
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 /**
  * Why a buildah or podman command failed: its last error line, passing over

@@ -244,6 +244,16 @@ export function timeAs(argv, env, extra = {}) {
   return { ms: Number(t1 - t0) / 1e6, r };
 }
 
+/** Removes what a run left; as root plain rm, otherwise read-only directories are made writable first. */
+export function removeTree(dir) {
+  try {
+    fs.rmSync(dir, { recursive: true, force: true });
+  } catch {
+    runAs(['/bin/chmod', '-R', 'u+rwX', dir]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Makes a directory that belongs to the user. */
 export function userDir(dir, mode = 0o700) {
   fs.mkdirSync(dir, { mode, recursive: true });

@@ -22,8 +22,7 @@ import * as path from 'node:path';
 import { MB, TAG, buildImages, pushImage, startRegistry } from './bench-registry.mjs';
 import {
   USER, buildRootfs, die, findPodmanRun, firstLine, fmtRatio, initUser, machineInfo, measure, ok, onCleanup,
-  parseArgs, podmanContext, progress, r3, reachable, runAs, runCleanup, setName, tableLines, userDir, userEnv, which, whyFailed,
-} from './common.mjs';
+  parseArgs, podmanContext, progress, r3, reachable, runAs, runCleanup, setName, tableLines, userDir, userEnv, which, whyFailed, removeTree } from './common.mjs';
 
 setName('bench images');
 
@@ -48,16 +47,6 @@ function usage() {
 }
 
 // ---------------------------------------------------------------- the commands
-
-/** Removes what a run left; as root plain rm, otherwise read-only directories are made writable first. */
-function removeTree(dir) {
-  try {
-    fs.rmSync(dir, { recursive: true, force: true });
-  } catch {
-    runAs(['/bin/chmod', '-R', 'u+rwX', dir]);
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 /** Flushes a run's writes before the next, so that their write-back does not land on somebody else's timing. */
 const syncDisk = () => spawnSync('sync');

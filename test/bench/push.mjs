@@ -22,8 +22,7 @@ import { spawnSync } from 'node:child_process';
 import { MB, TAG, buildImages, pushImage, startRegistry } from './bench-registry.mjs';
 import {
   USER, buildRootfs, die, firstLine, fmtRatio, initUser, machineInfo, measure, ok, onCleanup, parseArgs, progress, r3,
-  reachable, runAs, runCleanup, setName, tableLines, userDir, userEnv, which, whyFailed,
-} from './common.mjs';
+  reachable, runAs, runCleanup, setName, tableLines, userDir, userEnv, which, whyFailed, removeTree } from './common.mjs';
 
 setName('bench push');
 
@@ -39,15 +38,6 @@ function usage() {
   --format FMT     table (default) or json
   --nook PATH      the nook executable to measure (default: build/nook)
 `;
-}
-
-function removeTree(dir) {
-  try {
-    fs.rmSync(dir, { recursive: true, force: true });
-  } catch {
-    runAs(['/bin/chmod', '-R', 'u+rwX', dir]);
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 /** Fails the benchmark with the command's error when a setup step does not work. */

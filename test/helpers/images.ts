@@ -16,7 +16,8 @@ import * as path from 'node:path';
 import { REPO } from './paths';
 import { busyboxApplets, BUSYBOX } from './rootfs';
 import { makeLayer, opaque, whiteout, type LayerEntry } from './layers';
-import { describeImage, pushImage, pushIndex, type PushOptions, type TestImage } from './registry';
+import { afterAll, beforeAll } from 'vitest';
+import { describeImage, pushImage, pushIndex, startRegistry, type PushOptions, type RegistryServer, type TestImage } from './registry';
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -155,4 +156,23 @@ export async function publishTestImages(host: string, opts: PushOptions = {}): P
     multi: `${host}/nook/multi:latest`,
     entry: `${host}/nook/entry:latest`,
   };
+}
+
+export type TestImages = Awaited<ReturnType<typeof publishTestImages>>;
+
+/**
+ * A registry (no auth) with the test images, started before the tests of the
+ * file or describe block that calls this and stopped after them; its fields
+ * are set once they run.
+ */
+export function registryWithTestImages(): { registry: RegistryServer; images: TestImages } {
+  const fixture = {} as { registry: RegistryServer; images: TestImages };
+  beforeAll(async () => {
+    fixture.registry = await startRegistry({ auth: 'none' });
+    fixture.images = await publishTestImages(fixture.registry.host);
+  });
+  afterAll(async () => {
+    await fixture.registry?.stop();
+  });
+  return fixture;
 }

@@ -10,24 +10,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { env as containerEnv, type Env } from '../helpers/containers';
-import { publishTestImages } from '../helpers/images';
+import { registryWithTestImages } from '../helpers/images';
 import { rootfs, show } from '../helpers/nook';
-import { startRegistry, type RegistryServer } from '../helpers/registry';
 import { need, testUsers, type TestUser } from '../helpers/users';
 import { scratchDir } from '../helpers/files';
 
-let registry: RegistryServer;
-let images: Awaited<ReturnType<typeof publishTestImages>>;
-
-beforeAll(async () => {
-  registry = await startRegistry({ auth: 'none' });
-  images = await publishTestImages(registry.host);
-});
-afterAll(async () => {
-  await registry?.stop();
-});
+const fixture = registryWithTestImages();
 
 const PLAIN = '--tls-verify=false';
 
@@ -56,7 +46,7 @@ const EXPECTED_DIFF = {
 };
 
 function scenario(kind: 'sub' | 'nosub', mode: 'overlay' | 'copy') {
-  const image = () => (kind === 'sub' ? images.layers : images.rootonly);
+  const image = () => (kind === 'sub' ? fixture.images.layers : fixture.images.rootonly);
   const owner = kind === 'sub' ? '1000:1000' : '0:0';
   const deleted = kind === 'sub' ? 'opt/suid' : 'etc/gone';
   let e: Env;
@@ -132,10 +122,10 @@ describe('commit of a running container', () => {
   it('pauses it while reading and leaves it running', async (ctx) => {
     const user = need(ctx, 'sub');
     const e = containerEnv(user);
-    await ok(e, ['pull', '-q', PLAIN, images.rootonly]);
+    await ok(e, ['pull', '-q', PLAIN, fixture.images.rootonly]);
     const sig = scratchDir(user, 'sig-');
     // Counts on while it runs; the file it writes is part of the layer.
-    const id = (await ok(e, ['run', '-d', '--name', 'busy', '-v', `${sig}:/sig`, images.rootonly, 'sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /tmp/count; echo $i > /sig/count; sleep 0.05; done'])).trim();
+    const id = (await ok(e, ['run', '-d', '--name', 'busy', '-v', `${sig}:/sig`, fixture.images.rootonly, 'sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /tmp/count; echo $i > /sig/count; sleep 0.05; done'])).trim();
     expect(id).toMatch(/^[0-9a-f]{64}$/);
     const count = () => Number(fs.readFileSync(path.join(sig, 'count'), 'utf8').trim() || '0');
     await until(() => count() > 2);

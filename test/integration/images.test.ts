@@ -6,28 +6,19 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { publishTestImages, rootOnlyImage } from '../helpers/images';
+import { registryWithTestImages, rootOnlyImage } from '../helpers/images';
 import { makeLayer } from '../helpers/layers';
 import { runNook, show, startNook, type NookOptions } from '../helpers/nook';
 import { runOnPty } from '../helpers/pty';
-import { pushImage, startRegistry, type RegistryServer } from '../helpers/registry';
+import { pushImage } from '../helpers/registry';
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 import { scratchDir } from '../helpers/files';
 import { need, testUsers, type TestUser } from '../helpers/users';
 
-let registry: RegistryServer;
-let images: Awaited<ReturnType<typeof publishTestImages>>;
-
-beforeAll(async () => {
-  registry = await startRegistry({ auth: 'none' });
-  images = await publishTestImages(registry.host);
-});
-afterAll(async () => {
-  await registry?.stop();
-});
+const fixture = registryWithTestImages();
 
 /** A fresh store owned by `user`, and nook options that use it. */
 function storeFor(user: TestUser): { root: string; opts: NookOptions } {
@@ -40,14 +31,14 @@ const PLAIN = '--tls-verify=false';
 describe('pull and run an image with several layers (user with subordinate ids)', () => {
   let store: { root: string; opts: NookOptions };
   let user: TestUser;
-  const run = (flags: string[], cmd: string[] = []) => runNook(['run', ...flags, images.layers, ...cmd], store.opts);
+  const run = (flags: string[], cmd: string[] = []) => runNook(['run', ...flags, fixture.images.layers, ...cmd], store.opts);
   const sh = (script: string, flags: string[] = []) => run(flags, ['sh', '-c', script]);
 
   beforeAll(async () => {
     user = testUsers().sub!;
     if (!user) return;
     store = storeFor(user);
-    const r = await runNook(['pull', PLAIN, images.layers], store.opts);
+    const r = await runNook(['pull', PLAIN, fixture.images.layers], store.opts);
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout).toMatch(/Pull complete/);
   });
@@ -58,7 +49,7 @@ describe('pull and run an image with several layers (user with subordinate ids)'
     expect(r.code, show(r)).toBe(0);
     const list = JSON.parse(r.stdout) as { RepoTags: string[]; Layers: number; Id: string }[];
     expect(list).toHaveLength(1);
-    expect(list[0].RepoTags).toEqual([images.layers]);
+    expect(list[0].RepoTags).toEqual([fixture.images.layers]);
     expect(list[0].Layers).toBe(3);
     const q = await runNook(['images', '-q'], store.opts);
     expect(q.stdout.trim()).toBe(list[0].Id.slice(7, 19));
@@ -129,21 +120,21 @@ describe('pull and run an image with several layers (user with subordinate ids)'
     const r = await sh('id -u; id -g; echo $HOME', ['-u', 'alice']);
     expect(r.stdout).toBe('1000\n1000\n/home/alice\n');
     const store2 = store; // same store: pulling another image shares nothing but works alongside
-    const e = await runNook(['run', PLAIN, images.entry], store2.opts);
+    const e = await runNook(['run', PLAIN, fixture.images.entry], store2.opts);
     expect(e.code, show(e)).toBe(0);
     expect(e.stdout).toBe('entry: default args\n');
-    const over = await runNook(['run', PLAIN, '--entrypoint', 'id', images.entry, '-u'], store2.opts);
+    const over = await runNook(['run', PLAIN, '--entrypoint', 'id', fixture.images.entry, '-u'], store2.opts);
     expect(over.stdout).toBe('1000\n');
-    const asRoot = await runNook(['run', '-u', '0', '-w', '/', '--entrypoint', 'sh', images.entry, '-c', 'id -u; pwd'], store2.opts);
+    const asRoot = await runNook(['run', '-u', '0', '-w', '/', '--entrypoint', 'sh', fixture.images.entry, '-c', 'id -u; pwd'], store2.opts);
     expect(asRoot.stdout).toBe('0\n/\n');
-    const cleared = await runNook(['run', '--entrypoint', '', images.entry, 'echo', 'no entrypoint'], store2.opts);
+    const cleared = await runNook(['run', '--entrypoint', '', fixture.images.entry, 'echo', 'no entrypoint'], store2.opts);
     expect(cleared.stdout).toBe('no entrypoint\n');
   });
 
   it('falls back to a private copy of the layers when overlayfs is not used', async (ctx) => {
     need(ctx, 'sub');
     const r = await runNook(
-      ['run', images.layers, 'sh', '-c', 'cat /etc/motd; test -e /etc/gone || echo gone; ls /opt/data; stat -c "%a %u" /opt/suid /opt/alice-file'],
+      ['run', fixture.images.layers, 'sh', '-c', 'cat /etc/motd; test -e /etc/gone || echo gone; ls /opt/data; stat -c "%a %u" /opt/suid /opt/alice-file'],
       { ...store.opts, env: { ...store.opts.env, NOOK_OVERLAY: 'copy' } },
     );
     expect(r.code, show(r)).toBe(0);
@@ -153,21 +144,21 @@ describe('pull and run an image with several layers (user with subordinate ids)'
 
   it('tags, inspects and removes images; the layers go once nothing uses them', async (ctx) => {
     need(ctx, 'sub');
-    expect((await runNook(['tag', images.layers, 'mine:1'], store.opts)).code).toBe(0);
+    expect((await runNook(['tag', fixture.images.layers, 'mine:1'], store.opts)).code).toBe(0);
     const insp = await runNook(['inspect', 'mine:1'], store.opts);
     expect(insp.code, show(insp)).toBe(0);
     const [doc] = JSON.parse(insp.stdout);
     expect(doc.Config.WorkingDir).toBe('/opt');
     expect(doc.Manifest.layers).toHaveLength(3);
-    expect(doc.RepoTags.sort()).toEqual([images.layers, 'mine:1'].sort());
+    expect(doc.RepoTags.sort()).toEqual([fixture.images.layers, 'mine:1'].sort());
     const untag = await runNook(['rmi', 'mine:1'], store.opts);
     expect(untag.stdout).toBe('Untagged: mine:1\n');
-    const r = await runNook(['rmi', images.layers], store.opts);
+    const r = await runNook(['rmi', fixture.images.layers], store.opts);
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout).toMatch(/Deleted: sha256:/);
     // The entry image (pulled above) keeps its own layers; the layers image's are gone.
     const left = await runNook(['images', '--format', 'json'], store.opts);
-    expect(JSON.parse(left.stdout).map((i: { RepoTags: string[] }) => i.RepoTags[0])).toEqual([images.entry]);
+    expect(JSON.parse(left.stdout).map((i: { RepoTags: string[] }) => i.RepoTags[0])).toEqual([fixture.images.entry]);
     expect(fs.readdirSync(path.join(store.root, 'layers')).filter((d) => d !== 'tmp')).toHaveLength(1);
   });
 });
@@ -178,17 +169,17 @@ describe('archives and terminals, as an unprivileged user', () => {
     const a = storeFor(user);
     const b = storeFor(user);
     const dir = scratchDir(user, 'archive-');
-    expect((await runNook(['pull', '-q', PLAIN, images.layers], a.opts)).code).toBe(0);
+    expect((await runNook(['pull', '-q', PLAIN, fixture.images.layers], a.opts)).code).toBe(0);
     for (const format of ['docker-archive', 'oci-archive']) {
       const file = path.join(dir, `${format}.tar`);
-      const save = await runNook(['save', '--format', format, '-o', file, images.layers], a.opts);
+      const save = await runNook(['save', '--format', format, '-o', file, fixture.images.layers], a.opts);
       expect(save.code, show(save)).toBe(0);
       const load = await runNook(['load', '-i', file], b.opts);
       expect(load.code, show(load)).toBe(0);
-      expect(load.stdout.endsWith(`Loaded image: ${images.layers}\n`), load.stdout).toBe(true);
-      const r = await runNook(['run', '--pull', 'never', images.layers, 'sh', '-c', 'cat /etc/motd; stat -c "%a %u" /opt/suid /opt/alice-file'], b.opts);
+      expect(load.stdout.endsWith(`Loaded image: ${fixture.images.layers}\n`), load.stdout).toBe(true);
+      const r = await runNook(['run', '--pull', 'never', fixture.images.layers, 'sh', '-c', 'cat /etc/motd; stat -c "%a %u" /opt/suid /opt/alice-file'], b.opts);
       expect(r.stdout, show(r)).toBe('hello from layer 3\n4755 0\n640 1000\n');
-      expect((await runNook(['rmi', images.layers], b.opts)).code).toBe(0);
+      expect((await runNook(['rmi', fixture.images.layers], b.opts)).code).toBe(0);
     }
     const tarball = path.join(dir, 'rootfs.tar.gz');
     fs.writeFileSync(tarball, rootOnlyImage('imported').layers[0]);
@@ -203,13 +194,13 @@ describe('archives and terminals, as an unprivileged user', () => {
   it('on a terminal, pull redraws one line per layer in place', async (ctx) => {
     const user = need(ctx, 'sub');
     const { root } = storeFor(user);
-    const r = await runOnPty(['--root', root, 'pull', PLAIN, images.layers], { user, timeoutSec: 60 });
+    const r = await runOnPty(['--root', root, 'pull', PLAIN, fixture.images.layers], { user, timeoutSec: 60 });
     expect(r.status, r.output).toBe(0);
     expect(r.output).toMatch(/\x1b\[\d+A/); // cursor up: lines redrawn
     expect(r.output.match(/Pull complete/g)!.length).toBeGreaterThanOrEqual(3);
     expect(r.output).toMatch(/Pulled /);
     // Not on a terminal: plain lines only.
-    const plain = await runNook(['--root', root, 'pull', PLAIN, images.layers], { user });
+    const plain = await runNook(['--root', root, 'pull', PLAIN, fixture.images.layers], { user });
     expect(plain.stdout).not.toMatch(/\x1b/);
     expect(plain.stdout.match(/Already exists/g)).toHaveLength(3);
   });
@@ -227,8 +218,8 @@ describe('long layer chains', () => {
       cfg.rootfs.diff_ids.push(sha256(makeLayer(entries)));
       layers.push(makeLayer(entries, { compression: 'gzip' }));
     }
-    await pushImage(registry.host, 'nook/many', 'latest', { ...base, layers });
-    const r = await runNook(['run', PLAIN, `${registry.host}/nook/many:latest`, 'sh', '-c', 'ls /layers | wc -l; cat /layers/0 /layers/119'], opts);
+    await pushImage(fixture.registry.host, 'nook/many', 'latest', { ...base, layers });
+    const r = await runNook(['run', PLAIN, `${fixture.registry.host}/nook/many:latest`, 'sh', '-c', 'ls /layers | wc -l; cat /layers/0 /layers/119'], opts);
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout).toBe('120\n0\n119\n');
     expect(r.stderr).not.toMatch(/refuses overlayfs/);
@@ -239,14 +230,14 @@ describe('rmi while a container runs', () => {
   it("leaves the running container's layers alone until it exits", async (ctx) => {
     const user = need(ctx, 'sub');
     const { root, opts } = storeFor(user);
-    expect((await runNook(['pull', '-q', PLAIN, images.rootonly], opts)).code).toBe(0);
+    expect((await runNook(['pull', '-q', PLAIN, fixture.images.rootonly], opts)).code).toBe(0);
     // The container waits on a fifo until the image is gone.
     const sig = scratchDir(user, 'sig-');
     execFileSync('mkfifo', [path.join(sig, 'go')]);
     fs.chownSync(path.join(sig, 'go'), user.uid, user.gid);
-    const running = startNook(['run', '-v', `${sig}:/sig`, images.rootonly, 'sh', '-c', 'echo ready; read x < /sig/go; cat /etc/arch; ls /bin/busybox'], opts);
+    const running = startNook(['run', '-v', `${sig}:/sig`, fixture.images.rootonly, 'sh', '-c', 'echo ready; read x < /sig/go; cat /etc/arch; ls /bin/busybox'], opts);
     await running.waitForStdout('ready');
-    const rmi = await runNook(['rmi', images.rootonly], opts);
+    const rmi = await runNook(['rmi', fixture.images.rootonly], opts);
     expect(rmi.code, show(rmi)).toBe(0);
     expect(fs.readdirSync(path.join(root, 'images'))).toEqual([]);
     fs.writeFileSync(path.join(sig, 'go'), 'go\n');
@@ -263,10 +254,10 @@ describe('pull policies, platforms and errors', () => {
   it('run pulls a missing image, and --pull never refuses to', async (ctx) => {
     const user = need(ctx, 'sub');
     const { opts } = storeFor(user);
-    const never = await runNook(['run', '--pull', 'never', images.rootonly], opts);
+    const never = await runNook(['run', '--pull', 'never', fixture.images.rootonly], opts);
     expect(never.code).toBe(125);
     expect(never.stderr).toMatch(/not in the store and --pull never forbids pulling it/);
-    const r = await runNook(['run', PLAIN, images.rootonly], opts);
+    const r = await runNook(['run', PLAIN, fixture.images.rootonly], opts);
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout).toBe('rootonly\n');
     expect(r.stderr).toMatch(/Unable to find image/);
@@ -275,10 +266,10 @@ describe('pull policies, platforms and errors', () => {
   it('picks the platform from a multi-arch index, and lists the platforms when none fits', async (ctx) => {
     const user = need(ctx, 'sub');
     const { opts } = storeFor(user);
-    expect((await runNook(['run', PLAIN, images.multi], opts)).stdout).toBe('amd64\n');
-    const arm = await runNook(['run', PLAIN, '--pull', 'always', '--platform', 'linux/arm64', images.multi], opts);
+    expect((await runNook(['run', PLAIN, fixture.images.multi], opts)).stdout).toBe('amd64\n');
+    const arm = await runNook(['run', PLAIN, '--pull', 'always', '--platform', 'linux/arm64', fixture.images.multi], opts);
     expect(arm.stdout).toBe('arm64\n');
-    const none = await runNook(['pull', PLAIN, '--platform', 'linux/s390x', images.multi], opts);
+    const none = await runNook(['pull', PLAIN, '--platform', 'linux/s390x', fixture.images.multi], opts);
     expect(none.code).toBe(125);
     expect(none.stderr).toMatch(/has no image for linux\/s390x/);
     expect(none.stderr).toMatch(/linux\/amd64, linux\/arm64\/v8/);
@@ -287,7 +278,7 @@ describe('pull policies, platforms and errors', () => {
   it('refuses plain HTTP unless told the registry is insecure', async (ctx) => {
     const user = need(ctx, 'sub');
     const { opts } = storeFor(user);
-    const r = await runNook(['pull', images.rootonly], opts);
+    const r = await runNook(['pull', fixture.images.rootonly], opts);
     expect(r.code).toBe(125);
     expect(r.stderr).toMatch(/tls-verify=false/);
   });
@@ -295,7 +286,7 @@ describe('pull policies, platforms and errors', () => {
   it('a missing image or repository is named', async (ctx) => {
     const user = need(ctx, 'sub');
     const { opts } = storeFor(user);
-    const r = await runNook(['pull', PLAIN, `${registry.host}/nook/nothing:here`], opts);
+    const r = await runNook(['pull', PLAIN, `${fixture.registry.host}/nook/nothing:here`], opts);
     expect(r.code).toBe(125);
     expect(r.stderr).toMatch(/nook\/nothing/);
   });
@@ -307,7 +298,7 @@ describe('pull policies, platforms and errors', () => {
     execFileSync('mount', ['-t', 'ramfs', 'ramfs', dir]);
     try {
       fs.chownSync(dir, user.uid, user.gid);
-      const r = await runNook(['pull', PLAIN, images.rootonly], { user, env: { NOOK_ROOT: path.join(dir, 'nook') } });
+      const r = await runNook(['pull', PLAIN, fixture.images.rootonly], { user, env: { NOOK_ROOT: path.join(dir, 'nook') } });
       expect(r.code).toBe(125);
       expect(r.stderr).toMatch(/without extended attributes/);
       expect(r.stderr).toMatch(/--root/);
@@ -321,7 +312,7 @@ describe('users without subordinate ids', () => {
   it('run images whose files are all root-owned', async (ctx) => {
     const user = need(ctx, 'nosub');
     const { opts } = storeFor(user);
-    const r = await runNook(['run', PLAIN, images.rootonly], opts);
+    const r = await runNook(['run', PLAIN, fixture.images.rootonly], opts);
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout).toBe('rootonly\n');
   });
@@ -329,14 +320,14 @@ describe('users without subordinate ids', () => {
   it('fail to pull files owned by ids they cannot map, naming the file, the id and the fix; --squash-ids makes them root-owned', async (ctx) => {
     const user = need(ctx, 'nosub');
     const { root, opts } = storeFor(user);
-    const r = await runNook(['pull', PLAIN, images.layers], opts);
+    const r = await runNook(['pull', PLAIN, fixture.images.layers], opts);
     expect(r.code).toBe(125);
     expect(r.stderr).toMatch(/(home\/alice|opt\/alice-file|opt\/daemon-file)/);
     expect(r.stderr).toMatch(/uid (1000|2)|gid (1000|3)/);
     expect(r.stderr).toMatch(/usermod --add-subuids/);
     expect(r.stderr).toMatch(/--squash-ids/);
     expect(fs.existsSync(path.join(root, 'images')) ? fs.readdirSync(path.join(root, 'images')) : []).toEqual([]);
-    const sq = await runNook(['run', PLAIN, '--squash-ids', images.layers, 'stat', '-c', '%u:%g', '/opt/alice-file'], opts);
+    const sq = await runNook(['run', PLAIN, '--squash-ids', fixture.images.layers, 'stat', '-c', '%u:%g', '/opt/alice-file'], opts);
     expect(sq.code, show(sq)).toBe(0);
     expect(sq.stdout).toBe('0:0\n');
     expect(sq.stderr).toMatch(/warning/i);

@@ -4,11 +4,10 @@
  * paths, resource limits from --ulimit, and nook's own executable out of reach.
  */
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { publishTestImages } from '../helpers/images';
+import { describe, expect, it } from 'vitest';
+import { registryWithTestImages } from '../helpers/images';
 import { runNook, sandboxSh, show } from '../helpers/nook';
 import { NOOK } from '../helpers/paths';
-import { startRegistry, type RegistryServer } from '../helpers/registry';
 import { scratchDir } from '../helpers/files';
 import { isRoot, need } from '../helpers/users';
 
@@ -139,24 +138,16 @@ describe("nook's own process and executable", () => {
 });
 
 describe('setuid binaries', () => {
-  let registry: RegistryServer;
-  let images: Awaited<ReturnType<typeof publishTestImages>>;
-  beforeAll(async () => {
-    registry = await startRegistry({ auth: 'none' });
-    images = await publishTestImages(registry.host);
-  });
-  afterAll(async () => {
-    await registry?.stop();
-  });
+  const fixture = registryWithTestImages();
 
   it('gain nothing under no_new_privs; without it a setuid-root binary does', async (ctx) => {
     const user = need(ctx, 'sub');
     const root = path.join(scratchDir(user, 'store-'), 'nook');
     const opts = { user, env: { NOOK_ROOT: root }, timeoutMs: 60_000 };
-    const r = await runNook(['run', '--tls-verify=false', '-u', '1000', images.layers, '/opt/euid'], opts);
+    const r = await runNook(['run', '--tls-verify=false', '-u', '1000', fixture.images.layers, '/opt/euid'], opts);
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout).toBe('1000\n');
-    const nnpOff = await runNook(['run', '--security-opt', 'no-new-privileges=false', '-u', '1000', images.layers, '/opt/euid'], opts);
+    const nnpOff = await runNook(['run', '--security-opt', 'no-new-privileges=false', '-u', '1000', fixture.images.layers, '/opt/euid'], opts);
     expect(nnpOff.stdout).toBe('0\n');
   });
 });

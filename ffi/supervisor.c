@@ -24,8 +24,13 @@
  *   10 the container's lock (flock held for as long as the container lives)
  * Descriptors 1, 2, 4, 5 and 6 are the child's: the supervisor closes its copies after clone().
  *
- * Usage: nook-supervisor PLAN CLONE_FLAGS LOG MAX_SIZE MAX_FILES -- EXIT_COMMAND...
- * Report lines to nook: "pid N", then "ok" or "fail STEP OP ERRNO".
+ * With published ports (PORTS other than "-", see port-proxy.h) it binds them
+ * before the container starts, and once it runs proxies connections into the
+ * container's loopback-only network namespace (ffi/port-proxy.c).
+ *
+ * Usage: nook-supervisor PLAN CLONE_FLAGS LOG MAX_SIZE MAX_FILES PORTS -- EXIT_COMMAND...
+ * Report lines to nook: "port I HOSTPORT" per published port (or "portfail I
+ * ERRNO"), "pid N", then "ok" or "fail STEP OP ERRNO" (STEP -2: the port proxy).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -41,6 +46,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "port-proxy.h"
 #include "supervisor-log.h"
 
 int nook_exec_plan(void *plan);
@@ -109,9 +115,9 @@ static int pump(int fd, int stream, struct nook_log *log)
 
 int main(int argc, char **argv)
 {
-    int sep = 6;
-    if (argc < 8 || strcmp(argv[sep], "--") != 0) {
-        fprintf(stderr, "usage: nook-supervisor PLAN CLONE_FLAGS LOG MAX_SIZE MAX_FILES -- EXIT_COMMAND...\n");
+    int sep = 7;
+    if (argc < 9 || strcmp(argv[sep], "--") != 0) {
+        fprintf(stderr, "usage: nook-supervisor PLAN CLONE_FLAGS LOG MAX_SIZE MAX_FILES PORTS -- EXIT_COMMAND...\n");
         return 2;
     }
     /* A session of its own: the user's terminal closing (SIGHUP) must not touch the container. */
@@ -124,6 +130,17 @@ int main(int argc, char **argv)
     if (!plan) {
         report("fail -1 0 %ld\n", errno ? errno : EINVAL, 0, 0);
         return 1;
+    }
+    /* The host's ports first: a port in use must stop the container before it starts. */
+    if (strcmp(argv[6], "-") != 0) {
+        int bound[256], failed = 0;
+        int n = nook_ports_bind(argv[6], bound, 256, &failed);
+        if (n < 0) {
+            report("portfail %ld %ld\n", failed, errno, 0);
+            return 1;
+        }
+        for (int i = 0; i < n; i++)
+            report("port %ld %ld\n", i, bound[i], 0);
     }
     int flags = (int)strtol(argv[2], NULL, 0);
     int pid = clone(nook_exec_plan, nook_child_stack_top(), flags, plan);
@@ -159,6 +176,15 @@ int main(int argc, char **argv)
         }
     }
     close(FD_STATUS);
+    int perr = nook_ports_start(pid);
+    if (perr < 0) {
+        kill(pid, SIGKILL);
+        int st;
+        while (waitpid(pid, &st, __WALL) < 0 && errno == EINTR)
+            ;
+        report("fail -2 0 %ld\n", -perr, 0, 0);
+        return 1;
+    }
     report("ok\n", 0, 0, 0);
     close(FD_REPORT);
 
@@ -167,7 +193,9 @@ int main(int argc, char **argv)
     int max_files = atoi(argv[5]);
     int logging = nook_log_open(&log, argv[3], max_size, max_files) == 0;
 
-    struct pollfd fds[2];
+    /* The log's descriptors first, then the port proxy's (rebuilt on every round). */
+    enum { MAX_POLL = 4096 };
+    static struct pollfd fds[MAX_POLL];
     int nfds = 0;
     if (pty >= 0) {
         close(FD_OUT);
@@ -179,7 +207,8 @@ int main(int argc, char **argv)
     }
     int open_fds = nfds;
     while (open_fds > 0) {
-        if (poll(fds, (nfds_t)nfds, -1) < 0) {
+        int nproxy = nook_ports_pollfds(fds + nfds, MAX_POLL - nfds);
+        if (poll(fds, (nfds_t)(nfds + nproxy), -1) < 0) {
             if (errno == EINTR)
                 continue;
             break;
@@ -199,7 +228,10 @@ int main(int argc, char **argv)
             fds[i].fd = -1;
             open_fds--;
         }
+        nook_ports_handle(fds + nfds, nproxy);
     }
+    /* The container is gone: its ports are free again before anyone hears of its exit. */
+    nook_ports_close();
     if (logging)
         nook_log_close(&log);
 

@@ -28,6 +28,8 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'read-only', type: 'boolean', help: 'mount / read-only' },
   { name: 'network', type: 'string', value: 'none|host', help: 'none (default): own network with loopback only; host: share the host network' },
   { name: 'net', type: 'string', value: 'none|host', help: 'same as --network' },
+  { name: 'publish', short: 'p', type: 'string', multiple: true, value: '[IP:]HPORT:CPORT[/PROTO]', help: 'publish a container port on the host (CPORT alone: on a free host port; ranges LOW-HIGH); implies a network of its own' },
+  { name: 'publish-all', short: 'P', type: 'boolean', help: "publish the image's EXPOSE ports, each on a free host port" },
   { name: 'dns', type: 'string', multiple: true, value: 'IP', help: "a nameserver for the container's /etc/resolv.conf (instead of the host's)" },
   { name: 'dns-search', type: 'string', multiple: true, value: 'DOMAIN', help: "a search domain for the container's /etc/resolv.conf" },
   { name: 'add-host', type: 'string', multiple: true, value: 'NAME:IP', help: "an extra line in the container's /etc/hosts" },

@@ -31,6 +31,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_PORTS 256
@@ -59,6 +60,7 @@ static struct listener listeners[MAX_PORTS];
 static int nlisteners;
 static struct conn *conns;
 static int channel = -1; /* to the helper inside the namespace */
+static int helper_pid = -1;
 
 int nook_ports_bind(const char *spec, int *bound, int max, int *failed)
 {
@@ -196,6 +198,7 @@ int nook_ports_start(int pid)
     }
     close(sv[1]);
     channel = sv[0];
+    helper_pid = child;
     int err = 0;
     if (read(channel, &err, sizeof err) != sizeof err)
         err = EPIPE;
@@ -384,4 +387,9 @@ void nook_ports_close(void)
     if (channel >= 0)
         close(channel);
     channel = -1;
+    /* The helper ends at its channel's EOF; reap it, or it would stay a zombie of the exit command. */
+    if (helper_pid > 0)
+        while (waitpid(helper_pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    helper_pid = -1;
 }

@@ -29,6 +29,7 @@
  * container's loopback-only network namespace (ffi/port-proxy.c).
  *
  * Usage: nook-supervisor PLAN CLONE_FLAGS LOG MAX_SIZE MAX_FILES PORTS -- EXIT_COMMAND...
+ *        nook-supervisor --proxy PORTS   (a foreground container's port proxy: see proxy_main)
  * Report lines to nook: "port I HOSTPORT" per published port (or "portfail I
  * ERRNO"), "pid N", then "ok" or "fail STEP OP ERRNO" (STEP -2: the port proxy).
  */
@@ -43,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -113,8 +115,66 @@ static int pump(int fd, int stream, struct nook_log *log)
     return 1;
 }
 
+/*
+ * --proxy PORTS: the port proxy alone, for a container nook runs in the
+ * foreground. Binds PORTS and reports them on stdout ("port I HOSTPORT" or
+ * "portfail I ERRNO"), reads the container's pid from stdin, joins its
+ * namespaces ("ok" or "fail ERRNO"), then proxies until the container exits
+ * (its pidfd) or nook goes away (stdin's EOF, even after a SIGKILL).
+ */
+static int proxy_main(const char *ports)
+{
+    signal(SIGPIPE, SIG_IGN);
+    int bound[256], failed = 0;
+    int n = nook_ports_bind(ports, bound, 256, &failed);
+    if (n < 0) {
+        printf("portfail %d %d\n", failed, errno);
+        return 1;
+    }
+    for (int i = 0; i < n; i++)
+        printf("port %d %d\n", i, bound[i]);
+    fflush(stdout);
+    char line[32];
+    size_t got = 0;
+    while (got < sizeof line - 1) {
+        ssize_t r = read(0, line + got, 1);
+        if (r <= 0 || line[got] == '\n')
+            break;
+        got++;
+    }
+    line[got] = 0;
+    int pid = atoi(line);
+    int pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+    int err = pidfd < 0 ? (pid > 0 ? errno : EINVAL) : -nook_ports_start(pid);
+    if (err) {
+        printf("fail %d\n", err);
+        return 1;
+    }
+    printf("ok\n");
+    fflush(stdout);
+    enum { MAX_POLL = 4096 };
+    static struct pollfd fds[MAX_POLL];
+    for (;;) {
+        fds[0] = (struct pollfd){ pidfd, POLLIN, 0 };
+        fds[1] = (struct pollfd){ 0, POLLIN, 0 };
+        int nproxy = nook_ports_pollfds(fds + 2, MAX_POLL - 2);
+        if (poll(fds, (nfds_t)(2 + nproxy), -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (fds[0].revents || fds[1].revents)
+            break;
+        nook_ports_handle(fds + 2, nproxy);
+    }
+    nook_ports_close();
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "--proxy") == 0)
+        return proxy_main(argv[2]);
     int sep = 7;
     if (argc < 9 || strcmp(argv[sep], "--") != 0) {
         fprintf(stderr, "usage: nook-supervisor PLAN CLONE_FLAGS LOG MAX_SIZE MAX_FILES PORTS -- EXIT_COMMAND...\n");

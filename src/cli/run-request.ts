@@ -142,9 +142,6 @@ function networkFromFlags(flags: FlagValues): NetworkRequest {
     if (!/^[A-Za-z0-9.-]+$/.test(d)) throw new UsageError(`invalid --dns-search "${d}"`, 'give a domain name, e.g. --dns-search example.com');
   const ports = stringList(flags.publish).flatMap(parsePortSpec);
   const publishAll = Boolean(flags['publish-all']);
-  // The port proxy lives in a detached container's supervisor; a foreground nook has none yet.
-  if ((ports.length || publishAll) && !flags.detach)
-    throw new UsageError('publishing ports (-p, -P) needs a detached container for now', 'add -d, e.g. nook run -d -p 8080:80 IMAGE');
   // -p without --network: a network namespace of the container's own (with only loopback, until the
   // private network lands: the built-in port proxy serves the ports).
   return { mode: networkMode(flags), ports, publishAll, dns, dnsSearch, addHosts: stringList(flags['add-host']).map(parseAddHost) };

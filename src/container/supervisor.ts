@@ -23,6 +23,7 @@ import { applyIdMapping, type HostIdentity } from '../sandbox/idmap';
 import { buildPlan, cloneFlags, type PlanFds } from '../sandbox/plan';
 import { O, SIGNAL } from '../../ffi/linux';
 import type { PublishedPort, SandboxSpec } from '../sandbox/spec';
+import { boundPorts, portsArgument } from '../sandbox/port-proxy';
 import { selfCommand } from '../sandbox/userns-exec';
 import type { ContainerCgroup } from '../sandbox/cgroups';
 import type { ContainerDir, LogOptions } from './state';
@@ -36,27 +37,6 @@ export interface Started {
   supervisorPid: number;
   /** The published ports as bound (a free port chosen for each hostPort 0). */
   ports?: PublishedPort[];
-}
-
-/** The supervisor's PORTS argument: "tcp,HOSTIP,HOSTPORT,CPORT;..." or "-" (ffi/port-proxy.h). */
-export function portsArgument(ports: readonly PublishedPort[] | undefined): string {
-  if (!ports?.length) return '-';
-  const udp = ports.find((p) => p.protocol === 'udp');
-  if (udp)
-    throw new NookError(`cannot publish ${udp.containerPort}/udp: nook's built-in port proxy carries TCP only`, {
-      hint: 'publish TCP ports only (UDP needs --network pasta)',
-    });
-  return ports.map((p) => `tcp,${p.hostIp},${p.hostPort},${p.containerPort}`).join(';');
-}
-
-/** A port the supervisor could not bind → the error naming it and the fix. */
-function portFailure(port: PublishedPort | undefined, errno: number): NookError {
-  const where = port ? `${port.hostIp ? `${port.hostIp}:` : ''}${port.hostPort}` : 'a host port';
-  if (errno === 98 /* EADDRINUSE */)
-    return new NookError(`host port ${where} is already in use`, { hint: `publish on another host port (e.g. -p ${port && port.hostPort < 65535 ? port.hostPort + 1 : 8080}:${port?.containerPort ?? 80}), or stop what listens on ${where} (ss -ltnp)` });
-  if (errno === 99 /* EADDRNOTAVAIL */) return new NookError(`cannot listen on ${where}: no such address on this host`, { hint: 'give an address of this host, or leave the address out' });
-  if (errno === 13 /* EACCES */) return new NookError(`cannot listen on host port ${where}: permission denied`, { hint: 'publish on a port of 1024 or above (net.ipv4.ip_unprivileged_port_start)' });
-  return new NookError(`cannot listen on host port ${where}: ${describeErrno(errno)}`);
 }
 
 /** Reads report lines from the supervisor ("pid N", "ok", "fail STEP OP ERRNO") one at a time. */
@@ -164,13 +144,9 @@ export async function startSupervised(req: StartRequest): Promise<Started> {
 
   const report = new ReportReader(reportR);
   let first = report.next();
-  const ports = spec.ports?.map((p) => ({ ...p }));
-  for (; first?.startsWith('port'); first = report.next()) {
-    const pm = /^port (\d+) (\d+)$/.exec(first);
-    const fm = /^portfail (\d+) (\d+)$/.exec(first);
-    if (fm) throw portFailure(ports?.[Number(fm[1])], Number(fm[2]));
-    if (pm && ports?.[Number(pm[1])]) ports[Number(pm[1])].hostPort = Number(pm[2]);
-  }
+  const portLines: string[] = [];
+  for (; first?.startsWith('port'); first = report.next()) portLines.push(first);
+  const ports = spec.ports && boundPorts(spec.ports, portLines);
   const m = first && /^pid (\d+)$/.exec(first);
   if (!m) throw supervisorFailure(first, ops, spec, host);
   const pid = Number(m[1]);

@@ -11,7 +11,7 @@ import * as net from 'node:net';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { env, ok, psRow, runDetached, type Env } from '../helpers/containers';
-import { rootfs, show } from '../helpers/nook';
+import { rootfs, show, startNook } from '../helpers/nook';
 import { hostProcesses, runningProcessesOf, waitUntil } from '../helpers/procs';
 import { need } from '../helpers/users';
 
@@ -162,6 +162,24 @@ describe('-p through the built-in port proxy', () => {
     await ok(e, ['rm', 'k']);
   });
 
+  it('a foreground run proxies too (nook-supervisor --proxy), and a SIGKILL of nook frees the port and leaves no proxy', async () => {
+    const e = env();
+    const port = await freePort();
+    const fg = startNook(['run', '--name', 'fg', '--rootfs', rootfs(), '-p', `${port}:8106`, ...webFlags, '--', ...web('page-fg', 8106)], e.opts);
+    const r = await page(port);
+    expect(r, r.err).toMatchObject({ code: 0, out: 'page-fg\n' });
+    // A named foreground container records its ports too.
+    expect((await ok(e, ['port', 'fg'])).trim()).toBe(`8106/tcp -> 0.0.0.0:${port}`);
+    const proxies = () => hostProcesses().filter((p) => p.uid === e.user.uid && p.argv[0]?.endsWith('nook-supervisor') && p.argv[2]?.endsWith(`,${port},8106`) && p.state !== 'Z');
+    expect(proxies()).toHaveLength(2); // the proxy and its namespace helper
+    fg.kill('SIGKILL');
+    await fg.exited.catch(() => undefined);
+    await waitUntil(() => proxies().length === 0 && leftovers(e, httpd(8106)).length === 0, 'no proxy nor container left');
+    expect(await canListen(port)).toBe(true);
+    expect(await psRow(e, 'fg')).toMatchObject({ State: 'exited' });
+    await ok(e, ['rm', 'fg']);
+  });
+
   it('a host port in use, a port below ip_unprivileged_port_start and a bad spec: 125, naming the port and the fix, nothing left', async () => {
     const e = env();
     const blocker = net.createServer();
@@ -175,6 +193,10 @@ describe('-p through the built-in port proxy', () => {
       expect(await psRow(e, 'busy')).toMatchObject({ State: 'exited', ExitCode: 125 });
       // The container never started.
       expect(leftovers(e, ['sleep', '2181'])).toEqual([]);
+      const fg = await e.nook(['run', '--rootfs', rootfs(), '-p', `${busy}:80`, '--', 'sleep', '2182']);
+      expect(fg.code, show(fg)).toBe(125);
+      expect(fg.stderr).toContain(`host port ${busy} is already in use`);
+      expect(leftovers(e, ['sleep', '2182'])).toEqual([]);
     } finally {
       blocker.close();
     }
@@ -187,10 +209,6 @@ describe('-p through the built-in port proxy', () => {
       expect(bad.code, show(bad)).toBe(125);
       expect(bad.stderr).toContain(says);
     }
-    // Foreground runs have no proxy yet: said so, not ignored.
-    const fg = await e.nook(['run', '--rootfs', rootfs(), '-p', '8080:80', '--', 'true']);
-    expect(fg.code, show(fg)).toBe(125);
-    expect(fg.stderr).toContain('needs a detached container');
     expect(leftovers(e)).toEqual([]);
   });
 });

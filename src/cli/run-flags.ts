@@ -26,7 +26,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'volume', short: 'v', type: 'string', multiple: true, value: 'HOST:DEST[:ro]', help: 'bind mount a host path' },
   { name: 'tmpfs', type: 'string', multiple: true, value: 'DEST[:OPTS]', help: 'mount a tmpfs (default options: rw,noexec,nosuid,nodev)' },
   { name: 'read-only', type: 'boolean', help: 'mount / read-only' },
-  { name: 'network', type: 'string', value: 'none|host', help: 'none (default): own network with loopback only; host: share the host network' },
+  { name: 'network', type: 'string', value: 'none|host', help: 'none (default): own network with loopback only (-p publishes into it); host: share the host network' },
   { name: 'net', type: 'string', value: 'none|host', help: 'same as --network' },
   { name: 'publish', short: 'p', type: 'string', multiple: true, value: '[IP:]HPORT:CPORT[/PROTO]', help: 'publish a container port on the host (CPORT alone: on a free host port; ranges LOW-HIGH); implies a network of its own' },
   { name: 'publish-all', short: 'P', type: 'boolean', help: "publish the image's EXPOSE ports, each on a free host port" },

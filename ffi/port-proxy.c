@@ -86,14 +86,23 @@ int nook_ports_bind(const char *spec, int *bound, int max, int *failed)
             errno = EPROTONOSUPPORT;
             return -1;
         }
-        int v6 = strchr(ip, ':') != NULL;
+        /* All addresses: IPv6's any address, dual-stack, so that IPv4 and IPv6 clients both get in (as
+         * docker's two listeners do); IPv4's alone on a host without IPv6. */
+        int any6 = !ip[0];
+        int v6 = any6 || strchr(ip, ':') != NULL;
         int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0 && any6 && errno == EAFNOSUPPORT) {
+            v6 = any6 = 0;
+            fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        }
         if (fd < 0) {
             free(copy);
             return -1;
         }
-        int one = 1;
+        int one = 1, zero = 0;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (any6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
         struct sockaddr_storage ss;
         socklen_t sl;
         memset(&ss, 0, sizeof ss);
@@ -101,7 +110,8 @@ int nook_ports_bind(const char *spec, int *bound, int max, int *failed)
             struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
             a->sin6_family = AF_INET6;
             a->sin6_port = htons((uint16_t)hport);
-            if (inet_pton(AF_INET6, ip, &a->sin6_addr) != 1)
+            a->sin6_addr = in6addr_any;
+            if (!any6 && inet_pton(AF_INET6, ip, &a->sin6_addr) != 1)
                 errno = EINVAL, fd = -(close(fd) + 2);
             sl = sizeof *a;
         } else {

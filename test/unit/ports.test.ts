@@ -86,3 +86,21 @@ describe('ports as ps and inspect show them', () => {
     expect(portMap([tcp('', 8080, 80), tcp('', 8081, 80)], false)).toEqual({ '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '8080' }, { HostIp: '0.0.0.0', HostPort: '8081' }] });
   });
 });
+
+describe("the proxy's arguments and report", () => {
+  it('passes the ports as tcp,HOSTIP,HOSTPORT,CPORT;... and refuses UDP, which the built-in proxy does not carry', async () => {
+    const { portsArgument } = await import('../../src/sandbox/port-proxy');
+    expect(portsArgument(undefined)).toBe('-');
+    expect(portsArgument([tcp('', 8080, 80), tcp('127.0.0.1', 0, 81), tcp('::1', 9000, 82)])).toBe('tcp,,8080,80;tcp,127.0.0.1,0,81;tcp,::1,9000,82');
+    expect(() => portsArgument([{ hostIp: '', hostPort: 5353, containerPort: 53, protocol: 'udp' }])).toThrow('cannot publish 53/udp');
+  });
+
+  it('reads the bound ports, and a port that could not be bound as the error that names it', async () => {
+    const { boundPorts } = await import('../../src/sandbox/port-proxy');
+    const asked = [tcp('', 8080, 80), tcp('', 0, 81)];
+    expect(boundPorts(asked, ['port 0 8080', 'port 1 40001'])).toEqual([tcp('', 8080, 80), tcp('', 40001, 81)]);
+    expect(asked[1].hostPort).toBe(0); // the request is not changed
+    expect(() => boundPorts(asked, ['portfail 0 98'])).toThrow('host port 8080 is already in use');
+    expect(() => boundPorts([tcp('10.9.9.9', 8080, 80)], ['portfail 0 99'])).toThrow('cannot listen on 10.9.9.9:8080: no such address');
+  });
+});

@@ -32,6 +32,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_PORTS 256
@@ -40,6 +41,23 @@
 struct listener {
     int fd;
     int cport;
+    int udp;
+};
+
+/*
+ * A UDP "connection": datagrams from one client address go out of a
+ * connected socket of their own inside the container, and its replies go
+ * back to that address from the host port. Idle for UDP_IDLE_SECONDS, it is
+ * dropped (rootlesskit and docker-proxy keep such flows the same way).
+ */
+#define UDP_IDLE_SECONDS 60
+struct flow {
+    struct listener *l;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    int inner;
+    time_t last;
+    struct flow *next;
 };
 
 /* One direction of a connection: read from fds[i], written to fds[1 - i]. */
@@ -59,6 +77,9 @@ struct conn {
 static struct listener listeners[MAX_PORTS];
 static int nlisteners;
 static struct conn *conns;
+static struct flow *flows;
+/* How many flows and connections the last nook_ports_pollfds() put in the poll set. */
+static int polled_flows, polled_conns;
 static int channel = -1; /* to the helper inside the namespace */
 static int helper_pid = -1;
 
@@ -81,19 +102,21 @@ int nook_ports_bind(const char *spec, int *bound, int max, int *failed)
         memcpy(ip, f1 + 1, (size_t)(f2 - f1 - 1));
         hport = atoi(f2 + 1);
         cport = atoi(f3 + 1);
-        if (strcmp(proto, "tcp") != 0) {
+        int udp = strcmp(proto, "udp") == 0;
+        if (!udp && strcmp(proto, "tcp") != 0) {
             free(copy);
             errno = EPROTONOSUPPORT;
             return -1;
         }
+        int type = udp ? SOCK_DGRAM : SOCK_STREAM;
         /* All addresses: IPv6's any address, dual-stack, so that IPv4 and IPv6 clients both get in (as
          * docker's two listeners do); IPv4's alone on a host without IPv6. */
         int any6 = !ip[0];
         int v6 = any6 || strchr(ip, ':') != NULL;
-        int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        int fd = socket(v6 ? AF_INET6 : AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0 && any6 && errno == EAFNOSUPPORT) {
             v6 = any6 = 0;
-            fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+            fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         }
         if (fd < 0) {
             free(copy);
@@ -123,7 +146,7 @@ int nook_ports_bind(const char *spec, int *bound, int max, int *failed)
                 errno = EINVAL, fd = -(close(fd) + 2);
             sl = sizeof *a;
         }
-        if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 128) < 0) {
+        if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) < 0 || (!udp && listen(fd, 128) < 0)) {
             int err = errno;
             if (fd >= 0)
                 close(fd);
@@ -134,7 +157,7 @@ int nook_ports_bind(const char *spec, int *bound, int max, int *failed)
         sl = sizeof ss;
         getsockname(fd, (struct sockaddr *)&ss, &sl);
         bound[i] = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
-        listeners[nlisteners++] = (struct listener){ fd, cport };
+        listeners[nlisteners++] = (struct listener){ fd, cport, udp };
     }
     free(copy);
     return i;
@@ -170,7 +193,7 @@ static void helper(int pid, int ch, int parent)
         _exit(1);
     char req;
     while (read(3, &req, 1) == 1) {
-        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int s = socket(AF_INET, (req == 'u' ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
         int e = s < 0 ? errno : 0;
         char cbuf[CMSG_SPACE(sizeof(int))];
         memset(cbuf, 0, sizeof cbuf);
@@ -221,10 +244,9 @@ int nook_ports_start(int pid)
     return -err;
 }
 
-/* A socket inside the container's network namespace, or -1. */
-static int inner_socket(void)
+/* A socket ('t': TCP, 'u': UDP) inside the container's network namespace, or -1. */
+static int inner_socket(char req)
 {
-    char req = 't';
     if (channel < 0 || write(channel, &req, 1) != 1)
         return -1;
     int e = 0, fd = -1;
@@ -244,7 +266,7 @@ static void accept_one(struct listener *l)
     int client = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (client < 0)
         return;
-    int inner = inner_socket();
+    int inner = inner_socket('t');
     struct conn *c = inner >= 0 ? calloc(1, sizeof *c) : NULL;
     char *bufs = c ? malloc(2 * BUF_SIZE) : NULL;
     if (!bufs) {
@@ -281,12 +303,78 @@ static void conn_free(struct conn *c)
     c->fds[0] = c->fds[1] = -1;
 }
 
+static struct flow *flow_for(struct listener *l, const struct sockaddr_storage *peer, socklen_t len)
+{
+    for (struct flow *f = flows; f; f = f->next)
+        if (f->l == l && f->peer_len == len && memcmp(&f->peer, peer, len) == 0)
+            return f;
+    int inner = inner_socket('u');
+    struct flow *f = inner >= 0 ? calloc(1, sizeof *f) : NULL;
+    if (!f) {
+        if (inner >= 0)
+            close(inner);
+        return NULL;
+    }
+    fcntl(inner, F_SETFL, O_NONBLOCK);
+    struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons((uint16_t)l->cport), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    if (connect(inner, (struct sockaddr *)&to, sizeof to) < 0) {
+        close(inner);
+        free(f);
+        return NULL;
+    }
+    *f = (struct flow){ l, *peer, len, inner, 0, flows };
+    flows = f;
+    return f;
+}
+
+/* Datagrams from clients → their flows' sockets inside the container. */
+static void udp_in(struct listener *l)
+{
+    static char buf[65536];
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof peer;
+        ssize_t n = recvfrom(l->fd, buf, sizeof buf, 0, (struct sockaddr *)&peer, &len);
+        if (n < 0)
+            return;
+        struct flow *f = flow_for(l, &peer, len);
+        if (!f)
+            continue;
+        f->last = time(NULL);
+        if (send(f->inner, buf, (size_t)n, 0) < 0) {
+            /* a full queue or no listener inside (ECONNREFUSED): dropped, as UDP may be */
+        }
+    }
+}
+
+/* Replies inside the container → the client, from the host port. */
+static void udp_out(struct flow *f)
+{
+    static char buf[65536];
+    for (int i = 0; i < 64; i++) {
+        ssize_t n = recv(f->inner, buf, sizeof buf, 0);
+        if (n < 0)
+            return;
+        f->last = time(NULL);
+        if (sendto(f->l->fd, buf, (size_t)n, 0, (struct sockaddr *)&f->peer, f->peer_len) < 0)
+            return;
+    }
+}
+
+int nook_ports_timeout(void)
+{
+    return flows ? 5000 : -1;
+}
+
 int nook_ports_pollfds(struct pollfd *fds, int max)
 {
     int n = 0;
     for (int i = 0; i < nlisteners && n < max; i++)
         fds[n++] = (struct pollfd){ listeners[i].fd, POLLIN, 0 };
-    for (struct conn *c = conns; c && n + 2 <= max; c = c->next) {
+    polled_flows = polled_conns = 0;
+    for (struct flow *f = flows; f && n < max; f = f->next, polled_flows++)
+        fds[n++] = (struct pollfd){ f->inner, POLLIN, 0 };
+    for (struct conn *c = conns; c && n + 2 <= max; c = c->next, polled_conns++) {
         if (c->connecting) {
             fds[n++] = (struct pollfd){ -1, 0, 0 };
             fds[n++] = (struct pollfd){ c->fds[1], POLLOUT, 0 };
@@ -340,15 +428,38 @@ void nook_ports_handle(const struct pollfd *fds, int n)
 {
     int k = 0;
     for (int i = 0; i < nlisteners && k < n; i++, k++)
-        if (fds[k].revents & POLLIN)
-            accept_one(&listeners[i]);
-    /* New connections were pushed at the head: they were not in this poll set, so skip them. */
-    int polled = (n - k) / 2;
+        if (fds[k].revents & POLLIN) {
+            if (listeners[i].udp)
+                udp_in(&listeners[i]);
+            else
+                accept_one(&listeners[i]);
+        }
+    /* New flows and connections were pushed at the head: they were not in this poll set, so skip them. */
     int count = 0;
+    for (struct flow *f = flows; f; f = f->next)
+        count++;
+    struct flow *f = flows;
+    for (int skip = count - polled_flows; skip > 0 && f; skip--)
+        f = f->next;
+    for (; f && k < n; f = f->next, k++)
+        if (fds[k].revents & POLLIN)
+            udp_out(f);
+    time_t now = time(NULL);
+    for (struct flow **p = &flows; *p;) {
+        if (now - (*p)->last > UDP_IDLE_SECONDS) {
+            struct flow *dead = *p;
+            *p = dead->next;
+            close(dead->inner);
+            free(dead);
+        } else {
+            p = &(*p)->next;
+        }
+    }
+    count = 0;
     for (struct conn *c = conns; c; c = c->next)
         count++;
     struct conn *c = conns;
-    for (int skip = count - polled; skip > 0 && c; skip--)
+    for (int skip = count - polled_conns; skip > 0 && c; skip--)
         c = c->next;
     for (; c && k + 2 <= n; c = c->next, k += 2) {
         int broken = 0;
@@ -390,6 +501,12 @@ void nook_ports_handle(const struct pollfd *fds, int n)
 
 void nook_ports_close(void)
 {
+    while (flows) {
+        struct flow *f = flows;
+        flows = f->next;
+        close(f->inner);
+        free(f);
+    }
     for (int i = 0; i < nlisteners; i++)
         close(listeners[i].fd);
     nlisteners = 0;

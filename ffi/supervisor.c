@@ -158,7 +158,7 @@ static int proxy_main(const char *ports)
         fds[0] = (struct pollfd){ pidfd, POLLIN, 0 };
         fds[1] = (struct pollfd){ 0, POLLIN, 0 };
         int nproxy = nook_ports_pollfds(fds + 2, MAX_POLL - 2);
-        if (poll(fds, (nfds_t)(2 + nproxy), -1) < 0) {
+        if (poll(fds, (nfds_t)(2 + nproxy), nook_ports_timeout()) < 0) {
             if (errno == EINTR)
                 continue;
             break;
@@ -268,7 +268,7 @@ int main(int argc, char **argv)
     int open_fds = nfds;
     while (open_fds > 0) {
         int nproxy = nook_ports_pollfds(fds + nfds, MAX_POLL - nfds);
-        if (poll(fds, (nfds_t)(nfds + nproxy), -1) < 0) {
+        if (poll(fds, (nfds_t)(nfds + nproxy), nook_ports_timeout()) < 0) {
             if (errno == EINTR)
                 continue;
             break;

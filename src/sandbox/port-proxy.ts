@@ -12,15 +12,10 @@ import { supervisorPath } from '../../ffi/native';
 import { describeErrno, NookError } from '../errors';
 import type { PublishedPort } from './spec';
 
-/** The proxy's PORTS argument: "tcp,HOSTIP,HOSTPORT,CPORT;..." or "-" (ffi/port-proxy.h). */
+/** The proxy's PORTS argument: "PROTO,HOSTIP,HOSTPORT,CPORT;..." or "-" (ffi/port-proxy.h). */
 export function portsArgument(ports: readonly PublishedPort[] | undefined): string {
   if (!ports?.length) return '-';
-  const udp = ports.find((p) => p.protocol === 'udp');
-  if (udp)
-    throw new NookError(`cannot publish ${udp.containerPort}/udp: nook's built-in port proxy carries TCP only`, {
-      hint: 'publish TCP ports only (UDP needs --network pasta)',
-    });
-  return ports.map((p) => `tcp,${p.hostIp},${p.hostPort},${p.containerPort}`).join(';');
+  return ports.map((p) => `${p.protocol},${p.hostIp},${p.hostPort},${p.containerPort}`).join(';');
 }
 
 /** A port the proxy could not bind → the error naming it and the fix. */

@@ -7,6 +7,9 @@
  * free the port and leave no proxy process behind.
  */
 import { execFile } from 'node:child_process';
+import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as net from 'node:net';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -14,6 +17,8 @@ import { env, ok, psRow, runDetached, type Env } from '../helpers/containers';
 import { rootfs, show, startNook } from '../helpers/nook';
 import { hostProcesses, runningProcessesOf, waitUntil } from '../helpers/procs';
 import { need } from '../helpers/users';
+import { scratchDir } from '../helpers/files';
+import { staticProgram } from '../helpers/programs';
 
 const run = promisify(execFile);
 
@@ -178,6 +183,37 @@ describe('-p through the built-in port proxy', () => {
     expect(await canListen(port)).toBe(true);
     expect(await psRow(e, 'fg')).toMatchObject({ State: 'exited' });
     await ok(e, ['rm', 'fg']);
+  });
+
+  it('UDP: each client gets the replies to its own datagrams', async () => {
+    const e = env();
+    const dir = scratchDir(e.user, 'udp-');
+    fs.copyFileSync(staticProgram('udpecho'), path.join(dir, 'udpecho'));
+    fs.chmodSync(path.join(dir, 'udpecho'), 0o755);
+    await runDetached(e, ['--name', 'u', '-p', '8107/udp', '-v', `${dir}:/mnt/data:ro`], ['/mnt/data/udpecho', '8107']);
+    const out = (await ok(e, ['port', 'u', '8107/udp'])).trim();
+    const port = Number(/^0\.0\.0\.0:(\d+)$/.exec(out)?.[1]);
+    expect(port, out).toBeGreaterThan(0);
+    const ask = async (text: string): Promise<string> => {
+      const sock = dgram.createSocket('udp4');
+      try {
+        const reply = new Promise<string>((resolve) => sock.on('message', (m) => resolve(m.toString())));
+        // The server may not be listening yet: a datagram sent before is lost, as UDP's are; send again.
+        for (let i = 0; i < 50; i++) {
+          sock.send(text, port, '127.0.0.1');
+          const r = await Promise.race([reply, new Promise<undefined>((res) => setTimeout(res, 100))]);
+          if (r !== undefined) return r;
+        }
+        return '(no reply)';
+      } finally {
+        sock.close();
+      }
+    };
+    expect(await ask('one')).toBe('echo:one');
+    const [a, b] = await Promise.all([ask('from-a'), ask('from-b')]);
+    expect([a, b]).toEqual(['echo:from-a', 'echo:from-b']);
+    await ok(e, ['rm', '-f', 'u']);
+    expect(leftovers(e, ['/mnt/data/udpecho', '8107'])).toEqual([]);
   });
 
   it('a host port in use, a port below ip_unprivileged_port_start and a bad spec: 125, naming the port and the fix, nothing left', async () => {

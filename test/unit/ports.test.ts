@@ -88,11 +88,11 @@ describe('ports as ps and inspect show them', () => {
 });
 
 describe("the proxy's arguments and report", () => {
-  it('passes the ports as tcp,HOSTIP,HOSTPORT,CPORT;... and refuses UDP, which the built-in proxy does not carry', async () => {
+  it('passes the ports as PROTO,HOSTIP,HOSTPORT,CPORT;...', async () => {
     const { portsArgument } = await import('../../src/sandbox/port-proxy');
     expect(portsArgument(undefined)).toBe('-');
     expect(portsArgument([tcp('', 8080, 80), tcp('127.0.0.1', 0, 81), tcp('::1', 9000, 82)])).toBe('tcp,,8080,80;tcp,127.0.0.1,0,81;tcp,::1,9000,82');
-    expect(() => portsArgument([{ hostIp: '', hostPort: 5353, containerPort: 53, protocol: 'udp' }])).toThrow('cannot publish 53/udp');
+    expect(portsArgument([{ hostIp: '', hostPort: 5353, containerPort: 53, protocol: 'udp' }])).toBe('udp,,5353,53');
   });
 
   it('reads the bound ports, and a port that could not be bound as the error that names it', async () => {

@@ -18,6 +18,7 @@ import { rootfs, show, startNook } from '../helpers/nook';
 import { hostProcesses, runningProcessesOf, waitUntil } from '../helpers/procs';
 import { need } from '../helpers/users';
 import { scratchDir } from '../helpers/files';
+import { buildOk, importBase, makeContext } from '../helpers/build';
 import { staticProgram } from '../helpers/programs';
 
 const run = promisify(execFile);
@@ -183,6 +184,23 @@ describe('-p through the built-in port proxy', () => {
     expect(await canListen(port)).toBe(true);
     expect(await psRow(e, 'fg')).toMatchObject({ State: 'exited' });
     await ok(e, ['rm', 'fg']);
+  });
+
+  it("-P publishes the image's EXPOSE ports, each on a free host port", async (ctx) => {
+    const e = env(need(ctx, 'sub'));
+    await importBase(e);
+    await buildOk(e, makeContext(e, { Dockerfile: 'FROM base:1\nEXPOSE 8108 8109/udp\n' }), ['-t', 'exposing:1']);
+    const r = await e.nook(['run', '-d', '--name', 'pa', '-P', ...webFlags, 'exposing:1', ...web('page-P', 8108)]);
+    expect(r.code, show(r)).toBe(0);
+    const lines = (await ok(e, ['port', 'pa'])).trim().split('\n').sort();
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^8108\/tcp -> 0\.0\.0\.0:\d+$/);
+    expect(lines[1]).toMatch(/^8109\/udp -> 0\.0\.0\.0:\d+$/);
+    const port = await published(e, 'pa', '8108');
+    expect((await page(port)).out).toBe('page-P\n');
+    await ok(e, ['rm', '-f', 'pa']);
+    expect(await canListen(port)).toBe(true);
+    expect(leftovers(e, httpd(8108))).toEqual([]);
   });
 
   it('UDP: each client gets the replies to its own datagrams', async () => {

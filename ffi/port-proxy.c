@@ -36,6 +36,9 @@
 #include <unistd.h>
 
 #define MAX_PORTS 256
+/* At most this many TCP connections and UDP flows at once (the poll set and the memory stay bounded: a flood is refused, not served slowly). */
+#define MAX_CONNS 1000
+#define MAX_FLOWS 1000
 #define BUF_SIZE 65536
 
 struct listener {
@@ -78,6 +81,7 @@ static struct listener listeners[MAX_PORTS];
 static int nlisteners;
 static struct conn *conns;
 static struct flow *flows;
+static int nconns, nflows;
 /* How many flows and connections the last nook_ports_pollfds() put in the poll set. */
 static int polled_flows, polled_conns;
 static int channel = -1; /* to the helper inside the namespace */
@@ -216,6 +220,11 @@ static void helper(int pid, int ch, int parent)
     _exit(0);
 }
 
+int nook_ports_active(void)
+{
+    return nlisteners > 0;
+}
+
 int nook_ports_start(int pid)
 {
     if (!nlisteners)
@@ -266,6 +275,10 @@ static void accept_one(struct listener *l)
     int client = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (client < 0)
         return;
+    if (nconns >= MAX_CONNS) {
+        close(client);
+        return;
+    }
     int inner = inner_socket('t');
     struct conn *c = inner >= 0 ? calloc(1, sizeof *c) : NULL;
     char *bufs = c ? malloc(2 * BUF_SIZE) : NULL;
@@ -293,6 +306,7 @@ static void accept_one(struct listener *l)
     c->h[1].buf = bufs + BUF_SIZE;
     c->next = conns;
     conns = c;
+    nconns++;
 }
 
 static void conn_free(struct conn *c)
@@ -308,6 +322,8 @@ static struct flow *flow_for(struct listener *l, const struct sockaddr_storage *
     for (struct flow *f = flows; f; f = f->next)
         if (f->l == l && f->peer_len == len && memcmp(&f->peer, peer, len) == 0)
             return f;
+    if (nflows >= MAX_FLOWS)
+        return NULL;
     int inner = inner_socket('u');
     struct flow *f = inner >= 0 ? calloc(1, sizeof *f) : NULL;
     if (!f) {
@@ -324,6 +340,7 @@ static struct flow *flow_for(struct listener *l, const struct sockaddr_storage *
     }
     *f = (struct flow){ l, *peer, len, inner, 0, flows };
     flows = f;
+    nflows++;
     return f;
 }
 
@@ -451,6 +468,7 @@ void nook_ports_handle(const struct pollfd *fds, int n)
             *p = dead->next;
             close(dead->inner);
             free(dead);
+            nflows--;
         } else {
             p = &(*p)->next;
         }
@@ -493,6 +511,7 @@ void nook_ports_handle(const struct pollfd *fds, int n)
             struct conn *dead = *p;
             *p = dead->next;
             free(dead);
+            nconns--;
         } else {
             p = &(*p)->next;
         }
@@ -507,6 +526,7 @@ void nook_ports_close(void)
         close(f->inner);
         free(f);
     }
+    nflows = nconns = 0;
     for (int i = 0; i < nlisteners; i++)
         close(listeners[i].fd);
     nlisteners = 0;

@@ -16,6 +16,8 @@
  * bound; on success, bound[i] is entry i's host port.
  */
 int nook_ports_bind(const char *spec, int *bound, int max, int *failed);
+/* Whether any port is published (and served). */
+int nook_ports_active(void);
 /* Starts the helper that makes sockets inside PID's network namespace. 0 or -errno. */
 int nook_ports_start(int pid);
 /* Appends the proxy's descriptors to poll for; returns how many it added (at most max). */

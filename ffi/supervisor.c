@@ -266,14 +266,34 @@ int main(int argc, char **argv)
         fds[nfds++] = (struct pollfd){ FD_ERR, POLLIN, 0 };
     }
     int open_fds = nfds;
-    while (open_fds > 0) {
-        int nproxy = nook_ports_pollfds(fds + nfds, MAX_POLL - nfds);
+    /*
+     * With published ports, the container's end is watched too (a pidfd): a
+     * command that closed its stdout and stderr still runs, and its ports
+     * must stay served until it exits.
+     */
+    int proxying = nook_ports_active();
+    int pidfd = proxying ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+    int slot = nfds; /* where the pidfd goes in the poll set */
+    int logs = nfds;
+    if (pidfd >= 0)
+        fds[nfds++] = (struct pollfd){ pidfd, POLLIN, 0 };
+    while (open_fds > 0 || (proxying && pidfd >= 0)) {
+        int nproxy = proxying ? nook_ports_pollfds(fds + nfds, MAX_POLL - nfds) : 0;
         if (poll(fds, (nfds_t)(nfds + nproxy), nook_ports_timeout()) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
-        for (int i = 0; i < nfds; i++) {
+        if (pidfd >= 0 && fds[slot].revents) {
+            /* The container has exited: stop serving its ports; the logs drain to their EOF. */
+            proxying = 0;
+            nook_ports_close();
+            close(pidfd);
+            pidfd = -1;
+            fds[slot].fd = -1;
+            continue;
+        }
+        for (int i = 0; i < logs; i++) {
             if (fds[i].fd < 0 || !fds[i].revents)
                 continue;
             int stream = (pty >= 0 || i == 0) ? 1 : 2;
@@ -288,7 +308,8 @@ int main(int argc, char **argv)
             fds[i].fd = -1;
             open_fds--;
         }
-        nook_ports_handle(fds + nfds, nproxy);
+        if (proxying)
+            nook_ports_handle(fds + nfds, nproxy);
     }
     /* The container is gone: its ports are free again before anyone hears of its exit. */
     nook_ports_close();

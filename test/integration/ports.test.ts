@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { env, ok, psRow, runDetached, type Env } from '../helpers/containers';
 import { rootfs, show, startNook } from '../helpers/nook';
-import { hostProcesses, runningProcessesOf, waitUntil } from '../helpers/procs';
+import { hostProcesses, processesWithArgv, runningProcessesOf, waitUntil } from '../helpers/procs';
 import { need } from '../helpers/users';
 import { scratchDir } from '../helpers/files';
 import { buildOk, importBase, makeContext } from '../helpers/build';
@@ -152,6 +152,20 @@ describe('-p through the built-in port proxy', () => {
     expect(leftovers(e, httpd(8103), httpd(8104))).toEqual([]);
   });
 
+  it('a command that closes its stdout and stderr keeps its ports served until it exits', async () => {
+    const e = env();
+    const port = await freePort();
+    await runDetached(e, ['--name', 'quiet', '-p', `${port}:8110`, ...webFlags], ['sh', '-c', 'exec >/dev/null 2>&1; echo page-quiet > /srv/app/index.html; exec httpd -f -p 8110 -h /srv/app']);
+    // The supervisor has seen both streams end (the log is complete) and still serves the port.
+    // httpd runs once sh has closed both streams (its exec comes after the redirection).
+    await waitUntil(() => processesWithArgv(httpd(8110)).length === 1, 'httpd running');
+    expect((await page(port)).out).toBe('page-quiet\n');
+    expect((await curl(port)).out).toBe('page-quiet\n');
+    await ok(e, ['stop', 'quiet']);
+    expect(await canListen(port)).toBe(true);
+    expect(leftovers(e, httpd(8110))).toEqual([]);
+  });
+
   it('a SIGKILL of the supervisor frees the port and takes the namespace helper with it', async () => {
     const e = env();
     const port = await freePort();
@@ -219,7 +233,7 @@ describe('-p through the built-in port proxy', () => {
         // The server may not be listening yet: a datagram sent before is lost, as UDP's are; send again.
         for (let i = 0; i < 50; i++) {
           sock.send(text, port, '127.0.0.1');
-          const r = await Promise.race([reply, new Promise<undefined>((res) => setTimeout(res, 100))]);
+          const r = await Promise.race([reply, new Promise<undefined>((res) => setTimeout(() => res(undefined), 100))]);
           if (r !== undefined) return r;
         }
         return '(no reply)';

@@ -71,7 +71,7 @@ test-vm: test-deps build/nook
 	bash test/vm/run.sh
 
 bench: build/nook
-	$(NODE_SEA) test/bench/bench.mjs && $(NODE_SEA) test/bench/images.mjs && $(NODE_SEA) test/bench/containers.mjs && $(NODE_SEA) test/bench/push.mjs && $(NODE_SEA) test/bench/build.mjs
+	$(NODE_SEA) test/bench/bench.mjs && $(NODE_SEA) test/bench/images.mjs && $(NODE_SEA) test/bench/containers.mjs && $(NODE_SEA) test/bench/ports.mjs && $(NODE_SEA) test/bench/push.mjs && $(NODE_SEA) test/bench/build.mjs
 
 clean:
 	rm -rf build/out build/nook build/.pkg-home

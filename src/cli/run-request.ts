@@ -144,7 +144,10 @@ function networkFromFlags(flags: FlagValues): NetworkRequest {
   const publishAll = Boolean(flags['publish-all']);
   // -p without --network: a network namespace of the container's own (with only loopback, until the
   // private network lands: the built-in port proxy serves the ports).
-  return { mode: networkMode(flags), ports, publishAll, dns, dnsSearch, addHosts: stringList(flags['add-host']).map(parseAddHost) };
+  const mode = networkMode(flags);
+  // As docker: the host's network has the host's ports already.
+  if (mode === 'host' && (ports.length || publishAll)) process.stderr.write('WARNING: Published ports are discarded when using host network mode\n');
+  return { mode, ports, publishAll, dns, dnsSearch, addHosts: stringList(flags['add-host']).map(parseAddHost) };
 }
 
 /** Checks --rootfs DIR and the command after it; returns the rootfs's absolute path. */

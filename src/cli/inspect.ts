@@ -6,7 +6,7 @@
  */
 import fs = require('node:fs');
 import { UsageError } from '../errors';
-import { decodeSpec } from '../container/spec-codec';
+import { decodeSpec, storedRequest } from '../container/spec-codec';
 import { liveState } from '../container/status';
 import { ContainerStore, type ContainerDir } from '../container/state';
 import { familiarReference, parseReference } from '../image/reference';
@@ -62,6 +62,7 @@ export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
       RestartPolicy: config.restart.name === 'on-failure' ? { Name: 'on-failure', MaximumRetryCount: config.restart.maxRetries } : { Name: 'no', MaximumRetryCount: 0 },
       NetworkMode: spec.network,
       PortBindings: portMap(spec.ports, true),
+      PublishAllPorts: Boolean(storedRequest(config.spec)?.request.network.publishAll),
       ReadonlyRootfs: spec.readOnly,
       Init: Boolean((spec as { init?: boolean }).init),
       Resources: spec.resources ?? {},

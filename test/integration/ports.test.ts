@@ -210,6 +210,7 @@ describe('-p through the built-in port proxy', () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^8108\/tcp -> 0\.0\.0\.0:\d+$/);
     expect(lines[1]).toMatch(/^8109\/udp -> 0\.0\.0\.0:\d+$/);
+    expect((await ok(e, ['inspect', '-f', '{{.HostConfig.PublishAllPorts}}', 'pa'])).trim()).toBe('true');
     const port = await published(e, 'pa', '8108');
     expect((await page(port)).out).toBe('page-P\n');
     await ok(e, ['rm', '-f', 'pa']);

@@ -17,9 +17,9 @@ build/out/libnook-exec.so: ffi/executor.c ffi/in-root.c ffi/in-root.h
 	cc -O2 -Wall -Wextra -Werror -fPIC -shared -o $@ ffi/executor.c ffi/in-root.c
 
 # The detached-container supervisor: the plan executor plus a small loop, as its own tiny executable.
-build/out/nook-supervisor: ffi/supervisor.c ffi/supervisor-log.c ffi/supervisor-log.h ffi/executor.c ffi/in-root.c ffi/in-root.h
+build/out/nook-supervisor: ffi/supervisor.c ffi/port-proxy.c ffi/port-proxy.h ffi/supervisor-log.c ffi/supervisor-log.h ffi/executor.c ffi/in-root.c ffi/in-root.h
 	@mkdir -p build/out
-	cc -O2 -Wall -Wextra -Werror -o $@ ffi/supervisor.c ffi/supervisor-log.c ffi/executor.c ffi/in-root.c
+	cc -O2 -Wall -Wextra -Werror -o $@ ffi/supervisor.c ffi/port-proxy.c ffi/supervisor-log.c ffi/executor.c ffi/in-root.c
 
 # --init's PID 1: no libc, a few raw system calls, one segment; its bytes travel in every --init plan.
 build/out/nook-init: ffi/init.c
@@ -71,7 +71,7 @@ test-vm: test-deps build/nook
 	bash test/vm/run.sh
 
 bench: build/nook
-	$(NODE_SEA) test/bench/bench.mjs && $(NODE_SEA) test/bench/images.mjs && $(NODE_SEA) test/bench/containers.mjs && $(NODE_SEA) test/bench/push.mjs && $(NODE_SEA) test/bench/build.mjs
+	$(NODE_SEA) test/bench/bench.mjs && $(NODE_SEA) test/bench/images.mjs && $(NODE_SEA) test/bench/containers.mjs && $(NODE_SEA) test/bench/ports.mjs && $(NODE_SEA) test/bench/push.mjs && $(NODE_SEA) test/bench/build.mjs
 
 clean:
 	rm -rf build/out build/nook build/.pkg-home

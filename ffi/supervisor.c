@@ -24,8 +24,14 @@
  *   10 the container's lock (flock held for as long as the container lives)
  * Descriptors 1, 2, 4, 5 and 6 are the child's: the supervisor closes its copies after clone().
  *
- * Usage: nook-supervisor PLAN CLONE_FLAGS LOG MAX_SIZE MAX_FILES -- EXIT_COMMAND...
- * Report lines to nook: "pid N", then "ok" or "fail STEP OP ERRNO".
+ * With published ports (PORTS other than "-", see port-proxy.h) it binds them
+ * before the container starts, and once it runs proxies connections into the
+ * container's loopback-only network namespace (ffi/port-proxy.c).
+ *
+ * Usage: nook-supervisor PLAN CLONE_FLAGS LOG MAX_SIZE MAX_FILES PORTS -- EXIT_COMMAND...
+ *        nook-supervisor --proxy PORTS   (a foreground container's port proxy: see proxy_main)
+ * Report lines to nook: "port I HOSTPORT" per published port (or "portfail I
+ * ERRNO"), "pid N", then "ok" or "fail STEP OP ERRNO" (STEP -2: the port proxy).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,9 +44,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "port-proxy.h"
 #include "supervisor-log.h"
 
 int nook_exec_plan(void *plan);
@@ -107,11 +115,69 @@ static int pump(int fd, int stream, struct nook_log *log)
     return 1;
 }
 
+/*
+ * --proxy PORTS: the port proxy alone, for a container nook runs in the
+ * foreground. Binds PORTS and reports them on stdout ("port I HOSTPORT" or
+ * "portfail I ERRNO"), reads the container's pid from stdin, joins its
+ * namespaces ("ok" or "fail ERRNO"), then proxies until the container exits
+ * (its pidfd) or nook goes away (stdin's EOF, even after a SIGKILL).
+ */
+static int proxy_main(const char *ports)
+{
+    signal(SIGPIPE, SIG_IGN);
+    int bound[256], failed = 0;
+    int n = nook_ports_bind(ports, bound, 256, &failed);
+    if (n < 0) {
+        printf("portfail %d %d\n", failed, errno);
+        return 1;
+    }
+    for (int i = 0; i < n; i++)
+        printf("port %d %d\n", i, bound[i]);
+    fflush(stdout);
+    char line[32];
+    size_t got = 0;
+    while (got < sizeof line - 1) {
+        ssize_t r = read(0, line + got, 1);
+        if (r <= 0 || line[got] == '\n')
+            break;
+        got++;
+    }
+    line[got] = 0;
+    int pid = atoi(line);
+    int pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+    int err = pidfd < 0 ? (pid > 0 ? errno : EINVAL) : -nook_ports_start(pid);
+    if (err) {
+        printf("fail %d\n", err);
+        return 1;
+    }
+    printf("ok\n");
+    fflush(stdout);
+    enum { MAX_POLL = 4096 };
+    static struct pollfd fds[MAX_POLL];
+    for (;;) {
+        fds[0] = (struct pollfd){ pidfd, POLLIN, 0 };
+        fds[1] = (struct pollfd){ 0, POLLIN, 0 };
+        int nproxy = nook_ports_pollfds(fds + 2, MAX_POLL - 2);
+        if (poll(fds, (nfds_t)(2 + nproxy), nook_ports_timeout()) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (fds[0].revents || fds[1].revents)
+            break;
+        nook_ports_handle(fds + 2, nproxy);
+    }
+    nook_ports_close();
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    int sep = 6;
-    if (argc < 8 || strcmp(argv[sep], "--") != 0) {
-        fprintf(stderr, "usage: nook-supervisor PLAN CLONE_FLAGS LOG MAX_SIZE MAX_FILES -- EXIT_COMMAND...\n");
+    if (argc == 3 && strcmp(argv[1], "--proxy") == 0)
+        return proxy_main(argv[2]);
+    int sep = 7;
+    if (argc < 9 || strcmp(argv[sep], "--") != 0) {
+        fprintf(stderr, "usage: nook-supervisor PLAN CLONE_FLAGS LOG MAX_SIZE MAX_FILES PORTS -- EXIT_COMMAND...\n");
         return 2;
     }
     /* A session of its own: the user's terminal closing (SIGHUP) must not touch the container. */
@@ -124,6 +190,17 @@ int main(int argc, char **argv)
     if (!plan) {
         report("fail -1 0 %ld\n", errno ? errno : EINVAL, 0, 0);
         return 1;
+    }
+    /* The host's ports first: a port in use must stop the container before it starts. */
+    if (strcmp(argv[6], "-") != 0) {
+        int bound[256], failed = 0;
+        int n = nook_ports_bind(argv[6], bound, 256, &failed);
+        if (n < 0) {
+            report("portfail %ld %ld\n", failed, errno, 0);
+            return 1;
+        }
+        for (int i = 0; i < n; i++)
+            report("port %ld %ld\n", i, bound[i], 0);
     }
     int flags = (int)strtol(argv[2], NULL, 0);
     int pid = clone(nook_exec_plan, nook_child_stack_top(), flags, plan);
@@ -159,6 +236,15 @@ int main(int argc, char **argv)
         }
     }
     close(FD_STATUS);
+    int perr = nook_ports_start(pid);
+    if (perr < 0) {
+        kill(pid, SIGKILL);
+        int st;
+        while (waitpid(pid, &st, __WALL) < 0 && errno == EINTR)
+            ;
+        report("fail -2 0 %ld\n", -perr, 0, 0);
+        return 1;
+    }
     report("ok\n", 0, 0, 0);
     close(FD_REPORT);
 
@@ -167,7 +253,9 @@ int main(int argc, char **argv)
     int max_files = atoi(argv[5]);
     int logging = nook_log_open(&log, argv[3], max_size, max_files) == 0;
 
-    struct pollfd fds[2];
+    /* The log's descriptors first, then the port proxy's (rebuilt on every round). */
+    enum { MAX_POLL = 4096 };
+    static struct pollfd fds[MAX_POLL];
     int nfds = 0;
     if (pty >= 0) {
         close(FD_OUT);
@@ -178,13 +266,34 @@ int main(int argc, char **argv)
         fds[nfds++] = (struct pollfd){ FD_ERR, POLLIN, 0 };
     }
     int open_fds = nfds;
-    while (open_fds > 0) {
-        if (poll(fds, (nfds_t)nfds, -1) < 0) {
+    /*
+     * With published ports, the container's end is watched too (a pidfd): a
+     * command that closed its stdout and stderr still runs, and its ports
+     * must stay served until it exits.
+     */
+    int proxying = nook_ports_active();
+    int pidfd = proxying ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+    int slot = nfds; /* where the pidfd goes in the poll set */
+    int logs = nfds;
+    if (pidfd >= 0)
+        fds[nfds++] = (struct pollfd){ pidfd, POLLIN, 0 };
+    while (open_fds > 0 || (proxying && pidfd >= 0)) {
+        int nproxy = proxying ? nook_ports_pollfds(fds + nfds, MAX_POLL - nfds) : 0;
+        if (poll(fds, (nfds_t)(nfds + nproxy), nook_ports_timeout()) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
-        for (int i = 0; i < nfds; i++) {
+        if (pidfd >= 0 && fds[slot].revents) {
+            /* The container has exited: stop serving its ports; the logs drain to their EOF. */
+            proxying = 0;
+            nook_ports_close();
+            close(pidfd);
+            pidfd = -1;
+            fds[slot].fd = -1;
+            continue;
+        }
+        for (int i = 0; i < logs; i++) {
             if (fds[i].fd < 0 || !fds[i].revents)
                 continue;
             int stream = (pty >= 0 || i == 0) ? 1 : 2;
@@ -199,7 +308,11 @@ int main(int argc, char **argv)
             fds[i].fd = -1;
             open_fds--;
         }
+        if (proxying)
+            nook_ports_handle(fds + nfds, nproxy);
     }
+    /* The container is gone: its ports are free again before anyone hears of its exit. */
+    nook_ports_close();
     if (logging)
         nook_log_close(&log);
 

@@ -6,7 +6,7 @@
  */
 import fs = require('node:fs');
 import { UsageError } from '../errors';
-import { decodeSpec } from '../container/spec-codec';
+import { decodeSpec, storedRequest } from '../container/spec-codec';
 import { liveState } from '../container/status';
 import { ContainerStore, type ContainerDir } from '../container/state';
 import { familiarReference, parseReference } from '../image/reference';
@@ -14,6 +14,7 @@ import { requireImage } from '../image/store/lookup';
 import { ImageStore, imageSize } from '../image/store/store';
 import { parseArgs, flagHelp, type FlagSpec } from './args';
 import { parseFormat, renderTemplate, writeOut } from './format';
+import { portMap } from './port';
 
 /** docker's zero time, for a container never started or never stopped. */
 const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -60,6 +61,8 @@ export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
       AutoRemove: config.autoRemove,
       RestartPolicy: config.restart.name === 'on-failure' ? { Name: 'on-failure', MaximumRetryCount: config.restart.maxRetries } : { Name: 'no', MaximumRetryCount: 0 },
       NetworkMode: spec.network,
+      PortBindings: portMap(spec.ports, true),
+      PublishAllPorts: Boolean(storedRequest(config.spec)?.request.network.publishAll),
       ReadonlyRootfs: spec.readOnly,
       Init: Boolean((spec as { init?: boolean }).init),
       Resources: spec.resources ?? {},
@@ -74,7 +77,7 @@ export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
       ...spec.binds.map((b) => ({ Type: 'bind', Source: b.source, Destination: b.target, RW: !b.readOnly })),
       ...spec.tmpfs.map((t) => ({ Type: 'tmpfs', Source: '', Destination: t.target, Options: t.options })),
     ],
-    NetworkSettings: { IPAddress: '', Ports: {}, Networks: { [spec.network]: {} } },
+    NetworkSettings: { IPAddress: '', Ports: portMap(s.display === 'running' ? s.ports : [], false), Networks: { [spec.network]: {} } },
     Platform: 'linux',
     Cgroup: s.cgroup ?? null,
   };

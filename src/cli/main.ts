@@ -30,6 +30,7 @@ Commands:
   image     Image commands: ls, pull, push, rm, tag, inspect, prune, save, load, import, history, build
   ps        List containers
   logs      Show a detached container's output
+  port      List a container's published ports
   exec      Run a command in a running container
   stop      Stop containers (the stop signal, then SIGKILL)
   kill      Send a signal to containers
@@ -105,6 +106,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   wait: async () => (await import('./container-cmds')).waitCommand,
   start: async () => (await import('./container-cmds')).startCommand,
   logs: async () => (await import('./logs')).logsCommand,
+  port: async () => (await import('./port')).portCommand,
   exec: async () => (await import('./exec')).execCommand,
   build: async () => (await import('./build')).buildCommand,
   commit: async () => (await import('./commit')).commitCommand,
@@ -115,7 +117,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 /** `nook container SUB`: docker's management-command spelling of the container commands. */
 const CONTAINER_SUBCOMMANDS: Record<string, string> = {
   ls: 'ps', list: 'ps', ps: 'ps', stop: 'stop', kill: 'kill', rm: 'rm', remove: 'rm', wait: 'wait', start: 'start',
-  logs: 'logs', exec: 'exec', inspect: 'inspect', commit: 'commit', diff: 'diff',
+  logs: 'logs', exec: 'exec', inspect: 'inspect', commit: 'commit', diff: 'diff', port: 'port',
 };
 
 /** `nook image SUB`: docker's management-command spelling of the image commands. */

@@ -7,6 +7,7 @@ import { decodeSpec } from '../container/spec-codec';
 import { listContainers, type Listed } from '../container/status';
 import { ContainerStore } from '../container/state';
 import { parseArgs, flagHelp, type FlagSpec } from './args';
+import { portsColumn } from './port';
 import { ago, ellipsis, goTime, parseFormat, renderTemplate, statusText, table, writeOut } from './format';
 
 const PS_FLAGS: readonly FlagSpec[] = [
@@ -44,7 +45,7 @@ function templateRow(l: Listed, full: boolean, now: number): Record<string, unkn
     Command: commandText(l.config.command, full),
     CreatedAt: goTime(l.config.created),
     RunningFor: ago(l.config.created, now),
-    Ports: '',
+    Ports: l.state.display === 'running' ? portsColumn(l.state.ports) : '',
     State: l.state.display,
     Status: statusText(l.state, now),
     Size: '0B',
@@ -69,6 +70,8 @@ function psJson(l: Listed): Record<string, unknown> {
     ExitCode: l.state.display === 'exited' ? (l.state.exitCode ?? 0) : null,
     Pid: l.state.display === 'running' ? (l.state.pid ?? null) : null,
     RestartCount: l.state.restartCount,
+    // podman's shape, as the rest of this JSON.
+    Ports: (l.state.display === 'running' ? (l.state.ports ?? []) : []).map((p) => ({ host_ip: p.hostIp, container_port: p.containerPort, host_port: p.hostPort, range: 1, protocol: p.protocol })),
     StartedAt: l.state.startedAt ?? null,
     FinishedAt: l.state.finishedAt ?? null,
   };
@@ -93,8 +96,8 @@ export async function psCommand(argv: string[]): Promise<number> {
   else if (format.kind === 'template') out = await renderTemplate(format, shown.map((l) => templateRow(l, full, now)), { headers: HEADERS });
   else {
     out = table([
-      ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'],
-      ...shown.map((l) => [full ? l.config.id : l.config.id.slice(0, 12), l.config.image, commandText(l.config.command, full), ago(l.config.created, now), statusText(l.state, now), l.config.name]),
+      ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
+      ...shown.map((l) => [full ? l.config.id : l.config.id.slice(0, 12), l.config.image, commandText(l.config.command, full), ago(l.config.created, now), statusText(l.state, now), l.state.display === 'running' ? portsColumn(l.state.ports) : '', l.config.name]),
     ]);
   }
   writeOut(out);

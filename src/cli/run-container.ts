@@ -117,7 +117,7 @@ async function runNamedForeground(
   await dir.updateState((s) => ({ ...s, status: 'running', startedAt: new Date().toISOString(), restartCount: 0 }));
   try {
     code = await runSandbox(spec, host, {
-      onStarted: async (pid) => void (await dir.updateState((s) => ({ ...s, pid, pidStart: processStartTime(pid) }))),
+      onStarted: async (pid, ports) => void (await dir.updateState((s) => ({ ...s, pid, pidStart: processStartTime(pid), ports }))),
     });
   } catch (e) {
     code = e instanceof NookError ? e.exitCode : 125;
@@ -141,6 +141,6 @@ async function isOverlayRefusalError(e: unknown): Promise<boolean> {
 async function finishForeground(store: ContainerStore, dir: ContainerDir, code: number, opts: ContainerOptions): Promise<void> {
   const finishedAt = new Date().toISOString();
   writeExitRecord(dir.p('exitcode'), code, finishedAt);
-  await dir.updateState((s) => ({ ...s, status: 'exited', exitCode: code, finishedAt }));
+  await dir.updateState((s) => ({ ...s, status: 'exited', exitCode: code, finishedAt, ports: undefined }));
   if (opts.autoRemove) await removeContainer(store, dir);
 }

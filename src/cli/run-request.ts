@@ -13,6 +13,7 @@ import { resourceLimitsFromFlags } from '../sandbox/cgroups';
 import type { BindMount, TmpfsMount } from '../sandbox/spec';
 import { stringList, type FlagValues, type ParsedArgs } from './args';
 import { securityRequestFromFlags, ulimitsFromFlags } from './security-flags';
+import { parsePortSpec } from './port-flags';
 
 /**
  * The request the flags make. `image`: the first positional is an image
@@ -139,7 +140,14 @@ function networkFromFlags(flags: FlagValues): NetworkRequest {
   const dnsSearch = stringList(flags['dns-search']);
   for (const d of dnsSearch)
     if (!/^[A-Za-z0-9.-]+$/.test(d)) throw new UsageError(`invalid --dns-search "${d}"`, 'give a domain name, e.g. --dns-search example.com');
-  return { mode: networkMode(flags), dns, dnsSearch, addHosts: stringList(flags['add-host']).map(parseAddHost) };
+  const ports = stringList(flags.publish).flatMap(parsePortSpec);
+  const publishAll = Boolean(flags['publish-all']);
+  // -p without --network: a network namespace of the container's own (with only loopback, until the
+  // private network lands: the built-in port proxy serves the ports).
+  const mode = networkMode(flags);
+  // As docker: the host's network has the host's ports already.
+  if (mode === 'host' && (ports.length || publishAll)) process.stderr.write('WARNING: Published ports are discarded when using host network mode\n');
+  return { mode, ports, publishAll, dns, dnsSearch, addHosts: stringList(flags['add-host']).map(parseAddHost) };
 }
 
 /** Checks --rootfs DIR and the command after it; returns the rootfs's absolute path. */

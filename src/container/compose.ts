@@ -20,6 +20,7 @@ import { terminalSize } from '../sandbox/terminal-size';
 import { resolveUser } from '../sandbox/users';
 import { randomHex } from '../util/random';
 import { writeHostFiles } from './host-files';
+import { publishedPorts, unprivilegedPortStart } from './ports';
 import type { RunRequest, SecurityRequest } from './request';
 
 /** Where the sandbox's / comes from: a directory, or an image's layers (mounted on `rootfs`) and its config. */
@@ -51,6 +52,13 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
   // It becomes a line of the container's /etc/hosts and /etc/hostname: no blanks or control characters.
   if (/[\s\x00-\x1f\x7f]/.test(hostname)) throw new UsageError(`invalid hostname ${JSON.stringify(hostname)}`, 'a hostname has no spaces, newlines or control characters');
 
+  // Only 'none' and 'host' are composed yet (the private modes come with the pasta branch). With the
+  // host's network, published ports are discarded, as docker does: the ports are the host's already.
+  const mode = req.network.mode;
+  if (mode !== 'none' && mode !== 'host') throw new UsageError(`network mode ${JSON.stringify(mode)} is not supported yet`, 'use --network none or host');
+  const network = mode;
+  const ports = network === 'none' ? publishedPorts(req.network, root.image?.config, unprivilegedPortStart()) : [];
+
   const defaults = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`, `HOME=${user.home}`, ...(p.tty ? ['TERM=xterm'] : [])];
   return checkStrings({
     rootfs: root.rootfs,
@@ -60,7 +68,8 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     cwd: path.posix.normalize(cwd),
     user: ids,
     hostname,
-    network: req.network.mode,
+    network,
+    ports: ports.length ? ports : undefined,
     readOnly: req.mounts.readOnly,
     // The user's binds come after: a -v onto /etc/hosts is mounted over nook's.
     binds: [...(root.hostFiles ? writeHostFiles(root.hostFiles, req.network, hostname) : []), ...req.mounts.binds],

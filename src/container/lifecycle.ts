@@ -98,6 +98,7 @@ export async function startDetached(
       pid: started.pid,
       pidStart: processStartTime(started.pid),
       supervisorPid: started.supervisorPid,
+      ports: started.ports,
       startedAt: now(),
       finishedAt: undefined,
       exitCode: undefined,
@@ -135,7 +136,7 @@ export async function containerExited(id: string, rawStatus: number, lockFd: num
   // An OOM kill of the container's init is docker's 137, whatever signal relaying made of it.
   if (oom && (rawStatus & 0x7f) === 9) code = 137;
   writeExitRecord(dir.p('exitcode'), code, now());
-  state = await dir.updateState((s) => ({ ...s, status: 'exited', exitCode: code, finishedAt: now(), oomKilled: oom, cgroup: undefined, restarting: shouldRestart(config, s, code) }));
+  state = await dir.updateState((s) => ({ ...s, status: 'exited', exitCode: code, finishedAt: now(), oomKilled: oom, cgroup: undefined, ports: undefined, restarting: shouldRestart(config, s, code) }));
   if (state.restarting) {
     await new Promise((r) => setTimeout(r, restartDelayMs(state.restartCount)));
     // A `nook stop` or `rm -f` during the delay cancels the restart.

@@ -22,6 +22,7 @@ import { NookError } from '../errors';
 import { readJson, writeFileAtomic } from '../util/atomic';
 import { ensurePrivateDir, runtimeDirProblem } from '../util/dirs';
 import { FileLock, withLock } from '../util/lock';
+import type { PublishedPort } from '../sandbox/spec';
 
 export type RestartPolicy = { name: 'no' } | { name: 'on-failure'; maxRetries: number /* 0: no limit */ };
 
@@ -58,6 +59,8 @@ export interface ContainerState {
   /** Host pid of the container's init, and its start time (/proc/PID/stat field 22) against pid reuse. */
   pid?: number;
   pidStart?: number;
+  /** The published ports as bound while it runs (a free port chosen for each -p CPORT). */
+  ports?: PublishedPort[];
   /** The supervisor's pid (detached containers). */
   supervisorPid?: number;
   startedAt?: string;

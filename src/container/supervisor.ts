@@ -22,7 +22,8 @@ import { cloneFailure, stepFailure } from '../sandbox/diagnose';
 import { applyIdMapping, type HostIdentity } from '../sandbox/idmap';
 import { buildPlan, cloneFlags, type PlanFds } from '../sandbox/plan';
 import { O, SIGNAL } from '../../ffi/linux';
-import type { SandboxSpec } from '../sandbox/spec';
+import type { PublishedPort, SandboxSpec } from '../sandbox/spec';
+import { boundPorts, portsArgument } from '../sandbox/port-proxy';
 import { selfCommand } from '../sandbox/userns-exec';
 import type { ContainerCgroup } from '../sandbox/cgroups';
 import type { ContainerDir, LogOptions } from './state';
@@ -34,6 +35,8 @@ const FD = { stdoutW: 1, stderrW: 2, status: 3, statusChild: 4, syncRead: 5, syn
 export interface Started {
   pid: number;
   supervisorPid: number;
+  /** The published ports as bound (a free port chosen for each hostPort 0). */
+  ports?: PublishedPort[];
 }
 
 /** Reads report lines from the supervisor ("pid N", "ok", "fail STEP OP ERRNO") one at a time. */
@@ -118,7 +121,7 @@ export async function startSupervised(req: StartRequest): Promise<Started> {
   fs.writeFileSync(dir.p('plan'), encodePlan(ops, FD.statusChild), { mode: 0o600 });
 
   const exitCommand = [...selfCommand(), '__exited', dir.id];
-  const argv = [supervisorPath(), dir.p('plan'), String(cloneFlags(spec)), dir.p('container.log'), String(req.log.maxSize), String(req.log.maxFiles), '--', ...exitCommand];
+  const argv = [supervisorPath(), dir.p('plan'), String(cloneFlags(spec)), dir.p('container.log'), String(req.log.maxSize), String(req.log.maxFiles), portsArgument(spec.ports), '--', ...exitCommand];
   const supervisor = await launch(n, {
     flags: SIGNAL.SIGCHLD,
     plan: (ch) =>
@@ -140,7 +143,10 @@ export async function startSupervised(req: StartRequest): Promise<Started> {
   });
 
   const report = new ReportReader(reportR);
-  const first = report.next();
+  let first = report.next();
+  const portLines: string[] = [];
+  for (; first?.startsWith('port'); first = report.next()) portLines.push(first);
+  const ports = spec.ports && boundPorts(spec.ports, portLines);
   const m = first && /^pid (\d+)$/.exec(first);
   if (!m) throw supervisorFailure(first, ops, spec, host);
   const pid = Number(m[1]);
@@ -160,13 +166,14 @@ export async function startSupervised(req: StartRequest): Promise<Started> {
   container.release();
   const second = report.next();
   if (second !== 'ok') throw supervisorFailure(second, ops, spec, host);
-  return { pid, supervisorPid: supervisor.pid };
+  return { pid, supervisorPid: supervisor.pid, ports };
 }
 
 function supervisorFailure(line: string | undefined, ops: PlanOp[], spec: SandboxSpec, host: HostIdentity): NookError {
   const m = line && /^fail (-?\d+) (\d+) (\d+)$/.exec(line);
   if (!m) return new NookError('the container\'s supervisor ended before the container started', { hint: 'run the container in the foreground (without -d) to see what fails' });
   const [step, errno] = [Number(m[1]), Number(m[3])];
+  if (step === -2) return new NookError(`starting the port proxy in the container's network namespace: ${describeErrno(errno)}`);
   if (step < 0) return step === -1 && errno ? cloneFailure(errno) : new NookError(`the supervisor could not start the container (errno ${errno})`);
   const op = ops[step];
   return op ? stepFailure(op, errno, spec, host.userName) : new NookError(`the container failed at unknown step ${step}`);

@@ -13,7 +13,8 @@ import { applyIdMapping, type HostIdentity } from './idmap';
 import { buildPlan, cloneFlags } from './plan';
 import { stepFailure } from './diagnose';
 import { exitCodeFromWaitStatus, withSignalRelay, type SignalRelay } from './signals';
-import type { SandboxSpec } from './spec';
+import type { PublishedPort, SandboxSpec } from './spec';
+import type { ForegroundProxy } from './port-proxy';
 import { mark } from '../util/timing';
 import { randomHex } from '../util/random';
 import { createCgroup, type ContainerCgroup } from './cgroups';
@@ -26,8 +27,8 @@ export function failedStep(ops: PlanOp[], failure: { step: number; errno: number
 }
 
 export interface RunHooks {
-  /** The command runs (execve succeeded) as host pid `pid`: a named container records it. */
-  onStarted?(pid: number): void | Promise<void>;
+  /** The command runs (execve succeeded) as host pid `pid`, with its published ports as bound: a named container records them. */
+  onStarted?(pid: number, ports?: PublishedPort[]): void | Promise<void>;
   /** When aborted, the sandbox is killed (SIGKILL to its init takes its whole pid namespace): an interrupted build step. */
   cancel?: AbortSignal;
 }
@@ -66,6 +67,24 @@ async function runInCgroup(n: Native, spec: SandboxSpec, host: HostIdentity, rel
   const steps: ParentStep[] = [{ name: 'write the id maps', run: (pid) => applyIdMapping(n, pid, spec.idmap, host) }];
   // Into its cgroup while it still waits for the release byte: nothing it runs escapes the limits.
   if (cg) steps.push({ name: 'join the cgroup', run: (pid) => cg.join(pid) });
+  // Published ports are bound before the clone: one in use fails the run with nothing started.
+  const proxy = spec.ports?.length ? await (await import('./port-proxy')).startForegroundProxy(spec.ports) : undefined;
+  try {
+    return await runWithPorts(n, spec, host, relay, steps, hooks, proxy);
+  } finally {
+    await proxy?.stop();
+  }
+}
+
+async function runWithPorts(
+  n: Native,
+  spec: SandboxSpec,
+  host: HostIdentity,
+  relay: SignalRelay,
+  steps: ParentStep[],
+  hooks: RunHooks,
+  proxy: ForegroundProxy | undefined,
+): Promise<number> {
   const started = await launch(n, {
     flags: cloneFlags(spec),
     plan: (fds) => {
@@ -82,7 +101,16 @@ async function runInCgroup(n: Native, spec: SandboxSpec, host: HostIdentity, rel
   hooks.cancel?.addEventListener('abort', kill, { once: true });
   try {
     if (hooks.cancel?.aborted) kill();
-    await hooks.onStarted?.(started.pid);
+    if (proxy) {
+      try {
+        await proxy.attach(started.pid);
+      } catch (e) {
+        kill();
+        await started.exited;
+        throw e;
+      }
+    }
+    await hooks.onStarted?.(started.pid, proxy?.ports);
     return await followCommand(n, spec, relay, started.exited!, started.ptyMaster?.take());
   } finally {
     hooks.cancel?.removeEventListener('abort', kill);

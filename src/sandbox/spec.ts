@@ -72,6 +72,14 @@ export interface Rlimit {
   hard: number;
 }
 
+/** A host port published to a container port (the same shape as the request's PortMapping). */
+export interface PublishedPort {
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+}
+
 export interface SandboxSpec {
   rootfs: string;             // absolute host path of the directory that becomes / (with overlay: the mount point)
   overlay?: OverlayRoot;      // an image's layers, mounted on rootfs
@@ -81,6 +89,8 @@ export interface SandboxSpec {
   user: ProcessUser;
   hostname: string;
   network: 'none' | 'host';   // 'none': own network namespace with loopback up
+  /** Host ports proxied into the loopback-only namespace (network 'none'); hostPort 0: a free one. */
+  ports?: PublishedPort[];
   readOnly: boolean;          // read-only /
   binds: BindMount[];
   tmpfs: TmpfsMount[];

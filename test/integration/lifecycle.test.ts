@@ -27,7 +27,7 @@ describe('run -d, ps, stop, wait, rm', () => {
     expect(row!.Pid).toBe(processesWithArgv(argv)[0].pid);
     expect((await ok(e, ['ps', '-q'])).trim()).toBe(id.slice(0, 12));
     const table = await ok(e, ['ps']);
-    expect(table).toMatch(/^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+NAMES\n/);
+    expect(table).toMatch(/^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES\n/);
     expect(table).toContain('web');
 
     const t0 = Date.now();

@@ -7,7 +7,7 @@
 import fs = require('node:fs');
 import path = require('node:path');
 import { NookError, UsageError } from '../errors';
-import { defaultRequest, type NetworkRequest, type RunRequest } from '../container/request';
+import { defaultRequest, type NetworkMode, type NetworkRequest, type RunRequest } from '../container/request';
 import { MS } from '../../ffi/linux';
 import { resourceLimitsFromFlags } from '../sandbox/cgroups';
 import type { BindMount, TmpfsMount } from '../sandbox/spec';
@@ -111,10 +111,13 @@ export function expandEnv(entry: string): string[] {
 }
 
 
-function networkMode(flags: Record<string, unknown>): 'none' | 'host' {
-  const v = (flags.network ?? flags.net ?? 'none') as string;
-  if (v === 'none' || v === 'host') return v;
-  throw new UsageError(`network mode "${v}" is not supported`, 'use --network none (the default: loopback only) or --network host');
+/** --network/--net: none (the default), host, pasta (alias private), slirp4netns, container:NAME|ID. */
+export function networkMode(flags: Record<string, unknown>): NetworkMode {
+  const v = String(flags.network ?? flags.net ?? 'none');
+  if (v === 'none' || v === 'host' || v === 'pasta' || v === 'slirp4netns') return v;
+  if (v === 'private') return 'pasta';
+  if (v.startsWith('container:') && v.length > 'container:'.length) return { container: v.slice('container:'.length) };
+  throw new UsageError(`network mode "${v}" is not supported`, 'use --network none (the default: loopback only), host, pasta (or private), slirp4netns or container:NAME');
 }
 
 
@@ -124,8 +127,8 @@ function parseAddHost(v: string): { name: string; ip: string } {
   const i = v.indexOf(':');
   const name = i < 0 ? '' : v.slice(0, i);
   const ip = i < 0 ? '' : v.slice(i + 1);
-  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(name) || !isIp(ip))
-    throw new UsageError(`invalid --add-host "${v}"`, 'use --add-host NAME:IP, e.g. --add-host db:10.0.0.5');
+  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(name) || !(isIp(ip) || ip === 'host-gateway'))
+    throw new UsageError(`invalid --add-host "${v}"`, 'use --add-host NAME:IP or NAME:host-gateway, e.g. --add-host db:10.0.0.5');
   return { name, ip };
 }
 
@@ -139,7 +142,7 @@ function networkFromFlags(flags: FlagValues): NetworkRequest {
   const dnsSearch = stringList(flags['dns-search']);
   for (const d of dnsSearch)
     if (!/^[A-Za-z0-9.-]+$/.test(d)) throw new UsageError(`invalid --dns-search "${d}"`, 'give a domain name, e.g. --dns-search example.com');
-  return { mode: networkMode(flags), dns, dnsSearch, addHosts: stringList(flags['add-host']).map(parseAddHost) };
+  return { mode: networkMode(flags), ports: [], publishAll: false, dns, dnsSearch, addHosts: stringList(flags['add-host']).map(parseAddHost) };
 }
 
 /** Checks --rootfs DIR and the command after it; returns the rootfs's absolute path. */

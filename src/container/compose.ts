@@ -15,12 +15,12 @@ import { computeIdMapping, mappedUser, type HostIdentity } from '../sandbox/idma
 import { DEFAULT_PATH } from '../sandbox/plan';
 import { rootView } from '../sandbox/rootfs-view';
 import { compileSeccomp, defaultFilter, hostSeccompArch } from '../sandbox/seccomp';
-import type { OverlayRoot, SandboxSpec, SecuritySpec } from '../sandbox/spec';
+import type { OverlayRoot, SandboxNetwork, SandboxSpec, SecuritySpec } from '../sandbox/spec';
 import { terminalSize } from '../sandbox/terminal-size';
 import { resolveUser } from '../sandbox/users';
 import { randomHex } from '../util/random';
 import { writeHostFiles } from './host-files';
-import type { RunRequest, SecurityRequest } from './request';
+import type { NetworkMode, RunRequest, SecurityRequest } from './request';
 
 /** Where the sandbox's / comes from: a directory, or an image's layers (mounted on `rootfs`) and its config. */
 export interface RootSource {
@@ -60,7 +60,8 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     cwd: path.posix.normalize(cwd),
     user: ids,
     hostname,
-    network: req.network.mode,
+    network: sandboxNetwork(req.network.mode),
+    ports: req.network.ports ?? [],
     readOnly: req.mounts.readOnly,
     // The user's binds come after: a -v onto /etc/hosts is mounted over nook's.
     binds: [...(root.hostFiles ? writeHostFiles(root.hostFiles, req.network, hostname) : []), ...req.mounts.binds],
@@ -75,6 +76,12 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     ulimits: p.ulimits,
     init: p.init,
   });
+}
+
+/** The sandbox's network mode; joining another container's is not built yet. */
+function sandboxNetwork(mode: NetworkMode): SandboxNetwork {
+  if (typeof mode === 'string') return mode;
+  throw new UsageError(`--network container:${mode.container} is not supported yet`, 'use --network host, pasta or none');
 }
 
 /** Capabilities (docker's default set, with drops then adds), no_new_privs and the compiled seccomp filter. */

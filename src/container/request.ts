@@ -29,8 +29,23 @@ export interface ProcessRequest {
   ulimits: Rlimit[];
 }
 
+export interface PortMapping {
+  /** Host address to listen on ('' = all). */
+  hostIp: string;
+  /** 0: a free port chosen at run time. */
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+}
+
+export type NetworkMode = 'none' | 'host' | 'pasta' | 'slirp4netns' | { container: string };
+
 export interface NetworkRequest {
-  mode: 'none' | 'host';
+  mode: NetworkMode;
+  /** -p: published ports. */
+  ports: PortMapping[];
+  /** -P: the image's EXPOSE ports on free host ports. */
+  publishAll: boolean;
   /** /etc/resolv.conf's nameservers instead of the host's. */
   dns: string[];
   dnsSearch: string[];
@@ -64,7 +79,7 @@ export interface RunRequest {
 export function defaultRequest(args: string[]): RunRequest {
   return {
     process: { args, env: [], tty: false, interactive: false, init: false, ulimits: [] },
-    network: { mode: 'none', dns: [], dnsSearch: [], addHosts: [] },
+    network: { mode: 'none', ports: [], publishAll: false, dns: [], dnsSearch: [], addHosts: [] },
     mounts: { binds: [], tmpfs: [], readOnly: false },
     security: { capAdd: [], capDrop: [], privileged: false, noNewPrivs: true, seccomp: 'default' },
     keepId: false,

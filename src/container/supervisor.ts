@@ -104,6 +104,9 @@ export interface StartRequest {
  */
 export async function startSupervised(req: StartRequest): Promise<Started> {
   const { dir, spec, host } = req;
+  // The helper must be owned by the supervisor (or `__exited`), not by this nook, which exits now.
+  if (spec.network === 'pasta' || spec.network === 'slirp4netns')
+    throw new NookError(`--network ${spec.network} is not supported with -d yet`, { hint: 'run the container in the foreground, or detached with --network host' });
   const n = loadNative();
   using fds = new FdGroup();
   // The container's channels: the supervisor clones the container, nook releases it.

@@ -18,6 +18,7 @@ import { mark } from '../util/timing';
 import { randomHex } from '../util/random';
 import { createCgroup, type ContainerCgroup } from './cgroups';
 import { SIGNAL } from '../../ffi/linux';
+import { startNetworkHelper, type NetworkHelper } from './network/helper';
 
 export function failedStep(ops: PlanOp[], failure: { step: number; errno: number }, spec: SandboxSpec, host: HostIdentity): NookError {
   const step = ops[failure.step];
@@ -66,6 +67,19 @@ async function runInCgroup(n: Native, spec: SandboxSpec, host: HostIdentity, rel
   const steps: ParentStep[] = [{ name: 'write the id maps', run: (pid) => applyIdMapping(n, pid, spec.idmap, host) }];
   // Into its cgroup while it still waits for the release byte: nothing it runs escapes the limits.
   if (cg) steps.push({ name: 'join the cgroup', run: (pid) => cg.join(pid) });
+  // After the id maps: the helper joins the child's user namespace, which must be mapped by then.
+  let network: NetworkHelper | undefined;
+  if (spec.network === 'pasta' || spec.network === 'slirp4netns')
+    steps.push({ name: `start ${spec.network}`, run: async (pid) => void (network = await startNetworkHelper(spec, pid)) });
+  try {
+    return await launchAndFollow(n, spec, host, relay, steps, hooks);
+  } finally {
+    // Whatever way the command ended (or failed to start): no helper outlives it.
+    network?.stop();
+  }
+}
+
+async function launchAndFollow(n: Native, spec: SandboxSpec, host: HostIdentity, relay: SignalRelay, steps: ParentStep[], hooks: RunHooks): Promise<number> {
   const started = await launch(n, {
     flags: cloneFlags(spec),
     plan: (fds) => {

@@ -72,6 +72,24 @@ export interface Rlimit {
   hard: number;
 }
 
+/**
+ * 'none': a network namespace of its own with only loopback up; 'host': the
+ * host's; 'pasta' and 'slirp4netns': a namespace of its own that the helper of
+ * that name connects to the host's network (user-mode NAT, see network/).
+ */
+export type SandboxNetwork = 'none' | 'host' | 'pasta' | 'slirp4netns';
+
+/** The same shape as the container layer's PortMapping (request.ts). */
+export interface PublishedPort {
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+}
+
+/** Whether the sandbox gets a network namespace of its own (every mode but the host's). */
+export const ownNetns = (network: SandboxNetwork): boolean => network !== 'host';
+
 export interface SandboxSpec {
   rootfs: string;             // absolute host path of the directory that becomes / (with overlay: the mount point)
   overlay?: OverlayRoot;      // an image's layers, mounted on rootfs
@@ -80,7 +98,9 @@ export interface SandboxSpec {
   cwd: string;                // working directory inside
   user: ProcessUser;
   hostname: string;
-  network: 'none' | 'host';   // 'none': own network namespace with loopback up
+  network: SandboxNetwork;
+  /** Ports a network helper publishes from the host into the container (pasta -t/-u). */
+  ports?: PublishedPort[];
   readOnly: boolean;          // read-only /
   binds: BindMount[];
   tmpfs: TmpfsMount[];

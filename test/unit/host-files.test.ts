@@ -3,7 +3,7 @@ import { hostsFile, resolvConf } from '../../src/container/host-files';
 import type { NetworkRequest } from '../../src/container/request';
 import { testHost } from '../helpers/host';
 
-const net = (over: Partial<NetworkRequest> = {}): NetworkRequest => ({ mode: 'none', dns: [], dnsSearch: [], addHosts: [], ...over });
+const net = (over: Partial<NetworkRequest> = {}): NetworkRequest => ({ mode: 'none', ports: [], publishAll: false, dns: [], dnsSearch: [], addHosts: [], ...over });
 const files = (map: Record<string, string>) => (f: string) => map[f] ?? '';
 
 describe("a container's resolv.conf", () => {

@@ -1,0 +1,147 @@
+/**
+ * A private network for a sandbox through passt's `pasta`, as podman's
+ * containers/common libnetwork/pasta runs it: pasta joins the waiting
+ * child's user and network namespaces (by its PID: joining only the netns
+ * fails with EPERM), creates a tap device there, configures it
+ * (--config-net) and then translates the container's packets to ordinary
+ * sockets of the host. Nothing of the host's loopback is reachable
+ * (-T none -U none, --no-map-gw); only the ports asked for are published
+ * (-t/-u).
+ *
+ * The container gets slirp4netns's well-known layout, so both modes look
+ * alike from inside: 10.0.2.100/24, gateway 10.0.2.2, DNS forwarder
+ * 10.0.2.3. An address of its own (rather than a copy of the host's, pasta's
+ * default) lets the container reach the host's own addresses.
+ *
+ * Lifetime: Debian 12's pasta quits only when a bind-mounted netns file is
+ * deleted, so nook stops it itself. pasta daemonizes once its set-up is
+ * done (so its exit says the network is ready), and reports its pid through
+ * -P. A watchdog (a shell blocked reading a pipe only nook holds) kills it
+ * should nook die before it can (SIGKILL): no pasta outlives its container.
+ */
+import { spawn } from 'node:child_process';
+import fs = require('node:fs');
+import os = require('node:os');
+import path = require('node:path');
+import { NookError } from '../../errors';
+import { findExecutable } from '../../util/which';
+import type { PublishedPort } from '../spec';
+
+/** The addresses the container sees (slirp4netns's defaults, used for pasta too). */
+export const PRIVATE_NET = { address: '10.0.2.100', prefix: 24, gateway: '10.0.2.2', dns: '10.0.2.3' } as const;
+
+export interface NetworkHelper {
+  /** Stops the helper (and its watchdog). Safe to call more than once. */
+  stop(): void;
+}
+
+/** pasta's -t/-u specs: [ADDR/]HOSTPORT:CONTAINERPORT, comma-separated, or none. */
+export function pastaPortArgs(ports: readonly PublishedPort[]): string[] {
+  const spec = (proto: 'tcp' | 'udp') => {
+    const list = ports.filter((p) => p.protocol === proto).map((p) => `${p.hostIp ? `${p.hostIp}/` : ''}${p.hostPort}:${p.containerPort}`);
+    return list.length ? list.join(',') : 'none';
+  };
+  return ['-t', spec('tcp'), '-u', spec('udp')];
+}
+
+/** The whole argument list for a sandbox whose host pid is `pid`. */
+export function pastaArgs(pid: number, ports: readonly PublishedPort[], pidFile: string): string[] {
+  return [
+    '--config-net',
+    '--quiet',
+    '--no-map-gw',
+    // Nothing of the host's loopback reaches the container.
+    '-T', 'none', '-U', 'none',
+    ...pastaPortArgs(ports),
+    '--ipv4-only',
+    '-a', PRIVATE_NET.address, '-n', String(PRIVATE_NET.prefix), '-g', PRIVATE_NET.gateway,
+    '--dns-forward', PRIVATE_NET.dns,
+    '-P', pidFile,
+    String(pid),
+  ];
+}
+
+/** Why pasta failed, in the user's terms: most often /dev/net/tun that only root may open. */
+function pastaFailure(stderr: string, code: number | null): NookError {
+  const text = stderr.split('\n').filter((l) => l.trim() && !l.startsWith('Failed to send')).join('; ');
+  if (/tun/i.test(text)) return tunError('pasta');
+  return new NookError(`pasta could not set up the container's network${code !== null ? ` (exit ${code})` : ''}${text ? `: ${text}` : ''}`, {
+    hint: 'run with --network host, or --network none for no network',
+  });
+}
+
+/** /dev/net/tun cannot be opened: say its mode and what fixes it. */
+export function tunError(helper: string): NookError {
+  let mode = '';
+  try {
+    mode = `is mode ${(fs.statSync('/dev/net/tun').mode & 0o777).toString(8).padStart(4, '0')}`;
+  } catch {
+    mode = 'is missing';
+  }
+  return new NookError(`${helper} cannot open /dev/net/tun: it ${mode}, so only root can create the container's network device`, {
+    hint: 'ask the admin for the udev rule that makes it 0666 (KERNEL=="tun", MODE="0666", as desktops have), or use --network host',
+  });
+}
+
+/** Starts pasta for the waiting sandbox `pid` and resolves once its network is configured. */
+export async function startPasta(pid: number, ports: readonly PublishedPort[]): Promise<NetworkHelper> {
+  const pasta = findExecutable('pasta');
+  if (!pasta)
+    throw new NookError('--network pasta needs the pasta program, which is not installed', {
+      hint: 'install passt (apt-get install passt, dnf install passt), or use --network host',
+    });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-pasta-'));
+  const pidFile = path.join(dir, 'pid');
+  try {
+    const { code, stderr } = await run(pasta, pastaArgs(pid, ports, pidFile));
+    if (code !== 0) throw pastaFailure(stderr, code);
+    const daemon = Number(fs.readFileSync(pidFile, 'utf8').trim());
+    if (!Number.isInteger(daemon) || daemon <= 0) throw new NookError(`pasta reported no process id (${pidFile})`);
+    return watched(daemon);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs pasta's foreground part to its exit (pasta daemonizes once the network is ready). */
+function run(file: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    const err: Buffer[] = [];
+    child.stderr!.on('data', (b: Buffer) => err.push(b));
+    child.on('error', reject);
+    // 'exit', not 'close': the daemon it leaves may keep a copy of stderr until it redirects it.
+    child.on('exit', (code) => resolve({ code, stderr: Buffer.concat(err).toString('utf8') }));
+  });
+}
+
+/**
+ * The helper's daemon, with a watchdog: `sh` blocked on a pipe whose write
+ * end only nook holds; EOF (nook ended, however) makes it kill the daemon.
+ * In its own session, so a terminal's ^C does not take it before nook.
+ */
+function watched(daemon: number): NetworkHelper {
+  const dog = spawn('/bin/sh', ['-c', 'read _ignored; kill -KILL "$0" 2>/dev/null', String(daemon)], {
+    stdio: ['pipe', 'ignore', 'ignore'],
+    detached: true,
+    env: {},
+  });
+  dog.on('error', () => undefined);
+  dog.stdin!.on('error', () => undefined);
+  dog.unref();
+  (dog.stdin as unknown as { unref?: () => void }).unref?.();
+  let stopped = false;
+  return {
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      // The watchdog first: it must not kill a pid the daemon's death may free for reuse.
+      dog.kill('SIGKILL');
+      try {
+        process.kill(daemon, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    },
+  };
+}

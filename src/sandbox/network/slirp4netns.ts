@@ -61,9 +61,14 @@ function ready(child: ChildProcess): Promise<void> {
     child.on('error', reject);
     (child.stdio[3] as Readable).once('data', () => resolve());
     child.once('exit', (code) => {
+      // Its last words may still be in the pipe: read stderr to its end first.
+      if (child.stderr!.closed) fail(code);
+      else child.stderr!.once('close', () => fail(code));
+    });
+    const fail = (code: number | null) => {
       const text = Buffer.concat(err).toString('utf8').trim();
       if (/tun/i.test(text)) reject(tunError('slirp4netns'));
       else reject(new NookError(`slirp4netns could not set up the container's network (exit ${code})${text ? `: ${text}` : ''}`, { hint: 'use --network host, or --network none for no network' }));
-    });
+    };
   });
 }

@@ -1,0 +1,146 @@
+/**
+ * Private networks (--network pasta / private / slirp4netns) as the
+ * unprivileged test users see them: outbound to a server the test starts on
+ * the host's own non-loopback address, a clear error where /dev/net/tun
+ * cannot be opened, and no helper left behind however nook ends (SIGKILL
+ * included). /dev/net/tun is 0600 here: the harness gives each nook a 0666
+ * node in a private mount namespace (test/helpers/tun.ts), as desktops have it.
+ */
+import * as http from 'node:http';
+import * as os from 'node:os';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import { runArgs, sandboxSh, show, startNook } from '../helpers/nook';
+import { hostProcesses, waitUntil, type HostProcess } from '../helpers/procs';
+import { hostTunOpen, openTunNode, removeTunNode } from '../helpers/tun';
+import { need, type TestUser } from '../helpers/users';
+import { findExecutable } from '../../src/util/which';
+
+let server: http.Server;
+let url: string;
+const token = randomBytes(8).toString('hex');
+/** Requests the server got: the path and the peer's address. */
+const seen: { path: string; from: string }[] = [];
+
+/** The host's first non-loopback IPv4 address: the container reaches it through the helper; never an address off this machine. */
+function hostIp(): string {
+  for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  throw new Error('this host has no non-loopback IPv4 address');
+}
+
+beforeAll(async () => {
+  server = http.createServer((req, res) => {
+    seen.push({ path: req.url ?? '', from: req.socket.remoteAddress ?? '' });
+    res.end(`page ${token}\n`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, hostIp(), resolve));
+  url = `http://${hostIp()}:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  await new Promise((resolve) => server?.close(resolve));
+  removeTunNode();
+});
+
+/** The user and tun node for a private-network test, or a skip saying what is missing. */
+function setup(ctx: TestContext, helper: 'pasta' | 'slirp4netns'): { user: TestUser; tun?: string } {
+  const user = need(ctx, 'sub');
+  if (!findExecutable(helper)) ctx.skip(`${helper} is not installed (apt-get install ${helper === 'pasta' ? 'passt' : helper})`);
+  const tun = hostTunOpen() ? undefined : openTunNode();
+  if (!hostTunOpen() && !tun) ctx.skip('/dev/net/tun is not 0666 and only root can give the test users one that is');
+  return { user, tun };
+}
+
+/** pasta daemons (argv[0] pasta, last argument the sandbox's pid) and slirp4netns processes (pid before the tap name). */
+function helpers(): (HostProcess & { target: number })[] {
+  return hostProcesses().flatMap((p) => {
+    const name = p.argv[0]?.split('/').pop();
+    if (name === 'pasta') return [{ ...p, target: Number(p.argv[p.argv.length - 1]) }];
+    if (name === 'slirp4netns') return [{ ...p, target: Number(p.argv[p.argv.length - 2]) }];
+    return [];
+  });
+}
+
+const alive = (pid: number) => hostProcesses().some((p) => p.pid === pid && p.state !== 'Z');
+
+/** No helper of `user` whose container is gone: every pasta or slirp4netns ends with its container. */
+async function noOrphanedHelpers(user: TestUser): Promise<void> {
+  const orphans = () => helpers().filter((h) => h.uid === user.uid && h.state !== 'Z' && !alive(h.target));
+  await waitUntil(() => orphans().length === 0, `no pasta or slirp4netns outlives its container (left: ${JSON.stringify(orphans())})`);
+}
+
+/** Runs a script in a private-network sandbox that fetches the server's page; checks what came back and who asked. */
+async function fetchFromHost(ctx: TestContext, helper: 'pasta' | 'slirp4netns', mode: string): Promise<void> {
+  const { user, tun } = setup(ctx, helper);
+  const path = `/${mode}-${randomBytes(4).toString('hex')}`;
+  const r = await sandboxSh(`ip -4 addr show; wget -q -O- ${url}${path}`, ['--network', mode], { user, tun });
+  expect(r.code, show(r)).toBe(0);
+  expect(r.stdout).toContain(`page ${token}`);
+  // An address of its own, not a copy of the host's (that is what lets it reach the host's address).
+  expect(r.stdout).toContain('inet 10.0.2.100/24');
+  expect(r.stdout).not.toContain(`inet ${hostIp()}/`);
+  // The request went out through the helper's sockets on the host: the server saw it come from the host itself.
+  const got = seen.find((s) => s.path === path);
+  expect(got, JSON.stringify(seen)).toBeDefined();
+  expect(got!.from.replace(/^::ffff:/, '')).toBe(hostIp());
+  await noOrphanedHelpers(user);
+}
+
+describe('private networks', () => {
+  it('--network pasta reaches an HTTP server on the host\'s own address, and pasta ends with the container', (ctx) => fetchFromHost(ctx, 'pasta', 'pasta'));
+  it('--network private is pasta', (ctx) => fetchFromHost(ctx, 'pasta', 'private'));
+  it('--network slirp4netns reaches it too', (ctx) => fetchFromHost(ctx, 'slirp4netns', 'slirp4netns'));
+
+  it('the host\'s loopback stays out of reach (-T none, --no-map-gw)', async (ctx) => {
+    const { user, tun } = setup(ctx, 'pasta');
+    const local = http.createServer((_req, res) => res.end('loopback\n'));
+    await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (local.address() as AddressInfo).port;
+      const r = await sandboxSh(`wget -q -T 2 -O- http://127.0.0.1:${port}/ || echo none1; wget -q -T 2 -O- http://10.0.2.2:${port}/ || echo none2`, ['--network', 'pasta'], { user, tun });
+      expect(r.code, show(r)).toBe(0);
+      expect(r.stdout).not.toContain('loopback');
+      expect(r.stdout).toContain('none1');
+      expect(r.stdout).toContain('none2');
+    } finally {
+      await new Promise((resolve) => local.close(resolve));
+    }
+  });
+
+  it('without a /dev/net/tun the user may open: exit 125, naming its mode and the fix', async (ctx) => {
+    const user = need(ctx, 'sub');
+    if (hostTunOpen()) ctx.skip('/dev/net/tun is 0666 on this host');
+    for (const mode of ['pasta', 'slirp4netns']) {
+      if (!findExecutable(mode)) continue;
+      const r = await sandboxSh('echo ran', ['--network', mode], { user });
+      expect(r.code, show(r)).toBe(125);
+      expect(r.stdout).not.toContain('ran');
+      expect(r.stderr).toMatch(/\/dev\/net\/tun: it is mode 0600/);
+      expect(r.stderr).toMatch(/udev rule.*--network host/s);
+      expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    }
+    await noOrphanedHelpers(user);
+  });
+
+  for (const helper of ['pasta', 'slirp4netns'] as const)
+    it(`a SIGKILL of nook leaves no ${helper} behind`, async (ctx) => {
+      const { user, tun } = setup(ctx, helper);
+      const nook = startNook(runArgs(['--network', helper], ['sh', '-c', 'echo ready; exec sleep 1000']), { user, tun });
+      await nook.waitForStdout('ready');
+      // The helper whose container is nook's child: this run's.
+      const container = hostProcesses().find((p) => p.ppid === nook.pid && p.argv[0] !== '/bin/sh');
+      const mine = helpers().filter((h) => h.target === container?.pid);
+      expect(mine.length, `helpers: ${JSON.stringify(helpers())}; container ${JSON.stringify(container)}`).toBe(1);
+      nook.kill('SIGKILL');
+      await nook.processExited;
+      await waitUntil(() => !alive(mine[0].pid), `${helper} (pid ${mine[0].pid}) ends after nook was killed`);
+      await noOrphanedHelpers(user);
+    });
+
+  it('-d refuses a private network for now, before starting anything', async (ctx) => {
+    const { user, tun } = setup(ctx, 'pasta');
+    const nook = await startNook(['run', '-d', '--rootfs', (await import('../helpers/nook')).rootfs(), '--network', 'pasta', '--', 'sleep', '5'], { user, tun }).exited;
+    expect(nook.code, show(nook)).toBe(125);
+    expect(nook.stderr).toContain('not supported with -d yet');
+  });
+});

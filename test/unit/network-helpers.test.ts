@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { pastaArgs, pastaPortArgs } from '../../src/sandbox/network/pasta';
+import { slirpArgs } from '../../src/sandbox/network/slirp4netns';
+import { networkMode } from '../../src/cli/run-request';
+
+describe('pasta arguments', () => {
+  it("join the sandbox by pid, keep the host's loopback out, and give it slirp4netns's layout", () => {
+    const args = pastaArgs(4242, [], '/run/x/pid');
+    expect(args[args.length - 1]).toBe('4242');
+    expect(args.join(' ')).toContain('-T none -U none -t none -u none');
+    expect(args).toContain('--no-map-gw');
+    expect(args.join(' ')).toContain('-a 10.0.2.100 -n 24 -g 10.0.2.2 --dns-forward 10.0.2.3');
+    expect(args.join(' ')).toContain('-P /run/x/pid');
+  });
+
+  it('publish ports per protocol, with the host address when given', () => {
+    expect(
+      pastaPortArgs([
+        { hostIp: '', hostPort: 8080, containerPort: 80, protocol: 'tcp' },
+        { hostIp: '127.0.0.1', hostPort: 8443, containerPort: 443, protocol: 'tcp' },
+        { hostIp: '', hostPort: 5353, containerPort: 53, protocol: 'udp' },
+      ]),
+    ).toEqual(['-t', '8080:80,127.0.0.1/8443:443', '-u', '5353:53']);
+  });
+});
+
+describe('slirp4netns arguments', () => {
+  it('join the user namespace by path and the netns by pid, with ready and exit descriptors', () => {
+    expect(slirpArgs(99)).toEqual(expect.arrayContaining(['--configure', '--disable-host-loopback', '--ready-fd=3', '--exit-fd=4', '--userns-path=/proc/99/ns/user']));
+    expect(slirpArgs(99).slice(-2)).toEqual(['99', 'tap0']);
+  });
+});
+
+describe('--network', () => {
+  it('takes none (the default), host, pasta, private (= pasta), slirp4netns, container:NAME; --net too', () => {
+    expect(networkMode({})).toBe('none');
+    for (const m of ['none', 'host', 'pasta', 'slirp4netns']) expect(networkMode({ network: m })).toBe(m);
+    expect(networkMode({ network: 'private' })).toBe('pasta');
+    expect(networkMode({ net: 'pasta' })).toBe('pasta');
+    expect(networkMode({ network: 'container:web' })).toEqual({ container: 'web' });
+    expect(() => networkMode({ network: 'bridge' })).toThrow(/network mode "bridge" is not supported/);
+    expect(() => networkMode({ network: 'container:' })).toThrow(/not supported/);
+  });
+});

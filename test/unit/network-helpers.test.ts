@@ -42,3 +42,15 @@ describe('--network', () => {
     expect(() => networkMode({ network: 'container:' })).toThrow(/not supported/);
   });
 });
+
+describe("pasta's failures, in the user's terms", () => {
+  it('a port it could not bind names the port and the fix; a tun it could not open names /dev/net/tun', async () => {
+    const { pastaFailure } = await import('../../src/sandbox/network/pasta');
+    const port = pastaFailure("Failed to bind any port for '-t 18999:80', exiting\n", 1);
+    expect(port.exitCode).toBe(125);
+    expect(port.message).toMatch(/^cannot publish tcp port 18999:80: the host port is in use/);
+    expect(port.hint).toMatch(/another host port/);
+    expect(pastaFailure('Failed to open tun socket in namespace\n', 1).message).toMatch(/^pasta cannot open \/dev\/net\/tun: it (is mode \d{4}|is missing)/);
+    expect(pastaFailure('Failed to send 12 bytes to syslog\nsomething else\n', 1).message).toBe("pasta could not set up the container's network (exit 1): something else");
+  });
+});

@@ -18,7 +18,6 @@ import { mark } from '../util/timing';
 import { randomHex } from '../util/random';
 import { createCgroup, type ContainerCgroup } from './cgroups';
 import { SIGNAL } from '../../ffi/linux';
-import { startNetworkHelper, type NetworkHelper } from './network/helper';
 
 export function failedStep(ops: PlanOp[], failure: { step: number; errno: number }, spec: SandboxSpec, host: HostIdentity): NookError {
   const step = ops[failure.step];
@@ -68,14 +67,15 @@ async function runInCgroup(n: Native, spec: SandboxSpec, host: HostIdentity, rel
   // Into its cgroup while it still waits for the release byte: nothing it runs escapes the limits.
   if (cg) steps.push({ name: 'join the cgroup', run: (pid) => cg.join(pid) });
   // After the id maps: the helper joins the child's user namespace, which must be mapped by then.
-  let network: NetworkHelper | undefined;
-  if (spec.network === 'pasta' || spec.network === 'slirp4netns')
-    steps.push({ name: `start ${spec.network}`, run: async (pid) => void (network = await startNetworkHelper(spec, pid)) });
+  // Loaded only for the private modes (start-up time of the others).
+  const net = spec.network === 'pasta' || spec.network === 'slirp4netns' ? await import('./network/helper') : undefined;
+  const lifeline = net?.Lifeline.open(n);
+  if (net && lifeline) steps.push({ name: `start ${spec.network}`, run: async (pid) => void (await net.startNetworkHelper(spec, pid, lifeline)) });
   try {
     return await launchAndFollow(n, spec, host, relay, steps, hooks);
   } finally {
     // Whatever way the command ended (or failed to start): no helper outlives it.
-    network?.stop();
+    lifeline?.stop();
   }
 }
 

@@ -11,11 +11,11 @@ import * as os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import { runArgs, sandboxSh, show, startNook } from '../helpers/nook';
+import { rootfs, runArgs, sandboxSh, show, startNook } from '../helpers/nook';
 import { hostProcesses, waitUntil, type HostProcess } from '../helpers/procs';
 import { hostTunOpen, openTunNode, removeTunNode } from '../helpers/tun';
 import { need, type TestUser } from '../helpers/users';
-import { env } from '../helpers/containers';
+import { env, psRow } from '../helpers/containers';
 import { rootOnlyImageWith } from '../helpers/images';
 import { pushImage, startRegistry, type RegistryServer } from '../helpers/registry';
 import { findExecutable } from '../../src/util/which';
@@ -140,12 +140,34 @@ describe('private networks', () => {
       await noOrphanedHelpers(user);
     });
 
-  it('-d refuses a private network for now, before starting anything', async (ctx) => {
-    const { user, tun } = setup(ctx, 'pasta');
-    const nook = await startNook(['run', '-d', '--rootfs', (await import('../helpers/nook')).rootfs(), '--network', 'pasta', '--', 'sleep', '5'], { user, tun }).exited;
-    expect(nook.code, show(nook)).toBe(125);
-    expect(nook.stderr).toContain('not supported with -d yet');
-  });
+  for (const helper of ['pasta', 'slirp4netns'] as const)
+    it(`-d --network ${helper}: the container reaches the host; rm -f, and a SIGKILL of its supervisor, leave no ${helper}`, async (ctx) => {
+      const { user, tun } = setup(ctx, helper);
+      const e = env(user);
+      const start = async (name: string, path: string) => {
+        const r = await e.nook(['run', '-d', '--name', name, '--rootfs', rootfs(), '--network', helper, '--', 'sh', '-c', `wget -q -O- ${url}${path}; exec sleep 1000`], { tun });
+        expect(r.code, show(r)).toBe(0);
+        await waitUntil(() => seen.some((s) => s.path === path), `the detached container fetched ${path}`);
+        const pid = Number((await e.nook(['inspect', '-f', '{{.State.Pid}}', name])).stdout.trim());
+        const mine = helpers().filter((h) => h.target === pid);
+        expect(mine.length, `helpers: ${JSON.stringify(helpers())}; container pid ${pid}`).toBe(1);
+        return mine[0];
+      };
+      // rm -f: the container ends, the supervisor runs the exit command, the lifeline closes.
+      const first = await start(`${helper}-rm`, `/d-rm-${helper}`);
+      const rm = await e.nook(['rm', '-f', `${helper}-rm`]);
+      expect(rm.code, show(rm)).toBe(0);
+      await waitUntil(() => !alive(first.pid), `${helper} (pid ${first.pid}) ends with its container (rm -f)`);
+      // A SIGKILL of the supervisor: the container dies with it, and so does the helper.
+      const second = await start(`${helper}-kill`, `/d-kill-${helper}`);
+      const sup = (await psRow(e, `${helper}-kill`))!;
+      const supervisorPid = hostProcesses().find((p) => p.pid === sup.Pid)?.ppid;
+      expect(supervisorPid, JSON.stringify(sup)).toBeGreaterThan(1);
+      process.kill(supervisorPid!, 'SIGKILL');
+      await waitUntil(() => !alive(second.pid), `${helper} (pid ${second.pid}) ends after its supervisor was killed`);
+      await e.nook(['rm', '-f', `${helper}-kill`]);
+      await noOrphanedHelpers(user);
+    });
 
   describe('from an image (generated /etc files)', () => {
     let registry: RegistryServer;

@@ -16,8 +16,8 @@
  * Lifetime: Debian 12's pasta quits only when a bind-mounted netns file is
  * deleted, so nook stops it itself. pasta daemonizes once its set-up is
  * done (so its exit says the network is ready), and reports its pid through
- * -P. A watchdog (a shell blocked reading a pipe only nook holds) kills it
- * should nook die before it can (SIGKILL): no pasta outlives its container.
+ * -P. A watchdog on the container's lifeline (lifeline.ts) kills it should
+ * its owner die before it can (SIGKILL): no pasta outlives its container.
  */
 import { spawn } from 'node:child_process';
 import fs = require('node:fs');
@@ -26,6 +26,7 @@ import path = require('node:path');
 import { NookError } from '../../errors';
 import { findExecutable } from '../../util/which';
 import type { PublishedPort } from '../spec';
+import type { Lifeline } from './lifeline';
 
 /** The addresses the container sees (slirp4netns's defaults, used for pasta too). */
 export const PRIVATE_NET = { address: '10.0.2.100', prefix: 24, gateway: '10.0.2.2', dns: '10.0.2.3' } as const;
@@ -99,7 +100,7 @@ export function tunError(helper: string): NookError {
 }
 
 /** Starts pasta for the waiting sandbox `pid` and resolves once its network is configured. */
-export async function startPasta(pid: number, ports: readonly PublishedPort[]): Promise<NetworkHelper> {
+export async function startPasta(pid: number, ports: readonly PublishedPort[], lifeline: Lifeline): Promise<NetworkHelper> {
   const pasta = findExecutable('pasta');
   if (!pasta)
     throw new NookError('--network pasta needs the pasta program, which is not installed', {
@@ -112,7 +113,8 @@ export async function startPasta(pid: number, ports: readonly PublishedPort[]): 
     if (code !== 0) throw pastaFailure(stderr, code);
     const daemon = Number(fs.readFileSync(pidFile, 'utf8').trim());
     if (!Number.isInteger(daemon) || daemon <= 0) throw new NookError(`pasta reported no process id (${pidFile})`);
-    return watched(daemon);
+    lifeline.watch(daemon);
+    return lifeline;
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -128,35 +130,4 @@ function run(file: string, args: string[]): Promise<{ code: number | null; stder
     // 'exit', not 'close': the daemon it leaves may keep a copy of stderr until it redirects it.
     child.on('exit', (code) => resolve({ code, stderr: Buffer.concat(err).toString('utf8') }));
   });
-}
-
-/**
- * The helper's daemon, with a watchdog: `sh` blocked on a pipe whose write
- * end only nook holds; EOF (nook ended, however) makes it kill the daemon.
- * In its own session, so a terminal's ^C does not take it before nook.
- */
-function watched(daemon: number): NetworkHelper {
-  const dog = spawn('/bin/sh', ['-c', 'read _ignored; kill -KILL "$0" 2>/dev/null', String(daemon)], {
-    stdio: ['pipe', 'ignore', 'ignore'],
-    detached: true,
-    env: {},
-  });
-  dog.on('error', () => undefined);
-  dog.stdin!.on('error', () => undefined);
-  dog.unref();
-  (dog.stdin as unknown as { unref?: () => void }).unref?.();
-  let stopped = false;
-  return {
-    stop() {
-      if (stopped) return;
-      stopped = true;
-      // The watchdog first: it must not kill a pid the daemon's death may free for reuse.
-      dog.kill('SIGKILL');
-      try {
-        process.kill(daemon, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    },
-  };
 }

@@ -6,15 +6,16 @@
  * host's loopback (--disable-host-loopback).
  *
  * Lifetime: slirp4netns stays in the foreground, says it is ready on
- * --ready-fd, and quits when --exit-fd hangs up: that descriptor's other end
- * is only nook's, so however nook ends, slirp4netns ends too.
+ * --ready-fd, and quits when --exit-fd hangs up: that is the container's
+ * lifeline (lifeline.ts), whose other end only the helper's owner holds.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { NookError } from '../../errors';
 import { findExecutable } from '../../util/which';
 import type { PublishedPort } from '../spec';
 import { tunError, type NetworkHelper } from './pasta';
+import type { Lifeline } from './lifeline';
 
 export function slirpArgs(pid: number): string[] {
   return [
@@ -26,7 +27,7 @@ export function slirpArgs(pid: number): string[] {
   ];
 }
 
-export async function startSlirp4netns(pid: number, ports: readonly PublishedPort[]): Promise<NetworkHelper> {
+export async function startSlirp4netns(pid: number, ports: readonly PublishedPort[], lifeline: Lifeline): Promise<NetworkHelper> {
   if (ports.length)
     throw new NookError('publishing ports with --network slirp4netns is not supported yet', { hint: 'use --network pasta for -p' });
   const file = findExecutable('slirp4netns');
@@ -34,23 +35,18 @@ export async function startSlirp4netns(pid: number, ports: readonly PublishedPor
     throw new NookError('--network slirp4netns needs the slirp4netns program, which is not installed', {
       hint: 'install slirp4netns, or use --network pasta or --network host',
     });
-  const child = spawn(file, slirpArgs(pid), { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
-  const exitFd = child.stdio[4] as Writable;
-  const stop = () => {
-    exitFd.destroy();
-    child.kill('SIGKILL');
-  };
+  const child = spawn(file, slirpArgs(pid), { stdio: ['ignore', 'ignore', 'pipe', 'pipe', lifeline.read.fd], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+  lifeline.adopt(child.pid);
   try {
     await ready(child);
   } catch (e) {
-    stop();
+    lifeline.stop();
     throw e;
   }
   child.unref();
   (child.stderr as unknown as { unref?: () => void }).unref?.();
   (child.stdio[3] as unknown as { unref?: () => void }).unref?.();
-  (exitFd as unknown as { unref?: () => void }).unref?.();
-  return { stop };
+  return lifeline;
 }
 
 /** Resolves on the ready byte; rejects, saying why, if slirp4netns exits first. */

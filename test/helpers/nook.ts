@@ -30,6 +30,8 @@ export interface NookOptions {
    * wrappers exec one another: the child's pid is nook's.
    */
   tun?: string;
+  /** With `tun`: a file bind-mounted over /etc/resolv.conf in that mount namespace too (the host's servers as nook and pasta see them). */
+  resolvConf?: string;
 }
 
 export interface NookResult {
@@ -56,8 +58,8 @@ function spawnNook(args: string[], opts: NookOptions): ChildProcess {
         'unshare',
         [
           '-m', '--propagation', 'private', '--', '/bin/sh', '-c',
-          'mount --bind "$0" /dev/net/tun || exit 99; u=$1 g=$2; shift 2; exec setpriv --reuid="$u" --regid="$g" --clear-groups -- "$@"',
-          opts.tun, String(user.uid), String(user.gid), opts.bin ?? NOOK, ...args,
+          'mount --bind "$0" /dev/net/tun || exit 99; [ -z "$3" ] || mount --bind "$3" /etc/resolv.conf || exit 99; u=$1 g=$2; shift 3; exec setpriv --reuid="$u" --regid="$g" --clear-groups -- "$@"',
+          opts.tun, String(user.uid), String(user.gid), opts.resolvConf ?? '', opts.bin ?? NOOK, ...args,
         ],
         {},
       ]

@@ -6,7 +6,10 @@
  * included). /dev/net/tun is 0600 here: the harness gives each nook a 0666
  * node in a private mount namespace (test/helpers/tun.ts), as desktops have it.
  */
+import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as path from 'node:path';
 import * as os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -16,6 +19,7 @@ import { hostProcesses, waitUntil, type HostProcess } from '../helpers/procs';
 import { hostTunOpen, openTunNode, removeTunNode } from '../helpers/tun';
 import { need, type TestUser } from '../helpers/users';
 import { env, psRow } from '../helpers/containers';
+import { scratchDir } from '../helpers/files';
 import { rootOnlyImageWith } from '../helpers/images';
 import { pushImage, startRegistry, type RegistryServer } from '../helpers/registry';
 import { findExecutable } from '../../src/util/which';
@@ -198,6 +202,51 @@ describe('private networks', () => {
       expect(pages).toBe(`page ${token}\npage ${token}\n`);
       expect(seen.map((s) => s.path)).toEqual(expect.arrayContaining(['/hci', '/gw']));
       await noOrphanedHelpers(user);
+    });
+
+    it("names resolve through pasta's DNS forwarder (10.0.2.3), which asks the host's nameserver: here a tiny answerer of the test's", async (ctx) => {
+      const { user, tun } = setup(ctx, 'pasta');
+      if (!tun) ctx.skip('needs the private mount namespace of the tun wrapper, to show nook and pasta a resolv.conf of the test');
+      // Answers every A query with the host's address, and remembers the names asked.
+      const asked: string[] = [];
+      const dns = dgram.createSocket('udp4');
+      dns.on('message', (q, peer) => {
+        let i = 12;
+        const labels: string[] = [];
+        while (q[i]) {
+          labels.push(q.subarray(i + 1, i + 1 + q[i]).toString());
+          i += q[i] + 1;
+        }
+        const question = q.subarray(12, i + 5);
+        asked.push(labels.join('.'));
+        const isA = q.readUInt16BE(i + 1) === 1;
+        const header = Buffer.from([q[0], q[1], 0x81, 0x80, 0, 1, 0, isA ? 1 : 0, 0, 0, 0, 0]);
+        const answer = Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, ...hostIp().split('.').map(Number)]);
+        dns.send(Buffer.concat([header, question, ...(isA ? [answer] : [])]), peer.port, peer.address);
+      });
+      await new Promise<void>((resolve, reject) => {
+        dns.once('error', reject);
+        dns.bind(53, hostIp(), () => resolve());
+      }).catch((e) => ctx.skip(`cannot listen on ${hostIp()}:53 for the test's DNS answerer: ${(e as Error).message}`));
+      try {
+        const resolv = path.join(scratchDir(), 'resolv.conf');
+        fs.writeFileSync(resolv, `nameserver ${hostIp()}\n`, { mode: 0o644 });
+        const e = env(user);
+        const name = `web-${randomBytes(3).toString('hex')}.nook.test`;
+        const port = new URL(url).port;
+        const r = await e.nook(
+          ['run', '--tls-verify=false', '-q', '--network', 'pasta', image, 'sh', '-c', `head -3 /etc/resolv.conf; nslookup ${name} 10.0.2.3; wget -q -O- http://${name}:${port}/dns`],
+          { tun, resolvConf: resolv },
+        );
+        expect(r.code, show(r)).toBe(0);
+        // The forwarder first, then the host's own server (as nook saw the host's resolv.conf).
+        expect(r.stdout).toContain(`nameserver 10.0.2.3\nnameserver ${hostIp()}\n`);
+        expect(r.stdout).toContain(`page ${token}`);
+        expect(asked).toContain(name);
+        expect(seen.map((s) => s.path)).toContain('/dns');
+      } finally {
+        dns.close();
+      }
     });
   });
 });

@@ -13,6 +13,7 @@ import { resourceLimitsFromFlags } from '../sandbox/cgroups';
 import type { BindMount, TmpfsMount } from '../sandbox/spec';
 import { stringList, type FlagValues, type ParsedArgs } from './args';
 import { securityRequestFromFlags, ulimitsFromFlags } from './security-flags';
+import { runDefaults } from './run-defaults';
 
 /**
  * The request the flags make. `image`: the first positional is an image
@@ -111,9 +112,12 @@ export function expandEnv(entry: string): string[] {
 }
 
 
-/** --network/--net: none (the default), host, pasta (alias private), slirp4netns, container:NAME|ID. */
-export function networkMode(flags: Record<string, unknown>): NetworkMode {
-  const v = String(flags.network ?? flags.net ?? 'none');
+/**
+ * --network/--net: none (the default, or nook.json's "network"), host, pasta
+ * (alias private), slirp4netns, container:NAME|ID.
+ */
+export function networkMode(flags: Record<string, unknown>, defaults: () => { network?: string } = () => runDefaults()): NetworkMode {
+  const v = String(flags.network ?? flags.net ?? defaults().network ?? 'none');
   if (v === 'none' || v === 'host' || v === 'pasta' || v === 'slirp4netns') return v;
   if (v === 'private') return 'pasta';
   if (v.startsWith('container:') && v.length > 'container:'.length) return { container: v.slice('container:'.length) };

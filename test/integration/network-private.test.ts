@@ -98,6 +98,21 @@ describe('private networks', () => {
   it('--network private is pasta', (ctx) => fetchFromHost(ctx, 'pasta', 'private'));
   it('--network slirp4netns reaches it too', (ctx) => fetchFromHost(ctx, 'slirp4netns', 'slirp4netns'));
 
+  it('$XDG_CONFIG_HOME/nook/nook.json {"network": "pasta"} makes the private network the default; --network none still wins', async (ctx) => {
+    const { user, tun } = setup(ctx, 'pasta');
+    const config = scratchDir(user, 'xdg-');
+    fs.mkdirSync(path.join(config, 'nook'));
+    fs.writeFileSync(path.join(config, 'nook', 'nook.json'), '{"network": "pasta"}\n', { mode: 0o644 });
+    const opts = { user, tun, env: { XDG_CONFIG_HOME: config } };
+    const byDefault = await sandboxSh('ip -4 addr show', [], opts);
+    expect(byDefault.code, show(byDefault)).toBe(0);
+    expect(byDefault.stdout).toContain('inet 10.0.2.100/24');
+    const none = await sandboxSh('ip -4 addr show', ['--network', 'none'], opts);
+    expect(none.code, show(none)).toBe(0);
+    expect(none.stdout).not.toContain('10.0.2.100');
+    expect(none.stdout).toContain('inet 127.0.0.1/8');
+  });
+
   it('the host\'s loopback stays out of reach (-T none, --no-map-gw)', async (ctx) => {
     const { user, tun } = setup(ctx, 'pasta');
     const local = http.createServer((_req, res) => res.end('loopback\n'));

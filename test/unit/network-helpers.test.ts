@@ -2,6 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { pastaArgs, pastaPortArgs } from '../../src/sandbox/network/pasta';
 import { slirpArgs } from '../../src/sandbox/network/slirp4netns';
 import { networkMode } from '../../src/cli/run-request';
+import { runDefaults } from '../../src/cli/run-defaults';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 describe('pasta arguments', () => {
   it("join the sandbox by pid, keep the host's loopback out, and give it slirp4netns's layout", () => {
@@ -33,7 +37,7 @@ describe('slirp4netns arguments', () => {
 
 describe('--network', () => {
   it('takes none (the default), host, pasta, private (= pasta), slirp4netns, container:NAME; --net too', () => {
-    expect(networkMode({})).toBe('none');
+    expect(networkMode({}, () => ({}))).toBe('none');
     for (const m of ['none', 'host', 'pasta', 'slirp4netns']) expect(networkMode({ network: m })).toBe(m);
     expect(networkMode({ network: 'private' })).toBe('pasta');
     expect(networkMode({ net: 'pasta' })).toBe('pasta');
@@ -52,5 +56,26 @@ describe("pasta's failures, in the user's terms", () => {
     expect(port.hint).toMatch(/another host port/);
     expect(pastaFailure('Failed to open tun socket in namespace\n', 1).message).toMatch(/^pasta cannot open \/dev\/net\/tun: it (is mode \d{4}|is missing)/);
     expect(pastaFailure('Failed to send 12 bytes to syslog\nsomething else\n', 1).message).toBe("pasta could not set up the container's network (exit 1): something else");
+  });
+});
+
+describe('nook.json: a user default for --network', () => {
+  it('is used without a flag; a flag wins; a missing file is no default; a bad one is named', () => {
+    expect(networkMode({}, () => ({ network: 'pasta' }))).toBe('pasta');
+    expect(networkMode({ network: 'none' }, () => ({ network: 'pasta' }))).toBe('none');
+    expect(() => networkMode({}, () => ({ network: 'bridge' }))).toThrow(/"bridge" is not supported/);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-defaults-'));
+    try {
+      const file = path.join(dir, 'nook.json');
+      expect(runDefaults(file)).toEqual({});
+      fs.writeFileSync(file, '{"network": "private"}');
+      expect(runDefaults(file)).toEqual({ network: 'private' });
+      fs.writeFileSync(file, '{"network": 1}');
+      expect(() => runDefaults(file)).toThrow(/nook\.json: "network" is not a string/);
+      fs.writeFileSync(file, '{');
+      expect(() => runDefaults(file)).toThrow(/cannot read .*nook\.json/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

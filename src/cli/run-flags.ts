@@ -26,7 +26,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'volume', short: 'v', type: 'string', multiple: true, value: 'HOST:DEST[:ro]', help: 'bind mount a host path' },
   { name: 'tmpfs', type: 'string', multiple: true, value: 'DEST[:OPTS]', help: 'mount a tmpfs (default options: rw,noexec,nosuid,nodev)' },
   { name: 'read-only', type: 'boolean', help: 'mount / read-only' },
-  { name: 'network', type: 'string', value: 'MODE', help: "none (default: a sandbox is closed unless asked; loopback only), host (the host's network), pasta or private (a private network with outbound access, via pasta), slirp4netns, container:NAME|ID" },
+  { name: 'network', type: 'string', value: 'MODE', help: "none (default: a sandbox is closed unless asked; loopback only), host (the host's network), pasta or private (a private network with outbound access, via pasta), slirp4netns; $XDG_CONFIG_HOME/nook/nook.json {\"network\": \"pasta\"} changes the default" },
   { name: 'net', type: 'string', value: 'MODE', help: 'same as --network' },
   { name: 'dns', type: 'string', multiple: true, value: 'IP', help: "a nameserver for the container's /etc/resolv.conf (instead of the host's)" },
   { name: 'dns-search', type: 'string', multiple: true, value: 'DOMAIN', help: "a search domain for the container's /etc/resolv.conf" },

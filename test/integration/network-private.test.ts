@@ -159,6 +159,22 @@ describe('private networks', () => {
       await noOrphanedHelpers(user);
     });
 
+  it('a SIGKILL of nook while pasta is still setting up leaves no pasta behind either', async (ctx) => {
+    const { user, tun } = setup(ctx, 'pasta');
+    const nook = startNook(runArgs(['--network', 'pasta'], ['sh', '-c', 'echo ready; exec sleep 1000']), { user, tun });
+    // The first pasta process aimed at nook's child: its set-up has begun (it may have finished too; either way nothing may remain).
+    let target = 0;
+    await waitUntil(() => {
+      const container = new Set(hostProcesses().filter((p) => p.ppid === nook.pid).map((p) => p.pid));
+      target = helpers().find((h) => container.has(h.target))?.target ?? 0;
+      return target > 0;
+    }, 'pasta starts', 10_000).catch((e) => { throw new Error(`${(e as Error).message}; nook stdout: ${nook.stdout}; stderr: ${nook.stderr}; helpers: ${JSON.stringify(helpers())}`); });
+    nook.kill('SIGKILL');
+    await nook.processExited;
+    await waitUntil(() => !helpers().some((h) => h.target === target && h.state !== 'Z'), `no pasta for container ${target} after nook was killed`);
+    await noOrphanedHelpers(user);
+  });
+
   for (const helper of ['pasta', 'slirp4netns'] as const)
     it(`-d --network ${helper}: the container reaches the host; rm -f, and a SIGKILL of its supervisor, leave no ${helper}`, async (ctx) => {
       const { user, tun } = setup(ctx, helper);

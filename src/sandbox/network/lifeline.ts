@@ -7,11 +7,11 @@
  * closes, the helper goes:
  * - slirp4netns gets the read end as --exit-fd and quits on its own;
  * - pasta (Debian 12's quits only when a bind-mounted netns file is
- *   deleted) gets a watchdog: a shell blocked reading the read end; it is
- *   told pasta's pid, and kills it at EOF.
+ *   deleted) runs under a watchdog shell that holds the read end: it runs
+ *   pasta's set-up, reads the daemon's pid, and kills it at EOF (even when
+ *   the owner died during the set-up).
  */
 import { spawn } from 'node:child_process';
-import fs = require('node:fs');
 import type { Native } from '../../../ffi/native';
 import { pipe, type Fd } from '../fd';
 
@@ -33,21 +33,48 @@ export class Lifeline {
   }
 
   /**
-   * Hands pasta's daemon `pid` to a watchdog that kills it at EOF. In a
-   * session of its own, so a terminal's ^C does not take it before nook.
+   * Runs a daemonizing helper (pasta) under a watchdog shell, which is its
+   * parent: it runs `argv` to its exit (the helper's set-up), reports
+   * "pid N" (the daemon's, from `pidFile`) or "fail CODE", then blocks on
+   * the lifeline and kills the daemon at EOF. Being the parent, it also
+   * covers the set-up itself: should the owner die meanwhile, the daemon is
+   * killed as soon as it exists. In a session of its own, so a terminal's
+   * ^C does not take it before nook.
    */
-  watch(pid: number): void {
-    this.helperPid = pid;
-    const dog = spawn('/bin/sh', ['-c', 'read pid && read _eof; kill -KILL "$pid" 2>/dev/null'], {
-      stdio: [this.read.fd, 'ignore', 'ignore'],
+  async runWatched(argv: string[], pidFile: string): Promise<{ pid?: number; code?: number; stderr: string }> {
+    // SIGPIPE ignored once the helper has run (an ignored signal would be its too: pasta then fails
+    // to install its handlers): with nook gone, the report must not kill the shell before it kills the daemon.
+    const script = 'p=$1; shift; "$@"; c=$?; trap "" PIPE; [ $c = 0 ] || { echo "fail $c"; exit 0; }; read pid < "$p" || exit 0; echo "pid $pid"; while read _l; do :; done; kill -KILL "$pid" 2>/dev/null';
+    const dog = spawn('/bin/sh', ['-c', script, 'sh', pidFile, ...argv], {
+      stdio: [this.read.fd, 'pipe', 'pipe'],
       detached: true,
-      env: {},
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
     });
-    dog.on('error', () => undefined);
-    dog.unref();
     this.watchdogPid = dog.pid;
-    fs.writeSync(this.write.fd, `${pid}\n`);
     this.read.close();
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    dog.stderr!.on('data', (b: Buffer) => err.push(b));
+    const line = await new Promise<string>((resolve, reject) => {
+      dog.on('error', reject);
+      dog.stdout!.on('data', (b: Buffer) => {
+        out.push(b);
+        const text = Buffer.concat(out).toString('utf8');
+        if (text.includes('\n')) resolve(text.slice(0, text.indexOf('\n')));
+      });
+      dog.on('exit', () => resolve(Buffer.concat(out).toString('utf8').trim()));
+    });
+    // A failed helper has exited, and the shell with it: its last words may still be in the pipe.
+    if (!line.startsWith('pid ') && !dog.stderr!.closed) await new Promise((resolve) => dog.stderr!.once('close', resolve));
+    const stderr = Buffer.concat(err).toString('utf8');
+    dog.unref();
+    for (const s of [dog.stdout, dog.stderr]) (s as unknown as { destroy(): void }).destroy();
+    const m = /^(pid|fail) (\d+)$/.exec(line);
+    if (m?.[1] === 'pid') {
+      this.helperPid = Number(m[2]);
+      return { pid: this.helperPid, stderr };
+    }
+    return { code: m ? Number(m[2]) : undefined, stderr };
   }
 
   /** A helper that watches the read end itself (slirp4netns's --exit-fd), now started as `pid`. */

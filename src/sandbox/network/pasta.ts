@@ -16,10 +16,10 @@
  * Lifetime: Debian 12's pasta quits only when a bind-mounted netns file is
  * deleted, so nook stops it itself. pasta daemonizes once its set-up is
  * done (so its exit says the network is ready), and reports its pid through
- * -P. A watchdog on the container's lifeline (lifeline.ts) kills it should
- * its owner die before it can (SIGKILL): no pasta outlives its container.
+ * -P. It runs under a watchdog on the container's lifeline (lifeline.ts),
+ * which kills the daemon should its owner die before it can (SIGKILL, during
+ * the set-up too): no pasta outlives its container.
  */
-import { spawn } from 'node:child_process';
 import fs = require('node:fs');
 import os = require('node:os');
 import path = require('node:path');
@@ -109,25 +109,10 @@ export async function startPasta(pid: number, ports: readonly PublishedPort[], l
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-pasta-'));
   const pidFile = path.join(dir, 'pid');
   try {
-    const { code, stderr } = await run(pasta, pastaArgs(pid, ports, pidFile));
-    if (code !== 0) throw pastaFailure(stderr, code);
-    const daemon = Number(fs.readFileSync(pidFile, 'utf8').trim());
-    if (!Number.isInteger(daemon) || daemon <= 0) throw new NookError(`pasta reported no process id (${pidFile})`);
-    lifeline.watch(daemon);
+    const r = await lifeline.runWatched([pasta, ...pastaArgs(pid, ports, pidFile)], pidFile);
+    if (!r.pid) throw pastaFailure(r.stderr, r.code ?? null);
     return lifeline;
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** Runs pasta's foreground part to its exit (pasta daemonizes once the network is ready). */
-function run(file: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
-    const err: Buffer[] = [];
-    child.stderr!.on('data', (b: Buffer) => err.push(b));
-    child.on('error', reject);
-    // 'exit', not 'close': the daemon it leaves may keep a copy of stderr until it redirects it.
-    child.on('exit', (code) => resolve({ code, stderr: Buffer.concat(err).toString('utf8') }));
-  });
 }

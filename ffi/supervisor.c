@@ -22,6 +22,9 @@
  *   5 sync pipe, read end   6 sync pipe, write end (nook keeps its own copy)
  *   7 report pipe to nook (write end)   8 stdout pipe (read end)   9 stderr pipe (read end)
  *   10 the container's lock (flock held for as long as the container lives)
+ *   11 (optional) the network helper's lifeline (src/sandbox/network/lifeline.ts): pasta or
+ *      slirp4netns lives while it is open. Made close-on-exec here, so that it closes when the
+ *      container has exited and the exit command runs, or when the supervisor dies.
  * Descriptors 1, 2, 4, 5 and 6 are the child's: the supervisor closes its copies after clone().
  *
  * With published ports (PORTS other than "-", see port-proxy.h) it binds them
@@ -56,7 +59,7 @@ void *nook_child_stack_top(void);
 int nook_read_status(int fd, int32_t *out4, int *passed_fd);
 
 enum { FD_STATUS = 3, FD_STATUS_CHILD = 4, FD_SYNC_READ = 5, FD_SYNC_WRITE = 6, FD_REPORT = 7,
-       FD_OUT = 8, FD_ERR = 9, FD_LOCK = 10 };
+       FD_OUT = 8, FD_ERR = 9, FD_LOCK = 10, FD_LIFELINE = 11 };
 
 static void report(const char *fmt, long a, long b, long c)
 {
@@ -185,6 +188,8 @@ int main(int argc, char **argv)
     signal(SIGHUP, SIG_IGN);
     signal(SIGINT, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
+    /* EBADF when the container has no network helper. */
+    fcntl(FD_LIFELINE, F_SETFD, FD_CLOEXEC);
 
     void *plan = read_file(argv[1]);
     if (!plan) {

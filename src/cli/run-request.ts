@@ -7,13 +7,14 @@
 import fs = require('node:fs');
 import path = require('node:path');
 import { NookError, UsageError } from '../errors';
-import { defaultRequest, type NetworkRequest, type RunRequest } from '../container/request';
+import { defaultRequest, type NetworkMode, type NetworkRequest, type RunRequest } from '../container/request';
 import { MS } from '../../ffi/linux';
 import { resourceLimitsFromFlags } from '../sandbox/cgroups';
 import type { BindMount, TmpfsMount } from '../sandbox/spec';
 import { stringList, type FlagValues, type ParsedArgs } from './args';
 import { securityRequestFromFlags, ulimitsFromFlags } from './security-flags';
 import { parsePortSpec } from './port-flags';
+import { runDefaults } from './run-defaults';
 
 /**
  * The request the flags make. `image`: the first positional is an image
@@ -112,10 +113,24 @@ export function expandEnv(entry: string): string[] {
 }
 
 
-function networkMode(flags: Record<string, unknown>): 'none' | 'host' {
-  const v = (flags.network ?? flags.net ?? 'none') as string;
-  if (v === 'none' || v === 'host') return v;
-  throw new UsageError(`network mode "${v}" is not supported`, 'use --network none (the default: loopback only) or --network host');
+/**
+ * --network/--net: none (the default, or nook.json's "network"), host, pasta
+ * (alias private), slirp4netns, container:NAME|ID. `publishing` (-p or -P)
+ * with no mode given anywhere: 'auto', a private network where the host
+ * allows one (compose.ts decides), as docker's -p implies a network.
+ */
+export function networkMode(
+  flags: Record<string, unknown>,
+  publishing = false,
+  defaults: () => { network?: string } = () => runDefaults(),
+): NetworkMode {
+  const given = flags.network ?? flags.net ?? defaults().network;
+  if (given === undefined && publishing) return 'auto';
+  const v = String(given ?? 'none');
+  if (v === 'none' || v === 'host' || v === 'pasta' || v === 'slirp4netns') return v;
+  if (v === 'private') return 'pasta';
+  if (v.startsWith('container:') && v.length > 'container:'.length) return { container: v.slice('container:'.length) };
+  throw new UsageError(`network mode "${v}" is not supported`, 'use --network none (the default: loopback only), host, pasta (or private), slirp4netns or container:NAME');
 }
 
 
@@ -125,8 +140,8 @@ function parseAddHost(v: string): { name: string; ip: string } {
   const i = v.indexOf(':');
   const name = i < 0 ? '' : v.slice(0, i);
   const ip = i < 0 ? '' : v.slice(i + 1);
-  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(name) || !isIp(ip))
-    throw new UsageError(`invalid --add-host "${v}"`, 'use --add-host NAME:IP, e.g. --add-host db:10.0.0.5');
+  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(name) || !(isIp(ip) || ip === 'host-gateway'))
+    throw new UsageError(`invalid --add-host "${v}"`, 'use --add-host NAME:IP or NAME:host-gateway, e.g. --add-host db:10.0.0.5');
   return { name, ip };
 }
 
@@ -142,9 +157,7 @@ function networkFromFlags(flags: FlagValues): NetworkRequest {
     if (!/^[A-Za-z0-9.-]+$/.test(d)) throw new UsageError(`invalid --dns-search "${d}"`, 'give a domain name, e.g. --dns-search example.com');
   const ports = stringList(flags.publish).flatMap(parsePortSpec);
   const publishAll = Boolean(flags['publish-all']);
-  // -p without --network: a network namespace of the container's own (with only loopback, until the
-  // private network lands: the built-in port proxy serves the ports).
-  const mode = networkMode(flags);
+  const mode = networkMode(flags, ports.length > 0 || publishAll);
   // As docker: the host's network has the host's ports already.
   if (mode === 'host' && (ports.length || publishAll)) process.stderr.write('WARNING: Published ports are discarded when using host network mode\n');
   return { mode, ports, publishAll, dns, dnsSearch, addHosts: stringList(flags['add-host']).map(parseAddHost) };

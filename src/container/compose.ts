@@ -15,13 +15,14 @@ import { computeIdMapping, mappedUser, type HostIdentity } from '../sandbox/idma
 import { DEFAULT_PATH } from '../sandbox/plan';
 import { rootView } from '../sandbox/rootfs-view';
 import { compileSeccomp, defaultFilter, hostSeccompArch } from '../sandbox/seccomp';
-import type { OverlayRoot, SandboxSpec, SecuritySpec } from '../sandbox/spec';
+import type { OverlayRoot, SandboxNetwork, SandboxSpec, SecuritySpec } from '../sandbox/spec';
 import { terminalSize } from '../sandbox/terminal-size';
 import { resolveUser } from '../sandbox/users';
 import { randomHex } from '../util/random';
+import { privateNetworkAvailable } from '../sandbox/network/available';
 import { writeHostFiles } from './host-files';
 import { publishedPorts, unprivilegedPortStart } from './ports';
-import type { RunRequest, SecurityRequest } from './request';
+import type { NetworkMode, RunRequest, SecurityRequest } from './request';
 
 /** Where the sandbox's / comes from: a directory, or an image's layers (mounted on `rootfs`) and its config. */
 export interface RootSource {
@@ -52,12 +53,10 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
   // It becomes a line of the container's /etc/hosts and /etc/hostname: no blanks or control characters.
   if (/[\s\x00-\x1f\x7f]/.test(hostname)) throw new UsageError(`invalid hostname ${JSON.stringify(hostname)}`, 'a hostname has no spaces, newlines or control characters');
 
-  // Only 'none' and 'host' are composed yet (the private modes come with the pasta branch). With the
-  // host's network, published ports are discarded, as docker does: the ports are the host's already.
-  const mode = req.network.mode;
-  if (mode !== 'none' && mode !== 'host') throw new UsageError(`network mode ${JSON.stringify(mode)} is not supported yet`, 'use --network none or host');
-  const network = mode;
-  const ports = network === 'none' ? publishedPorts(req.network, root.image?.config, unprivilegedPortStart()) : [];
+  // With the host's network, published ports are discarded, as docker does: the ports are the host's already.
+  const asked = req.network.mode !== 'host' ? publishedPorts(req.network, root.image?.config, unprivilegedPortStart()) : [];
+  const network = sandboxNetwork(req.network.mode, asked.length > 0);
+  const ports = network === 'host' ? [] : asked;
 
   const defaults = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`, `HOME=${user.home}`, ...(p.tty ? ['TERM=xterm'] : [])];
   return checkStrings({
@@ -72,7 +71,7 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     ports: ports.length ? ports : undefined,
     readOnly: req.mounts.readOnly,
     // The user's binds come after: a -v onto /etc/hosts is mounted over nook's.
-    binds: [...(root.hostFiles ? writeHostFiles(root.hostFiles, req.network, hostname) : []), ...req.mounts.binds],
+    binds: [...(root.hostFiles ? writeHostFiles(root.hostFiles, { ...req.network, mode: network }, hostname) : []), ...req.mounts.binds],
     tmpfs: req.mounts.tmpfs,
     tty: p.tty,
     ttySize: p.tty ? terminalSize() : undefined,
@@ -84,6 +83,17 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     ulimits: p.ulimits,
     init: p.init,
   });
+}
+
+/**
+ * The sandbox's network mode. 'auto' (-p with no mode asked for): pasta
+ * where it is installed and the user may open /dev/net/tun, else loopback
+ * only with nook's port proxy serving the ports.
+ */
+function sandboxNetwork(mode: NetworkMode, publishing: boolean): SandboxNetwork {
+  if (mode === 'auto') return publishing && privateNetworkAvailable() ? 'pasta' : 'none';
+  if (typeof mode === 'string') return mode;
+  throw new UsageError(`--network container:${mode.container} is not supported yet`, 'use --network host, pasta or none');
 }
 
 /** Capabilities (docker's default set, with drops then adds), no_new_privs and the compiled seccomp filter. */

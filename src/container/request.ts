@@ -37,7 +37,14 @@ export interface PortMapping {
   containerPort: number;
   protocol: 'tcp' | 'udp';
 }
-export type NetworkMode = 'none' | 'host' | 'pasta' | 'slirp4netns' | { container: string };
+
+/**
+ * 'none': loopback only; 'host': the host's network; 'pasta' and
+ * 'slirp4netns': a private network through that helper; container: another
+ * container's network namespace. 'auto' (-p with no mode asked for): pasta
+ * where the host allows it, else loopback with nook's own port proxy.
+ */
+export type NetworkMode = 'none' | 'host' | 'pasta' | 'slirp4netns' | 'auto' | { container: string };
 
 export interface NetworkRequest {
   mode: NetworkMode;

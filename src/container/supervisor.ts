@@ -15,22 +15,23 @@
  */
 import fs = require('node:fs');
 import { encodePlan, type PlanOp } from '../../ffi/plan-format';
-import { initProgram, loadNative, supervisorPath } from '../../ffi/native';
+import { initProgram, loadNative, supervisorPath, type Native } from '../../ffi/native';
 import { describeErrno, NookError } from '../errors';
 import { ControlChannels, FdGroup, launch, pipe, runParentSteps, type Fd, type ParentStep } from '../sandbox/launcher';
 import { cloneFailure, stepFailure } from '../sandbox/diagnose';
 import { applyIdMapping, type HostIdentity } from '../sandbox/idmap';
 import { buildPlan, cloneFlags, type PlanFds } from '../sandbox/plan';
 import { O, SIGNAL } from '../../ffi/linux';
-import type { PublishedPort, SandboxSpec } from '../sandbox/spec';
+import { proxiedPorts, type PublishedPort, type SandboxSpec } from '../sandbox/spec';
 import { boundPorts, portsArgument } from '../sandbox/port-proxy';
 import { selfCommand } from '../sandbox/userns-exec';
 import type { ContainerCgroup } from '../sandbox/cgroups';
+import type { Lifeline } from '../sandbox/network/lifeline';
 import type { ContainerDir, LogOptions } from './state';
 
 
 /** The supervisor's descriptor numbers (see the comment at the top of ffi/supervisor.c). */
-const FD = { stdoutW: 1, stderrW: 2, status: 3, statusChild: 4, syncRead: 5, syncWrite: 6, report: 7, stdoutR: 8, stderrR: 9, lock: 10 } as const;
+const FD = { stdoutW: 1, stderrW: 2, status: 3, statusChild: 4, syncRead: 5, syncWrite: 6, report: 7, stdoutR: 8, stderrR: 9, lock: 10, lifeline: 11 } as const;
 
 export interface Started {
   pid: number;
@@ -84,7 +85,7 @@ function launchOps(ch: PlanFds, moves: [number, number][], argv: string[]): Plan
   moves.forEach(([from], i) => ops.push({ op: 'DUP2', args: [from, base + i], what: `move fd ${from} aside` }));
   moves.forEach(([, to], i) => ops.push({ op: 'DUP2', args: [base + i, to], what: `move fd ${moves[i][0]} to ${to}` }));
   ops.push({ op: 'RESET_SIGNALS', args: [], what: 'reset signal dispositions' });
-  ops.push({ op: 'CLOEXEC_FROM', args: [FD.lock + 1], what: 'mark other descriptors close-on-exec' });
+  ops.push({ op: 'CLOEXEC_FROM', args: [Math.max(...moves.map(([, to]) => to)) + 1], what: 'mark other descriptors close-on-exec' });
   const env = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);
   ops.push({ op: 'EXEC', args: [argv[0], { strings: argv }, { strings: env }, null], what: `execute ${argv[0]}` });
   return ops;
@@ -106,8 +107,25 @@ export interface StartRequest {
  * closes once, on every path.
  */
 export async function startSupervised(req: StartRequest): Promise<Started> {
-  const { dir, spec, host } = req;
+  const { spec } = req;
   const n = loadNative();
+  // A private network's helper lives while the supervisor holds the lifeline (its fd 11), not this nook, which exits now.
+  const net = spec.network === 'pasta' || spec.network === 'slirp4netns' ? await import('../sandbox/network/helper') : undefined;
+  const lifeline = net?.Lifeline.open(n);
+  try {
+    return await supervise(req, n, lifeline && net ? { lifeline, start: net.startNetworkHelper } : undefined);
+  } catch (e) {
+    lifeline?.stop();
+    throw e;
+  } finally {
+    lifeline?.release();
+  }
+}
+
+type NetworkStart = { lifeline: Lifeline; start: typeof import('../sandbox/network/helper').startNetworkHelper };
+
+async function supervise(req: StartRequest, n: Native, network: NetworkStart | undefined): Promise<Started> {
+  const { dir, spec, host } = req;
   using fds = new FdGroup();
   // The container's channels: the supervisor clones the container, nook releases it.
   using container = ControlChannels.open(n);
@@ -121,7 +139,7 @@ export async function startSupervised(req: StartRequest): Promise<Started> {
   fs.writeFileSync(dir.p('plan'), encodePlan(ops, FD.statusChild), { mode: 0o600 });
 
   const exitCommand = [...selfCommand(), '__exited', dir.id];
-  const argv = [supervisorPath(), dir.p('plan'), String(cloneFlags(spec)), dir.p('container.log'), String(req.log.maxSize), String(req.log.maxFiles), portsArgument(spec.ports), '--', ...exitCommand];
+  const argv = [supervisorPath(), dir.p('plan'), String(cloneFlags(spec)), dir.p('container.log'), String(req.log.maxSize), String(req.log.maxFiles), portsArgument(proxiedPorts(spec)), '--', ...exitCommand];
   const supervisor = await launch(n, {
     flags: SIGNAL.SIGCHLD,
     plan: (ch) =>
@@ -131,6 +149,7 @@ export async function startSupervised(req: StartRequest): Promise<Started> {
           [outW.fd, FD.stdoutW], [errW.fd, FD.stderrW], [container.statusParent.fd, FD.status], [container.statusChild.fd, FD.statusChild],
           [container.syncRead.fd, FD.syncRead], [container.syncWrite.fd, FD.syncWrite], [reportW.fd, FD.report], [outR.fd, FD.stdoutR],
           [errR.fd, FD.stderrR], [req.lockFd, FD.lock],
+          ...(network ? [[network.lifeline.write.fd, FD.lifeline] as [number, number]] : []),
         ],
         argv,
       ),
@@ -146,13 +165,15 @@ export async function startSupervised(req: StartRequest): Promise<Started> {
   let first = report.next();
   const portLines: string[] = [];
   for (; first?.startsWith('port'); first = report.next()) portLines.push(first);
-  const ports = spec.ports && boundPorts(spec.ports, portLines);
+  const proxied = proxiedPorts(spec);
+  let ports = proxied.length ? boundPorts(proxied, portLines) : undefined;
   const m = first && /^pid (\d+)$/.exec(first);
   if (!m) throw supervisorFailure(first, ops, spec, host);
   const pid = Number(m[1]);
   const steps: ParentStep[] = [{ name: 'write the id maps', run: (p) => applyIdMapping(n, p, spec.idmap, host) }];
   const cgroup = req.cgroup;
   if (cgroup) steps.push({ name: 'join the cgroup', run: (p) => cgroup.join(p) });
+  if (network) steps.push({ name: `start ${spec.network}`, run: async (p) => void ({ ports } = await network.start(spec, p, network.lifeline)) });
   try {
     await runParentSteps(steps, pid);
   } catch (e) {

@@ -9,7 +9,7 @@
 import fs = require('node:fs');
 import { MS } from '../../ffi/linux';
 import type { MountEntry } from './mounts';
-import type { BindMount, SandboxSpec } from './spec';
+import { ownNetns, type BindMount, type SandboxSpec } from './spec';
 
 /** Host device nodes bound into the sandbox's /dev, as docker provides them. */
 export const DEV_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'] as const;
@@ -56,7 +56,7 @@ export function containerMounts(spec: SandboxSpec): MountEntry[] {
     ...devMounts(),
     fresh('/dev/pts', 'devpts', 'devpts', MS.NOSUID | MS.NOEXEC, `newinstance,ptmxmode=0666,mode=0620${ptsGid}`, 'mount a new devpts instance on /dev/pts', true),
   ];
-  if (spec.resources && spec.network === 'none')
+  if (spec.resources && ownNetns(spec.network))
     // The sandbox's own cgroup, as the root of its cgroup namespace (entered right after the id maps).
     list.push({
       destination: '/sys/fs/cgroup', type: 'cgroup2', source: 'cgroup2', create: 'none', needsIdMaps: true, what: 'mount its cgroup on /sys/fs/cgroup', data: null,
@@ -68,7 +68,7 @@ export function containerMounts(spec: SandboxSpec): MountEntry[] {
 
 function sysMount(network: SandboxSpec['network']): MountEntry {
   // A sysfs of our own needs a network namespace owned by our user namespace.
-  if (network === 'none') return fresh('/sys', 'sysfs', 'sysfs', MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.RDONLY, null, 'mount sysfs read-only on /sys', false);
+  if (ownNetns(network)) return fresh('/sys', 'sysfs', 'sysfs', MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.RDONLY, null, 'mount sysfs read-only on /sys', false);
   // The host's, read-only with every submount (/sys/fs/cgroup...): the executor sets the
   // attribute on the whole copied tree before attaching it (mount_setattr, Linux 5.12).
   return { destination: '/sys', type: 'bind', source: '/sys', flags: MS.BIND | MS.REC | MS.RDONLY, create: 'dir', needsIdMaps: false, what: "bind the host's /sys read-only" };

@@ -7,7 +7,7 @@ import fs = require('node:fs');
 import type { PlanOp } from '../../ffi/plan-format';
 import { containerMounts } from './default-mounts';
 import { compileMounts, resolveOp, type MountEntry } from './mounts';
-import type { SandboxSpec } from './spec';
+import { ownNetns, type SandboxSpec } from './spec';
 import { CLONE, O, PR, SIGNAL } from '../../ffi/linux';
 
 export function cloneFlags(spec: SandboxSpec): number {
@@ -15,7 +15,7 @@ export function cloneFlags(spec: SandboxSpec): number {
   // With a cgroup of its own, the child unshares its cgroup namespace once it has been moved
   // there (see buildPlan), so that its cgroup is the namespace's root.
   if (!spec.resources) flags |= CLONE.NEWCGROUP;
-  if (spec.network === 'none') flags |= CLONE.NEWNET;
+  if (ownNetns(spec.network)) flags |= CLONE.NEWNET;
   return (flags | SIGNAL.SIGCHLD) >>> 0;
 }
 
@@ -73,7 +73,7 @@ export function buildPlan(spec: SandboxSpec, fds: PlanFds, opts: PlanOptions = {
     ...mounts.afterIdMaps,
   ];
   ops.push({ op: 'SETHOSTNAME', args: [spec.hostname], what: `set the hostname to ${spec.hostname}` });
-  if (spec.network === 'none') ops.push({ op: 'IFUP', args: ['lo'], what: 'bring up the loopback interface' });
+  if (ownNetns(spec.network)) ops.push({ op: 'IFUP', args: ['lo'], what: 'bring up the loopback interface' });
 
   ops.push(...processOps(spec, fds.statusChild, { createCwd: true, initImage: opts.initImage, tiedToParent: tied, preserveFds: opts.preserveFds }));
   return ops;

@@ -13,7 +13,7 @@ import { applyIdMapping, type HostIdentity } from './idmap';
 import { buildPlan, cloneFlags } from './plan';
 import { stepFailure } from './diagnose';
 import { exitCodeFromWaitStatus, withSignalRelay, type SignalRelay } from './signals';
-import type { PublishedPort, SandboxSpec } from './spec';
+import { proxiedPorts, type PublishedPort, type SandboxSpec } from './spec';
 import type { ForegroundProxy } from './port-proxy';
 import { mark } from '../util/timing';
 import { randomHex } from '../util/random';
@@ -67,16 +67,26 @@ async function runInCgroup(n: Native, spec: SandboxSpec, host: HostIdentity, rel
   const steps: ParentStep[] = [{ name: 'write the id maps', run: (pid) => applyIdMapping(n, pid, spec.idmap, host) }];
   // Into its cgroup while it still waits for the release byte: nothing it runs escapes the limits.
   if (cg) steps.push({ name: 'join the cgroup', run: (pid) => cg.join(pid) });
-  // Published ports are bound before the clone: one in use fails the run with nothing started.
-  const proxy = spec.ports?.length ? await (await import('./port-proxy')).startForegroundProxy(spec.ports) : undefined;
+  // Ports of a loopback-only sandbox are nook's proxy's, bound before the clone: one in use fails the
+  // run with nothing started. A private network's helper (pasta, slirp4netns) serves its own.
+  const proxied = proxiedPorts(spec);
+  const proxy = proxied.length ? await (await import('./port-proxy')).startForegroundProxy(proxied) : undefined;
+  // After the id maps: the helper joins the child's user namespace, which must be mapped by then.
+  // Loaded only for the private modes (start-up time of the others).
+  const net = spec.network === 'pasta' || spec.network === 'slirp4netns' ? await import('./network/helper') : undefined;
+  const lifeline = net?.Lifeline.open(n);
+  let ports = proxy?.ports;
+  if (net && lifeline) steps.push({ name: `start ${spec.network}`, run: async (pid) => void ({ ports } = await net.startNetworkHelper(spec, pid, lifeline)) });
   try {
-    return await runWithPorts(n, spec, host, relay, steps, hooks, proxy);
+    return await launchAndFollow(n, spec, host, relay, steps, hooks, proxy, () => ports);
   } finally {
+    // Whatever way the command ended (or failed to start): no helper outlives it.
+    lifeline?.stop();
     await proxy?.stop();
   }
 }
 
-async function runWithPorts(
+async function launchAndFollow(
   n: Native,
   spec: SandboxSpec,
   host: HostIdentity,
@@ -84,6 +94,7 @@ async function runWithPorts(
   steps: ParentStep[],
   hooks: RunHooks,
   proxy: ForegroundProxy | undefined,
+  boundPorts: () => PublishedPort[] | undefined,
 ): Promise<number> {
   const started = await launch(n, {
     flags: cloneFlags(spec),
@@ -110,7 +121,7 @@ async function runWithPorts(
         throw e;
       }
     }
-    await hooks.onStarted?.(started.pid, proxy?.ports);
+    await hooks.onStarted?.(started.pid, boundPorts());
     return await followCommand(n, spec, relay, started.exited!, started.ptyMaster?.take());
   } finally {
     hooks.cancel?.removeEventListener('abort', kill);

@@ -72,13 +72,26 @@ export interface Rlimit {
   hard: number;
 }
 
-/** A host port published to a container port (the same shape as the request's PortMapping). */
+/**
+ * 'none': a network namespace of its own with only loopback up; 'host': the
+ * host's; 'pasta' and 'slirp4netns': a namespace of its own that the helper of
+ * that name connects to the host's network (user-mode NAT, see network/).
+ */
+export type SandboxNetwork = 'none' | 'host' | 'pasta' | 'slirp4netns';
+
+/** The same shape as the container layer's PortMapping (request.ts). */
 export interface PublishedPort {
   hostIp: string;
   hostPort: number;
   containerPort: number;
   protocol: 'tcp' | 'udp';
 }
+
+/** Whether the sandbox gets a network namespace of its own (every mode but the host's). */
+export const ownNetns = (network: SandboxNetwork): boolean => network !== 'host';
+
+/** The ports nook's own proxy serves: those of a loopback-only sandbox (a helper serves the private modes'). */
+export const proxiedPorts = (spec: Pick<SandboxSpec, 'network' | 'ports'>): PublishedPort[] => (spec.network === 'none' ? (spec.ports ?? []) : []);
 
 export interface SandboxSpec {
   rootfs: string;             // absolute host path of the directory that becomes / (with overlay: the mount point)
@@ -88,8 +101,13 @@ export interface SandboxSpec {
   cwd: string;                // working directory inside
   user: ProcessUser;
   hostname: string;
-  network: 'none' | 'host';   // 'none': own network namespace with loopback up
-  /** Host ports proxied into the loopback-only namespace (network 'none'); hostPort 0: a free one. */
+  network: SandboxNetwork;
+  /**
+   * Published host ports: served by the network helper (pasta -t/-u,
+   * slirp4netns add_hostfwd) in the private modes, by nook's port proxy
+   * into the loopback-only namespace with 'none' (proxiedPorts).
+   * hostPort 0: a free one, chosen when the ports are bound.
+   */
   ports?: PublishedPort[];
   readOnly: boolean;          // read-only /
   binds: BindMount[];

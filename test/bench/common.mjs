@@ -408,7 +408,7 @@ export function findPodmanRun(ctx, info, image) {
  * tried already), then warm-up and measured rounds, interleaved, each round
  * starting one row later. row.before() and row.after(), when given, run
  * around every run, untimed (e.g. to make and remove a fresh destination);
- * row.timeout (ms) replaces the usual limit of a run.
+ * row.timeout (ms) replaces the usual limit of a run; row.spawn adds spawn options (uid/gid).
  * Fills row.status, row.samples (ms) and row.fail.
  */
 export async function measure(rows, { warmup, runs, every = 10 }) {
@@ -418,7 +418,8 @@ export async function measure(rows, { warmup, runs, every = 10 }) {
     else if (row.skip) row.status = 'skipped';
     else row.status = 'ok';
   }
-  const limit = (row) => (row.timeout ? { timeout: row.timeout } : {});
+  // row.spawn: spawn options of its own (a row that starts as root and drops to the user itself).
+  const limit = (row) => ({ ...(row.timeout ? { timeout: row.timeout } : {}), ...(row.spawn ?? {}) });
   const why = (row, r) => whyFailed(r, row.timeout);
   const once = (row) => {
     row.before?.();

@@ -18,6 +18,27 @@ import {
 } from './common.mjs';
 
 const GOAL_SUPERVISOR_RSS_KB = 5 * 1024;
+/** What --network pasta may add to `nook run ... true` (issue 15). */
+const GOAL_PASTA_EXTRA_MS = 25;
+
+/**
+ * How the network rows run: as they are where /dev/net/tun is 0666; as root
+ * otherwise, through a private mount namespace with a 0666 node of the
+ * bench's own over /dev/net/tun (the host's is untouched), both rows through
+ * the same wrapper so that only the network differs.
+ */
+function networkRows(work, nk, R, env) {
+  const label = (m) => `nook run --network ${m} --rootfs R true`;
+  const argvOf = (m) => nk('run', '--network', m, '--rootfs', R, 'true');
+  const open = (() => { try { return (fs.statSync('/dev/net/tun').mode & 0o006) === 0o006; } catch { return false; } })();
+  if (open) return ['none', 'pasta'].map((m) => ({ key: `net-${m}`, label: label(m), argv: argvOf(m), env, isNook: true }));
+  if (!USER.asRoot) return ['none', 'pasta'].map((m) => ({ key: `net-${m}`, label: label(m), skip: '/dev/net/tun is not 0666 (run the bench as root to give the user a node of its own)' }));
+  const node = path.join(work, 'tun');
+  runAs(['/usr/bin/mknod', '-m', '0666', node, 'c', '10', '200'], env, { uid: 0, gid: 0 });
+  const wrap = (argv) => ['/usr/bin/unshare', '-m', '--propagation', 'private', '--', '/bin/sh', '-c',
+    'mount --bind "$0" /dev/net/tun && u=$1 g=$2 && shift 2 && exec setpriv --reuid="$u" --regid="$g" --clear-groups -- "$@"', node, String(USER.uid), String(USER.gid), ...argv];
+  return ['none', 'pasta'].map((m) => ({ key: `net-${m}`, label: `${label(m)} (0666 tun wrapper)`, argv: wrap(argvOf(m)), env, spawn: { uid: 0, gid: 0 }, isNook: true }));
+}
 const DETACHED = 5;
 
 function usage() {
@@ -85,6 +106,7 @@ async function main() {
   const rows = [
     { key: 'run', label: 'nook run --rootfs R true', argv: nk('run', '--rootfs', R, 'true'), env, isNook: true },
     { key: 'exec', label: 'nook exec C true', argv: nk('exec', 'bench0', 'true'), env, isNook: true },
+    ...networkRows(work, nk, R, env),
   ];
 
   // podman: conmon's memory and podman exec, when rootless podman works here.
@@ -125,6 +147,17 @@ async function main() {
   ];
   const exec = rows.find((r) => r.key === 'exec');
   if (exec.stats && base) checks.push({ id: 'b', description: 'nook exec C true next to nook run --rootfs R true (medians)', result: 'INFO', detail: `${exec.stats.median.toFixed(1)} vs ${base.toFixed(1)} ms (${fmtRatio(exec.ratio)})` });
+
+  const [netNone, netPasta] = ['net-none', 'net-pasta'].map((k) => rows.find((r) => r.key === k));
+  if (netNone?.stats && netPasta?.stats) {
+    const extra = netPasta.stats.median - netNone.stats.median;
+    checks.push({
+      id: 'c',
+      description: `--network pasta adds at most ${GOAL_PASTA_EXTRA_MS} ms to nook run --rootfs R true (medians)`,
+      result: extra <= GOAL_PASTA_EXTRA_MS ? 'PASS' : 'FAIL',
+      detail: `${netPasta.stats.median.toFixed(1)} vs ${netNone.stats.median.toFixed(1)} ms (+${extra.toFixed(1)} ms)`,
+    });
+  } else checks.push({ id: 'c', description: '--network pasta vs none', result: 'SKIP', detail: netPasta?.fail ?? netPasta?.skip ?? netNone?.fail ?? 'not measured' });
 
   if (opts.format === 'json') {
     process.stdout.write(JSON.stringify({

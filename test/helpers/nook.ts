@@ -24,6 +24,14 @@ export interface NookOptions {
   timeoutMs?: number;
   /** Start nook as the leader of a process group of its own, like a shell's foreground job. */
   ownGroup?: boolean;
+  /**
+   * A 0666 tun node (test/helpers/tun.ts) bind-mounted over /dev/net/tun in a
+   * private mount namespace for this nook only (the suite must be root). The
+   * wrappers exec one another: the child's pid is nook's.
+   */
+  tun?: string;
+  /** With `tun`: a file bind-mounted over /etc/resolv.conf in that mount namespace too (the host's servers as nook and pasta see them). */
+  resolvConf?: string;
 }
 
 export interface NookResult {
@@ -45,8 +53,19 @@ export function runArgs(flags: string[], cmd: string[]): string[] {
 
 function spawnNook(args: string[], opts: NookOptions): ChildProcess {
   const user = opts.user ?? testUsers().any;
-  return spawn(opts.bin ?? NOOK, args, {
-    ...spawnIdentity(user),
+  const [file, argv, identity] = opts.tun
+    ? [
+        'unshare',
+        [
+          '-m', '--propagation', 'private', '--', '/bin/sh', '-c',
+          'mount --bind "$0" /dev/net/tun || exit 99; [ -z "$3" ] || mount --bind "$3" /etc/resolv.conf || exit 99; u=$1 g=$2; shift 3; exec setpriv --reuid="$u" --regid="$g" --clear-groups -- "$@"',
+          opts.tun, String(user.uid), String(user.gid), opts.resolvConf ?? '', opts.bin ?? NOOK, ...args,
+        ],
+        {},
+      ]
+    : [opts.bin ?? NOOK, args, spawnIdentity(user)];
+  return spawn(file, argv, {
+    ...identity,
     cwd: opts.cwd ?? '/tmp',
     env: opts.fullEnv ?? { ...cleanEnv(user), ...opts.env },
     stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],

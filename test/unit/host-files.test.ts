@@ -39,6 +39,28 @@ describe("a container's /etc/hosts", () => {
   });
 });
 
+describe('with a private network (pasta, slirp4netns)', () => {
+  const host = files({ '/etc/resolv.conf': 'nameserver 10.1.1.1\nnameserver 127.0.0.53\n' });
+
+  it("puts the helper's DNS forwarder first, then the host's non-loopback servers; --dns still replaces them", () => {
+    for (const mode of ['pasta', 'slirp4netns'] as const) {
+      const text = resolvConf(net({ mode }), host);
+      expect(text).toMatch(/^# .*\nnameserver 10\.0\.2\.3\nnameserver 10\.1\.1\.1\n$/);
+      expect(resolvConf(net({ mode, dns: ['9.9.9.9'] }), host)).not.toContain('10.0.2.3');
+    }
+  });
+
+  it("names the container's own address with its hostname, and the host's address host.containers.internal, host.docker.internal and host-gateway", () => {
+    const text = hostsFile(net({ mode: 'pasta', addHosts: [{ name: 'gw', ip: 'host-gateway' }] }), 'web', files({}), () => '192.0.2.2');
+    expect(text.split('\n')).toEqual(expect.arrayContaining(['10.0.2.100\tweb', '192.0.2.2\thost.containers.internal host.docker.internal', '192.0.2.2\tgw']));
+    expect(text).not.toContain('127.0.1.1');
+  });
+
+  it('refuses host-gateway where nothing reaches the host (--network none), naming the flag', () => {
+    expect(() => hostsFile(net({ addHosts: [{ name: 'gw', ip: 'host-gateway' }] }), 'web', files({}), () => '192.0.2.2')).toThrow(/--add-host gw:host-gateway.*--network none/);
+  });
+});
+
 describe('the hostname that goes into them', () => {
   it('is refused with a newline, a blank or a control character, naming it', async () => {
     const { composeSpec } = await import('../../src/container/compose');

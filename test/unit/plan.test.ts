@@ -155,6 +155,15 @@ describe('plan', () => {
     expect(cloneFlags(spec({ network: 'host' })) & CLONE.NEWNET).toBe(0);
   });
 
+  it('gives the private modes (pasta, slirp4netns) a network namespace of their own with loopback up, and a sysfs of their own', () => {
+    for (const network of ['pasta', 'slirp4netns'] as const) {
+      expect(cloneFlags(spec({ network })) & CLONE.NEWNET).toBe(CLONE.NEWNET);
+      const plan = buildPlan(spec({ network }), fds);
+      expect(plan.map((o) => o.op)).toContain('IFUP');
+      expect(mountsAt(plan).find((m) => m.target === '/sys')).toMatchObject({ fstype: 'sysfs' });
+    }
+  });
+
   it('attaches stdin to /dev/null unless interactive, and uses a pty with -t', () => {
     const opens = (s: SandboxSpec) => buildPlan(s, fds).filter((o) => o.op === 'OPEN').map((o) => o.args[0]);
     expect(opens(spec())).toEqual(['/dev/null']);

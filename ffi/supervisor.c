@@ -34,7 +34,9 @@
  * Usage: nook-supervisor PLAN CLONE_FLAGS LOG MAX_SIZE MAX_FILES PORTS -- EXIT_COMMAND...
  *        nook-supervisor --proxy PORTS   (a foreground container's port proxy: see proxy_main)
  * Report lines to nook: "port I HOSTPORT" per published port (or "portfail I
- * ERRNO"), "pid N", then "ok" or "fail STEP OP ERRNO" (STEP -2: the port proxy).
+ * ERRNO"), "pid N", "forked N" when the plan forked the container's init
+ * (--network container:NAME), then "ok" or "fail STEP OP ERRNO" (STEP -2:
+ * the port proxy).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -232,6 +234,18 @@ int main(int argc, char **argv)
             break;
         if (msg[0] == 2 && passed >= 0)
             pty = passed;
+        if (msg[0] == 3 && msg[3] > 0) {
+            /*
+             * The executor joined another container's namespaces and forked the
+             * container's init (our child too, CLONE_PARENT), then ended: from here
+             * on the container is that child.
+             */
+            int st;
+            while (waitpid(pid, &st, __WALL) < 0 && errno == EINTR)
+                ;
+            pid = msg[3];
+            report("forked %ld\n", pid, 0, 0);
+        }
         if (msg[0] == 1) {
             report("fail %ld %ld %ld\n", msg[1], msg[2], msg[3]);
             int st;

@@ -15,6 +15,8 @@ import { ImageStore, imageSize } from '../image/store/store';
 import { parseArgs, flagHelp, type FlagSpec } from './args';
 import { parseFormat, renderTemplate, writeOut } from './format';
 import { portMap } from './port';
+import { networkName, type PublishedPort, type SandboxSpec } from '../sandbox/spec';
+import { PRIVATE_NET } from '../sandbox/network/layout';
 
 /** docker's zero time, for a container never started or never stopped. */
 const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -60,7 +62,7 @@ export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
     HostConfig: {
       AutoRemove: config.autoRemove,
       RestartPolicy: config.restart.name === 'on-failure' ? { Name: 'on-failure', MaximumRetryCount: config.restart.maxRetries } : { Name: 'no', MaximumRetryCount: 0 },
-      NetworkMode: spec.network,
+      NetworkMode: networkName(spec),
       PortBindings: portMap(spec.ports, true),
       PublishAllPorts: Boolean(storedRequest(config.spec)?.request.network.publishAll),
       ReadonlyRootfs: spec.readOnly,
@@ -77,7 +79,7 @@ export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
       ...spec.binds.map((b) => ({ Type: 'bind', Source: b.source, Destination: b.target, RW: !b.readOnly })),
       ...spec.tmpfs.map((t) => ({ Type: 'tmpfs', Source: '', Destination: t.target, Options: t.options })),
     ],
-    NetworkSettings: { IPAddress: '', Ports: portMap(s.display === 'running' ? s.ports : [], false), Networks: { [spec.network]: {} } },
+    NetworkSettings: networkSettings(spec, s.display === 'running' ? s.ports : []),
     Platform: 'linux',
     Cgroup: s.cgroup ?? null,
   };
@@ -158,4 +160,11 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   if (format.kind === 'template') writeOut(await renderTemplate({ ...format, table: false }, out, { flag: '--format' }));
   else writeOut(`${JSON.stringify(out, null, 2)}\n`);
   return 0;
+}
+
+/** docker's NetworkSettings: a private network's address and gateway (slirp4netns's layout, pasta's too), the ports as bound. */
+function networkSettings(spec: SandboxSpec, ports: PublishedPort[] | undefined): Record<string, unknown> {
+  const priv = spec.network === 'pasta' || spec.network === 'slirp4netns';
+  const addr = priv ? { IPAddress: PRIVATE_NET.address, IPPrefixLen: PRIVATE_NET.prefix, Gateway: PRIVATE_NET.gateway } : { IPAddress: '', IPPrefixLen: 0, Gateway: '' };
+  return { ...addr, Ports: portMap(ports, false), Networks: { [networkName(spec)]: addr } };
 }

@@ -8,6 +8,7 @@ import { listContainers, type Listed } from '../container/status';
 import { ContainerStore } from '../container/state';
 import { parseArgs, flagHelp, type FlagSpec } from './args';
 import { portsColumn } from './port';
+import { networkName } from '../sandbox/spec';
 import { ago, ellipsis, goTime, parseFormat, renderTemplate, statusText, table, writeOut } from './format';
 
 const PS_FLAGS: readonly FlagSpec[] = [
@@ -35,7 +36,7 @@ function templateRow(l: Listed, full: boolean, now: number): Record<string, unkn
   try {
     const spec = decodeSpec(l.config.spec, `container ${l.config.name}`);
     mounts = [...spec.binds.map((b) => b.source), ...spec.tmpfs.map((t) => t.target)].map((m) => (full ? m : ellipsis(m, 15)));
-    network = spec.network;
+    network = networkName(spec);
   } catch {
     /* an old or damaged config: the other fields still tell */
   }

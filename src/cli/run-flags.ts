@@ -26,7 +26,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'volume', short: 'v', type: 'string', multiple: true, value: 'HOST:DEST[:ro]', help: 'bind mount a host path' },
   { name: 'tmpfs', type: 'string', multiple: true, value: 'DEST[:OPTS]', help: 'mount a tmpfs (default options: rw,noexec,nosuid,nodev)' },
   { name: 'read-only', type: 'boolean', help: 'mount / read-only' },
-  { name: 'network', type: 'string', value: 'MODE', help: "none (default: a sandbox is closed unless asked; loopback only), host (the host's network), pasta or private (a private network with outbound access, via pasta), slirp4netns; $XDG_CONFIG_HOME/nook/nook.json {\"network\": \"pasta\"} changes the default" },
+  { name: 'network', type: 'string', value: 'MODE', help: "none (default: a sandbox is closed unless asked; loopback only), host (the host's network), pasta or private (a private network with outbound access, via pasta), slirp4netns, container:NAME (share a running container's network); $XDG_CONFIG_HOME/nook/nook.json {\"network\": \"pasta\"} changes the default" },
   { name: 'net', type: 'string', value: 'MODE', help: 'same as --network' },
   { name: 'publish', short: 'p', type: 'string', multiple: true, value: '[IP:]HPORT:CPORT[/PROTO]', help: "publish a container port on the host (CPORT alone: on a free host port; ranges LOW-HIGH); without --network: a private network (pasta) where /dev/net/tun allows one, else nook's port proxy" },
   { name: 'publish-all', short: 'P', type: 'boolean', help: "publish the image's EXPOSE ports, each on a free host port" },

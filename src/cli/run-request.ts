@@ -158,6 +158,19 @@ function networkFromFlags(flags: FlagValues): NetworkRequest {
   const ports = stringList(flags.publish).flatMap(parsePortSpec);
   const publishAll = Boolean(flags['publish-all']);
   const mode = networkMode(flags, ports.length > 0 || publishAll);
+  if (typeof mode === 'object') {
+    // As docker: the other container's network comes with its name, ports and /etc files.
+    const conflicts: [string, boolean][] = [
+      ['--hostname', flags.hostname !== undefined],
+      ['-p/-P', ports.length > 0 || publishAll],
+      ['--dns', dns.length > 0],
+      ['--dns-search', dnsSearch.length > 0],
+      ['--add-host', stringList(flags['add-host']).length > 0],
+    ];
+    const clash = conflicts.find(([, given]) => given);
+    if (clash)
+      throw new UsageError(`conflicting options: ${clash[0]} and --network container:${mode.container}`, `a container sharing ${mode.container}'s network has its hostname, ports and /etc files; give them to ${mode.container}`);
+  }
   // As docker: the host's network has the host's ports already.
   if (mode === 'host' && (ports.length || publishAll)) process.stderr.write('WARNING: Published ports are discarded when using host network mode\n');
   return { mode, ports, publishAll, dns, dnsSearch, addHosts: stringList(flags['add-host']).map(parseAddHost) };

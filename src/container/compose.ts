@@ -7,7 +7,7 @@
  * kept container's start, a build step) comes through here.
  */
 import path = require('node:path');
-import { UsageError } from '../errors';
+import { NookError, UsageError } from '../errors';
 import type { ContainerConfig } from '../image/config';
 import { imageRunConfig } from '../image/run-config';
 import { capabilitySet } from '../sandbox/capabilities';
@@ -21,6 +21,7 @@ import { resolveUser } from '../sandbox/users';
 import { randomHex } from '../util/random';
 import { privateNetworkAvailable } from '../sandbox/network/available';
 import { writeHostFiles } from './host-files';
+import { joinedNetwork, sameIdMapping } from './network-join';
 import { publishedPorts, unprivilegedPortStart } from './ports';
 import type { NetworkMode, RunRequest, SecurityRequest } from './request';
 
@@ -41,22 +42,35 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
   const argv = image?.argv ?? p.args;
   if (!argv.length) throw new UsageError('no command given', 'e.g. nook run --rootfs DIR -- sh -c "echo hi"');
 
-  const idmap = computeIdMapping(host, { keepId: req.keepId });
+  const mode = req.network.mode;
+  const joined = typeof mode === 'object' ? joinedNetwork(mode.container) : undefined;
+  let idmap = computeIdMapping(host, { keepId: req.keepId });
+  if (joined) {
+    if (!sameIdMapping(joined.idmap, idmap))
+      throw new NookError(`cannot join the network of container ${joined.netns.name}: it maps user ids differently`, {
+        hint: 'a container that shares another\'s network lives in its user namespace: give both the same --userns',
+      });
+    idmap = joined.idmap;
+  }
   const fallback = req.keepId ? { uid: host.uid, gid: host.gid } : { uid: 0, gid: 0 };
   const user = resolveUser(rootView(root), image ? image.user : p.user, fallback);
   const ids = mappedUser(user, idmap, host.userName, 'the sandbox');
 
   const cwd = image?.cwd ?? p.workdir ?? '/';
   if (!cwd.startsWith('/')) throw new UsageError(`the working directory must be an absolute path: "${cwd}"`);
-  const hostname = req.hostname ?? randomHex(6);
+  // Sharing a network is sharing its name too (as docker does).
+  const hostname = joined?.hostname ?? req.hostname ?? randomHex(6);
   if (Buffer.byteLength(hostname) > 64) throw new UsageError(`hostname "${hostname.slice(0, 80)}" is longer than 64 bytes`);
   // It becomes a line of the container's /etc/hosts and /etc/hostname: no blanks or control characters.
   if (/[\s\x00-\x1f\x7f]/.test(hostname)) throw new UsageError(`invalid hostname ${JSON.stringify(hostname)}`, 'a hostname has no spaces, newlines or control characters');
 
   // With the host's network, published ports are discarded, as docker does: the ports are the host's already.
-  const asked = req.network.mode !== 'host' ? publishedPorts(req.network, root.image?.config, unprivilegedPortStart()) : [];
-  const network = sandboxNetwork(req.network.mode, asked.length > 0);
+  // Another container's network has that container's ports (the CLI refuses -p with it).
+  const asked = mode !== 'host' && !joined ? publishedPorts(req.network, root.image?.config, unprivilegedPortStart()) : [];
+  const network: SandboxNetwork = typeof mode === 'object' ? (joined!.network === 'host' ? 'host' : 'container') : sandboxNetwork(mode, asked.length > 0);
   const ports = network === 'host' ? [] : asked;
+  // The host files say what the shared network is: the other container's.
+  const filesMode = joined ? (joined.network === 'container' ? 'none' : joined.network) : network;
 
   const defaults = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`, `HOME=${user.home}`, ...(p.tty ? ['TERM=xterm'] : [])];
   return checkStrings({
@@ -69,9 +83,10 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     hostname,
     network,
     ports: ports.length ? ports : undefined,
+    joinNetns: network === 'container' ? joined?.netns : undefined,
     readOnly: req.mounts.readOnly,
     // The user's binds come after: a -v onto /etc/hosts is mounted over nook's.
-    binds: [...(root.hostFiles ? writeHostFiles(root.hostFiles, { ...req.network, mode: network }, hostname) : []), ...req.mounts.binds],
+    binds: [...(root.hostFiles ? writeHostFiles(root.hostFiles, { ...req.network, mode: filesMode === 'container' ? 'none' : filesMode }, hostname) : []), ...req.mounts.binds],
     tmpfs: req.mounts.tmpfs,
     tty: p.tty,
     ttySize: p.tty ? terminalSize() : undefined,
@@ -90,10 +105,9 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
  * where it is installed and the user may open /dev/net/tun, else loopback
  * only with nook's port proxy serving the ports.
  */
-function sandboxNetwork(mode: NetworkMode, publishing: boolean): SandboxNetwork {
+function sandboxNetwork(mode: Exclude<NetworkMode, { container: string }>, publishing: boolean): SandboxNetwork {
   if (mode === 'auto') return publishing && privateNetworkAvailable() ? 'pasta' : 'none';
-  if (typeof mode === 'string') return mode;
-  throw new UsageError(`--network container:${mode.container} is not supported yet`, 'use --network host, pasta or none');
+  return mode;
 }
 
 /** Capabilities (docker's default set, with drops then adds), no_new_privs and the compiled seccomp filter. */

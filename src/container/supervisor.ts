@@ -25,6 +25,7 @@ import { O, SIGNAL } from '../../ffi/linux';
 import { proxiedPorts, type PublishedPort, type SandboxSpec } from '../sandbox/spec';
 import { boundPorts, portsArgument } from '../sandbox/port-proxy';
 import { selfCommand } from '../sandbox/userns-exec';
+import { checkJoinedStillThere } from '../sandbox/process';
 import type { ContainerCgroup } from '../sandbox/cgroups';
 import type { Lifeline } from '../sandbox/network/lifeline';
 import type { ContainerDir, LogOptions } from './state';
@@ -169,8 +170,9 @@ async function supervise(req: StartRequest, n: Native, network: NetworkStart | u
   let ports = proxied.length ? boundPorts(proxied, portLines) : undefined;
   const m = first && /^pid (\d+)$/.exec(first);
   if (!m) throw supervisorFailure(first, ops, spec, host);
-  const pid = Number(m[1]);
-  const steps: ParentStep[] = [{ name: 'write the id maps', run: (p) => applyIdMapping(n, p, spec.idmap, host) }];
+  let pid = Number(m[1]);
+  // A container that joins another's user namespace (--network container:NAME) finds its maps written.
+  const steps: ParentStep[] = spec.joinNetns ? [] : [{ name: 'write the id maps', run: (p) => applyIdMapping(n, p, spec.idmap, host) }];
   const cgroup = req.cgroup;
   if (cgroup) steps.push({ name: 'join the cgroup', run: (p) => cgroup.join(p) });
   if (network) steps.push({ name: `start ${spec.network}`, run: async (p) => void ({ ports } = await network.start(spec, p, network.lifeline)) });
@@ -185,8 +187,20 @@ async function supervise(req: StartRequest, n: Native, network: NetworkStart | u
     throw e;
   }
   container.release();
-  const second = report.next();
+  let second = report.next();
+  // The executor forked the container's init after joining another container's namespaces.
+  const forked = second && /^forked (\d+)$/.exec(second);
+  if (forked) {
+    pid = Number(forked[1]);
+    second = report.next();
+  }
   if (second !== 'ok') throw supervisorFailure(second, ops, spec, host);
+  try {
+    if (spec.joinNetns) checkJoinedStillThere(spec.joinNetns);
+  } catch (e) {
+    process.kill(pid, 'SIGKILL');
+    throw e;
+  }
   return { pid, supervisorPid: supervisor.pid, ports };
 }
 

@@ -288,3 +288,25 @@ export async function launch(n: Native, req: LaunchRequest): Promise<Launched> {
     throw e;
   }
 }
+
+/** The sandbox's init: the process to signal, wait for and report. */
+export interface SandboxInit {
+  pid: number;
+  handle: ProcessHandle;
+  exited: Promise<number>;
+}
+
+/**
+ * The init of a launched sandbox (reap 'thread'): the executor itself, or,
+ * when its plan forked into namespaces it made after joining another
+ * sandbox's (--network container:NAME), the forked child, which is nook's own
+ * (CLONE_PARENT) while the executor has ended.
+ */
+export async function sandboxInit(n: Native, started: Launched): Promise<SandboxInit> {
+  if (!started.forkedPid) return { pid: started.pid, handle: started.handle!, exited: started.exited! };
+  started.handle?.close();
+  await started.exited;
+  // Its pidfd before waiting for it: until then its pid is not given to anyone else.
+  const handle = ProcessHandle.open(n, started.forkedPid);
+  return { pid: started.forkedPid, handle, exited: waitChild(n, started.forkedPid) };
+}

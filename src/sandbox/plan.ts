@@ -11,6 +11,8 @@ import { ownNetns, type SandboxSpec } from './spec';
 import { CLONE, O, PR, SIGNAL } from '../../ffi/linux';
 
 export function cloneFlags(spec: SandboxSpec): number {
+  // Joining another sandbox's namespaces: the executor makes its own ones there (joinPreamble).
+  if (spec.joinNetns) return SIGNAL.SIGCHLD >>> 0;
   let flags = CLONE.NEWUSER | CLONE.NEWNS | CLONE.NEWPID | CLONE.NEWUTS | CLONE.NEWIPC;
   // With a cgroup of its own, the child unshares its cgroup namespace once it has been moved
   // there (see buildPlan), so that its cgroup is the namespace's root.
@@ -56,7 +58,9 @@ export interface PlanOptions {
 export function buildPlan(spec: SandboxSpec, fds: PlanFds, opts: PlanOptions = {}): PlanOp[] {
   const tied = opts.tiedToParent ?? true;
   const mounts = compileMounts(spec, opts.mounts ?? containerMounts(spec));
-  const ops: PlanOp[] = [
+  const ops: PlanOp[] = spec.joinNetns
+    ? [...joinPreamble(spec, fds, tied), ...mounts.beforeIdMaps, ...mounts.afterIdMaps]
+    : [
     // If nook dies, so does the sandbox (and with it its whole pid namespace).
     ...(tied ? [{ op: 'PRCTL', args: [PR.SET_PDEATHSIG, SIGNAL.SIGKILL, 0, 0, 0], what: 'set the parent-death signal' } as PlanOp] : []),
     { op: 'CLOSE', args: [fds.syncWrite], what: 'close the parent end of the sync pipe' },
@@ -77,6 +81,51 @@ export function buildPlan(spec: SandboxSpec, fds: PlanFds, opts: PlanOptions = {
 
   ops.push(...processOps(spec, fds.statusChild, { createCwd: true, initImage: opts.initImage, tiedToParent: tied, preserveFds: opts.preserveFds }));
   return ops;
+}
+
+/**
+ * The start of a sandbox that shares another's network (--network
+ * container:NAME). An unprivileged process may join a network namespace
+ * only from inside the user namespace that owns it, and setns() into a user
+ * namespace takes a single-threaded caller: so the executor, cloned with no
+ * new namespaces, waits to be moved into its cgroup, joins the other
+ * sandbox's user and network namespaces (opened by pid here, in the child,
+ * so no descriptor has to travel through a supervisor), makes its own mount,
+ * uts, ipc, pid and cgroup namespaces there, and forks: unshare(CLONE_NEWPID)
+ * places only children in the new pid namespace. The fork's child, nook's
+ * (or the supervisor's) own by CLONE_PARENT, becomes the sandbox's init and
+ * runs the rest of the plan; no id maps are written (that user namespace
+ * has its maps).
+ */
+function joinPreamble(spec: SandboxSpec, fds: PlanFds, tied: boolean): PlanOp[] {
+  const j = spec.joinNetns!;
+  // Two numbers above every descriptor the plan uses: OPEN puts the namespace files there.
+  const userFd = Math.max(fds.syncRead, fds.syncWrite, fds.statusParent, fds.statusChild, spec.outputFd ?? 2, 2) + 1;
+  const netFd = userFd + 1;
+  const deathSignal: PlanOp = { op: 'PRCTL', args: [PR.SET_PDEATHSIG, SIGNAL.SIGKILL, 0, 0, 0], what: 'set the parent-death signal' };
+  return [
+    ...(tied ? [deathSignal] : []),
+    { op: 'CLOSE', args: [fds.syncWrite], what: 'close the parent end of the sync pipe' },
+    { op: 'CLOSE', args: [fds.statusParent], what: 'close the parent end of the status socket' },
+    { op: 'WAIT_FD', args: [fds.syncRead], what: 'wait to be moved into its cgroup' },
+    { op: 'CLOSE', args: [fds.syncRead], what: 'close the sync pipe' },
+    // A copy of nook is about to enter another container's user namespace: nothing there may ptrace it.
+    { op: 'PRCTL', args: [PR.SET_DUMPABLE, 0, 0, 0, 0], what: 'make the process non-dumpable' },
+    { op: 'OPEN', args: [`/proc/${j.pid}/ns/user`, O.RDONLY, 0, userFd], what: `open the user namespace of container ${j.name}` },
+    { op: 'OPEN', args: [`/proc/${j.pid}/ns/net`, O.RDONLY, 0, netFd], what: `open the network namespace of container ${j.name}` },
+    { op: 'SETNS', args: [userFd, CLONE.NEWUSER], what: `join the user namespace of container ${j.name}` },
+    { op: 'SETNS', args: [netFd, CLONE.NEWNET], what: `join the network namespace of container ${j.name}` },
+    { op: 'CLOSE', args: [userFd], what: 'close the user namespace file' },
+    { op: 'CLOSE', args: [netFd], what: 'close the network namespace file' },
+    {
+      op: 'UNSHARE',
+      args: [CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWPID | CLONE.NEWCGROUP],
+      what: 'make its own mount, uts, ipc, pid and cgroup namespaces',
+    },
+    { op: 'FORK', args: [], what: 'start the init of its pid namespace' },
+    // fork() cleared it; the new process's parent is the one that cloned the executor (CLONE_PARENT).
+    ...(tied ? [{ ...deathSignal, what: 'set the parent-death signal again' }] : []),
+  ];
 }
 
 /** What a process runs with: the part of a sandbox that `nook exec` shares with `nook run`. */

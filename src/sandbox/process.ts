@@ -6,14 +6,15 @@
  * The launch itself (channels, parent steps, release, report) is launcher.ts.
  */
 import type { PlanOp } from '../../ffi/plan-format';
-import { launch, type ParentStep } from './launcher';
+import { launch, sandboxInit, type ParentStep } from './launcher';
+import { processStartTime } from '../util/proc-stat';
 import { initProgram, loadNative, type Native } from '../../ffi/native';
 import { NookError } from '../errors';
 import { applyIdMapping, type HostIdentity } from './idmap';
 import { buildPlan, cloneFlags } from './plan';
 import { stepFailure } from './diagnose';
 import { exitCodeFromWaitStatus, withSignalRelay, type SignalRelay } from './signals';
-import { proxiedPorts, type PublishedPort, type SandboxSpec } from './spec';
+import { proxiedPorts, type JoinedNetns, type PublishedPort, type SandboxSpec } from './spec';
 import type { ForegroundProxy } from './port-proxy';
 import { mark } from '../util/timing';
 import { randomHex } from '../util/random';
@@ -64,7 +65,8 @@ function reportOom(code: number, cg: ContainerCgroup | undefined): number {
 }
 
 async function runInCgroup(n: Native, spec: SandboxSpec, host: HostIdentity, relay: SignalRelay, cg: ContainerCgroup | undefined, hooks: RunHooks): Promise<number> {
-  const steps: ParentStep[] = [{ name: 'write the id maps', run: (pid) => applyIdMapping(n, pid, spec.idmap, host) }];
+  // A sandbox that joins another's user namespace (--network container:NAME) finds its maps written.
+  const steps: ParentStep[] = spec.joinNetns ? [] : [{ name: 'write the id maps', run: (pid) => applyIdMapping(n, pid, spec.idmap, host) }];
   // Into its cgroup while it still waits for the release byte: nothing it runs escapes the limits.
   if (cg) steps.push({ name: 'join the cgroup', run: (pid) => cg.join(pid) });
   // Ports of a loopback-only sandbox are nook's proxy's, bound before the clone: one in use fails the
@@ -107,25 +109,35 @@ async function launchAndFollow(
     failure: (ops, f) => failedStep(ops, f, spec, host),
   });
   mark('command started');
-  relay.attach(started.handle!);
-  const kill = () => started.handle!.signal(SIGNAL.SIGKILL);
+  const init = await sandboxInit(n, started);
+  relay.attach(init.handle);
+  const kill = () => init.handle.signal(SIGNAL.SIGKILL);
   hooks.cancel?.addEventListener('abort', kill, { once: true });
   try {
     if (hooks.cancel?.aborted) kill();
-    if (proxy) {
-      try {
-        await proxy.attach(started.pid);
-      } catch (e) {
-        kill();
-        await started.exited;
-        throw e;
-      }
+    try {
+      if (spec.joinNetns) checkJoinedStillThere(spec.joinNetns);
+      await proxy?.attach(init.pid);
+    } catch (e) {
+      kill();
+      await init.exited;
+      throw e;
     }
-    await hooks.onStarted?.(started.pid, boundPorts());
-    return await followCommand(n, spec, relay, started.exited!, started.ptyMaster?.take());
+    await hooks.onStarted?.(init.pid, boundPorts());
+    return await followCommand(n, spec, relay, init.exited, started.ptyMaster?.take());
   } finally {
     hooks.cancel?.removeEventListener('abort', kill);
   }
+}
+
+/**
+ * After joining another sandbox's namespaces by its pid: that pid still
+ * names the same process (not one that reused it meanwhile, whose
+ * namespaces the executor would have joined).
+ */
+export function checkJoinedStillThere(j: JoinedNetns): void {
+  if (j.pidStart !== undefined && processStartTime(j.pid) !== j.pidStart)
+    throw new NookError(`container ${j.name} exited while this one was joining its network`, { hint: `start it again (nook start ${j.name}), then run this one` });
 }
 
 /** The command runs: relay the terminal (with -t) until it exits, and turn its wait status into nook's exit code. */

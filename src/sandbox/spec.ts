@@ -75,9 +75,25 @@ export interface Rlimit {
 /**
  * 'none': a network namespace of its own with only loopback up; 'host': the
  * host's; 'pasta' and 'slirp4netns': a namespace of its own that the helper of
- * that name connects to the host's network (user-mode NAT, see network/).
+ * that name connects to the host's network (user-mode NAT, see network/);
+ * 'container': another running sandbox's (SandboxSpec.joinNetns).
  */
-export type SandboxNetwork = 'none' | 'host' | 'pasta' | 'slirp4netns';
+export type SandboxNetwork = 'none' | 'host' | 'pasta' | 'slirp4netns' | 'container';
+
+/**
+ * The running sandbox whose network namespace a 'container' sandbox joins.
+ * An unprivileged process may join a network namespace only from inside the
+ * user namespace that owns it, so the new sandbox joins that one too (its id
+ * mapping must be the same), then makes its other namespaces there.
+ */
+export interface JoinedNetns {
+  /** Host pid of the other sandbox's init, and its start time (against a reused pid). */
+  pid: number;
+  pidStart?: number;
+  /** For messages and inspect: its id and name. */
+  id: string;
+  name: string;
+}
 
 /** The same shape as the container layer's PortMapping (request.ts). */
 export interface PublishedPort {
@@ -87,8 +103,12 @@ export interface PublishedPort {
   protocol: 'tcp' | 'udp';
 }
 
-/** Whether the sandbox gets a network namespace of its own (every mode but the host's). */
-export const ownNetns = (network: SandboxNetwork): boolean => network !== 'host';
+/** Whether the sandbox gets a network namespace of its own (every mode but the host's and another container's). */
+export const ownNetns = (network: SandboxNetwork): boolean => network !== 'host' && network !== 'container';
+
+/** The network as docker names it in inspect and ps: the mode, or container:ID for a shared one. */
+export const networkName = (spec: Pick<SandboxSpec, 'network' | 'joinNetns'>): string =>
+  spec.network === 'container' && spec.joinNetns ? `container:${spec.joinNetns.id}` : spec.network;
 
 /** The ports nook's own proxy serves: those of a loopback-only sandbox (a helper serves the private modes'). */
 export const proxiedPorts = (spec: Pick<SandboxSpec, 'network' | 'ports'>): PublishedPort[] => (spec.network === 'none' ? (spec.ports ?? []) : []);
@@ -109,6 +129,8 @@ export interface SandboxSpec {
    * hostPort 0: a free one, chosen when the ports are bound.
    */
   ports?: PublishedPort[];
+  /** network 'container': whose network namespace (and user namespace) it joins. */
+  joinNetns?: JoinedNetns;
   readOnly: boolean;          // read-only /
   binds: BindMount[];
   tmpfs: TmpfsMount[];

@@ -309,3 +309,36 @@ describe('plan: a mount list and a parent of its own', () => {
     expect(free.some((o) => o.op === 'EXIT_IF_HUP')).toBe(false);
   });
 });
+
+describe('--network container:NAME (joinNetns)', () => {
+  const joined = spec({ network: 'container', joinNetns: { pid: 4242, pidStart: 7, id: 'a'.repeat(64), name: 'web' } });
+  it('clones with no namespaces: the executor makes its own after joining the other user namespace', () => {
+    expect(cloneFlags(joined) & (CLONE.NEWUSER | CLONE.NEWNS | CLONE.NEWPID | CLONE.NEWNET | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWCGROUP)).toBe(0);
+  });
+  it('waits for its cgroup, joins user then net by pid, unshares the rest, forks, then mounts; no IFUP (the loopback is the other\'s)', () => {
+    const ops = buildPlan(joined, fds, { initImage: INIT_IMAGE });
+    const at = (op: string, pred: (o: PlanOp) => boolean = () => true) => ops.findIndex((o) => o.op === op && pred(o));
+    const openUser = at('OPEN', (o) => o.args[0] === '/proc/4242/ns/user');
+    const openNet = at('OPEN', (o) => o.args[0] === '/proc/4242/ns/net');
+    const setUser = at('SETNS', (o) => o.args[1] === CLONE.NEWUSER);
+    const setNet = at('SETNS', (o) => o.args[1] === CLONE.NEWNET);
+    const unshare = at('UNSHARE');
+    const fork = at('FORK');
+    expect(at('WAIT_FD')).toBeLessThan(openUser);
+    expect(openUser).toBeGreaterThan(-1);
+    expect(openNet).toBeGreaterThan(openUser);
+    expect(setUser).toBeGreaterThan(openNet);
+    expect(setNet).toBeGreaterThan(setUser);
+    expect(unshare).toBeGreaterThan(setNet);
+    expect(ops[unshare].args[0]).toBe(CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWPID | CLONE.NEWCGROUP);
+    expect(fork).toBe(unshare + 1);
+    // Non-dumpable before it enters the other container's user namespace.
+    expect(at('PRCTL', (o) => o.args[0] === 4 /* PR_SET_DUMPABLE */)).toBeLessThan(setUser);
+    // The namespace files go to descriptors the plan does not use, and are closed.
+    const nsFds = [ops[openUser].args[3], ops[openNet].args[3]] as number[];
+    for (const fd of nsFds) expect(Object.values(fds)).not.toContain(fd);
+    for (const fd of nsFds) expect(ops.some((o) => o.op === 'CLOSE' && o.args[0] === fd)).toBe(true);
+    expect(at('PIVOT_ROOT')).toBeGreaterThan(fork);
+    expect(at('IFUP')).toBe(-1);
+  });
+});

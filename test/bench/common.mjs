@@ -1,7 +1,8 @@
 // Helpers shared by the benchmarks (bench.mjs: start-up, images.mjs: pull and
 // run from an image): the unprivileged user they run everything as, running
-// and timing commands as that user, the busybox rootfs, rootless podman's
-// scratch space and its cgroup workaround, the interleaved measuring loop,
+// and timing commands as that user, /dev/net/tun for pasta and slirp4netns,
+// the busybox rootfs, rootless podman's scratch space and its cgroup
+// workaround (or runc behind the tun wrapper), the interleaved measuring loop,
 // statistics, argument parsing, and cleanup that also runs on Ctrl-C.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -276,6 +277,36 @@ export function reachable(exe, work, binName) {
   return { path: dest, copied: true };
 }
 
+// ---------------------------------------------------------------- /dev/net/tun
+
+/**
+ * How to run commands that open /dev/net/tun (pasta, slirp4netns, and podman
+ * through them) as the user: as they are where the host's node is 0666; as
+ * root otherwise, through a private mount namespace with a 0666 node of the
+ * bench's own (in work) bound over /dev/net/tun, the host's untouched, then
+ * setpriv to the user. Returns { wrap(argv), spawn (spawn options of the
+ * wrapped argv), suffix (for labels) } or { skip: why }. Rows being compared
+ * should all go through the same wrapper, so that only the network differs.
+ */
+export function tunAccess(work) {
+  const open = (() => {
+    try {
+      return (fs.statSync('/dev/net/tun').mode & 0o006) === 0o006;
+    } catch {
+      return false;
+    }
+  })();
+  if (open) return { wrap: (argv) => argv, spawn: {}, suffix: '' };
+  if (!USER.asRoot) return { skip: '/dev/net/tun is not 0666 (run the bench as root to give the user a node of its own)' };
+  const node = path.join(work, 'tun');
+  const r = sh('/usr/bin/mknod', ['-m', '0666', node, 'c', '10', '200']);
+  if (r.status !== 0) return { skip: `mknod ${node}: ${whyFailed(r)}` };
+  fs.chmodSync(node, 0o666); // past the umask
+  const wrap = (argv) => ['/usr/bin/unshare', '-m', '--propagation', 'private', '--', '/bin/sh', '-c',
+    'mount --bind "$0" /dev/net/tun && u=$1 g=$2 && shift 2 && exec setpriv --reuid="$u" --regid="$g" --clear-groups -- "$@"', node, String(USER.uid), String(USER.gid), ...argv];
+  return { wrap, spawn: { uid: 0, gid: 0 }, suffix: ' (0666 tun wrapper)' };
+}
+
 // ---------------------------------------------------------------- the rootfs
 
 export function findBusybox() {
@@ -318,10 +349,10 @@ export function isHybridError(s) {
  * /tmp/containers-user-UID, even for --version. ctx.global are the storage
  * flags (the caller may add --storage-driver); ctx.pod(...args) an argv.
  */
-export function podmanContext(work) {
+export function podmanContext(work, { dir = 'podman', tun = null } = {}) {
   const podman = which('podman');
   if (!podman) return null;
-  const P = userDir(path.join(work, 'podman'));
+  const P = userDir(path.join(work, dir));
   for (const d of ['xdg-runtime', 'xdg-config', 'xdg-data', 'xdg-cache']) userDir(path.join(P, d));
   const env = userEnv({
     XDG_RUNTIME_DIR: path.join(P, 'xdg-runtime'),
@@ -329,14 +360,20 @@ export function podmanContext(work) {
     XDG_DATA_HOME: path.join(P, 'xdg-data'),
     XDG_CACHE_HOME: path.join(P, 'xdg-cache'),
   });
-  const ctx = { podman, P, env, version: firstLine(runAs([podman, '--version'], env).stdout) };
+  const ctx = { podman, P, env, version: firstLine(runAs(tun ? tun.wrap([podman, '--version']) : [podman, '--version'], env, tun?.spawn ?? {}).stdout) };
   ctx.base = ['--root', path.join(P, 'root'), '--runroot', path.join(P, 'run'), '--tmpdir', path.join(P, 'libpod-tmp')];
   ctx.global = ctx.base;
-  ctx.pod = (...args) => [podman, ...ctx.global, ...args];
+  // With tun (see tunAccess), every podman command runs through its wrapper,
+  // ctx.spawn being the spawn options that go with it. The first one starts
+  // podman's pause process, whose user and mount namespaces every later one
+  // joins: born inside the wrapper, it keeps the 0666 node for all of them
+  // (a pause process started outside would hide it, whatever wraps later).
+  ctx.spawn = tun?.spawn ?? {};
+  ctx.pod = (...args) => (tun ? tun.wrap : (a) => a)([podman, ...ctx.global, ...args]);
   // Remove the storage (files owned by subordinate ids) from inside podman's
   // user namespace, then end the pause process that keeps that namespace.
   onCleanup(() => {
-    runAs(ctx.pod('unshare', 'rm', '-rf', path.join(P, 'root'), path.join(P, 'run')), env);
+    runAs(ctx.pod('unshare', 'rm', '-rf', path.join(P, 'root'), path.join(P, 'run')), env, ctx.spawn);
     const pidFile = [path.join(P, 'libpod-tmp', 'pause.pid'), path.join(P, 'xdg-runtime', 'libpod', 'tmp', 'pause.pid')].find((f) => fs.existsSync(f));
     if (pidFile) {
       const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
@@ -396,6 +433,45 @@ export function findPodmanRun(ctx, info, image) {
         if (ran) return { argv: ran, note: 'cgroup v2 hidden from crun (see the podman section)' };
       }
     }
+  }
+  return { fail: firstError };
+}
+
+/**
+ * Rootless podman for the network rows (containers.mjs, ports.mjs): its own
+ * scratch space (dir) whose every command goes through tun's wrapper (see
+ * podmanContext), runc as its runtime (crun refuses a cgroup hybrid host; runc
+ * needs no cgroup workaround, which would hide nothing from the pause process
+ * born here anyway), vfs storage, and R imported as `image`.
+ * Returns { ctx } or { fail } or { skip }.
+ */
+export function podmanNetContext(work, tun, R, image, dir = 'podman-net') {
+  if (tun.skip) return { skip: tun.skip };
+  const ctx = podmanContext(work, { dir, tun });
+  if (!ctx) return { skip: 'not installed' };
+  ctx.global = [...ctx.base, '--storage-driver', 'vfs', '--runtime', 'runc'];
+  const tarball = path.join(ctx.P, 'rootfs.tar');
+  const t = runAs(['/usr/bin/tar', '-C', R, '-cf', tarball, '.'], ctx.env);
+  if (!ok(t)) return { fail: `tar: ${whyFailed(t)}` };
+  const imp = runAs(ctx.pod('import', tarball, image), ctx.env, { ...ctx.spawn, timeout: 300_000 });
+  if (!ok(imp)) return { fail: `podman import: ${whyFailed(imp)}` };
+  return { ctx };
+}
+
+/**
+ * The network `podman run` gives a container here: pasta where podman has it
+ * (4.4 and later), else slirp4netns (podman 4.3: "unable to find network with
+ * name or ID pasta"). Returns { mode, note? } or { fail }, each try in info.attempts.
+ */
+export function podmanNetMode(ctx, image, info) {
+  let firstError = null;
+  for (const mode of ['pasta', 'slirp4netns']) {
+    const argv = ctx.pod('run', '--rm', '--network', mode, image, 'true');
+    progress(`podman: trying --runtime runc run --network ${mode}`);
+    const r = runAs(argv, ctx.env, ctx.spawn);
+    info.attempts.push({ argv, ok: ok(r), error: ok(r) ? null : whyFailed(r) });
+    if (ok(r)) return { mode, note: mode === 'pasta' ? undefined : `no pasta in this podman (${firstError}): slirp4netns` };
+    firstError ??= whyFailed(r);
   }
   return { fail: firstError };
 }

@@ -2,7 +2,9 @@
 // Container lifecycle benchmark: what a detached container costs while it
 // runs (its supervisor's resident memory, next to podman's conmon where
 // podman works), and how long `nook exec C true` takes next to
-// `nook run --rootfs R true` (and `podman exec`), in one interleaved run.
+// `nook run --rootfs R true` (and `podman exec`), and what a network costs
+// `nook run IMAGE true` (--network pasta against none, and against rootless
+// podman's run with its pasta, or slirp4netns), in one interleaved run.
 //
 //   make bench          (runs this after the start-up and image benchmarks)
 //   node test/bench/containers.mjs [--runs N] [--warmup N] [--format table|json] [--nook PATH]
@@ -14,30 +16,50 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   USER, buildRootfs, die, findPodmanRun, fmtRatio, initUser, machineInfo, measure, ok, onCleanup, parseArgs, podmanContext,
-  progress, r3, reachable, runAs, runCleanup, tableLines, userDir, userEnv, whyFailed,
+  podmanNetContext, podmanNetMode, progress, r3, reachable, runAs, runCleanup, tableLines, tunAccess, userDir, userEnv, whyFailed,
 } from './common.mjs';
 
 const GOAL_SUPERVISOR_RSS_KB = 5 * 1024;
 /** What --network pasta may add to `nook run ... true` (issue 15). */
 const GOAL_PASTA_EXTRA_MS = 25;
 
+const NOOK_NET_IMAGE = 'localhost/nookbench-net:latest';
+const PODMAN_NET_IMAGE = 'localhost/nookbench-net:latest';
+
 /**
- * How the network rows run: as they are where /dev/net/tun is 0666; as root
- * otherwise, through a private mount namespace with a 0666 node of the
- * bench's own over /dev/net/tun (the host's is untouched), both rows through
- * the same wrapper so that only the network differs.
+ * The network rows (issue 15): `nook run --network none|pasta IMAGE true`
+ * and rootless podman's `run --network none|pasta IMAGE true` (slirp4netns
+ * where this podman has no pasta), all through the same 0666-tun wrapper
+ * (tunAccess) so that only the network differs, from an image of the same
+ * busybox rootfs. info gets podman's attempts.
  */
-function networkRows(work, nk, R, env) {
-  const label = (m) => `nook run --network ${m} --rootfs R true`;
-  const argvOf = (m) => nk('run', '--network', m, '--rootfs', R, 'true');
-  const open = (() => { try { return (fs.statSync('/dev/net/tun').mode & 0o006) === 0o006; } catch { return false; } })();
-  if (open) return ['none', 'pasta'].map((m) => ({ key: `net-${m}`, label: label(m), argv: argvOf(m), env, isNook: true }));
-  if (!USER.asRoot) return ['none', 'pasta'].map((m) => ({ key: `net-${m}`, label: label(m), skip: '/dev/net/tun is not 0666 (run the bench as root to give the user a node of its own)' }));
-  const node = path.join(work, 'tun');
-  runAs(['/usr/bin/mknod', '-m', '0666', node, 'c', '10', '200'], env, { uid: 0, gid: 0 });
-  const wrap = (argv) => ['/usr/bin/unshare', '-m', '--propagation', 'private', '--', '/bin/sh', '-c',
-    'mount --bind "$0" /dev/net/tun && u=$1 g=$2 && shift 2 && exec setpriv --reuid="$u" --regid="$g" --clear-groups -- "$@"', node, String(USER.uid), String(USER.gid), ...argv];
-  return ['none', 'pasta'].map((m) => ({ key: `net-${m}`, label: `${label(m)} (0666 tun wrapper)`, argv: wrap(argvOf(m)), env, spawn: { uid: 0, gid: 0 }, isNook: true }));
+function networkRows(work, nk, R, env, info) {
+  const tun = tunAccess(work);
+  const nookLabel = (m) => `nook run --network ${m} IMAGE true${tun.suffix ?? ''}`;
+  const podLabel = (m) => `podman --runtime runc run --network ${m} IMAGE true${tun.suffix ?? ''}`;
+  const rows = [];
+  if (tun.skip) rows.push(...['none', 'pasta'].map((m) => ({ key: `net-${m}`, label: nookLabel(m), skip: tun.skip })));
+  else {
+    const tarball = path.join(userDir(path.join(work, 'net')), 'rootfs.tar');
+    const t = runAs(['/usr/bin/tar', '-C', R, '-cf', tarball, '.'], env);
+    const imp = ok(t) ? runAs(nk('import', tarball, NOOK_NET_IMAGE), env) : t;
+    for (const m of ['none', 'pasta']) {
+      rows.push(ok(imp)
+        ? { key: `net-${m}`, label: nookLabel(m), argv: tun.wrap(nk('run', '--network', m, NOOK_NET_IMAGE, 'true')), env, spawn: tun.spawn, isNook: true }
+        : { key: `net-${m}`, label: nookLabel(m), fail: `nook import: ${whyFailed(imp)}`, isNook: true });
+    }
+  }
+  const pn = podmanNetContext(work, tun, R, PODMAN_NET_IMAGE);
+  const mode = pn.ctx ? podmanNetMode(pn.ctx, PODMAN_NET_IMAGE, info) : pn;
+  info.mode = mode.mode ?? null;
+  for (const [key, m] of [['podman-net-none', 'none'], ['podman-net', mode.mode ?? 'pasta']]) {
+    const row = { key, label: podLabel(m) };
+    if (mode.mode) Object.assign(row, { argv: pn.ctx.pod('run', '--rm', '--network', m, PODMAN_NET_IMAGE, 'true'), env: pn.ctx.env, spawn: pn.ctx.spawn, note: key === 'podman-net' ? mode.note : undefined });
+    else if (mode.skip) row.skip = mode.skip;
+    else row.fail = mode.fail;
+    rows.push(row);
+  }
+  return rows;
 }
 const DETACHED = 5;
 
@@ -75,6 +97,8 @@ function pidsOf(match) {
   return out;
 }
 
+const signed = (ms) => `${ms < 0 ? '−' : '+'}${Math.abs(ms).toFixed(1)}`;
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
@@ -106,8 +130,9 @@ async function main() {
   const rows = [
     { key: 'run', label: 'nook run --rootfs R true', argv: nk('run', '--rootfs', R, 'true'), env, isNook: true },
     { key: 'exec', label: 'nook exec C true', argv: nk('exec', 'bench0', 'true'), env, isNook: true },
-    ...networkRows(work, nk, R, env),
   ];
+  const netInfo = { attempts: [] };
+  rows.push(...networkRows(work, nk, R, env, netInfo));
 
   // podman: conmon's memory and podman exec, when rootless podman works here.
   let conmon = null;
@@ -153,16 +178,38 @@ async function main() {
     const extra = netPasta.stats.median - netNone.stats.median;
     checks.push({
       id: 'c',
-      description: `--network pasta adds at most ${GOAL_PASTA_EXTRA_MS} ms to nook run --rootfs R true (medians)`,
+      description: `--network pasta adds at most ${GOAL_PASTA_EXTRA_MS} ms to nook run --network none IMAGE true (medians)`,
       result: extra <= GOAL_PASTA_EXTRA_MS ? 'PASS' : 'FAIL',
-      detail: `${netPasta.stats.median.toFixed(1)} vs ${netNone.stats.median.toFixed(1)} ms (+${extra.toFixed(1)} ms)`,
+      detail: `${netPasta.stats.median.toFixed(1)} vs ${netNone.stats.median.toFixed(1)} ms (${signed(extra)} ms)`,
     });
   } else checks.push({ id: 'c', description: '--network pasta vs none', result: 'SKIP', detail: netPasta?.fail ?? netPasta?.skip ?? netNone?.fail ?? 'not measured' });
+
+  // Against rootless podman: the same command with its pasta (or slirp4netns), and what its network adds over its --network none.
+  const [podNone, podNet] = ['podman-net-none', 'podman-net'].map((k) => rows.find((r) => r.key === k));
+  const podMode = netInfo.mode ?? 'pasta';
+  if (netPasta?.stats && podNet?.stats) {
+    checks.push({
+      id: 'd',
+      description: `nook run --network pasta IMAGE true next to podman run --network ${podMode} IMAGE true (medians)`,
+      result: 'INFO',
+      detail: `${netPasta.stats.median.toFixed(1)} vs ${podNet.stats.median.toFixed(1)} ms (nook ${fmtRatio(netPasta.stats.median / podNet.stats.median)} of podman's time)` + (podNet.note ? `; ${podNet.note}` : ''),
+    });
+  } else checks.push({ id: 'd', description: `nook --network pasta vs podman --network ${podMode}`, result: 'SKIP', detail: [netPasta?.stats ? null : `nook: ${netPasta?.fail ?? netPasta?.skip ?? 'not measured'}`, podNet?.stats ? null : `podman: ${podNet?.fail ?? podNet?.skip ?? 'not measured'}`].filter(Boolean).join('; ') });
+  if (podNone?.stats && podNet?.stats) {
+    const extra = podNet.stats.median - podNone.stats.median;
+    const nookExtra = netNone?.stats && netPasta?.stats ? netPasta.stats.median - netNone.stats.median : null;
+    checks.push({
+      id: 'e',
+      description: `what a network adds to run ... true: podman's --network ${podMode} over its --network none, next to nook's pasta over none (medians)`,
+      result: 'INFO',
+      detail: `podman ${signed(extra)} ms (${podNet.stats.median.toFixed(1)} vs ${podNone.stats.median.toFixed(1)})` + (nookExtra != null ? `; nook ${signed(nookExtra)} ms` : ''),
+    });
+  }
 
   if (opts.format === 'json') {
     process.stdout.write(JSON.stringify({
       machine: machineInfo(), user: USER.name,
-      supervisor: { count: supervisors.length, rss_kb: supRss, pss_kb: supPss }, conmon,
+      supervisor: { count: supervisors.length, rss_kb: supRss, pss_kb: supPss }, conmon, podman_network: netInfo,
       commands: rows.map((r) => ({ key: r.key, label: r.label, status: r.status, error: r.fail ?? r.skip ?? null, median_ms: r3(r.stats?.median), p90_ms: r3(r.stats?.p90), ratio_vs_nook_run: r3(r.ratio) })),
       checks,
     }, null, 2) + '\n');

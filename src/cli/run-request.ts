@@ -26,6 +26,7 @@ export function requestFromFlags({ flags, positionals }: ParsedArgs, opts: { ima
     throw new UsageError(`--userns "${flags.userns}" is not supported`, 'use --userns keep-id, or leave it out');
   const req = defaultRequest(opts.image ? positionals.slice(1) : positionals);
   req.hostname = flags.hostname as string | undefined;
+  req.name = flags.name as string | undefined;
   req.keepId = keepId;
   req.process = {
     ...req.process,

@@ -71,6 +71,8 @@ export interface SecurityRequest {
 export interface RunRequest {
   /** The hostname inside; a random one when left out. */
   hostname?: string;
+  /** The container's name when the user gave one (--name): /etc/hosts names its address so too, as podman's. */
+  name?: string;
   process: ProcessRequest;
   network: NetworkRequest;
   mounts: { binds: BindMount[]; tmpfs: TmpfsMount[]; readOnly: boolean };

@@ -37,6 +37,10 @@ describe("a container's /etc/hosts", () => {
     const shared = hostsFile(net({ mode: 'host' }), 'web', files({ '/etc/hosts': '# comment\n192.0.2.1 gateway\n' }));
     expect(shared.split('\n').slice(1, 3)).toEqual(['192.0.2.1 gateway', '127.0.1.1\tweb']);
   });
+  it("names its address with the container's name too (as podman), once when the two are alike", () => {
+    expect(hostsFile(net({ mode: 'pasta' }), 'a1b2c3', files({}), () => '192.0.2.2', 'db').split('\n')).toContain('10.0.2.100\ta1b2c3 db');
+    expect(hostsFile(net({}), 'db', files({}), () => undefined, 'db').split('\n')).toContain('127.0.1.1\tdb');
+  });
 });
 
 describe('with a private network (pasta, slirp4netns)', () => {

@@ -114,7 +114,8 @@ export async function startSupervised(req: StartRequest): Promise<Started> {
   const net = spec.network === 'pasta' || spec.network === 'slirp4netns' ? await import('../sandbox/network/helper') : undefined;
   const lifeline = net?.Lifeline.open(n);
   try {
-    return await supervise(req, n, lifeline && net ? { lifeline, start: net.startNetworkHelper } : undefined);
+    const network = lifeline && net ? { lifeline, helper: net, ports: await net.withFreeHostPorts(spec.ports ?? []) } : undefined;
+    return await supervise(req, n, network);
   } catch (e) {
     lifeline?.stop();
     throw e;
@@ -123,7 +124,8 @@ export async function startSupervised(req: StartRequest): Promise<Started> {
   }
 }
 
-type NetworkStart = { lifeline: Lifeline; start: typeof import('../sandbox/network/helper').startNetworkHelper };
+/** A private network's helper: its lifeline, its module, and the ports it is to publish (free ones chosen). */
+type NetworkStart = { lifeline: Lifeline; helper: typeof import('../sandbox/network/helper'); ports: PublishedPort[] };
 
 async function supervise(req: StartRequest, n: Native, network: NetworkStart | undefined): Promise<Started> {
   const { dir, spec, host } = req;
@@ -175,7 +177,13 @@ async function supervise(req: StartRequest, n: Native, network: NetworkStart | u
   const steps: ParentStep[] = spec.joinNetns ? [] : [{ name: 'write the id maps', run: (p) => applyIdMapping(n, p, spec.idmap, host) }];
   const cgroup = req.cgroup;
   if (cgroup) steps.push({ name: 'join the cgroup', run: (p) => cgroup.join(p) });
-  if (network) steps.push({ name: `start ${spec.network}`, run: async (p) => void ({ ports } = await network.start(spec, p, network.lifeline)) });
+  // A private network's helper sets up while the id maps are written (network/helper.ts).
+  if (network) {
+    const { start, ready } = network.helper.helperSteps(spec.network, network.ports, network.lifeline);
+    steps.unshift(start);
+    steps.push(ready);
+    ports = network.ports;
+  }
   try {
     await runParentSteps(steps, pid);
   } catch (e) {

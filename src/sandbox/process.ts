@@ -73,12 +73,16 @@ async function runInCgroup(n: Native, spec: SandboxSpec, host: HostIdentity, rel
   // run with nothing started. A private network's helper (pasta, slirp4netns) serves its own.
   const proxied = proxiedPorts(spec);
   const proxy = proxied.length ? await (await import('./port-proxy')).startForegroundProxy(proxied) : undefined;
-  // After the id maps: the helper joins the child's user namespace, which must be mapped by then.
+  // A private network's helper sets up while the id maps are written (network/helper.ts).
   // Loaded only for the private modes (start-up time of the others).
   const net = spec.network === 'pasta' || spec.network === 'slirp4netns' ? await import('./network/helper') : undefined;
+  const ports = proxy?.ports ?? (net ? await net.withFreeHostPorts(spec.ports ?? []) : undefined);
   const lifeline = net?.Lifeline.open(n);
-  let ports = proxy?.ports;
-  if (net && lifeline) steps.push({ name: `start ${spec.network}`, run: async (pid) => void ({ ports } = await net.startNetworkHelper(spec, pid, lifeline)) });
+  if (net && lifeline) {
+    const { start, ready } = net.helperSteps(spec.network, ports ?? [], lifeline);
+    steps.unshift(start);
+    steps.push(ready);
+  }
   try {
     return await launchAndFollow(n, spec, host, relay, steps, hooks, proxy, () => ports);
   } finally {

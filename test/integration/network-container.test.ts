@@ -6,7 +6,7 @@
  * network and user namespaces are the other's, the pid and mount namespaces
  * are not; foreground, -d, exec and an image root; errors exit 125.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { env, ok, runDetached, type Env } from '../helpers/containers';
 import { rootfs, show } from '../helpers/nook';
 import { runningProcessesOf, waitUntil } from '../helpers/procs';
@@ -24,6 +24,14 @@ const fetchAndShow = (port: number) => [
   `for i in $(seq 100); do wget -qO- http://127.0.0.1:${port}/ 2>/dev/null && break; usleep 50000; done; ` +
     'for n in net user pid mnt; do echo "$n $(readlink /proc/self/ns/$n)"; done; echo "init $$"; echo "hostname $(hostname)"; ps -o pid,args',
 ];
+
+/** A fresh state for the test, whose containers are removed however the test ends (no supervisor left for later tests). */
+function testEnv(e: Env): Env {
+  onTestFinished(async () => {
+    await e.nook(['rm', '-f', 'side', 'web']);
+  });
+  return e;
+}
 
 /** The namespaces of a running container's init, as it sees them. */
 async function namespacesOf(e: Env, name: string): Promise<Record<string, string>> {
@@ -47,7 +55,7 @@ describe('--network container:NAME', () => {
   it.for([['sub', 8201], ['nosub', 8202]] as const)(
     "a foreground sidecar reaches the other's loopback server, in its network and user namespaces but its own pid and mount ones (user %s)",
     async ([kind, port], ctx) => {
-      const e = env(need(ctx, kind));
+      const e = testEnv(env(need(ctx, kind)));
       await runDetached(e, ['--name', 'web', '--hostname', 'websrv', ...webFlags], server(port));
       const theirs = await namespacesOf(e, 'web');
       const r = await e.nook(['run', '--rm', '--network', 'container:web', '--rootfs', rootfs(), '--', ...fetchAndShow(port)]);
@@ -71,7 +79,7 @@ describe('--network container:NAME', () => {
   );
 
   it('-d: exec in the sidecar reaches the server; ps and inspect name the network as docker does; the sidecar outlives the other', async (ctx) => {
-    const e = env(need(ctx, 'sub'));
+    const e = testEnv(env(need(ctx, 'sub')));
     const webId = await runDetached(e, ['--name', 'web', ...webFlags], server(8203));
     await runDetached(e, ['--name', 'side', '--network', `container:web`], ['sleep', '1000']);
     const r = await e.nook(['exec', 'side', ...fetchAndShow(8203)]);
@@ -89,7 +97,7 @@ describe('--network container:NAME', () => {
   });
 
   it('from an image (an overlay root mounted in the shared user namespace)', async (ctx) => {
-    const e = env(need(ctx, 'sub'));
+    const e = testEnv(env(need(ctx, 'sub')));
     await importBase(e);
     await ok(e, ['run', '-d', '--name', 'web', '--hostname', 'imgweb', ...webFlags, 'base:1', ...server(8204)]);
     const r = await e.nook(['run', '--rm', '--network', 'container:web', 'base:1', ...fetchAndShow(8204)]);
@@ -101,7 +109,7 @@ describe('--network container:NAME', () => {
   });
 
   it('a stopped or missing container, and options that belong to the other container: 125, naming the problem', async (ctx) => {
-    const e = env(need(ctx, 'sub'));
+    const e = testEnv(env(need(ctx, 'sub')));
     const missing = await e.nook(['run', '--network', 'container:nope', '--rootfs', rootfs(), '--', 'true']);
     expect(missing.code, show(missing)).toBe(125);
     expect(missing.stderr).toMatch(/no such container: nope/);

@@ -279,7 +279,8 @@ describe.each(HELPERS)('-p with --network %s', (helper) => {
   });
 
   // To the host's own address: from the host's loopback neither helper here gets the reply back (Debian 12's
-  // pasta does not splice UDP replies; slirp4netns sends them to 10.0.2.2, which --disable-host-loopback refuses).
+  // pasta returns no reply there, whatever its -U and --no-map-gw; slirp4netns sends the reply to 10.0.2.2, which
+  // --disable-host-loopback refuses: without that flag it arrives).
   it("UDP to the host's address: each client gets the echo of its own datagrams", async (ctx) => {
     const { e, tun } = setup(ctx, helper);
     const before = helperPids();

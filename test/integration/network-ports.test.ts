@@ -56,8 +56,8 @@ function cleanUp(ctx: TestContext, e: Env): void {
 /** REMOTE_ADDR as busybox httpd gives it: its socket is IPv6, so an IPv4 peer is "[::ffff:A.B.C.D]". */
 const peerAddress = (remoteAddr: string) => remoteAddr.trim().replace(/^\[(?:::ffff:)?(.*)\]$/, '$1');
 
-/** pasta daemons (argv[0] pasta, last argument the sandbox's pid) and slirp4netns processes (pid before the tap name). */
 type HelperProcess = HostProcess & { name: Helper; target: number };
+/** Living pasta daemons (argv[0] pasta, last argument the sandbox's pid) and slirp4netns processes (pid before the tap name). */
 function helpers(): HelperProcess[] {
   return hostProcesses().flatMap((p): HelperProcess[] => {
     const name = p.argv[0]?.split('/').pop();

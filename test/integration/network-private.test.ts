@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import * as os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, type TestContext } from 'vitest';
 import { rootfs, runArgs, sandboxSh, show, startNook } from '../helpers/nook';
 import { hostProcesses, waitUntil, type HostProcess } from '../helpers/procs';
 import { hostTunOpen, openTunNode, removeTunNode } from '../helpers/tun';
@@ -70,9 +70,15 @@ function helpers(): (HostProcess & { target: number })[] {
 
 const alive = (pid: number) => hostProcesses().some((p) => p.pid === pid && p.state !== 'Z');
 
-/** No helper of `user` whose container is gone: every pasta or slirp4netns ends with its container. */
+/** The helpers that ran before the current test began: other runs of the same test user may share the machine. */
+let earlier = new Set<number>();
+beforeEach(() => {
+  earlier = new Set(helpers().map((h) => h.pid));
+});
+
+/** No helper of `user` started by this test whose container is gone: every pasta or slirp4netns ends with its container. */
 async function noOrphanedHelpers(user: TestUser): Promise<void> {
-  const orphans = () => helpers().filter((h) => h.uid === user.uid && h.state !== 'Z' && !alive(h.target));
+  const orphans = () => helpers().filter((h) => h.uid === user.uid && h.state !== 'Z' && !earlier.has(h.pid) && !alive(h.target));
   await waitUntil(() => orphans().length === 0, `no pasta or slirp4netns outlives its container (left: ${JSON.stringify(orphans())})`);
 }
 

@@ -27,7 +27,7 @@ import type { PublishedPort } from '../spec';
 import type { Lifeline } from './lifeline';
 import { tunError } from './available';
 import { PRIVATE_NET } from './layout';
-
+import { portInUseError } from './port-error';
 
 export interface NetworkHelper {
   /** Stops the helper (and its watchdog). Safe to call more than once. */
@@ -65,22 +65,9 @@ export function pastaFailure(stderr: string, code: number | null): NookError {
   const text = stderr.split('\n').filter((l) => l.trim() && !l.startsWith('Failed to send')).join('; ');
   if (/tun/i.test(text)) return tunError('pasta');
   const bind = /Failed to bind any port for '-([tu]) ([^']+)'/.exec(text);
-  if (bind) return portError(bind[2], bind[1] === 't' ? 'tcp' : 'udp');
+  if (bind) return portInUseError(bind[2], bind[1] === 't' ? 'tcp' : 'udp');
   return new NookError(`pasta could not set up the container's network${code !== null ? ` (exit ${code})` : ''}${text ? `: ${text}` : ''}`, {
     hint: 'run with --network host, or --network none for no network',
-  });
-}
-
-/** A published port pasta could not bind: in use, or privileged. */
-function portError(spec: string, proto: 'tcp' | 'udp'): NookError {
-  let start = '';
-  try {
-    start = fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim();
-  } catch {
-    /* not on this kernel */
-  }
-  return new NookError(`cannot publish ${proto} port ${spec}: the host port is in use${start ? `, or below net.ipv4.ip_unprivileged_port_start (${start})` : ''}`, {
-    hint: 'choose another host port with -p HOSTPORT:CONTAINERPORT, or stop what listens there',
   });
 }
 

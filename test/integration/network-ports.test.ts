@@ -8,7 +8,6 @@
  * the port. Also: -p with no --network means pasta where tun opens, and
  * nook's own proxy where it does not.
  */
-import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -20,6 +19,7 @@ import { env, ok, psRow, type Env } from '../helpers/containers';
 import { rootfs, runArgs, show, startNook } from '../helpers/nook';
 import { hostProcesses, waitUntil, type HostProcess } from '../helpers/procs';
 import { hostTunOpen, openTunNode, removeTunNode } from '../helpers/tun';
+import { askUdp, freePort, canListen, canBindUdp } from '../helpers/host-ports';
 import { need, type TestUser } from '../helpers/users';
 import { scratchDir, writeFile } from '../helpers/files';
 import { staticProgram } from '../helpers/programs';
@@ -147,35 +147,8 @@ async function page(port: number, urlPath = '/', host = '127.0.0.1'): Promise<st
   }
 }
 
-/** Whether a TCP port can be listened on (on every address) again. */
-function canListen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '0.0.0.0', () => s.close(() => resolve(true)));
-  });
-}
 
-/** Whether a UDP port can be bound again. */
-function canBindUdp(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', () => resolve(false));
-    s.bind(port, '0.0.0.0', () => s.close(() => resolve(true)));
-  });
-}
 
-/** A port nobody listens on right now (the kernel's choice). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '0.0.0.0', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** `nook port NAME` parsed into "CPORT/proto -> ADDR:PORT" lines. */
 async function portLines(e: Env, name: string): Promise<string[]> {
@@ -292,21 +265,7 @@ describe.each(HELPERS)('-p with --network %s', (helper) => {
     expect(r.code, show(r)).toBe(0);
     const port = await publishedPort(e, 'u', `${cport}/udp`);
     const h = await helperOf(e, 'u', helper);
-    const ask = async (text: string): Promise<string> => {
-      const sock = dgram.createSocket('udp4');
-      try {
-        const reply = new Promise<string>((resolve) => sock.on('message', (m) => resolve(m.toString())));
-        // The server may not be listening yet: a datagram sent before is lost, as UDP's are; send again.
-        for (let i = 0; i < 50; i++) {
-          sock.send(text, port, hostIp());
-          const got = await Promise.race([reply, new Promise<undefined>((res) => setTimeout(() => res(undefined), 100))]);
-          if (got !== undefined) return got;
-        }
-        return '(no reply)';
-      } finally {
-        sock.close();
-      }
-    };
+    const ask = (text: string) => askUdp(hostIp(), port, text);
     expect(await ask('one')).toBe('echo:one');
     const [x, y] = await Promise.all([ask('from-x'), ask('from-y')]);
     expect([x, y]).toEqual(['echo:from-x', 'echo:from-y']);

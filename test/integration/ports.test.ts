@@ -7,7 +7,6 @@
  * free the port and leave no proxy process behind.
  */
 import { execFile } from 'node:child_process';
-import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as net from 'node:net';
@@ -16,6 +15,7 @@ import { describe, expect, it } from 'vitest';
 import { env, ok, psRow, runDetached, type Env } from '../helpers/containers';
 import { rootfs, show, startNook } from '../helpers/nook';
 import { hostProcesses, processesWithArgv, runningProcessesOf, waitUntil } from '../helpers/procs';
+import { askUdp, freePort, canListen } from '../helpers/host-ports';
 import { need } from '../helpers/users';
 import { scratchDir } from '../helpers/files';
 import { buildOk, importBase, makeContext } from '../helpers/build';
@@ -63,26 +63,7 @@ function leftovers(e: Env, ...commands: string[][]): string[] {
     .map((p) => p.argv.join(' '));
 }
 
-/** A port nobody listens on right now (the kernel's choice). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '0.0.0.0', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-/** Whether a port can be listened on again (the proxy let go of it). */
-function canListen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '0.0.0.0', () => s.close(() => resolve(true)));
-  });
-}
 
 /** This test's supervisors and their namespace helpers (a fork of the supervisor, with its argv), living ones. */
 const proxyHelpers = (e: Env) =>
@@ -227,21 +208,7 @@ describe('-p through the built-in port proxy', () => {
     const out = (await ok(e, ['port', 'u', '8107/udp'])).trim();
     const port = Number(/^0\.0\.0\.0:(\d+)$/.exec(out)?.[1]);
     expect(port, out).toBeGreaterThan(0);
-    const ask = async (text: string): Promise<string> => {
-      const sock = dgram.createSocket('udp4');
-      try {
-        const reply = new Promise<string>((resolve) => sock.on('message', (m) => resolve(m.toString())));
-        // The server may not be listening yet: a datagram sent before is lost, as UDP's are; send again.
-        for (let i = 0; i < 50; i++) {
-          sock.send(text, port, '127.0.0.1');
-          const r = await Promise.race([reply, new Promise<undefined>((res) => setTimeout(() => res(undefined), 100))]);
-          if (r !== undefined) return r;
-        }
-        return '(no reply)';
-      } finally {
-        sock.close();
-      }
-    };
+    const ask = (text: string) => askUdp('127.0.0.1', port, text);
     expect(await ask('one')).toBe('echo:one');
     const [a, b] = await Promise.all([ask('from-a'), ask('from-b')]);
     expect([a, b]).toEqual(['echo:from-a', 'echo:from-b']);

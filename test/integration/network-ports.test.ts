@@ -329,7 +329,8 @@ describe('-p with no --network', () => {
   it('where /dev/net/tun opens (the harness\'s node), it means pasta: the helper runs, inspect says so, and outbound works too', async (ctx) => {
     const { e, tun } = setup(ctx, 'pasta');
     const port = await freePort();
-    const r = await e.nook(['run', '-d', '--name', 'auto', '--rootfs', rootfs(), '-p', `${port}:8206`, ...webFlags(webRoot(e.user, 'page-auto')), '--',
+    // The fetched page goes to a tmpfs: the test rootfs is shared by every test and must stay as it is.
+    const r = await e.nook(['run', '-d', '--name', 'auto', '--rootfs', rootfs(), '--tmpfs', '/tmp', '-p', `${port}:8206`, ...webFlags(webRoot(e.user, 'page-auto')), '--',
       'sh', '-c', `wget -q -O /tmp/out ${outboundUrl}; exec ${httpd(8206).join(' ')}`], { tun });
     expect(r.code, show(r)).toBe(0);
     const h = await helperOf(e, 'auto', 'pasta');

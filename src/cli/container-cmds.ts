@@ -1,12 +1,12 @@
 /**
- * `nook stop`, `kill`, `rm`, `wait`, `start`, `container prune`, and the
+ * `nook stop`, `kill`, `rm`, `wait`, `container prune`, and the
  * internal `__exited` that a supervisor execs when its container ends.
  * Each is a short-lived process acting on the state directory.
  */
 import fs = require('node:fs');
 import { NookError, UsageError } from '../errors';
 import { signalContainer, stopContainer, untilReleased, waitForExit } from '../container/control';
-import { containerExited, pruneContainers, removeContainer, startDetached } from '../container/lifecycle';
+import { containerExited, pruneContainers, removeContainer } from '../container/lifecycle';
 import { liveState } from '../container/status';
 import { ContainerStore, type ContainerDir } from '../container/state';
 import { FileLock } from '../util/lock';
@@ -105,24 +105,6 @@ export async function waitCommand(argv: string[]): Promise<number> {
     if (s.display === 'created' && !dir.isHeld())
       throw new NookError(`container ${ref} was never started`, { hint: `start it: nook start ${ref}` });
     say(String(await waitForExit(dir)));
-  });
-}
-
-export async function startCommand(argv: string[]): Promise<number> {
-  const p = parse(argv, [], 'start', 'CONTAINER...');
-  if (!p) return 0;
-  return eachContainer(p.positionals, async (store, dir, ref) => {
-    const lock = FileLock.tryAcquire(dir.p('lock'));
-    if (!lock) return void say(ref); // running already: docker says its name and carries on
-    try {
-      await dir.updateState((s) => ({ ...s, stopRequested: false }));
-      await startDetached(store, dir, lock.descriptor());
-    } catch (e) {
-      lock.release();
-      throw e;
-    }
-    lock.handOver(); // the supervisor holds the lock now
-    say(ref);
   });
 }
 

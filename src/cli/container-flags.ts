@@ -24,6 +24,8 @@ export interface ContainerOptions {
   restart: RestartPolicy;
   stopSignal?: number;
   log: LogOptions;
+  /** `nook create`: make the container, do not start it. */
+  createOnly?: boolean;
 }
 
 /** Whether this run makes a container with state (listed by `nook ps -a`). */

@@ -46,7 +46,7 @@ export function goTime(iso: string | undefined): string {
 export function statusText(s: LiveState, now = Date.now()): string {
   switch (s.display) {
     case 'running':
-      return `Up ${duration(s.startedAt, now)}`;
+      return `Up ${duration(s.startedAt, now)}${s.paused ? ' (Paused)' : ''}`;
     case 'restarting':
       return `Restarting (${s.exitCode ?? 0}) ${ago(s.finishedAt, now)}`;
     case 'exited':

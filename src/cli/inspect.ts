@@ -34,9 +34,9 @@ export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
     Args: spec.argv.slice(1),
     Image: config.image,
     State: {
-      Status: s.display,
+      Status: s.paused ? 'paused' : s.display,
       Running: s.display === 'running',
-      Paused: false,
+      Paused: Boolean(s.paused),
       Restarting: s.display === 'restarting',
       OOMKilled: Boolean(s.oomKilled),
       Dead: false,

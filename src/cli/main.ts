@@ -27,18 +27,26 @@ Commands:
   import    Make an image from a root filesystem tarball
   commit    Make an image from a container's changes
   history   Show how an image was made
-  image     Image commands: ls, pull, push, rm, tag, inspect, prune, save, load, import, history, build
+  image     Image commands: ls, pull, push, rm, tag, inspect, prune, save, load, import, history, build, exists
   ps        List containers
   logs      Show a detached container's output
   port      List a container's published ports
   exec      Run a command in a running container
   stop      Stop containers (the stop signal, then SIGKILL)
   kill      Send a signal to containers
-  start     Start stopped containers (detached)
+  create    Create a container without starting it (nook run's flags)
+  start     Start created or stopped containers (detached; -a: show output, exit with its status)
+  attach    Show a running container's output until it exits
+  rename    Rename a container
+  top       Show a container's processes (the host's ps)
+  pause     Suspend a container's processes (cgroup v2 freezer)
+  unpause   Resume a paused container
+  stats     Show containers' CPU, memory, network and I/O use (cgroup v2)
   wait      Wait for containers to stop and print their exit codes
   rm        Remove containers
   diff      List the files a container added, changed or deleted
-  container Container commands: ls, ps, logs, exec, stop, kill, start, wait, rm, inspect, prune, commit, diff
+  container Container commands: ls, ps, create, start, attach, logs, exec, stop, kill, wait, rm, rename, top,
+            pause, unpause, stats, inspect, prune, commit, diff, exists
   login     Store credentials for a registry
   logout    Remove stored credentials
   info      Show where nook keeps things and what this host lets it do
@@ -104,7 +112,14 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   kill: async () => (await import('./container-cmds')).killCommand,
   rm: async () => (await import('./container-cmds')).rmCommand,
   wait: async () => (await import('./container-cmds')).waitCommand,
-  start: async () => (await import('./container-cmds')).startCommand,
+  start: async () => (await import('./start')).startCommand,
+  create: async () => (await import('./create')).createCommand,
+  attach: async () => (await import('./attach')).attachCommand,
+  rename: async () => (await import('./rename')).renameCommand,
+  top: async () => (await import('./top')).topCommand,
+  pause: async () => (await import('./pause')).pauseCommand,
+  unpause: async () => (await import('./pause')).unpauseCommand,
+  stats: async () => (await import('./stats')).statsCommand,
   logs: async () => (await import('./logs')).logsCommand,
   port: async () => (await import('./port')).portCommand,
   exec: async () => (await import('./exec')).execCommand,
@@ -118,6 +133,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 const CONTAINER_SUBCOMMANDS: Record<string, string> = {
   ls: 'ps', list: 'ps', ps: 'ps', stop: 'stop', kill: 'kill', rm: 'rm', remove: 'rm', wait: 'wait', start: 'start',
   logs: 'logs', exec: 'exec', inspect: 'inspect', commit: 'commit', diff: 'diff', port: 'port',
+  create: 'create', attach: 'attach', rename: 'rename', top: 'top', pause: 'pause', unpause: 'unpause', stats: 'stats',
 };
 
 /** `nook image SUB`: docker's management-command spelling of the image commands. */
@@ -149,10 +165,11 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'image') {
     const [sub, ...subArgs] = rest;
     if (sub === 'prune') return (await import('./image-prune')).imagePruneCommand(subArgs);
+    if (sub === 'exists') return (await import('./exists')).imageExistsCommand(subArgs);
     const target = IMAGE_SUBCOMMANDS[sub ?? ''];
     if (!target)
       throw new NookError(sub ? `unknown command: nook image ${sub}` : 'nook image needs a subcommand', {
-        hint: `one of: ${[...Object.keys(IMAGE_SUBCOMMANDS), 'prune'].join(', ')}`,
+        hint: `one of: ${[...Object.keys(IMAGE_SUBCOMMANDS), 'prune', 'exists'].join(', ')}`,
       });
     return (await COMMANDS[target]())(target === 'inspect' ? onlyType('image', subArgs) : subArgs);
   }
@@ -160,10 +177,11 @@ async function main(argv: string[]): Promise<number> {
     const [sub, ...subArgs] = rest;
     if (sub === 'prune') return (await import('./container-cmds')).containerPruneCommand(subArgs);
     if (sub === 'run') return (await import('./run')).runCommand(subArgs);
+    if (sub === 'exists') return (await import('./exists')).containerExistsCommand(subArgs);
     const target = CONTAINER_SUBCOMMANDS[sub ?? ''];
     if (!target)
       throw new NookError(sub ? `unknown command: nook container ${sub}` : 'nook container needs a subcommand', {
-        hint: `one of: ${[...Object.keys(CONTAINER_SUBCOMMANDS), 'run', 'prune'].join(', ')}`,
+        hint: `one of: ${[...Object.keys(CONTAINER_SUBCOMMANDS), 'run', 'prune', 'exists'].join(', ')}`,
       });
     return (await COMMANDS[target]())(target === 'inspect' ? onlyType('container', subArgs) : subArgs);
   }

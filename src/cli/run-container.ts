@@ -30,8 +30,14 @@ interface Prepared {
   root?: ContainerRoot;
 }
 
-export async function runContainer(parsed: ParsedArgs, host: HostIdentity): Promise<number> {
-  const opts = containerOptions(parsed.flags);
+/**
+ * `nook run` with state, or `nook create` (`createOnly`): the same request,
+ * kept as a detached container in status "created" for `nook start`.
+ */
+export async function runContainer(parsed: ParsedArgs, host: HostIdentity, createOnly = false): Promise<number> {
+  // A created container is started by `nook start`, under a supervisor: as one run with -d.
+  const opts = containerOptions(createOnly ? { ...parsed.flags, detach: true } : parsed.flags);
+  if (createOnly) opts.createOnly = true;
   const store = ContainerStore.open();
   if (parsed.flags.rootfs !== undefined) {
     const rootfs = rootfsFromFlags(parsed);
@@ -83,6 +89,11 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
   if (p.root) {
     p.root.keep(dir.dir);
     p.root.release();
+  }
+  if (opts.createOnly) {
+    lock.release(); // created: `nook start` takes the lock when it starts it
+    fs.writeSync(1, `${dir.id}\n`);
+    return 0;
   }
   return opts.detach ? runDetached(store, dir, lock, host, spec) : runNamedForeground(store, dir, lock, spec, host, opts);
 }

@@ -22,7 +22,7 @@ const DF_FLAGS: readonly FlagSpec[] = [
 
 const PRUNE_FLAGS: readonly FlagSpec[] = [
   { name: 'all', short: 'a', type: 'boolean', help: 'remove every image no container uses, not only those without a name' },
-  { name: 'force', short: 'f', type: 'boolean', help: 'accepted for docker compatibility: nook does not ask' },
+  { name: 'force', short: 'f', type: 'boolean', help: 'do not ask for confirmation (nook asks only when stdin is a terminal)' },
   HELP,
 ];
 
@@ -60,6 +60,7 @@ async function pruneCommand(argv: string[]): Promise<number> {
     );
     return 0;
   }
+  if (!flags.force && process.stdin.isTTY && !confirmPrune(Boolean(flags.all))) return 0;
   const containers = ContainerStore.open();
   const removed = await pruneContainers(containers);
   const store = ImageStore.open();
@@ -70,6 +71,22 @@ async function pruneCommand(argv: string[]): Promise<number> {
   if (deleted.length) out += `Deleted Images:\n${deleted.map((r) => `deleted: ${r.id}\n`).join('')}\n`;
   writeOut(`${out}Total reclaimed space: ${formatBytes(gc.bytes)}\n`);
   return 0;
+}
+
+/** docker's warning, and its [y/N] answer read from the terminal: true to go ahead. */
+function confirmPrune(all: boolean): boolean {
+  writeOut(
+    `WARNING! This will remove:\n  - all stopped containers\n  - ${all ? 'all images without at least one container associated to them' : 'all dangling images'}\n` +
+      `  - the layers and blobs no remaining image needs\n\nAre you sure you want to continue? [y/N] `,
+  );
+  const buf = Buffer.alloc(256);
+  let n = 0;
+  try {
+    n = require('node:fs').readSync(0, buf, 0, buf.length, null);
+  } catch {
+    /* no answer: no */
+  }
+  return /^\s*y(es)?\s*$/i.test(buf.toString('utf8', 0, n));
 }
 
 const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = { df: dfCommand, prune: pruneCommand };

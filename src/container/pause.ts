@@ -48,6 +48,8 @@ function signal(pid: number, sig: number): boolean {
 async function freeze(cgroup: string): Promise<Paused | undefined> {
   const control = path.join(cgroup, 'cgroup.freeze');
   if (!fs.existsSync(control)) return undefined;
+  // Paused by `nook pause` already: it stays so after the commit.
+  if (fs.readFileSync(control, 'utf8').trim() === '1') return { resume: () => {} };
   try {
     fs.writeFileSync(control, '1');
   } catch {

@@ -287,6 +287,22 @@ export class ContainerStore {
     });
   }
 
+  /**
+   * Gives the container `name` instead of its own, under the store's lock:
+   * the new name is claimed first (failing when another container has it),
+   * then the record says it, then the old name is freed.
+   */
+  async rename(d: ContainerDir, name: string): Promise<void> {
+    checkName(name);
+    await this.locked(() => {
+      const config = d.config();
+      if (config.name === name) throw new NookError(`Renaming a container with the same name as its current name`, { exitCode: 1 });
+      this.claimName(name, d.id);
+      writeFileAtomic(d.p('config.json'), JSON.stringify({ ...config, name }), 0o600);
+      this.releaseName(config.name, d.id);
+    });
+  }
+
   /** Deletes the container's state and frees its name (under the lock). */
   async delete(d: ContainerDir, name: string): Promise<void> {
     await this.locked(() => {

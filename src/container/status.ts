@@ -5,18 +5,21 @@
  * (SIGKILL, OOM, a reboot): its init died with it (PR_SET_PDEATHSIG), so
  * it is reported as exited, never as running.
  */
+import { isFrozen } from './own-cgroup';
 import type { ContainerConfig, ContainerDir, ContainerState, ContainerStore } from './state';
 
 export interface LiveState extends ContainerState {
   /** docker's State.Status: created, running, restarting, exited. */
   display: 'created' | 'running' | 'restarting' | 'exited';
+  /** Running, with its cgroup frozen by `nook pause`: docker's State.Paused (its Status "paused"). */
+  paused?: boolean;
 }
 
 export function liveState(dir: ContainerDir): LiveState {
   const s = dir.state();
   const held = dir.isHeld();
   if (s.status === 'running' || s.restarting) {
-    if (held) return { ...s, display: s.restarting ? 'restarting' : 'running' };
+    if (held) return { ...s, display: s.restarting ? 'restarting' : 'running', paused: !s.restarting && isFrozen(s.cgroup) };
     // The keeper is gone. Its exit record, if it got that far, is the truth; else init was killed with it.
     const last = dir.lastExit();
     const recorded = last && s.startedAt && last.finishedAt >= s.startedAt;

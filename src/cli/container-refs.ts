@@ -1,0 +1,49 @@
+/**
+ * Running a command over the containers the user named, as docker does for
+ * start, pause, rename and the like: an error for one container is reported
+ * and the others still go ahead; the exit status is then 1, docker's for
+ * commands other than run, create and exec.
+ */
+import fs = require('node:fs');
+import { NookError, UsageError } from '../errors';
+import { ContainerStore, type ContainerDir } from '../container/state';
+import { parseArgs, flagHelp, type FlagSpec, type ParsedArgs } from './args';
+
+export const HELP: FlagSpec = { name: 'help', type: 'boolean', help: 'show this help' };
+
+export const say = (text: string): void => void fs.writeSync(1, `${text}\n`);
+
+function tell(e: NookError): void {
+  fs.writeSync(2, `nook: ${e.message}\n${e.hint ? `  hint: ${e.hint}\n` : ''}`);
+}
+
+/** Parses the flags; undefined after printing --help. */
+export function parseCommand(argv: string[], specs: FlagSpec[], command: string, usage: string, about: string): ParsedArgs | undefined {
+  const parsed = parseArgs(argv, [...specs, HELP], command);
+  if (parsed.flags.help) {
+    fs.writeSync(1, `Usage: nook ${command} ${usage}\n\n${about}\n\nFlags:\n${flagHelp([...specs, HELP])}\n`);
+    return undefined;
+  }
+  return parsed;
+}
+
+/** An error of one container's, with docker's exit status 1 (usage errors keep theirs). */
+export function asStatusOne(e: NookError): NookError {
+  return e instanceof UsageError || e.exitCode === 1 ? e : new NookError(e.message, { exitCode: 1, hint: e.hint, cause: e.cause });
+}
+
+export async function eachContainer(refs: string[], fn: (store: ContainerStore, dir: ContainerDir, ref: string) => Promise<void>): Promise<number> {
+  const store = ContainerStore.open();
+  let failed: NookError | undefined;
+  for (const ref of refs) {
+    try {
+      await fn(store, store.resolve(ref), ref);
+    } catch (e) {
+      if (!(e instanceof NookError)) throw e;
+      if (failed) tell(failed);
+      failed = asStatusOne(e);
+    }
+  }
+  if (failed) throw failed;
+  return 0;
+}

@@ -179,6 +179,24 @@ timeout 120 unshare -m sh -c '
 RC=$?
 if [ $RC = 125 ] && grep -q 'need cgroup v2, but this host uses cgroup v1 (a hybrid setup' $ERR && grep -q 'systemd.unified_cgroup_hierarchy=1' $ERR; then ok $t; else notok $t "want exit 125 naming cgroup v1"; fi
 
+t=pause-unpause-stats
+# nook pause/unpause: the container's own cgroup's freezer; ps shows it paused; stats reads the cgroup's counters.
+nook_in $TERM_SCOPE run -d --name frz --rootfs $ROOTFS --pids-limit 100 --memory 64m -- sh -c "'while true; do sleep 0.05; done'"
+c=$(container_cgroup)
+nook_in $TERM_SCOPE pause frz; p1=$RC
+frozen=$(sed -n 's/^frozen //p' $c/cgroup.events)
+nook_in $TERM_SCOPE ps --format "'{{.Names}} {{.State}} {{.Status}}'"; st=$(cat $OUT)
+nook_in $TERM_SCOPE stats --no-stream --format "'{{.Name}} {{.PIDs}} {{.MemUsage}}'" frz; s1=$RC; stats=$(cat $OUT)
+nook_in $TERM_SCOPE unpause frz; p2=$RC
+thawed=$(sed -n 's/^frozen //p' $c/cgroup.events)
+nook_in $TERM_SCOPE rm -f frz
+got="pause=$p1 frozen=$frozen ps=[$st] stats=$s1 unpause=$p2 thawed=$thawed"
+case "$got" in
+  "pause=0 frozen=1 ps=[frz paused Up "*" (Paused)] stats=0 unpause=0 thawed=0") case "$stats" in "frz "[1-9]*" / 64MiB") ok $t ;; *) notok $t "stats: [$stats]" ;; esac ;;
+  *) notok $t "got [$got]" ;;
+esac
+echo "#   $got; stats [$stats]"
+
 t=nothing-left-behind
 left=$(leftovers)
 if [ -z "$left" ]; then ok $t; else RC=- notok $t "left behind: $left"; fi

@@ -1,8 +1,8 @@
 /**
  * Running a command over the containers the user named, as docker does for
  * start, pause, rename and the like: an error for one container is reported
- * and the others still go ahead; the exit status is then 1, docker's for
- * commands other than run, create and exec.
+ * and the others still go ahead. A container that does not exist (or an
+ * ambiguous id) exits 1, as docker's; nook's own failures keep theirs (125).
  */
 import fs = require('node:fs');
 import { NookError, UsageError } from '../errors';
@@ -27,7 +27,7 @@ export function parseCommand(argv: string[], specs: FlagSpec[], command: string,
   return parsed;
 }
 
-/** An error of one container's, with docker's exit status 1 (usage errors keep theirs). */
+/** A lookup error (no such container), with docker's exit status 1 (usage errors keep theirs). */
 export function asStatusOne(e: NookError): NookError {
   return e instanceof UsageError || e.exitCode === 1 ? e : new NookError(e.message, { exitCode: 1, hint: e.hint, cause: e.cause });
 }
@@ -37,11 +37,17 @@ export async function eachContainer(refs: string[], fn: (store: ContainerStore, 
   let failed: NookError | undefined;
   for (const ref of refs) {
     try {
-      await fn(store, store.resolve(ref), ref);
+      let dir: ContainerDir;
+      try {
+        dir = store.resolve(ref);
+      } catch (e) {
+        throw e instanceof NookError ? asStatusOne(e) : e;
+      }
+      await fn(store, dir, ref);
     } catch (e) {
       if (!(e instanceof NookError)) throw e;
       if (failed) tell(failed);
-      failed = asStatusOne(e);
+      failed = e;
     }
   }
   if (failed) throw failed;

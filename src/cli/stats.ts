@@ -91,7 +91,7 @@ async function collect(targets: Target[], previous: Map<string, Sample>): Promis
       live.push({ t, cgroup: ownCgroup(s, `show the stats of container ${t.ref}`), pid: s.pid, name });
     } catch (e) {
       if (!(e instanceof NookError)) throw e;
-      errors.push(asStatusOne(e));
+      errors.push(e);
     }
   }
   if (live.length && live.some((l) => !previous.has(l.t.dir.id))) {

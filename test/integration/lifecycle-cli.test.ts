@@ -167,6 +167,19 @@ describe('attach', () => {
     expect(quiet.code, show(quiet)).toBe(0);
     expect(quiet.stderr).toBe('');
   });
+
+  it('Ctrl-C at attach is passed on to the container as SIGINT', async () => {
+    const e = cleanEnv();
+    await runDetached(e, ['--name', 'int'], ['sh', '-c', 'trap "echo got-int; exit 9" INT; while true; do echo tick; sleep 0.05; done']);
+    const att = startNook(['attach', 'int'], e.opts);
+    // Output shown: nook is attached, its signal handlers in place.
+    await att.waitForStdout('tick');
+    att.child.kill('SIGINT');
+    const r = await att.exited;
+    expect(r.code, show(r)).toBe(9);
+    expect(r.stdout).toContain('got-int');
+    expect(await psRow(e, 'int')).toMatchObject({ State: 'exited', ExitCode: 9 });
+  });
 });
 
 describe('rename', () => {
@@ -207,6 +220,13 @@ describe('top', () => {
     expect(byPid.get(processesWithArgv(['sleep', '2241'])[0].pid)).toMatch(/ sleep 2241$/);
     // docker's layout: columns at least 20 wide.
     expect(head).toMatch(/^UID {17}PID {17}/);
+    // A process `nook exec` started joins the container's pid namespace, though its parent is outside: top lists it too.
+    const exec = startNook(['exec', 't', 'sleep', '2243'], e.opts);
+    await waitUntil(() => processesWithArgv(['sleep', '2243']).length === 1, 'the exec\'d sleep');
+    const withExec = await ok(e, ['top', 't']);
+    expect(withExec).toMatch(new RegExp(`^\\S+\\s+${processesWithArgv(['sleep', '2243'])[0].pid}\\s.* sleep 2243$`, 'm'));
+    process.kill(processesWithArgv(['sleep', '2243'])[0].pid, 'SIGKILL');
+    await exec.exited;
     // ps options of one's own choosing.
     const custom = await ok(e, ['top', 't', '-o', 'pid,args']);
     expect(custom.split('\n')[0].split(/\s+/)).toEqual(['PID', 'COMMAND']);

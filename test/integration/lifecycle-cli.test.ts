@@ -63,7 +63,8 @@ describe('create and start', () => {
     const [info] = JSON.parse(await ok(e, ['inspect', 'c1'])) as { State: { Status: string; Running: boolean } }[];
     expect(info.State).toMatchObject({ Status: 'created', Running: false });
 
-    expect(await ok(e, ['start', 'c1'])).toBe('c1\n');
+    // docker's management-command spelling works too.
+    expect(await ok(e, ['container', 'start', 'c1'])).toBe('c1\n');
     const row = await psRow(e, 'c1');
     expect(row).toMatchObject({ Id: id, State: 'running' });
     expect(processesWithArgv(argv).map((p) => p.pid)).toEqual([row!.Pid]);
@@ -271,6 +272,13 @@ describe('pause, unpause and stats without a container cgroup', () => {
     expect(JSON.parse(await ok(e, ['stats', '--no-stream', '--format', 'json', 'z']))).toMatchObject({ ID: id.slice(0, 12), Name: 'z', MemUsage: '0B / 0B' });
     const missing = await e.nook(['stats', '--no-stream', 'nope']);
     expect(missing.code, show(missing)).toBe(1);
+    // Without --no-stream: the table again every second (no screen clearing when stdout is not a terminal), until Ctrl-C.
+    const stream = startNook(['stats', '--format', '{{.Name}} {{.PIDs}}', 'z'], e.opts);
+    await waitUntil(() => stream.stdout.split('\n').length > 2, 'two tables', 10_000);
+    stream.child.kill('SIGINT');
+    const streamed = await stream.exited;
+    expect(streamed.stdout.startsWith('z 0\nz 0\n'), streamed.stdout).toBe(true);
+    expect(streamed.stdout).not.toContain('\x1b');
   });
 });
 

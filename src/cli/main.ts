@@ -35,10 +35,11 @@ Commands:
   stop      Stop containers (the stop signal, then SIGKILL)
   kill      Send a signal to containers
   start     Start stopped containers (detached)
+  restart   Stop containers, then start them again
   wait      Wait for containers to stop and print their exit codes
   rm        Remove containers
   diff      List the files a container added, changed or deleted
-  container Container commands: ls, ps, logs, exec, stop, kill, start, wait, rm, inspect, prune, commit, diff
+  container Container commands: ls, ps, logs, exec, stop, kill, start, restart, wait, rm, inspect, prune, commit, diff
   login     Store credentials for a registry
   logout    Remove stored credentials
   info      Show where nook keeps things and what this host lets it do
@@ -105,6 +106,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   rm: async () => (await import('./container-cmds')).rmCommand,
   wait: async () => (await import('./container-cmds')).waitCommand,
   start: async () => (await import('./container-cmds')).startCommand,
+  restart: async () => (await import('./restart')).restartCommand,
   logs: async () => (await import('./logs')).logsCommand,
   port: async () => (await import('./port')).portCommand,
   exec: async () => (await import('./exec')).execCommand,
@@ -116,7 +118,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 
 /** `nook container SUB`: docker's management-command spelling of the container commands. */
 const CONTAINER_SUBCOMMANDS: Record<string, string> = {
-  ls: 'ps', list: 'ps', ps: 'ps', stop: 'stop', kill: 'kill', rm: 'rm', remove: 'rm', wait: 'wait', start: 'start',
+  ls: 'ps', list: 'ps', ps: 'ps', stop: 'stop', kill: 'kill', rm: 'rm', remove: 'rm', wait: 'wait', start: 'start', restart: 'restart',
   logs: 'logs', exec: 'exec', inspect: 'inspect', commit: 'commit', diff: 'diff', port: 'port',
 };
 

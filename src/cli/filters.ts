@@ -63,7 +63,7 @@ export function matchLabels(wanted: readonly string[] | undefined, labels: Reado
   });
 }
 
-export const CONTAINER_FILTER_KEYS = ['name', 'id', 'label', 'status', 'exited', 'ancestor', 'before', 'since', 'network'] as const;
+export const CONTAINER_FILTER_KEYS = ['name', 'id', 'label', 'status', 'exited', 'ancestor', 'before', 'since', 'network', 'volume'] as const;
 
 /** docker's container states (nook has no paused or dead containers, but accepts the words). */
 const STATES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
@@ -78,6 +78,8 @@ export interface ContainerFacts {
   /** ISO time. */
   created: string;
   network?: string;
+  /** Its mounts: docker's volume= names a mount's source (or volume name) or its destination. */
+  mounts?: { source?: string; target: string }[];
   /** Whether the container was made from the image named by an `ancestor` value (the caller resolves images). */
   fromImage: (ref: string) => boolean;
 }
@@ -109,6 +111,7 @@ export function matchContainer(f: Filters, c: ContainerFacts, bounds: TimeBounds
     any('exited', (v) => c.status === 'exited' && Number(v) === (c.exitCode ?? 0)) &&
     any('ancestor', (v) => c.fromImage(v)) &&
     any('network', (v) => v === c.network) &&
+    any('volume', (v) => (c.mounts ?? []).some((m) => m.source === v || m.target === v)) &&
     (bounds.before === undefined || c.created < bounds.before) &&
     (bounds.since === undefined || c.created > bounds.since)
   );

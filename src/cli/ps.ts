@@ -188,6 +188,7 @@ export async function psCommand(argv: string[]): Promise<number> {
           exitCode: l.state.exitCode,
           created: l.config.created,
           network: filters.has('network') ? networkOf(l) : undefined,
+          mounts: filters.has('volume') ? mountsOf(l) : undefined,
           fromImage: (v) => fromImage(l, v, images!.idOf),
         },
         bounds,
@@ -216,6 +217,15 @@ export async function psCommand(argv: string[]): Promise<number> {
   }
   writeOut(out);
   return 0;
+}
+
+function mountsOf(l: Listed): { source?: string; target: string }[] {
+  try {
+    const spec = decodeSpec(l.config.spec, `container ${l.config.name}`);
+    return [...spec.binds.map((b) => ({ source: b.source, target: b.target })), ...spec.tmpfs.map((t) => ({ target: t.target }))];
+  } catch {
+    return [];
+  }
 }
 
 function networkOf(l: Listed): string | undefined {

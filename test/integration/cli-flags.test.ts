@@ -61,11 +61,12 @@ describe('ps', () => {
     expect(badN.code, show(badN)).toBe(125);
   });
 
-  it('--filter: name, id, status, exited, ancestor, before, since, label; same key OR, different keys AND', async () => {
+  it('--filter: name, id, status, exited, ancestor, before, since, volume, label; same key OR, different keys AND', async () => {
     const e = testEnv();
     await importBase(e);
     const web = (await ok(e, ['run', '-d', '--name', 'web', 'base:1', 'sleep', '3102'])).trim();
-    await runDetached(e, ['--name', 'ok0'], ['true']);
+    const data = scratchDir(e.user, 'vol-');
+    await runDetached(e, ['--name', 'ok0', '-v', `${data}:/mnt`], ['true']);
     const bad3 = await runDetached(e, ['--name', 'bad3'], ['sh', '-c', 'exit 3']);
     await ok(e, ['wait', 'ok0', 'bad3']);
     const names = async (...args: string[]) => lines(await ok(e, ['ps', ...args, '--format', '{{.Names}}']));
@@ -91,6 +92,10 @@ describe('ps', () => {
     expect(await names('-a', '-f', 'before=bad3')).toEqual(['ok0', 'web']);
     expect(await names('-a', '-f', `since=${web.slice(0, 12)}`)).toEqual(['bad3', 'ok0']);
     expect(lines(await ok(e, ['ps', '-aq', '-f', 'exited=3']))).toEqual([bad3.slice(0, 12)]);
+    // volume: a mount's source or destination.
+    expect(await names('-a', '-f', 'volume=/mnt')).toEqual(['ok0']);
+    expect(await names('-a', '-f', `volume=${data}`)).toEqual(['ok0']);
+    expect(await names('-a', '-f', 'volume=/srv')).toEqual([]);
 
     // label: containers get labels from run --label when nook has it; none has them here otherwise.
     expect(await names('-a', '-f', 'label=tier')).toEqual([]);

@@ -5,6 +5,10 @@ import {
 } from '../../src/cli/filters';
 import { humanSize } from '../../src/cli/format';
 import { NookError, UsageError } from '../../src/errors';
+import { dirSize } from '../../src/util/dir-size';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 const ps = (...v: string[]) => parseFilters(v, CONTAINER_FILTER_KEYS, 'ps');
 const img = (...v: string[]) => parseFilters(v, IMAGE_FILTER_KEYS, 'images');
@@ -16,6 +20,7 @@ const web: ContainerFacts = {
   status: 'running',
   created: '2026-01-02T00:00:00.000Z',
   network: 'pasta',
+  mounts: [{ source: '/srv/data', target: '/data' }, { target: '/tmp' }],
   fromImage: (ref) => ref === 'nginx' || ref === 'sha256:feed',
 };
 const done: ContainerFacts = { ...web, id: 'ffff000000000000000000000000000000000000000000000000000000000000', name: 'job', labels: undefined, status: 'exited', exitCode: 3, fromImage: () => false };
@@ -94,6 +99,15 @@ describe('container filters', () => {
     expect(matchContainer(ps('network=none'), web)).toBe(false);
   });
 
+  it('volume names a mount by its source or its destination', () => {
+    expect(matchContainer(ps('volume=/srv/data'), web)).toBe(true);
+    expect(matchContainer(ps('volume=/data'), web)).toBe(true);
+    expect(matchContainer(ps('volume=/tmp'), web)).toBe(true);
+    expect(matchContainer(ps('volume=/srv'), web)).toBe(false);
+    expect(matchContainer(ps('volume=/data'), done)).toBe(true);
+    expect(matchContainer(ps('volume=/data'), { ...done, mounts: [] })).toBe(false);
+  });
+
   it('before/since compare created times, strictly', () => {
     const older = { ...done, created: '2026-01-01T00:00:00.000Z' };
     expect(matchContainer(new Map(), older, { before: web.created })).toBe(true);
@@ -150,5 +164,22 @@ describe('humanSize (docker ps SIZE)', () => {
     expect(humanSize(1234)).toBe('1.23kB');
     expect(humanSize(72_900_000)).toBe('72.9MB');
     expect(humanSize(4096)).toBe('4.1kB');
+  });
+});
+
+describe('dirSize (a writable layer, as docker counts it)', () => {
+  it('files and symlinks, each inode once, directories not at all', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-dirsize-'));
+    try {
+      fs.mkdirSync(path.join(dir, 'a/b'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'a/b/f'), Buffer.alloc(1000));
+      fs.linkSync(path.join(dir, 'a/b/f'), path.join(dir, 'hard'));
+      fs.writeFileSync(path.join(dir, 'g'), 'xyz');
+      fs.symlinkSync('a/b/f', path.join(dir, 'link')); // 5 bytes: its target's name
+      expect(dirSize(dir)).toBe(1000 + 3 + 5);
+      expect(dirSize(path.join(dir, 'missing'))).toBe(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

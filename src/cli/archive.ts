@@ -27,7 +27,7 @@ const SAVE_FLAGS: readonly FlagSpec[] = [
 ];
 
 export async function saveCommand(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, SAVE_FLAGS, 'save');
+  const { flags, positionals } = parseArgs(argv, SAVE_FLAGS, 'save', { interleaved: true });
   if (flags.help) {
     say(`Usage: nook save [FLAGS] IMAGE...\n\nWrites images, with their names, to a tar archive that nook load, docker load or podman load read.\n\nFlags:\n${flagHelp(SAVE_FLAGS)}`);
     return 0;

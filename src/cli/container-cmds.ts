@@ -19,7 +19,7 @@ const HELP: FlagSpec = { name: 'help', type: 'boolean', help: 'show this help' }
 const ALL: FlagSpec = { name: 'all', short: 'a', type: 'boolean', help: "every container (podman's flag)" };
 
 function parse(argv: string[], specs: FlagSpec[], command: string, usage: string, needsNames = true): ParsedArgs | undefined {
-  const parsed = parseArgs(argv, [...specs, HELP], command);
+  const parsed = parseArgs(argv, [...specs, HELP], command, { interleaved: true });
   if (parsed.flags.help) {
     process.stdout.write(`Usage: nook ${command} ${usage}\n\nFlags:\n${flagHelp([...specs, HELP])}\n`);
     return undefined;

@@ -90,7 +90,7 @@ function timeBounds(f: Filters, store: ImageStore): TimeBounds {
 export async function imagesCommand(argv: string[]): Promise<number> {
   // minimist reads --no-X as X=false: take docker's --no-trunc off before parsing.
   const noTrunc = argv.includes('--no-trunc');
-  const { flags, positionals } = parseArgs(argv.filter((a) => a !== '--no-trunc'), IMAGES_FLAGS, 'images');
+  const { flags, positionals } = parseArgs(argv.filter((a) => a !== '--no-trunc'), IMAGES_FLAGS, 'images', { interleaved: true });
   if (flags.help) {
     process.stdout.write(`Usage: nook images [FLAGS] [REPOSITORY[:TAG]]\n\nLists the images in the local store, newest first.\n\nFlags:\n${flagHelp(IMAGES_FLAGS)}\n`);
     return 0;

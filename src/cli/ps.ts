@@ -154,7 +154,7 @@ function timeBounds(f: Filters, store: ContainerStore): TimeBounds {
 export async function psCommand(argv: string[]): Promise<number> {
   // minimist reads --no-X as X=false: take docker's --no-trunc off before parsing.
   const noTrunc = argv.includes('--no-trunc');
-  const { flags } = parseArgs(argv.filter((a) => a !== '--no-trunc'), PS_FLAGS, 'ps');
+  const { flags } = parseArgs(argv.filter((a) => a !== '--no-trunc'), PS_FLAGS, 'ps', { interleaved: true });
   flags['no-trunc'] = noTrunc;
   if (flags.help) {
     process.stdout.write(`Usage: nook ps [FLAGS]\n\nLists containers, newest first.\n\nFlags:\n${flagHelp(PS_FLAGS)}\n`);

@@ -20,7 +20,7 @@ const RESTART_FLAGS: readonly FlagSpec[] = [
 ];
 
 export async function restartCommand(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, RESTART_FLAGS, 'restart');
+  const { flags, positionals } = parseArgs(argv, RESTART_FLAGS, 'restart', { interleaved: true });
   if (flags.help) {
     process.stdout.write(`Usage: nook restart [-t SECONDS] CONTAINER...\n\nStops containers, then starts them again (detached).\n\nFlags:\n${flagHelp(RESTART_FLAGS)}\n`);
     return 0;

@@ -18,7 +18,7 @@ const RMI_FLAGS: readonly FlagSpec[] = [
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 export async function rmiCommand(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, RMI_FLAGS, 'rmi');
+  const { flags, positionals } = parseArgs(argv, RMI_FLAGS, 'rmi', { interleaved: true });
   if (flags.help) {
     say(`Usage: nook rmi [FLAGS] IMAGE...\n\nRemoves images (by name or id) from the local store.\n\nFlags:\n${flagHelp(RMI_FLAGS)}`);
     return 0;

@@ -158,7 +158,6 @@ describe('images', () => {
     const r = await build(e, makeContext(e, { Dockerfile: 'FROM base:1\nLABEL tier=front\n' }), ['-t', 'labelled:1'], { env: { SOURCE_DATE_EPOCH: '1800000000' } });
     expect(r.code, show(r)).toBe(0);
 
-    // Flags before the REPOSITORY argument: nook's flags stop at the first argument.
     const rows = async (...args: string[]) => lines(await ok(e, ['images', '--format', '{{.Repository}}:{{.Tag}}', ...args]));
     expect(await rows()).toEqual(['labelled:1', 'app:1', 'app:extra', '<none>:<none>', 'base:1']);
     expect(await rows('-a')).toEqual(await rows());
@@ -174,7 +173,7 @@ describe('images', () => {
     expect(await rows('-f', 'label=tier=front')).toEqual(['labelled:1']);
     expect(await rows('-f', 'label=tier', '-f', 'dangling=true')).toEqual([]);
 
-    const digests = lines(await ok(e, ['images', '--digests', 'app']));
+    const digests = lines(await ok(e, ['images', 'app', '--digests']));
     expect(digests[0]).toMatch(/^REPOSITORY\s+TAG\s+DIGEST\s+IMAGE ID\s+CREATED\s+SIZE$/);
     // Imported images come from no registry: no digest, as docker shows it.
     expect(digests[1]).toMatch(new RegExp(`^app\\s+1\\s+<none>\\s+${app.slice(7, 19)}\\s`));
@@ -226,7 +225,8 @@ describe('rm, stop, kill, restart', () => {
       await runDetached(e, ['--name', name, '-v', `${out}:/mnt`], [...trap, name]);
       await waitUntil(() => fs.existsSync(path.join(out, `ready-${name}`)), `${name} ready`, 15_000);
     }
-    expect(await ok(e, ['rm', '-f', 'killed'])).toBe('killed\n');
+    // Flags may follow the names, as docker takes them.
+    expect(await ok(e, ['rm', 'killed', '-f'])).toBe('killed\n');
     expect(await ok(e, ['rm', '-f', '-t', '10', 'stopped'])).toBe('stopped\n');
     expect(fs.existsSync(path.join(out, 'killed'))).toBe(false);
     expect(fs.readFileSync(path.join(out, 'stopped'), 'utf8')).toBe('term\n');

@@ -183,3 +183,16 @@ describe('dirSize (a writable layer, as docker counts it)', () => {
     }
   });
 });
+
+describe('interleaved flags (docker takes `nook rm web -f`)', () => {
+  const specs = [
+    { name: 'force', short: 'f', type: 'boolean' as const, help: '' },
+    { name: 'time', short: 't', type: 'string' as const, help: '' },
+  ];
+  it('reads flags after arguments when asked, and stops at the first argument otherwise', async () => {
+    const { parseArgs } = await import('../../src/cli/args');
+    expect(parseArgs(['web', '-f', 'db', '-t', '5'], specs, 'rm', { interleaved: true })).toEqual({ flags: { force: true, time: '5' }, positionals: ['web', 'db'] });
+    expect(parseArgs(['web', '-f'], specs, 'rm').positionals).toEqual(['web', '-f']);
+    expect(parseArgs(['-f', '--', '-web'], specs, 'rm', { interleaved: true }).positionals).toEqual(['-web']);
+  });
+});

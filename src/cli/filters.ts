@@ -96,6 +96,8 @@ export function checkContainerFilters(f: Filters): void {
 export interface TimeBounds {
   before?: string;
   since?: string;
+  /** For until= durations (ms; default: the time of the call). */
+  now?: number;
 }
 
 export function matchContainer(f: Filters, c: ContainerFacts, bounds: TimeBounds = {}): boolean {
@@ -117,11 +119,31 @@ export function matchContainer(f: Filters, c: ContainerFacts, bounds: TimeBounds
   );
 }
 
-export const IMAGE_FILTER_KEYS = ['dangling', 'label', 'reference', 'before', 'since'] as const;
+export const IMAGE_FILTER_KEYS = ['dangling', 'label', 'reference', 'before', 'since', 'until'] as const;
 
-export function checkImageFilters(f: Filters): void {
+export function checkImageFilters(f: Filters, now = Date.now()): void {
   for (const d of f.get('dangling') ?? [])
     if (!/^(true|false|1|0)$/i.test(d)) throw invalid(`invalid filter 'dangling=${d}'`, 'dangling is true or false');
+  for (const u of f.get('until') ?? []) untilTime(u, now);
+}
+
+const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
+
+/**
+ * docker's until=: a Go duration before now ("10m", "1h30m"), Unix seconds
+ * ("1700000000[.5]"), or a date/time ("2026-01-02", "2026-01-02T15:04:05Z");
+ * the time in ms.
+ */
+export function untilTime(value: string, now = Date.now()): number {
+  if (/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(value)) {
+    let ms = 0;
+    for (const m of value.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * DURATION_UNITS[m[2]];
+    return now - ms;
+  }
+  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
+  const t = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value) ? Date.parse(value.length === 10 ? `${value}T00:00:00Z` : value) : NaN;
+  if (Number.isNaN(t)) throw invalid(`invalid filter 'until=${value}'`, 'give a duration (10m, 24h), Unix seconds, or a date such as 2026-01-02T15:04:05Z');
+  return t;
 }
 
 /**
@@ -172,6 +194,7 @@ export function matchImage(f: Filters, r: ImageRow, bounds: TimeBounds = {}): bo
     matchLabels(f.get('label'), r.labels) &&
     any('reference', (v) => !r.dangling && (pathMatch(v, r.repository) || pathMatch(v, `${r.repository}:${r.tag}`))) &&
     (bounds.before === undefined || time(r.created) < time(bounds.before)) &&
-    (bounds.since === undefined || time(r.created) > time(bounds.since))
+    (bounds.since === undefined || time(r.created) > time(bounds.since)) &&
+    any('until', (v) => time(r.created) < untilTime(v, bounds.now))
   );
 }

@@ -140,7 +140,7 @@ describe('ps', () => {
 });
 
 describe('images', () => {
-  it('newest first; --filter dangling, reference, before, since, label; REPOSITORY; --digests; -a; --no-trunc', async () => {
+  it('newest first; --filter dangling, reference, before, since, until, label; REPOSITORY; --digests; -a; --no-trunc', async () => {
     const e = testEnv();
     await importBase(e); // created 2020-09-13
     const tar = path.join(scratchDir(e.user, 'tar-'), 'rootfs.tar');
@@ -171,6 +171,8 @@ describe('images', () => {
     expect(await rows('-f', 'before=app:1')).toEqual(['<none>:<none>', 'base:1']);
     expect(await rows('-f', 'since=app:1')).toEqual(['labelled:1']);
     expect(await rows('-f', 'label=tier=front')).toEqual(['labelled:1']);
+    expect(await rows('-f', 'until=2021-01-01T00:00:00Z')).toEqual(['base:1']);
+    expect(await rows('-f', 'until=1700000050')).toEqual(['<none>:<none>', 'base:1']);
     expect(await rows('-f', 'label=tier', '-f', 'dangling=true')).toEqual([]);
 
     const digests = lines(await ok(e, ['images', 'app', '--digests']));

@@ -146,6 +146,16 @@ describe('image filters', () => {
     expect(matchImage(new Map(), tagged, { since: none.created })).toBe(true);
   });
 
+  it('until: a duration before now, Unix seconds, or a date', () => {
+    const now = Date.parse('2026-01-03T00:00:00Z');
+    expect(matchImage(img('until=24h'), tagged, { now })).toBe(false); // created exactly 24 h before: not before it
+    expect(matchImage(img('until=23h59m'), tagged, { now })).toBe(true);
+    expect(matchImage(img('until=2026-01-02'), none)).toBe(true);
+    expect(matchImage(img('until=2026-01-02'), tagged)).toBe(false);
+    expect(matchImage(img('until=1767312000.5'), tagged)).toBe(true);
+    expect(() => checkImageFilters(img('until=yesterday'))).toThrow(/invalid filter 'until=yesterday'/);
+  });
+
   it("pathMatch follows Go's path.Match", () => {
     expect(pathMatch('busybox', 'busybox')).toBe(true);
     expect(pathMatch('busy*', 'busybox')).toBe(true);

@@ -111,18 +111,24 @@ function psJson(l: Listed, size: string | undefined): Record<string, unknown> {
 
 /** Image lookups for ancestor= and -s, done once per command and only when asked for. */
 function imageFacts(): { idOf: (ref: string) => string | undefined; sizeOf: (ref: string) => number } {
-  const { ImageStore, imageSize } = require('../image/store/store') as typeof import('../image/store/store');
-  const { findImage } = require('../image/store/lookup') as typeof import('../image/store/lookup');
-  let store: InstanceType<typeof ImageStore> | undefined;
+  // The image store's modules are loaded, and the store opened, on the first lookup only.
+  type StoreModule = typeof import('../image/store/store');
+  let store: InstanceType<StoreModule['ImageStore']> | undefined;
   const find = (ref: string) => {
     try {
-      store ??= ImageStore.open();
-      return findImage(store, ref)?.record;
+      store ??= (require('../image/store/store') as StoreModule).ImageStore.open();
+      return (require('../image/store/lookup') as typeof import('../image/store/lookup')).findImage(store, ref)?.record;
     } catch {
       return undefined;
     }
   };
-  return { idOf: (ref) => find(ref)?.id, sizeOf: (ref) => { const r = find(ref); return r ? imageSize(r) : 0; } };
+  return {
+    idOf: (ref) => find(ref)?.id,
+    sizeOf: (ref) => {
+      const r = find(ref);
+      return r ? (require('../image/store/store') as StoreModule).imageSize(r) : 0;
+    },
+  };
 }
 
 /** docker's ancestor=: the image as named at create, or the same image by id or another name. */

@@ -15,10 +15,11 @@ import { importBase, build, makeContext } from '../helpers/build';
 import { scratchDir } from '../helpers/files';
 import { rootfs, show } from '../helpers/nook';
 import { waitUntil } from '../helpers/procs';
+import { need, type TestUser } from '../helpers/users';
 
 /** A test's own state and store; every container it made is removed however it ends. */
-function testEnv(): Env {
-  const e = env();
+function testEnv(user?: TestUser): Env {
+  const e = env(user);
   onTestFinished(async () => {
     await e.nook(['rm', '-f', '--all']);
   });
@@ -116,8 +117,8 @@ describe('ps', () => {
     expect((await e.nook(['ps', '-f', 'nameonly'])).code).toBe(125);
   });
 
-  it('-s adds SIZE: the writable layer, and "virtual" with the image', async () => {
-    const e = testEnv();
+  it.for(['sub', 'nosub'] as const)('-s adds SIZE: the writable layer, and "virtual" with the image (user %s)', async (kind, ctx) => {
+    const e = testEnv(need(ctx, kind));
     await importBase(e);
     // 40000 bytes into the writable layer, then a sign in a bind-mounted directory (not in the layer).
     const out = scratchDir(e.user, 'sign-');

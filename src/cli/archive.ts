@@ -20,11 +20,14 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 const SAVE_FLAGS: readonly FlagSpec[] = [
   { name: 'output', short: 'o', type: 'string', value: 'FILE', help: 'write to FILE instead of standard output' },
   { name: 'format', type: 'string', value: 'FORMAT', help: 'docker-archive (as docker save writes; the default) or oci-archive (an OCI layout); also docker, oci' },
+  // podman needs -m to put several images in one archive; nook (as docker) always can: accepted, changes nothing.
+  { name: 'multi-image-archive', short: 'm', type: 'boolean', help: "accepted for podman's scripts: several images always go into one archive" },
+  { name: 'uncompressed', type: 'boolean', help: "accepted for podman's scripts, changes nothing (docker-archive layers are uncompressed; oci-archive keeps them as stored)" },
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
 export async function saveCommand(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, SAVE_FLAGS, 'save');
+  const { flags, positionals } = parseArgs(argv, SAVE_FLAGS, 'save', { interleaved: true });
   if (flags.help) {
     say(`Usage: nook save [FLAGS] IMAGE...\n\nWrites images, with their names, to a tar archive that nook load, docker load or podman load read.\n\nFlags:\n${flagHelp(SAVE_FLAGS)}`);
     return 0;

@@ -29,7 +29,11 @@ export interface ParsedArgs {
   positionals: string[];
 }
 
-export function parseArgs(argv: string[], specs: readonly FlagSpec[], command: string): ParsedArgs {
+/**
+ * `interleaved`: flags may also follow the arguments (`nook rm web -f`), as
+ * docker takes them for commands that run no command of their own.
+ */
+export function parseArgs(argv: string[], specs: readonly FlagSpec[], command: string, opts: { interleaved?: boolean } = {}): ParsedArgs {
   const known = new Set<string>();
   const alias: Record<string, string> = {};
   for (const s of specs) {
@@ -51,7 +55,7 @@ export function parseArgs(argv: string[], specs: readonly FlagSpec[], command: s
     alias,
     // Tri-state booleans stay null (→ undefined) when not given, so "not said" differs from "false".
     default: Object.fromEntries(specs.filter((s) => s.tristate).map((s) => [s.name, null])),
-    stopEarly: true,
+    stopEarly: !opts.interleaved,
     unknown: (arg: string) => {
       if (arg.startsWith('-') && arg !== '-' && unknown === null) unknown = arg.split('=')[0];
       return true;

@@ -7,7 +7,7 @@ import fs = require('node:fs');
 import { NookError, UsageError } from '../errors';
 import { signalContainer, stopContainer, untilReleased, waitForExit } from '../container/control';
 import { containerExited, pruneContainers, removeContainer } from '../container/lifecycle';
-import { liveState } from '../container/status';
+import { listContainers, liveState } from '../container/status';
 import { ContainerStore, type ContainerDir } from '../container/state';
 import { FileLock } from '../util/lock';
 import { parseArgs, flagHelp, type FlagSpec, type ParsedArgs } from './args';
@@ -15,14 +15,35 @@ import { parseSignal } from './container-flags';
 
 const HELP: FlagSpec = { name: 'help', type: 'boolean', help: 'show this help' };
 
+/** podman's --all for stop, kill and rm (docker has none; scripts write `docker rm $(docker ps -aq)`). */
+const ALL: FlagSpec = { name: 'all', short: 'a', type: 'boolean', help: "every container (podman's flag)" };
+
 function parse(argv: string[], specs: FlagSpec[], command: string, usage: string, needsNames = true): ParsedArgs | undefined {
-  const parsed = parseArgs(argv, [...specs, HELP], command);
+  const parsed = parseArgs(argv, [...specs, HELP], command, { interleaved: true });
   if (parsed.flags.help) {
     process.stdout.write(`Usage: nook ${command} ${usage}\n\nFlags:\n${flagHelp([...specs, HELP])}\n`);
     return undefined;
   }
-  if (needsNames && !parsed.positionals.length) throw new UsageError(`nook ${command} needs at least one container`, `e.g. nook ${command} NAME (see nook ps -a)`);
+  if (parsed.flags.all && parsed.positionals.length)
+    throw new UsageError(`nook ${command} --all takes no container names`, `either nook ${command} --all or nook ${command} NAME...`);
+  if (needsNames && !parsed.flags.all && !parsed.positionals.length)
+    throw new UsageError(`nook ${command} needs at least one container`, `e.g. nook ${command} NAME (see nook ps -a)`);
   return parsed;
+}
+
+/** The containers named, or with --all every container (`running`: only those running), as full ids. */
+function targets(p: ParsedArgs, running: boolean): string[] {
+  if (!p.flags.all) return p.positionals;
+  return listContainers(ContainerStore.open())
+    .filter((l) => !running || l.state.display === 'running' || l.state.display === 'restarting')
+    .map((l) => l.config.id);
+}
+
+function parseTime(v: string | boolean | string[] | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  const t = String(v);
+  if (!/^\d+$/.test(t)) throw new UsageError(`invalid --time "${t}"`, 'give whole seconds, e.g. -t 5');
+  return Number(t);
 }
 
 const say = (text: string) => fs.writeSync(1, `${text}\n`);
@@ -49,22 +70,21 @@ async function eachContainer(refs: string[], fn: (store: ContainerStore, dir: Co
 
 export async function stopCommand(argv: string[]): Promise<number> {
   const p = parse(argv, [{ name: 'time', short: 't', type: 'string', value: 'SECONDS', help: 'seconds to wait before SIGKILL (default 10)' },
-    { name: 'signal', short: 's', type: 'string', value: 'SIGNAL', help: 'signal to send first (default: the container\'s stop signal)' }], 'stop', '[-t SECONDS] CONTAINER...');
+    { name: 'signal', short: 's', type: 'string', value: 'SIGNAL', help: 'signal to send first (default: the container\'s stop signal)' }, ALL], 'stop', '[-t SECONDS] CONTAINER...|--all');
   if (!p) return 0;
-  const t = (p.flags.time as string | undefined) ?? '10';
-  if (!/^\d+$/.test(t)) throw new UsageError(`invalid --time "${t}"`, 'give whole seconds, e.g. -t 5');
+  const t = parseTime(p.flags.time, 10);
   const sig = p.flags.signal === undefined ? undefined : parseSignal(p.flags.signal as string, '--signal');
-  return eachContainer(p.positionals, async (store, dir, ref) => {
-    await stopContainer(store, dir, sig ?? dir.config().stopSignal, Number(t));
+  return eachContainer(targets(p, true), async (store, dir, ref) => {
+    await stopContainer(store, dir, sig ?? dir.config().stopSignal, t);
     say(ref);
   });
 }
 
 export async function killCommand(argv: string[]): Promise<number> {
-  const p = parse(argv, [{ name: 'signal', short: 's', type: 'string', value: 'SIGNAL', help: 'signal to send (default SIGKILL)' }], 'kill', '[-s SIGNAL] CONTAINER...');
+  const p = parse(argv, [{ name: 'signal', short: 's', type: 'string', value: 'SIGNAL', help: 'signal to send (default SIGKILL)' }, ALL], 'kill', '[-s SIGNAL] CONTAINER...|--all');
   if (!p) return 0;
   const sig = parseSignal((p.flags.signal as string | undefined) ?? 'KILL', '--signal');
-  return eachContainer(p.positionals, async (store, dir, ref) => {
+  return eachContainer(targets(p, true), async (store, dir, ref) => {
     if (!(await signalContainer(store, dir, sig, { stopping: sig === 9 || sig === 15 })))
       throw new NookError(`cannot kill container ${ref}: it is not running`, { hint: `see its state with nook ps -a` });
     say(ref);
@@ -72,21 +92,36 @@ export async function killCommand(argv: string[]): Promise<number> {
 }
 
 export async function rmCommand(argv: string[]): Promise<number> {
-  const p = parse(argv, [{ name: 'force', short: 'f', type: 'boolean', help: 'kill and remove a running container' }], 'rm', '[-f] CONTAINER...');
+  const p = parse(
+    argv,
+    [
+      { name: 'force', short: 'f', type: 'boolean', help: 'kill and remove a running container' },
+      { name: 'time', short: 't', type: 'string', value: 'SECONDS', help: "with -f: stop it first, and kill it after SECONDS (podman's flag; default: kill at once, as docker)" },
+      ALL,
+    ],
+    'rm',
+    '[-f [-t SECONDS]] CONTAINER...|--all',
+  );
   if (!p) return 0;
-  return eachContainer(p.positionals, async (store, dir, ref) => {
-    await removeOne(store, dir, ref, Boolean(p.flags.force));
+  const time = p.flags.time === undefined ? undefined : parseTime(p.flags.time, 10);
+  return eachContainer(targets(p, false), async (store, dir, ref) => {
+    await removeOne(store, dir, ref, Boolean(p.flags.force), time);
     say(ref);
   });
 }
 
-async function removeOne(store: ContainerStore, dir: ContainerDir, ref: string, force: boolean): Promise<void> {
+async function removeOne(store: ContainerStore, dir: ContainerDir, ref: string, force: boolean, stopTime: number | undefined): Promise<void> {
   let lock = FileLock.tryAcquire(dir.p('lock'));
   if (!lock) {
+    // docker's words (and exit status 1), which scripts match on.
     if (!force)
-      throw new NookError(`cannot remove container ${ref}: it is running`, { hint: `stop it first (nook stop ${ref}) or use nook rm -f ${ref}` });
+      throw new NookError(`cannot remove container "${ref}": container is running: stop the container before removing or force remove`, {
+        exitCode: 1,
+        hint: `nook stop ${ref}, or nook rm -f ${ref}`,
+      });
     await dir.updateState((s) => ({ ...s, stopRequested: true }));
-    await signalContainer(store, dir, 9, { stopping: true });
+    if (stopTime !== undefined) await stopContainer(store, dir, dir.config().stopSignal, stopTime);
+    else await signalContainer(store, dir, 9, { stopping: true });
     await untilReleased(dir);
     lock = await FileLock.acquire(dir.p('lock'));
   }

@@ -20,6 +20,18 @@ export function formatBytes(n: number): string {
   return `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
 }
 
+/** docker's units.HumanSizeWithPrecision(n, 3), as in ps's SIZE column: "0B", "1.23kB", "72.9MB". */
+export function humanSize(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${Number(v.toPrecision(3))}${units[u]}`;
+}
+
 /** "3 minutes ago", as docker says it. */
 export function ago(iso: string | undefined, now = Date.now()): string {
   const t = iso ? Date.parse(iso) : NaN;

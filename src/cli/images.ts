@@ -1,16 +1,24 @@
 /**
- * `nook images [-q] [--no-trunc] [--format table|json|TEMPLATE]`.
+ * `nook images [-a] [-q] [-f FILTER]... [--digests] [--no-trunc] [--noheading]
+ * [--format table|json|TEMPLATE] [REPOSITORY[:TAG]]`, newest first.
  */
 import { formatPlatform } from '../image/manifest';
 import { familiarReference, parseReference } from '../image/reference';
+import { requireImage } from '../image/store/lookup';
 import { ImageStore, imageSize, type ImageRecord } from '../image/store/store';
-import { parseArgs, flagHelp, type FlagSpec } from './args';
+import { NookError, UsageError } from '../errors';
+import { parseArgs, flagHelp, stringList, type FlagSpec } from './args';
+import { IMAGE_FILTER_KEYS, checkImageFilters, matchImage, parseFilters, type Filters, type TimeBounds } from './filters';
 import { ago, formatBytes, goTime, parseFormat, renderTemplate, table } from './format';
 
 const IMAGES_FLAGS: readonly FlagSpec[] = [
   { name: 'quiet', short: 'q', type: 'boolean', help: 'print image ids only' },
   { name: 'no-trunc', type: 'boolean', help: 'show whole image ids' },
   { name: 'format', type: 'string', value: 'FORMAT', help: "table (default), json, or a Go template as docker's: '{{.Repository}}:{{.Tag}}'" },
+  { name: 'all', short: 'a', type: 'boolean', help: 'all images (nook keeps no intermediate images: the same list)' },
+  { name: 'filter', short: 'f', type: 'string', multiple: true, value: 'KEY=VALUE', help: `only images that match: ${IMAGE_FILTER_KEYS.join(', ')} (docker's filters)` },
+  { name: 'digests', type: 'boolean', help: 'add a DIGEST column' },
+  { name: 'noheading', type: 'boolean', help: "no header row (podman's flag)" },
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
@@ -21,9 +29,17 @@ interface Row {
   record: ImageRecord;
 }
 
-function rows(store: ImageStore): Row[] {
+function rows(store: ImageStore, filters: Filters, bounds: TimeBounds): Row[] {
   const refs = store.refs();
   const out: Row[] = [];
+  const labels = new Map<string, Record<string, string> | undefined>();
+  const labelsOf = (r: ImageRecord) => {
+    if (!filters.has('label')) return undefined;
+    if (!labels.has(r.id)) labels.set(r.id, store.config(r).config?.Labels ?? undefined);
+    return labels.get(r.id);
+  };
+  const keep = (row: Row) =>
+    matchImage(filters, { repository: row.repository, tag: row.tag, dangling: row.repository === '<none>', labels: labelsOf(row.record), created: row.record.created }, bounds);
   for (const record of store.images()) {
     const names = store.namesOf(record.id, refs);
     const digest = record.repoDigests[0]?.split('@')[1] ?? '<none>';
@@ -34,7 +50,7 @@ function rows(store: ImageStore): Row[] {
       out.push({ repository: repo, tag: ref.tag ?? '<none>', digest: ref.digest ?? digest, record });
     }
   }
-  return out.sort((a, b) => (b.record.created ?? '').localeCompare(a.record.created ?? '') || a.repository.localeCompare(b.repository));
+  return out.filter(keep).sort((a, b) => (b.record.created ?? '').localeCompare(a.record.created ?? '') || a.repository.localeCompare(b.repository));
 }
 
 /** docker images's template fields, and their column titles. */
@@ -60,29 +76,49 @@ function templateRow(r: Row, full: boolean, now: number): Record<string, unknown
   };
 }
 
+/** before=/since=: the created time of the image each names. */
+function timeBounds(f: Filters, store: ImageStore): TimeBounds {
+  const at = (key: string) => {
+    const v = f.get(key);
+    if (!v) return undefined;
+    if (v.length > 1) throw new NookError(`filter '${key}' was given ${v.length} times`, { exitCode: 1, hint: 'give it once' });
+    return requireImage(store, v[0]).record.created ?? '0001-01-01T00:00:00Z';
+  };
+  return { before: at('before'), since: at('since') };
+}
+
 export async function imagesCommand(argv: string[]): Promise<number> {
   // minimist reads --no-X as X=false: take docker's --no-trunc off before parsing.
   const noTrunc = argv.includes('--no-trunc');
-  const { flags } = parseArgs(argv.filter((a) => a !== '--no-trunc'), IMAGES_FLAGS, 'images');
+  const { flags, positionals } = parseArgs(argv.filter((a) => a !== '--no-trunc'), IMAGES_FLAGS, 'images', { interleaved: true });
   if (flags.help) {
-    process.stdout.write(`Usage: nook images [FLAGS]\n\nLists the images in the local store.\n\nFlags:\n${flagHelp(IMAGES_FLAGS)}\n`);
+    process.stdout.write(`Usage: nook images [FLAGS] [REPOSITORY[:TAG]]\n\nLists the images in the local store, newest first.\n\nFlags:\n${flagHelp(IMAGES_FLAGS)}\n`);
     return 0;
   }
+  if (positionals.length > 1) throw new UsageError('nook images takes at most one REPOSITORY[:TAG]', 'e.g. nook images busybox');
   const format = parseFormat(flags.format as string | undefined);
+  const filterValues = stringList(flags.filter);
+  // docker: `images NAME` is --filter reference=NAME.
+  if (positionals[0] !== undefined) filterValues.push(`reference=${positionals[0]}`);
+  const filters = parseFilters(filterValues, IMAGE_FILTER_KEYS, 'images');
+  checkImageFilters(filters);
   const store = ImageStore.open();
-  const list = rows(store);
+  const list = rows(store, filters, timeBounds(filters, store));
   if (flags.quiet) {
     process.stdout.write([...new Set(list.map((r) => (noTrunc ? r.record.id : r.record.id.slice(7, 19))))].map((id) => `${id}\n`).join(''));
     return 0;
   }
   if (format.kind === 'template') {
     const now = Date.now();
-    process.stdout.write(await renderTemplate(format, list.map((r) => templateRow(r, noTrunc, now)), { headers: HEADERS }));
+    let out = await renderTemplate(format, list.map((r) => templateRow(r, noTrunc, now)), { headers: HEADERS });
+    if (flags.noheading && format.table) out = out.slice(out.indexOf('\n') + 1);
+    process.stdout.write(out);
     return 0;
   }
   if (format.kind === 'json') {
     const refs = store.refs();
-    const json = store.images().map((r) => ({
+    const listed = new Set(list.map((r) => r.record.id));
+    const json = store.images().filter((r) => listed.has(r.id)).map((r) => ({
       Id: r.id,
       RepoTags: store.namesOf(r.id, refs).filter((n) => !n.includes('@')).map((n) => familiarReference(parseReference(n))),
       RepoDigests: r.repoDigests,
@@ -94,11 +130,14 @@ export async function imagesCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
     return 0;
   }
-  process.stdout.write(
-    table([
-      ['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'],
-      ...list.map((r) => [r.repository, r.tag, noTrunc ? r.record.id : r.record.id.slice(7, 19), ago(r.record.created), formatBytes(imageSize(r.record))]),
+  const digests = Boolean(flags.digests);
+  let out = table([
+    ['REPOSITORY', 'TAG', ...(digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE'],
+    ...list.map((r) => [
+      r.repository, r.tag, ...(digests ? [r.digest] : []), noTrunc ? r.record.id : r.record.id.slice(7, 19), ago(r.record.created), formatBytes(imageSize(r.record)),
     ]),
-  );
+  ]);
+  if (flags.noheading) out = out.slice(out.indexOf('\n') + 1);
+  process.stdout.write(out);
   return 0;
 }

@@ -42,10 +42,11 @@ Commands:
   pause     Suspend a container's processes (cgroup v2 freezer)
   unpause   Resume a paused container
   stats     Show containers' CPU, memory, network and I/O use (cgroup v2)
+  restart   Stop containers, then start them again
   wait      Wait for containers to stop and print their exit codes
   rm        Remove containers
   diff      List the files a container added, changed or deleted
-  container Container commands: ls, ps, create, start, attach, logs, exec, stop, kill, wait, rm, rename, top,
+  container Container commands: ls, ps, create, start, restart, attach, logs, exec, stop, kill, wait, rm, rename, top,
             pause, unpause, stats, inspect, prune, commit, diff, exists
   login     Store credentials for a registry
   logout    Remove stored credentials
@@ -120,6 +121,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   pause: async () => (await import('./pause')).pauseCommand,
   unpause: async () => (await import('./pause')).unpauseCommand,
   stats: async () => (await import('./stats')).statsCommand,
+  restart: async () => (await import('./restart')).restartCommand,
   logs: async () => (await import('./logs')).logsCommand,
   port: async () => (await import('./port')).portCommand,
   exec: async () => (await import('./exec')).execCommand,
@@ -131,7 +133,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 
 /** `nook container SUB`: docker's management-command spelling of the container commands. */
 const CONTAINER_SUBCOMMANDS: Record<string, string> = {
-  ls: 'ps', list: 'ps', ps: 'ps', stop: 'stop', kill: 'kill', rm: 'rm', remove: 'rm', wait: 'wait', start: 'start',
+  ls: 'ps', list: 'ps', ps: 'ps', stop: 'stop', kill: 'kill', rm: 'rm', remove: 'rm', wait: 'wait', start: 'start', restart: 'restart',
   logs: 'logs', exec: 'exec', inspect: 'inspect', commit: 'commit', diff: 'diff', port: 'port',
   create: 'create', attach: 'attach', rename: 'rename', top: 'top', pause: 'pause', unpause: 'unpause', stats: 'stats',
 };

@@ -11,26 +11,31 @@ import { parseArgs, flagHelp, type FlagSpec } from './args';
 
 const RMI_FLAGS: readonly FlagSpec[] = [
   { name: 'force', short: 'f', type: 'boolean', help: 'remove an image id even when several names point at it' },
+  { name: 'all', short: 'a', type: 'boolean', help: "every image in the store (podman's flag)" },
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 export async function rmiCommand(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, RMI_FLAGS, 'rmi');
+  const { flags, positionals } = parseArgs(argv, RMI_FLAGS, 'rmi', { interleaved: true });
   if (flags.help) {
     say(`Usage: nook rmi [FLAGS] IMAGE...\n\nRemoves images (by name or id) from the local store.\n\nFlags:\n${flagHelp(RMI_FLAGS)}`);
     return 0;
   }
-  if (!positionals.length) throw new UsageError('nook rmi needs at least one image', 'e.g. nook rmi debian:12');
+  if (flags.all && positionals.length) throw new UsageError('nook rmi --all takes no image names', 'either nook rmi --all or nook rmi IMAGE...');
+  if (!flags.all && !positionals.length) throw new UsageError('nook rmi needs at least one image', 'e.g. nook rmi debian:12');
   const store = ImageStore.open();
   const deleted: string[] = [];
-  for (const input of positionals) {
+  // --all: each image by id, with all its names (as -f would: "all" leaves nothing behind).
+  const inputs = flags.all ? store.images().map((r) => r.id) : positionals;
+  const force = Boolean(flags.force || flags.all);
+  for (const input of inputs) {
     const { record, name } = requireImage(store, input);
     const untagged = await store.updateRefs((refs) => {
       const names = store.namesOf(record.id, refs);
       const remove = name ? [name] : names;
-      if (!name && names.length > 1 && !flags.force)
+      if (!name && names.length > 1 && !force)
         throw new NookError(`image ${record.id.slice(7, 19)} is referenced by ${names.length} names (${names.map((n) => familiarReference(parseReference(n))).join(', ')})`, {
           hint: 'remove them by name, or use rmi -f to remove them all',
         });

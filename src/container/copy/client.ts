@@ -1,0 +1,26 @@
+/**
+ * nook's side of the cp helper (protocol.ts): started on first use, one
+ * request at a time from `nook cp` and `nook export`.
+ */
+import { HelperChannel } from '../../sandbox/helper-channel';
+import type { CpHelperReply, CpHelperRequest, CpInRequest, CpOutRequest, ExportRequest } from './protocol';
+
+export class CpHelper {
+  private readonly channel = new HelperChannel<CpHelperRequest, CpHelperReply>('__cp-helper', { mountNs: true });
+
+  async copyOut(req: CpOutRequest): Promise<void> {
+    await this.channel.request({ op: 'cp-out', ...req, ids: this.channel.ids() });
+  }
+
+  async copyIn(req: CpInRequest, onWarning?: (m: string) => void): Promise<void> {
+    await this.channel.request({ op: 'cp-in', ...req, ids: this.channel.ids() }, { onWarning });
+  }
+
+  async exportTar(req: ExportRequest): Promise<void> {
+    await this.channel.request({ op: 'export', ...req, ids: this.channel.ids() });
+  }
+
+  close(): Promise<void> {
+    return this.channel.close();
+  }
+}

@@ -5,8 +5,16 @@
 import { HelperChannel } from '../../sandbox/helper-channel';
 import type { CpHelperReply, CpHelperRequest, CpInRequest, CpOutRequest, ExportRequest } from './protocol';
 
+/** Where the helper finds the descriptor given to its constructor. */
+export const PASSED_ROOT = '/proc/self/fd/4';
+
 export class CpHelper {
-  private readonly channel = new HelperChannel<CpHelperRequest, CpHelperReply>('__cp-helper', { mountNs: true });
+  private readonly channel: HelperChannel<CpHelperRequest, CpHelperReply>;
+
+  /** `rootFd`: a running container's root, opened by nook; the helper reaches it as PASSED_ROOT. */
+  constructor(rootFd?: number) {
+    this.channel = new HelperChannel('__cp-helper', { mountNs: true, passFd: rootFd });
+  }
 
   async copyOut(req: CpOutRequest): Promise<void> {
     await this.channel.request({ op: 'cp-out', ...req, ids: this.channel.ids() });

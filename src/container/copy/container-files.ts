@@ -22,15 +22,17 @@ import { decodeSpec } from '../spec-codec';
 import type { ContainerDir } from '../state';
 import { liveState } from '../status';
 import { processStartTime } from '../../util/proc-stat';
-import { CpHelper } from './client';
+import { CpHelper, PASSED_ROOT } from './client';
+import { O } from '../../../ffi/linux';
 import type { CpOptions, CpRoot } from './protocol';
 import { NOT_FOUND } from './server-messages';
 
-function rootFor(dir: ContainerDir, write: boolean): { root: CpRoot; running: boolean } {
+function rootFor(dir: ContainerDir, write: boolean): { root: CpRoot; running: boolean; rootFd?: number } {
   const spec = decodeSpec(dir.config().spec, `container ${dir.config().name}`);
   const state = liveState(dir);
   const running = state.display === 'running' && state.pid !== undefined && processStartTime(state.pid) === state.pidStart;
-  if (write && running) return { root: { dir: `/proc/${state.pid}/root` }, running };
+  // Opened here: only the owner of the container's user namespace may (the helper's is another).
+  if (write && running) return { root: { dir: PASSED_ROOT }, running, rootFd: fs.openSync(`/proc/${state.pid}/root`, O.PATH | fs.constants.O_DIRECTORY | O.CLOEXEC) };
   if (spec.overlay) {
     if (write) return { root: { overlay: { ...spec.overlay, merged: spec.rootfs } }, running };
     return { root: { layers: [spec.overlay.upper, ...spec.overlay.lowerDirs] }, running };
@@ -48,14 +50,15 @@ function asCpError(e: unknown, ref: string): unknown {
 }
 
 async function withHelper<T>(dir: ContainerDir, write: boolean, ref: string, fn: (h: CpHelper, root: CpRoot) => Promise<T>): Promise<T> {
-  const { root, running } = rootFor(dir, write);
-  const helper = new CpHelper();
+  const { root, running, rootFd } = rootFor(dir, write);
+  const helper = new CpHelper(rootFd);
   try {
     return await whilePaused(dir, running, () => fn(helper, root));
   } catch (e) {
     throw asCpError(e, ref);
   } finally {
     await helper.close();
+    if (rootFd !== undefined) fs.closeSync(rootFd);
   }
 }
 

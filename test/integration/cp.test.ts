@@ -203,6 +203,67 @@ for (const kind of ['sub', 'nosub'] as UserKind[]) {
   }
 }
 
+describe('nook cp -a (sub)', () => {
+  for (const running of [false, true]) {
+    it(`keeps the source's owners: the container's ids out (the host's subordinate ids), the user's (root inside) in (${running ? 'running' : 'stopped'})`, async (ctx) => {
+      const user = need(ctx, 'sub');
+      const e = env(user);
+      await importBase(e);
+      onTestFinished(async () => void (await e.nook(['rm', '-f', 'a'])));
+      await ok(e, ['run', ...(running ? ['-d'] : []), '--name', 'a', 'base:1', 'sh', '-c', `mkdir /d && echo x > /d/f && chown -R 1000:1001 /d${running ? ' && touch /ready && exec sleep 1000' : ''}`]);
+      if (running) for (let i = 0; i < 100 && (await e.nook(['exec', 'a', 'test', '-e', '/ready'])).code !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+      const out = hostDir(user);
+      await ok(e, ['cp', 'a:/d', `${out}/plain`]);
+      expect(owner(`${out}/plain/f`)).toBe(`${user.uid}:${user.gid}`);
+      await ok(e, ['cp', '-a', 'a:/d', `${out}/kept`]);
+      // Inside id N (N >= 1) is the host's subordinate id start + N - 1.
+      expect(owner(`${out}/kept/f`)).toBe(`${user.subUids!.start + 999}:${user.subGids!.start + 1000}`);
+      // In: the user's own file is root's inside with or without -a; the tar of `cp -` keeps its owners.
+      const src = hostDir(user, { mine: 'm' });
+      await ok(e, ['cp', '-a', `${src}/mine`, 'a:/d/']);
+      const tar = makeLayer([{ path: 'fromtar', content: 't', uid: 1234, gid: 4321 }]);
+      const put = await e.nook(['cp', '-', 'a:/d'], { input: tar });
+      expect(put.code, show(put)).toBe(0);
+      const seen = await inside(e, 'a', running, 'stat -c "%n %u:%g" /d/mine /d/f /d/fromtar');
+      expect(seen.trim().split('\n')).toEqual(['/d/mine 0:0', '/d/f 1000:1001', '/d/fromtar 1234:4321']);
+    });
+  }
+
+  it('copies in and out of a container whose processes run as another user (running, -u 1000)', async (ctx) => {
+    const user = need(ctx, 'sub');
+    const e = env(user);
+    await importBase(e);
+    onTestFinished(async () => void (await e.nook(['rm', '-f', 'u'])));
+    await ok(e, ['run', '-d', '-u', '1000', '--name', 'u', 'base:1', 'sleep', '1000']);
+    const src = hostDir(user, { one: '1' });
+    await ok(e, ['cp', `${src}/one`, 'u:/tmp/one']);
+    expect((await ok(e, ['exec', 'u', 'stat', '-c', '%u %s', '/tmp/one'])).trim()).toBe('0 1');
+    const out = hostDir(user);
+    await ok(e, ['cp', 'u:/tmp/one', `${out}/back`]);
+    expect(read(`${out}/back`)).toBe('1');
+  });
+});
+
+describe('nook cp and export, copy mode (NOOK_OVERLAY=copy)', () => {
+  it('copies in and out of a stopped container whose root is a private copy, and exports it (sub)', async (ctx) => {
+    const user = need(ctx, 'sub');
+    const e = env(user);
+    e.opts.env = { ...e.opts.env, NOOK_OVERLAY: 'copy' };
+    await importBase(e);
+    onTestFinished(async () => void (await e.nook(['rm', '-f', 'cm'])));
+    await ok(e, ['run', '--name', 'cm', 'base:1', 'sh', '-c', 'echo made > /made']);
+    const src = hostDir(user, { one: '1' });
+    await ok(e, ['cp', `${src}/one`, 'cm:/one']);
+    const out = hostDir(user);
+    await ok(e, ['cp', 'cm:/made', `${out}/made`]);
+    expect(read(`${out}/made`)).toBe('made\n');
+    await ok(e, ['export', '-o', `${out}/cm.tar`, 'cm']);
+    const names = execFileSync('tar', ['-tf', `${out}/cm.tar`], { encoding: 'utf8', maxBuffer: 1 << 26 }).split('\n');
+    expect(names).toEqual(expect.arrayContaining(['made', 'one', 'bin/']));
+    expect(execFileSync('tar', ['-xOf', `${out}/cm.tar`, 'one'], { encoding: 'utf8' })).toBe('1');
+  });
+});
+
 describe('nook cp, --rootfs container', () => {
   it('copies in and out of a private rootfs directory, stopped and running (sub)', async (ctx) => {
     const user = need(ctx, 'sub');

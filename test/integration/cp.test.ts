@@ -17,6 +17,7 @@ import { importBase } from '../helpers/build';
 import { env, ok, type Env } from '../helpers/containers';
 import { scratchDir, writeFile } from '../helpers/files';
 import { makeLayer } from '../helpers/layers';
+import { runOnPty } from '../helpers/pty';
 import { rootfs, show } from '../helpers/nook';
 import { isRoot, need, type TestUser, type UserKind } from '../helpers/users';
 
@@ -103,7 +104,7 @@ for (const kind of ['sub', 'nosub'] as UserKind[]) {
         expect(await fails(e, ['cp', 'c:/a'])).toContain('requires exactly 2 arguments');
       });
 
-      it('copies in: a file, a directory, contents, owned by root inside (the sources\' owners with -a)', async (ctx) => {
+      it('copies in: a file, a directory, contents, owned by root inside', async (ctx) => {
         const user = need(ctx, kind);
         const e = env(user);
         await importBase(e);
@@ -174,9 +175,13 @@ for (const kind of ['sub', 'nosub'] as UserKind[]) {
         expect(read(`${out}/marker`)).toBe('container\n');
         // Writing through /escape: the host directory gains nothing.
         const src = hostDir(user, { payload: 'payload' });
-        await e.nook(['cp', `${src}/payload`, `${name}:/escape/payload`]);
-        await e.nook(['cp', `${src}/payload`, `${name}:/escape/`]);
-        await e.nook(['cp', `${src}/payload`, `${name}:/escape`]);
+        // (/escape resolves to a path the container lacks: no such directory.)
+        expect(await fails(e, ['cp', `${src}/payload`, `${name}:/escape/payload`])).toContain('no such directory');
+        expect(await fails(e, ['cp', `${src}/payload`, `${name}:/escape/`])).toContain('no such directory');
+        expect(await fails(e, ['cp', `${src}/payload`, `${name}:/escape/.`])).toContain('no such directory');
+        // Onto the link itself: followed inside the root, so the file lands at the victim's path in the container.
+        await ok(e, ['cp', `${src}/payload`, `${name}:/escape`]);
+        expect((await inside(e, name, running, `cat ${victim}`)).trim()).toBe('payload');
         expect(fs.readdirSync(victim)).toEqual(['secret']);
         expect(read(`${victim}/secret`)).toBe('host secret');
         // Through a link to a path that exists in the container too: the file lands there, inside.
@@ -187,8 +192,7 @@ for (const kind of ['sub', 'nosub'] as UserKind[]) {
           { path: '../../../../../../..' + victim + '/dotdot', content: 'x' },
           { path: victim + '/absolute', content: 'x' },
         ]);
-        const r = await e.nook(['cp', '-', `${name}:/tmp`], { input: evil });
-        expect(r.code, show(r)).toBe(1);
+        expect(await fails(e, ['cp', '-', `${name}:/tmp`], evil)).toMatch(/outside|unsafe|\.\./);
         // A symlink entry, then a file through it.
         const linkThenWrite = makeLayer([
           { path: 'hop', type: 'symlink', linkname: victim },
@@ -196,6 +200,10 @@ for (const kind of ['sub', 'nosub'] as UserKind[]) {
         ]);
         await e.nook(['cp', '-', `${name}:/tmp`], { input: linkThenWrite });
         expect(fs.readdirSync(victim)).toEqual(['secret']);
+        // The same planted links as sources of a tar on stdout: the container's files only.
+        const t = await e.nook(['cp', `${name}:/rootlink/etc/marker`, '-']);
+        expect(t.code, show(t)).toBe(0);
+        expect(t.stdoutBytes.toString('latin1')).toContain('container\n');
         const seen = await inside(e, name, running, `ls /inside${victim}`);
         expect(seen.trim()).toBe('payload');
       });
@@ -309,6 +317,15 @@ describe('nook export', () => {
       const visible = found.filter((f) => f !== '/');
       expect(new Set(names)).toEqual(new Set(visible));
       expect(await fails(e, ['export', 'nope'])).toContain('No such container: nope');
+      // docker's refusal to write a tar to a terminal, exit 1.
+      const onTty = await runOnPty(['export', 'x'], { user, env: e.opts.env });
+      expect(onTty.status, onTty.output).toBe(1);
+      expect(onTty.output).toContain('cowardly refusing to save to a terminal');
+      // docker's management-command spelling.
+      const viaContainer = await e.nook(['container', 'export', 'x']);
+      expect(viaContainer.stdoutBytes.length).toBe(r.stdoutBytes.length);
+      await ok(e, ['container', 'cp', 'x:/added/file', `${dir}/file`]);
+      expect(read(`${dir}/file`)).toBe('new\n');
     });
   }
 });

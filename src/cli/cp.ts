@@ -4,6 +4,7 @@
  * with docker's arguments, path rules, messages and exit codes (1 for any
  * failure, as docker's).
  */
+import fs = require('node:fs');
 import path = require('node:path');
 import tty = require('node:tty');
 import { NookError } from '../errors';
@@ -105,10 +106,26 @@ export async function exportCommand(argv: string[]): Promise<number> {
   const ref = positionals[0];
   const dir = await resolveContainer(ref);
   const { exportContainer } = await import('../container/copy/container-files');
-  if (file) await exportContainer(dir, ref, { file: path.resolve(file) });
-  else {
+  if (!file) {
     noteStdoutStreamUsed();
-    await exportContainer(dir, ref, { out: process.stdout });
+    await exportContainer(dir, ref, process.stdout);
+    return 0;
+  }
+  // As docker's CopyToFile: a temporary file next to FILE, renamed once whole; nothing is left on failure.
+  const target = path.resolve(file);
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.nook-${process.pid}`);
+  const out = fs.createWriteStream(tmp, { flags: 'wx' });
+  await new Promise<void>((resolve, reject) =>
+    out.once('open', () => resolve()).once('error', (e: NodeJS.ErrnoException) => reject(new NookError(`cannot write ${file}: ${e.code ?? e.message}`, { exitCode: 1, cause: e }))),
+  );
+  try {
+    await exportContainer(dir, ref, out);
+    await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    fs.renameSync(tmp, target);
+  } catch (e) {
+    out.destroy();
+    fs.rmSync(tmp, { force: true });
+    throw e;
   }
   return 0;
 }

@@ -16,29 +16,50 @@ import fs = require('node:fs');
 import os = require('node:os');
 import path = require('node:path');
 import { pipeline } from 'node:stream/promises';
-import { NookError } from '../../errors';
+import net = require('node:net');
+import { libcFs } from '../../../ffi/libc-fs';
+import { describeErrno, NookError } from '../../errors';
 import { whilePaused } from '../commit';
 import { decodeSpec } from '../spec-codec';
 import type { ContainerDir } from '../state';
 import { liveState } from '../status';
 import { processStartTime } from '../../util/proc-stat';
+import { FileLock } from '../../util/lock';
 import { CpHelper, PASSED_ROOT } from './client';
 import { O } from '../../../ffi/linux';
 import type { CpOptions, CpRoot } from './protocol';
 import { NOT_FOUND } from './server-messages';
 
-function rootFor(dir: ContainerDir, write: boolean): { root: CpRoot; running: boolean; rootFd?: number } {
-  const spec = decodeSpec(dir.config().spec, `container ${dir.config().name}`);
+interface Reach {
+  root: CpRoot;
+  running: boolean;
+  /** A running container's root, opened here: only the owner of its user namespace may (the helper's is another). */
+  rootFd?: number;
+  /** A stopped container's lock, held while its writable layer is written: nobody starts or removes it meanwhile. */
+  lock?: FileLock;
+}
+
+function reach(dir: ContainerDir, write: boolean): Reach {
+  const name = dir.config().name;
+  const spec = decodeSpec(dir.config().spec, `container ${name}`);
+  const lock = write ? FileLock.tryAcquire(dir.p('lock')) : undefined;
   const state = liveState(dir);
-  const running = state.display === 'running' && state.pid !== undefined && processStartTime(state.pid) === state.pidStart;
-  // Opened here: only the owner of the container's user namespace may (the helper's is another).
-  if (write && running) return { root: { dir: PASSED_ROOT }, running, rootFd: fs.openSync(`/proc/${state.pid}/root`, O.PATH | fs.constants.O_DIRECTORY | O.CLOEXEC) };
-  if (spec.overlay) {
-    if (write) return { root: { overlay: { ...spec.overlay, merged: spec.rootfs } }, running };
-    return { root: { layers: [spec.overlay.upper, ...spec.overlay.lowerDirs] }, running };
+  const running = !lock && state.display === 'running' && state.pid !== undefined && processStartTime(state.pid) === state.pidStart;
+  if (write && !lock) {
+    if (!running) throw new NookError(`container ${name} is being started, stopped or removed`, { hint: 'try again in a moment' });
+    return { root: { dir: PASSED_ROOT }, running, rootFd: fs.openSync(`/proc/${state.pid}/root`, O.PATH | fs.constants.O_DIRECTORY | O.CLOEXEC) };
   }
-  if (!fs.existsSync(spec.rootfs)) throw new NookError(`container ${dir.config().name}'s root ${spec.rootfs} is gone`);
-  return { root: { dir: spec.rootfs }, running };
+  try {
+    if (spec.overlay) {
+      if (write) return { root: { overlay: { ...spec.overlay, merged: spec.rootfs } }, running, lock };
+      return { root: { layers: [spec.overlay.upper, ...spec.overlay.lowerDirs] }, running };
+    }
+    if (!fs.existsSync(spec.rootfs)) throw new NookError(`container ${name}'s root ${spec.rootfs} is gone`);
+    return { root: { dir: spec.rootfs }, running, lock };
+  } catch (e) {
+    lock?.release();
+    throw e;
+  }
 }
 
 /** The helper's failures as docker words them; every one exits 1, as docker cp's. */
@@ -50,7 +71,7 @@ function asCpError(e: unknown, ref: string): unknown {
 }
 
 async function withHelper<T>(dir: ContainerDir, write: boolean, ref: string, fn: (h: CpHelper, root: CpRoot) => Promise<T>): Promise<T> {
-  const { root, running, rootFd } = rootFor(dir, write);
+  const { root, running, rootFd, lock } = reach(dir, write);
   const helper = new CpHelper(rootFd);
   try {
     return await whilePaused(dir, running, () => fn(helper, root));
@@ -59,6 +80,7 @@ async function withHelper<T>(dir: ContainerDir, write: boolean, ref: string, fn:
   } finally {
     await helper.close();
     if (rootFd !== undefined) fs.closeSync(rootFd);
+    lock?.release();
   }
 }
 
@@ -72,8 +94,35 @@ async function withTmp<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   }
 }
 
-async function streamFile(file: string, out: NodeJS.WritableStream): Promise<void> {
-  await pipeline(fs.createReadStream(file), out, { end: false });
+const S_IFIFO = 0o010000;
+
+/**
+ * Streams a tar the helper writes into a FIFO onto `out`, without a copy
+ * on disk. nook holds a write end of its own until the helper is done, so
+ * that the reader sees the end only then (also when the helper failed
+ * before opening the FIFO at all).
+ */
+function throughFifo(out: NodeJS.WritableStream, produce: (fifo: string) => Promise<void>): Promise<void> {
+  return withTmp(async (tmp) => {
+    const fifo = path.join(tmp, 'tar');
+    if (libcFs().mknod(fifo, S_IFIFO | 0o600, 0) < 0) throw new NookError(`making a FIFO in ${tmp}: ${describeErrno(libcFs().errno())}`);
+    const { O_RDONLY, O_WRONLY, O_NONBLOCK } = fs.constants;
+    const rfd = fs.openSync(fifo, O_RDONLY | O_NONBLOCK | O.CLOEXEC);
+    const keep = fs.openSync(fifo, O_WRONLY | O_NONBLOCK | O.CLOEXEC);
+    // A socket over the pipe, not an fs stream: no libuv worker thread blocked in read().
+    const reading = pipeline(new net.Socket({ fd: rfd, readable: true, writable: false }), out, { end: false }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    try {
+      await produce(fifo);
+    } finally {
+      fs.closeSync(keep);
+      const failed = await reading;
+      // Output that cannot be written (a closed pipe) is the reason the helper failed, if it did.
+      if (failed) throw new NookError(`writing the tar: ${(failed as Error).message}`, { exitCode: 1, cause: failed });
+    }
+  });
 }
 
 /** Container path → host path. */
@@ -83,11 +132,7 @@ export function copyFromContainer(dir: ContainerDir, ref: string, src: string, h
 
 /** Container path → a tar on `out` (docker's `cp C:SRC -`). */
 export function tarFromContainer(dir: ContainerDir, ref: string, src: string, out: NodeJS.WritableStream, opts: CpOptions): Promise<void> {
-  return withTmp(async (tmp) => {
-    const file = path.join(tmp, 'out.tar');
-    await withHelper(dir, false, ref, (h, root) => h.copyOut({ root, src, tarOut: file, ...opts }));
-    await streamFile(file, out);
-  });
+  return throughFifo(out, (fifo) => withHelper(dir, false, ref, (h, root) => h.copyOut({ root, src, tarOut: fifo, ...opts })));
 }
 
 /** Host path → container path. */
@@ -104,12 +149,7 @@ export function tarIntoContainer(dir: ContainerDir, ref: string, input: NodeJS.R
   });
 }
 
-/** The container's files as a tar: into `file`, or onto `out`. */
-export async function exportContainer(dir: ContainerDir, ref: string, target: { file: string } | { out: NodeJS.WritableStream }): Promise<void> {
-  if ('file' in target) return withHelper(dir, false, ref, (h, root) => h.exportTar({ root, out: target.file }));
-  return withTmp(async (tmp) => {
-    const file = path.join(tmp, 'export.tar');
-    await withHelper(dir, false, ref, (h, root) => h.exportTar({ root, out: file }));
-    await streamFile(file, target.out);
-  });
+/** The container's files as a tar onto `out`. */
+export function exportContainer(dir: ContainerDir, ref: string, out: NodeJS.WritableStream): Promise<void> {
+  return throughFifo(out, (fifo) => withHelper(dir, false, ref, (h, root) => h.exportTar({ root, out: fifo })));
 }

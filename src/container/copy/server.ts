@@ -191,7 +191,8 @@ class TarFile {
   private readonly fd: number;
   private readonly buf = Buffer.allocUnsafe(1 << 20);
   constructor(file: string) {
-    this.fd = fs.openSync(file, 'w', 0o600);
+    // A FIFO nook reads from (or a new file).
+    this.fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | O.CLOEXEC, 0o600);
   }
   entry(e: LayerEntry, open?: () => number): void {
     fs.writeSync(this.fd, encodeHeader(e));

@@ -18,7 +18,7 @@ import { env, ok, type Env } from '../helpers/containers';
 import { scratchDir, writeFile } from '../helpers/files';
 import { makeLayer } from '../helpers/layers';
 import { runOnPty } from '../helpers/pty';
-import { rootfs, show } from '../helpers/nook';
+import { rootfs, show, startNook } from '../helpers/nook';
 import { isRoot, need, type TestUser, type UserKind } from '../helpers/users';
 
 const SETUP = 'mkdir -p /data/sub && echo hi > /data/f && echo deep > /data/sub/g && ln -s /data/f /data/link && rm /bin/true';
@@ -300,14 +300,16 @@ describe('nook export', () => {
       const e = env(user);
       await importBase(e);
       onTestFinished(async () => void (await e.nook(['rm', '-f', 'x'])));
-      await ok(e, ['run', '-d', '--name', 'x', 'base:1', 'sh', '-c', 'mkdir /added && echo new > /added/file && rm -r /bin/true && exec sleep 1000']);
-      for (let i = 0; i < 100 && (await e.nook(['exec', 'x', 'test', '-e', '/bin/true'])).code === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      await ok(e, ['run', '-d', '--name', 'x', 'base:1', 'sh', '-c', 'mkdir /added && echo new > /added/file && rm -r /bin/true && while :; do echo t >> /ticks; sleep 1; done']);
+      for (let i = 0; i < 100 && (await e.nook(['exec', 'x', 'test', '-e', '/ticks'])).code !== 0; i++) await new Promise((r) => setTimeout(r, 50));
       const found = (await ok(e, ['exec', 'x', 'find', '/', '-xdev'])).trim().split('\n');
       const dir = hostDir(user);
       await ok(e, ['export', '-o', `${dir}/x.tar`, 'x']);
       const r = await e.nook(['export', 'x']);
       expect(r.code, show(r)).toBe(0);
-      expect(r.stdoutBytes.equals(fs.readFileSync(`${dir}/x.tar`))).toBe(true);
+      fs.writeFileSync(`${dir}/stdout.tar`, r.stdoutBytes);
+      const list = (tar: string) => execFileSync('tar', ['-tf', tar], { encoding: 'utf8', maxBuffer: 1 << 26 });
+      expect(list(`${dir}/stdout.tar`)).toBe(list(`${dir}/x.tar`));
       const names = execFileSync('tar', ['-tf', `${dir}/x.tar`], { encoding: 'utf8', maxBuffer: 1 << 26 })
         .trim()
         .split('\n')
@@ -317,6 +319,21 @@ describe('nook export', () => {
       const visible = found.filter((f) => f !== '/');
       expect(new Set(names)).toEqual(new Set(visible));
       expect(await fails(e, ['export', 'nope'])).toContain('No such container: nope');
+      // A reader that goes away after the first block: nook ends (exit 1), the container is running again.
+      const early = startNook(['export', 'x'], e.opts);
+      await new Promise<void>((resolve) => early.child.stdout!.once('data', () => resolve()));
+      early.child.stdout!.destroy();
+      const ended = await early.processExited;
+      expect(ended.code).toBe(1);
+      // Paused while read, resumed after: its loop goes on.
+      const ticks = async () => (await ok(e, ['exec', 'x', 'wc', '-l', '/ticks'])).trim().split(/\s+/)[0];
+      const before = await ticks();
+      let after = before;
+      for (let i = 0; i < 100 && after === before; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        after = await ticks();
+      }
+      expect(after).not.toBe(before);
       // docker's refusal to write a tar to a terminal, exit 1.
       const onTty = await runOnPty(['export', 'x'], { user, env: e.opts.env });
       expect(onTty.status, onTty.output).toBe(1);

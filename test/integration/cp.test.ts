@@ -290,6 +290,13 @@ describe('nook cp, --rootfs container', () => {
     const out = hostDir(user);
     await ok(e, ['cp', 'r2:/tmp/two', `${out}/back`]);
     expect(read(`${out}/back`)).toBe('1');
+    // --read-only: docker's refusal, reading still works.
+    onTestFinished(async () => void (await e.nook(['rm', '-f', 'ro'])));
+    await ok(e, ['run', '--read-only', '--name', 'ro', '--rootfs', root, '--', 'true']);
+    expect(await fails(e, ['cp', `${src}/one`, 'ro:/tmp/three'])).toContain('container rootfs is marked read-only');
+    expect(fs.existsSync(`${root}/tmp/three`)).toBe(false);
+    await ok(e, ['cp', 'ro:/tmp/one', `${out}/ro-one`]);
+    expect(read(`${out}/ro-one`)).toBe('1');
   });
 });
 

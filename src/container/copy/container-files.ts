@@ -42,6 +42,8 @@ interface Reach {
 function reach(dir: ContainerDir, write: boolean): Reach {
   const name = dir.config().name;
   const spec = decodeSpec(dir.config().spec, `container ${name}`);
+  // docker's refusal (and words): --read-only is the container's root, running or not.
+  if (write && spec.readOnly) throw new NookError('container rootfs is marked read-only', { exitCode: 1 });
   const lock = write ? FileLock.tryAcquire(dir.p('lock')) : undefined;
   const state = liveState(dir);
   const running = !lock && state.display === 'running' && state.pid !== undefined && processStartTime(state.pid) === state.pidStart;

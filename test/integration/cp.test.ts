@@ -21,7 +21,7 @@ import { runOnPty } from '../helpers/pty';
 import { rootfs, show, startNook } from '../helpers/nook';
 import { isRoot, need, type TestUser, type UserKind } from '../helpers/users';
 
-const SETUP = 'mkdir -p /data/sub && echo hi > /data/f && echo deep > /data/sub/g && ln -s /data/f /data/link && rm /bin/true';
+const SETUP = 'mkdir -p /data/sub && echo hi > /data/f && echo deep > /data/sub/g && ln /data/sub/g /data/sub/hard && ln -s /data/f /data/link && rm /bin/true';
 
 async function fails(e: Env, args: string[], input?: string | Buffer): Promise<string> {
   const r = await e.nook(args, { input });
@@ -77,6 +77,7 @@ for (const kind of ['sub', 'nosub'] as UserKind[]) {
         await ok(e, ['cp', 'c:/data', `${out}/new`]);
         expect(read(`${out}/new/f`)).toBe('hi\n');
         expect(read(`${out}/new/sub/g`)).toBe('deep\n');
+        expect(fs.statSync(`${out}/new/sub/hard`).ino).toBe(fs.statSync(`${out}/new/sub/g`).ino);
         expect(owner(`${out}/new/f`)).toBe(`${user.uid}:${user.gid}`);
         await ok(e, ['cp', 'c:data', `${out}/existing`]);
         expect(read(`${out}/existing/data/sub/g`)).toBe('deep\n');
@@ -140,7 +141,10 @@ for (const kind of ['sub', 'nosub'] as UserKind[]) {
         const dir = hostDir(user);
         fs.writeFileSync(`${dir}/out.tar`, r.stdoutBytes);
         const names = execFileSync('tar', ['-tf', `${dir}/out.tar`], { encoding: 'utf8' }).trim().split('\n').sort();
-        expect(names).toEqual(['data/', 'data/f', 'data/link', 'data/sub/', 'data/sub/g']);
+        expect(names).toEqual(['data/', 'data/f', 'data/link', 'data/sub/', 'data/sub/g', 'data/sub/hard']);
+        // The hard link names its target inside the tar; extracted, both are one file.
+        execFileSync('tar', ['-xf', `${dir}/out.tar`, '-C', dir]);
+        expect(fs.statSync(`${dir}/data/sub/hard`).ino).toBe(fs.statSync(`${dir}/data/sub/g`).ino);
         const listed = execFileSync('tar', ['-tvf', `${dir}/out.tar`, 'data/f'], { encoding: 'utf8' });
         expect(listed).toMatch(/^-rw-r--r-- 0\/0 +3 /);
 

@@ -213,7 +213,10 @@ class TarFile {
   }
   /** A tree under `prefix` ('' for its entries at the top). */
   async tree(dir: string, prefix: string): Promise<void> {
-    await new TreeWalker({ overlay: false }, { entry: async (e, open) => this.entry({ ...e, name: prefix ? `${prefix}/${e.name}` : e.name }, open) }).walk(dir, 'all');
+    const under = (name: string) => (prefix ? `${prefix}/${name}` : name);
+    // A hard link's target is a name in the tree too.
+    const sink = { entry: async (e: LayerEntry, open?: () => number) => this.entry({ ...e, name: under(e.name), ...(e.kind === 'hardlink' ? { linkname: under(e.linkname!) } : {}) }, open) };
+    await new TreeWalker({ overlay: false }, sink).walk(dir, 'all');
   }
   finish(): void {
     fs.writeSync(this.fd, END_OF_ARCHIVE);

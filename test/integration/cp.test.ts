@@ -103,6 +103,8 @@ for (const kind of ['sub', 'nosub'] as UserKind[]) {
         expect(await fails(e, ['cp', `${out}/renamed`, `${out}/x`])).toContain('must specify at least one container source');
         expect(await fails(e, ['cp', 'c:/a', 'c:/b'])).toContain('copying between containers is not supported');
         expect(await fails(e, ['cp', 'c:/a'])).toContain('requires exactly 2 arguments');
+        // A flag docker does not know: 125, as docker's flag errors.
+        expect((await e.nook(['cp', '--bogus', 'c:/data', out])).code).toBe(125);
       });
 
       it('copies in: a file, a directory, contents, owned by root inside', async (ctx) => {
@@ -330,6 +332,8 @@ describe('nook export', () => {
       const visible = found.filter((f) => f !== '/');
       expect(new Set(names)).toEqual(new Set(visible));
       expect(await fails(e, ['export', 'nope'])).toContain('No such container: nope');
+      expect(await fails(e, ['export', '-o', `${dir}/missing/x.tar`, 'x'])).toContain('cannot write');
+      expect(fs.readdirSync(dir).filter((n) => n.includes('nook-'))).toEqual([]);
       // A reader that goes away after the first block: nook ends (exit 1), the container is running again.
       const early = startNook(['export', 'x'], e.opts);
       await new Promise<void>((resolve) => early.child.stdout!.once('data', () => resolve()));

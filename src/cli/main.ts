@@ -46,8 +46,10 @@ Commands:
   wait      Wait for containers to stop and print their exit codes
   rm        Remove containers
   diff      List the files a container added, changed or deleted
+  cp        Copy files between a container and the host (or a tar on stdin/stdout)
+  export    Write a container's files as a tar archive
   container Container commands: ls, ps, create, start, restart, attach, logs, exec, stop, kill, wait, rm, rename, top,
-            pause, unpause, stats, inspect, prune, commit, diff, exists
+            pause, unpause, stats, inspect, prune, commit, diff, exists, cp, export
   login     Store credentials for a registry
   logout    Remove stored credentials
   info      Show where nook keeps things and what this host lets it do
@@ -128,6 +130,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   build: async () => (await import('./build')).buildCommand,
   commit: async () => (await import('./commit')).commitCommand,
   diff: async () => (await import('./diff')).diffCommand,
+  cp: async () => (await import('./cp')).cpCommand,
+  export: async () => (await import('./cp')).exportCommand,
   history: async () => (await import('./history')).historyCommand,
 };
 
@@ -136,6 +140,7 @@ const CONTAINER_SUBCOMMANDS: Record<string, string> = {
   ls: 'ps', list: 'ps', ps: 'ps', stop: 'stop', kill: 'kill', rm: 'rm', remove: 'rm', wait: 'wait', start: 'start', restart: 'restart',
   logs: 'logs', exec: 'exec', inspect: 'inspect', commit: 'commit', diff: 'diff', port: 'port',
   create: 'create', attach: 'attach', rename: 'rename', top: 'top', pause: 'pause', unpause: 'unpause', stats: 'stats',
+  cp: 'cp', export: 'export',
 };
 
 /** `nook image SUB`: docker's management-command spelling of the image commands. */
@@ -192,6 +197,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === '__exited') return (await import('./container-cmds')).exitedCommand(rest);
   if (cmd === '__store-helper') return (await import('../image/store/helper-server')).storeHelperMain();
   if (cmd === '__build-helper') return (await import('../build/helper/server')).buildHelperMain();
+  if (cmd === '__cp-helper') return (await import('../container/copy/server')).cpHelperMain();
   if (cmd !== undefined && COMMANDS[cmd]) return (await COMMANDS[cmd]())(rest);
   switch (cmd) {
     case '--version':

@@ -64,7 +64,7 @@ function containerLayer(store: ImageStore, dir: ContainerDir): ContainerLayer {
 }
 
 /** Runs `fn` with the container paused if it runs (and `pause`), resuming it afterwards, also on failure. */
-async function whilePaused<T>(dir: ContainerDir, pause: boolean, fn: () => Promise<T>): Promise<T> {
+export async function whilePaused<T>(dir: ContainerDir, pause: boolean, fn: () => Promise<T>): Promise<T> {
   const state = liveState(dir);
   const paused = pause && state.display === 'running' ? await pauseContainer(state) : undefined;
   if (!paused) return fn();

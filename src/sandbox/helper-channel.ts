@@ -45,7 +45,7 @@ export class HelperChannel<Req extends { id: number }, Reply extends { id: numbe
   constructor(
     /** The hidden verb, e.g. `__store-helper`; it also names the helper in messages. */
     private readonly verb: string,
-    private readonly opts: { mountNs?: boolean; host?: HostIdentity } = {},
+    private readonly opts: { mountNs?: boolean; host?: HostIdentity; /** Given to the helper as its fd 4 (userns-exec.ts). */ passFd?: number } = {},
   ) {
     this.host = opts.host ?? hostIdentity();
     this.idmap = computeIdMapping(this.host, { keepId: false });
@@ -61,7 +61,7 @@ export class HelperChannel<Req extends { id: number }, Reply extends { id: numbe
   private start(): Promise<UsernsHelper> {
     if (this.helper) return this.helper;
     const name = this.verb.replace(/^__/, '').replace('-', ' ');
-    this.helper = startUsernsHelper([this.verb], this.idmap, this.host, { mountNs: this.opts.mountNs }).then((h) => {
+    this.helper = startUsernsHelper([this.verb], this.idmap, this.host, { mountNs: this.opts.mountNs, passFd: this.opts.passFd }).then((h) => {
       readline.createInterface({ input: h.replies }).on('line', (line) => this.onReply(JSON.parse(line) as ReplyBase));
       void h.exited.then((code) => this.failAll(new NookError(`nook's ${name} exited (code ${code}) with work unfinished`)));
       return h;

@@ -47,9 +47,14 @@ export interface UsernsHelper {
  * Starts `nook ARGS...` as root of a new user namespace mapped by `idmap`.
  * `mountNs`: in a mount namespace of its own too, made private first so that
  * nothing it mounts (the build helper's overlays) propagates to the host.
+ * `passFd`: a descriptor of nook's the helper gets as its fd 4 (the cp
+ * helper's way into a running container's root, which only nook, owner of
+ * the container's user namespace, may open).
  */
-export async function startUsernsHelper(args: string[], idmap: IdMapping, host: HostIdentity, opts: { mountNs?: boolean } = {}): Promise<UsernsHelper> {
+export async function startUsernsHelper(args: string[], idmap: IdMapping, host: HostIdentity, opts: { mountNs?: boolean; passFd?: number } = {}): Promise<UsernsHelper> {
   const n = loadNative();
+  // Below 5 it could be one that the plan's own dup2s replace first.
+  if (opts.passFd !== undefined && opts.passFd < 5) throw new NookError(`internal: descriptor ${opts.passFd} cannot be passed to a helper`);
   using fds = new FdGroup();
   const [reqRead, reqWrite] = pipe(n, "the helper's request pipe").map((fd) => fds.add(fd));
   const [repRead, repWrite] = pipe(n, "the helper's reply pipe").map((fd) => fds.add(fd));
@@ -78,7 +83,8 @@ export async function startUsernsHelper(args: string[], idmap: IdMapping, host: 
       { op: 'CLEAR_NONBLOCK', args: [2], what: 'make fd 2 blocking' },
       { op: 'DUP2', args: [1, 1], what: 'make fd 1 inheritable' },
       { op: 'DUP2', args: [2, 2], what: 'make fd 2 inheritable' },
-      { op: 'CLOEXEC_FROM', args: [4], what: 'mark other descriptors close-on-exec' },
+      ...(opts.passFd !== undefined ? [{ op: 'DUP2', args: [opts.passFd, 4], what: 'pass the descriptor as fd 4' } as PlanOp] : []),
+      { op: 'CLOEXEC_FROM', args: [opts.passFd !== undefined ? 5 : 4], what: 'mark other descriptors close-on-exec' },
       { op: 'EXEC', args: [argv[0], { strings: argv }, { strings: env }, ''], what: `execute ${argv[0]}` },
     ],
     childFds: [reqRead, repWrite],

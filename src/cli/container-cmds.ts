@@ -72,15 +72,16 @@ export async function killCommand(argv: string[]): Promise<number> {
 }
 
 export async function rmCommand(argv: string[]): Promise<number> {
-  const p = parse(argv, [{ name: 'force', short: 'f', type: 'boolean', help: 'kill and remove a running container' }], 'rm', '[-f] CONTAINER...');
+  const p = parse(argv, [{ name: 'force', short: 'f', type: 'boolean', help: 'kill and remove a running container' },
+    { name: 'volumes', short: 'v', type: 'boolean', help: 'remove the anonymous volumes of the container too' }], 'rm', '[-f] [-v] CONTAINER...');
   if (!p) return 0;
   return eachContainer(p.positionals, async (store, dir, ref) => {
-    await removeOne(store, dir, ref, Boolean(p.flags.force));
+    await removeOne(store, dir, ref, Boolean(p.flags.force), Boolean(p.flags.volumes));
     say(ref);
   });
 }
 
-async function removeOne(store: ContainerStore, dir: ContainerDir, ref: string, force: boolean): Promise<void> {
+async function removeOne(store: ContainerStore, dir: ContainerDir, ref: string, force: boolean, volumes = false): Promise<void> {
   let lock = FileLock.tryAcquire(dir.p('lock'));
   if (!lock) {
     if (!force)
@@ -91,7 +92,7 @@ async function removeOne(store: ContainerStore, dir: ContainerDir, ref: string, 
     lock = await FileLock.acquire(dir.p('lock'));
   }
   try {
-    await removeContainer(store, dir);
+    await removeContainer(store, dir, { volumes: volumes || undefined });
   } finally {
     lock.release();
   }

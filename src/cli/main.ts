@@ -38,6 +38,7 @@ Commands:
   wait      Wait for containers to stop and print their exit codes
   rm        Remove containers
   diff      List the files a container added, changed or deleted
+  volume    Volume commands: create, ls, inspect, rm, prune
   container Container commands: ls, ps, logs, exec, stop, kill, start, wait, rm, inspect, prune, commit, diff
   login     Store credentials for a registry
   logout    Remove stored credentials
@@ -112,6 +113,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   commit: async () => (await import('./commit')).commitCommand,
   diff: async () => (await import('./diff')).diffCommand,
   history: async () => (await import('./history')).historyCommand,
+  volume: async () => (await import('./volume')).volumeCommand,
 };
 
 /** `nook container SUB`: docker's management-command spelling of the container commands. */

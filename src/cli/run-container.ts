@@ -36,6 +36,7 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity): Prom
   if (parsed.flags.rootfs !== undefined) {
     const rootfs = rootfsFromFlags(parsed);
     const request = requestFromFlags(parsed, { image: false });
+    if (request.mounts.volumes || request.mounts.chownBinds) await (await import('../container/volume-attach')).attachVolumes(request, { rootfs }, host);
     const spec = composeSpec(request, host, { rootfs });
     const stored = { request, root: { rootfs } };
     return runPrepared(store, host, opts, { spec, stored, image: rootfs, stopSignal: opts.stopSignal ?? SIGNAL.SIGTERM });
@@ -47,6 +48,7 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity): Prom
     const source = imageRoot(img, root);
     let spec: SandboxSpec;
     try {
+      if (img.request.mounts.volumes || img.request.mounts.chownBinds) await (await import('../container/volume-attach')).attachVolumes(img.request, source, host);
       spec = composeSpec(img.request, host, source);
     } catch (e) {
       await root.remove();

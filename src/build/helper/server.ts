@@ -105,6 +105,69 @@ async function mkdir(req: Extract<BuildHelperRequest, { op: 'mkdir' }>): Promise
   }
 }
 
+async function populate(req: Extract<BuildHelperRequest, { op: 'populate' }>): Promise<number> {
+  const src = openLayersView(req.lowerDirs);
+  try {
+    const copier = new Copier({
+      instruction: 'VOLUME',
+      rootDir: req.dataDir,
+      sourceDir: src.dir,
+      sourceKind: 'image',
+      patterns: [req.path],
+      dest: destination('/'),
+    });
+    const files = (await copier.run()).files;
+    // The volume's top directory as the image's: resolved inside the image's view, never outside it.
+    const st = statInRoot(src.dir, req.path);
+    if (st) {
+      fs.chownSync(req.dataDir, st.uid, st.gid);
+      fs.chmodSync(req.dataDir, st.mode & 0o7777);
+    }
+    return files;
+  } finally {
+    src.release();
+  }
+}
+
+/** lstat of `inner` with its symlinks resolved inside `root` (one hop at a time, never leaving it). */
+function statInRoot(root: string, inner: string): fs.Stats | undefined {
+  const parts = inner.split('/').filter((p) => p && p !== '.');
+  const done: string[] = [];
+  for (let hops = 0; parts.length; ) {
+    const part = parts.shift()!;
+    if (part === '..') {
+      done.pop();
+      continue;
+    }
+    const host = path.join(root, ...done, part);
+    const st = fs.lstatSync(host, { throwIfNoEntry: false });
+    if (!st) return undefined;
+    if (st.isSymbolicLink()) {
+      if (++hops > 40) return undefined;
+      const link = fs.readlinkSync(host);
+      if (link.startsWith('/')) done.length = 0;
+      parts.unshift(...link.split('/').filter((p) => p && p !== '.'));
+      continue;
+    }
+    done.push(part);
+    if (!parts.length) return st;
+  }
+  return fs.lstatSync(root);
+}
+
+/** chown -R without following symlinks (lchown on links, directories entered only when lstat says so). */
+function chownTree(dir: string, uid: number, gid: number): void {
+  const st = fs.lstatSync(dir);
+  fs.lchownSync(dir, uid, gid);
+  if (!st.isDirectory()) return;
+  for (const name of fs.readdirSync(dir)) {
+    const p = path.join(dir, name);
+    const s = fs.lstatSync(p);
+    if (s.isDirectory()) chownTree(p, uid, gid);
+    else fs.lchownSync(p, uid, gid);
+  }
+}
+
 export async function buildHelperMain(): Promise<number> {
   // Modes are set explicitly on everything written; no umask in between.
   process.umask(0);
@@ -119,6 +182,13 @@ export async function buildHelperMain(): Promise<number> {
           break;
         case 'mkdir':
           await mkdir(req);
+          reply({ id: req.id, event: 'done' });
+          break;
+        case 'populate':
+          reply({ id: req.id, event: 'done', files: await populate(req) });
+          break;
+        case 'chown':
+          chownTree(req.dir, req.uid, req.gid);
           reply({ id: req.id, event: 'done' });
           break;
         case 'resolve-user': {

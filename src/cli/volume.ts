@@ -8,7 +8,7 @@ import path = require('node:path');
 import { NookError, UsageError } from '../errors';
 import { containersUsing, VolumeStore, type VolumeRecord } from '../container/volumes';
 import { parseArgs, flagHelp, stringList, type FlagSpec, type ParsedArgs } from './args';
-import { formatBytes, parseFormat, renderTemplate, table } from './format';
+import { parseFormat, renderTemplate, table } from './format';
 
 const HELP: FlagSpec = { name: 'help', type: 'boolean', help: 'show this help' };
 const say = (text: string) => fs.writeSync(1, `${text}\n`);
@@ -182,6 +182,14 @@ async function rm(argv: string[]): Promise<number> {
   return code;
 }
 
+/** docker's units.HumanSize (decimal units, 4 significant digits, no space): "0B", "5kB", "1.2MB". */
+function humanSize(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) (n /= 1000), i++;
+  return `${Number(n.toPrecision(4))}${units[i]}`;
+}
+
 function treeSize(dir: string): number {
   let total = 0;
   let names: string[];
@@ -233,7 +241,7 @@ async function prune(argv: string[]): Promise<number> {
     bytes += size;
   }
   if (deleted.length) say(`Deleted Volumes:\n${deleted.join('\n')}\n`);
-  say(`Total reclaimed space: ${formatBytes(bytes)}`);
+  say(`Total reclaimed space: ${humanSize(bytes)}`);
   return 0;
 }
 

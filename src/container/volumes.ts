@@ -7,7 +7,7 @@
  */
 import fs = require('node:fs');
 import path = require('node:path');
-import { NookError, UsageError } from '../errors';
+import { NookError } from '../errors';
 import { storeRoot } from '../image/store/store';
 import { withLock } from '../util/lock';
 import { randomHex } from '../util/random';
@@ -30,7 +30,10 @@ const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
 export function checkVolumeName(name: string): void {
   if (!NAME_RE.test(name))
-    throw new UsageError(`"${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed`, 'a volume name is at least two characters; pass a host directory with a / in it (e.g. ./dir) to bind mount it');
+    throw new NookError(`create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed`, {
+      exitCode: 1,
+      hint: 'a volume name is at least two characters; pass a host directory with a / in it (e.g. ./dir) to bind mount it',
+    });
 }
 
 export class VolumeStore {

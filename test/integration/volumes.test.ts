@@ -181,7 +181,7 @@ describe('image VOLUMEs and copy-up', () => {
     const [anon] = await names(e);
     expect(anon).toMatch(/^[0-9a-f]{64}$/);
     const [c] = JSON.parse(await ok(e, ['inspect', 'iv']));
-    expect(c.Mounts.find((m: { Destination: string }) => m.Destination === '/data').Source).toBe(path.join(e.store, 'volumes', anon, '_data'));
+    expect(c.Mounts.find((m: { Destination: string }) => m.Destination === '/data')).toMatchObject({ Type: 'volume', Name: anon, Driver: 'local', RW: true, Source: path.join(e.store, 'volumes', anon, '_data') });
     await ok(e, ['rm', '-v', 'iv']);
     expect(await names(e)).toEqual([]);
 

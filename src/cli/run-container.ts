@@ -52,6 +52,7 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity): Prom
       spec = composeSpec(img.request, host, source);
     } catch (e) {
       await root.remove();
+      await dropAnonymousVolumes(img.request);
       throw e;
     }
     const stored = { request: img.request, root: source };
@@ -79,6 +80,7 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
     });
   } catch (e) {
     await p.root?.remove();
+    await dropAnonymousVolumes(p.stored.request);
     throw e;
   }
   const { dir, lock } = created;
@@ -134,6 +136,11 @@ async function runNamedForeground(
   await finishForeground(store, dir, code, opts);
   lock.release();
   return code;
+}
+
+/** A container that never came to be leaves no anonymous volumes behind. */
+async function dropAnonymousVolumes(req: { mounts: { volumes?: { anonymous: boolean; name: string; target: string; readOnly: boolean }[] } }): Promise<void> {
+  if (req.mounts.volumes?.some((v) => v.anonymous)) await (await import('../container/volumes')).removeAnonymousVolumes(req.mounts.volumes);
 }
 
 async function isOverlayRefusalError(e: unknown): Promise<boolean> {

@@ -87,6 +87,13 @@ describe('nook volume', () => {
     await ok(e, ['rm', 'user1']);
     await fails(e, ['volume', 'rm', 'keep'], 1, new RegExp(`volume is in use - \\[${id}\\]`));
     await ok(e, ['rm', '-f', 'runner']);
+    // start mounts the same volume again.
+    await ok(e, ['run', '--name', 'again', ...R(), '-v', 'keep:/mnt', '--', 'sh', '-c', 'echo run >> /mnt/log']);
+    onTestFinished(async () => void (await e.nook(['rm', '-f', 'again'])));
+    await ok(e, ['start', 'again']);
+    expect((await ok(e, ['wait', 'again'])).trim()).toBe('0');
+    await ok(e, ['rm', 'again']);
+    expect((await ok(e, ['run', ...R(), '-v', 'keep:/mnt', '--', 'cat', '/mnt/log'])).split('\n')).toEqual(['run', 'run', '']);
     // rm -v removes anonymous volumes only: the named one stays.
     expect(await names(e)).toEqual(['keep']);
     expect((await ok(e, ['volume', 'rm', 'keep'])).trim()).toBe('keep');
@@ -229,5 +236,20 @@ describe('image VOLUMEs and copy-up', () => {
     expect(fs.readdirSync(source('/away'))).toEqual([]);
     expect(fs.readdirSync(source('/up'))).toEqual([]);
     expect(await names(e)).toHaveLength(3);
+  });
+});
+
+describe('without subordinate ids', () => {
+  it('named and anonymous volumes and copy-up work with only your own id mapped', async (ctx) => {
+    const e = env(need(ctx, 'nosub'));
+    cleanup(e, 'ns1');
+    await ok(e, ['run', ...R(), '-v', 'mine:/mnt', '--', 'sh', '-c', 'echo kept > /mnt/f']);
+    expect((await ok(e, ['run', ...R(), '-v', 'mine:/mnt', '--', 'cat', '/mnt/f'])).trim()).toBe('kept');
+    await importBase(e);
+    await buildOk(e, makeContext(e, { Dockerfile: 'FROM base:1\nRUN mkdir /data && echo seed > /data/f && chmod 700 /data\nVOLUME /data\n' }), ['-t', 'vol:1']);
+    expect((await ok(e, ['run', '--name', 'ns1', 'vol:1', 'sh', '-c', 'stat -c "%u %a" /data; cat /data/f'])).split('\n')).toEqual(['0 700', 'seed', '']);
+    expect((await names(e)).filter((n) => n !== 'mine')).toHaveLength(1);
+    await ok(e, ['rm', '-v', 'ns1']);
+    expect(await names(e)).toEqual(['mine']);
   });
 });

@@ -12,7 +12,6 @@ import type { VolumeMount } from '../container/request';
 import type { BindMount, TmpfsMount } from '../sandbox/spec';
 import { randomHex } from '../util/random';
 import { stringList, type FlagValues } from './args';
-import { parseTmpfs } from './run-request';
 
 export interface ParsedMounts {
   binds: BindMount[];
@@ -92,7 +91,7 @@ function ramBytes(v: string): number {
 }
 
 /** One --mount value: comma-separated key=value fields, docker's keys. */
-function parseMountFlag(v: string, out: ParsedMounts): void {
+function parseMountFlag(v: string, out: ParsedMounts, parseTmpfs: (v: string) => TmpfsMount): void {
   const bad = (msg: string, hint?: string) => new UsageError(`invalid argument "${v}" for "--mount" flag: ${msg}`, hint);
   let type = 'volume';
   let typeGiven = false;
@@ -178,11 +177,15 @@ function parseMountFlag(v: string, out: ParsedMounts): void {
   }
 }
 
-/** -v, --mount (and --tmpfs, which run-request.ts parses) → the request's mounts; a mount point given twice is docker's error. */
-export function mountsFromFlags(flags: FlagValues, tmpfs: TmpfsMount[]): ParsedMounts {
+/**
+ * -v, --mount (and --tmpfs, which run-request.ts parses, and whose parser
+ * makes --mount type=tmpfs's mount) → the request's mounts; a mount point
+ * given twice is docker's error.
+ */
+export function mountsFromFlags(flags: FlagValues, tmpfs: TmpfsMount[], parseTmpfs: (v: string) => TmpfsMount): ParsedMounts {
   const out: ParsedMounts = { binds: [], tmpfs: [...tmpfs], volumes: [], chownBinds: [] };
   for (const v of stringList(flags.volume)) parseVolumeFlag(v, out);
-  for (const v of stringList(flags.mount)) parseMountFlag(v, out);
+  for (const v of stringList(flags.mount)) parseMountFlag(v, out, parseTmpfs);
   const seen = new Set<string>();
   for (const t of [...out.binds.map((b) => b.target), ...out.volumes.map((b) => b.target), ...out.tmpfs.map((b) => b.target)]) {
     if (seen.has(t)) throw new UsageError(`Duplicate mount point: ${t}`);

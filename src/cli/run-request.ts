@@ -41,7 +41,7 @@ export function requestFromFlags({ flags, positionals }: ParsedArgs, opts: { ima
     ulimits: ulimitsFromFlags(flags),
   };
   req.network = networkFromFlags(flags);
-  const m = mountsFromFlags(flags, stringList(flags.tmpfs).map(parseTmpfs));
+  const m = mountsFromFlags(flags, stringList(flags.tmpfs).map(parseTmpfs), parseTmpfs);
   req.mounts = { binds: m.binds, tmpfs: m.tmpfs, readOnly: Boolean(flags['read-only']) };
   if (m.volumes.length) req.mounts.volumes = m.volumes;
   if (m.chownBinds.length) req.mounts.chownBinds = m.chownBinds;

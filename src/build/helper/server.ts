@@ -155,17 +155,31 @@ function statInRoot(root: string, inner: string): fs.Stats | undefined {
   return fs.lstatSync(root);
 }
 
-/** chown -R without following symlinks (lchown on links, directories entered only when lstat says so). */
+/**
+ * chown -R that never follows a symlink, even one a running container swaps
+ * in while the walk goes on: each directory is opened with O_NOFOLLOW and
+ * its entries are reached through that descriptor (/proc/self/fd/N/NAME, one
+ * component), so the walk cannot be led out of the tree.
+ */
 function chownTree(dir: string, uid: number, gid: number): void {
-  const st = fs.lstatSync(dir);
-  fs.lchownSync(dir, uid, gid);
-  if (!st.isDirectory()) return;
-  for (const name of fs.readdirSync(dir)) {
-    const p = path.join(dir, name);
-    const s = fs.lstatSync(p);
-    if (s.isDirectory()) chownTree(p, uid, gid);
-    else fs.lchownSync(p, uid, gid);
-  }
+  const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = fs.constants;
+  const walk = (p: string): void => {
+    let fd: number;
+    try {
+      fd = fs.openSync(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    } catch {
+      fs.lchownSync(p, uid, gid); // not a directory (or a symlink): its own owner only
+      return;
+    }
+    try {
+      fs.fchownSync(fd, uid, gid);
+      const at = `/proc/self/fd/${fd}`;
+      for (const name of fs.readdirSync(at)) walk(`${at}/${name}`);
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+  walk(dir);
 }
 
 export async function buildHelperMain(): Promise<number> {

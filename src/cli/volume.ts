@@ -251,7 +251,7 @@ export async function volumeCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === '--help' || sub === 'help') {
     say('Usage: nook volume COMMAND\n\nManage volumes (local driver, under the image store).\n\nCommands:\n  create   Create a volume\n  ls       List volumes\n  inspect  Show volumes as JSON\n  rm       Remove volumes\n  prune    Remove unused anonymous volumes (-a: all unused)');
-    return sub === undefined ? 1 : 0;
+    return 0;
   }
   const fn = SUBCOMMANDS[sub];
   if (!fn) throw new NookError(`unknown command: nook volume ${sub}`, { hint: `one of: ${Object.keys(SUBCOMMANDS).join(', ')}` });

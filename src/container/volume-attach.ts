@@ -16,6 +16,7 @@ import type { ContainerConfig } from '../image/config';
 import type { HostIdentity } from '../sandbox/idmap';
 import { LayeredView, resolveInView, rootView } from '../sandbox/rootfs-view';
 import { resolveUser } from '../sandbox/users';
+import { withLock } from '../util/lock';
 import { randomHex } from '../util/random';
 import type { RootSource } from './compose';
 import type { RunRequest, VolumeMount } from './request';
@@ -63,6 +64,7 @@ export async function attachVolumes(req: RunRequest, root: RootSource, host: Hos
   if (!volumes.length && !chownBinds.length) return;
   const { BuildHelper } = await import('../build/helper/client');
   let helper: InstanceType<typeof BuildHelper> | undefined;
+  // nook's usual id mapping (a --userns keep-id container maps ids otherwise: it sees these owners shifted).
   const useHelper = () => (helper ??= new BuildHelper(host));
   const owner = () => {
     const u = resolveUser(rootView(root), req.process.user ?? (root.image?.config?.User || undefined), req.keepId ? { uid: host.uid, gid: host.gid } : { uid: 0, gid: 0 });
@@ -75,11 +77,15 @@ export async function attachVolumes(req: RunRequest, root: RootSource, host: Hos
       const { created } = await store!.create({ name: v.name, anonymous: v.anonymous, labels: labelsOf(v) });
       if (created) made.push(v);
       const data = store!.dataDir(v.name);
-      if (!v.noCopy && root.image && isEmpty(data)) {
-        const lowerDirs = root.overlay ? root.overlay.lowerDirs : [root.rootfs];
-        const view = new LayeredView(lowerDirs);
-        const inImage = resolveInView(view, v.target);
-        if (view.lstat(inImage)?.isDirectory()) await useHelper().populate({ lowerDirs, path: inImage, dataDir: data });
+      if (!v.noCopy && root.image) {
+        // One filler at a time: two runs starting on the same new volume copy once.
+        await withLock(path.join(store!.dir(v.name), '.populate.lock'), async () => {
+          if (!isEmpty(data)) return;
+          const lowerDirs = root.overlay ? root.overlay.lowerDirs : [root.rootfs];
+          const view = new LayeredView(lowerDirs);
+          const inImage = resolveInView(view, v.target);
+          if (view.lstat(inImage)?.isDirectory()) await useHelper().populate({ lowerDirs, path: inImage, dataDir: data });
+        });
       }
       if (v.chown) await useHelper().chown({ dir: data, ...owner() });
       // Once only: a run retried on a copy of the layers (overlayfs refused) comes through here again.

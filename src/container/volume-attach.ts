@@ -84,7 +84,11 @@ export async function attachVolumes(req: RunRequest, root: RootSource, host: Hos
           const lowerDirs = root.overlay ? root.overlay.lowerDirs : [root.rootfs];
           const view = new LayeredView(lowerDirs);
           const inImage = resolveInView(view, v.target);
-          if (view.lstat(inImage)?.isDirectory()) await useHelper().populate({ lowerDirs, path: inImage, dataDir: data });
+          const st = view.lstat(inImage);
+          if (!st?.isDirectory()) return;
+          // An empty directory of root's (the usual VOLUME): its mode is all there is to copy, no helper needed.
+          if (st.uid === host.uid && st.gid === host.gid && view.isEmptyDir(inImage)) fs.chmodSync(data, st.mode & 0o7777);
+          else await useHelper().populate({ lowerDirs, path: inImage, dataDir: data });
         });
       }
       if (v.chown) await useHelper().chown({ dir: data, ...owner() });

@@ -246,9 +246,9 @@ describe('without subordinate ids', () => {
     await ok(e, ['run', ...R(), '-v', 'mine:/mnt', '--', 'sh', '-c', 'echo kept > /mnt/f']);
     expect((await ok(e, ['run', ...R(), '-v', 'mine:/mnt', '--', 'cat', '/mnt/f'])).trim()).toBe('kept');
     await importBase(e);
-    await buildOk(e, makeContext(e, { Dockerfile: 'FROM base:1\nRUN mkdir /data && echo seed > /data/f && chmod 700 /data\nVOLUME /data\n' }), ['-t', 'vol:1']);
-    expect((await ok(e, ['run', '--name', 'ns1', 'vol:1', 'sh', '-c', 'stat -c "%u %a" /data; cat /data/f'])).split('\n')).toEqual(['0 700', 'seed', '']);
-    expect((await names(e)).filter((n) => n !== 'mine')).toHaveLength(1);
+    await buildOk(e, makeContext(e, { Dockerfile: 'FROM base:1\nRUN mkdir /data && echo seed > /data/f && chmod 700 /data && mkdir -m 1777 /empty\nVOLUME /data /empty\n' }), ['-t', 'vol:1']);
+    expect((await ok(e, ['run', '--name', 'ns1', 'vol:1', 'sh', '-c', 'stat -c "%u %a" /data /empty; cat /data/f; ls -A /empty'])).split('\n')).toEqual(['0 700', '0 1777', 'seed', '']);
+    expect((await names(e)).filter((n) => n !== 'mine')).toHaveLength(2);
     await ok(e, ['rm', '-v', 'ns1']);
     expect(await names(e)).toEqual(['mine']);
   });

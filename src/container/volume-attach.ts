@@ -74,7 +74,7 @@ export async function attachVolumes(req: RunRequest, root: RootSource, host: Hos
   try {
     const store = volumes.length ? VolumeStore.open() : undefined;
     for (const v of volumes) {
-      const { created } = await store!.create({ name: v.name, anonymous: v.anonymous, labels: labelsOf(v) });
+      const { created } = await store!.create({ name: v.name, anonymous: v.anonymous, labels: labelsOf(v), hold: true });
       if (created) made.push(v);
       const data = store!.dataDir(v.name);
       if (!v.noCopy && root.image) {

@@ -9,7 +9,7 @@ import fs = require('node:fs');
 import path = require('node:path');
 import { NookError } from '../errors';
 import { storeRoot } from '../image/store/store';
-import { withLock } from '../util/lock';
+import { FileLock, withLock } from '../util/lock';
 import { randomHex } from '../util/random';
 import { storedRequest } from './spec-codec';
 import { ContainerStore } from './state';
@@ -35,6 +35,15 @@ export function checkVolumeName(name: string): void {
       hint: 'a volume name is at least two characters; pass a host directory with a / in it (e.g. ./dir) to bind mount it',
     });
 }
+
+/**
+ * Volumes this process mounts (a run, from its volumes' attachment until it
+ * ends): a shared lock on each one's `.inuse`, which `remove` must take
+ * exclusively. That covers runs with no container record (`nook run IMAGE`)
+ * and the moment before a record is written; recorded containers are found
+ * by their records.
+ */
+const held = new Map<string, FileLock>();
 
 export class VolumeStore {
   constructor(readonly root: string) {}
@@ -91,12 +100,18 @@ export class VolumeStore {
    * caller's labels are not applied, as docker's). A new volume's _data is
    * 0755, owned by the user running nook (root in the container).
    */
-  async create(opts: { name?: string; labels?: Record<string, string>; anonymous?: boolean }): Promise<{ volume: VolumeRecord; created: boolean }> {
+  async create(opts: { name?: string; labels?: Record<string, string>; anonymous?: boolean; hold?: boolean }): Promise<{ volume: VolumeRecord; created: boolean }> {
     const name = opts.name ?? randomHex(32);
     checkVolumeName(name);
     return this.locked(() => {
+      const hold = () => {
+        if (opts.hold && !held.has(name)) held.set(name, FileLock.tryAcquire(path.join(this.dir(name), '.inuse'), 'shared', { createDir: false })!);
+      };
       const existing = this.get(name);
-      if (existing) return { volume: existing, created: false };
+      if (existing) {
+        hold();
+        return { volume: existing, created: false };
+      }
       const dir = this.dir(name);
       fs.rmSync(dir, { recursive: true, force: true }); // what a nook killed midway left
       fs.mkdirSync(path.join(dir, '_data'), { recursive: true, mode: 0o755 });
@@ -105,6 +120,7 @@ export class VolumeStore {
       const tmp = path.join(dir, `.volume.json.${process.pid}`);
       fs.writeFileSync(tmp, JSON.stringify(volume));
       fs.renameSync(tmp, path.join(dir, 'volume.json'));
+      hold();
       return { volume, created: true };
     });
   }
@@ -121,6 +137,11 @@ export class VolumeStore {
       if (users.length)
         throw new NookError(`remove ${name}: volume is in use - [${users.join(', ')}]`, { exitCode: 1, hint: 'remove the containers first (nook rm)' });
       const dir = this.dir(name);
+      held.get(name)?.release(); // this process's own use ends here
+      held.delete(name);
+      const probe = FileLock.tryAcquire(path.join(dir, '.inuse'), 'exclusive', { createDir: false });
+      if (!probe) throw new NookError(`remove ${name}: volume is in use - [a running nook run]`, { exitCode: 1, hint: 'let that run end first' });
+      probe.release();
       // The record first: a half-removed volume is then no volume at all.
       fs.rmSync(path.join(dir, 'volume.json'), { force: true });
       const { removeContainerRootDir } = await import('./rootfs');

@@ -14,7 +14,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { env, ok, type Env } from '../helpers/containers';
 import { buildOk, importBase, makeContext } from '../helpers/build';
 import { scratchDir, writeFile } from '../helpers/files';
-import { rootfs, show } from '../helpers/nook';
+import { rootfs, show, startNook } from '../helpers/nook';
 import { isRoot, need } from '../helpers/users';
 
 const R = () => ['--rootfs', rootfs()];
@@ -87,6 +87,14 @@ describe('nook volume', () => {
     await ok(e, ['rm', 'user1']);
     await fails(e, ['volume', 'rm', 'keep'], 1, new RegExp(`volume is in use - \\[${id}\\]`));
     await ok(e, ['rm', '-f', 'runner']);
+    // A run with no container record holds its volumes too, until it ends.
+    const gate = scratchDir(e.user, 'gate-');
+    const plain = startNook(['run', ...R(), '-v', 'keep:/mnt', '-v', `${gate}:/srv`, '--', 'sh', '-c', 'echo ready; while [ ! -e /srv/go ]; do sleep 0.05; done'], e.opts);
+    onTestFinished(() => plain.kill('SIGKILL'));
+    await plain.waitForStdout('ready');
+    await fails(e, ['volume', 'rm', 'keep'], 1, /remove keep: volume is in use/);
+    writeFile(path.join(gate, 'go'), '', e.user);
+    expect((await plain.exited).code).toBe(0);
     // start mounts the same volume again.
     await ok(e, ['run', '--name', 'again', ...R(), '-v', 'keep:/mnt', '--', 'sh', '-c', 'echo run >> /mnt/log']);
     onTestFinished(async () => void (await e.nook(['rm', '-f', 'again'])));

@@ -8,6 +8,7 @@ import fs = require('node:fs');
 import { NookError } from '../errors';
 import { asDetached, createContainer, removeContainer, startDetached } from '../container/lifecycle';
 import type { ContainerRoot } from '../container/rootfs';
+import type { RunRequest } from '../container/request';
 import { encodeSpec, type StoredRequest } from '../container/spec-codec';
 import { ContainerStore, writeExitRecord, type ContainerDir } from '../container/state';
 import { processStartTime } from '../util/proc-stat';
@@ -139,7 +140,7 @@ async function runNamedForeground(
 }
 
 /** A container that never came to be leaves no anonymous volumes behind. */
-async function dropAnonymousVolumes(req: { mounts: { volumes?: { anonymous: boolean; name: string; target: string; readOnly: boolean }[] } }): Promise<void> {
+async function dropAnonymousVolumes(req: RunRequest): Promise<void> {
   if (req.mounts.volumes?.some((v) => v.anonymous)) await (await import('../container/volumes')).removeAnonymousVolumes(req.mounts.volumes);
 }
 

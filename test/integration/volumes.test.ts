@@ -177,6 +177,14 @@ describe('nook volume', () => {
     // On the host: the subordinate ids of inside 1000 and 1001.
     const data = path.join(e.store, 'volumes', 'uv', '_data');
     if (isRoot) expect(fs.statSync(path.join(data, 'd', 'f')).uid).toBe(u.subUids!.start + 999);
+    // A bind source too; a link in it is chowned itself, never followed.
+    const host = scratchDir(u, 'ubind-');
+    writeFile(path.join(host, 'f'), 'x', u);
+    const outside = writeFile(path.join(scratchDir(u, 'outside-'), 'o'), 'o', u);
+    fs.symlinkSync(outside, path.join(host, 'link'));
+    if (isRoot) fs.lchownSync(path.join(host, 'link'), u.uid, u.gid);
+    expect((await ok(e, ['run', ...R(), '-u', '1000:1001', '-v', `${host}:/srv:U`, '--', 'stat', '-c', '%u:%g', '/srv', '/srv/f'])).split('\n')).toEqual(['1000:1001', '1000:1001', '']);
+    expect(fs.statSync(outside).uid).toBe(u.uid);
   });
 });
 

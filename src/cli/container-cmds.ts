@@ -97,20 +97,21 @@ export async function rmCommand(argv: string[]): Promise<number> {
     [
       { name: 'force', short: 'f', type: 'boolean', help: 'kill and remove a running container' },
       { name: 'time', short: 't', type: 'string', value: 'SECONDS', help: "with -f: stop it first, and kill it after SECONDS (podman's flag; default: kill at once, as docker)" },
+      { name: 'volumes', short: 'v', type: 'boolean', help: 'remove the anonymous volumes of the container too' },
       ALL,
     ],
     'rm',
-    '[-f [-t SECONDS]] CONTAINER...|--all',
+    '[-f [-t SECONDS]] [-v] CONTAINER...|--all',
   );
   if (!p) return 0;
   const time = p.flags.time === undefined ? undefined : parseTime(p.flags.time, 10);
   return eachContainer(targets(p, false), async (store, dir, ref) => {
-    await removeOne(store, dir, ref, Boolean(p.flags.force), time);
+    await removeOne(store, dir, ref, Boolean(p.flags.force), time, Boolean(p.flags.volumes));
     say(ref);
   });
 }
 
-async function removeOne(store: ContainerStore, dir: ContainerDir, ref: string, force: boolean, stopTime: number | undefined): Promise<void> {
+async function removeOne(store: ContainerStore, dir: ContainerDir, ref: string, force: boolean, stopTime: number | undefined, volumes = false): Promise<void> {
   let lock = FileLock.tryAcquire(dir.p('lock'));
   if (!lock) {
     // docker's words (and exit status 1), which scripts match on.
@@ -126,7 +127,7 @@ async function removeOne(store: ContainerStore, dir: ContainerDir, ref: string, 
     lock = await FileLock.acquire(dir.p('lock'));
   }
   try {
-    await removeContainer(store, dir);
+    await removeContainer(store, dir, { volumes: volumes || undefined });
   } finally {
     lock.release();
   }

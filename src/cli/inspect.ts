@@ -76,7 +76,13 @@ export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
       ? { Name: 'overlay', Data: { LowerDir: spec.overlay.lowerDirs.join(':'), UpperDir: spec.overlay.upper, WorkDir: spec.overlay.work, MergedDir: spec.rootfs } }
       : { Name: spec.overlay === undefined && config.rootDir ? 'copy' : 'rootfs', Data: { RootDir: spec.rootfs } },
     Mounts: [
-      ...spec.binds.map((b) => ({ Type: 'bind', Source: b.source, Destination: b.target, RW: !b.readOnly })),
+      ...spec.binds.map((b) => {
+        // A volume's bind, as docker shows a volume mount.
+        const v = storedRequest(config.spec)?.request.mounts.volumes?.find((x) => x.target === b.target && b.source.endsWith(`/volumes/${x.name}/_data`));
+        return v
+          ? { Type: 'volume', Name: v.name, Source: b.source, Destination: b.target, Driver: 'local', Mode: '', RW: !b.readOnly, Propagation: '' }
+          : { Type: 'bind', Source: b.source, Destination: b.target, RW: !b.readOnly };
+      }),
       ...spec.tmpfs.map((t) => ({ Type: 'tmpfs', Source: '', Destination: t.target, Options: t.options })),
     ],
     NetworkSettings: networkSettings(spec, s.display === 'running' ? s.ports : []),

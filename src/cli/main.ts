@@ -48,6 +48,7 @@ Commands:
   diff      List the files a container added, changed or deleted
   cp        Copy files between a container and the host (or a tar on stdin/stdout)
   export    Write a container's files as a tar archive
+  volume    Volume commands: create, ls, inspect, rm, prune
   container Container commands: ls, ps, create, start, restart, attach, logs, exec, stop, kill, wait, rm, rename, top,
             pause, unpause, stats, inspect, prune, commit, diff, exists, cp, export
   login     Store credentials for a registry
@@ -133,6 +134,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   cp: async () => (await import('./cp')).cpCommand,
   export: async () => (await import('./cp')).exportCommand,
   history: async () => (await import('./history')).historyCommand,
+  volume: async () => (await import('./volume')).volumeCommand,
 };
 
 /** `nook container SUB`: docker's management-command spelling of the container commands. */

@@ -8,6 +8,7 @@ import fs = require('node:fs');
 import { NookError } from '../errors';
 import { asDetached, createContainer, removeContainer, startDetached } from '../container/lifecycle';
 import type { ContainerRoot } from '../container/rootfs';
+import type { RunRequest } from '../container/request';
 import { encodeSpec, type StoredRequest } from '../container/spec-codec';
 import { ContainerStore, writeExitRecord, type ContainerDir } from '../container/state';
 import { processStartTime } from '../util/proc-stat';
@@ -42,6 +43,7 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity, creat
   if (parsed.flags.rootfs !== undefined) {
     const rootfs = rootfsFromFlags(parsed);
     const request = requestFromFlags(parsed, { image: false });
+    if (request.mounts.volumes || request.mounts.chownBinds) await (await import('../container/volume-attach')).attachVolumes(request, { rootfs }, host);
     const spec = composeSpec(request, host, { rootfs });
     const stored = { request, root: { rootfs } };
     return runPrepared(store, host, opts, { spec, stored, image: rootfs, stopSignal: opts.stopSignal ?? SIGNAL.SIGTERM });
@@ -53,9 +55,11 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity, creat
     const source = imageRoot(img, root);
     let spec: SandboxSpec;
     try {
+      if (img.request.mounts.volumes || img.request.mounts.chownBinds) await (await import('../container/volume-attach')).attachVolumes(img.request, source, host);
       spec = composeSpec(img.request, host, source);
     } catch (e) {
       await root.remove();
+      await dropAnonymousVolumes(img.request);
       throw e;
     }
     const stored = { request: img.request, root: source };
@@ -83,6 +87,7 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
     });
   } catch (e) {
     await p.root?.remove();
+    await dropAnonymousVolumes(p.stored.request);
     throw e;
   }
   const { dir, lock } = created;
@@ -143,6 +148,11 @@ async function runNamedForeground(
   await finishForeground(store, dir, code, opts);
   lock.release();
   return code;
+}
+
+/** A container that never came to be leaves no anonymous volumes behind. */
+async function dropAnonymousVolumes(req: RunRequest): Promise<void> {
+  if (req.mounts.volumes?.some((v) => v.anonymous)) await (await import('../container/volumes')).removeAnonymousVolumes(req.mounts.volumes);
 }
 
 async function isOverlayRefusalError(e: unknown): Promise<boolean> {

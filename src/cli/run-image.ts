@@ -60,6 +60,7 @@ export async function prepareImage(parsed: ParsedArgs): Promise<PreparedImage> {
   const store = ImageStore.open();
   const found = await ensureImage(store, name, parsed);
   const config = store.config(found.record).config;
+  if (config?.Volumes) (await import('../container/volume-attach')).addImageVolumes(request, config);
   mark('image found');
   return { store, found, name, config, request };
 }
@@ -79,6 +80,10 @@ export async function runImage(parsed: ParsedArgs, host: HostIdentity): Promise<
   return onImageRoot(img, async (root) => {
     mark('container root ready');
     try {
+      if (img.request.mounts.volumes || img.request.mounts.chownBinds) {
+        const { runWithVolumes } = await import('./run-volumes');
+        return await runWithVolumes(img.request, imageRoot(img, root), host);
+      }
       const spec = composeSpec(img.request, host, imageRoot(img, root));
       const { runSandbox } = await import('../sandbox/process');
       return await runSandbox(spec, host);

@@ -10,11 +10,12 @@ import { NookError, UsageError } from '../errors';
 import { defaultRequest, type NetworkMode, type NetworkRequest, type RunRequest } from '../container/request';
 import { MS } from '../../ffi/linux';
 import { resourceLimitsFromFlags } from '../sandbox/cgroups';
-import type { BindMount, TmpfsMount } from '../sandbox/spec';
+import type { TmpfsMount } from '../sandbox/spec';
 import { stringList, type FlagValues, type ParsedArgs } from './args';
 import { securityRequestFromFlags, ulimitsFromFlags } from './security-flags';
 import { parsePortSpec } from './port-flags';
 import { runDefaults } from './run-defaults';
+import { mountsFromFlags } from './mount-flags';
 
 /**
  * The request the flags make. `image`: the first positional is an image
@@ -40,26 +41,14 @@ export function requestFromFlags({ flags, positionals }: ParsedArgs, opts: { ima
     ulimits: ulimitsFromFlags(flags),
   };
   req.network = networkFromFlags(flags);
-  req.mounts = { binds: stringList(flags.volume).map(parseBind), tmpfs: stringList(flags.tmpfs).map(parseTmpfs), readOnly: Boolean(flags['read-only']) };
+  const m = mountsFromFlags(flags, stringList(flags.tmpfs).map(parseTmpfs), parseTmpfs);
+  req.mounts = { binds: m.binds, tmpfs: m.tmpfs, readOnly: Boolean(flags['read-only']) };
+  if (m.volumes.length) req.mounts.volumes = m.volumes;
+  if (m.chownBinds.length) req.mounts.chownBinds = m.chownBinds;
   req.security = securityRequestFromFlags(flags);
   req.resources = resourceLimitsFromFlags(flags);
   req.cgroupManager = cgroupManager(flags['cgroup-manager']);
   return req;
-}
-
-function parseBind(v: string): BindMount {
-  const parts = v.split(':');
-  if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1])
-    throw new UsageError(`invalid volume "${v}"`, 'use -v HOST:DEST or -v HOST:DEST:ro');
-  const [src, dest, mode = 'rw'] = parts;
-  if (!['ro', 'rw'].includes(mode)) throw new UsageError(`invalid volume mode "${mode}" in "${v}"`, 'the mode is ro or rw');
-  if (!src.includes('/') && !src.startsWith('.'))
-    throw new UsageError(`named volumes are not supported: "${src}"`, 'give a host path, e.g. -v ./data:/data or -v /abs/path:/data');
-  if (!dest.startsWith('/')) throw new UsageError(`the destination of a volume must be an absolute path: "${dest}"`);
-  const source = path.resolve(src);
-  if (!fs.existsSync(source))
-    throw new NookError(`bind mount source ${source} does not exist`, { hint: `create it first (mkdir -p ${source})` });
-  return { source, target: path.posix.normalize(dest), readOnly: mode === 'ro' };
 }
 
 const TMPFS_FLAG_WORDS: Record<string, [number, boolean]> = {

@@ -34,6 +34,10 @@ export async function runCommand(argv: string[]): Promise<number> {
   const rootfs = rootfsFromFlags(parsed);
   const req = requestFromFlags(parsed, { image: false });
   mark('request');
+  if (req.mounts.volumes || req.mounts.chownBinds) {
+    const { runWithVolumes } = await import('./run-volumes');
+    return runWithVolumes(req, { rootfs }, host);
+  }
   const spec = composeSpec(req, host, { rootfs });
   mark('composed');
   const { runSandbox } = await import('../sandbox/process');

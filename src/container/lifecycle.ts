@@ -157,8 +157,11 @@ export async function containerExited(id: string, rawStatus: number, lockFd: num
   return 0;
 }
 
-/** Removes a container that is not running: its cgroup, writable layer and state. Caller holds (or knows nobody holds) the lock. */
-export async function removeContainer(store: ContainerStore, dir: ContainerDir): Promise<void> {
+/**
+ * Removes a container that is not running: its cgroup, writable layer and state. Caller holds (or knows nobody holds) the lock.
+ * `volumes` (rm -v; default: the container's --rm): its anonymous volumes too, as docker's.
+ */
+export async function removeContainer(store: ContainerStore, dir: ContainerDir, opts: { volumes?: boolean } = {}): Promise<void> {
   let config: ContainerConfig;
   try {
     config = dir.config();
@@ -169,6 +172,10 @@ export async function removeContainer(store: ContainerStore, dir: ContainerDir):
   if (state.cgroup && fs.existsSync(state.cgroup)) releaseCgroupDir(state.cgroup);
   if (config.rootDir) await removeContainerRootDir(config.rootDir);
   await store.delete(dir, config.name);
+  if (opts.volumes ?? config.autoRemove) {
+    const { containerVolumes, removeAnonymousVolumes } = await import('./volumes');
+    await removeAnonymousVolumes(containerVolumes(config.spec));
+  }
 }
 
 /**

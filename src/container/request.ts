@@ -68,6 +68,22 @@ export interface SecurityRequest {
   seccomp: 'default' | 'unconfined' | { profile: SeccompProfile };
 }
 
+/** A volume mounted into the container (-v NAME:/dest, -v /dest, --mount type=volume, the image's VOLUMEs). */
+export interface VolumeMount {
+  /** The volume; an anonymous one gets a random name when the request is made, so that `start` mounts the same. */
+  name: string;
+  target: string;
+  readOnly: boolean;
+  /** Made for this container: removed with it by rm -v and --rm. */
+  anonymous: boolean;
+  /** :U (podman's): chown the volume's files to the container's user. */
+  chown?: boolean;
+  /** --mount volume-nocopy: a new volume is not filled from the image. */
+  noCopy?: boolean;
+  /** --mount volume-label=K=V: labels of a volume made for this mount. */
+  labels?: string[];
+}
+
 export interface RunRequest {
   /** The hostname inside; a random one when left out. */
   hostname?: string;
@@ -75,7 +91,7 @@ export interface RunRequest {
   name?: string;
   process: ProcessRequest;
   network: NetworkRequest;
-  mounts: { binds: BindMount[]; tmpfs: TmpfsMount[]; readOnly: boolean };
+  mounts: { binds: BindMount[]; tmpfs: TmpfsMount[]; readOnly: boolean; volumes?: VolumeMount[]; /** :U on a bind: host paths chowned to the container's user. */ chownBinds?: string[] };
   security: SecurityRequest;
   /** Your uid and gid the same inside (podman's --userns keep-id). */
   keepId: boolean;

@@ -119,6 +119,37 @@ export class LayeredView implements RootView {
     return this.find(inner)?.st;
   }
 
+  /**
+   * Whether `inner` (a path without symlinks in the view, as resolveInView
+   * gives) is a directory with nothing in it as overlayfs would show it:
+   * every layer's directory there, down to an opaque one, holds only
+   * whiteouts. Each layer's path is reached through directories lstat found
+   * to be directories, never through a link.
+   */
+  isEmptyDir(inner: string): boolean {
+    const parts = inner.split('/').filter(Boolean);
+    let dirs = [...this.layers];
+    for (let i = 0; i <= parts.length; i++) {
+      const rel = parts.slice(0, i).join('/');
+      const next: string[] = [];
+      for (const layer of dirs) {
+        const host = path.join(layer, rel);
+        const st = lstatOrUndefined(host);
+        if (!st) continue;
+        if (!st.isDirectory()) break;
+        next.push(layer);
+        if (i > 0 && isOpaque(host)) break;
+      }
+      if (!next.length) return false;
+      dirs = next;
+    }
+    const rel = parts.join('/');
+    return dirs.every((layer) => fs.readdirSync(path.join(layer, rel)).every((n) => {
+      const st = lstatOrUndefined(path.join(layer, rel, n));
+      return st !== undefined && isWhiteout(st);
+    }));
+  }
+
   hostPath(inner: string): string | undefined {
     return this.find(inner)?.host;
   }

@@ -8,7 +8,7 @@ import { NookError } from '../../errors';
 import { hasWildcards } from './match';
 
 /** The instruction a write is for, as messages name it (WORKDIR: its directory). */
-export type Instruction = 'COPY' | 'ADD' | 'WORKDIR' | 'cp';
+export type Instruction = 'COPY' | 'ADD' | 'WORKDIR' | 'cp' | 'VOLUME';
 
 /**
  * A source as written, made absolute inside its root and cleaned: `../x`

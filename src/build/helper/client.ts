@@ -7,7 +7,7 @@
  */
 import { HelperChannel } from '../../sandbox/helper-channel';
 import type { HostIdentity } from '../../sandbox/idmap';
-import type { BuildHelperReply, BuildHelperRequest, CopyRequest, MkdirRequest, ResolvedIds, ResolveUserRequest } from './protocol';
+import type { BuildHelperReply, BuildHelperRequest, ChownRequest, CopyRequest, MkdirRequest, PopulateRequest, ResolvedIds, ResolveUserRequest } from './protocol';
 
 export class BuildHelper {
   private readonly channel: HelperChannel<BuildHelperRequest, BuildHelperReply>;
@@ -31,6 +31,17 @@ export class BuildHelper {
   /** USER's NAME|UID[:GROUP|GID] as the root's /etc/passwd and /etc/group define them. */
   async resolveUser(req: ResolveUserRequest): Promise<ResolvedIds> {
     return (await this.channel.request({ op: 'resolve-user', ...req, ids: this.channel.ids() })).user!;
+  }
+
+  /** Fills a new volume from the image's content at a path (docker's copy-up); the number of entries written. */
+  async populate(req: PopulateRequest): Promise<{ files: number }> {
+    const r = await this.channel.request({ op: 'populate', ...req, ids: this.channel.ids() });
+    return { files: r.files ?? 0 };
+  }
+
+  /** Gives every file under a directory the owner, as ids inside the user namespace (:U). */
+  async chown(req: ChownRequest): Promise<void> {
+    await this.channel.request({ op: 'chown', ...req, ids: this.channel.ids() });
   }
 
   /** Lets the helper finish and exit (its mounts go with its mount namespace). */

@@ -64,7 +64,30 @@ export interface ResolveUserRequest {
   user: string;
 }
 
+/**
+ * docker's copy-up: a new volume filled with what an image has at the path
+ * it is mounted on (owners, modes and times kept), the volume's top
+ * directory given the image directory's owner and mode.
+ */
+export interface PopulateRequest {
+  /** The image's layers, topmost first. */
+  lowerDirs: string[];
+  /** Absolute path inside the image, resolved there (symlinks never leave the image). */
+  path: string;
+  /** The volume's _data directory. */
+  dataDir: string;
+}
+
+/** podman's :U: every file under `dir` (a volume's _data) given the owner, as the container's ids. */
+export interface ChownRequest {
+  dir: string;
+  uid: number;
+  gid: number;
+}
+
 export type BuildHelperRequest = { id: number; ids: IdPolicy } & (
+  | ({ op: 'populate' } & PopulateRequest)
+  | ({ op: 'chown' } & ChownRequest)
   | ({ op: 'copy' } & CopyRequest)
   | ({ op: 'mkdir' } & MkdirRequest)
   | ({ op: 'resolve-user' } & ResolveUserRequest)

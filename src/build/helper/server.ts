@@ -105,6 +105,83 @@ async function mkdir(req: Extract<BuildHelperRequest, { op: 'mkdir' }>): Promise
   }
 }
 
+async function populate(req: Extract<BuildHelperRequest, { op: 'populate' }>): Promise<number> {
+  const src = openLayersView(req.lowerDirs);
+  try {
+    const copier = new Copier({
+      instruction: 'VOLUME',
+      rootDir: req.dataDir,
+      sourceDir: src.dir,
+      sourceKind: 'image',
+      patterns: [req.path],
+      dest: destination('/'),
+    });
+    const files = (await copier.run()).files;
+    // The volume's top directory as the image's: resolved inside the image's view, never outside it.
+    const st = statInRoot(src.dir, req.path);
+    if (st) {
+      fs.chownSync(req.dataDir, st.uid, st.gid);
+      fs.chmodSync(req.dataDir, st.mode & 0o7777);
+    }
+    return files;
+  } finally {
+    src.release();
+  }
+}
+
+/** lstat of `inner` with its symlinks resolved inside `root` (one hop at a time, never leaving it). */
+function statInRoot(root: string, inner: string): fs.Stats | undefined {
+  const parts = inner.split('/').filter((p) => p && p !== '.');
+  const done: string[] = [];
+  for (let hops = 0; parts.length; ) {
+    const part = parts.shift()!;
+    if (part === '..') {
+      done.pop();
+      continue;
+    }
+    const host = path.join(root, ...done, part);
+    const st = fs.lstatSync(host, { throwIfNoEntry: false });
+    if (!st) return undefined;
+    if (st.isSymbolicLink()) {
+      if (++hops > 40) return undefined;
+      const link = fs.readlinkSync(host);
+      if (link.startsWith('/')) done.length = 0;
+      parts.unshift(...link.split('/').filter((p) => p && p !== '.'));
+      continue;
+    }
+    done.push(part);
+    if (!parts.length) return st;
+  }
+  return fs.lstatSync(root);
+}
+
+/**
+ * chown -R that never follows a symlink, even one a running container swaps
+ * in while the walk goes on: each directory is opened with O_NOFOLLOW and
+ * its entries are reached through that descriptor (/proc/self/fd/N/NAME, one
+ * component), so the walk cannot be led out of the tree.
+ */
+function chownTree(dir: string, uid: number, gid: number): void {
+  const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = fs.constants;
+  const walk = (p: string): void => {
+    let fd: number;
+    try {
+      fd = fs.openSync(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    } catch {
+      fs.lchownSync(p, uid, gid); // not a directory (or a symlink): its own owner only
+      return;
+    }
+    try {
+      fs.fchownSync(fd, uid, gid);
+      const at = `/proc/self/fd/${fd}`;
+      for (const name of fs.readdirSync(at)) walk(`${at}/${name}`);
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+  walk(dir);
+}
+
 export async function buildHelperMain(): Promise<number> {
   // Modes are set explicitly on everything written; no umask in between.
   process.umask(0);
@@ -119,6 +196,13 @@ export async function buildHelperMain(): Promise<number> {
           break;
         case 'mkdir':
           await mkdir(req);
+          reply({ id: req.id, event: 'done' });
+          break;
+        case 'populate':
+          reply({ id: req.id, event: 'done', files: await populate(req) });
+          break;
+        case 'chown':
+          chownTree(req.dir, req.uid, req.gid);
           reply({ id: req.id, event: 'done' });
           break;
         case 'resolve-user': {

@@ -5,12 +5,12 @@
  * through a Go template. Keys are docker's wherever nook has the same thing.
  */
 import fs = require('node:fs');
-import { UsageError } from '../errors';
+import { NookError, UsageError } from '../errors';
 import { decodeSpec, storedRequest } from '../container/spec-codec';
 import { liveState } from '../container/status';
 import { ContainerStore, type ContainerDir } from '../container/state';
 import { familiarReference, parseReference } from '../image/reference';
-import { requireImage } from '../image/store/lookup';
+import { findImage, requireImage } from '../image/store/lookup';
 import { ImageStore, imageSize } from '../image/store/store';
 import { parseArgs, flagHelp, type FlagSpec } from './args';
 import { parseFormat, renderTemplate, writeOut } from './format';
@@ -150,11 +150,13 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   const out = positionals.map((p) => {
     const container = containers(p);
     if (container) return container;
-    if (type === 'container') throw new UsageError(`no such container: ${p}`, 'see `nook ps -a` for the containers that exist');
+    if (type === 'container') throw new NookError(`No such container: ${p}`, { hint: 'see `nook ps -a` for the containers that exist' });
     if (!store) {
       store = ImageStore.open();
       refs = store.refs();
     }
+    // Neither a container nor an image: docker's "No such object".
+    if (type === undefined && !findImage(store, p)) throw new NookError(`No such object: ${p}`, { hint: 'see `nook ps -a` and `nook images` for what exists' });
     return inspectImage(store, p, refs);
   });
   if (format.kind === 'template') writeOut(await renderTemplate({ ...format, table: false }, out, { flag: '--format' }));

@@ -259,7 +259,8 @@ export class ContainerStore {
           hint: 'give more digits of the id, or the name',
         });
     }
-    throw new NookError(`no such container: ${ref}`, { hint: 'see `nook ps -a` for the containers that exist' });
+    // docker's wording, which scripts match on.
+    throw new NookError(`No such container: ${ref}`, { hint: 'see `nook ps -a` for the containers that exist' });
   }
 
   /**

@@ -44,10 +44,10 @@ describe('nook logs', () => {
     }
 
     const bad = await e.nook(['logs', '--tail', 'many', 'talker']);
-    expect(bad.code).toBe(125);
+    expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/--tail/);
     const none = await e.nook(['logs', 'nosuch']);
-    expect(none.code).toBe(125);
+    expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/no such container/i);
   });
 

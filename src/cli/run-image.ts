@@ -66,7 +66,13 @@ export async function prepareImage(parsed: ParsedArgs): Promise<PreparedImage> {
 
 /** Where the container's / comes from: its root over the image's layers, and the image's config. */
 export function imageRoot(img: PreparedImage, root: ContainerRoot): RootSource {
-  return { rootfs: root.rootfs, overlay: root.overlay, image: { name: img.name, config: img.config }, hostFiles: root.hostFilesDir };
+  return {
+    rootfs: root.rootfs,
+    overlay: root.overlay,
+    image: { name: img.name, config: img.config, id: img.found.record.id },
+    hostFiles: root.hostFilesDir,
+    containerId: root.id,
+  };
 }
 
 /** Runs `attempt` on the image's container root, on a private copy of the layers where overlayfs is refused. */

@@ -29,9 +29,11 @@ import type { NetworkMode, RunRequest, SecurityRequest } from './request';
 export interface RootSource {
   rootfs: string;
   overlay?: OverlayRoot;
-  image?: { name: string; config?: ContainerConfig };
+  image?: { name: string; config?: ContainerConfig; id?: string };
   /** The container's own directory for its generated /etc/resolv.conf, hosts and hostname (host-files.ts). */
   hostFiles?: string;
+  /** A container's id (not a build step's): it gets /run/.containerenv and /.dockerenv (host-files.ts). */
+  containerId?: string;
 }
 
 export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSource): SandboxSpec {
@@ -72,7 +74,11 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
   // The host files say what the shared network is: the other container's.
   const filesMode = joined ? (joined.network === 'container' ? 'none' : joined.network) : network;
 
-  const defaults = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`, `HOME=${user.home}`, ...(p.tty ? ['TERM=xterm'] : [])];
+  // container=nook: as podman's container=podman, what systemd and others read to know they run in a container.
+  const defaults = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`, `HOME=${user.home}`, ...(p.tty ? ['TERM=xterm'] : []), 'container=nook'];
+  const identity = root.containerId
+    ? { name: req.name ?? '', id: root.containerId, image: root.image?.name ?? root.rootfs, imageId: (root.image?.id ?? '').replace(/^sha256:/, '') }
+    : undefined;
   return checkStrings({
     rootfs: root.rootfs,
     overlay: root.overlay,
@@ -86,7 +92,7 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     joinNetns: network === 'container' ? joined?.netns : undefined,
     readOnly: req.mounts.readOnly,
     // The user's binds come after: a -v onto /etc/hosts is mounted over nook's.
-    binds: [...(root.hostFiles ? writeHostFiles(root.hostFiles, { ...req.network, mode: filesMode === 'container' ? 'none' : filesMode }, hostname, req.name) : []), ...req.mounts.binds],
+    binds: [...(root.hostFiles ? writeHostFiles(root.hostFiles, { ...req.network, mode: filesMode === 'container' ? 'none' : filesMode }, hostname, req.name, identity) : []), ...req.mounts.binds],
     tmpfs: req.mounts.tmpfs,
     tty: p.tty,
     ttySize: p.tty ? terminalSize() : undefined,

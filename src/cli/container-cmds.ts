@@ -51,11 +51,12 @@ export async function stopCommand(argv: string[]): Promise<number> {
   const p = parse(argv, [{ name: 'time', short: 't', type: 'string', value: 'SECONDS', help: 'seconds to wait before SIGKILL (default 10)' },
     { name: 'signal', short: 's', type: 'string', value: 'SIGNAL', help: 'signal to send first (default: the container\'s stop signal)' }], 'stop', '[-t SECONDS] CONTAINER...');
   if (!p) return 0;
-  const t = (p.flags.time as string | undefined) ?? '10';
-  if (!/^\d+$/.test(t)) throw new UsageError(`invalid --time "${t}"`, 'give whole seconds, e.g. -t 5');
+  const t = p.flags.time as string | undefined;
+  if (t !== undefined && !/^\d+$/.test(t)) throw new UsageError(`invalid --time "${t}"`, 'give whole seconds, e.g. -t 5');
   const sig = p.flags.signal === undefined ? undefined : parseSignal(p.flags.signal as string, '--signal');
   return eachContainer(p.positionals, async (store, dir, ref) => {
-    await stopContainer(store, dir, sig ?? dir.config().stopSignal, Number(t));
+    // Not given: the container's --stop-timeout, else docker's 10 s.
+    await stopContainer(store, dir, sig ?? dir.config().stopSignal, t !== undefined ? Number(t) : (dir.config().stopTimeout ?? 10));
     say(ref);
   });
 }

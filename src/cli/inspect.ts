@@ -47,7 +47,7 @@ export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
       FinishedAt: s.finishedAt ?? ZERO_TIME,
     },
     RestartCount: s.restartCount,
-    LogPath: config.detached ? dir.p('container.log') : null,
+    LogPath: config.detached && !config.log?.none ? dir.p('container.log') : null,
     Config: {
       Hostname: spec.hostname,
       User: `${spec.user.uid}:${spec.user.gid}`,
@@ -57,11 +57,12 @@ export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
       Tty: spec.tty,
       StopSignal: config.stopSignal,
       Image: config.image,
-      Labels: {},
+      Labels: config.labels ?? {},
+      ...(config.stopTimeout !== undefined ? { StopTimeout: config.stopTimeout } : {}),
     },
     HostConfig: {
       AutoRemove: config.autoRemove,
-      RestartPolicy: config.restart.name === 'on-failure' ? { Name: 'on-failure', MaximumRetryCount: config.restart.maxRetries } : { Name: 'no', MaximumRetryCount: 0 },
+      RestartPolicy: { Name: config.restart.name, MaximumRetryCount: config.restart.name === 'on-failure' ? config.restart.maxRetries : 0 },
       NetworkMode: networkName(spec),
       PortBindings: portMap(spec.ports, true),
       PublishAllPorts: Boolean(storedRequest(config.spec)?.request.network.publishAll),
@@ -70,7 +71,7 @@ export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
       Resources: spec.resources ?? {},
       CapAdd: null,
       Privileged: !spec.security.maskPaths,
-      LogConfig: { Type: 'k8s-file', Config: { 'max-size': String(config.log.maxSize), 'max-file': String(config.log.maxFiles) } },
+      LogConfig: { Type: config.log.none ? 'none' : 'k8s-file', Config: { 'max-size': String(config.log.maxSize), 'max-file': String(config.log.maxFiles) } },
     },
     GraphDriver: spec.overlay
       ? { Name: 'overlay', Data: { LowerDir: spec.overlay.lowerDirs.join(':'), UpperDir: spec.overlay.upper, WorkDir: spec.overlay.work, MergedDir: spec.rootfs } }

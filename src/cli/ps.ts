@@ -51,8 +51,9 @@ function templateRow(l: Listed, full: boolean, now: number): Record<string, unkn
     Status: statusText(l.state, now),
     Size: '0B',
     Names: l.config.name,
-    Labels: '',
-    Label: () => '',
+    // docker's "k=v,k2=v2", and {{.Label "k"}}.
+    Labels: Object.entries(l.config.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','),
+    Label: (key: unknown) => l.config.labels?.[String(key)] ?? '',
     Mounts: mounts.join(','),
     Networks: network,
     LocalVolumes: '0',

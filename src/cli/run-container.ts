@@ -13,7 +13,8 @@ import { ContainerStore, writeExitRecord, type ContainerDir } from '../container
 import { processStartTime } from '../util/proc-stat';
 import type { HostIdentity } from '../sandbox/idmap';
 import type { SandboxSpec } from '../sandbox/spec';
-import type { FileLock } from '../util/lock';
+import { FileLock } from '../util/lock';
+import { signalContainer, untilReleased } from '../container/control';
 import type { ParsedArgs } from './args';
 import { containerOptions, parseSignal, type ContainerOptions } from './container-flags';
 import { composeSpec } from '../container/compose';
@@ -27,12 +28,15 @@ interface Prepared {
   stored: StoredRequest;
   image: string;
   stopSignal: number;
+  /** The image's labels, under the --label ones. */
+  imageLabels?: Record<string, string>;
   root?: ContainerRoot;
 }
 
 export async function runContainer(parsed: ParsedArgs, host: HostIdentity): Promise<number> {
   const opts = containerOptions(parsed.flags);
   const store = ContainerStore.open();
+  if (opts.replace) await replaceContainer(store, opts.name!);
   if (parsed.flags.rootfs !== undefined) {
     const rootfs = rootfsFromFlags(parsed);
     const request = requestFromFlags(parsed, { image: false });
@@ -53,7 +57,7 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity): Prom
       throw e;
     }
     const stored = { request: img.request, root: source };
-    return runPrepared(store, host, opts, { spec, stored, image: img.name, stopSignal: opts.stopSignal ?? imageSignal, root });
+    return runPrepared(store, host, opts, { spec, stored, image: img.name, stopSignal: opts.stopSignal ?? imageSignal, imageLabels: img.config?.Labels ?? undefined, root });
   });
 }
 
@@ -70,6 +74,8 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
       autoRemove: opts.autoRemove,
       restart: opts.restart,
       stopSignal: p.stopSignal,
+      stopTimeout: opts.stopTimeout,
+      labels: opts.labels || p.imageLabels ? { ...p.imageLabels, ...opts.labels } : undefined,
       log: opts.log,
       rootDir: p.root?.dir,
       // The hostname it got stays its own across starts.
@@ -80,6 +86,7 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
     throw e;
   }
   const { dir, lock } = created;
+  if (opts.cidfile !== undefined) writeCidfile(opts.cidfile, dir.id);
   if (p.root) {
     p.root.keep(dir.dir);
     p.root.release();
@@ -132,6 +139,34 @@ async function runNamedForeground(
   await finishForeground(store, dir, code, opts);
   lock.release();
   return code;
+}
+
+/** docker's --cidfile: the id, written once the container exists; a file that appeared meanwhile is not overwritten. */
+function writeCidfile(file: string, id: string): void {
+  try {
+    fs.writeFileSync(file, id, { flag: 'wx', mode: 0o644 });
+  } catch (e) {
+    throw new NookError(`writing the container id to ${file}: ${(e as Error).message}`, { hint: 'give --cidfile a path that does not exist yet in a directory you can write' });
+  }
+}
+
+/** podman's --replace: a container of that name is removed first, killed if it runs (as rm -f). */
+async function replaceContainer(store: ContainerStore, name: string): Promise<void> {
+  const id = store.nameOwner(name);
+  if (!id) return;
+  const dir = store.dir(id);
+  let lock = FileLock.tryAcquire(dir.p('lock'));
+  if (!lock) {
+    await dir.updateState((s) => ({ ...s, stopRequested: true }));
+    await signalContainer(store, dir, SIGNAL.SIGKILL, { stopping: true });
+    await untilReleased(dir);
+    lock = await FileLock.acquire(dir.p('lock'));
+  }
+  try {
+    await removeContainer(store, dir);
+  } finally {
+    lock.release();
+  }
 }
 
 async function isOverlayRefusalError(e: unknown): Promise<boolean> {

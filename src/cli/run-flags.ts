@@ -21,6 +21,8 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'env-file', type: 'string', multiple: true, value: 'FILE', help: 'read environment variables from a file, one K=V per line' },
   { name: 'workdir', short: 'w', type: 'string', value: 'DIR', help: 'working directory inside (created if missing)' },
   { name: 'user', short: 'u', type: 'string', value: 'UID[:GID]', help: 'run as this user (numbers, or names from the rootfs\'s /etc/passwd)' },
+  { name: 'group-add', type: 'string', multiple: true, value: 'GROUP', help: "an extra supplementary group (a gid, or a name from the rootfs's /etc/group)" },
+  { name: 'tz', type: 'string', value: 'TZ', help: "the container's timezone: an area name such as Europe/Paris, or local (the host's): /etc/localtime from the host's zoneinfo (podman)" },
   { name: 'hostname', short: 'h', type: 'string', value: 'NAME', help: 'hostname inside (default: a random id)' },
   { name: 'init', type: 'boolean', help: 'run a minimal init as PID 1 that forwards signals to the command and reaps zombies' },
   { name: 'volume', short: 'v', type: 'string', multiple: true, value: 'HOST:DEST[:ro]', help: 'bind mount a host path' },

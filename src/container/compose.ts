@@ -55,8 +55,9 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     idmap = joined.idmap;
   }
   const fallback = req.keepId ? { uid: host.uid, gid: host.gid } : { uid: 0, gid: 0 };
-  const user = resolveUser(rootView(root), image ? image.user : p.user, fallback);
+  const user = resolveUser(rootView(root), image ? image.user : p.user, fallback, p.groupAdd);
   const ids = mappedUser(user, idmap, host.userName, 'the sandbox');
+  if (p.groupAdd?.length) checkGroupsAdded(user.groups, ids.groups, idmap.setgroups);
 
   const cwd = image?.cwd ?? p.workdir ?? '/';
   if (!cwd.startsWith('/')) throw new UsageError(`the working directory must be an absolute path: "${cwd}"`);
@@ -104,6 +105,14 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     ulimits: p.ulimits,
     init: p.init,
   });
+}
+
+/** --group-add's groups must all reach the process: refused rather than dropped where the id map cannot carry them. */
+function checkGroupsAdded(wanted: number[], got: number[], setgroups: boolean): void {
+  if (!setgroups)
+    throw new UsageError('--group-add needs subordinate ids: without them the kernel forbids setgroups() in the sandbox', 'add a range for your user to /etc/subuid and /etc/subgid (and install newuidmap/newgidmap)');
+  const missing = wanted.filter((g) => !got.includes(g));
+  if (missing.length) throw new UsageError(`--group-add: group ${missing[0]} is outside the container's id range`, 'use a gid within the range /etc/subgid gives you');
 }
 
 /**

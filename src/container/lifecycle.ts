@@ -117,7 +117,9 @@ function restartDelayMs(restarts: number): number {
 
 function shouldRestart(config: ContainerConfig, state: ContainerState, code: number): boolean {
   const p = config.restart;
-  if (p.name !== 'on-failure' || code === 0 || state.stopRequested) return false;
+  if (p.name === 'no' || state.stopRequested) return false;
+  if (p.name === 'always' || p.name === 'unless-stopped') return true;
+  if (code === 0) return false;
   return p.maxRetries === 0 || state.restartCount < p.maxRetries;
 }
 

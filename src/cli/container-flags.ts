@@ -49,7 +49,9 @@ export function wantsContainer(flags: FlagValues): boolean {
     flags.label !== undefined ||
     flags['label-file'] !== undefined ||
     flags.cidfile !== undefined ||
-    flags['stop-timeout'] !== undefined
+    flags['stop-timeout'] !== undefined ||
+    flags['log-driver'] !== undefined ||
+    flags.replace === true
   );
 }
 

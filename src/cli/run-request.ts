@@ -65,7 +65,7 @@ export function timezoneBind(tz: string): BindMount {
     real = fs.realpathSync(source);
     if (!fs.statSync(real).isFile()) throw new Error('not a file');
   } catch {
-    throw new UsageError(`unknown timezone "${tz}": ${source} is not a zone file on this host`, `see the names under ${ZONEINFO}`);
+    throw new UsageError(`--tz: unknown timezone "${tz}": ${source} is not a zone file on this host`, `see the names under ${ZONEINFO}`);
   }
   return { source: real, target: '/etc/localtime', readOnly: true };
 }

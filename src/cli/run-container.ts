@@ -18,9 +18,11 @@ import { signalContainer, untilReleased } from '../container/control';
 import type { ParsedArgs } from './args';
 import { containerOptions, parseSignal, type ContainerOptions } from './container-flags';
 import { composeSpec } from '../container/compose';
-import { requestFromFlags, rootfsFromFlags } from './run-request';
+import { requestFromFlags, rootfsFromFlags, timeoutHooks } from './run-request';
 import { SIGNAL } from '../../ffi/linux';
 
+
+type Timeout = ReturnType<typeof timeoutHooks>;
 
 interface Prepared {
   spec: SandboxSpec;
@@ -35,6 +37,7 @@ interface Prepared {
 
 export async function runContainer(parsed: ParsedArgs, host: HostIdentity): Promise<number> {
   const opts = containerOptions(parsed.flags);
+  const timeout = timeoutHooks(parsed.flags);
   const store = ContainerStore.open();
   if (opts.replace) await replaceContainer(store, opts.name!);
   if (parsed.flags.rootfs !== undefined) {
@@ -42,7 +45,7 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity): Prom
     const request = requestFromFlags(parsed, { image: false });
     const spec = composeSpec(request, host, { rootfs });
     const stored = { request, root: { rootfs } };
-    return runPrepared(store, host, opts, { spec, stored, image: rootfs, stopSignal: opts.stopSignal ?? SIGNAL.SIGTERM });
+    return runPrepared(store, host, opts, { spec, stored, image: rootfs, stopSignal: opts.stopSignal ?? SIGNAL.SIGTERM }, timeout);
   }
   const { prepareImage, onImageRoot, imageRoot } = await import('./run-image');
   const img = await prepareImage(parsed);
@@ -57,11 +60,11 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity): Prom
       throw e;
     }
     const stored = { request: img.request, root: source };
-    return runPrepared(store, host, opts, { spec, stored, image: img.name, stopSignal: opts.stopSignal ?? imageSignal, imageLabels: img.config?.Labels ?? undefined, root });
+    return runPrepared(store, host, opts, { spec, stored, image: img.name, stopSignal: opts.stopSignal ?? imageSignal, imageLabels: img.config?.Labels ?? undefined, root }, timeout);
   });
 }
 
-async function runPrepared(store: ContainerStore, host: HostIdentity, opts: ContainerOptions, p: Prepared): Promise<number> {
+async function runPrepared(store: ContainerStore, host: HostIdentity, opts: ContainerOptions, p: Prepared, timeout?: Timeout): Promise<number> {
   const spec: SandboxSpec = opts.detach ? asDetached(p.spec) : p.spec;
   let created: { dir: ContainerDir; lock: FileLock };
   try {
@@ -91,7 +94,7 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
     p.root.keep(dir.dir);
     p.root.release();
   }
-  return opts.detach ? runDetached(store, dir, lock, host, spec) : runNamedForeground(store, dir, lock, spec, host, opts);
+  return opts.detach ? runDetached(store, dir, lock, host, spec) : runNamedForeground(store, dir, lock, spec, host, opts, timeout);
 }
 
 async function runDetached(store: ContainerStore, dir: ContainerDir, lock: FileLock, host: HostIdentity, spec: SandboxSpec): Promise<number> {
@@ -116,6 +119,7 @@ async function runNamedForeground(
   spec: SandboxSpec,
   host: HostIdentity,
   opts: ContainerOptions,
+  timeout?: Timeout,
 ): Promise<number> {
   const { runSandbox } = await import('../sandbox/process');
   let code: number;
@@ -124,7 +128,11 @@ async function runNamedForeground(
   await dir.updateState((s) => ({ ...s, status: 'running', startedAt: new Date().toISOString(), restartCount: 0 }));
   try {
     code = await runSandbox(spec, host, {
-      onStarted: async (pid, ports) => void (await dir.updateState((s) => ({ ...s, pid, pidStart: processStartTime(pid), ports }))),
+      onStarted: async (pid, ports) => {
+        timeout?.started();
+        await dir.updateState((s) => ({ ...s, pid, pidStart: processStartTime(pid), ports }));
+      },
+      cancel: timeout?.cancel,
     });
   } catch (e) {
     code = e instanceof NookError ? e.exitCode : 125;

@@ -15,7 +15,7 @@ import { ImageStore } from '../image/store/store';
 import type { HostIdentity } from '../sandbox/idmap';
 import { mark } from '../util/timing';
 import type { ParsedArgs } from './args';
-import { requestFromFlags } from './run-request';
+import { requestFromFlags, timeoutHooks } from './run-request';
 
 const POLICIES = ['missing', 'always', 'never'] as const;
 type PullPolicy = (typeof POLICIES)[number];
@@ -82,12 +82,13 @@ export function onImageRoot<T>(img: PreparedImage, attempt: (root: ContainerRoot
 
 export async function runImage(parsed: ParsedArgs, host: HostIdentity): Promise<number> {
   const img = await prepareImage(parsed);
+  const timeout = parsed.flags.timeout === undefined ? undefined : timeoutHooks(parsed.flags);
   return onImageRoot(img, async (root) => {
     mark('container root ready');
     try {
       const spec = composeSpec(img.request, host, imageRoot(img, root));
       const { runSandbox } = await import('../sandbox/process');
-      return await runSandbox(spec, host);
+      return await runSandbox(spec, host, timeout ? { cancel: timeout.cancel, onStarted: timeout.started } : {});
     } finally {
       await root.remove();
     }

@@ -49,6 +49,19 @@ export function requestFromFlags({ flags, positionals }: ParsedArgs, opts: { ima
   return req;
 }
 
+/**
+ * podman's --timeout N: the sandbox is killed N seconds after its command
+ * started (not counting a pull), through RunHooks.cancel; undefined when not asked.
+ */
+export function timeoutHooks(flags: FlagValues): { cancel: AbortSignal; started(): void } | undefined {
+  const v = flags.timeout as string | undefined;
+  if (v === undefined) return undefined;
+  if (!/^\d{1,7}$/.test(v) || v === '0') throw new UsageError(`invalid --timeout "${v}"`, 'give whole seconds, at least 1, e.g. --timeout 60');
+  if (flags.detach) throw new UsageError('--timeout is not supported with -d', 'nook kills a container after --timeout only while it runs in the foreground; stop a detached one with nook stop');
+  const controller = new AbortController();
+  return { cancel: controller.signal, started: () => void setTimeout(() => controller.abort(), Number(v) * 1000).unref() };
+}
+
 const ZONEINFO = '/usr/share/zoneinfo';
 
 /** podman's --tz: the host's zone file for TZ (or its own /etc/localtime for "local"), bind-mounted read-only on /etc/localtime. */

@@ -159,6 +159,25 @@ describe('the process', () => {
   });
 });
 
+describe('--timeout', () => {
+  it('kills the command after N seconds (137), named or not; refused with -d', async () => {
+    const e = env(testUsers().any);
+    cleanup(e, 'slow');
+    for (const extra of [[], ['--name', 'slow']]) {
+      const started = Date.now();
+      const r = await e.nook(['run', '--timeout', '1', ...extra, ...R(), '--', 'sleep', '60']);
+      expect(r.code, show(r)).toBe(137);
+      expect(Date.now() - started).toBeLessThan(15_000);
+    }
+    expect((await ok(e, ['inspect', '-f', '{{.State.ExitCode}}', 'slow'])).trim()).toBe('137');
+    const fast = await e.nook(['run', '--timeout', '30', ...R(), '--', 'true']);
+    expect(fast.code).toBe(0);
+    const detached = await e.nook(['run', '-d', '--timeout', '5', ...R(), '--', 'true']);
+    expect(detached.code).toBe(125);
+    expect(detached.stderr).toContain('--timeout is not supported with -d');
+  });
+});
+
 describe("docker's exit codes around run", () => {
   it('other commands exit 1 with docker\'s wording; an unknown flag 125 with any command; run keeps 125', async () => {
     const e = env(testUsers().any);

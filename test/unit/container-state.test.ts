@@ -190,7 +190,7 @@ describe('container flags', () => {
 
   it('bad values fail with the flag and a hint', () => {
     const cases: [Record<string, unknown>, RegExp][] = [
-      [{ detach: true, restart: 'always' }, /unsupported --restart policy "always"/],
+      [{ detach: true, restart: 'sometimes' }, /unsupported --restart policy "sometimes"/],
       [{ restart: 'on-failure' }, /--restart needs -d/],
       [{ detach: true, rm: true, restart: 'on-failure' }, /--restart and --rm/],
       [{ 'log-opt': ['max-file=0'] }, /unsupported --log-opt "max-file=0"/],

@@ -184,7 +184,7 @@ describe('nook build: RUN and metadata', () => {
     const e = env(need(ctx, 'sub'));
     const dir = makeContext(e, { Dockerfile: 'FROM base:1\nCOPPY a b\n' });
     const r = await build(e, dir);
-    expect(r.code).toBe(125);
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/Dockerfile:2: unknown instruction COPPY/);
     const r2 = await e.nook(['build', '/nonexistent-context']);
     expect(r2.code).toBe(1);

@@ -44,8 +44,8 @@ describe('container records', () => {
     expect(name).toBe('lab');
     expect(labels.split(',').sort()).toEqual(['empty=', 'team=core', 'tier=web']);
     expect([tier, none]).toEqual(['web', '']);
-    const json = JSON.parse((await ok(e, ['ps', '-a', '--format', 'json'])).trim().split('\n')[0]) as { Labels: unknown };
-    expect(json.Labels).toEqual({ team: 'core', tier: 'web', empty: '' });
+    const json = JSON.parse(await ok(e, ['ps', '-a', '--format', 'json'])) as { Labels: unknown }[];
+    expect(json.map((c) => c.Labels)).toEqual([{ team: 'core', tier: 'web', empty: '' }]);
   });
 
   it('a container from an image carries the image\'s labels under its own', async () => {

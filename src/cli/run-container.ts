@@ -6,7 +6,7 @@
  */
 import fs = require('node:fs');
 import { NookError } from '../errors';
-import { asDetached, createContainer, removeContainer, startDetached } from '../container/lifecycle';
+import { asDetached, createContainer, freeName, removeContainer, startDetached } from '../container/lifecycle';
 import type { ContainerRoot } from '../container/rootfs';
 import { encodeSpec, type StoredRequest } from '../container/spec-codec';
 import { ContainerStore, writeExitRecord, type ContainerDir } from '../container/state';
@@ -40,15 +40,19 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity): Prom
   const timeout = timeoutHooks(parsed.flags);
   const store = ContainerStore.open();
   if (opts.replace) await replaceContainer(store, opts.name!);
+  // Its name is known before the spec is composed: /etc/hosts and /run/.containerenv name it.
+  const drawn = opts.name === undefined ? freeName(store) : undefined;
+  const name = opts.name ?? drawn!;
   if (parsed.flags.rootfs !== undefined) {
     const rootfs = rootfsFromFlags(parsed);
-    const request = requestFromFlags(parsed, { image: false });
+    const request = { ...requestFromFlags(parsed, { image: false }), name };
     const spec = composeSpec(request, host, { rootfs });
     const stored = { request, root: { rootfs } };
     return runPrepared(store, host, opts, { spec, stored, image: rootfs, stopSignal: opts.stopSignal ?? SIGNAL.SIGTERM }, timeout);
   }
   const { prepareImage, onImageRoot, imageRoot } = await import('./run-image');
   const img = await prepareImage(parsed);
+  img.request.name = name;
   const imageSignal = img.config?.StopSignal ? parseSignal(img.config.StopSignal, `the image's StopSignal`) : SIGNAL.SIGTERM;
   return onImageRoot(img, async (root) => {
     const source = imageRoot(img, root);
@@ -71,6 +75,7 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
     created = await createContainer(store, {
       id: p.root?.id,
       name: opts.name,
+      drawnName: p.stored.request.name,
       image: p.image,
       command: spec.argv,
       detached: opts.detach,

@@ -41,6 +41,19 @@ describe('a container from an image', () => {
   });
 });
 
+describe('a container without --name', () => {
+  it('finds its generated name in /run/.containerenv, the one ps shows', async () => {
+    const e = env(testUsers().any);
+    await importBase(e);
+    const id = (await ok(e, ['run', '-d', 'base:1', 'cat', '/run/.containerenv'])).trim();
+    onTestFinished(async () => void (await e.nook(['rm', '-f', id])));
+    expect(await ok(e, ['wait', id])).toBe('0\n');
+    const name = (await ok(e, ['inspect', '-f', '{{.Name}}', id])).trim().replace(/^\//, '');
+    expect(name).toMatch(/^[a-z]+_[a-z]+$/);
+    expect(await ok(e, ['logs', id])).toContain(`name="${name}"\nid="${id}"\n`);
+  });
+});
+
 describe('a --rootfs run', () => {
   it('gets container=nook but no /run/.containerenv, and leaves the rootfs untouched', async () => {
     const e = env(testUsers().any);

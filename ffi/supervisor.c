@@ -270,7 +270,8 @@ int main(int argc, char **argv)
     struct nook_log log;
     long long max_size = strtoll(argv[4], NULL, 10);
     int max_files = atoi(argv[5]);
-    int logging = nook_log_open(&log, argv[3], max_size, max_files) == 0;
+    /* An empty path: --log-driver none, the output is read and dropped. */
+    int logging = argv[3][0] != '\0' && nook_log_open(&log, argv[3], max_size, max_files) == 0;
 
     /* The log's descriptors first, then the port proxy's (rebuilt on every round). */
     enum { MAX_POLL = 4096 };

@@ -25,6 +25,29 @@ export class UsageError extends NookError {
   }
 }
 
+/**
+ * A flag the command does not take, or one missing its value: docker's CLI
+ * exits 125 for these with every command, where its other errors exit 1.
+ */
+export class FlagError extends UsageError {
+  constructor(message: string, hint?: string) {
+    super(message, hint);
+    this.name = 'FlagError';
+  }
+}
+
+/**
+ * The exit code a failed command leaves with, as docker's CLI: run, create and
+ * exec keep 125 for nook's own failures (their own 126/127/status otherwise),
+ * every other command exits 1 on an error except for a bad flag (125).
+ */
+export function commandExitCode(command: string | undefined, e: unknown, code: number): number {
+  if (command === undefined || OWN_STATUS.has(command) || e instanceof FlagError) return code;
+  return code === 125 ? 1 : code;
+}
+
+const OWN_STATUS = new Set(['run', 'create', 'exec']);
+
 /** errno number → symbolic name and text, for messages like "mount /proc: EPERM (Operation not permitted)". */
 const ERRNO_TEXT: Record<number, [string, string]> = {
   1: ['EPERM', 'Operation not permitted'],

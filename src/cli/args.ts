@@ -5,7 +5,7 @@
  * `docker run`.
  */
 import minimist from 'minimist';
-import { UsageError } from '../errors';
+import { FlagError, UsageError } from '../errors';
 
 export interface FlagSpec {
   name: string;
@@ -62,7 +62,7 @@ export function parseArgs(argv: string[], specs: readonly FlagSpec[], command: s
     },
   });
   if (unknown !== null)
-    throw new UsageError(`unknown flag: ${unknown}`, `see \`nook ${command} --help\` for the flags it takes`);
+    throw new FlagError(`unknown flag: ${unknown}`, `see \`nook ${command} --help\` for the flags it takes`);
 
   const flags: FlagValues = {};
   for (const s of specs) {
@@ -73,11 +73,10 @@ export function parseArgs(argv: string[], specs: readonly FlagSpec[], command: s
     }
     if (v === undefined) continue;
     const list = (Array.isArray(v) ? v : [v]).map(String);
-    if (!s.multiple && list.length > 1)
-      throw new UsageError(`flag --${s.name} was given ${list.length} times`, 'give it once');
     if (list.some((x) => x.includes('\0'))) throw new UsageError(`the value of --${s.name} contains a NUL byte`, 'a NUL byte cannot be passed to the kernel; remove it');
-    if (!s.allowEmpty && list.some((x) => x === '')) throw new UsageError(`flag --${s.name} needs a value`, `e.g. --${s.name} ${s.value ?? 'VALUE'}`);
-    flags[s.name] = s.multiple ? list : list[0];
+    if (!s.allowEmpty && list.some((x) => x === '')) throw new FlagError(`flag --${s.name} needs a value`, `e.g. --${s.name} ${s.value ?? 'VALUE'}`);
+    // A single-value flag given again: the last one wins, as docker's (pflag's).
+    flags[s.name] = s.multiple ? list : list[list.length - 1];
   }
   const positionals = (parsed._ as unknown[]).map(String);
   const nul = positionals.findIndex((p) => p.includes('\0'));

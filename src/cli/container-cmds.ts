@@ -72,10 +72,11 @@ export async function stopCommand(argv: string[]): Promise<number> {
   const p = parse(argv, [{ name: 'time', short: 't', type: 'string', value: 'SECONDS', help: 'seconds to wait before SIGKILL (default 10)' },
     { name: 'signal', short: 's', type: 'string', value: 'SIGNAL', help: 'signal to send first (default: the container\'s stop signal)' }, ALL], 'stop', '[-t SECONDS] CONTAINER...|--all');
   if (!p) return 0;
-  const t = parseTime(p.flags.time, 10);
+  const t = p.flags.time === undefined ? undefined : parseTime(p.flags.time, 10);
   const sig = p.flags.signal === undefined ? undefined : parseSignal(p.flags.signal as string, '--signal');
   return eachContainer(targets(p, true), async (store, dir, ref) => {
-    await stopContainer(store, dir, sig ?? dir.config().stopSignal, t);
+    // Not given: the container's --stop-timeout, else docker's 10 s.
+    await stopContainer(store, dir, sig ?? dir.config().stopSignal, t ?? dir.config().stopTimeout ?? 10);
     say(ref);
   });
 }

@@ -1,7 +1,9 @@
 /**
  * `nook run` flags that make a container that outlives the command line:
- * -d, --name, --rm, --restart, --stop-signal, --log-opt.
+ * -d, --name, --rm, --restart, --stop-signal, --stop-timeout, --log-opt,
+ * --log-driver, --label, --label-file, --cidfile, --replace.
  */
+import fs = require('node:fs');
 import os = require('node:os');
 import { UsageError } from '../errors';
 import { parseSize } from '../sandbox/cgroups/flags';
@@ -12,9 +14,15 @@ export const CONTAINER_FLAGS: readonly FlagSpec[] = [
   { name: 'detach', short: 'd', type: 'boolean', help: 'run in the background under a supervisor; print the container id' },
   { name: 'name', type: 'string', value: 'NAME', help: 'name the container (it is kept after exit until `nook rm`, unless --rm)' },
   { name: 'rm', type: 'boolean', help: 'remove the container when it exits (foreground runs without --name leave nothing anyway)' },
-  { name: 'restart', type: 'string', value: 'POLICY', help: 'with -d: no (default), or on-failure[:N] (restart on a non-zero exit, at most N times)' },
+  { name: 'restart', type: 'string', value: 'POLICY', help: 'with -d: no (default), on-failure[:N] (restart on a non-zero exit, at most N times), always or unless-stopped (restart after any exit but a stop)' },
   { name: 'stop-signal', type: 'string', value: 'SIGNAL', help: 'signal that `nook stop` sends (default: the image\'s StopSignal, else SIGTERM)' },
+  { name: 'stop-timeout', type: 'string', value: 'SECONDS', help: 'seconds `nook stop` waits before SIGKILL when not given -t (default 10)' },
   { name: 'log-opt', type: 'string', multiple: true, value: 'K=V', help: 'detached log: max-size=SIZE (default 10m), max-file=N (default 2)' },
+  { name: 'log-driver', type: 'string', value: 'DRIVER', help: 'k8s-file or json-file (the default: a log file for `nook logs`), or none (no log kept)' },
+  { name: 'label', short: 'l', type: 'string', multiple: true, value: 'K=V', help: 'set a label on the container (inspect Config.Labels, ps {{.Labels}})' },
+  { name: 'label-file', type: 'string', multiple: true, value: 'FILE', help: 'read labels from a file, one K=V per line' },
+  { name: 'cidfile', type: 'string', value: 'FILE', help: 'write the container id to FILE (which must not exist)' },
+  { name: 'replace', type: 'boolean', help: 'with --name: remove a container of that name first (podman)' },
 ];
 
 export interface ContainerOptions {
@@ -23,15 +31,30 @@ export interface ContainerOptions {
   autoRemove: boolean;
   restart: RestartPolicy;
   stopSignal?: number;
+  stopTimeout?: number;
   log: LogOptions;
   /** `nook create`: make the container, do not start it. */
   createOnly?: boolean;
+  labels?: Record<string, string>;
+  cidfile?: string;
+  replace: boolean;
 }
 
 /** Whether this run makes a container with state (listed by `nook ps -a`). */
 export function wantsContainer(flags: FlagValues): boolean {
-  // --restart alone too: containerOptions then says that it needs -d.
-  return Boolean(flags.detach) || flags.name !== undefined || flags.restart !== undefined;
+  // --restart alone too: containerOptions then says that it needs -d. A label, a cidfile or a stop
+  // timeout describe a container: docker keeps one for them.
+  return (
+    Boolean(flags.detach) ||
+    flags.name !== undefined ||
+    flags.restart !== undefined ||
+    flags.label !== undefined ||
+    flags['label-file'] !== undefined ||
+    flags.cidfile !== undefined ||
+    flags['stop-timeout'] !== undefined ||
+    flags['log-driver'] !== undefined ||
+    flags.replace === true
+  );
 }
 
 export function parseSignal(text: string, flag: string): number {
@@ -43,13 +66,17 @@ export function parseSignal(text: string, flag: string): number {
 
 function restartPolicy(v: string | undefined): RestartPolicy {
   if (v === undefined || v === 'no') return { name: 'no' };
+  if (v === 'always' || v === 'unless-stopped') return { name: v };
   const m = /^on-failure(?::(\d+))?$/.exec(v);
   if (m) return { name: 'on-failure', maxRetries: m[1] === undefined ? 0 : Number(m[1]) };
-  throw new UsageError(`unsupported --restart policy "${v}"`, 'use --restart no or --restart on-failure[:MAX_RETRIES]');
+  throw new UsageError(`unsupported --restart policy "${v}"`, 'use --restart no, always, unless-stopped or on-failure[:MAX_RETRIES]');
 }
 
-function logOptions(values: string[]): LogOptions {
+function logOptions(values: string[], driver: string | undefined): LogOptions {
   const log: LogOptions = { maxSize: 10 * 1024 * 1024, maxFiles: 2 };
+  if (driver !== undefined && !['k8s-file', 'json-file', 'none'].includes(driver))
+    throw new UsageError(`unsupported --log-driver "${driver}"`, 'use k8s-file or json-file (a log file, the default), or none');
+  if (driver === 'none') log.none = true;
   for (const v of values) {
     const [k, val] = [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1)];
     if (k === 'max-size') log.maxSize = parseSize(val, '--log-opt max-size');
@@ -73,6 +100,51 @@ export function containerOptions(flags: FlagValues): ContainerOptions {
     autoRemove: Boolean(flags.rm),
     restart,
     stopSignal: flags['stop-signal'] === undefined ? undefined : parseSignal(flags['stop-signal'] as string, '--stop-signal'),
-    log: logOptions(stringList(flags['log-opt'])),
+    stopTimeout: flags['stop-timeout'] === undefined ? undefined : wholeSeconds(flags['stop-timeout'] as string, '--stop-timeout'),
+    log: logOptions(stringList(flags['log-opt']), flags['log-driver'] as string | undefined),
+    labels: flags.label === undefined && flags['label-file'] === undefined ? undefined : labelsFromFlags(flags),
+    cidfile: cidfile(flags.cidfile as string | undefined),
+    replace: replace(flags, name),
   };
+}
+
+export function wholeSeconds(v: string, flag: string): number {
+  if (!/^\d{1,9}$/.test(v)) throw new UsageError(`invalid ${flag} "${v}"`, `give whole seconds, e.g. ${flag} 5`);
+  return Number(v);
+}
+
+/** docker's order: the files first, then each --label, later ones winning. */
+function labelsFromFlags(flags: FlagValues): Record<string, string> {
+  const entries = [...stringList(flags['label-file']).flatMap(readLabelFile), ...stringList(flags.label)];
+  const labels: Record<string, string> = {};
+  for (const e of entries) {
+    const i = e.indexOf('=');
+    // docker: "K" alone is the label K with an empty value.
+    const [k, v] = i < 0 ? [e, ''] : [e.slice(0, i), e.slice(i + 1)];
+    if (!k) throw new UsageError(`invalid label "${e}"`, 'use --label KEY=VALUE');
+    labels[k] = v;
+  }
+  return labels;
+}
+
+function readLabelFile(file: string): string[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`reading label file ${file}: ${(e as Error).message}`, 'give a file with one KEY=VALUE per line');
+  }
+  return text.split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l.trim() && !l.trimStart().startsWith('#'));
+}
+
+/** docker refuses a cidfile that exists (another container's, maybe still running), with this message. */
+function cidfile(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  if (fs.existsSync(file)) throw new UsageError(`Container ID file found, make sure the other container isn't running or delete ${file}`, 'remove the file, or give --cidfile another one');
+  return file;
+}
+
+function replace(flags: FlagValues, name: string | undefined): boolean {
+  if (flags.replace && name === undefined) throw new UsageError('--replace needs --name', 'it replaces the container of that name');
+  return Boolean(flags.replace);
 }

@@ -5,12 +5,12 @@
  * through a Go template. Keys are docker's wherever nook has the same thing.
  */
 import fs = require('node:fs');
-import { UsageError } from '../errors';
+import { NookError, UsageError } from '../errors';
 import { decodeSpec, storedRequest } from '../container/spec-codec';
 import { liveState } from '../container/status';
 import { ContainerStore, type ContainerDir } from '../container/state';
 import { familiarReference, parseReference } from '../image/reference';
-import { requireImage } from '../image/store/lookup';
+import { findImage, requireImage } from '../image/store/lookup';
 import { ImageStore, imageSize } from '../image/store/store';
 import { parseArgs, flagHelp, type FlagSpec } from './args';
 import { parseFormat, renderTemplate, writeOut } from './format';
@@ -47,7 +47,7 @@ export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
       FinishedAt: s.finishedAt ?? ZERO_TIME,
     },
     RestartCount: s.restartCount,
-    LogPath: config.detached ? dir.p('container.log') : null,
+    LogPath: config.detached && !config.log?.none ? dir.p('container.log') : null,
     Config: {
       Hostname: spec.hostname,
       User: `${spec.user.uid}:${spec.user.gid}`,
@@ -57,11 +57,12 @@ export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
       Tty: spec.tty,
       StopSignal: config.stopSignal,
       Image: config.image,
-      Labels: {},
+      Labels: config.labels ?? {},
+      ...(config.stopTimeout !== undefined ? { StopTimeout: config.stopTimeout } : {}),
     },
     HostConfig: {
       AutoRemove: config.autoRemove,
-      RestartPolicy: config.restart.name === 'on-failure' ? { Name: 'on-failure', MaximumRetryCount: config.restart.maxRetries } : { Name: 'no', MaximumRetryCount: 0 },
+      RestartPolicy: { Name: config.restart.name, MaximumRetryCount: config.restart.name === 'on-failure' ? config.restart.maxRetries : 0 },
       NetworkMode: networkName(spec),
       PortBindings: portMap(spec.ports, true),
       PublishAllPorts: Boolean(storedRequest(config.spec)?.request.network.publishAll),
@@ -70,7 +71,7 @@ export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
       Resources: spec.resources ?? {},
       CapAdd: null,
       Privileged: !spec.security.maskPaths,
-      LogConfig: { Type: 'k8s-file', Config: { 'max-size': String(config.log.maxSize), 'max-file': String(config.log.maxFiles) } },
+      LogConfig: { Type: config.log.none ? 'none' : 'k8s-file', Config: { 'max-size': String(config.log.maxSize), 'max-file': String(config.log.maxFiles) } },
     },
     GraphDriver: spec.overlay
       ? { Name: 'overlay', Data: { LowerDir: spec.overlay.lowerDirs.join(':'), UpperDir: spec.overlay.upper, WorkDir: spec.overlay.work, MergedDir: spec.rootfs } }
@@ -156,11 +157,13 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   const out = positionals.map((p) => {
     const container = containers(p);
     if (container) return container;
-    if (type === 'container') throw new UsageError(`no such container: ${p}`, 'see `nook ps -a` for the containers that exist');
+    if (type === 'container') throw new NookError(`No such container: ${p}`, { hint: 'see `nook ps -a` for the containers that exist' });
     if (!store) {
       store = ImageStore.open();
       refs = store.refs();
     }
+    // Neither a container nor an image: docker's "No such object".
+    if (type === undefined && !findImage(store, p)) throw new NookError(`No such object: ${p}`, { hint: 'see `nook ps -a` and `nook images` for what exists' });
     return inspectImage(store, p, refs);
   });
   if (format.kind === 'template') writeOut(await renderTemplate({ ...format, table: false }, out, { flag: '--format' }));

@@ -31,6 +31,9 @@ export async function logsCommand(argv: string[]): Promise<number> {
     throw new NookError(`container ${positionals[0]} ran in the foreground: its output went to the terminal, and nook kept no log`, {
       hint: 'run it with -d to keep its output for nook logs',
     });
+  // docker's wording for a container run with --log-driver none.
+  if (dir.config().log?.none)
+    throw new NookError('configured logging driver does not support reading', { hint: `container ${positionals[0]} was run with --log-driver none: nook kept no log` });
   await printLogs(dir.dir, {
     tail: tailText === undefined || tailText === 'all' ? undefined : Number(tailText),
     timestamps: Boolean(flags.timestamps),

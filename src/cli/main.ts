@@ -2,7 +2,7 @@
  * nook's entry point. Kept tiny: `nook --version` must start about as fast
  * as `node -e 0`, so every command's module is loaded only when used.
  */
-import { NookError } from '../errors';
+import { FlagError, NookError, commandExitCode } from '../errors';
 import { nativeIfLoaded } from '../../ffi/native';
 import { stdoutStreamUsed } from '../util/stdout';
 
@@ -65,8 +65,10 @@ Flags:
   --help      Show this help
   --version   Show the version
 
-Exit codes: the command's own, 125 when nook fails, 126 when the command
-cannot be executed, 127 when it is not found.
+Exit codes, as docker's: run and exec exit with the command's own status, 125
+when nook fails, 126 when the command cannot be executed, 127 when it is not
+found. Every other command exits 1 on an error (e.g. "No such container: X"),
+and 125 for an unknown flag or one missing its value.
 `;
 
 function writeErr(text: string): void {
@@ -78,7 +80,14 @@ function writeErr(text: string): void {
   }
 }
 
+/** The command being run (run, exec, ps...), which decides the exit code of an error (see commandExitCode). */
+let command: string | undefined;
+
 export function reportError(e: unknown): number {
+  return commandExitCode(command, e, describeError(e));
+}
+
+function describeError(e: unknown): number {
   if (e instanceof NookError) {
     writeErr(`nook: ${e.message}\n${e.hint ? `  hint: ${e.hint}\n` : ''}`);
     // The underlying error a message was built on, for whoever debugs nook.
@@ -162,7 +171,7 @@ function globalFlags(argv: string[]): string[] {
   while (args[0] === '--root' || args[0]?.startsWith('--root=')) {
     const a = args.shift()!;
     const v = a === '--root' ? args.shift() : a.slice(7);
-    if (!v) throw new NookError('--root needs a directory', { hint: 'e.g. nook --root /scratch/nook pull debian:12' });
+    if (!v) throw new FlagError('--root needs a directory', 'e.g. nook --root /scratch/nook pull debian:12');
     process.env.NOOK_ROOT = require('node:path').resolve(v);
   }
   return args;
@@ -171,6 +180,7 @@ function globalFlags(argv: string[]): string[] {
 async function main(argv: string[]): Promise<number> {
   if (process.env.NOOK_DEBUG_TIMING) require('../util/timing').mark('main');
   const [cmd, ...rest] = globalFlags(argv);
+  command = cmd?.startsWith('__') ? undefined : cmd;
   if (cmd === 'image') {
     const [sub, ...subArgs] = rest;
     if (sub === 'prune') return (await import('./image-prune')).imagePruneCommand(subArgs);
@@ -185,6 +195,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'container') {
     const [sub, ...subArgs] = rest;
     if (sub === 'prune') return (await import('./container-cmds')).containerPruneCommand(subArgs);
+    command = sub === 'run' || sub === 'exec' ? sub : cmd;
     if (sub === 'run') return (await import('./run')).runCommand(subArgs);
     if (sub === 'exists') return (await import('./exists')).containerExistsCommand(subArgs);
     const target = CONTAINER_SUBCOMMANDS[sub ?? ''];
@@ -217,10 +228,8 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(rest);
     }
     default:
-      throw new NookError(
-        cmd.startsWith('-') ? `unknown flag: ${cmd}` : `unknown command: ${cmd}`,
-        { hint: 'see `nook --help` for the commands nook knows' },
-      );
+      if (cmd.startsWith('-')) throw new FlagError(`unknown flag: ${cmd}`, 'see `nook --help` for the flags nook takes');
+      throw new NookError(`unknown command: ${cmd}`, { hint: 'see `nook --help` for the commands nook knows' });
   }
 }
 

@@ -30,7 +30,7 @@ const PS_FLAGS: readonly FlagSpec[] = [
 
 /** A container's labels, from its record when the record has them (`run --label`). */
 function labelsOf(l: Listed): Record<string, string> | undefined {
-  const own = (l.config as { labels?: Record<string, string> }).labels;
+  const own = l.config.labels;
   if (own) return own;
   return (storedRequest(l.config.spec)?.request as { labels?: Record<string, string> } | undefined)?.labels;
 }
@@ -81,7 +81,7 @@ function templateRow(l: Listed, full: boolean, now: number, size: () => string):
     Size: size(),
     Names: l.config.name,
     Labels: Object.entries(labelsOf(l) ?? {}).map(([k, v]) => `${k}=${v}`).join(','),
-    Label: (key: string) => labelsOf(l)?.[key] ?? '',
+    Label: (key: unknown) => labelsOf(l)?.[String(key)] ?? '',
     Mounts: mounts.join(','),
     Networks: network,
     LocalVolumes: '0',
@@ -100,6 +100,7 @@ function psJson(l: Listed, size: string | undefined): Record<string, unknown> {
     ExitCode: l.state.display === 'exited' ? (l.state.exitCode ?? 0) : null,
     Pid: l.state.display === 'running' ? (l.state.pid ?? null) : null,
     RestartCount: l.state.restartCount,
+    Labels: l.config.labels ?? null,
     // podman's shape, as the rest of this JSON.
     Ports: (l.state.display === 'running' ? (l.state.ports ?? []) : []).map((p) => ({ host_ip: p.hostIp, container_port: p.containerPort, host_port: p.hostPort, range: 1, protocol: p.protocol })),
     StartedAt: l.state.startedAt ?? null,

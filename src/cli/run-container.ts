@@ -6,7 +6,7 @@
  */
 import fs = require('node:fs');
 import { NookError } from '../errors';
-import { asDetached, createContainer, removeContainer, startDetached } from '../container/lifecycle';
+import { asDetached, createContainer, freeName, removeContainer, startDetached } from '../container/lifecycle';
 import type { ContainerRoot } from '../container/rootfs';
 import type { RunRequest } from '../container/request';
 import { encodeSpec, type StoredRequest } from '../container/spec-codec';
@@ -14,13 +14,16 @@ import { ContainerStore, writeExitRecord, type ContainerDir } from '../container
 import { processStartTime } from '../util/proc-stat';
 import type { HostIdentity } from '../sandbox/idmap';
 import type { SandboxSpec } from '../sandbox/spec';
-import type { FileLock } from '../util/lock';
+import { FileLock } from '../util/lock';
+import { signalContainer, untilReleased } from '../container/control';
 import type { ParsedArgs } from './args';
 import { containerOptions, parseSignal, type ContainerOptions } from './container-flags';
 import { composeSpec } from '../container/compose';
-import { requestFromFlags, rootfsFromFlags } from './run-request';
+import { requestFromFlags, rootfsFromFlags, timeoutHooks } from './run-request';
 import { SIGNAL } from '../../ffi/linux';
 
+
+type Timeout = ReturnType<typeof timeoutHooks>;
 
 interface Prepared {
   spec: SandboxSpec;
@@ -28,6 +31,8 @@ interface Prepared {
   stored: StoredRequest;
   image: string;
   stopSignal: number;
+  /** The image's labels, under the --label ones. */
+  imageLabels?: Record<string, string>;
   root?: ContainerRoot;
 }
 
@@ -39,17 +44,23 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity, creat
   // A created container is started by `nook start`, under a supervisor: as one run with -d.
   const opts = containerOptions(createOnly ? { ...parsed.flags, detach: true } : parsed.flags);
   if (createOnly) opts.createOnly = true;
+  const timeout = timeoutHooks(parsed.flags);
   const store = ContainerStore.open();
+  if (opts.replace) await replaceContainer(store, opts.name!);
+  // Its name is known before the spec is composed: /etc/hosts and /run/.containerenv name it.
+  const drawn = opts.name === undefined ? freeName(store) : undefined;
+  const name = opts.name ?? drawn!;
   if (parsed.flags.rootfs !== undefined) {
     const rootfs = rootfsFromFlags(parsed);
-    const request = requestFromFlags(parsed, { image: false });
+    const request = { ...requestFromFlags(parsed, { image: false }), name };
     if (request.mounts.volumes || request.mounts.chownBinds) await (await import('../container/volume-attach')).attachVolumes(request, { rootfs }, host);
     const spec = composeSpec(request, host, { rootfs });
     const stored = { request, root: { rootfs } };
-    return runPrepared(store, host, opts, { spec, stored, image: rootfs, stopSignal: opts.stopSignal ?? SIGNAL.SIGTERM });
+    return runPrepared(store, host, opts, { spec, stored, image: rootfs, stopSignal: opts.stopSignal ?? SIGNAL.SIGTERM }, timeout);
   }
   const { prepareImage, onImageRoot, imageRoot } = await import('./run-image');
   const img = await prepareImage(parsed);
+  img.request.name = name;
   const imageSignal = img.config?.StopSignal ? parseSignal(img.config.StopSignal, `the image's StopSignal`) : SIGNAL.SIGTERM;
   return onImageRoot(img, async (root) => {
     const source = imageRoot(img, root);
@@ -63,23 +74,26 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity, creat
       throw e;
     }
     const stored = { request: img.request, root: source };
-    return runPrepared(store, host, opts, { spec, stored, image: img.name, stopSignal: opts.stopSignal ?? imageSignal, root });
+    return runPrepared(store, host, opts, { spec, stored, image: img.name, stopSignal: opts.stopSignal ?? imageSignal, imageLabels: img.config?.Labels ?? undefined, root }, timeout);
   });
 }
 
-async function runPrepared(store: ContainerStore, host: HostIdentity, opts: ContainerOptions, p: Prepared): Promise<number> {
+async function runPrepared(store: ContainerStore, host: HostIdentity, opts: ContainerOptions, p: Prepared, timeout?: Timeout): Promise<number> {
   const spec: SandboxSpec = opts.detach ? asDetached(p.spec) : p.spec;
   let created: { dir: ContainerDir; lock: FileLock };
   try {
     created = await createContainer(store, {
       id: p.root?.id,
       name: opts.name,
+      drawnName: p.stored.request.name,
       image: p.image,
       command: spec.argv,
       detached: opts.detach,
       autoRemove: opts.autoRemove,
       restart: opts.restart,
       stopSignal: p.stopSignal,
+      stopTimeout: opts.stopTimeout,
+      labels: opts.labels || p.imageLabels ? { ...p.imageLabels, ...opts.labels } : undefined,
       log: opts.log,
       rootDir: p.root?.dir,
       // The hostname it got stays its own across starts.
@@ -91,6 +105,7 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
     throw e;
   }
   const { dir, lock } = created;
+  if (opts.cidfile !== undefined) writeCidfile(opts.cidfile, dir.id);
   if (p.root) {
     p.root.keep(dir.dir);
     p.root.release();
@@ -100,7 +115,7 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
     fs.writeSync(1, `${dir.id}\n`);
     return 0;
   }
-  return opts.detach ? runDetached(store, dir, lock, host, spec) : runNamedForeground(store, dir, lock, spec, host, opts);
+  return opts.detach ? runDetached(store, dir, lock, host, spec) : runNamedForeground(store, dir, lock, spec, host, opts, timeout);
 }
 
 async function runDetached(store: ContainerStore, dir: ContainerDir, lock: FileLock, host: HostIdentity, spec: SandboxSpec): Promise<number> {
@@ -125,6 +140,7 @@ async function runNamedForeground(
   spec: SandboxSpec,
   host: HostIdentity,
   opts: ContainerOptions,
+  timeout?: Timeout,
 ): Promise<number> {
   const { runSandbox } = await import('../sandbox/process');
   let code: number;
@@ -133,7 +149,11 @@ async function runNamedForeground(
   await dir.updateState((s) => ({ ...s, status: 'running', startedAt: new Date().toISOString(), restartCount: 0 }));
   try {
     code = await runSandbox(spec, host, {
-      onStarted: async (pid, ports) => void (await dir.updateState((s) => ({ ...s, pid, pidStart: processStartTime(pid), ports }))),
+      onStarted: async (pid, ports) => {
+        timeout?.started();
+        await dir.updateState((s) => ({ ...s, pid, pidStart: processStartTime(pid), ports }));
+      },
+      cancel: timeout?.cancel,
     });
   } catch (e) {
     code = e instanceof NookError ? e.exitCode : 125;
@@ -153,6 +173,34 @@ async function runNamedForeground(
 /** A container that never came to be leaves no anonymous volumes behind. */
 async function dropAnonymousVolumes(req: RunRequest): Promise<void> {
   if (req.mounts.volumes?.some((v) => v.anonymous)) await (await import('../container/volumes')).removeAnonymousVolumes(req.mounts.volumes);
+}
+
+/** docker's --cidfile: the id, written once the container exists; a file that appeared meanwhile is not overwritten. */
+function writeCidfile(file: string, id: string): void {
+  try {
+    fs.writeFileSync(file, id, { flag: 'wx', mode: 0o644 });
+  } catch (e) {
+    throw new NookError(`writing the container id to ${file}: ${(e as Error).message}`, { hint: 'give --cidfile a path that does not exist yet in a directory you can write' });
+  }
+}
+
+/** podman's --replace: a container of that name is removed first, killed if it runs (as rm -f). */
+async function replaceContainer(store: ContainerStore, name: string): Promise<void> {
+  const id = store.nameOwner(name);
+  if (!id) return;
+  const dir = store.dir(id);
+  let lock = FileLock.tryAcquire(dir.p('lock'));
+  if (!lock) {
+    await dir.updateState((s) => ({ ...s, stopRequested: true }));
+    await signalContainer(store, dir, SIGNAL.SIGKILL, { stopping: true });
+    await untilReleased(dir);
+    lock = await FileLock.acquire(dir.p('lock'));
+  }
+  try {
+    await removeContainer(store, dir);
+  } finally {
+    lock.release();
+  }
 }
 
 async function isOverlayRefusalError(e: unknown): Promise<boolean> {

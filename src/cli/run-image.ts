@@ -15,7 +15,7 @@ import { ImageStore } from '../image/store/store';
 import type { HostIdentity } from '../sandbox/idmap';
 import { mark } from '../util/timing';
 import type { ParsedArgs } from './args';
-import { requestFromFlags } from './run-request';
+import { requestFromFlags, timeoutHooks } from './run-request';
 
 const POLICIES = ['missing', 'always', 'never'] as const;
 type PullPolicy = (typeof POLICIES)[number];
@@ -67,7 +67,13 @@ export async function prepareImage(parsed: ParsedArgs): Promise<PreparedImage> {
 
 /** Where the container's / comes from: its root over the image's layers, and the image's config. */
 export function imageRoot(img: PreparedImage, root: ContainerRoot): RootSource {
-  return { rootfs: root.rootfs, overlay: root.overlay, image: { name: img.name, config: img.config }, hostFiles: root.hostFilesDir };
+  return {
+    rootfs: root.rootfs,
+    overlay: root.overlay,
+    image: { name: img.name, config: img.config, id: img.found.record.id },
+    hostFiles: root.hostFilesDir,
+    containerId: root.id,
+  };
 }
 
 /** Runs `attempt` on the image's container root, on a private copy of the layers where overlayfs is refused. */
@@ -77,6 +83,7 @@ export function onImageRoot<T>(img: PreparedImage, attempt: (root: ContainerRoot
 
 export async function runImage(parsed: ParsedArgs, host: HostIdentity): Promise<number> {
   const img = await prepareImage(parsed);
+  const timeout = parsed.flags.timeout === undefined ? undefined : timeoutHooks(parsed.flags);
   return onImageRoot(img, async (root) => {
     mark('container root ready');
     try {
@@ -86,7 +93,7 @@ export async function runImage(parsed: ParsedArgs, host: HostIdentity): Promise<
       }
       const spec = composeSpec(img.request, host, imageRoot(img, root));
       const { runSandbox } = await import('../sandbox/process');
-      return await runSandbox(spec, host);
+      return await runSandbox(spec, host, timeout ? { cancel: timeout.cancel, onStarted: timeout.started } : {});
     } finally {
       await root.remove();
     }

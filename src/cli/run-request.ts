@@ -31,7 +31,7 @@ export function requestFromFlags({ flags, positionals }: ParsedArgs, opts: { ima
   req.keepId = keepId;
   req.process = {
     ...req.process,
-    entrypoint: flags.entrypoint as string | undefined,
+    entrypoint: parseEntrypoint(flags.entrypoint as string | undefined),
     env: [...stringList(flags['env-file']).flatMap(parseEnvFile), ...stringList(flags.env).flatMap(expandEnv)],
     workdir: flags.workdir as string | undefined,
     user: flags.user as string | undefined,
@@ -39,17 +39,68 @@ export function requestFromFlags({ flags, positionals }: ParsedArgs, opts: { ima
     interactive: Boolean(flags.interactive),
     init: Boolean(flags.init),
     ulimits: ulimitsFromFlags(flags),
+    ...(flags['group-add'] !== undefined ? { groupAdd: stringList(flags['group-add']).flatMap((g) => g.split(',')).filter(Boolean) } : {}),
   };
   req.network = networkFromFlags(flags);
   const m = mountsFromFlags(flags, stringList(flags.tmpfs).map(parseTmpfs), parseTmpfs);
   req.mounts = { binds: m.binds, tmpfs: m.tmpfs, readOnly: Boolean(flags['read-only']) };
   if (m.volumes.length) req.mounts.volumes = m.volumes;
   if (m.chownBinds.length) req.mounts.chownBinds = m.chownBinds;
+  if (flags.tz !== undefined) req.mounts.binds.push(timezoneBind(flags.tz as string));
   req.security = securityRequestFromFlags(flags);
   req.resources = resourceLimitsFromFlags(flags);
   req.cgroupManager = cgroupManager(flags['cgroup-manager']);
   return req;
 }
+
+/**
+ * podman's --timeout N: the sandbox is killed N seconds after its command
+ * started (not counting a pull), through RunHooks.cancel; undefined when not asked.
+ */
+export function timeoutHooks(flags: FlagValues): { cancel: AbortSignal; started(): void } | undefined {
+  const v = flags.timeout as string | undefined;
+  if (v === undefined) return undefined;
+  if (!/^\d{1,7}$/.test(v) || v === '0') throw new UsageError(`invalid --timeout "${v}"`, 'give whole seconds, at least 1, e.g. --timeout 60');
+  if (flags.detach) throw new UsageError('--timeout is not supported with -d', 'nook kills a container after --timeout only while it runs in the foreground; stop a detached one with nook stop');
+  const controller = new AbortController();
+  return { cancel: controller.signal, started: () => void setTimeout(() => controller.abort(), Number(v) * 1000).unref() };
+}
+
+const ZONEINFO = '/usr/share/zoneinfo';
+
+/** podman's --tz: the host's zone file for TZ (or its own /etc/localtime for "local"), bind-mounted read-only on /etc/localtime. */
+export function timezoneBind(tz: string): BindMount {
+  let source: string;
+  if (tz === 'local') source = '/etc/localtime';
+  else {
+    // An area name, never a path out of the zoneinfo directory.
+    if (!/^[A-Za-z0-9_+-]+(\/[A-Za-z0-9_+-]+)*$/.test(tz)) throw new UsageError(`invalid --tz "${tz}"`, 'give an area name such as Europe/Paris or UTC, or local');
+    source = path.join(ZONEINFO, tz);
+  }
+  let real: string;
+  try {
+    real = fs.realpathSync(source);
+    if (!fs.statSync(real).isFile()) throw new Error('not a file');
+  } catch {
+    throw new UsageError(`--tz: unknown timezone "${tz}": ${source} is not a zone file on this host`, `see the names under ${ZONEINFO}`);
+  }
+  return { source: real, target: '/etc/localtime', readOnly: true };
+}
+
+/** --entrypoint CMD, or a JSON array of strings (podman's and compose's exec form): '["/bin/sh","-c"]'. */
+export function parseEntrypoint(v: string | undefined): string | string[] | undefined {
+  if (v === undefined || !v.trimStart().startsWith('[')) return v;
+  let list: unknown;
+  try {
+    list = JSON.parse(v);
+  } catch {
+    return v; // not JSON: a command whose name starts with "[", as docker takes it
+  }
+  if (!Array.isArray(list) || !list.every((x) => typeof x === 'string'))
+    throw new UsageError(`invalid --entrypoint ${v}`, 'a JSON entrypoint is an array of strings, e.g. --entrypoint \'["/bin/sh","-c"]\'');
+  return list;
+}
+
 
 const TMPFS_FLAG_WORDS: Record<string, [number, boolean]> = {
   ro: [MS.RDONLY, true], rw: [MS.RDONLY, false],

@@ -9,7 +9,7 @@ import { hostIdentity } from '../sandbox/idmap';
 import { parseArgs } from './args';
 import { wantsContainer } from './container-flags';
 import { RUN_FLAGS, runUsage } from './run-flags';
-import { requestFromFlags, rootfsFromFlags } from './run-request';
+import { requestFromFlags, rootfsFromFlags, timeoutHooks } from './run-request';
 import { mark } from '../util/timing';
 
 export async function runCommand(argv: string[]): Promise<number> {
@@ -33,6 +33,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   const rootfs = rootfsFromFlags(parsed);
   const req = requestFromFlags(parsed, { image: false });
+  const timeout = parsed.flags.timeout === undefined ? undefined : timeoutHooks(parsed.flags);
   mark('request');
   if (req.mounts.volumes || req.mounts.chownBinds) {
     const { runWithVolumes } = await import('./run-volumes');
@@ -41,5 +42,5 @@ export async function runCommand(argv: string[]): Promise<number> {
   const spec = composeSpec(req, host, { rootfs });
   mark('composed');
   const { runSandbox } = await import('../sandbox/process');
-  return runSandbox(spec, host);
+  return runSandbox(spec, host, timeout ? { cancel: timeout.cancel, onStarted: timeout.started } : {});
 }

@@ -29,9 +29,11 @@ import type { NetworkMode, RunRequest, SecurityRequest } from './request';
 export interface RootSource {
   rootfs: string;
   overlay?: OverlayRoot;
-  image?: { name: string; config?: ContainerConfig };
+  image?: { name: string; config?: ContainerConfig; id?: string };
   /** The container's own directory for its generated /etc/resolv.conf, hosts and hostname (host-files.ts). */
   hostFiles?: string;
+  /** A container's id (not a build step's): it gets /run/.containerenv and /.dockerenv (host-files.ts). */
+  containerId?: string;
 }
 
 export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSource): SandboxSpec {
@@ -53,8 +55,9 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     idmap = joined.idmap;
   }
   const fallback = req.keepId ? { uid: host.uid, gid: host.gid } : { uid: 0, gid: 0 };
-  const user = resolveUser(rootView(root), image ? image.user : p.user, fallback);
+  const user = resolveUser(rootView(root), image ? image.user : p.user, fallback, p.groupAdd);
   const ids = mappedUser(user, idmap, host.userName, 'the sandbox');
+  if (p.groupAdd?.length) checkGroupsAdded(user.groups, ids.groups, idmap.setgroups);
 
   const cwd = image?.cwd ?? p.workdir ?? '/';
   if (!cwd.startsWith('/')) throw new UsageError(`the working directory must be an absolute path: "${cwd}"`);
@@ -72,7 +75,11 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
   // The host files say what the shared network is: the other container's.
   const filesMode = joined ? (joined.network === 'container' ? 'none' : joined.network) : network;
 
-  const defaults = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`, `HOME=${user.home}`, ...(p.tty ? ['TERM=xterm'] : [])];
+  // container=nook: as podman's container=podman, what systemd and others read to know they run in a container.
+  const defaults = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`, `HOME=${user.home}`, ...(p.tty ? ['TERM=xterm'] : []), 'container=nook'];
+  const identity = root.containerId
+    ? { name: req.name ?? '', id: root.containerId, image: root.image?.name ?? root.rootfs, imageId: (root.image?.id ?? '').replace(/^sha256:/, '') }
+    : undefined;
   return checkStrings({
     rootfs: root.rootfs,
     overlay: root.overlay,
@@ -86,7 +93,7 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     joinNetns: network === 'container' ? joined?.netns : undefined,
     readOnly: req.mounts.readOnly,
     // The user's binds come after: a -v onto /etc/hosts is mounted over nook's.
-    binds: [...(root.hostFiles ? writeHostFiles(root.hostFiles, { ...req.network, mode: filesMode === 'container' ? 'none' : filesMode }, hostname, req.name) : []), ...req.mounts.binds],
+    binds: [...(root.hostFiles ? writeHostFiles(root.hostFiles, { ...req.network, mode: filesMode === 'container' ? 'none' : filesMode }, hostname, req.name, identity) : []), ...req.mounts.binds],
     tmpfs: req.mounts.tmpfs,
     tty: p.tty,
     ttySize: p.tty ? terminalSize() : undefined,
@@ -98,6 +105,14 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     ulimits: p.ulimits,
     init: p.init,
   });
+}
+
+/** --group-add's groups must all reach the process: refused rather than dropped where the id map cannot carry them. */
+function checkGroupsAdded(wanted: number[], got: number[], setgroups: boolean): void {
+  if (!setgroups)
+    throw new UsageError('--group-add needs subordinate ids: without them the kernel forbids setgroups() in the sandbox', 'add a range for your user to /etc/subuid and /etc/subgid (and install newuidmap/newgidmap)');
+  const missing = wanted.filter((g) => !got.includes(g));
+  if (missing.length) throw new UsageError(`--group-add: group ${missing[0]} is outside the container's id range`, 'use a gid within the range /etc/subgid gives you');
 }
 
 /**

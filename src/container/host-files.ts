@@ -17,6 +17,10 @@
  *   and host.docker.internal the host's own address (which the helper
  *   reaches; its loopback it does not). `--add-host NAME:host-gateway` is
  *   that address too, as docker's.
+ * - For a container from an image: /run/.containerenv as podman writes it
+ *   (engine, name, id, image, imageid, rootless: what tools such as
+ *   toolbox read to know they run in a container and which), and an empty
+ *   /.dockerenv, which docker's containers have and scripts test for.
  */
 import fs = require('node:fs');
 import path = require('node:path');
@@ -96,21 +100,41 @@ export function hostsFile(
   return `${lines.join('\n')}\n`;
 }
 
+/** What /run/.containerenv tells the container about itself. */
+export interface ContainerIdentity {
+  name: string;
+  id: string;
+  image: string;
+  imageId: string;
+}
+
+declare const NOOK_VERSION: string | undefined;
+
+/** /run/.containerenv in podman's format (its `--privileged` content, which nook gives every container: nothing in it is secret). */
+export function containerEnvFile(c: ContainerIdentity, rootless = process.geteuid?.() !== 0): string {
+  const version = typeof NOOK_VERSION === 'string' ? NOOK_VERSION : '0.0.0-dev';
+  // Go's %q: a JSON string is the same quoting for everything a name, id or reference can hold.
+  const q = (v: string) => JSON.stringify(v);
+  return `engine=${q(`nook-${version}`)}\nname=${q(c.name)}\nid=${q(c.id)}\nimage=${q(c.image)}\nimageid=${q(c.imageId)}\nrootless=${rootless ? 1 : 0}\n`;
+}
+
 /**
- * Writes the three files into `dir` (made if missing) and returns the bind
- * mounts that put them in place. Optional mounts: a rootfs nook may not
- * write to, lacking /etc, goes without them rather than failing.
+ * Writes the files into `dir` (made if missing) and returns the bind mounts
+ * that put them in place. Optional mounts: a rootfs nook may not write to,
+ * lacking /etc, goes without them rather than failing.
  */
-export function writeHostFiles(dir: string, net: NetworkRequest, hostname: string, name?: string): BindMount[] {
+export function writeHostFiles(dir: string, net: NetworkRequest, hostname: string, name?: string, identity?: ContainerIdentity): BindMount[] {
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const files: [string, string][] = [
-    ['resolv.conf', resolvConf(net)],
-    ['hosts', hostsFile(net, hostname, readHost, hostAddress, name)],
-    ['hostname', `${hostname}\n`],
+  const files: [string, string, string, boolean][] = [
+    ['resolv.conf', resolvConf(net), '/etc/resolv.conf', false],
+    ['hosts', hostsFile(net, hostname, readHost, hostAddress, name), '/etc/hosts', false],
+    ['hostname', `${hostname}\n`, '/etc/hostname', false],
   ];
-  return files.map(([name, text]) => {
-    const source = path.join(dir, name);
+  // Read-only, as podman's and docker's: they describe the container, the container does not change them.
+  if (identity) files.push(['containerenv', containerEnvFile(identity), '/run/.containerenv', true], ['dockerenv', '', '/.dockerenv', true]);
+  return files.map(([file, text, target, readOnly]) => {
+    const source = path.join(dir, file);
     fs.writeFileSync(source, text, { mode: 0o644 });
-    return { source, target: `/etc/${name}`, readOnly: false, optional: true };
+    return { source, target, readOnly, optional: true };
   });
 }

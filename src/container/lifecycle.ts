@@ -21,19 +21,34 @@ import { ContainerStore, writeExitRecord, type ContainerConfig, type ContainerDi
 import { startSupervised } from './supervisor';
 import { processStartTime } from '../util/proc-stat';
 
-export type NewContainer = Omit<ContainerConfig, 'id' | 'name' | 'created'> & { id?: string; name?: string };
+export type NewContainer = Omit<ContainerConfig, 'id' | 'name' | 'created'> & {
+  id?: string;
+  name?: string;
+  /** A name drawn for it (not the user's): another is drawn should it be taken meanwhile. */
+  drawnName?: string;
+};
 
 /**
  * Creates the container's state (status "created") and returns it with its
  * lock held: until the caller starts it or lets go, nothing else may start
  * or remove it.
  */
+/** A generated name that no container has now, for a container that needs its name before it is created. */
+export function freeName(store: ContainerStore): string {
+  for (let i = 0; i < 20; i++) {
+    const name = randomName();
+    if (!store.nameOwner(name)) return name;
+  }
+  return randomName();
+}
+
 export async function createContainer(store: ContainerStore, c: NewContainer): Promise<{ dir: ContainerDir; config: ContainerConfig; lock: FileLock }> {
   const id = c.id ?? randomHex(32);
   const created = new Date().toISOString();
   for (let attempt = 0; ; attempt++) {
-    const name = c.name ?? randomName();
-    const config: ContainerConfig = { ...c, id, name, created };
+    const name = c.name ?? (attempt === 0 && c.drawnName ? c.drawnName : randomName());
+    const { drawnName: _drawn, ...rest } = c;
+    const config: ContainerConfig = { ...rest, id, name, created };
     try {
       const { dir, lock } = await store.create(config);
       return { dir, config, lock };
@@ -117,7 +132,9 @@ function restartDelayMs(restarts: number): number {
 
 function shouldRestart(config: ContainerConfig, state: ContainerState, code: number): boolean {
   const p = config.restart;
-  if (p.name !== 'on-failure' || code === 0 || state.stopRequested) return false;
+  if (p.name === 'no' || state.stopRequested) return false;
+  if (p.name === 'always' || p.name === 'unless-stopped') return true;
+  if (code === 0) return false;
   return p.maxRetries === 0 || state.restartCount < p.maxRetries;
 }
 

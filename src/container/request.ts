@@ -15,8 +15,8 @@ import type { BindMount, ResourceLimits, Rlimit, TmpfsMount } from '../sandbox/s
 export interface ProcessRequest {
   /** The command (with a rootfs) or the arguments that replace the image's Cmd (with an image). */
   args: string[];
-  /** Replaces the image's Entrypoint and drops its Cmd; "" clears it. */
-  entrypoint?: string;
+  /** Replaces the image's Entrypoint and drops its Cmd; "" (or []) clears it; a list is the exec form. */
+  entrypoint?: string | string[];
   /** K=V entries on top of the image's Env, later ones winning. */
   env: string[];
   workdir?: string;
@@ -26,6 +26,10 @@ export interface ProcessRequest {
   interactive: boolean;
   /** A minimal init as PID 1 (forwards signals, reaps zombies). */
   init: boolean;
+  /** --group-add: supplementary groups (gids or names from the rootfs's /etc/group). */
+  groupAdd?: string[];
+  /** --preserve-fds N: nook's fds 3..3+N-1 passed on to the command. */
+  preserveFds?: number;
   ulimits: Rlimit[];
 }
 

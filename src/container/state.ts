@@ -24,11 +24,18 @@ import { ensurePrivateDir, runtimeDirProblem } from '../util/dirs';
 import { FileLock, withLock } from '../util/lock';
 import type { PublishedPort } from '../sandbox/spec';
 
-export type RestartPolicy = { name: 'no' } | { name: 'on-failure'; maxRetries: number /* 0: no limit */ };
+export type RestartPolicy =
+  | { name: 'no' }
+  | { name: 'on-failure'; maxRetries: number /* 0: no limit */ }
+  /** docker's: restarted after any exit but one `nook stop`/`kill`/`rm -f` asked for (nook has no daemon to restart them at boot, so the two are alike). */
+  | { name: 'always' }
+  | { name: 'unless-stopped' };
 
 export interface LogOptions {
   maxSize: number;
   maxFiles: number;
+  /** --log-driver none: no log file is kept (`nook logs` says so). */
+  none?: boolean;
 }
 
 /** What to run, fixed at create time. */
@@ -43,6 +50,10 @@ export interface ContainerConfig {
   autoRemove: boolean;
   restart: RestartPolicy;
   stopSignal: number;
+  /** --stop-timeout: seconds `nook stop` waits before SIGKILL when not told (docker's default 10). */
+  stopTimeout?: number;
+  /** --label/--label-file, over the image's labels (inspect's Config.Labels, ps's {{.Labels}}). */
+  labels?: Record<string, string>;
   log: LogOptions;
   /** The image store's container directory (writable layer), when run from an image. */
   rootDir?: string;
@@ -259,7 +270,8 @@ export class ContainerStore {
           hint: 'give more digits of the id, or the name',
         });
     }
-    throw new NookError(`no such container: ${ref}`, { hint: 'see `nook ps -a` for the containers that exist' });
+    // docker's wording, which scripts match on.
+    throw new NookError(`No such container: ${ref}`, { hint: 'see `nook ps -a` for the containers that exist' });
   }
 
   /**

@@ -142,7 +142,7 @@ async function supervise(req: StartRequest, n: Native, network: NetworkStart | u
   fs.writeFileSync(dir.p('plan'), encodePlan(ops, FD.statusChild), { mode: 0o600 });
 
   const exitCommand = [...selfCommand(), '__exited', dir.id];
-  const argv = [supervisorPath(), dir.p('plan'), String(cloneFlags(spec)), dir.p('container.log'), String(req.log.maxSize), String(req.log.maxFiles), portsArgument(proxiedPorts(spec)), '--', ...exitCommand];
+  const argv = [supervisorPath(), dir.p('plan'), String(cloneFlags(spec)), req.log.none ? '' : dir.p('container.log'), String(req.log.maxSize), String(req.log.maxFiles), portsArgument(proxiedPorts(spec)), '--', ...exitCommand];
   const supervisor = await launch(n, {
     flags: SIGNAL.SIGCHLD,
     plan: (ch) =>

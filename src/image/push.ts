@@ -157,7 +157,7 @@ function storedManifest(store: ImageStore, record: ImageRecord, name: string): {
 
 export async function pushImage(store: ImageStore, source: string, dest: string | undefined, opts: PushOptions = {}): Promise<PushResult> {
   const found = findImage(store, source);
-  if (!found) throw new NookError(`no such image: ${source}`, { hint: 'push an image of the store (see nook images): pull, load, build or commit it first' });
+  if (!found) throw new NookError(`No such image: ${source}`, { hint: 'push an image of the store (see nook images): pull, load, build or commit it first' });
   const target = destination(source, dest, found.name !== undefined);
   const reference = formatReference(target);
   const events = opts.events ?? {};

@@ -11,7 +11,7 @@ import type { ContainerConfig } from './config';
 
 export interface RunOverrides {
   /** `--entrypoint`: undefined when not given; "" clears the entrypoint. */
-  entrypoint?: string;
+  entrypoint?: string | string[];
   /** Arguments after the image name. */
   args: string[];
   workdir?: string;
@@ -27,7 +27,8 @@ export interface ImageRunConfig {
 
 export function imageRunConfig(image: ContainerConfig | undefined, o: RunOverrides, imageName: string): ImageRunConfig {
   const cfg = image ?? {};
-  const entrypoint = o.entrypoint !== undefined ? (o.entrypoint === '' ? [] : [o.entrypoint]) : (cfg.Entrypoint ?? []);
+  const given = o.entrypoint;
+  const entrypoint = given !== undefined ? (Array.isArray(given) ? given : given === '' ? [] : [given]) : (cfg.Entrypoint ?? []);
   const cmd = o.args.length ? o.args : o.entrypoint !== undefined ? [] : (cfg.Cmd ?? []);
   const argv = [...entrypoint, ...cmd];
   if (!argv.length)

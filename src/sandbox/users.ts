@@ -46,7 +46,7 @@ export interface ResolvedUser {
  * Resolves docker's `-u` syntax (uid, name, uid:gid, name:group) against the
  * rootfs. With no `-u`, `fallback` (uid and gid) is used.
  */
-export function resolveUser(root: RootView, spec: string | undefined, fallback: { uid: number; gid: number }): ResolvedUser {
+export function resolveUser(root: RootView, spec: string | undefined, fallback: { uid: number; gid: number }, extraGroups: readonly string[] = []): ResolvedUser {
   const passwd = parsePasswd(root.readFile('/etc/passwd'));
   const groups = parseGroup(root.readFile('/etc/group'));
   const [userPart, groupPart] = spec === undefined ? [String(fallback.uid), undefined] : spec.split(':', 2);
@@ -79,6 +79,13 @@ export function resolveUser(root: RootView, spec: string | undefined, fallback: 
   }
 
   const supplementary = entry ? groups.filter((g) => g.members.includes(entry!.name)).map((g) => g.gid) : [];
-  const all = [...new Set([gid, ...supplementary])];
+  // --group-add: gids, or names from the rootfs's /etc/group.
+  const added = extraGroups.map((x) => {
+    if (/^\d+$/.test(x)) return Number(x);
+    const g = groups.find((y) => y.name === x);
+    if (!g) throw new NookError(`unable to find group ${x}: no matching entry in the rootfs's /etc/group`, { hint: 'use a numeric gid with --group-add, or add the group to the rootfs' });
+    return g.gid;
+  });
+  const all = [...new Set([gid, ...supplementary, ...added])];
   return { uid, gid, groups: all, home: entry?.home ?? (uid === 0 ? '/root' : '/') };
 }

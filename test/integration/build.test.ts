@@ -124,7 +124,7 @@ describe('nook build: RUN and metadata', () => {
     expect(fs.readdirSync(tmp)).toEqual([]);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(r.stdout).toContain('going');
-    expect((await e.nook(['image', 'inspect', 'fails:1'])).code).toBe(125);
+    expect((await e.nook(['image', 'inspect', 'fails:1'])).code).toBe(1);
     expect(fs.readdirSync(path.join(e.store, 'containers'))).toEqual([]);
   });
 
@@ -180,14 +180,14 @@ describe('nook build: RUN and metadata', () => {
     expect(ls.stdout + ls.stderr).not.toContain('token');
   });
 
-  it('bad input: an unknown instruction names the file and line; a missing context is named; exit 125', async (ctx) => {
+  it('bad input: an unknown instruction names the file and line; a missing context is named; exit 1', async (ctx) => {
     const e = env(need(ctx, 'sub'));
     const dir = makeContext(e, { Dockerfile: 'FROM base:1\nCOPPY a b\n' });
     const r = await build(e, dir);
-    expect(r.code).toBe(125);
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/Dockerfile:2: unknown instruction COPPY/);
     const r2 = await e.nook(['build', '/nonexistent-context']);
-    expect(r2.code).toBe(125);
+    expect(r2.code).toBe(1);
     expect(r2.stderr).toContain('/nonexistent-context does not exist');
   });
 
@@ -281,7 +281,7 @@ describe('nook build: COPY and ADD', () => {
     // The ignored file is not in the context at all: COPY of it is "not found".
     fs.writeFileSync(path.join(dir, 'Dockerfile'), 'FROM base:1\nCOPY drop.tmp /\n');
     const r = await build(e, dir);
-    expect(r.code).toBe(125);
+    expect(r.code).toBe(1);
     expect(r.stderr).toContain('file not found in build context or excluded by .dockerignore');
   });
 
@@ -341,7 +341,7 @@ describe('nook build: COPY and ADD', () => {
     const manifest = JSON.parse(await ok(e, ['image', 'inspect', '--format', '{{json .Manifest}}', 'stdin:1'])) as { mediaType: string };
     expect(manifest.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
     const copy = await e.nook(['build', '-'], { input: 'FROM base:1\nCOPY x /\n', timeoutMs: 60_000 });
-    expect(copy.code).toBe(125);
+    expect(copy.code).toBe(1);
     expect(copy.stderr).toContain('needs a build context');
   });
 
@@ -358,12 +358,12 @@ describe('nook build: COPY and ADD', () => {
     expect(r.stdout).toMatch(/^p.* \/app\/fifo$/m);
     expect(await ok(e, ['run', '--rm', 'hostile:1', 'readlink', '/app/leak'])).toBe(`${path.join(outside, 'secret')}\n`);
     const out = await build(e, dir, ['-f', path.join(dir, 'Dockerfile.2')]);
-    expect(out.code).toBe(125);
+    expect(out.code).toBe(1);
     expect(out.stderr).toContain('file not found in build context');
     // RUN --mount=type=bind of the link: resolved inside the context, where it names nothing.
     fs.writeFileSync(path.join(dir, 'Dockerfile.3'), 'FROM base:1\nRUN --mount=type=bind,source=leak,target=/mnt/leak cat /mnt/leak\n');
     const bind = await build(e, dir, ['-f', path.join(dir, 'Dockerfile.3')]);
-    expect(bind.code).toBe(125);
+    expect(bind.code).toBe(1);
     expect(bind.stdout + bind.stderr).not.toContain('TOPSECRET');
     expect(bind.stderr).toContain('not found in the build context');
   });

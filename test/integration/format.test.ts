@@ -46,12 +46,12 @@ describe('--format with Go templates, as docker scripts use it', () => {
     expect(Object.keys(row)).toEqual(expect.arrayContaining(['Command', 'CreatedAt', 'RunningFor', 'Status', 'Size', 'Labels', 'Mounts']));
 
     const bad = await e.nook(['ps', '--format', '{{.Nmes}}']);
-    expect(bad.code, show(bad)).toBe(125);
+    expect(bad.code, show(bad)).toBe(1);
     expect(bad.stderr).toMatch(/no field "Nmes"/);
     expect(bad.stderr).toMatch(/hint: .*Names/);
     expect(bad.stderr).not.toMatch(/\n\s+at /); // no stack trace
     const syntax = await e.nook(['ps', '--format', '{{if .Names}}']);
-    expect(syntax.code).toBe(125);
+    expect(syntax.code).toBe(1);
     expect(syntax.stderr).toMatch(/invalid template in --format: .*no \{\{end\}\}/);
     await ok(e, ['rm', '-f', 'fmt-web', 'fmt-done']);
   });
@@ -70,7 +70,7 @@ describe('--format with Go templates, as docker scripts use it', () => {
     const doc = JSON.parse(await ok(e, ['inspect', '-f', '{{json .State}}', 'fmt-insp'])) as Record<string, unknown>;
     expect(doc).toMatchObject({ Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: proc.pid, ExitCode: 0, Error: '' });
     const bad = await e.nook(['inspect', '-f', '{{.State.Pidd}}', 'fmt-insp']);
-    expect(bad.code).toBe(125);
+    expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/no field "Pidd" in \.State/);
     await ok(e, ['rm', '-f', 'fmt-insp']);
   });
@@ -87,8 +87,8 @@ describe('--format with Go templates, as docker scripts use it', () => {
     expect(await ok(e, ['inspect', '--type', 'image', '-f', '{{.Id}}', 'fmt/img:1'])).toBe(`${imageId}\n`);
     expect(await ok(e, ['image', 'inspect', '-f', '{{.Id}}', 'fmt/img:1'])).toBe(`${imageId}\n`);
     const notContainer = await e.nook(['container', 'inspect', 'fmt/img:1']);
-    expect(notContainer.code).toBe(125);
-    expect(notContainer.stderr).toMatch(/no such container: fmt\/img:1/);
+    expect(notContainer.code).toBe(1);
+    expect(notContainer.stderr).toMatch(/No such container: fmt\/img:1/);
   });
 
   it('version --format {{.Client.Version}}; plain version unchanged', async () => {

@@ -112,7 +112,7 @@ describe('--network container:NAME', () => {
     const e = testEnv(env(need(ctx, 'sub')));
     const missing = await e.nook(['run', '--network', 'container:nope', '--rootfs', rootfs(), '--', 'true']);
     expect(missing.code, show(missing)).toBe(125);
-    expect(missing.stderr).toMatch(/no such container: nope/);
+    expect(missing.stderr).toMatch(/No such container: nope/);
 
     await runDetached(e, ['--name', 'web'], ['sleep', '1000']);
     await ok(e, ['stop', '-t', '0', 'web']);

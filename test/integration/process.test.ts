@@ -86,9 +86,9 @@ describe('exit codes', () => {
 });
 
 describe('environment', () => {
-  it('defaults: PATH, HOSTNAME and HOME, and nothing of nook\'s own environment', async () => {
+  it('defaults: PATH, HOSTNAME, HOME and container=nook (as podman\'s container=podman), and nothing of nook\'s own environment', async () => {
     const env = await envInside(['-h', 'envhost'], { NOOK_TEST_LEAK: 'leaked' });
-    expect(env).toEqual({ PATH: DEFAULT_PATH, HOSTNAME: 'envhost', HOME: '/root' });
+    expect(env).toEqual({ PATH: DEFAULT_PATH, HOSTNAME: 'envhost', HOME: '/root', container: 'nook' });
   });
 
   it('-e K=V sets a variable, and overrides a default', async () => {

@@ -56,7 +56,7 @@ describe('hostile layers are refused and nothing is written outside the store', 
       cfg.rootfs.diff_ids.push(`sha256:${createHash('sha256').update(tar).digest('hex')}`);
       await pushImage(registry.host, repo, 'latest', { ...img, layers: [...img.layers, layer] });
       const r = await runNook(['pull', PLAIN, `${registry.host}/${repo}:latest`], opts);
-      expect(r.code, show(r)).toBe(125);
+      expect(r.code, show(r)).toBe(1);
       expect(r.stderr).toMatch(/refus|outside|unsafe|absolute|\.\.|symlink|link/i);
       expect(list(path.join(root, 'images'))).toEqual([]);
       expect(fs.existsSync(path.join(root, 'layers', `escape-${process.pid}`))).toBe(false);
@@ -74,7 +74,7 @@ describe('an image whose config lies about a layer', () => {
     (img.config as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids[0] = `sha256:${'ab'.repeat(32)}`;
     await pushImage(registry.host, 'nook/liar', 'latest', img);
     const r = await runNook(['pull', PLAIN, `${registry.host}/nook/liar:latest`], opts);
-    expect(r.code, show(r)).toBe(125);
+    expect(r.code, show(r)).toBe(1);
     expect(r.stderr).toMatch(/does not match its diff_id/);
     expect(list(path.join(root, 'images'))).toEqual([]);
     expect(list(path.join(root, 'layers')).filter((d) => d !== 'tmp')).toEqual([]);
@@ -91,7 +91,7 @@ describe('corrupt and interrupted downloads', () => {
     proxy.fault({ kind: 'corrupt', times: 10, match: new RegExp(`^GET /v2/.+/blobs/${victim}`) });
     const r = await runNook(['pull', PLAIN, `${proxy.host}/nook/layers:v1`], opts);
     proxy.reset();
-    expect(r.code, show(r)).toBe(125);
+    expect(r.code, show(r)).toBe(1);
     expect(r.stderr).toMatch(/corrupt/);
     expect(list(path.join(root, 'blobs', 'sha256'))).not.toContain(victim.slice(7));
     expect(list(path.join(root, 'images'))).toEqual([]);
@@ -190,10 +190,10 @@ describe('registries that want credentials', () => {
       const config = scratchDir(user, 'xdg-');
       const env = { ...opts.env!, XDG_CONFIG_HOME: config };
       const denied = await runNook(['pull', PLAIN, ref], { ...opts, env });
-      expect(denied.code).toBe(125);
+      expect(denied.code).toBe(1);
       expect(denied.stderr).toMatch(/nook login/);
       const bad = await runNook(['login', PLAIN, '-u', 'alice', '--password-stdin', reg.host], { ...opts, env, input: 'wrong\n' });
-      expect(bad.code).toBe(125);
+      expect(bad.code).toBe(1);
       const login = await runNook(['login', PLAIN, '-u', 'alice', '--password-stdin', reg.host], { ...opts, env, input: 'wonderland\n' });
       expect(login.code, show(login)).toBe(0);
       expect(login.stdout).toMatch(/Login Succeeded/);
@@ -202,7 +202,7 @@ describe('registries that want credentials', () => {
       expect(r.code, show(r)).toBe(0);
       expect(r.stdout).toBe('private\n');
       expect((await runNook(['logout', reg.host], { ...opts, env })).code).toBe(0);
-      expect((await runNook(['pull', PLAIN, ref], { ...opts, env: { ...env, NOOK_ROOT: path.join(scratchDir(user, 'store-'), 'nook') } })).code).toBe(125);
+      expect((await runNook(['pull', PLAIN, ref], { ...opts, env: { ...env, NOOK_ROOT: path.join(scratchDir(user, 'store-'), 'nook') } })).code).toBe(1);
     } finally {
       await reg.stop();
     }

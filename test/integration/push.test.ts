@@ -230,9 +230,9 @@ describe('authentication and refusals', () => {
     await Promise.all([basic?.stop(), token?.stop()]);
   });
 
-  it('Basic: refused without credentials (401, exit 125, a hint to log in, no stack); pushed with --authfile', async () => {
+  it('Basic: refused without credentials (401, exit 1, a hint to log in, no stack); pushed with --authfile', async () => {
     const r = await runNook(['push', PLAIN, images.rootonly, `${basic.host}/team/app:v1`], opts);
-    expect(r.code, show(r)).toBe(125);
+    expect(r.code, show(r)).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`^nook: ${basic.host} refused the check for blob sha256:[a-f0-9]{64} in ${basic.host}/team/app: 401 Unauthorized \\(no credentials for ${basic.host}\\)\\n  hint: pushing needs a login: \`nook login ${basic.host}\``));
     expect(r.stderr).not.toMatch(/\n\s+at /);
     await nookOk(['push', PLAIN, '--authfile', authFile, images.rootonly, `${basic.host}/team/app:v1`], opts);
@@ -243,7 +243,7 @@ describe('authentication and refusals', () => {
 
   it('token: an anonymous pull token does not let a push through; the stored login does', async () => {
     const r = await runNook(['push', PLAIN, images.rootonly, `${token.host}/team/app:v1`], opts);
-    expect(r.code, show(r)).toBe(125);
+    expect(r.code, show(r)).toBe(1);
     expect(r.stderr).toMatch(/refused the upload of blob sha256:[a-f0-9]{64} to .*: 401 Unauthorized \(UNAUTHORIZED: authentication required\)\n  hint: pushing needs a login/);
     token.token!.requests.length = 0;
     await nookOk(['push', PLAIN, '--authfile', authFile, images.rootonly, `${token.host}/team/app:v1`], opts);
@@ -257,7 +257,7 @@ describe('authentication and refusals', () => {
     const body = JSON.stringify({ errors: [{ code: 'DENIED', message: 'requested access to the resource is denied' }] });
     proxy.fault({ kind: 'status', status: 403, body, match: /^PUT \/v2\/.+\/manifests\//, times: 5 });
     const r = await runNook(['push', PLAIN, images.rootonly, `${proxy.host}/denied/app:v1`], opts);
-    expect(r.code, show(r)).toBe(125);
+    expect(r.code, show(r)).toBe(1);
     expect(r.stderr).toBe(
       `nook: ${proxy.host} refused the manifest ${proxy.host}/denied/app:v1: 403 Forbidden (DENIED: requested access to the resource is denied)\n` +
         '  hint: an anonymous user may not push to denied/app: check the repository name (often your account or organisation comes first) and the account\'s permissions\n',
@@ -266,7 +266,7 @@ describe('authentication and refusals', () => {
 
   it('an image not in the store', async () => {
     const r = await runNook(['push', PLAIN, `${registry.host}/no/such:v1`], opts);
-    expect(r.code, show(r)).toBe(125);
-    expect(r.stderr).toBe(`nook: no such image: ${registry.host}/no/such:v1\n  hint: push an image of the store (see nook images): pull, load, build or commit it first\n`);
+    expect(r.code, show(r)).toBe(1);
+    expect(r.stderr).toBe(`nook: No such image: ${registry.host}/no/such:v1\n  hint: push an image of the store (see nook images): pull, load, build or commit it first\n`);
   });
 });

@@ -4,7 +4,7 @@ import { RUN_FLAGS } from '../../src/cli/run-flags';
 import { parseTmpfs } from '../../src/cli/run-request';
 import { mergeEnv } from '../../src/container/compose';
 import { MS } from '../../ffi/linux';
-import { UsageError } from '../../src/errors';
+import { FlagError, UsageError } from '../../src/errors';
 
 const run = (argv: string[]) => parseArgs(argv, RUN_FLAGS, 'run');
 
@@ -34,9 +34,14 @@ describe('run flags', () => {
     expect(() => run(['--frobnicate=3', 'sh'])).toThrow(/unknown flag: --frobnicate$/);
   });
 
-  it('rejects a missing value and a single-use flag given twice', () => {
+  it("rejects a missing value as a flag error (docker's 125 with any command)", () => {
     expect(() => run(['--rootfs'])).toThrow(/needs a value/);
-    expect(() => run(['--rootfs', 'a', '--rootfs', 'b', 'sh'])).toThrow(/given 2 times/);
+    expect(() => run(['--rootfs'])).toThrow(FlagError);
+    expect(() => run(['--frobnicate', 'sh'])).toThrow(FlagError);
+  });
+
+  it('takes the last value of a single-value flag given twice, as docker does', () => {
+    expect(run(['--rootfs', 'a', '--rootfs', 'b', 'sh']).flags.rootfs).toBe('b');
   });
 });
 

@@ -40,7 +40,7 @@ describe('ContainerStore', () => {
     expect(store.resolve(`ac${hex('2').slice(2)}`).id).toBe(`ac${hex('2').slice(2)}`);
     expect(store.resolve('ab').id).toBe(`ab${hex('1').slice(2)}`);
     expect(() => store.resolve('a')).toThrow(/ambiguous: it matches 2 containers/);
-    expect(() => store.resolve('nothere')).toThrow(/no such container: nothere/);
+    expect(() => store.resolve('nothere')).toThrow(/No such container: nothere/);
   });
 
   it('a name is unique until the container is deleted', async () => {
@@ -190,7 +190,7 @@ describe('container flags', () => {
 
   it('bad values fail with the flag and a hint', () => {
     const cases: [Record<string, unknown>, RegExp][] = [
-      [{ detach: true, restart: 'always' }, /unsupported --restart policy "always"/],
+      [{ detach: true, restart: 'sometimes' }, /unsupported --restart policy "sometimes"/],
       [{ restart: 'on-failure' }, /--restart needs -d/],
       [{ detach: true, rm: true, restart: 'on-failure' }, /--restart and --rm/],
       [{ 'log-opt': ['max-file=0'] }, /unsupported --log-opt "max-file=0"/],

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { hostsFile, resolvConf } from '../../src/container/host-files';
+import fs = require('node:fs');
+import os = require('node:os');
+import path = require('node:path');
+import { containerEnvFile, hostsFile, resolvConf, writeHostFiles } from '../../src/container/host-files';
 import type { NetworkRequest } from '../../src/container/request';
 import { testHost } from '../helpers/host';
 
@@ -73,6 +76,35 @@ describe('the hostname that goes into them', () => {
     for (const bad of ['web\n10.0.0.1 bank', 'a b', 'x\ty', 'z\x7f']) {
       const req = { ...defaultRequest(['true']), hostname: bad };
       expect(() => composeSpec(req, host, { rootfs: '/nonexistent' })).toThrow(/invalid hostname/);
+    }
+  });
+});
+
+describe('/run/.containerenv', () => {
+  it("is podman's key=\"value\" lines: engine, name, id, image, imageid, rootless", () => {
+    const text = containerEnvFile({ name: 'web', id: 'ab'.repeat(32), image: 'base:1', imageId: 'cd'.repeat(32) }, true);
+    const lines = text.trimEnd().split('\n');
+    expect(lines.map((l) => l.split('=')[0])).toEqual(['engine', 'name', 'id', 'image', 'imageid', 'rootless']);
+    expect(lines[0]).toMatch(/^engine="nook-[^"]+"$/);
+    expect(lines.slice(1)).toEqual(['name="web"', `id="${'ab'.repeat(32)}"`, 'image="base:1"', `imageid="${'cd'.repeat(32)}"`, 'rootless=1']);
+    expect(containerEnvFile({ name: 'a"b', id: 'x', image: 'i', imageId: '' }, false)).toContain('name="a\\"b"\n');
+    expect(containerEnvFile({ name: '', id: 'x', image: 'i', imageId: '' }, false)).toMatch(/rootless=0\n$/);
+  });
+
+  it('is mounted read-only with an empty /.dockerenv for a container, and not for a build step', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-hostfiles-'));
+    try {
+      const plain = writeHostFiles(dir, net(), 'h');
+      expect(plain.map((b) => b.target)).toEqual(['/etc/resolv.conf', '/etc/hosts', '/etc/hostname']);
+      const mounts = writeHostFiles(dir, net(), 'h', 'web', { name: 'web', id: 'x', image: 'base:1', imageId: 'y' });
+      const env = mounts.find((b) => b.target === '/run/.containerenv')!;
+      const docker = mounts.find((b) => b.target === '/.dockerenv')!;
+      expect([env.readOnly, env.optional, docker.readOnly, docker.optional]).toEqual([true, true, true, true]);
+      expect(fs.readFileSync(env.source, 'utf8')).toContain('name="web"\nid="x"\n');
+      expect(fs.readFileSync(docker.source, 'utf8')).toBe('');
+      expect(path.dirname(env.source)).toBe(dir);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

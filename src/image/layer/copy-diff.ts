@@ -19,7 +19,7 @@
 import fs = require('node:fs');
 import { DirHandle } from './dir-handle';
 import { LowerTree, type LowerDir, type LowerEntry } from './lower-tree';
-import { MOUNT_STUBS } from './mount-stubs';
+import { MOUNT_STUBS, STUB_PARENTS } from './mount-stubs';
 import { keepXattr, type Selected } from './tree-walk';
 
 const bytes = (p: string) => Buffer.from(p, 'latin1');
@@ -46,6 +46,8 @@ function diffDir(h: DirHandle, tree: LowerTree, lower: LowerDir): Map<string, Se
     const st = h.lstat(name);
     const old = below.get(name);
     if (!old) {
+      // A /run the image lacks, made only to hold /run/.containerenv's mount point.
+      if (st.isDirectory() && STUB_PARENTS.has(rel(name)) && onlyStubs(h, name, rel(name))) continue;
       out.set(name, st.isDirectory() ? 'all' : 'entry');
       continue;
     }
@@ -68,6 +70,15 @@ function diffDir(h: DirHandle, tree: LowerTree, lower: LowerDir): Map<string, Se
     if (old.stat.isDirectory() || metaDiffers(h, name, st, old) || contentDiffers(h, name, st, old)) out.set(name, 'entry');
   }
   return out;
+}
+
+function onlyStubs(h: DirHandle, name: string, rel: string): boolean {
+  const child = h.openDir(name);
+  try {
+    return child.names().every((n) => MOUNT_STUBS.has(`${rel}/${n}`));
+  } finally {
+    child.close();
+  }
 }
 
 function metaDiffers(h: DirHandle, name: string, st: fs.BigIntStats, old: LowerEntry): boolean {

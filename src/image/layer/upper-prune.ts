@@ -9,7 +9,7 @@
  */
 import { DirHandle } from './dir-handle';
 import { LowerTree, type LowerDir } from './lower-tree';
-import { MOUNT_STUBS } from './mount-stubs';
+import { MOUNT_STUBS, STUB_PARENTS } from './mount-stubs';
 import { isWhiteoutStat, keepXattr } from './tree-walk';
 
 const OPAQUE_XATTRS = ['user.overlay.opaque', 'trusted.overlay.opaque'];
@@ -35,6 +35,11 @@ function walk(h: DirHandle, rel: string, tree: LowerTree, lower: LowerDir, out: 
     if (MOUNT_STUBS.has(childRel)) continue;
     const st = h.lstat(name);
     const old = tree.child(lower, name);
+    // A /run the image lacks, made only to hold /run/.containerenv's mount point.
+    if (!old && st.isDirectory() && STUB_PARENTS.has(childRel) && onlyStubs(h, name, childRel)) {
+      out.add(childRel);
+      continue;
+    }
     if (!st.isDirectory() || isWhiteoutStat(st) || !old?.stat.isDirectory()) {
       counts = true;
       continue;
@@ -56,6 +61,15 @@ function walk(h: DirHandle, rel: string, tree: LowerTree, lower: LowerDir, out: 
     else out.add(childRel);
   }
   return counts;
+}
+
+function onlyStubs(h: DirHandle, name: string, rel: string): boolean {
+  const child = h.openDir(name);
+  try {
+    return child.names().every((n) => MOUNT_STUBS.has(`${rel}/${n}`));
+  } finally {
+    child.close();
+  }
 }
 
 function sameXattrs(h: DirHandle, name: string, lowerPath: string): boolean {

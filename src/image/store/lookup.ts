@@ -51,6 +51,7 @@ export function findImage(store: ImageStore, input: string): Found | undefined {
 
 export function requireImage(store: ImageStore, input: string): Found {
   const found = findImage(store, input);
-  if (!found) throw new NookError(`no such image: ${input}`, { hint: `pull it first: nook pull ${input}` });
+  // docker's wording, which scripts match on.
+  if (!found) throw new NookError(`No such image: ${input}`, { hint: `pull it first: nook pull ${input}` });
   return found;
 }

@@ -100,7 +100,6 @@ function psJson(l: Listed, size: string | undefined): Record<string, unknown> {
     ExitCode: l.state.display === 'exited' ? (l.state.exitCode ?? 0) : null,
     Pid: l.state.display === 'running' ? (l.state.pid ?? null) : null,
     RestartCount: l.state.restartCount,
-    Labels: l.config.labels ?? null,
     // podman's shape, as the rest of this JSON.
     Ports: (l.state.display === 'running' ? (l.state.ports ?? []) : []).map((p) => ({ host_ip: p.hostIp, container_port: p.containerPort, host_port: p.hostPort, range: 1, protocol: p.protocol })),
     StartedAt: l.state.startedAt ?? null,

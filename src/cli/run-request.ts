@@ -10,7 +10,7 @@ import { NookError, UsageError } from '../errors';
 import { defaultRequest, type NetworkMode, type NetworkRequest, type RunRequest } from '../container/request';
 import { MS } from '../../ffi/linux';
 import { resourceLimitsFromFlags } from '../sandbox/cgroups';
-import type { TmpfsMount } from '../sandbox/spec';
+import type { BindMount, TmpfsMount } from '../sandbox/spec';
 import { stringList, type FlagValues, type ParsedArgs } from './args';
 import { securityRequestFromFlags, ulimitsFromFlags } from './security-flags';
 import { parsePortSpec } from './port-flags';

@@ -4,7 +4,7 @@
  * Each is a short-lived process acting on the state directory.
  */
 import fs = require('node:fs');
-import { NookError, UsageError } from '../errors';
+import { FlagError, NookError, UsageError } from '../errors';
 import { signalContainer, stopContainer, untilReleased, waitForExit } from '../container/control';
 import { containerExited, pruneContainers, removeContainer } from '../container/lifecycle';
 import { listContainers, liveState } from '../container/status';
@@ -42,7 +42,7 @@ function targets(p: ParsedArgs, running: boolean): string[] {
 function parseTime(v: string | boolean | string[] | undefined, fallback: number): number {
   if (v === undefined) return fallback;
   const t = String(v);
-  if (!/^\d+$/.test(t)) throw new UsageError(`invalid --time "${t}"`, 'give whole seconds, e.g. -t 5');
+  if (!/^\d+$/.test(t)) throw new FlagError(`invalid --time "${t}"`, 'give whole seconds, e.g. -t 5');
   return Number(t);
 }
 

@@ -8,7 +8,7 @@
  * match, as docker's MatchKVList does. `name` and `id` are regular expressions
  * found anywhere in the name (docker matches against "/NAME") or id.
  */
-import { NookError, UsageError } from '../errors';
+import { FlagError, NookError } from '../errors';
 
 export type Filters = Map<string, string[]>;
 
@@ -23,7 +23,7 @@ export function parseFilters(values: readonly string[], keys: readonly string[],
   for (const v of values) {
     const eq = v.indexOf('=');
     if (eq <= 0)
-      throw new UsageError(`bad format of filter "${v}" (expected name=value)`, `e.g. nook ${command} --filter ${keys[0]}=VALUE`);
+      throw new FlagError(`bad format of filter "${v}" (expected name=value)`, `e.g. nook ${command} --filter ${keys[0]}=VALUE`);
     const key = v.slice(0, eq).trim().toLowerCase();
     if (!keys.includes(key)) throw invalid(`invalid filter '${key}'`, `nook ${command} filters on: ${keys.join(', ')}`);
     out.set(key, [...(out.get(key) ?? []), v.slice(eq + 1)]);

@@ -13,7 +13,7 @@ import { CONTAINER_FILTER_KEYS, checkContainerFilters, matchContainer, parseFilt
 import { portsColumn } from './port';
 import { networkName } from '../sandbox/spec';
 import { ago, ellipsis, goTime, humanSize, parseFormat, renderTemplate, statusText, table, writeOut } from './format';
-import { NookError, UsageError } from '../errors';
+import { FlagError, NookError } from '../errors';
 
 const PS_FLAGS: readonly FlagSpec[] = [
   { name: 'all', short: 'a', type: 'boolean', help: 'show all containers (default: running ones)' },
@@ -171,7 +171,7 @@ export async function psCommand(argv: string[]): Promise<number> {
   checkContainerFilters(filters);
   let last = -1;
   if (flags.last !== undefined) {
-    if (!/^-?\d+$/.test(flags.last as string)) throw new UsageError(`invalid --last "${flags.last as string}"`, 'give a number of containers, e.g. -n 3');
+    if (!/^-?\d+$/.test(flags.last as string)) throw new FlagError(`invalid --last "${flags.last as string}"`, 'give a number of containers, e.g. -n 3');
     last = Number(flags.last);
   }
   if (flags.latest) last = 1;

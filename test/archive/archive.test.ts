@@ -195,7 +195,7 @@ describe('save docker-archive', () => {
 
   it('refuses an image that is not in the store', async () => {
     const store = newStore();
-    expect(() => resolveImages(store, ['nosuch:1'])).toThrow(/no such image: nosuch:1/);
+    expect(() => resolveImages(store, ['nosuch:1'])).toThrow(/No such image: nosuch:1/);
   });
 
   it('leaves no file when the store lacks a blob halfway through', async () => {

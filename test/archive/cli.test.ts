@@ -129,7 +129,7 @@ describe('nook save and nook load', () => {
     const root = tempDir();
     await run(importCommand, [file(rootfsGz, 'r.tgz'), 'myroot:1'], root);
     const dir = tempDir();
-    expect((await refused(saveCommand, ['-o', path.join(dir, 'x.tar'), 'myroot:1', 'nosuch:2'], root)).message).toBe('no such image: nosuch:2');
+    expect((await refused(saveCommand, ['-o', path.join(dir, 'x.tar'), 'myroot:1', 'nosuch:2'], root)).message).toBe('No such image: nosuch:2');
     const missing = await refused(saveCommand, ['-o', path.join(dir, 'sub', 'x.tar'), 'myroot:1'], root);
     expect(missing.message).toMatch(/cannot write .*sub\/x.tar: the directory .*sub does not exist/);
     expect(missing.hint).toMatch(/create it first/);

@@ -52,7 +52,7 @@ const say = (text: string) => fs.writeSync(1, `${text}\n`);
  * Runs `fn` for each named container, as docker does: an error for one is
  * reported and the others still run; the exit code is 125 if any failed.
  */
-async function eachContainer(refs: string[], fn: (store: ContainerStore, dir: ContainerDir, ref: string) => Promise<void>): Promise<number> {
+export async function eachContainer(refs: string[], fn: (store: ContainerStore, dir: ContainerDir, ref: string) => Promise<void>): Promise<number> {
   const store = ContainerStore.open();
   let failed: NookError | undefined;
   for (const ref of refs) {

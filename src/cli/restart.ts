@@ -5,13 +5,12 @@
  * once it runs again; a failure for one does not stop the others.
  */
 import fs = require('node:fs');
-import { NookError, UsageError } from '../errors';
+import { FlagError, NookError, UsageError } from '../errors';
 import { stopContainer } from '../container/control';
-import { startDetached } from '../container/lifecycle';
-import { ContainerStore } from '../container/state';
-import { FileLock } from '../util/lock';
 import { parseArgs, flagHelp, type FlagSpec } from './args';
 import { parseSignal } from './container-flags';
+import { eachContainer } from './container-cmds';
+import { startOne } from './start';
 
 const RESTART_FLAGS: readonly FlagSpec[] = [
   { name: 'time', short: 't', type: 'string', value: 'SECONDS', help: 'seconds to wait for the stop before SIGKILL (default 10)' },
@@ -27,35 +26,14 @@ export async function restartCommand(argv: string[]): Promise<number> {
   }
   if (!positionals.length) throw new UsageError('nook restart needs at least one container', 'e.g. nook restart NAME (see nook ps -a)');
   const t = (flags.time as string | undefined) ?? '10';
-  if (!/^\d+$/.test(t)) throw new UsageError(`invalid --time "${t}"`, 'give whole seconds, e.g. -t 5');
+  if (!/^\d+$/.test(t)) throw new FlagError(`invalid --time "${t}"`, 'give whole seconds, e.g. -t 5');
   const sig = flags.signal === undefined ? undefined : parseSignal(flags.signal as string, '--signal');
-  const store = ContainerStore.open();
-  let failed: NookError | undefined;
-  for (const ref of positionals) {
-    try {
-      const dir = store.resolve(ref);
-      await stopContainer(store, dir, sig ?? dir.config().stopSignal, Number(t));
-      if (!fs.existsSync(dir.p('config.json')))
-        throw new NookError(`container ${ref} was removed when it stopped (it ran with --rm)`, { exitCode: 1, hint: 'run it again with nook run' });
-      // Someone else may have started it in between: then it runs, which is what was asked.
-      const lock = FileLock.tryAcquire(dir.p('lock'));
-      if (lock) {
-        try {
-          await dir.updateState((s) => ({ ...s, stopRequested: false }));
-          await startDetached(store, dir, lock.descriptor());
-        } catch (e) {
-          lock.release();
-          throw e;
-        }
-        lock.handOver(); // the supervisor holds the lock now
-      }
-      fs.writeSync(1, `${ref}\n`);
-    } catch (e) {
-      if (!(e instanceof NookError)) throw e;
-      if (failed) fs.writeSync(2, `nook: ${failed.message}\n${failed.hint ? `  hint: ${failed.hint}\n` : ''}`);
-      failed = e;
-    }
-  }
-  if (failed) throw failed;
-  return 0;
+  return eachContainer(positionals, async (store, dir, ref) => {
+    await stopContainer(store, dir, sig ?? dir.config().stopSignal, Number(t));
+    if (!fs.existsSync(dir.p('config.json')))
+      throw new NookError(`container ${ref} was removed when it stopped (it ran with --rm)`, { exitCode: 1, hint: 'run it again with nook run' });
+    // Someone else may have started it in between: then it runs, which is what was asked.
+    await startOne(store, dir);
+    fs.writeSync(1, `${ref}\n`);
+  });
 }

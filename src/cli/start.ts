@@ -13,7 +13,7 @@ import { FileLock } from '../util/lock';
 import { asStatusOne, eachContainer, parseCommand, say } from './container-refs';
 
 /** Starts the container unless it runs already; false when it did. Its lock goes to the supervisor. */
-async function startOne(store: ContainerStore, dir: ContainerDir): Promise<boolean> {
+export async function startOne(store: ContainerStore, dir: ContainerDir): Promise<boolean> {
   const lock = FileLock.tryAcquire(dir.p('lock'));
   if (!lock) return false; // running already: docker says its name and carries on
   try {

@@ -12,28 +12,10 @@ import path = require('node:path');
 import { SIGNAL } from '../../ffi/linux';
 import { processStartTime } from '../util/proc-stat';
 import type { ContainerState } from './state';
+import { childPids } from './processes';
 
 export interface Paused {
   resume(): void;
-}
-
-/** Children of `pid` (all its threads'), from /proc. */
-function children(pid: number): number[] {
-  const out: number[] = [];
-  let tasks: string[];
-  try {
-    tasks = fs.readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const t of tasks) {
-    try {
-      for (const c of fs.readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/)) if (c) out.push(Number(c));
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  return out;
 }
 
 function signal(pid: number, sig: number): boolean {
@@ -98,7 +80,7 @@ export async function pauseContainer(state: ContainerState): Promise<Paused | un
         fresh++;
         if (signal(p, SIGNAL.SIGSTOP)) stopped.push(p);
       }
-      queue.push(...children(p));
+      queue.push(...childPids(p));
     }
     if (fresh === 0) break;
   }

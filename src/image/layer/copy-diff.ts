@@ -19,7 +19,7 @@
 import fs = require('node:fs');
 import { DirHandle } from './dir-handle';
 import { LowerTree, type LowerDir, type LowerEntry } from './lower-tree';
-import { MOUNT_STUBS, STUB_PARENTS } from './mount-stubs';
+import { MOUNT_STUBS, onlyStubs, STUB_PARENTS } from './mount-stubs';
 import { keepXattr, type Selected } from './tree-walk';
 
 const bytes = (p: string) => Buffer.from(p, 'latin1');
@@ -72,14 +72,6 @@ function diffDir(h: DirHandle, tree: LowerTree, lower: LowerDir): Map<string, Se
   return out;
 }
 
-function onlyStubs(h: DirHandle, name: string, rel: string): boolean {
-  const child = h.openDir(name);
-  try {
-    return child.names().every((n) => MOUNT_STUBS.has(`${rel}/${n}`));
-  } finally {
-    child.close();
-  }
-}
 
 function metaDiffers(h: DirHandle, name: string, st: fs.BigIntStats, old: LowerEntry): boolean {
   const o = old.stat;

@@ -1,7 +1,10 @@
+import type { DirHandle } from './dir-handle';
+
 /**
  * Paths nook's sandbox mounts over in every container and build step (its
  * /proc, /sys, /dev, and the generated /etc/hosts, hostname and
- * resolv.conf; a container's /run/.containerenv and /.dockerenv), creating them in the root when the image lacks them. They
+ * resolv.conf; a container's /run/.containerenv and /.dockerenv), creating
+ * them in the root when the image lacks them. They
  * are the runtime's, not the container's changes: like docker's init layer,
  * they never go into a layer or a diff (what a container writes to them goes
  * to the mounted filesystem anyway).
@@ -10,3 +13,13 @@ export const MOUNT_STUBS: ReadonlySet<string> = new Set(['dev', 'proc', 'sys', '
 
 /** Directories made only to hold a stub when the image lacks them: left out of diffs and layers while they hold nothing else. */
 export const STUB_PARENTS: ReadonlySet<string> = new Set(['run']);
+
+/** Whether directory `name` of `h` (at `rel` in the root) holds nothing but stubs. */
+export function onlyStubs(h: DirHandle, name: string, rel: string): boolean {
+  const child = h.openDir(name);
+  try {
+    return child.names().every((n) => MOUNT_STUBS.has(`${rel}/${n}`));
+  } finally {
+    child.close();
+  }
+}

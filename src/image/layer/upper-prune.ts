@@ -9,7 +9,7 @@
  */
 import { DirHandle } from './dir-handle';
 import { LowerTree, type LowerDir } from './lower-tree';
-import { MOUNT_STUBS, STUB_PARENTS } from './mount-stubs';
+import { MOUNT_STUBS, onlyStubs, STUB_PARENTS } from './mount-stubs';
 import { isWhiteoutStat, keepXattr } from './tree-walk';
 
 const OPAQUE_XATTRS = ['user.overlay.opaque', 'trusted.overlay.opaque'];
@@ -63,14 +63,6 @@ function walk(h: DirHandle, rel: string, tree: LowerTree, lower: LowerDir, out: 
   return counts;
 }
 
-function onlyStubs(h: DirHandle, name: string, rel: string): boolean {
-  const child = h.openDir(name);
-  try {
-    return child.names().every((n) => MOUNT_STUBS.has(`${rel}/${n}`));
-  } finally {
-    child.close();
-  }
-}
 
 function sameXattrs(h: DirHandle, name: string, lowerPath: string): boolean {
   const a = h.xattrs(name, keepXattr);

@@ -311,7 +311,7 @@ describe('refusals and mistakes', () => {
 
   it('says when an image is not in the store', async () => {
     const err = await pushImage(store, 'localhost/nothing:v1', undefined, opts).catch((e) => e);
-    expect(err.message).toBe('no such image: localhost/nothing:v1');
+    expect(err.message).toBe('No such image: localhost/nothing:v1');
     expect(err.hint).toMatch(/nook images/);
     expect(proxy.log).toEqual([]);
   });

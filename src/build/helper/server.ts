@@ -6,8 +6,7 @@
 import fs = require('node:fs');
 import os = require('node:os');
 import path = require('node:path');
-import readline = require('node:readline');
-import { loadNative } from '../../../ffi/native';
+import { replyToNook, serveHelperRequests } from '../../sandbox/helper-server';
 import { NookError } from '../../errors';
 import { isMapped, moreIdsHint } from '../../sandbox/idmap';
 import { DirView, LayeredView, type RootView } from '../../sandbox/rootfs-view';
@@ -21,11 +20,7 @@ import { destination } from '../copy/rules';
 import type { BuildHelperReply, BuildHelperRequest, BuildRoot } from './protocol';
 import { openBuildRoot, openLayersView } from './root-mount';
 
-const REPLY_FD = 3;
-
-function reply(r: BuildHelperReply): void {
-  fs.writeSync(REPLY_FD, `${JSON.stringify(r)}\n`);
-}
+const reply = (r: BuildHelperReply): void => replyToNook(r);
 
 /** --chown ids nook can give: checked before anything is written, with the fix in the hint. */
 function checkMapped(owner: Owner, ids: IdPolicy, spec: string): void {
@@ -182,41 +177,30 @@ function chownTree(dir: string, uid: number, gid: number): void {
   walk(dir);
 }
 
-export async function buildHelperMain(): Promise<number> {
+export function buildHelperMain(): Promise<number> {
   // Modes are set explicitly on everything written; no umask in between.
   process.umask(0);
-  const lines = readline.createInterface({ input: fs.createReadStream('', { fd: 0 }) });
-  for await (const line of lines) {
-    if (!line.trim()) continue;
-    const req = JSON.parse(line) as BuildHelperRequest;
-    try {
-      switch (req.op) {
-        case 'copy':
-          reply({ id: req.id, event: 'done', files: await copy(req) });
-          break;
-        case 'mkdir':
-          await mkdir(req);
-          reply({ id: req.id, event: 'done' });
-          break;
-        case 'populate':
-          reply({ id: req.id, event: 'done', files: await populate(req) });
-          break;
-        case 'chown':
-          chownTree(req.dir, req.uid, req.gid);
-          reply({ id: req.id, event: 'done' });
-          break;
-        case 'resolve-user': {
-          const u = resolveUser(viewOf(req.root), req.user, { uid: 0, gid: 0 });
-          reply({ id: req.id, event: 'done', user: { uid: u.uid, gid: u.gid, groups: u.groups, home: u.home } });
-          break;
-        }
+  return serveHelperRequests<BuildHelperRequest>(async (req) => {
+    switch (req.op) {
+      case 'copy':
+        reply({ id: req.id, event: 'done', files: await copy(req) });
+        break;
+      case 'mkdir':
+        await mkdir(req);
+        reply({ id: req.id, event: 'done' });
+        break;
+      case 'populate':
+        reply({ id: req.id, event: 'done', files: await populate(req) });
+        break;
+      case 'chown':
+        chownTree(req.dir, req.uid, req.gid);
+        reply({ id: req.id, event: 'done' });
+        break;
+      case 'resolve-user': {
+        const u = resolveUser(viewOf(req.root), req.user, { uid: 0, gid: 0 });
+        reply({ id: req.id, event: 'done', user: { uid: u.uid, gid: u.gid, groups: u.groups, home: u.home } });
+        break;
       }
-    } catch (e) {
-      const err = e as Error;
-      reply({ id: req.id, event: 'error', message: err.message, hint: err instanceof NookError ? err.hint : undefined });
     }
-  }
-  // Leave with _exit() as the store helper does (main.ts, once the native module is loaded).
-  loadNative();
-  return 0;
+  });
 }

@@ -14,8 +14,8 @@
 import fs = require('node:fs');
 import os = require('node:os');
 import path = require('node:path');
-import readline = require('node:readline');
 import { loadNative } from '../../../ffi/native';
+import { replyToNook, serveHelperRequests } from '../../sandbox/helper-server';
 import { O } from '../../../ffi/linux';
 import { Resolve } from '../../../ffi/plan-format';
 import { NookError, describeErrno } from '../../errors';
@@ -28,13 +28,10 @@ import { devNumbers, TreeWalker } from '../../image/layer/tree-walk';
 import type { CpHelperReply, CpHelperRequest, CpRoot } from './protocol';
 import { NOT_FOUND } from './server-messages';
 
-const REPLY_FD = 3;
 const { ENOENT, ENOTDIR } = os.constants.errno;
 const { O_DIRECTORY, O_NOFOLLOW, O_RDONLY, O_NONBLOCK } = fs.constants;
 
-function reply(r: CpHelperReply): void {
-  fs.writeSync(REPLY_FD, `${JSON.stringify(r)}\n`);
-}
+const reply = (r: CpHelperReply): void => replyToNook(r);
 
 const fdPath = (fd: number, name?: string) => (name === undefined ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${name}`);
 
@@ -335,24 +332,16 @@ async function exportRoot(req: Extract<CpHelperRequest, { op: 'export' }>): Prom
   }
 }
 
-export async function cpHelperMain(): Promise<number> {
+export function cpHelperMain(): Promise<number> {
   // Modes are set explicitly on everything written; no umask in between.
   process.umask(0);
-  const lines = readline.createInterface({ input: fs.createReadStream('', { fd: 0 }) });
-  for await (const line of lines) {
-    if (!line.trim()) continue;
-    const req = JSON.parse(line) as CpHelperRequest;
-    try {
+  return serveHelperRequests<CpHelperRequest>(
+    async (req) => {
       if (req.op === 'cp-out') await cpOut(req);
       else if (req.op === 'cp-in') await cpIn(req);
       else await exportRoot(req);
       reply({ id: req.id, event: 'done' });
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      const message = err instanceof NookError ? err.message : `${err.code ?? ''} ${err.message}`.trim();
-      reply({ id: req.id, event: 'error', message, hint: err instanceof NookError ? err.hint : undefined });
-    }
-  }
-  loadNative();
-  return 0;
+    },
+    (e) => (e instanceof NookError ? e.message : `${(e as NodeJS.ErrnoException).code ?? ''} ${e.message}`.trim()),
+  );
 }

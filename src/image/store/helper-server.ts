@@ -4,19 +4,13 @@
  */
 import fs = require('node:fs');
 import path = require('node:path');
-import readline = require('node:readline');
-import { loadNative } from '../../../ffi/native';
-import { NookError } from '../../errors';
+import { replyToNook, serveHelperRequests } from '../../sandbox/helper-server';
 import { randomHex } from '../../util/random';
 import { extractLayer } from '../unpack/extract';
 import { assembleLayers } from './assemble';
 import type { HelperReply, HelperRequest } from './helper-protocol';
 
-const REPLY_FD = 3;
-
-function reply(r: HelperReply): void {
-  fs.writeSync(REPLY_FD, `${JSON.stringify(r)}\n`);
-}
+const reply = (r: HelperReply): void => replyToNook(r);
 
 /** Renames `from` to `to` unless `to` already exists (another pull got there first): then `from` is removed. */
 function renameIntoPlace(from: string, to: string): void {
@@ -77,39 +71,26 @@ function remove(req: Extract<HelperRequest, { op: 'remove' }>): void {
   reply({ id: req.id, event: 'done' });
 }
 
-export async function storeHelperMain(): Promise<number> {
-  const lines = readline.createInterface({ input: fs.createReadStream('', { fd: 0 }) });
-  for await (const line of lines) {
-    if (!line.trim()) continue;
-    const req = JSON.parse(line) as HelperRequest;
-    try {
-      if (req.op === 'extract') await extract(req);
-      else if (req.op === 'layer') {
-        const { writeLayerBlob } = await import('../layer/write-layer');
-        const { digest, size, diffId, entries } = await writeLayerBlob(req.source, req.out, { sourceDateEpoch: req.sourceDateEpoch });
-        reply({ id: req.id, event: 'done', layer: { digest, size, diffId, entries } });
-      } else if (req.op === 'changes') {
-        const { listChanges } = await import('../layer/changes');
-        const { readError } = await import('../layer/write-layer');
-        let changes;
-        try {
-          changes = listChanges(req.source, req.lowers);
-        } catch (e) {
-          throw readError(e);
-        }
-        reply({ id: req.id, event: 'done', changes });
-      } else if (req.op === 'assemble') {
-        assembleLayers(req.layers, req.dest);
-        reply({ id: req.id, event: 'done' });
-      } else remove(req);
-    } catch (e) {
-      const err = e as NookError;
-      reply({ id: req.id, event: 'error', message: err.message, hint: err instanceof NookError ? err.hint : undefined });
-    }
-  }
-  // Leave with _exit() (main.ts does, once the native module is loaded): every reply went out
-  // synchronously, and Node's own exit can hang joining a V8 worker that waits for a garbage
-  // collection which never comes (seen after a refused decompression bomb: 100 MB of buffers).
-  loadNative();
-  return 0;
+export function storeHelperMain(): Promise<number> {
+  return serveHelperRequests<HelperRequest>(async (req) => {
+    if (req.op === 'extract') await extract(req);
+    else if (req.op === 'layer') {
+      const { writeLayerBlob } = await import('../layer/write-layer');
+      const { digest, size, diffId, entries } = await writeLayerBlob(req.source, req.out, { sourceDateEpoch: req.sourceDateEpoch });
+      reply({ id: req.id, event: 'done', layer: { digest, size, diffId, entries } });
+    } else if (req.op === 'changes') {
+      const { listChanges } = await import('../layer/changes');
+      const { readError } = await import('../layer/write-layer');
+      let changes;
+      try {
+        changes = listChanges(req.source, req.lowers);
+      } catch (e) {
+        throw readError(e);
+      }
+      reply({ id: req.id, event: 'done', changes });
+    } else if (req.op === 'assemble') {
+      assembleLayers(req.layers, req.dest);
+      reply({ id: req.id, event: 'done' });
+    } else remove(req);
+  });
 }

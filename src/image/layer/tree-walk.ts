@@ -15,6 +15,7 @@ import { showName } from '../unpack/paths';
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from '../unpack/whiteouts';
 import { byBytes, DirHandle } from './dir-handle';
 import type { LayerEntry, LayerEntryKind } from './tar-entry';
+import { timestampOf } from '../unpack/times';
 
 /**
  * What to take from a directory: everything ('all'), or some children:
@@ -141,7 +142,7 @@ export class TreeWalker {
   }
 
   private time(st: fs.BigIntStats): number {
-    const sec = Number(st.mtimeNs / 1_000_000_000n) - (st.mtimeNs < 0n && st.mtimeNs % 1_000_000_000n !== 0n ? 1 : 0);
+    const { sec } = timestampOf(st.mtimeNs);
     const epoch = this.opts.sourceDateEpoch;
     return epoch !== undefined && sec > epoch ? epoch : sec;
   }

@@ -9,6 +9,7 @@
 import fs = require('node:fs');
 import path = require('node:path');
 import { libcFs } from '../../../ffi/libc-fs';
+import { setTimes, timestampOf } from '../unpack/times';
 
 function isWhiteout(st: fs.Stats): boolean {
   return st.isCharacterDevice() && st.rdev === 0;
@@ -19,15 +20,17 @@ function isOpaque(dir: string): boolean {
   return libcFs().lgetxattr(dir, 'user.overlay.opaque', buf, buf.length) > 0 && buf[0] === 0x79;
 }
 
-function copyAttributes(st: fs.Stats, to: string): void {
+/** Owner, mode and times of `from` onto `to`; the times to the nanosecond (setTimes: Node's utimes rounds). */
+function copyAttributes(from: string, st: fs.Stats, to: string): void {
   fs.lchownSync(to, st.uid, st.gid);
   if (!st.isSymbolicLink()) fs.chmodSync(to, st.mode & 0o7777);
-  fs.lutimesSync(to, st.atime, st.mtime);
+  const ns = fs.lstatSync(from, { bigint: true });
+  setTimes(Buffer.from(`${to}\0`), timestampOf(ns.atimeNs), timestampOf(ns.mtimeNs));
 }
 
 /** Copies one layer's tree onto `dest`; `links` maps a source inode to its first copy (hardlinks stay linked). */
 function applyLayer(src: string, dest: string, links: Map<number, string>): void {
-  const dirTimes: [fs.Stats, string][] = [];
+  const dirTimes: [string, fs.Stats, string][] = [];
   const walk = (rel: string) => {
     for (const name of fs.readdirSync(path.join(src, rel))) {
       const from = path.join(src, rel, name);
@@ -45,7 +48,7 @@ function applyLayer(src: string, dest: string, links: Map<number, string>): void
         }
         if (!existing?.isDirectory()) fs.mkdirSync(to);
         walk(path.join(rel, name));
-        dirTimes.push([st, to]);
+        dirTimes.push([from, st, to]);
         continue;
       }
       const first = st.nlink > 1 ? links.get(st.ino) : undefined;
@@ -57,14 +60,14 @@ function applyLayer(src: string, dest: string, links: Map<number, string>): void
       else if (st.isFile()) fs.copyFileSync(from, to);
       else if (st.isFIFO()) libcFs().mknod(to, st.mode, 0);
       else continue;
-      copyAttributes(st, to);
+      copyAttributes(from, st, to);
       if (st.nlink > 1) links.set(st.ino, to);
     }
   };
   walk('');
   // Directory times last: writing their entries changed them.
-  for (const [st, to] of dirTimes) copyAttributes(st, to);
-  copyAttributes(fs.lstatSync(src), dest);
+  for (const [from, st, to] of dirTimes) copyAttributes(from, st, to);
+  copyAttributes(src, fs.lstatSync(src), dest);
 }
 
 function isSymlink(p: string): boolean {

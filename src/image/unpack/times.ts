@@ -33,6 +33,12 @@ export function parseTime(text: string): Timestamp | undefined {
   return { sec, nsec };
 }
 
+/** A stat's nanosecond time (`mtimeNs`) as seconds and nanoseconds, nsec ≥ 0 also before 1970. */
+export function timestampOf(ns: bigint): Timestamp {
+  const sec = ns / 1_000_000_000n - (ns < 0n && ns % 1_000_000_000n !== 0n ? 1n : 0n);
+  return { sec: Number(sec), nsec: Number(ns - sec * 1_000_000_000n) };
+}
+
 const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
 

@@ -41,6 +41,14 @@ export class FlagError extends UsageError {
  * exec keep 125 for nook's own failures (their own 126/127/status otherwise),
  * every other command exits 1 on an error except for a bad flag (125).
  */
+/**
+ * An error as the user sees it: "Error: MESSAGE", the prefix docker's and
+ * podman's CLIs print (scripts and their test suites match it), then the hint.
+ */
+export function errorText(e: { message: string; hint?: string }): string {
+  return `Error: ${e.message}\n${e.hint ? `  hint: ${e.hint}\n` : ''}`;
+}
+
 export function commandExitCode(command: string | undefined, e: unknown, code: number): number {
   if (command === undefined || OWN_STATUS.has(command) || e instanceof FlagError) return code;
   return code === 125 ? 1 : code;

@@ -4,7 +4,7 @@
  * Each is a short-lived process acting on the state directory.
  */
 import fs = require('node:fs');
-import { FlagError, NookError, UsageError } from '../errors';
+import { FlagError, NookError, UsageError, errorText } from '../errors';
 import { signalContainer, stopContainer, untilReleased, waitForExit } from '../container/control';
 import { containerExited, pruneContainers, removeContainer } from '../container/lifecycle';
 import { listContainers, liveState } from '../container/status';
@@ -60,7 +60,7 @@ export async function eachContainer(refs: string[], fn: (store: ContainerStore, 
       await fn(store, store.resolve(ref), ref);
     } catch (e) {
       if (!(e instanceof NookError)) throw e;
-      if (failed) fs.writeSync(2, `nook: ${failed.message}\n${failed.hint ? `  hint: ${failed.hint}\n` : ''}`);
+      if (failed) fs.writeSync(2, errorText(failed));
       failed = e;
     }
   }

@@ -5,7 +5,7 @@
  * ambiguous id) exits 1, as docker's; nook's own failures keep theirs (125).
  */
 import fs = require('node:fs');
-import { NookError, UsageError } from '../errors';
+import { NookError, UsageError, errorText } from '../errors';
 import { ContainerStore, type ContainerDir } from '../container/state';
 import { parseArgs, flagHelp, type FlagSpec, type ParsedArgs } from './args';
 
@@ -14,7 +14,7 @@ export const HELP: FlagSpec = { name: 'help', type: 'boolean', help: 'show this 
 export const say = (text: string): void => void fs.writeSync(1, `${text}\n`);
 
 function tell(e: NookError): void {
-  fs.writeSync(2, `nook: ${e.message}\n${e.hint ? `  hint: ${e.hint}\n` : ''}`);
+  fs.writeSync(2, errorText(e));
 }
 
 /** Parses the flags; undefined after printing --help. */

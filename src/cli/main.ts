@@ -2,7 +2,7 @@
  * nook's entry point. Kept tiny: `nook --version` must start about as fast
  * as `node -e 0`, so every command's module is loaded only when used.
  */
-import { FlagError, NookError, commandExitCode } from '../errors';
+import { FlagError, NookError, commandExitCode, errorText } from '../errors';
 import { nativeIfLoaded } from '../../ffi/native';
 import { stdoutStreamUsed } from '../util/stdout';
 
@@ -89,7 +89,7 @@ export function reportError(e: unknown): number {
 
 function describeError(e: unknown): number {
   if (e instanceof NookError) {
-    writeErr(`nook: ${e.message}\n${e.hint ? `  hint: ${e.hint}\n` : ''}`);
+    writeErr(errorText(e));
     // The underlying error a message was built on, for whoever debugs nook.
     if (process.env.NOOK_DEBUG && e.cause !== undefined) writeErr(`  cause: ${(e.cause as Error)?.stack ?? String(e.cause)}\n`);
     return e.exitCode;
@@ -97,11 +97,11 @@ function describeError(e: unknown): number {
   // A bug, not bad input: one line and where to report it; NOOK_DEBUG=1 shows the stack.
   const err = e as Error;
   if (process.env.NOOK_DEBUG) {
-    writeErr(`nook: internal error: ${err?.stack ?? String(e)}\n`);
+    writeErr(`Error: internal error: ${err?.stack ?? String(e)}\n`);
     return 125;
   }
   const text = (err instanceof Error ? `${err.name}: ${err.message}` : String(e)).split('\n')[0];
-  writeErr(`nook: internal error: ${text}\n  hint: this is a bug in nook; please report it with the command you ran (NOOK_DEBUG=1 shows where it happened)\n`);
+  writeErr(`Error: internal error: ${text}\n  hint: this is a bug in nook; please report it with the command you ran (NOOK_DEBUG=1 shows where it happened)\n`);
   return 125;
 }
 

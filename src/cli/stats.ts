@@ -5,7 +5,7 @@
  * error (exit 1) saying why; a stopped one shows zeros, as docker's.
  * Without --no-stream the table is redrawn each second until Ctrl-C.
  */
-import { NookError } from '../errors';
+import { NookError, errorText } from '../errors';
 import { ownCgroup } from '../container/own-cgroup';
 import { cpuPercent, sample, type Sample } from '../container/stats';
 import { listContainers, liveState } from '../container/status';
@@ -158,5 +158,5 @@ export async function statsCommand(argv: string[]): Promise<number> {
 }
 
 function writeOut2(e: NookError): void {
-  require('node:fs').writeSync(2, `nook: ${e.message}\n${e.hint ? `  hint: ${e.hint}\n` : ''}`);
+  require('node:fs').writeSync(2, errorText(e));
 }

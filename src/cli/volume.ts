@@ -153,7 +153,7 @@ async function inspect(argv: string[]): Promise<number> {
     if (v) found.push(inspectObject(store, v));
     else {
       failed = new NookError(`get ${name}: no such volume`, { exitCode: 1 });
-      fs.writeSync(2, `nook: ${failed.message}\n`);
+      fs.writeSync(2, `Error: ${failed.message}\n`);
     }
   }
   const format = p.flags.format === undefined || p.flags.format === 'json' ? undefined : (p.flags.format as string);
@@ -175,7 +175,7 @@ async function rm(argv: string[]): Promise<number> {
       say(name);
     } catch (e) {
       if (!(e instanceof NookError)) throw e;
-      fs.writeSync(2, `nook: ${e.message}\n`);
+      fs.writeSync(2, `Error: ${e.message}\n`);
       code = 1;
     }
   }

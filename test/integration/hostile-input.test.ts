@@ -123,7 +123,7 @@ describe('bad flag values are refused with a message, never a stack trace', () =
       const value = values[next(values.length)];
       const r = await runNook(runArgs([flag, value], ['true']), { user });
       expect(r.code, `${flag} ${value}: ${show(r)}`).toBe(125);
-      expect(r.stderr, `${flag} ${value}`).toMatch(/^nook: /);
+      expect(r.stderr, `${flag} ${value}`).toMatch(/^Error: /);
       expect(r.stderr, `${flag} ${value}`).not.toMatch(STACK);
       expect(r.stderr, `${flag} ${value}`).not.toMatch(/internal error/);
     }

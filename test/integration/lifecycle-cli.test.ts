@@ -247,7 +247,7 @@ describe('pause, unpause and stats without a container cgroup', () => {
     for (const cmd of ['pause', 'unpause']) {
       const r = await e.nook([cmd, 'p']);
       expect(r.code, show(r)).toBe(1);
-      expect(r.stderr.split('\n')[0]).toBe(`nook: cannot ${cmd} container p: ${why}`);
+      expect(r.stderr.split('\n')[0]).toBe(`Error: cannot ${cmd} container p: ${why}`);
     }
     const notRunning = await e.nook(['pause', 'made']);
     expect(notRunning.code, show(notRunning)).toBe(1);
@@ -264,7 +264,7 @@ describe('pause, unpause and stats without a container cgroup', () => {
     const id = await create(e, ['--name', 'z'], ['true']);
     const r = await e.nook(['stats', '--no-stream', 's']);
     expect(r.code, show(r)).toBe(1);
-    expect(r.stderr.split('\n')[0]).toBe(`nook: cannot show the stats of container s: ${whyNoCgroup()}`);
+    expect(r.stderr.split('\n')[0]).toBe(`Error: cannot show the stats of container s: ${whyNoCgroup()}`);
     const z = await ok(e, ['stats', '--no-stream', 'z']);
     expect(z.split('\n')[0]).toMatch(/^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS$/);
     expect(z.split('\n')[1].split(/ {3,}/)).toEqual([id.slice(0, 12), 'z', '0.00%', '0B / 0B', '0.00%', '0B / 0B', '0B / 0B', '0']);

@@ -160,7 +160,7 @@ describe('restart and start', () => {
     for (const flags of [['--restart', 'on-failure'], ['-d', '--rm', '--restart', 'on-failure'], ['-d', '--restart', 'sometimes']]) {
       const r = await e.nook(['run', ...flags, '--rootfs', rootfs(), '--', 'true']);
       expect(r.code, `${flags.join(' ')}\n${show(r)}`).toBe(125);
-      expect(r.stderr).toMatch(/^nook: .*\n  hint: /);
+      expect(r.stderr).toMatch(/^Error: .*\n  hint: /);
     }
   });
 

@@ -47,7 +47,7 @@ describe('exit codes', () => {
     for (const v of ['justone', '/a:/b:rx', ':/mnt/data', '/tmp:relative/dest']) {
       const r = await sandbox(['true'], ['-v', v]);
       expect(r.code, `-v ${v}\n${show(r)}`).toBe(125);
-      expect(r.stderr, `-v ${v}`).toMatch(/^nook: /);
+      expect(r.stderr, `-v ${v}`).toMatch(/^Error: /);
     }
   });
 

@@ -233,7 +233,7 @@ describe('authentication and refusals', () => {
   it('Basic: refused without credentials (401, exit 1, a hint to log in, no stack); pushed with --authfile', async () => {
     const r = await runNook(['push', PLAIN, images.rootonly, `${basic.host}/team/app:v1`], opts);
     expect(r.code, show(r)).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`^nook: ${basic.host} refused the check for blob sha256:[a-f0-9]{64} in ${basic.host}/team/app: 401 Unauthorized \\(no credentials for ${basic.host}\\)\\n  hint: pushing needs a login: \`nook login ${basic.host}\``));
+    expect(r.stderr).toMatch(new RegExp(`^Error: ${basic.host} refused the check for blob sha256:[a-f0-9]{64} in ${basic.host}/team/app: 401 Unauthorized \\(no credentials for ${basic.host}\\)\\n  hint: pushing needs a login: \`nook login ${basic.host}\``));
     expect(r.stderr).not.toMatch(/\n\s+at /);
     await nookOk(['push', PLAIN, '--authfile', authFile, images.rootonly, `${basic.host}/team/app:v1`], opts);
     const fresh = storeFor(testUsers().any);
@@ -259,7 +259,7 @@ describe('authentication and refusals', () => {
     const r = await runNook(['push', PLAIN, images.rootonly, `${proxy.host}/denied/app:v1`], opts);
     expect(r.code, show(r)).toBe(1);
     expect(r.stderr).toBe(
-      `nook: ${proxy.host} refused the manifest ${proxy.host}/denied/app:v1: 403 Forbidden (DENIED: requested access to the resource is denied)\n` +
+      `Error: ${proxy.host} refused the manifest ${proxy.host}/denied/app:v1: 403 Forbidden (DENIED: requested access to the resource is denied)\n` +
         '  hint: an anonymous user may not push to denied/app: check the repository name (often your account or organisation comes first) and the account\'s permissions\n',
     );
   });
@@ -267,6 +267,6 @@ describe('authentication and refusals', () => {
   it('an image not in the store', async () => {
     const r = await runNook(['push', PLAIN, `${registry.host}/no/such:v1`], opts);
     expect(r.code, show(r)).toBe(1);
-    expect(r.stderr).toBe(`nook: No such image: ${registry.host}/no/such:v1\n  hint: push an image of the store (see nook images): pull, load, build or commit it first\n`);
+    expect(r.stderr).toBe(`Error: No such image: ${registry.host}/no/such:v1\n  hint: push an image of the store (see nook images): pull, load, build or commit it first\n`);
   });
 });

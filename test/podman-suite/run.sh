@@ -7,7 +7,9 @@
 #
 # PODMAN_GIT: a git clone of containers/podman (has tag v4.3.1), or
 # PODMAN_SYSTEM_TESTS: a directory holding its test/system files.
-# NOOK_SUITE_USER: who runs the tests (default nooktest). Run as root.
+# NOOK_SUITE_USER: who runs the tests (default nooktest); NOOK_SUITE_WORK: the
+# scratch directory; NOOK_SUITE_FILTER: a regex of test names (bats --filter).
+# Run as root.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -43,4 +45,4 @@ paths=(); for f in "${files[@]}"; do paths+=("$work/$f"); done
 exec setpriv --reuid="$uid" --regid="$(id -g "$user")" --init-groups -- \
   env -i HOME="$home" USER="$user" LOGNAME="$user" PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
   XDG_RUNTIME_DIR="$rt" TMPDIR=/tmp PODMAN="$work/nook" NOOK_SUITE_DIR="$work" PODMAN_TIMEOUT=60 \
-  bats --tap "${paths[@]}"
+  bats --tap ${NOOK_SUITE_FILTER:+--filter "$NOOK_SUITE_FILTER"} "${paths[@]}"

@@ -10,15 +10,17 @@ import { NookError, UsageError } from '../errors';
 import { parseArgs, flagHelp, stringList, type FlagSpec } from './args';
 import { IMAGE_FILTER_KEYS, checkImageFilters, matchImage, parseFilters, type Filters, type TimeBounds } from './filters';
 import { ago, formatBytes, goTime, parseFormat, renderTemplate, table } from './format';
+import { withTemplateAliases } from './template-aliases';
 
 const IMAGES_FLAGS: readonly FlagSpec[] = [
   { name: 'quiet', short: 'q', type: 'boolean', help: 'print image ids only' },
   { name: 'no-trunc', type: 'boolean', help: 'show whole image ids' },
   { name: 'format', type: 'string', value: 'FORMAT', help: "table (default), json, or a Go template as docker's: '{{.Repository}}:{{.Tag}}'" },
   { name: 'all', short: 'a', type: 'boolean', help: 'all images (nook keeps no intermediate images: the same list)' },
-  { name: 'filter', short: 'f', type: 'string', multiple: true, value: 'KEY=VALUE', help: `only images that match: ${IMAGE_FILTER_KEYS.join(', ')} (docker's filters)` },
+  { name: 'filter', short: 'f', type: 'string', multiple: true, value: 'KEY=VALUE', help: `only images that match: ${IMAGE_FILTER_KEYS.join(', ')} (docker's filters; podman's after= is since=)` },
   { name: 'digests', type: 'boolean', help: 'add a DIGEST column' },
   { name: 'noheading', type: 'boolean', help: "no header row (podman's flag)" },
+  { name: 'sort', type: 'string', value: 'KEY', help: "order by created (default), id, repository, size or tag (podman's flag)" },
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
@@ -59,9 +61,9 @@ const HEADERS: Record<string, string> = {
   Containers: 'CONTAINERS', SharedSize: 'SHARED SIZE', UniqueSize: 'UNIQUE SIZE', VirtualSize: 'VIRTUAL SIZE',
 };
 
-function templateRow(r: Row, full: boolean, now: number): Record<string, unknown> {
+function templateRow(store: ImageStore, r: Row, full: boolean, now: number, refs: Record<string, string>): Record<string, unknown> {
   const size = formatBytes(imageSize(r.record));
-  return {
+  const row = {
     ID: full ? r.record.id : r.record.id.slice(7, 19),
     Repository: r.repository,
     Tag: r.tag,
@@ -74,7 +76,27 @@ function templateRow(r: Row, full: boolean, now: number): Record<string, unknown
     UniqueSize: 'N/A',
     VirtualSize: size,
   };
+  // podman's fields, for templates only ({{json .}} keeps docker's); read when a template asks.
+  const names = () => store.namesOf(r.record.id, refs).filter((n) => !n.includes('@')).map((n) => familiarReference(parseReference(n)));
+  return withTemplateAliases(row, {
+    Labels: () => store.config(r.record).config?.Labels ?? {},
+    Names: names,
+    RepoTags: names,
+    RepoDigests: r.record.repoDigests,
+    Dangling: r.repository === '<none>',
+    ReadOnly: false,
+    IsReadOnly: false,
+  });
 }
+
+/** podman's --sort keys; ties keep the newest first. */
+const SORT_KEYS: Record<string, (a: Row, b: Row) => number> = {
+  created: () => 0,
+  id: (a, b) => a.record.id.localeCompare(b.record.id),
+  repository: (a, b) => a.repository.localeCompare(b.repository),
+  tag: (a, b) => a.tag.localeCompare(b.tag),
+  size: (a, b) => imageSize(b.record) - imageSize(a.record),
+};
 
 /** before=/since=: the created time of the image each names. */
 function timeBounds(f: Filters, store: ImageStore): TimeBounds {
@@ -97,20 +119,25 @@ export async function imagesCommand(argv: string[]): Promise<number> {
   }
   if (positionals.length > 1) throw new UsageError('nook images takes at most one REPOSITORY[:TAG]', 'e.g. nook images busybox');
   const format = parseFormat(flags.format as string | undefined);
-  const filterValues = stringList(flags.filter);
+  // podman's after= is docker's since=.
+  const filterValues = stringList(flags.filter).map((f) => (f.startsWith('after=') ? `since=${f.slice(6)}` : f));
   // docker: `images NAME` is --filter reference=NAME.
   if (positionals[0] !== undefined) filterValues.push(`reference=${positionals[0]}`);
   const filters = parseFilters(filterValues, IMAGE_FILTER_KEYS, 'images');
   checkImageFilters(filters);
   const store = ImageStore.open();
+  const sort = flags.sort as string | undefined;
+  if (sort !== undefined && !SORT_KEYS[sort]) throw new UsageError(`unknown --sort "${sort}"`, `one of: ${Object.keys(SORT_KEYS).join(', ')}`);
   const list = rows(store, filters, timeBounds(filters, store));
+  if (sort) list.sort(SORT_KEYS[sort]); // a stable sort: the newest first among equals
   if (flags.quiet) {
     process.stdout.write([...new Set(list.map((r) => (noTrunc ? r.record.id : r.record.id.slice(7, 19))))].map((id) => `${id}\n`).join(''));
     return 0;
   }
   if (format.kind === 'template') {
     const now = Date.now();
-    let out = await renderTemplate(format, list.map((r) => templateRow(r, noTrunc, now)), { headers: HEADERS });
+    const refs = store.refs();
+    let out = await renderTemplate(format, list.map((r) => templateRow(store, r, noTrunc, now, refs)), { headers: HEADERS });
     if (flags.noheading && format.table) out = out.slice(out.indexOf('\n') + 1);
     process.stdout.write(out);
     return 0;
@@ -118,15 +145,23 @@ export async function imagesCommand(argv: string[]): Promise<number> {
   if (format.kind === 'json') {
     const refs = store.refs();
     const listed = new Set(list.map((r) => r.record.id));
-    const json = store.images().filter((r) => listed.has(r.id)).map((r) => ({
-      Id: r.id,
-      RepoTags: store.namesOf(r.id, refs).filter((n) => !n.includes('@')).map((n) => familiarReference(parseReference(n))),
-      RepoDigests: r.repoDigests,
-      Created: r.created ?? null,
-      Size: imageSize(r),
-      Platform: formatPlatform(r.platform),
-      Layers: r.layers.length,
-    }));
+    const json = store.images().filter((r) => listed.has(r.id)).map((r) => {
+      const tags = store.namesOf(r.id, refs).filter((n) => !n.includes('@'));
+      return {
+        Id: r.id,
+        RepoTags: tags.map((n) => familiarReference(parseReference(n))),
+        RepoDigests: r.repoDigests,
+        Created: r.created ?? null,
+        Size: imageSize(r),
+        Platform: formatPlatform(r.platform),
+        Layers: r.layers.length,
+        // podman's keys: full names, the manifest digest, the labels.
+        Names: tags,
+        Digest: r.manifestDigest,
+        CreatedAt: r.created ?? null,
+        Labels: store.config(r).config?.Labels ?? null,
+      };
+    });
     process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
     return 0;
   }

@@ -15,6 +15,7 @@ import { ImageStore, imageSize } from '../image/store/store';
 import { parseArgs, flagHelp, type FlagSpec } from './args';
 import { parseFormat, renderTemplate, writeOut } from './format';
 import { portMap } from './port';
+import { withTemplateAliases } from './template-aliases';
 import { networkName, type PublishedPort, type SandboxSpec } from '../sandbox/spec';
 import { PRIVATE_NET } from '../sandbox/network/layout';
 
@@ -116,9 +117,10 @@ const INSPECT_FLAGS: readonly FlagSpec[] = [
 function inspectImage(store: ImageStore, ref: string, refs: Record<string, string>): Record<string, unknown> {
   const { record } = requireImage(store, ref);
   const config = store.config(record);
-  return {
+  const repoTags = store.namesOf(record.id, refs).filter((n) => !n.includes('@')).map((n) => familiarReference(parseReference(n)));
+  const data = {
     Id: record.id,
-    RepoTags: store.namesOf(record.id, refs).filter((n) => !n.includes('@')).map((n) => familiarReference(parseReference(n))),
+    RepoTags: repoTags,
     RepoDigests: record.repoDigests,
     Parent: '',
     Comment: '',
@@ -138,6 +140,15 @@ function inspectImage(store: ImageStore, ref: string, refs: Record<string, strin
     IndexDigest: record.indexDigest ?? null,
     Manifest: JSON.parse(fs.readFileSync(store.blobs.path(record.manifestDigest), 'utf8')),
   };
+  // podman image inspect's fields, for templates: its ID is the bare hex, Digest the manifest's.
+  return withTemplateAliases(data, {
+    ID: record.id.slice(7),
+    Digest: record.manifestDigest,
+    Labels: config.config?.Labels ?? null,
+    User: config.config?.User ?? '',
+    ManifestType: record.manifestMediaType,
+    VirtualSize: data.Size,
+  });
 }
 
 export async function inspectCommand(argv: string[]): Promise<number> {

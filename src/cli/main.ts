@@ -20,14 +20,14 @@ Commands:
   push      Upload an image to a registry
   images    List images in the local store
   inspect   Show a container's or an image's details as JSON
-  tag       Give an image another name
+  tag       Give an image other names (untag: take names off)
   rmi       Remove images
   save      Write images to a tar archive (docker-archive or OCI layout)
   load      Read images from such an archive
   import    Make an image from a root filesystem tarball
   commit    Make an image from a container's changes
   history   Show how an image was made
-  image     Image commands: ls, pull, push, rm, tag, inspect, prune, save, load, import, history, build, exists
+  image     Image commands: ls, pull, push, rm, tag, untag, inspect, prune, save, load, import, history, build, exists
   ps        List containers
   logs      Show a detached container's output
   port      List a container's published ports
@@ -61,9 +61,12 @@ ps, images, inspect, info, version and system df take docker's --format:
 json, or a Go template such as '{{.Names}}' or 'table {{.ID}}\\t{{.Status}}'.
 
 Flags:
-  --root DIR  The image store (default $NOOK_ROOT, else $XDG_DATA_HOME/nook)
-  --help      Show this help
-  --version   Show the version
+  --root DIR               The image store (default $NOOK_ROOT, else $XDG_DATA_HOME/nook)
+  --storage-driver DRIVER  overlay (overlayfs over the image layers) or vfs (a copy of them per container)
+  --log-level LEVEL        Log to stderr at trace, debug, info, warn (default), error, fatal or panic
+  -D, --debug              --log-level debug
+  --help                   Show this help
+  -v, --version            Show the version
 
 Exit codes, as docker's: run and exec exit with the command's own status, 125
 when nook fails, 126 when the command cannot be executed, 127 when it is not
@@ -115,6 +118,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   inspect: async () => (await import('./inspect')).inspectCommand,
   rmi: async () => (await import('./rmi')).rmiCommand,
   tag: async () => (await import('./tag')).tagCommand,
+  untag: async () => (await import('./tag')).untagCommand,
   save: async () => (await import('./archive')).saveCommand,
   load: async () => (await import('./archive')).loadCommand,
   import: async () => (await import('./archive')).importCommand,
@@ -156,7 +160,7 @@ const CONTAINER_SUBCOMMANDS: Record<string, string> = {
 
 /** `nook image SUB`: docker's management-command spelling of the image commands. */
 const IMAGE_SUBCOMMANDS: Record<string, string> = {
-  ls: 'images', list: 'images', pull: 'pull', push: 'push', rm: 'rmi', remove: 'rmi', tag: 'tag', inspect: 'inspect',
+  ls: 'images', list: 'images', pull: 'pull', push: 'push', rm: 'rmi', remove: 'rmi', tag: 'tag', untag: 'untag', inspect: 'inspect',
   save: 'save', load: 'load', import: 'import', history: 'history', build: 'build',
 };
 
@@ -165,16 +169,50 @@ function onlyType(type: string, args: string[]): string[] {
   return args.some((a) => a === '--type' || a.startsWith('--type=')) ? args : [`--type=${type}`, ...args];
 }
 
-/** Takes the global `--root DIR` off the front of the arguments; the store reads it from NOOK_ROOT. */
+/** The global flags that take a value (before the command, as docker's and podman's). */
+const GLOBAL_FLAGS = ['--root', '--log-level', '--storage-driver'];
+
+/**
+ * Takes the global flags off the front of the arguments: `--root DIR` (the
+ * store reads it from NOOK_ROOT), `--storage-driver overlay|vfs` (NOOK_OVERLAY),
+ * `--log-level LEVEL` and `-D/--debug` (src/util/log.ts).
+ */
 function globalFlags(argv: string[]): string[] {
   const args = [...argv];
-  while (args[0] === '--root' || args[0]?.startsWith('--root=')) {
-    const a = args.shift()!;
-    const v = a === '--root' ? args.shift() : a.slice(7);
-    if (!v) throw new FlagError('--root needs a directory', 'e.g. nook --root /scratch/nook pull debian:12');
-    process.env.NOOK_ROOT = require('node:path').resolve(v);
+  let level: string | undefined;
+  let debug = false;
+  for (;;) {
+    const a = args[0];
+    if (a === '-D' || a === '--debug') {
+      args.shift();
+      debug = true;
+      continue;
+    }
+    const flag = GLOBAL_FLAGS.find((f) => a === f || a?.startsWith(`${f}=`));
+    if (!flag) break;
+    args.shift();
+    const v = a === flag ? args.shift() : a.slice(flag.length + 1);
+    if (!v) throw new FlagError(`${flag} needs a value`, 'e.g. nook --root /scratch/nook pull debian:12, nook --log-level debug info');
+    if (flag === '--root') process.env.NOOK_ROOT = require('node:path').resolve(v);
+    else if (flag === '--storage-driver') process.env.NOOK_OVERLAY = storageDriver(v);
+    else level = v;
+  }
+  if (debug) level = 'debug'; // docker's: -D wins over --log-level
+  if (level !== undefined) {
+    const log = require('../util/log') as typeof import('../util/log');
+    if (!log.isLogLevel(level)) throw new NookError(`log level "${level}" is not supported`, { hint: `choose from: ${log.LOG_LEVELS.join(', ')}`, exitCode: 1 });
+    log.setLogLevel(level);
+    if (log.logEnabled('debug')) process.env.NOOK_DEBUG ??= '1';
+    log.logStartup(level, argv);
   }
   return args;
+}
+
+/** podman's --storage-driver: overlay (overlayfs over the layers), vfs (a private copy of them, nook's copy mode). */
+function storageDriver(v: string): string {
+  if (v === 'overlay') return 'overlay';
+  if (v === 'vfs') return 'copy';
+  throw new FlagError(`unknown storage driver "${v}"`, 'nook has overlay (overlayfs over the image layers) and vfs (a private copy of them per container)');
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -214,8 +252,9 @@ async function main(argv: string[]): Promise<number> {
   if (cmd !== undefined && COMMANDS[cmd]) return (await COMMANDS[cmd]())(rest);
   switch (cmd) {
     case '--version':
+    case '-v':
     case 'version':
-      if (cmd === 'version' && rest.length) return (await import('./version')).versionCommand(rest, VERSION);
+      if (cmd === 'version') return (await import('./version')).versionCommand(rest, VERSION);
       process.stdout.write(`nook version ${VERSION}\n`);
       return 0;
     case undefined:

@@ -1,6 +1,7 @@
 /**
- * `nook version [--format json|TEMPLATE]`. Plain `nook version` and
- * `nook --version` are answered in main.ts without loading this module.
+ * `nook version [--format json|TEMPLATE]`: docker version's Client and
+ * Server sections. `nook --version` (one line) is answered in main.ts
+ * without loading this module.
  */
 import os = require('node:os');
 import { parseArgs, flagHelp, type FlagSpec } from './args';
@@ -28,6 +29,19 @@ export async function versionCommand(argv: string[], version: string): Promise<n
   };
   if (format.kind === 'json') writeOut(`${JSON.stringify(data)}\n`);
   else if (format.kind === 'template') writeOut(await renderTemplate({ ...format, table: false }, [data]));
-  else writeOut(`nook version ${version}\n`);
+  else writeOut(versionText(data));
   return 0;
+}
+
+/** docker version's layout: "Client: NAME", then " Key:  value" lines aligned, a Server section with its Engine. */
+function versionText(data: { Client: Record<string, unknown>; Server: Record<string, unknown> }): string {
+  const lines = (indent: string, pairs: [string, unknown][]) => pairs.map(([k, v]) => `${indent}${`${k}:`.padEnd(19 - indent.length)}${String(v)}\n`).join('');
+  const c = data.Client;
+  const sv = data.Server;
+  return (
+    `Client: ${(c.Platform as { Name: string }).Name}\n` +
+    lines(' ', [['Version', c.Version], ['Node version', `v${String(c.NodeVersion)}`], ['OS/Arch', `${String(c.Os)}/${String(c.Arch)}`]]) +
+    `\nServer: ${(sv.Platform as { Name: string }).Name}\n Engine:\n` +
+    lines('  ', [['Version', sv.Version], ['Kernel version', sv.KernelVersion], ['OS/Arch', `${String(sv.Os)}/${String(sv.Arch)}`]])
+  );
 }

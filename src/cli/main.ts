@@ -175,7 +175,7 @@ const GLOBAL_FLAGS = ['--root', '--log-level', '--storage-driver'];
 /**
  * Takes the global flags off the front of the arguments: `--root DIR` (the
  * store reads it from NOOK_ROOT), `--storage-driver overlay|vfs` (NOOK_OVERLAY),
- * `--log-level LEVEL` and `-D/--debug` (src/util/log.ts).
+ * `--log-level LEVEL` and `-D/--debug` (src/util/log.ts; debug also sets NOOK_DEBUG).
  */
 function globalFlags(argv: string[]): string[] {
   const args = [...argv];
@@ -203,7 +203,7 @@ function globalFlags(argv: string[]): string[] {
     if (!log.isLogLevel(level)) throw new NookError(`log level "${level}" is not supported`, { hint: `choose from: ${log.LOG_LEVELS.join(', ')}`, exitCode: 1 });
     log.setLogLevel(level);
     if (log.logEnabled('debug')) process.env.NOOK_DEBUG ??= '1';
-    log.logStartup(level, argv);
+    (require('./log-startup') as typeof import('./log-startup')).logStartup(level, argv);
   }
   return args;
 }

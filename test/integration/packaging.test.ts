@@ -21,8 +21,8 @@ function copyOfNook(): string {
 }
 
 describe('the command line', () => {
-  it('--version and version print the version', async () => {
-    for (const arg of ['--version', 'version']) {
+  it('--version and -v print the version', async () => {
+    for (const arg of ['--version', '-v']) {
       const r = await runNook([arg]);
       expect(r.code, show(r)).toBe(0);
       expect(r.stdout).toBe(`nook version ${VERSION}\n`);

@@ -34,7 +34,7 @@ interface Row {
 
 export async function historyCommand(argv: string[]): Promise<number> {
   const noTrunc = argv.includes('--no-trunc');
-  const { flags, positionals } = parseArgs(argv.filter((a) => a !== '--no-trunc'), FLAGS, 'history');
+  const { flags, positionals } = parseArgs(argv.filter((a) => a !== '--no-trunc'), FLAGS, 'history', { interleaved: true });
   if (flags.help) {
     process.stdout.write(`Usage: nook history [FLAGS] IMAGE\n\nShows how an image was made, newest step first.\n\nFlags:\n${flagHelp(FLAGS)}\n`);
     return 0;

@@ -152,7 +152,7 @@ function inspectImage(store: ImageStore, ref: string, refs: Record<string, strin
 }
 
 export async function inspectCommand(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, INSPECT_FLAGS, 'inspect');
+  const { flags, positionals } = parseArgs(argv, INSPECT_FLAGS, 'inspect', { interleaved: true });
   if (flags.help || !positionals.length) {
     if (!positionals.length && !flags.help) throw new UsageError('nook inspect needs at least one container or image', 'e.g. nook inspect debian:12');
     writeOut(`Usage: nook inspect [FLAGS] CONTAINER|IMAGE...\n\nPrints containers' state, config and mounts, or images' config, layers and manifest, as JSON\n(keys as docker's), or each through a Go template.\n\nFlags:\n${flagHelp(INSPECT_FLAGS)}\n`);

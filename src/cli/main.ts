@@ -65,6 +65,7 @@ Flags:
   --storage-driver DRIVER  overlay (overlayfs over the image layers) or vfs (a copy of them per container)
   --log-level LEVEL        Log to stderr at trace, debug, info, warn (default), error, fatal or panic
   -D, --debug              --log-level debug
+  --config DIR             docker's client config directory, for its config.json (also DOCKER_CONFIG)
   --help                   Show this help
   -v, --version            Show the version
 
@@ -170,12 +171,13 @@ function onlyType(type: string, args: string[]): string[] {
 }
 
 /** The global flags that take a value (before the command, as docker's and podman's). */
-const GLOBAL_FLAGS = ['--root', '--log-level', '--storage-driver'];
+const GLOBAL_FLAGS = ['--root', '--log-level', '--storage-driver', '--config'];
 
 /**
  * Takes the global flags off the front of the arguments: `--root DIR` (the
  * store reads it from NOOK_ROOT), `--storage-driver overlay|vfs` (NOOK_OVERLAY),
- * `--log-level LEVEL` and `-D/--debug` (src/util/log.ts; debug also sets NOOK_DEBUG).
+ * `--log-level LEVEL` and `-D/--debug` (src/util/log.ts; debug also sets NOOK_DEBUG),
+ * docker's `--config DIR` (DOCKER_CONFIG: where its config.json with credentials is).
  */
 function globalFlags(argv: string[]): string[] {
   const args = [...argv];
@@ -195,6 +197,7 @@ function globalFlags(argv: string[]): string[] {
     if (!v) throw new FlagError(`${flag} needs a value`, 'e.g. nook --root /scratch/nook pull debian:12, nook --log-level debug info');
     if (flag === '--root') process.env.NOOK_ROOT = require('node:path').resolve(v);
     else if (flag === '--storage-driver') process.env.NOOK_OVERLAY = storageDriver(v);
+    else if (flag === '--config') process.env.DOCKER_CONFIG = require('node:path').resolve(v);
     else level = v;
   }
   if (debug) level = 'debug'; // docker's: -D wins over --log-level

@@ -12,7 +12,7 @@ import { parseArgs, flagHelp, type FlagSpec } from './args';
 const HELP_FLAGS: readonly FlagSpec[] = [{ name: 'help', type: 'boolean', help: 'show this help' }];
 
 export async function tagCommand(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, HELP_FLAGS, 'tag');
+  const { flags, positionals } = parseArgs(argv, HELP_FLAGS, 'tag', { interleaved: true });
   if (flags.help) {
     process.stdout.write(`Usage: nook tag SOURCE TARGET [TARGET...]\n\nGives an image more names.\n\nFlags:\n${flagHelp(HELP_FLAGS)}\n`);
     return 0;
@@ -32,7 +32,7 @@ export async function tagCommand(argv: string[]): Promise<number> {
 }
 
 export async function untagCommand(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, HELP_FLAGS, 'untag');
+  const { flags, positionals } = parseArgs(argv, HELP_FLAGS, 'untag', { interleaved: true });
   if (flags.help) {
     process.stdout.write(`Usage: nook untag IMAGE [NAME...]\n\nTakes names off an image (all its names when none is given); the image stays, as <none>.\n\nFlags:\n${flagHelp(HELP_FLAGS)}\n`);
     return 0;

@@ -12,6 +12,7 @@ import { scratchDir } from '../helpers/files';
 import { rootOnlyImage } from '../helpers/images';
 import { show } from '../helpers/nook';
 import { importBase } from '../helpers/build';
+import { pushImage, startRegistry } from '../helpers/registry';
 import { need } from '../helpers/users';
 
 const VERSION = JSON.parse(fs.readFileSync(path.join(__dirname, '../../package.json'), 'utf8')).version as string;
@@ -69,6 +70,25 @@ describe('global flags', () => {
     expect(await ok(e, ['--storage-driver=vfs', '--root', empty, 'images'])).toMatch(/^REPOSITORY +TAG +IMAGE ID +CREATED +SIZE\n$/);
   });
 
+  it("--config DIR is docker's: pulls read DIR/config.json's credentials", async (ctx) => {
+    const e = env(need(ctx, 'sub'));
+    const reg = await startRegistry({ auth: 'htpasswd' });
+    try {
+      await pushImage(reg.host, 'nook/private', 'latest', rootOnlyImage('private'), reg.pushOpts);
+      const ref = `${reg.host}/nook/private:latest`;
+      const dir = scratchDir(e.user, 'dockercfg-');
+      fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from('alice:wonderland').toString('base64') } } }));
+      fs.chmodSync(path.join(dir, 'config.json'), 0o644);
+      const noHome = { ...e.opts.env!, XDG_CONFIG_HOME: scratchDir(e.user, 'xdg-') };
+      const denied = await e.nook(['pull', '--tls-verify=false', ref], { env: noHome });
+      expect(denied.code, show(denied)).toBe(1);
+      const r = await e.nook(['--config', dir, 'pull', '-q', '--tls-verify=false', ref], { env: noHome });
+      expect(r.code, show(r)).toBe(0);
+    } finally {
+      await reg.stop();
+    }
+  });
+
   it("info has podman's Host section and Store keys", async (ctx) => {
     const e = env(need(ctx, 'sub'));
     const info = JSON.parse(await ok(e, ['info', '--format', 'json'])) as Record<string, any>;
@@ -103,6 +123,9 @@ describe('image fields and commands', () => {
     expect(labelled.Digest).toMatch(/^sha256:[0-9a-f]{64}$/);
 
     expect(await ok(e, ['inspect', '--format', '{{.ID}}', 'pod/labelled:2'])).toBe(`${hex}\n`);
+    // Flags after the arguments, as docker's (and podman's) parser takes them.
+    expect(await ok(e, ['image', 'inspect', hex, '--format', '{{.ID}}'])).toBe(`${hex}\n`);
+    expect((await ok(e, ['history', 'pod/labelled:2', '-q', '--no-trunc'])).split('\n')[0]).toBe(id);
     const manifest = JSON.parse(await ok(e, ['image', 'inspect', '--format', '{{json .Manifest}}', hex])) as unknown;
     const digest = (await ok(e, ['image', 'inspect', '--format', '{{.Digest}}', hex])).trim();
     expect(digest).toMatch(/^sha256:/);

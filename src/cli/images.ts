@@ -77,12 +77,14 @@ function templateRow(store: ImageStore, r: Row, full: boolean, now: number, refs
     VirtualSize: size,
   };
   // podman's fields, for templates only ({{json .}} keeps docker's); read when a template asks.
-  const names = () => store.namesOf(r.record.id, refs).filter((n) => !n.includes('@')).map((n) => familiarReference(parseReference(n)));
+  // Its Names and History are full names ("docker.io/library/debian:12"), as podman prints them.
+  const names = () => store.namesOf(r.record.id, refs).filter((n) => !n.includes('@'));
   return withTemplateAliases(row, {
     Labels: () => store.config(r.record).config?.Labels ?? {},
     Names: names,
-    RepoTags: names,
+    RepoTags: () => names().map((n) => familiarReference(parseReference(n))),
     RepoDigests: r.record.repoDigests,
+    History: () => store.namesHistory(r.record.id).join(', '),
     Dangling: r.repository === '<none>',
     ReadOnly: false,
     IsReadOnly: false,

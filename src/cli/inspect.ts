@@ -148,6 +148,7 @@ function inspectImage(store: ImageStore, ref: string, refs: Record<string, strin
     User: config.config?.User ?? '',
     ManifestType: record.manifestMediaType,
     VirtualSize: data.Size,
+    NamesHistory: store.namesHistory(record.id),
   });
 }
 

@@ -63,7 +63,7 @@ json, or a Go template such as '{{.Names}}' or 'table {{.ID}}\\t{{.Status}}'.
 Flags:
   --root DIR               The image store (default $NOOK_ROOT, else $XDG_DATA_HOME/nook)
   --storage-driver DRIVER  overlay (overlayfs over the image layers) or vfs (a copy of them per container)
-  --log-level LEVEL        Log to stderr at trace, debug, info, warn (default), error, fatal or panic
+  -l, --log-level LEVEL    Log to stderr at trace, debug, info, warn (default), error, fatal or panic
   -D, --debug              --log-level debug
   --config DIR             docker's client config directory, for its config.json (also DOCKER_CONFIG)
   --help                   Show this help
@@ -171,7 +171,7 @@ function onlyType(type: string, args: string[]): string[] {
 }
 
 /** The global flags that take a value (before the command, as docker's and podman's). */
-const GLOBAL_FLAGS = ['--root', '--log-level', '--storage-driver', '--config'];
+const GLOBAL_FLAGS = ['--root', '--log-level', '-l', '--storage-driver', '--config'];
 
 /**
  * Takes the global flags off the front of the arguments: `--root DIR` (the
@@ -198,7 +198,7 @@ function globalFlags(argv: string[]): string[] {
     if (flag === '--root') process.env.NOOK_ROOT = require('node:path').resolve(v);
     else if (flag === '--storage-driver') process.env.NOOK_OVERLAY = storageDriver(v);
     else if (flag === '--config') process.env.DOCKER_CONFIG = require('node:path').resolve(v);
-    else level = v;
+    else level = v; // --log-level, docker's -l
   }
   if (debug) level = 'debug'; // docker's: -D wins over --log-level
   if (level !== undefined) {

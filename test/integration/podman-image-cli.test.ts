@@ -113,8 +113,13 @@ describe('image fields and commands', () => {
     const hex = id.slice(7);
 
     expect(await ok(e, ['images', 'pod/labelled', '--format', '{{.Labels.created_by}} {{.Names}} {{.Dangling}} {{.ReadOnly}} {{.ID | upper}}'])).toBe(
-      `me [pod/labelled:2] false false ${hex.slice(0, 12).toUpperCase()}\n`,
+      `me [docker.io/pod/labelled:2] false false ${hex.slice(0, 12).toUpperCase()}\n`,
     );
+    // .History: the names the image has had (podman's NamesHistory), now first.
+    await ok(e, ['tag', 'pod/labelled:2', 'pod/other']);
+    await ok(e, ['rmi', 'pod/other']);
+    expect(await ok(e, ['images', 'pod/labelled', '--format', '{{.History}}'])).toBe('docker.io/pod/labelled:2, docker.io/pod/other:latest\n');
+    expect(await ok(e, ['inspect', '--format', '{{json .NamesHistory}}', 'pod/labelled:2'])).toBe('["docker.io/pod/labelled:2","docker.io/pod/other:latest"]\n');
     // {{json .}} stays docker's.
     expect(Object.keys(JSON.parse(await ok(e, ['images', 'pod/labelled', '--format', '{{json .}}'])))).not.toContain('Names');
     const json = JSON.parse(await ok(e, ['images', '--format', 'json'])) as Record<string, any>[];

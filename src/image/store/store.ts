@@ -5,7 +5,8 @@
  *   layers/<hex>/           a layer extracted for overlayfs, named by its diff_id
  *   l/<16 hex>              short links to layers/, so that long lowerdir lists fit a mount's option page
  *   images/<hex>.json       one image (named by its config digest, docker's IMAGE ID), written last
- *   refs.json               names ("docker.io/library/debian:12") → image id
+ *   refs.json               names ("docker.io/library/debian:12") → image id, and each
+ *                           image's names history (podman's NamesHistory)
  *   containers/<id>/        a running container's writable layer, and its lock
  *
  * Everything appears by rename, so readers see whole files and whole layers
@@ -57,6 +58,8 @@ export function imageSize(r: ImageRecord): number {
 interface RefsFile {
   version: 1;
   refs: Record<string, string>;
+  /** Image id → the names it has had, its current names first, then older ones, newest first. */
+  namesHistory?: Record<string, string[]>;
 }
 
 const hex = (digest: string) => digest.slice(digest.indexOf(':') + 1);
@@ -158,12 +161,30 @@ export class ImageStore {
     return readJson<RefsFile>(this.p('refs.json'), { version: 1, refs: {} }).refs;
   }
 
-  /** Changes refs.json under its lock; `fn` edits the map in place. */
+  /** The names an image has had (podman's NamesHistory): its current names first, then older ones, newest first. */
+  namesHistory(id: string): string[] {
+    return readJson<RefsFile>(this.p('refs.json'), { version: 1, refs: {} }).namesHistory?.[id] ?? [];
+  }
+
+  /**
+   * Changes refs.json under its lock; `fn` edits the map in place. The names
+   * history of each image whose names changed is brought up to date, as
+   * podman's store does it: its names now, then the history before, once each.
+   */
   updateRefs<T>(fn: (refs: Record<string, string>) => T): Promise<T> {
     return withLock(this.p('refs.lock'), () => {
-      const refs = this.refs();
+      const file = readJson<RefsFile>(this.p('refs.json'), { version: 1, refs: {} });
+      const refs = file.refs;
+      const before = { ...refs };
       const out = fn(refs);
-      writeFileAtomic(this.p('refs.json'), `${JSON.stringify({ version: 1, refs }, null, 2)}\n`);
+      const history = file.namesHistory ?? {};
+      const changed = new Set<string>();
+      for (const [name, id] of Object.entries(refs)) if (before[name] !== id) changed.add(id);
+      for (const [name, id] of Object.entries(before)) if (refs[name] !== id) changed.add(id);
+      for (const id of changed) history[id] = [...new Set([...this.namesOf(id, refs), ...(history[id] ?? [])])];
+      // An image that is gone takes its history with it.
+      for (const id of Object.keys(history)) if (!fs.existsSync(this.p('images', `${hex(id)}.json`))) delete history[id];
+      writeFileAtomic(this.p('refs.json'), `${JSON.stringify({ version: 1, refs, namesHistory: history }, null, 2)}\n`);
       return out;
     });
   }

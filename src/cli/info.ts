@@ -26,7 +26,7 @@ function outline(data: Record<string, unknown>, indent = ''): string {
   let out = '';
   for (const [k, v] of Object.entries(data)) {
     if (v !== null && typeof v === 'object' && !Array.isArray(v)) out += `${indent}${k}:\n${outline(v as Record<string, unknown>, `${indent} `)}`;
-    else out += `${indent}${k}: ${k === 'MemTotal' && typeof v === 'number' ? formatBytes(v) : scalar(v)}\n`;
+    else out += `${indent}${k}: ${(k === 'MemTotal' || k === 'MemFree') && typeof v === 'number' ? formatBytes(v) : scalar(v)}\n`;
   }
   return out;
 }

@@ -10,7 +10,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { env, ok, type Env } from '../helpers/containers';
 import { scratchDir } from '../helpers/files';
 import { rootOnlyImage } from '../helpers/images';
-import { show } from '../helpers/nook';
+import { rootfs, show } from '../helpers/nook';
 import { importBase } from '../helpers/build';
 import { pushImage, startRegistry } from '../helpers/registry';
 import { need } from '../helpers/users';
@@ -56,6 +56,11 @@ describe('global flags', () => {
     expect(await levels(['--debug', '--log-level=panic'])).toEqual(['debug', 'info']);
     const debug = await e.nook(['--log-level=debug', 'info', '--format', '{{.OSType}}']);
     expect(debug.stderr).toContain(`image store ${e.store}`);
+    // What debug turns on for nook (NOOK_DEBUG) stays out of the container.
+    const run = await e.nook(['-D', 'run', '--rm', '--rootfs', rootfs(), '--', 'env']);
+    expect(run.code, show(run)).toBe(0);
+    expect(run.stdout).not.toMatch(/NOOK/);
+    expect(run.stderr).toMatch(/ level=debug /);
   });
 
   it('--storage-driver vfs is the copy mode, overlay overlayfs; others are refused', async () => {

@@ -5,12 +5,14 @@
  * exits with its status. -i cannot be honoured: a started container's
  * stdin is /dev/null (no daemon holds a pipe to it), and nook says so.
  */
-import { NookError, UsageError } from '../errors';
+import { FlagError, NookError, UsageError } from '../errors';
 import { startDetached } from '../container/lifecycle';
-import { listContainers } from '../container/status';
+import { listContainers, liveState } from '../container/status';
 import { ContainerStore, type ContainerDir } from '../container/state';
 import { FileLock } from '../util/lock';
 import { asStatusOne, eachContainer, parseCommand, say } from './container-refs';
+import { stringList } from './args';
+import { CONTAINER_FILTER_KEYS, checkContainerFilters, matchContainer, parseFilters } from './filters';
 
 /** Starts the container unless it runs already; false when it did. Its lock goes to the supervisor. */
 export async function startOne(store: ContainerStore, dir: ContainerDir): Promise<boolean> {
@@ -27,13 +29,39 @@ export async function startOne(store: ContainerStore, dir: ContainerDir): Promis
   return true;
 }
 
+/** podman's restart-policy= filter values ("none": no policy given, which in nook is "no"). */
+const RESTART_POLICIES = ['no', 'none', 'always', 'on-failure', 'unless-stopped'];
+
+/** podman's start --filter: the container filters of ps, and restart-policy=. */
+function startFilter(values: string[], store: ContainerStore): ((dir: ContainerDir) => boolean) | undefined {
+  if (!values.length) return undefined;
+  const filters = parseFilters(values, [...CONTAINER_FILTER_KEYS, 'restart-policy'], 'start');
+  checkContainerFilters(filters);
+  const policies = filters.get('restart-policy');
+  filters.delete('restart-policy');
+  for (const v of policies ?? []) if (!RESTART_POLICIES.includes(v)) throw new FlagError(`${v} invalid restart policy`);
+  const at = (key: string) => (filters.has(key) ? store.resolve(filters.get(key)![0]).config().created : undefined);
+  const bounds = { before: at('before'), since: at('since') };
+  return (dir) => {
+    const config = dir.config();
+    const state = liveState(dir);
+    if (policies && !policies.some((v) => (v === 'none' ? 'no' : v) === config.restart.name)) return false;
+    return matchContainer(
+      filters,
+      { id: config.id, name: config.name, labels: config.labels, status: state.display, exitCode: state.exitCode, created: config.created, fromImage: (r) => r === config.image },
+      bounds,
+    );
+  };
+}
+
 export async function startCommand(argv: string[]): Promise<number> {
   const p = parseCommand(
     argv,
     [
       { name: 'attach', short: 'a', type: 'boolean', help: "show the container's output until it exits, and exit with its status" },
       { name: 'interactive', short: 'i', type: 'boolean', help: "attach stdin: not possible in nook (a started container's stdin is /dev/null)" },
-      { name: 'all', type: 'boolean', help: 'start every container that is not running (podman\'s)' },
+      { name: 'all', type: 'boolean', help: "start every container that is not running, and print their ids (podman's)" },
+      { name: 'filter', short: 'f', type: 'string', multiple: true, value: 'KEY=VALUE', help: `only the containers (named, or with --all) that match: ps's filters and restart-policy= (podman's)` },
     ],
     'start',
     '[-a] CONTAINER... | --all',
@@ -45,28 +73,46 @@ export async function startCommand(argv: string[]): Promise<number> {
       exitCode: 1,
       hint: 'use nook start -a for its output, or nook run -i for a container that reads your input',
     });
-  if (p.flags.all && p.positionals.length) throw new UsageError('nook start --all takes no container names', 'give either --all or names');
+  // podman's words, for podman's flag.
+  if (p.flags.all && p.positionals.length) throw new FlagError('either start all containers or the container(s) provided in the arguments');
   const store = ContainerStore.open();
-  const refs = p.flags.all
-    ? listContainers(store).filter((l) => l.state.display === 'created' || l.state.display === 'exited').map((l) => l.config.id)
-    : p.positionals;
-  if (!refs.length && !p.flags.all) throw new UsageError('nook start needs at least one container', 'e.g. nook start web (see nook ps -a), or nook start --all');
-  if (p.flags.attach) {
-    if (refs.length > 1) throw new NookError('you cannot start and attach multiple containers at once', { exitCode: 1 });
-    let dir: ContainerDir;
-    try {
-      dir = store.resolve(refs[0]);
-    } catch (e) {
-      throw e instanceof NookError ? asStatusOne(e) : e;
-    }
-    if (!dir.config().detached)
-      throw new NookError(`container ${refs[0]} was run in the foreground and keeps no log to attach to`, { exitCode: 1, hint: 'start it without -a' });
-    const { attachOutput } = await import('./attach');
-    // Already running: docker start -a attaches to it.
-    return attachOutput(store, dir, { start: async () => void (await startOne(store, dir)), sigProxy: true });
+  const filter = startFilter(stringList(p.flags.filter), store);
+  if (p.flags.all) {
+    const refs = listContainers(store)
+      .filter((l) => (l.state.display === 'created' || l.state.display === 'exited') && (!filter || filter(l.dir)))
+      .map((l) => l.config.id);
+    if (p.flags.attach && refs.length > 1) throw new NookError('you cannot start and attach multiple containers at once', { exitCode: 1 });
+    if (!p.flags.attach || !refs.length)
+      return eachContainer(refs, async (_store, dir) => {
+        await startOne(store, dir);
+        say(dir.id); // podman prints the full ids for --all
+      });
+    return startAttached(store, refs[0]);
   }
-  return eachContainer(refs, async (_store, dir, ref) => {
+  if (!p.positionals.length) throw new UsageError('nook start needs at least one container', 'e.g. nook start web (see nook ps -a), or nook start --all');
+  if (p.flags.attach) {
+    if (p.positionals.length > 1) throw new NookError('you cannot start and attach multiple containers at once', { exitCode: 1 });
+    return startAttached(store, p.positionals[0], filter);
+  }
+  return eachContainer(p.positionals, async (_store, dir, ref) => {
+    if (filter && !filter(dir)) return;
     await startOne(store, dir);
-    say(p.flags.all ? dir.id.slice(0, 12) : ref);
+    say(ref);
   });
+}
+
+/** docker start -a: starts it (unless it runs already) and shows its output until it exits, exiting with its status. */
+async function startAttached(store: ContainerStore, ref: string, filter?: (dir: ContainerDir) => boolean): Promise<number> {
+  let dir: ContainerDir;
+  try {
+    dir = store.resolve(ref);
+  } catch (e) {
+    throw e instanceof NookError ? asStatusOne(e) : e;
+  }
+  if (filter && !filter(dir)) return 0;
+  if (!dir.config().detached)
+    throw new NookError(`container ${ref} was run in the foreground and keeps no log to attach to`, { exitCode: 1, hint: 'start it without -a' });
+  const { attachOutput } = await import('./attach');
+  // Already running: docker start -a attaches to it.
+  return attachOutput(store, dir, { start: async () => void (await startOne(store, dir)), sigProxy: true });
 }

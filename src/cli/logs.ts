@@ -7,7 +7,7 @@
  */
 import { FlagError, NookError, UsageError } from '../errors';
 import { untilReleased } from '../container/control';
-import { printLogs } from '../container/logs';
+import { logFiles, printLogs } from '../container/logs';
 import { ContainerStore, type ContainerDir } from '../container/state';
 import { parseArgs, flagHelp, type FlagSpec } from './args';
 import { untilTime } from './filters';
@@ -33,7 +33,8 @@ export function logTime(value: string, flag: string, now = Date.now()): number {
 /** The container's log, or why it has none. */
 function withLog(store: ContainerStore, ref: string): ContainerDir {
   const dir = store.resolve(ref);
-  if (!dir.config().detached)
+  // Run in the foreground, and never started since (nook start runs it under a supervisor, which logs).
+  if (!dir.config().detached && !logFiles(dir.dir).length)
     throw new NookError(`container ${ref} ran in the foreground: its output went to the terminal, and nook kept no log`, {
       hint: 'run it with -d to keep its output for nook logs',
     });

@@ -110,8 +110,10 @@ async function startAttached(store: ContainerStore, ref: string, filter?: (dir: 
     throw e instanceof NookError ? asStatusOne(e) : e;
   }
   if (filter && !filter(dir)) return 0;
-  if (!dir.config().detached)
-    throw new NookError(`container ${ref} was run in the foreground and keeps no log to attach to`, { exitCode: 1, hint: 'start it without -a' });
+  // Run in the foreground by another nook right now: its output goes to that nook's terminal. Stopped, it starts
+  // under a supervisor like any other, which logs its output.
+  if (!dir.config().detached && dir.isHeld())
+    throw new NookError(`container ${ref} runs in the foreground: its output goes to the terminal of the nook that runs it`, { exitCode: 1 });
   const { attachOutput } = await import('./attach');
   // Already running: docker start -a attaches to it.
   return attachOutput(store, dir, { start: async () => void (await startOne(store, dir)), sigProxy: true });

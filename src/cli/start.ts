@@ -2,11 +2,14 @@
  * `nook start [-a] CONTAINER...` and `start --all` (podman's): starts
  * created or exited containers under a supervisor, detached. With -a, as
  * docker start -a, it shows the container's output until it exits and
- * exits with its status. -i cannot be honoured: a started container's
- * stdin is /dev/null (no daemon holds a pipe to it), and nook says so.
+ * exits with its status. -i is as -a for a container created without -i
+ * (docker attaches stdin only to one created with it); for one created with
+ * -i it cannot be honoured: a started container's stdin is /dev/null (no
+ * daemon holds a pipe to it), and nook says so.
  */
 import { FlagError, NookError, UsageError } from '../errors';
 import { startDetached } from '../container/lifecycle';
+import { storedRequest } from '../container/spec-codec';
 import { listContainers, liveState } from '../container/status';
 import { ContainerStore, type ContainerDir } from '../container/state';
 import { FileLock } from '../util/lock';
@@ -59,7 +62,7 @@ export async function startCommand(argv: string[]): Promise<number> {
     argv,
     [
       { name: 'attach', short: 'a', type: 'boolean', help: "show the container's output until it exits, and exit with its status" },
-      { name: 'interactive', short: 'i', type: 'boolean', help: "attach stdin: not possible in nook (a started container's stdin is /dev/null)" },
+      { name: 'interactive', short: 'i', type: 'boolean', help: "attach stdin: as -a for a container created without -i (docker's rule); not possible for one created with -i (its stdin is /dev/null)" },
       { name: 'all', type: 'boolean', help: "start every container that is not running, and print their ids (podman's)" },
       { name: 'filter', short: 'f', type: 'string', multiple: true, value: 'KEY=VALUE', help: `only the containers (named, or with --all) that match: ps's filters and restart-policy= (podman's)` },
     ],
@@ -68,11 +71,8 @@ export async function startCommand(argv: string[]): Promise<number> {
     'Starts created or stopped containers, detached.',
   );
   if (!p) return 0;
-  if (p.flags.interactive)
-    throw new NookError("nook start -i: cannot attach stdin: a started container's stdin is /dev/null (nook has no daemon to hold a pipe to it)", {
-      exitCode: 1,
-      hint: 'use nook start -a for its output, or nook run -i for a container that reads your input',
-    });
+  // docker start -i attaches stdin only to a container created with -i, and output in any case (as -a).
+  const attach = Boolean(p.flags.attach || p.flags.interactive);
   // podman's words, for podman's flag.
   if (p.flags.all && p.positionals.length) throw new FlagError('either start all containers or the container(s) provided in the arguments');
   const store = ContainerStore.open();
@@ -81,18 +81,18 @@ export async function startCommand(argv: string[]): Promise<number> {
     const refs = listContainers(store)
       .filter((l) => (l.state.display === 'created' || l.state.display === 'exited') && (!filter || filter(l.dir)))
       .map((l) => l.config.id);
-    if (p.flags.attach && refs.length > 1) throw new NookError('you cannot start and attach multiple containers at once', { exitCode: 1 });
-    if (!p.flags.attach || !refs.length)
+    if (attach && refs.length > 1) throw new NookError('you cannot start and attach multiple containers at once', { exitCode: 1 });
+    if (!attach || !refs.length)
       return eachContainer(refs, async (_store, dir) => {
         await startOne(store, dir);
         say(dir.id); // podman prints the full ids for --all
       });
-    return startAttached(store, refs[0]);
+    return startAttached(store, refs[0], Boolean(p.flags.interactive));
   }
   if (!p.positionals.length) throw new UsageError('nook start needs at least one container', 'e.g. nook start web (see nook ps -a), or nook start --all');
-  if (p.flags.attach) {
+  if (attach) {
     if (p.positionals.length > 1) throw new NookError('you cannot start and attach multiple containers at once', { exitCode: 1 });
-    return startAttached(store, p.positionals[0], filter);
+    return startAttached(store, p.positionals[0], Boolean(p.flags.interactive), filter);
   }
   return eachContainer(p.positionals, async (_store, dir, ref) => {
     if (filter && !filter(dir)) return;
@@ -102,13 +102,18 @@ export async function startCommand(argv: string[]): Promise<number> {
 }
 
 /** docker start -a: starts it (unless it runs already) and shows its output until it exits, exiting with its status. */
-async function startAttached(store: ContainerStore, ref: string, filter?: (dir: ContainerDir) => boolean): Promise<number> {
+async function startAttached(store: ContainerStore, ref: string, stdin: boolean, filter?: (dir: ContainerDir) => boolean): Promise<number> {
   let dir: ContainerDir;
   try {
     dir = store.resolve(ref);
   } catch (e) {
     throw e instanceof NookError ? asStatusOne(e) : e;
   }
+  if (stdin && storedRequest(dir.config().spec)?.request.process.interactive)
+    throw new NookError("nook start -i: cannot attach stdin: a started container's stdin is /dev/null (nook has no daemon to hold a pipe to it)", {
+      exitCode: 1,
+      hint: 'use nook start -a for its output, or nook run -i for a container that reads your input',
+    });
   if (filter && !filter(dir)) return 0;
   // Run in the foreground by another nook right now: its output goes to that nook's terminal. Stopped, it starts
   // under a supervisor like any other, which logs its output.

@@ -101,13 +101,18 @@ describe('create and start', () => {
     expect((await ok(e, ['logs', 'a'])).split('\n')).toEqual(['out', 'out', '']);
   });
 
-  it('start -i says that stdin cannot be attached; start -a of several, and of none that exists, fail with exit 1', async () => {
+  it('start -i says that stdin cannot be attached to a container created with -i, and is -a for others (docker\'s rule); start -a of several, and of none that exists, fail with exit 1', async () => {
     const e = cleanEnv();
-    await create(e, ['--name', 'i'], ['cat']);
+    await create(e, ['--name', 'i', '-i'], ['cat']);
     const r = await e.nook(['start', '-i', 'i']);
     expect(r.code, show(r)).toBe(1);
     expect(r.stderr).toContain("nook start -i: cannot attach stdin: a started container's stdin is /dev/null");
     expect(await psRow(e, 'i')).toMatchObject({ State: 'created' });
+    await create(e, ['--name', 'out'], ['sh', '-c', 'echo said; exit 3']);
+    const attached = await e.nook(['start', '--attach', '--interactive', 'out']);
+    expect(attached.code, show(attached)).toBe(3);
+    expect(attached.stdout).toBe('said\n');
+    expect(await ok(e, ['logs', 'out'])).toBe('said\n');
     const many = await e.nook(['start', '-a', 'i', 'i']);
     expect(many.code, show(many)).toBe(1);
     expect(many.stderr).toContain('you cannot start and attach multiple containers at once');

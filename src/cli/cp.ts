@@ -20,9 +20,10 @@ const CP_FLAGS: readonly FlagSpec[] = [
 
 const CP_USAGE = `Usage: nook cp [FLAGS] CONTAINER:SRC_PATH DEST_PATH|-
        nook cp [FLAGS] SRC_PATH|- CONTAINER:DEST_PATH
+       nook cp [FLAGS] CONTAINER:SRC_PATH CONTAINER:DEST_PATH
 
 Copies files or directories between a container (running or stopped) and the
-host. '-' as SRC_PATH reads a tar from standard input and extracts it into the
+host, or between two containers. '-' as SRC_PATH reads a tar from standard input and extracts it into the
 container's directory DEST_PATH; '-' as DEST_PATH writes SRC_PATH as a tar to
 standard output. SRC_PATH ending in /. copies a directory's contents.
 `;
@@ -66,11 +67,19 @@ export async function cpCommand(argv: string[]): Promise<number> {
   }
   if (positionals.length !== 2) throw argError('"nook cp" requires exactly 2 arguments.');
   const [src, dest] = positionals.map(splitArg);
-  if (src.container !== undefined && dest.container !== undefined) throw argError('copying between containers is not supported');
   if (src.container === undefined && dest.container === undefined) throw argError('must specify at least one container source');
   if (src.container === '' || dest.container === '') throw argError('container name is empty');
   const opts = { archive: Boolean(flags.archive), follow: Boolean(flags['follow-link']) };
   const files = await import('../container/copy/container-files');
+  if (src.container !== undefined && dest.container !== undefined) {
+    // podman's copy from one container to another (docker refuses it).
+    if (src.path === '' || dest.path === '') throw argError('filesystem path is empty');
+    if (src.path === '-' || dest.path === '-') throw argError('"-" copies between a container and a tar stream, not between containers');
+    const from = await resolveContainer(src.container);
+    const to = await resolveContainer(dest.container);
+    await files.copyBetweenContainers(from, src.container, src.path, to, dest.container, dest.path, opts);
+    return 0;
+  }
   if (src.container !== undefined) {
     const dir = await resolveContainer(src.container);
     if (src.path === '') throw argError('filesystem path is empty');
@@ -94,7 +103,8 @@ const EXPORT_FLAGS: readonly FlagSpec[] = [
 ];
 
 export async function exportCommand(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, EXPORT_FLAGS, 'export');
+  // -o may follow the container, as docker's and podman's export take it.
+  const { flags, positionals } = parseArgs(argv, EXPORT_FLAGS, 'export', { interleaved: true });
   if (flags.help) {
     process.stdout.write(`Usage: nook export [FLAGS] CONTAINER\n\nWrites a container's files (its image's with its own changes) as a tar archive.\n\nFlags:\n${flagHelp(EXPORT_FLAGS)}\n`);
     return 0;

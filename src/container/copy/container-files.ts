@@ -151,6 +151,32 @@ export function tarIntoContainer(dir: ContainerDir, ref: string, input: NodeJS.R
   });
 }
 
+/**
+ * Container path → another container's path (podman's `cp C1:SRC C2:DEST`;
+ * docker refuses it): the source as a tar in a private file, then placed by
+ * the same rules as a host source, the helper unpacking the tar inside its
+ * user namespace.
+ */
+export function copyBetweenContainers(from: ContainerDir, fromRef: string, src: string, to: ContainerDir, toRef: string, dest: string, opts: CpOptions): Promise<void> {
+  return withTmp(async (tmp) => {
+    const file = path.join(tmp, 'source.tar');
+    const out = fs.createWriteStream(file, { mode: 0o600 });
+    try {
+      await tarFromContainer(from, fromRef, src, out, opts);
+    } finally {
+      await new Promise<void>((resolve) => out.end(() => resolve()));
+    }
+    await withHelper(to, true, toRef, (h, root) => h.copyIn({ root, tarIn: file, tarSource: tarMember(src), dest, ...opts }));
+  });
+}
+
+/** Where the tar tarFromContainer writes holds `src`: its contents at the top for `DIR/.` (and `/`), else under its name. */
+function tarMember(src: string): string {
+  const inner = path.posix.normalize(`/${src}`).replace(/(.)\/+$/, '$1');
+  if (inner === '/' || /(^|\/)\.$/.test(src)) return '/.';
+  return `/${path.posix.basename(inner)}`;
+}
+
 /** The container's files as a tar onto `out`. */
 export function exportContainer(dir: ContainerDir, ref: string, out: NodeJS.WritableStream): Promise<void> {
   return throughFifo(out, (fifo) => withHelper(dir, false, ref, (h, root) => h.exportTar({ root, out: fifo })));

@@ -38,6 +38,12 @@ export interface CpInRequest extends CpOptions {
   root: CpRoot;
   hostSrc?: string;
   tarIn?: string;
+  /**
+   * With tarIn: the source is this entry of the tar (`/NAME`, or `/.` for
+   * its top), copied by cp's rules as a host path would be; without it the
+   * tar's top is extracted into the directory `dest` (docker's `cp -`).
+   */
+  tarSource?: string;
   dest: string;
 }
 

@@ -271,10 +271,40 @@ async function cpOut(req: Extract<CpHelperRequest, { op: 'cp-out' }>): Promise<v
   }
 }
 
+/** `tar` extracted into a fresh private directory, given to `fn` as a root, removed afterwards. */
+async function withExtracted(tar: string, layerName: string, ids: CpHelperRequest['ids'], archive: boolean, fn: (from: InRoot) => Promise<void>): Promise<void> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-cp-'));
+  try {
+    const files = path.join(tmp, 'files');
+    fs.mkdirSync(files, { mode: 0o755 });
+    // Owners the tar gives are kept; ids nook cannot map become root's unless -a asked to keep them all.
+    await extractLayer(tar, files, { ids, squashIds: !archive, layerName, maxExpansion: 0 });
+    const from = new InRoot(files);
+    try {
+      await fn(from);
+    } finally {
+      from.close();
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 async function cpIn(req: Extract<CpHelperRequest, { op: 'cp-in' }>): Promise<void> {
   const mounted = openRoot(req.root);
   const root = new InRoot(mounted.dir);
   try {
+    if (req.tarIn !== undefined && req.tarSource !== undefined) {
+      await withExtracted(req.tarIn, 'the copied files', req.ids, req.archive, async (from) => {
+        const src = lookupSource(from, req.tarSource!, false, req.tarSource!);
+        try {
+          await copyBetween(from, src, root, req.dest, req.archive, clean(req.dest));
+        } finally {
+          fs.closeSync(src.fd);
+        }
+      });
+      return;
+    }
     if (req.tarIn !== undefined) {
       // A tar is extracted into a directory that must exist, as docker's.
       const dest = root.lookup(clean(req.dest));
@@ -282,26 +312,14 @@ async function cpIn(req: Extract<CpHelperRequest, { op: 'cp-in' }>): Promise<voi
       const isDir = fs.fstatSync(dest).isDirectory();
       fs.closeSync(dest);
       if (!isDir) throw new NookError(`extraction point is not a directory: ${clean(req.dest)}`);
-      const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-cp-'));
-      try {
-        const files = path.join(tmp, 'files');
-        fs.mkdirSync(files, { mode: 0o755 });
-        // Owners the tar gives are kept; ids nook cannot map become root's unless -a asked to keep them all.
-        await extractLayer(req.tarIn, files, { ids: req.ids, squashIds: !req.archive, layerName: 'the tar on stdin', maxExpansion: 0 });
-        const from = new InRoot(files);
+      await withExtracted(req.tarIn, 'the tar on stdin', req.ids, req.archive, async (from) => {
+        const src = lookupSource(from, '/', true, '-');
         try {
-          const src = lookupSource(from, '/', true, '-');
-          try {
-            await copyBetween(from, src, root, `${clean(req.dest)}/.`, true, clean(req.dest));
-          } finally {
-            fs.closeSync(src.fd);
-          }
+          await copyBetween(from, src, root, `${clean(req.dest)}/.`, true, clean(req.dest));
         } finally {
-          from.close();
+          fs.closeSync(src.fd);
         }
-      } finally {
-        fs.rmSync(tmp, { recursive: true, force: true });
-      }
+      });
       return;
     }
     const host = new InRoot('/');

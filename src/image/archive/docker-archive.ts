@@ -113,7 +113,7 @@ export function readDockerArchive(spool: Spool): ImageToInstall[] {
 // ---- writing
 
 /** A layer as docker-archive wants it: uncompressed, with its size known before the first byte is written. */
-interface PlainLayer {
+export interface PlainLayer {
   size: number;
   open(): Readable;
 }
@@ -133,7 +133,7 @@ function readHead(file: string): Buffer {
  * header comes before the content) and check the diff_id, once to write.
  * That costs CPU instead of a temporary copy of every layer on disk.
  */
-async function plainLayer(store: ImageStore, layer: LayerRecord, label: string): Promise<PlainLayer> {
+export async function plainLayer(store: ImageStore, layer: LayerRecord, label: string): Promise<PlainLayer> {
   const file = store.blobs.path(layer.digest);
   let head: Buffer;
   try {

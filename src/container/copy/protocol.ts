@@ -45,6 +45,20 @@ export interface CpInRequest extends CpOptions {
    */
   tarSource?: string;
   dest: string;
+  /**
+   * A stopped container's volumes and bind mounts, mounted on its root
+   * first (as docker's daemon does): what is copied to a path under one
+   * lands in the volume or host directory, as it will when it runs.
+   */
+  mounts?: CpMount[];
+}
+
+export interface CpMount {
+  /** Host path (a directory or a file). */
+  source: string;
+  /** Path in the container. */
+  target: string;
+  readOnly: boolean;
 }
 
 export interface ExportRequest {

@@ -17,7 +17,7 @@ import { parseImageConfig } from '../config';
 import { hostPlatform, MediaType, parseManifest, selectPlatform, type Descriptor, type ImageIndex, type ImageManifest, type Platform } from '../manifest';
 import type { ImageRecord, ImageStore, LayerRecord } from '../store/store';
 import { layerMediaType } from './compression';
-import { plainLayer } from './docker-archive';
+import { plainLayer } from './plain-layer';
 import type { Ingested } from './ingest';
 import { buildManifest } from './manifest-build';
 import type { ImageToInstall } from './install';

@@ -15,6 +15,8 @@ const CP_FLAGS: readonly FlagSpec[] = [
   { name: 'archive', short: 'a', type: 'boolean', help: 'archive mode: keep the owners (uid/gid) the files have at the source' },
   { name: 'follow-link', short: 'L', type: 'boolean', help: 'follow a symbolic link given as SRC_PATH' },
   { name: 'quiet', short: 'q', type: 'boolean', help: 'accepted for docker; nook prints no progress anyway' },
+  // podman's --pause (default true): nook pauses a running container always, so that it cannot swap a directory for a symlink mid-copy.
+  { name: 'pause', type: 'boolean', help: "accepted for podman's scripts; nook always pauses a running container while it copies" },
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 

@@ -4,7 +4,7 @@
  * container's volumes and bind mounts (as docker's daemon mounts them),
  * import --change/-q with flags after the arguments, export -o after the
  * container, diff --format json and -l, save --uncompressed; and exec of a
- * non-executable in runc's words ("permission denied").
+ * non-executable in runc's words ("permission denied"); keep-id's passwd line.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -143,6 +143,23 @@ describe('import, export, diff, save and exec: podman’s flags and words', () =
     const r = await e.nook(['exec', 'execdir', '/etc']);
     expect(r.code, show(r)).toBe(126);
     expect(r.stderr).toContain('permission denied');
+  });
+});
+
+describe('--userns keep-id: the user in /etc/passwd', () => {
+  it('exec sees the user by name (id -un, exec --user NAME), as podman adds the line', async (ctx) => {
+    const user = need(ctx, 'sub');
+    const e = env(user);
+    await importBase(e);
+    await container(e, 'kept', ['run', '-d', '--userns', 'keep-id', 'base:1', 'sleep', '1000']);
+    expect(await ok(e, ['exec', 'kept', 'id', '-un'])).toBe(`${user.name}\n`);
+    expect(await ok(e, ['exec', '--user', user.name, 'kept', 'id', '-u'])).toBe(`${user.uid}\n`);
+    const line = (await ok(e, ['exec', 'kept', 'grep', `^${user.name}:`, '/etc/passwd'])).trim();
+    expect(line).toBe(`${user.name}:x:${user.uid}:${user.gid}:${user.name}:${user.home}:/bin/sh`);
+    // The image's own lines stay; without keep-id nothing is added.
+    expect(await ok(e, ['exec', 'kept', 'grep', '-c', '^root:', '/etc/passwd'])).toBe('1\n');
+    await container(e, 'plain', ['run', '-d', 'base:1', 'sleep', '1000']);
+    expect((await e.nook(['exec', 'plain', 'grep', `^${user.name}:`, '/etc/passwd'])).code).toBe(1);
   });
 });
 

@@ -80,6 +80,23 @@ describe('nook cp between containers, and into a stopped container’s mounts', 
   });
 });
 
+describe('nook cp into a stopped container’s mounts: attacks', () => {
+  it('a mount point the container swapped for a symlink towards the host is not followed out', async (ctx) => {
+    const user = need(ctx, 'sub');
+    const e = env(user);
+    await importBase(e);
+    const bind = hostDir(user);
+    const victim = hostDir(user);
+    const src = hostDir(user, { hostfile: 'x\n' });
+    // The mount point's parent moved away and replaced by a link to the victim's host path.
+    await container(e, 'swap', ['run', '-v', `${bind}:/trap/x`, 'base:1', 'sh', '-c', `mv /trap /moved && ln -s ${victim} /trap`]);
+    const r = await e.nook(['cp', `${src}/hostfile`, 'swap:/trap/x/']);
+    expect(r.code, show(r)).toBe(1);
+    expect(fs.readdirSync(victim)).toEqual([]);
+    expect(fs.readdirSync(bind)).toEqual([]);
+  });
+});
+
 describe('import, export, diff, save and exec: podman’s flags and words', () => {
   it('import -q --change after the arguments; export -o after the container', async (ctx) => {
     const user = need(ctx, 'sub');

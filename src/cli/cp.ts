@@ -88,7 +88,13 @@ export async function cpCommand(argv: string[]): Promise<number> {
     if (dest.path === '-') {
       noteStdoutStreamUsed();
       await files.tarFromContainer(dir, src.container, src.path, process.stdout, opts);
-    } else await files.copyFromContainer(dir, src.container, src.path, hostPath(dest.path), opts);
+    } else {
+      // A pipe, terminal or device (/dev/stdout) is not a place for files: '-' writes a tar there.
+      const st = fs.statSync(hostPath(dest.path), { throwIfNoEntry: false });
+      if (st && !st.isDirectory() && !st.isFile())
+        throw new NookError(`invalid destination: "${dest.path}" must be a directory or a regular file`, { exitCode: 1, hint: `to write to standard output, give - (a tar): nook cp ${src.container}:${src.path} -` });
+      await files.copyFromContainer(dir, src.container, src.path, hostPath(dest.path), opts);
+    }
     return 0;
   }
   const ref = dest.container!;

@@ -51,6 +51,14 @@ describe('nook cp between containers, and into a stopped container’s mounts', 
       const seen = await ok(e, ['exec', to, 'sh', '-c', 'cat /data/f /data/sub/g /contents/sub/g /tmp/renamed; readlink /tmp/link; ls /contents']);
       expect(seen).toBe('hi\ndeep\ndeep\nhi\n/etc/passwd\nf\nlink\nsub\n');
     }
+    // Not a place for files: a pipe (/dev/stdout here), refused in podman's words; '-' is the way to stdout.
+    const pipe = await e.nook(['cp', 'from:/data/f', '/dev/stdout']);
+    expect(pipe.code, show(pipe)).toBe(1);
+    expect(pipe.stderr).toContain('invalid destination: "/dev/stdout" must be a directory or a regular file');
+    // Not a tar on stdin: the hint speaks of cp, not of pulled images.
+    const notTar = await e.nook(['cp', '-', 'to-run:/tmp'], { input: 'not a tar\n' });
+    expect(notTar.code, show(notTar)).toBe(1);
+    expect(notTar.stderr).toContain('cp - reads a tar archive');
     const r = await e.nook(['cp', 'from:/nope', 'to-run:/tmp']);
     expect(r.code, show(r)).toBe(1);
     expect(r.stderr).toContain('No such container:path: from:/nope');

@@ -279,7 +279,13 @@ async function withExtracted(tar: string, layerName: string, ids: CpHelperReques
     const files = path.join(tmp, 'files');
     fs.mkdirSync(files, { mode: 0o755 });
     // Owners the tar gives are kept; ids nook cannot map become root's unless -a asked to keep them all.
-    await extractLayer(tar, files, { ids, squashIds: !archive, layerName, maxExpansion: 0 });
+    try {
+      await extractLayer(tar, files, { ids, squashIds: !archive, layerName, maxExpansion: 0 });
+    } catch (e) {
+      // The layer extractor's hints speak of pulled images; this tar is the user's.
+      if (e instanceof NookError) throw new NookError(e.message, { hint: 'cp - reads a tar archive from standard input, e.g. tar -cf - DIR | nook cp - CONTAINER:/DIR' });
+      throw e;
+    }
     const from = new InRoot(files);
     try {
       await fn(from);

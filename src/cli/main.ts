@@ -66,6 +66,7 @@ Flags:
   -l, --log-level LEVEL    Log to stderr at trace, debug, info, warn (default), error, fatal or panic
   -D, --debug              --log-level debug
   --config DIR             docker's client config directory, for its config.json (also DOCKER_CONFIG)
+  --noout                  Print nothing on stdout (podman's; errors still go to stderr)
   --help                   Show this help
   -v, --version            Show the version
 
@@ -177,7 +178,8 @@ const GLOBAL_FLAGS = ['--root', '--log-level', '-l', '--storage-driver', '--conf
  * Takes the global flags off the front of the arguments: `--root DIR` (the
  * store reads it from NOOK_ROOT), `--storage-driver overlay|vfs` (NOOK_OVERLAY),
  * `--log-level LEVEL` and `-D/--debug` (src/util/log.ts; debug also sets NOOK_DEBUG),
- * docker's `--config DIR` (DOCKER_CONFIG: where its config.json with credentials is).
+ * docker's `--config DIR` (DOCKER_CONFIG: where its config.json with credentials is), and
+ * podman's `--noout`: stdout goes to /dev/null (fd 1 closed, and the lowest free descriptor is 1 again).
  */
 function globalFlags(argv: string[]): string[] {
   const args = [...argv];
@@ -188,6 +190,14 @@ function globalFlags(argv: string[]): string[] {
     if (a === '-D' || a === '--debug') {
       args.shift();
       debug = true;
+      continue;
+    }
+    if (a === '--noout') {
+      args.shift();
+      const fs = require('node:fs') as typeof import('node:fs');
+      fs.closeSync(1);
+      const fd = fs.openSync('/dev/null', 'w');
+      if (fd !== 1) throw new NookError('--noout: cannot put /dev/null on stdout', { hint: 'run nook with its stdin open' });
       continue;
     }
     const flag = GLOBAL_FLAGS.find((f) => a === f || a?.startsWith(`${f}=`));

@@ -6,6 +6,7 @@
  * docker's rules. Knows nothing of flags; every caller (the CLI's run, a
  * kept container's start, a build step) comes through here.
  */
+import os = require('node:os');
 import path = require('node:path');
 import { NookError, UsageError } from '../errors';
 import type { ContainerConfig } from '../image/config';
@@ -20,7 +21,7 @@ import { terminalSize } from '../sandbox/terminal-size';
 import { resolveUser } from '../sandbox/users';
 import { randomHex } from '../util/random';
 import { privateNetworkAvailable } from '../sandbox/network/available';
-import { writeHostFiles } from './host-files';
+import { keepIdPasswd, writeHostFiles } from './host-files';
 import { joinedNetwork, sameIdMapping } from './network-join';
 import { publishedPorts, unprivilegedPortStart } from './ports';
 import type { NetworkMode, RunRequest, SecurityRequest } from './request';
@@ -93,7 +94,7 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     joinNetns: network === 'container' ? joined?.netns : undefined,
     readOnly: req.mounts.readOnly,
     // The user's binds come after: a -v onto /etc/hosts is mounted over nook's.
-    binds: [...(root.hostFiles ? writeHostFiles(root.hostFiles, { ...req.network, mode: filesMode === 'container' ? 'none' : filesMode }, hostname, req.name, identity) : []), ...req.mounts.binds],
+    binds: [...(root.hostFiles ? writeHostFiles(root.hostFiles, { ...req.network, mode: filesMode === 'container' ? 'none' : filesMode }, hostname, req.name, identity) : []), ...keepIdBinds(req, host, root), ...req.mounts.binds],
     tmpfs: req.mounts.tmpfs,
     tty: p.tty,
     ttySize: p.tty ? terminalSize() : undefined,
@@ -105,6 +106,13 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     ulimits: p.ulimits,
     init: p.init,
   });
+}
+
+/** keep-id: the user's passwd line in the container, as podman adds it. */
+function keepIdBinds(req: RunRequest, host: HostIdentity, root: RootSource) {
+  if (!req.keepId || !root.hostFiles || host.uid === 0) return [];
+  const bind = keepIdPasswd(root.hostFiles, rootView(root).readFile('/etc/passwd'), { name: host.userName, uid: host.uid, gid: host.gid, home: os.userInfo().homedir });
+  return bind ? [bind] : [];
 }
 
 /** --group-add's groups must all reach the process: refused rather than dropped where the id map cannot carry them. */

@@ -104,6 +104,7 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     cgroupManager: req.cgroupManager,
     ulimits: p.ulimits,
     init: p.init,
+    ...(p.preserveFds ? { preserveFds: p.preserveFds } : {}),
   });
 }
 

@@ -5,7 +5,7 @@
 import fs = require('node:fs');
 import os = require('node:os');
 import { Resolve, type PlanOp } from '../../ffi/plan-format';
-import { NookError, describeErrno } from '../errors';
+import { NookError, describeErrno, errnoPhrase } from '../errors';
 import { moreIdsHint } from './idmap';
 import type { SandboxSpec } from './spec';
 
@@ -54,7 +54,8 @@ function execFailure(spec: SandboxSpec, errno: number): NookError {
       : `${cmd}: executable file not found in $PATH (${spec.env.find((e) => e.startsWith('PATH='))?.slice(5) ?? ''})`;
     return new NookError(msg, { exitCode: 127, hint: `check that ${cmd} exists in the rootfs ${spec.rootfs}` });
   }
-  return new NookError(`${cmd}: cannot execute: ${describeErrno(errno)}`, {
+  // runc's wording ("exec /etc: permission denied"), which scripts match.
+  return new NookError(`exec ${cmd}: ${errnoPhrase(errno)}`, {
     exitCode: 126,
     hint: errno === EACCES ? 'the file is not executable, or sits on a noexec mount' : undefined,
   });

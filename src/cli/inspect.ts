@@ -9,7 +9,7 @@ import { NookError, UsageError } from '../errors';
 import { decodeSpec, storedRequest } from '../container/spec-codec';
 import { liveState } from '../container/status';
 import { ContainerStore, type ContainerDir } from '../container/state';
-import { familiarReference, parseReference } from '../image/reference';
+import { familiarReference, formatReference, parseReference } from '../image/reference';
 import { findImage, requireImage } from '../image/store/lookup';
 import { ImageStore, imageSize } from '../image/store/store';
 import { parseArgs, flagHelp, type FlagSpec } from './args';
@@ -22,17 +22,21 @@ import { PRIVATE_NET } from '../sandbox/network/layout';
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
 /** docker inspect's view of a container: state, config, pid, mounts, log path. */
-export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
+export function inspectContainer(dir: ContainerDir, images?: () => ImageStore): Record<string, unknown> {
   const config = dir.config();
   const s = liveState(dir);
   const spec = decodeSpec(config.spec, `container ${config.name}`);
+  const image = containerImage(config.image, storedRequest(config.spec)?.root.image?.id, images);
   return {
     Id: config.id,
     Name: `/${config.name}`,
     Created: config.created,
     Path: spec.argv[0],
     Args: spec.argv.slice(1),
-    Image: config.image,
+    // docker's: the image's id; podman's ImageName and ImageDigest: its full name and manifest digest.
+    Image: image.id,
+    ImageName: image.name,
+    ImageDigest: image.digest,
     State: {
       Status: s.paused ? 'paused' : s.display,
       Running: s.display === 'running',
@@ -45,6 +49,8 @@ export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
       Error: s.note ?? '',
       StartedAt: s.startedAt ?? ZERO_TIME,
       FinishedAt: s.finishedAt ?? ZERO_TIME,
+      // podman's: the pid of what keeps the container (conmon there, the supervisor here).
+      ConmonPid: s.display === 'running' ? (s.supervisorPid ?? 0) : 0,
     },
     RestartCount: s.restartCount,
     LogPath: config.detached && !config.log?.none ? dir.p('container.log') : null,
@@ -71,7 +77,12 @@ export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
       Resources: spec.resources ?? {},
       CapAdd: null,
       Privileged: !spec.security.maskPaths,
-      LogConfig: { Type: config.log.none ? 'none' : 'k8s-file', Config: { 'max-size': String(config.log.maxSize), 'max-file': String(config.log.maxFiles) } },
+      LogConfig: {
+        Type: config.log.driver ?? (config.log.none ? 'none' : 'k8s-file'),
+        // podman's: the log file ('' when none is kept).
+        Path: config.detached && !config.log?.none ? dir.p('container.log') : '',
+        Config: { 'max-size': String(config.log.maxSize), 'max-file': String(config.log.maxFiles) },
+      },
     },
     GraphDriver: spec.overlay
       ? { Name: 'overlay', Data: { LowerDir: spec.overlay.lowerDirs.join(':'), UpperDir: spec.overlay.upper, WorkDir: spec.overlay.work, MergedDir: spec.rootfs } }
@@ -92,9 +103,35 @@ export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
   };
 }
 
+/**
+ * The image a container was made from: its id (docker's .Image; '' for a
+ * --rootfs tree), the name it was asked for in full ("quay.io/libpod/alpine:latest";
+ * an id as given), and the manifest digest while the store still has it.
+ */
+function containerImage(asked: string, id: string | undefined, images?: () => ImageStore): { id: string; name: string; digest: string } {
+  if (!id) return { id: '', name: '', digest: '' };
+  let name = asked;
+  if (!/^(sha256:)?[0-9a-f]{6,64}$/.test(asked) || !id.replace(/^sha256:/, '').startsWith(asked.replace(/^sha256:/, ''))) {
+    try {
+      name = formatReference(parseReference(asked));
+    } catch {
+      // kept as asked
+    }
+  }
+  let digest = '';
+  try {
+    digest = images?.().image(id)?.manifestDigest ?? '';
+  } catch {
+    // no store: no digest
+  }
+  return { id, name, digest };
+}
+
 /** Containers are looked up first, as docker does; a name that is no container is taken for an image. */
 function containerLookup(): (ref: string) => Record<string, unknown> | undefined {
   const containers = ContainerStore.open();
+  let store: ImageStore | undefined;
+  const images = () => (store ??= ImageStore.open());
   return (ref) => {
     let dir;
     try {
@@ -103,7 +140,7 @@ function containerLookup(): (ref: string) => Record<string, unknown> | undefined
       return undefined; // no such container: maybe an image
     }
     // A container that cannot be read (a record from another nook) says so, rather than "no such image".
-    return inspectContainer(dir);
+    return inspectContainer(dir, images);
   };
 }
 
@@ -116,7 +153,7 @@ const INSPECT_FLAGS: readonly FlagSpec[] = [
 function inspectImage(store: ImageStore, ref: string, refs: Record<string, string>): Record<string, unknown> {
   const { record } = requireImage(store, ref);
   const config = store.config(record);
-  return {
+  const out: Record<string, unknown> = {
     Id: record.id,
     RepoTags: store.namesOf(record.id, refs).filter((n) => !n.includes('@')).map((n) => familiarReference(parseReference(n))),
     RepoDigests: record.repoDigests,
@@ -137,11 +174,16 @@ function inspectImage(store: ImageStore, ref: string, refs: Record<string, strin
     ManifestDigest: record.manifestDigest,
     IndexDigest: record.indexDigest ?? null,
     Manifest: JSON.parse(fs.readFileSync(store.blobs.path(record.manifestDigest), 'utf8')),
+    // podman's name for the manifest digest.
+    Digest: record.manifestDigest,
   };
+  // podman's template spelling {{.ID}}, kept out of the JSON (docker's key is Id).
+  Object.defineProperty(out, 'ID', { value: record.id, enumerable: false });
+  return out;
 }
 
 export async function inspectCommand(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, INSPECT_FLAGS, 'inspect');
+  const { flags, positionals } = parseArgs(argv, INSPECT_FLAGS, 'inspect', { interleaved: true });
   if (flags.help || !positionals.length) {
     if (!positionals.length && !flags.help) throw new UsageError('nook inspect needs at least one container or image', 'e.g. nook inspect debian:12');
     writeOut(`Usage: nook inspect [FLAGS] CONTAINER|IMAGE...\n\nPrints containers' state, config and mounts, or images' config, layers and manifest, as JSON\n(keys as docker's), or each through a Go template.\n\nFlags:\n${flagHelp(INSPECT_FLAGS)}\n`);

@@ -21,6 +21,7 @@ Commands:
   images    List images in the local store
   inspect   Show a container's or an image's details as JSON
   tag       Give an image another name
+  untag     Take names off an image, or all of them (podman); the image stays
   rmi       Remove images
   save      Write images to a tar archive (docker-archive or OCI layout)
   load      Read images from such an archive
@@ -116,6 +117,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   inspect: async () => (await import('./inspect')).inspectCommand,
   rmi: async () => (await import('./rmi')).rmiCommand,
   tag: async () => (await import('./tag')).tagCommand,
+  untag: async () => (await import('./tag')).untagCommand,
   save: async () => (await import('./archive')).saveCommand,
   load: async () => (await import('./archive')).loadCommand,
   import: async () => (await import('./archive')).importCommand,
@@ -157,7 +159,7 @@ const CONTAINER_SUBCOMMANDS: Record<string, string> = {
 
 /** `nook image SUB`: docker's management-command spelling of the image commands. */
 const IMAGE_SUBCOMMANDS: Record<string, string> = {
-  ls: 'images', list: 'images', pull: 'pull', push: 'push', rm: 'rmi', remove: 'rmi', tag: 'tag', inspect: 'inspect',
+  ls: 'images', list: 'images', pull: 'pull', push: 'push', rm: 'rmi', remove: 'rmi', tag: 'tag', untag: 'untag', inspect: 'inspect',
   save: 'save', load: 'load', import: 'import', history: 'history', build: 'build',
 };
 

@@ -75,6 +75,16 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
   // The host files say what the shared network is: the other container's.
   const filesMode = joined ? (joined.network === 'container' ? 'none' : joined.network) : network;
 
+  // --userns keep-id: an /etc/passwd entry for the user, when the image has none for their uid (keep-id-user.ts).
+  const keepIdFiles =
+    req.keepId && root.hostFiles && user.uid === host.uid
+      ? (require('./keep-id-user') as typeof import('./keep-id-user')).keepIdUserFiles(root.hostFiles, rootView(root), { uid: user.uid, gid: user.gid, name: host.userName }, path.posix.normalize(cwd), [
+          ...req.mounts.binds.map((b) => b.target),
+          ...(req.mounts.volumes ?? []).map((v) => v.target),
+        ])
+      : undefined;
+  if (keepIdFiles?.home) user.home = keepIdFiles.home;
+
   // container=nook: as podman's container=podman, what systemd and others read to know they run in a container.
   const defaults = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`, `HOME=${user.home}`, ...(p.tty ? ['TERM=xterm'] : []), 'container=nook'];
   const identity = root.containerId
@@ -93,7 +103,11 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     joinNetns: network === 'container' ? joined?.netns : undefined,
     readOnly: req.mounts.readOnly,
     // The user's binds come after: a -v onto /etc/hosts is mounted over nook's.
-    binds: [...(root.hostFiles ? writeHostFiles(root.hostFiles, { ...req.network, mode: filesMode === 'container' ? 'none' : filesMode }, hostname, req.name, identity) : []), ...req.mounts.binds],
+    binds: [
+      ...(root.hostFiles ? writeHostFiles(root.hostFiles, { ...req.network, mode: filesMode === 'container' ? 'none' : filesMode }, hostname, req.name, identity) : []),
+      ...(keepIdFiles?.binds ?? []),
+      ...req.mounts.binds,
+    ],
     tmpfs: req.mounts.tmpfs,
     tty: p.tty,
     ttySize: p.tty ? terminalSize() : undefined,

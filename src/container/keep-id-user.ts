@@ -1,0 +1,71 @@
+/**
+ * podman's --userns keep-id: the user runs under their own uid, which the
+ * image's /etc/passwd usually lacks (`id -un` would say "unknown ID"). The
+ * container gets a copy of that file with an entry for the user added, and
+ * of /etc/group with their group, bind-mounted writable from the
+ * container's own directory (as /etc/hosts is): the container may change
+ * them (adduser), the image's layers are never written.
+ *
+ * The entry's home is /home/NAME when something is mounted there, else the
+ * working directory (podman's rule); HOME follows it.
+ */
+import fs = require('node:fs');
+import path = require('node:path');
+import type { RootView } from '../sandbox/rootfs-view';
+import type { BindMount } from '../sandbox/spec';
+import { parseGroup, parsePasswd } from '../sandbox/users';
+
+export interface KeepIdUser {
+  /** The files and where they go. */
+  binds: BindMount[];
+  /** The home of the added entry (HOME), when one was added. */
+  home?: string;
+}
+
+/** A name safe in a passwd line: the host's, or "user" when it holds a separator or a control character. */
+function safeName(name: string): string {
+  return /^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$/.test(name) ? name : 'user';
+}
+
+export function keepIdUserFiles(
+  dir: string,
+  view: RootView,
+  user: { uid: number; gid: number; name: string },
+  cwd: string,
+  mountTargets: readonly string[],
+): KeepIdUser {
+  const name = safeName(user.name);
+  const out: KeepIdUser = { binds: [] };
+  let passwd: string;
+  let group: string;
+  try {
+    passwd = view.readFile('/etc/passwd');
+  } catch {
+    return out; // no /etc/passwd to extend: nothing to mount on
+  }
+  try {
+    group = view.readFile('/etc/group');
+  } catch {
+    group = '';
+  }
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const entries = parsePasswd(passwd);
+  if (!entries.some((e) => e.uid === user.uid)) {
+    const taken = entries.some((e) => e.name === name);
+    const login = taken ? `${name}${user.uid}` : name;
+    const wanted = `/home/${login}`;
+    const home = mountTargets.some((t) => path.posix.normalize(t) === wanted) ? wanted : cwd;
+    const line = `${login}:x:${user.uid}:${user.gid}:${login}:${home}:/bin/sh\n`;
+    const file = path.join(dir, 'passwd');
+    fs.writeFileSync(file, `${passwd}${passwd && !passwd.endsWith('\n') ? '\n' : ''}${line}`, { mode: 0o644 });
+    out.binds.push({ source: file, target: '/etc/passwd', readOnly: false, optional: true });
+    out.home = home;
+  }
+  if (group && !parseGroup(group).some((g) => g.gid === user.gid)) {
+    const taken = parseGroup(group).some((g) => g.name === name);
+    const file = path.join(dir, 'group');
+    fs.writeFileSync(file, `${group}${group.endsWith('\n') ? '' : '\n'}${taken ? `${name}${user.gid}` : name}:x:${user.gid}:\n`, { mode: 0o644 });
+    out.binds.push({ source: file, target: '/etc/group', readOnly: false, optional: true });
+  }
+  return out;
+}

@@ -122,7 +122,7 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
 async function runDetached(store: ContainerStore, dir: ContainerDir, lock: FileLock, host: HostIdentity, spec: SandboxSpec, pidfile?: string): Promise<number> {
   try {
     const state = await startDetached(store, dir, lock.descriptor(), host, spec); // just composed: no need to again
-    if (pidfile !== undefined && state.supervisorPid) (await import('./run')).writePidFile(pidfile, state.supervisorPid);
+    if (pidfile !== undefined && state.supervisorPid) (await import('./pid-file')).writePidFile(pidfile, state.supervisorPid);
   } catch (e) {
     // Refused overlayfs: the caller tries again on a copy, under the same name.
     if (dir.config().autoRemove || (await isOverlayRefusalError(e))) await removeContainer(store, dir);

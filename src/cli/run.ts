@@ -3,7 +3,7 @@
  * to the path that runs it: a container with state (run-container.ts), an
  * image (run-image.ts), or a directory tree (here, the lightest path).
  */
-import { NookError, UsageError } from '../errors';
+import { UsageError } from '../errors';
 import { composeSpec } from '../container/compose';
 import { hostIdentity } from '../sandbox/idmap';
 import { parseArgs } from './args';
@@ -12,15 +12,6 @@ import { RUN_FLAGS, runUsage } from './run-flags';
 import { requestFromFlags, rootfsFromFlags, timeoutHooks } from './run-request';
 import { mark } from '../util/timing';
 
-/** podman's --conmon-pidfile: the keeper's pid (nook in the foreground, the supervisor of a detached container). */
-export function writePidFile(file: string, pid: number): void {
-  try {
-    require('node:fs').writeFileSync(file, `${pid}`, { mode: 0o644 });
-  } catch (e) {
-    throw new NookError(`writing the pid file ${file}: ${(e as Error).message}`, { hint: 'give --conmon-pidfile a path in a directory you can write' });
-  }
-}
-
 export async function runCommand(argv: string[]): Promise<number> {
   const parsed = parseArgs(argv, RUN_FLAGS, 'run');
   if (parsed.flags.help) {
@@ -28,7 +19,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     return 0;
   }
   mark('flags parsed');
-  if (parsed.flags['conmon-pidfile'] !== undefined && !parsed.flags.detach) writePidFile(parsed.flags['conmon-pidfile'] as string, process.pid);
+  if (parsed.flags['conmon-pidfile'] !== undefined && !parsed.flags.detach) (await import('./pid-file')).writePidFile(parsed.flags['conmon-pidfile'] as string, process.pid);
   const host = hostIdentity();
   mark('host identity');
   if (wantsContainer(parsed.flags)) {

@@ -4,7 +4,7 @@
  * own never), the global --noout, runc's wording for a command that cannot
  * be executed, --conmon-pidfile, --userns keep-id's /etc/passwd entry,
  * inspect's .Image/.ImageName/.ImageDigest and flags after the arguments,
- * --log-driver as given, and untag.
+ * --log-driver as given, untag, and run from docker-archive:/oci-archive:.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -167,6 +167,24 @@ describe('images in containers', () => {
     expect(await ok(e, ['run', '--rm', '--userns', 'keep-id', '-u', '0', 'base:1', 'id', '-un'])).toBe('root\n');
     // The image's own file is untouched.
     expect(await ok(e, ['run', '--rm', 'base:1', 'cat', '/etc/passwd'])).not.toContain(`${e.user.name}:x:`);
+  });
+
+  it('run and create docker-archive:FILE load the archive and run its image, under its name', async () => {
+    const e = testEnv();
+    await importBase(e, 'arch:1');
+    const tar = path.join(scratchDir(e.user, 'arch-'), 'a.tar');
+    await ok(e, ['save', '-o', tar, 'arch:1']);
+    await ok(e, ['rmi', 'arch:1']);
+    const r = await e.nook(['run', '--rm', `docker-archive:${tar}`, 'echo', 'from-archive']);
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stdout).toBe('from-archive\n');
+    expect(r.stderr).toBe('Loaded image: arch:1\n');
+    await ok(e, ['rmi', 'arch:1']);
+    const id = (await ok(e, ['create', `docker-archive:${tar}`, 'true'])).trim();
+    expect(await ok(e, ['inspect', '--format', '{{.Config.Image}}', id])).toBe('arch:1\n');
+    const missing = await e.nook(['run', '--rm', `oci-archive:${tar}.nope`, 'true']);
+    expect(missing.code).toBe(125);
+    expect(missing.stderr).toMatch(/^Error: oci-archive:.*: no such file/);
   });
 
   it('--log-driver is kept as given; LogConfig.Path is the log file, or empty without one', async () => {

@@ -37,6 +37,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'dns', type: 'string', multiple: true, value: 'IP', help: "a nameserver for the container's /etc/resolv.conf (instead of the host's)" },
   { name: 'dns-search', type: 'string', multiple: true, value: 'DOMAIN', help: "a search domain for the container's /etc/resolv.conf" },
   { name: 'add-host', type: 'string', multiple: true, value: 'NAME:IP', help: "an extra line in the container's /etc/hosts" },
+  { name: 'rmi', type: 'boolean', help: 'remove the image after the run (implies --rm), unless another container uses it (podman)' },
   { name: 'conmon-pidfile', type: 'string', value: 'FILE', help: "write the pid of the container's keeper to FILE: a detached container's supervisor, else nook itself (podman's conmon)" },
   { name: 'preserve-fds', type: 'string', value: 'N', help: 'pass nook\'s file descriptors 3 to 3+N-1 on to the command (podman; foreground runs)' },
   { name: 'userns', type: 'string', value: 'keep-id', help: 'keep-id: your uid and gid are the same inside and run the command' },

@@ -4,7 +4,7 @@
  * own never), the global --noout, runc's wording for a command that cannot
  * be executed, --conmon-pidfile, --userns keep-id's /etc/passwd entry,
  * inspect's .Image/.ImageName/.ImageDigest and flags after the arguments,
- * --log-driver as given, untag, and run from docker-archive:/oci-archive:.
+ * --log-driver as given, untag, run --rmi, and run from docker-archive:/oci-archive:.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -185,6 +185,20 @@ describe('images in containers', () => {
     const missing = await e.nook(['run', '--rm', `oci-archive:${tar}.nope`, 'true']);
     expect(missing.code).toBe(125);
     expect(missing.stderr).toMatch(/^Error: oci-archive:.*: no such file/);
+  });
+
+  it('run --rmi removes the image after the run (implying --rm), unless another container uses it', async () => {
+    const e = testEnv();
+    await importBase(e, 'rmi:1');
+    await ok(e, ['create', '--name', 'keepme', 'rmi:1', 'true']);
+    expect(await ok(e, ['run', '--rmi', 'rmi:1', 'echo', 'once'])).toBe('once\n');
+    await ok(e, ['image', 'exists', 'rmi:1']);
+    await ok(e, ['rm', 'keepme']);
+    expect(await ok(e, ['run', '--rmi', '--name', 'gone', 'rmi:1', 'echo', 'twice'])).toBe('twice\n');
+    expect((await e.nook(['image', 'exists', 'rmi:1'])).code).toBe(1);
+    expect((await e.nook(['container', 'exists', 'gone'])).code).toBe(1);
+    const d = await e.nook(['run', '-d', '--rmi', 'rmi:1', 'true']);
+    expect(d.code).toBe(125);
   });
 
   it('--log-driver is kept as given; LogConfig.Path is the log file, or empty without one', async () => {

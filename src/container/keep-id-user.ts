@@ -7,7 +7,8 @@
  * them (adduser), the image's layers are never written.
  *
  * The entry's home is /home/NAME when something is mounted there, else the
- * working directory (podman's rule); HOME follows it.
+ * working directory (podman's rule); HOME follows it. A container started
+ * again keeps its files, changes included.
  */
 import fs = require('node:fs');
 import path = require('node:path');
@@ -36,6 +37,17 @@ export function keepIdUserFiles(
 ): KeepIdUser {
   const name = safeName(user.name);
   const out: KeepIdUser = { binds: [] };
+  // A container started again keeps the files it had, with whatever it changed in them.
+  const kept = (file: string, target: string) => {
+    if (!fs.existsSync(path.join(dir, file))) return false;
+    out.binds.push({ source: path.join(dir, file), target, readOnly: false, optional: true });
+    return true;
+  };
+  if (kept('passwd', '/etc/passwd')) {
+    out.home = parsePasswd(fs.readFileSync(path.join(dir, 'passwd'), 'utf8')).find((e) => e.uid === user.uid)?.home;
+    kept('group', '/etc/group');
+    return out;
+  }
   let passwd: string;
   let group: string;
   try {

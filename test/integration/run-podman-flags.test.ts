@@ -165,6 +165,10 @@ describe('images in containers', () => {
       `${home}\n${e.user.name}:x:${e.user.uid}:${e.user.gid}:${e.user.name}:${home}:/bin/sh\n`,
     );
     expect(await ok(e, ['run', '--rm', '--userns', 'keep-id', '-u', '0', 'base:1', 'id', '-un'])).toBe('root\n');
+    // Writable, and a container started again keeps what it changed.
+    const id = (await ok(e, ['create', '--userns', 'keep-id', 'base:1', 'sh', '-c', 'echo extra:x:4242:4242::/:/bin/sh >> /etc/passwd; grep -c ^extra: /etc/passwd'])).trim();
+    expect(await ok(e, ['start', '-a', id])).toBe('1\n');
+    expect(await ok(e, ['start', '-a', id])).toBe('2\n');
     // The image's own file is untouched.
     expect(await ok(e, ['run', '--rm', 'base:1', 'cat', '/etc/passwd'])).not.toContain(`${e.user.name}:x:`);
   });

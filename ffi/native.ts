@@ -109,7 +109,6 @@ export interface Native {
   tcsetattr(fd: number, when: number, termios: Buffer): number;
   cfmakeraw(termios: Buffer): void;
   dup(fd: number): number;
-  dup2(oldfd: number, newfd: number): number;
   /** Ends the process at once, skipping Node's teardown (a few ms) once all output is written. */
   exitNow(code: number): never;
   readStatus(fd: number, out4: Int32Array, passedFd: Int32Array): number;
@@ -153,7 +152,6 @@ export function loadNative(): Native {
     tcsetattr: libc.func('int tcsetattr(int fd, int when, void *termios)'),
     cfmakeraw: libc.func('void cfmakeraw(void *termios)'),
     dup: libc.func('int dup(int fd)'),
-    dup2: libc.func('int dup2(int oldfd, int newfd)'),
     exitNow: libc.func('void _exit(int status)') as unknown as (code: number) => never,
     readStatus: exec.func('int nook_read_status(int fd, int32_t *out4, int *passed_fd)'),
     waitChild: exec.func('int nook_wait_child(int pid)'),

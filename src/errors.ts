@@ -90,12 +90,6 @@ export function errnoName(errno: number): string {
   return ERRNO_TEXT[errno]?.[0] ?? `errno ${errno}`;
 }
 
-/** Go's and the C library's lower-case wording, "permission denied (EACCES)", as runc and podman print it. */
-export function errnoPhrase(errno: number): string {
-  const e = ERRNO_TEXT[errno];
-  return e ? `${e[1].toLowerCase()} (${e[0]})` : `errno ${errno}`;
-}
-
 export function describeErrno(errno: number): string {
   const e = ERRNO_TEXT[errno];
   return e ? `${e[0]} (${e[1]})` : `errno ${errno}`;

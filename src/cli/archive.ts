@@ -22,7 +22,7 @@ const SAVE_FLAGS: readonly FlagSpec[] = [
   { name: 'format', type: 'string', value: 'FORMAT', help: 'docker-archive (as docker save writes; the default) or oci-archive (an OCI layout); also docker, oci' },
   // podman needs -m to put several images in one archive; nook (as docker) always can: accepted, changes nothing.
   { name: 'multi-image-archive', short: 'm', type: 'boolean', help: "accepted for podman's scripts: several images always go into one archive" },
-  { name: 'uncompressed', type: 'boolean', help: "accepted for podman's scripts, changes nothing (docker-archive layers are uncompressed; oci-archive keeps them as stored)" },
+  { name: 'uncompressed', type: 'boolean', help: "oci-archive: write the layers uncompressed, as podman's flag (docker-archive layers always are)" },
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
@@ -46,7 +46,7 @@ export async function saveCommand(argv: string[]): Promise<number> {
   const out = file ? fileOutput(file) : stdoutOutput();
   if (!file) noteStdoutStreamUsed();
   try {
-    await saveImages(store, items, format, out.stream);
+    await saveImages(store, items, format, out.stream, { uncompressed: Boolean(flags.uncompressed) });
     await out.commit();
   } catch (e) {
     await out.abort();
@@ -115,19 +115,20 @@ export async function loadCommand(argv: string[]): Promise<number> {
 const IMPORT_FLAGS: readonly FlagSpec[] = [
   { name: 'message', short: 'm', type: 'string', value: 'TEXT', help: 'the comment in the image history (default "Imported from FILE")' },
   { name: 'platform', type: 'string', value: 'OS/ARCH[/VARIANT]', help: "the platform the image says it is for (default: this host's)" },
-  { name: 'change', short: 'c', type: 'string', multiple: true, value: 'INSTRUCTION', help: 'not supported yet' },
+  { name: 'change', short: 'c', type: 'string', multiple: true, value: 'INSTRUCTION', help: 'apply a Dockerfile instruction to the config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR' },
+  { name: 'quiet', short: 'q', type: 'boolean', help: "accepted for podman's scripts: nook import prints only the image id anyway" },
   MAX_EXPANSION_FLAG,
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
 export async function importCommand(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, IMPORT_FLAGS, 'import');
+  // Flags may follow the file and the name, as docker's and podman's import take them.
+  const { flags, positionals } = parseArgs(argv, IMPORT_FLAGS, 'import', { interleaved: true });
   if (flags.help) {
     say(`Usage: nook import [FLAGS] FILE|- [REPOSITORY[:TAG]]\n\nMakes an image of one layer from a root filesystem tarball (plain, gzip or zstd; - reads standard input) and prints its id.\n\nFlags:\n${flagHelp(IMPORT_FLAGS)}`);
     return 0;
   }
-  if (stringList(flags.change).length)
-    throw new UsageError('nook import does not support --change yet', 'give the command when running the image: nook run IMAGE COMMAND...');
+  const changes = stringList(flags.change);
   if (positionals.length < 1 || positionals.length > 2)
     throw new UsageError('nook import takes a tarball and, optionally, a name', 'e.g. nook import rootfs.tar.gz myimage:1');
   let name: string | undefined;
@@ -138,6 +139,9 @@ export async function importCommand(argv: string[]): Promise<number> {
   }
   const platform = flags.platform ? parsePlatform(flags.platform as string) : undefined;
   const maxExpansion = maxLayerExpansion(flags);
+  // Checked before anything is read: a bad --change imports nothing.
+  const { applyConfigChange } = await import('../image/config-changes');
+  const runConfig = changes.reduce(applyConfigChange, {});
   const { source, what, size } = openInput(positionals[0], 'import', 'nook import - myimage < rootfs.tar');
   const { importRootfs } = await import('../image/archive/import');
   const { ImageStore } = await import('../image/store/store');
@@ -149,6 +153,7 @@ export async function importCommand(argv: string[]): Promise<number> {
     platform,
     size,
     maxExpansion,
+    runConfig,
     message: (flags.message as string | undefined) ?? `Imported from ${positionals[0]}`,
   });
   say(record.id);

@@ -15,14 +15,17 @@ const CP_FLAGS: readonly FlagSpec[] = [
   { name: 'archive', short: 'a', type: 'boolean', help: 'archive mode: keep the owners (uid/gid) the files have at the source' },
   { name: 'follow-link', short: 'L', type: 'boolean', help: 'follow a symbolic link given as SRC_PATH' },
   { name: 'quiet', short: 'q', type: 'boolean', help: 'accepted for docker; nook prints no progress anyway' },
+  // podman's --pause (default true): nook pauses a running container always, so that it cannot swap a directory for a symlink mid-copy.
+  { name: 'pause', type: 'boolean', help: "accepted for podman's scripts; nook always pauses a running container while it copies" },
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
 const CP_USAGE = `Usage: nook cp [FLAGS] CONTAINER:SRC_PATH DEST_PATH|-
        nook cp [FLAGS] SRC_PATH|- CONTAINER:DEST_PATH
+       nook cp [FLAGS] CONTAINER:SRC_PATH CONTAINER:DEST_PATH
 
 Copies files or directories between a container (running or stopped) and the
-host. '-' as SRC_PATH reads a tar from standard input and extracts it into the
+host, or between two containers. '-' as SRC_PATH reads a tar from standard input and extracts it into the
 container's directory DEST_PATH; '-' as DEST_PATH writes SRC_PATH as a tar to
 standard output. SRC_PATH ending in /. copies a directory's contents.
 `;
@@ -66,18 +69,32 @@ export async function cpCommand(argv: string[]): Promise<number> {
   }
   if (positionals.length !== 2) throw argError('"nook cp" requires exactly 2 arguments.');
   const [src, dest] = positionals.map(splitArg);
-  if (src.container !== undefined && dest.container !== undefined) throw argError('copying between containers is not supported');
   if (src.container === undefined && dest.container === undefined) throw argError('must specify at least one container source');
   if (src.container === '' || dest.container === '') throw argError('container name is empty');
   const opts = { archive: Boolean(flags.archive), follow: Boolean(flags['follow-link']) };
   const files = await import('../container/copy/container-files');
+  if (src.container !== undefined && dest.container !== undefined) {
+    // podman's copy from one container to another (docker refuses it).
+    if (src.path === '' || dest.path === '') throw argError('filesystem path is empty');
+    if (src.path === '-' || dest.path === '-') throw argError('"-" copies between a container and a tar stream, not between containers');
+    const from = await resolveContainer(src.container);
+    const to = await resolveContainer(dest.container);
+    await files.copyBetweenContainers(from, src.container, src.path, to, dest.container, dest.path, opts);
+    return 0;
+  }
   if (src.container !== undefined) {
     const dir = await resolveContainer(src.container);
     if (src.path === '') throw argError('filesystem path is empty');
     if (dest.path === '-') {
       noteStdoutStreamUsed();
       await files.tarFromContainer(dir, src.container, src.path, process.stdout, opts);
-    } else await files.copyFromContainer(dir, src.container, src.path, hostPath(dest.path), opts);
+    } else {
+      // A pipe, terminal or device (/dev/stdout) is not a place for files: '-' writes a tar there.
+      const st = fs.statSync(hostPath(dest.path), { throwIfNoEntry: false });
+      if (st && !st.isDirectory() && !st.isFile())
+        throw new NookError(`invalid destination: "${dest.path}" must be a directory or a regular file`, { exitCode: 1, hint: `to write to standard output, give - (a tar): nook cp ${src.container}:${src.path} -` });
+      await files.copyFromContainer(dir, src.container, src.path, hostPath(dest.path), opts);
+    }
     return 0;
   }
   const ref = dest.container!;
@@ -94,7 +111,8 @@ const EXPORT_FLAGS: readonly FlagSpec[] = [
 ];
 
 export async function exportCommand(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseArgs(argv, EXPORT_FLAGS, 'export');
+  // -o may follow the container, as docker's and podman's export take it.
+  const { flags, positionals } = parseArgs(argv, EXPORT_FLAGS, 'export', { interleaved: true });
   if (flags.help) {
     process.stdout.write(`Usage: nook export [FLAGS] CONTAINER\n\nWrites a container's files (its image's with its own changes) as a tar archive.\n\nFlags:\n${flagHelp(EXPORT_FLAGS)}\n`);
     return 0;

@@ -77,7 +77,7 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
 
   // --userns keep-id: an /etc/passwd entry for the user, when the image has none for their uid (keep-id-user.ts).
   const keepIdFiles =
-    req.keepId && root.hostFiles && user.uid === host.uid
+    req.keepId && root.hostFiles && host.uid !== 0 && user.uid === host.uid
       ? (require('./keep-id-user') as typeof import('./keep-id-user')).keepIdUserFiles(root.hostFiles, rootView(root), { uid: user.uid, gid: user.gid, name: host.userName }, path.posix.normalize(cwd), [
           ...req.mounts.binds.map((b) => b.target),
           ...(req.mounts.volumes ?? []).map((v) => v.target),
@@ -121,6 +121,7 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     ...(p.preserveFds ? { preserveFds: p.preserveFds } : {}),
   });
 }
+
 
 /** --group-add's groups must all reach the process: refused rather than dropped where the id map cannot carry them. */
 function checkGroupsAdded(wanted: number[], got: number[], setgroups: boolean): void {

@@ -28,6 +28,7 @@ import type { BindMount } from '../sandbox/spec';
 import os = require('node:os');
 import { UsageError } from '../errors';
 import type { NetworkRequest } from './request';
+import { parsePasswd } from '../sandbox/users';
 
 import { PRIVATE_NET as PRIVATE } from '../sandbox/network/layout';
 
@@ -138,3 +139,20 @@ export function writeHostFiles(dir: string, net: NetworkRequest, hostname: strin
     return { source, target, readOnly, optional: true };
   });
 }
+
+/**
+ * --userns keep-id: the rootfs's /etc/passwd with a line for the user, as
+ * podman adds one (so that `id -un` and `exec --user NAME` know them), bound
+ * over /etc/passwd; undefined when it names the uid already.
+ */
+export function keepIdPasswd(dir: string, current: string, user: { name: string; uid: number; gid: number; home: string }): BindMount | undefined {
+  if (parsePasswd(current).some((e) => e.uid === user.uid)) return undefined;
+  // A name nook cannot put in a passwd line safely gets none.
+  if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$/.test(user.name) || /[:\n]/.test(user.home)) return undefined;
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const source = path.join(dir, 'passwd');
+  const base = current && !current.endsWith('\n') ? `${current}\n` : current;
+  fs.writeFileSync(source, `${base}${user.name}:x:${user.uid}:${user.gid}:${user.name}:${user.home}:/bin/sh\n`, { mode: 0o644 });
+  return { source, target: '/etc/passwd', readOnly: false, optional: true };
+}
+

@@ -15,6 +15,7 @@ import path = require('node:path');
 import type { RootView } from '../sandbox/rootfs-view';
 import type { BindMount } from '../sandbox/spec';
 import { parseGroup, parsePasswd } from '../sandbox/users';
+import { keepIdPasswd } from './host-files';
 
 export interface KeepIdUser {
   /** The files and where they go. */
@@ -63,15 +64,14 @@ export function keepIdUserFiles(
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   const entries = parsePasswd(passwd);
   if (!entries.some((e) => e.uid === user.uid)) {
-    const taken = entries.some((e) => e.name === name);
-    const login = taken ? `${name}${user.uid}` : name;
+    const login = entries.some((e) => e.name === name) ? `${name}${user.uid}` : name;
     const wanted = `/home/${login}`;
     const home = mountTargets.some((t) => path.posix.normalize(t) === wanted) ? wanted : cwd;
-    const line = `${login}:x:${user.uid}:${user.gid}:${login}:${home}:/bin/sh\n`;
-    const file = path.join(dir, 'passwd');
-    fs.writeFileSync(file, `${passwd}${passwd && !passwd.endsWith('\n') ? '\n' : ''}${line}`, { mode: 0o644 });
-    out.binds.push({ source: file, target: '/etc/passwd', readOnly: false, optional: true });
-    out.home = home;
+    const bind = keepIdPasswd(dir, passwd, { name: login, uid: user.uid, gid: user.gid, home });
+    if (bind) {
+      out.binds.push(bind);
+      out.home = home;
+    }
   }
   if (group && !parseGroup(group).some((g) => g.gid === user.gid)) {
     const taken = parseGroup(group).some((g) => g.name === name);

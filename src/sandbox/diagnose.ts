@@ -5,7 +5,7 @@
 import fs = require('node:fs');
 import os = require('node:os');
 import { Resolve, type PlanOp } from '../../ffi/plan-format';
-import { NookError, describeErrno, errnoPhrase } from '../errors';
+import { NookError, describeErrno } from '../errors';
 import { moreIdsHint } from './idmap';
 import type { SandboxSpec } from './spec';
 
@@ -54,8 +54,9 @@ function execFailure(spec: SandboxSpec, errno: number): NookError {
       : `${cmd}: executable file not found in $PATH (${spec.env.find((e) => e.startsWith('PATH='))?.slice(5) ?? ''})`;
     return new NookError(msg, { exitCode: 127, hint: `check that ${cmd} exists in the rootfs ${spec.rootfs}` });
   }
-  // runc's wording ("exec /etc: permission denied"), which scripts match.
-  return new NookError(`exec ${cmd}: ${errnoPhrase(errno)}`, {
+  // EACCES in runc's (docker's) words, "permission denied"; scripts match them.
+  const why = errno === EACCES ? 'permission denied (EACCES)' : describeErrno(errno);
+  return new NookError(`${cmd}: cannot execute: ${why}`, {
     exitCode: 126,
     hint: errno === EACCES ? 'the file is not executable, or sits on a noexec mount' : undefined,
   });

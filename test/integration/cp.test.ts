@@ -101,7 +101,7 @@ for (const kind of ['sub', 'nosub'] as UserKind[]) {
         expect(await fails(e, ['cp', 'c:/data', `${out}/renamed`])).toContain('cannot copy a directory to a file');
         expect(await fails(e, ['cp', 'c:/data/f', `${out}/a/b`])).toContain('no such directory');
         expect(await fails(e, ['cp', `${out}/renamed`, `${out}/x`])).toContain('must specify at least one container source');
-        expect(await fails(e, ['cp', 'c:/a', 'c:/b'])).toContain('copying between containers is not supported');
+        expect(await fails(e, ['cp', 'c:/a', 'c:/b'])).toContain('No such container:path: c:/a');
         expect(await fails(e, ['cp', 'c:/a'])).toContain('requires exactly 2 arguments');
         // A flag docker does not know: 125, as docker's flag errors.
         expect((await e.nook(['cp', '--bogus', 'c:/data', out])).code).toBe(125);

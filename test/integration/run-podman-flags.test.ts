@@ -1,8 +1,7 @@
 /**
  * podman's run and inspect additions, through build/nook as the unprivileged
  * test users: --preserve-fds (the caller's fds 3.. reach the command, nook's
- * own never), the global --noout, runc's wording for a command that cannot
- * be executed, --conmon-pidfile, --userns keep-id's /etc/passwd entry,
+ * own never), --conmon-pidfile, --userns keep-id's /etc/passwd entry,
  * inspect's .Image/.ImageName/.ImageDigest and flags after the arguments,
  * --log-driver as given, untag, run --rmi, and run from docker-archive:/oci-archive:.
  */
@@ -85,23 +84,6 @@ describe('run --preserve-fds', () => {
 });
 
 describe('run: podman spellings', () => {
-  it('--noout sends stdout to /dev/null, errors still reach stderr', async () => {
-    const e = env();
-    const r = await e.nook(['--noout', ...runArgs([], ['echo', 'hi'])]);
-    expect(r.code, show(r)).toBe(0);
-    expect(r.stdout).toBe('');
-    const bad = await e.nook(['--noout', 'inspect', 'no-such-thing-here']);
-    expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/^Error: No such object/);
-  });
-
-  it("a command that cannot be executed: runc's wording, exit 126", async () => {
-    const e = env();
-    const r = await e.nook(runArgs([], ['/etc']));
-    expect(r.code).toBe(126);
-    expect(r.stderr).toMatch(/^Error: exec \/etc: permission denied \(EACCES\)/);
-  });
-
   it("--conmon-pidfile: the supervisor's pid for -d (inspect's State.ConmonPid), nook's own in the foreground", async () => {
     const e = testEnv();
     const dir = scratchDir(e.user, 'pid-');

@@ -102,6 +102,8 @@ G
 printf 'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.16.0\nPRETTY_NAME="Alpine Linux v3.16"\n' > "$r/etc/os-release"
 echo 3.16.0 > "$r/etc/alpine-release"
 printf '/bin/sh\n/bin/ash\n' > "$r/etc/shells"
+# alpine-baselayout's /etc/services (abridged): 140-diff.bats removes it.
+printf 'ftp\t\t21/tcp\nssh\t\t22/tcp\ntelnet\t\t23/tcp\nsmtp\t\t25/tcp\tmail\ndomain\t\t53/tcp\ndomain\t\t53/udp\nhttp\t\t80/tcp\twww\nntp\t\t123/udp\nhttps\t\t443/tcp\n' > "$r/etc/services"
 echo "$tag" > "$r/home/podman/testimage-id"
 touch --date=@1600000000 "$r/home/podman/testimage-id"
 cat > "$r/home/podman/pause" <<'S'

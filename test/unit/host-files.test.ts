@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fs = require('node:fs');
 import os = require('node:os');
 import path = require('node:path');
-import { containerEnvFile, hostsFile, resolvConf, writeHostFiles } from '../../src/container/host-files';
+import { containerEnvFile, hostsFile, keepIdPasswd, resolvConf, writeHostFiles } from '../../src/container/host-files';
 import type { NetworkRequest } from '../../src/container/request';
 import { testHost } from '../helpers/host';
 
@@ -107,4 +107,32 @@ describe('/run/.containerenv', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('--userns keep-id: /etc/passwd', () => {
+  const me = { name: 'alice', uid: 1000, gid: 1000, home: '/home/alice' };
+  const withTmp = (fn: (dir: string) => void) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-passwd-'));
+    try {
+      fn(dir);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it("is the image's with the user's line added, bound over /etc/passwd", () =>
+    withTmp((dir) => {
+      const bind = keepIdPasswd(dir, 'root:x:0:0:root:/root:/bin/sh', me);
+      expect(bind).toEqual({ source: path.join(dir, 'passwd'), target: '/etc/passwd', readOnly: false, optional: true });
+      expect(fs.readFileSync(bind!.source, 'utf8')).toBe('root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:alice:/home/alice:/bin/sh\n');
+    }));
+
+  it('adds nothing when the image names the uid already, or for a name or home a passwd line cannot hold', () =>
+    withTmp((dir) => {
+      expect(keepIdPasswd(dir, 'root:x:0:0::/root:/bin/sh\nbob:x:1000:1000::/home/bob:/bin/sh\n', me)).toBeUndefined();
+      expect(keepIdPasswd(dir, '', { ...me, name: 'ev:il' })).toBeUndefined();
+      expect(keepIdPasswd(dir, '', { ...me, name: 'evil\nroot' })).toBeUndefined();
+      expect(keepIdPasswd(dir, '', { ...me, home: '/x:0:0' })).toBeUndefined();
+      expect(fs.existsSync(path.join(dir, 'passwd'))).toBe(false);
+    }));
 });

@@ -27,11 +27,13 @@ import { processStartTime } from '../../util/proc-stat';
 import { FileLock } from '../../util/lock';
 import { CpHelper, PASSED_ROOT } from './client';
 import { O } from '../../../ffi/linux';
-import type { CpOptions, CpRoot } from './protocol';
+import type { CpMount, CpOptions, CpRoot } from './protocol';
 import { NOT_FOUND } from './server-messages';
 
 interface Reach {
   root: CpRoot;
+  /** A stopped container's volumes and binds, for writes (a running one has them mounted already). */
+  mounts?: CpMount[];
   running: boolean;
   /** A running container's root, opened here: only the owner of its user namespace may (the helper's is another). */
   rootFd?: number;
@@ -51,13 +53,15 @@ function reach(dir: ContainerDir, write: boolean): Reach {
     if (!running) throw new NookError(`container ${name} is being started, stopped or removed`, { hint: 'try again in a moment' });
     return { root: { dir: PASSED_ROOT }, running, rootFd: fs.openSync(`/proc/${state.pid}/root`, O.PATH | fs.constants.O_DIRECTORY | O.CLOEXEC) };
   }
+  // nook's generated files (/etc/hosts and the like) are optional binds: not the user's mounts.
+  const mounts = write ? spec.binds.filter((b) => !b.optional).map((b) => ({ source: b.source, target: b.target, readOnly: b.readOnly })) : undefined;
   try {
     if (spec.overlay) {
-      if (write) return { root: { overlay: { ...spec.overlay, merged: spec.rootfs } }, running, lock };
+      if (write) return { root: { overlay: { ...spec.overlay, merged: spec.rootfs } }, mounts, running, lock };
       return { root: { layers: [spec.overlay.upper, ...spec.overlay.lowerDirs] }, running };
     }
     if (!fs.existsSync(spec.rootfs)) throw new NookError(`container ${name}'s root ${spec.rootfs} is gone`);
-    return { root: { dir: spec.rootfs }, running, lock };
+    return { root: { dir: spec.rootfs }, mounts, running, lock };
   } catch (e) {
     lock?.release();
     throw e;
@@ -72,11 +76,11 @@ function asCpError(e: unknown, ref: string): unknown {
   return new NookError(e.message, { exitCode: 1, hint: e.hint, cause: e });
 }
 
-async function withHelper<T>(dir: ContainerDir, write: boolean, ref: string, fn: (h: CpHelper, root: CpRoot) => Promise<T>): Promise<T> {
-  const { root, running, rootFd, lock } = reach(dir, write);
+async function withHelper<T>(dir: ContainerDir, write: boolean, ref: string, fn: (h: CpHelper, root: CpRoot, mounts?: CpMount[]) => Promise<T>): Promise<T> {
+  const { root, mounts, running, rootFd, lock } = reach(dir, write);
   const helper = new CpHelper(rootFd);
   try {
-    return await whilePaused(dir, running, () => fn(helper, root));
+    return await whilePaused(dir, running, () => fn(helper, root, mounts));
   } catch (e) {
     throw asCpError(e, ref);
   } finally {
@@ -139,7 +143,7 @@ export function tarFromContainer(dir: ContainerDir, ref: string, src: string, ou
 
 /** Host path → container path. */
 export function copyIntoContainer(dir: ContainerDir, ref: string, hostSrc: string, dest: string, opts: CpOptions): Promise<void> {
-  return withHelper(dir, true, ref, (h, root) => h.copyIn({ root, hostSrc, dest, ...opts }));
+  return withHelper(dir, true, ref, (h, root, mounts) => h.copyIn({ root, mounts, hostSrc, dest, ...opts }));
 }
 
 /** A tar on `input` → extracted into the container's directory `dest` (docker's `cp - C:DEST`). */
@@ -147,8 +151,34 @@ export function tarIntoContainer(dir: ContainerDir, ref: string, input: NodeJS.R
   return withTmp(async (tmp) => {
     const file = path.join(tmp, 'in.tar');
       await pipeline(input, fs.createWriteStream(file, { mode: 0o600 }));
-    await withHelper(dir, true, ref, (h, root) => h.copyIn({ root, tarIn: file, dest, ...opts }, (m) => process.stderr.write(`nook: ${m}\n`)));
+    await withHelper(dir, true, ref, (h, root, mounts) => h.copyIn({ root, mounts, tarIn: file, dest, ...opts }, (m) => process.stderr.write(`nook: ${m}\n`)));
   });
+}
+
+/**
+ * Container path → another container's path (podman's `cp C1:SRC C2:DEST`;
+ * docker refuses it): the source as a tar in a private file, then placed by
+ * the same rules as a host source, the helper unpacking the tar inside its
+ * user namespace.
+ */
+export function copyBetweenContainers(from: ContainerDir, fromRef: string, src: string, to: ContainerDir, toRef: string, dest: string, opts: CpOptions): Promise<void> {
+  return withTmp(async (tmp) => {
+    const file = path.join(tmp, 'source.tar');
+    const out = fs.createWriteStream(file, { mode: 0o600 });
+    try {
+      await tarFromContainer(from, fromRef, src, out, opts);
+    } finally {
+      await new Promise<void>((resolve) => out.end(() => resolve()));
+    }
+    await withHelper(to, true, toRef, (h, root, mounts) => h.copyIn({ root, mounts, tarIn: file, tarSource: tarMember(src), dest, ...opts }));
+  });
+}
+
+/** Where the tar tarFromContainer writes holds `src`: its contents at the top for `DIR/.` (and `/`), else under its name. */
+function tarMember(src: string): string {
+  const inner = path.posix.normalize(`/${src}`).replace(/(.)\/+$/, '$1');
+  if (inner === '/' || /(^|\/)\.$/.test(src)) return '/.';
+  return `/${path.posix.basename(inner)}`;
 }
 
 /** The container's files as a tar onto `out`. */

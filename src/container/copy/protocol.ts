@@ -38,7 +38,27 @@ export interface CpInRequest extends CpOptions {
   root: CpRoot;
   hostSrc?: string;
   tarIn?: string;
+  /**
+   * With tarIn: the source is this entry of the tar (`/NAME`, or `/.` for
+   * its top), copied by cp's rules as a host path would be; without it the
+   * tar's top is extracted into the directory `dest` (docker's `cp -`).
+   */
+  tarSource?: string;
   dest: string;
+  /**
+   * A stopped container's volumes and bind mounts, mounted on its root
+   * first (as docker's daemon does): what is copied to a path under one
+   * lands in the volume or host directory, as it will when it runs.
+   */
+  mounts?: CpMount[];
+}
+
+export interface CpMount {
+  /** Host path (a directory or a file). */
+  source: string;
+  /** Path in the container. */
+  target: string;
+  readOnly: boolean;
 }
 
 export interface ExportRequest {

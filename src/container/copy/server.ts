@@ -16,7 +16,7 @@ import os = require('node:os');
 import path = require('node:path');
 import { loadNative } from '../../../ffi/native';
 import { replyToNook, serveHelperRequests } from '../../sandbox/helper-server';
-import { O } from '../../../ffi/linux';
+import { MNT, MS, O } from '../../../ffi/linux';
 import { Resolve } from '../../../ffi/plan-format';
 import { NookError, describeErrno } from '../../errors';
 import { openBuildRoot, openLayersView, type MountedRoot } from '../../build/helper/root-mount';
@@ -25,7 +25,8 @@ import type { Owner } from '../../build/copy/owner';
 import { extractLayer } from '../../image/unpack/extract';
 import { encodeHeader, END_OF_ARCHIVE, padding, type LayerEntry } from '../../image/layer/tar-entry';
 import { devNumbers, TreeWalker } from '../../image/layer/tree-walk';
-import type { CpHelperReply, CpHelperRequest, CpRoot } from './protocol';
+import type { CpHelperReply, CpHelperRequest, CpMount, CpRoot } from './protocol';
+import { mountCalls } from '../../../ffi/mount';
 import { NOT_FOUND } from './server-messages';
 
 const { ENOENT, ENOTDIR } = os.constants.errno;
@@ -271,10 +272,107 @@ async function cpOut(req: Extract<CpHelperRequest, { op: 'cp-out' }>): Promise<v
   }
 }
 
+/** `tar` extracted into a fresh private directory, given to `fn` as a root, removed afterwards. */
+async function withExtracted(tar: string, layerName: string, ids: CpHelperRequest['ids'], archive: boolean, fn: (from: InRoot) => Promise<void>): Promise<void> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-cp-'));
+  try {
+    const files = path.join(tmp, 'files');
+    fs.mkdirSync(files, { mode: 0o755 });
+    // Owners the tar gives are kept; ids nook cannot map become root's unless -a asked to keep them all.
+    try {
+      await extractLayer(tar, files, { ids, squashIds: !archive, layerName, maxExpansion: 0 });
+    } catch (e) {
+      // The layer extractor's hints speak of pulled images; this tar is the user's.
+      if (e instanceof NookError) throw new NookError(e.message, { hint: 'cp - reads a tar archive from standard input, e.g. tar -cf - DIR | nook cp - CONTAINER:/DIR' });
+      throw e;
+    }
+    const from = new InRoot(files);
+    try {
+      await fn(from);
+    } finally {
+      from.close();
+    }
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** The O_PATH fd of `target` in `root`, its missing components made (directories; the last one a file for a file mount). */
+function mountPoint(root: InRoot, target: string, file: boolean): number {
+  const parts = clean(target).split('/').filter(Boolean);
+  let fd = root.lookup('/')!;
+  for (let i = 0; i < parts.length; i++) {
+    const inner = `/${parts.slice(0, i + 1).join('/')}`;
+    let next = root.lookup(inner);
+    if (next === undefined) {
+      const at = fdPath(fd, parts[i]);
+      if (file && i === parts.length - 1) fs.closeSync(fs.openSync(at, fs.constants.O_WRONLY | fs.constants.O_CREAT | O_NOFOLLOW | O.CLOEXEC, 0o644));
+      else fs.mkdirSync(at, { mode: 0o755 });
+      next = root.lookup(inner);
+      if (next === undefined) throw new NookError(`cannot make the mount point ${inner}`);
+    }
+    fs.closeSync(fd);
+    fd = next;
+  }
+  return fd;
+}
+
+/**
+ * A stopped container's volumes and bind mounts, mounted on its root in the
+ * helper's mount namespace (parents first), as they are when it runs; each
+ * mount point resolved inside the root. Returns what unmounts them.
+ */
+function mountVolumes(root: InRoot, mounts: CpMount[]): () => void {
+  const m = mountCalls();
+  const done: string[] = [];
+  const depth = (t: string) => clean(t).split('/').length;
+  const unmountAll = () => {
+    for (const t of done.reverse()) if (m.umount2(t, 0) !== 0) m.umount2(t, MNT.DETACH);
+  };
+  try {
+    for (const v of [...mounts].sort((a, b) => depth(a.target) - depth(b.target))) {
+      const st = fs.statSync(v.source, { throwIfNoEntry: false });
+      if (!st) throw new NookError(`the source of the mount on ${v.target} is gone: ${v.source}`);
+      const fd = mountPoint(root, v.target, !st.isDirectory());
+      // Mounted through the fd's path: the kernel's lookup cannot be redirected by a symlink.
+      const at = fdPath(fd);
+      try {
+        if (m.mount(v.source, at, null, MS.BIND | MS.REC, null) !== 0) throw new NookError(`mounting ${v.source} on ${v.target}: ${describeErrno(m.errno())}`);
+      } finally {
+        fs.closeSync(fd);
+      }
+      // The mount is now what the path names; find it again by that path to remount and unmount it.
+      const again = root.lookup(clean(v.target))!;
+      const real = fs.readlinkSync(fdPath(again));
+      fs.closeSync(again);
+      done.push(real);
+      if (v.readOnly && m.mount(null, real, null, MS.BIND | MS.REMOUNT | MS.RDONLY, null) !== 0)
+        throw new NookError(`making the mount on ${v.target} read-only: ${describeErrno(m.errno())}`);
+    }
+  } catch (e) {
+    unmountAll();
+    throw e;
+  }
+  return unmountAll;
+}
+
 async function cpIn(req: Extract<CpHelperRequest, { op: 'cp-in' }>): Promise<void> {
   const mounted = openRoot(req.root);
   const root = new InRoot(mounted.dir);
+  let unmountVolumes = () => undefined as void;
   try {
+    if (req.mounts?.length) unmountVolumes = mountVolumes(root, req.mounts);
+    if (req.tarIn !== undefined && req.tarSource !== undefined) {
+      await withExtracted(req.tarIn, 'the copied files', req.ids, req.archive, async (from) => {
+        const src = lookupSource(from, req.tarSource!, false, req.tarSource!);
+        try {
+          await copyBetween(from, src, root, req.dest, req.archive, clean(req.dest));
+        } finally {
+          fs.closeSync(src.fd);
+        }
+      });
+      return;
+    }
     if (req.tarIn !== undefined) {
       // A tar is extracted into a directory that must exist, as docker's.
       const dest = root.lookup(clean(req.dest));
@@ -282,26 +380,14 @@ async function cpIn(req: Extract<CpHelperRequest, { op: 'cp-in' }>): Promise<voi
       const isDir = fs.fstatSync(dest).isDirectory();
       fs.closeSync(dest);
       if (!isDir) throw new NookError(`extraction point is not a directory: ${clean(req.dest)}`);
-      const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-cp-'));
-      try {
-        const files = path.join(tmp, 'files');
-        fs.mkdirSync(files, { mode: 0o755 });
-        // Owners the tar gives are kept; ids nook cannot map become root's unless -a asked to keep them all.
-        await extractLayer(req.tarIn, files, { ids: req.ids, squashIds: !req.archive, layerName: 'the tar on stdin', maxExpansion: 0 });
-        const from = new InRoot(files);
+      await withExtracted(req.tarIn, 'the tar on stdin', req.ids, req.archive, async (from) => {
+        const src = lookupSource(from, '/', true, '-');
         try {
-          const src = lookupSource(from, '/', true, '-');
-          try {
-            await copyBetween(from, src, root, `${clean(req.dest)}/.`, true, clean(req.dest));
-          } finally {
-            fs.closeSync(src.fd);
-          }
+          await copyBetween(from, src, root, `${clean(req.dest)}/.`, true, clean(req.dest));
         } finally {
-          from.close();
+          fs.closeSync(src.fd);
         }
-      } finally {
-        fs.rmSync(tmp, { recursive: true, force: true });
-      }
+      });
       return;
     }
     const host = new InRoot('/');
@@ -316,6 +402,7 @@ async function cpIn(req: Extract<CpHelperRequest, { op: 'cp-in' }>): Promise<voi
       host.close();
     }
   } finally {
+    unmountVolumes();
     root.close();
     mounted.release();
   }

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { NookError } from '../../errors';
-import type { ImageConfig } from '../config';
+import type { ContainerConfig, ImageConfig } from '../config';
 import { hostPlatform, type Platform } from '../manifest';
 import type { ImageRecord, ImageStore, LayerRecord } from '../store/store';
 import { layerMediaType } from './compression';
@@ -27,6 +27,8 @@ export interface ImportOptions extends InstallHooks {
   size?: number;
   /** Creation time (default now). */
   created?: Date;
+  /** How to run the image (import --change); default none, as docker's. */
+  runConfig?: ContainerConfig;
 }
 
 const TAR_HINT = 'nook import takes a root filesystem as a tar archive, plain or compressed with gzip or zstd';
@@ -49,7 +51,7 @@ export async function importRootfs(store: ImageStore, source: Readable, what: st
       ...(platform.variant ? { variant: platform.variant } : {}),
       created,
       comment,
-      config: {},
+      config: opts.runConfig ?? {},
       rootfs: { type: 'layers', diff_ids: [blob.uncompressedDigest] },
       history: [{ created, created_by: 'nook import', comment }],
     };

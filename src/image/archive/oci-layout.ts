@@ -11,11 +11,15 @@
  * holds the tag, or in some tools' archives a whole name.
  */
 import fs = require('node:fs');
+import { Readable } from 'node:stream';
 import { NookError } from '../../errors';
 import { parseImageConfig } from '../config';
 import { hostPlatform, MediaType, parseManifest, selectPlatform, type Descriptor, type ImageIndex, type ImageManifest, type Platform } from '../manifest';
 import type { ImageRecord, ImageStore, LayerRecord } from '../store/store';
+import { layerMediaType } from './compression';
+import { plainLayer } from './plain-layer';
 import type { Ingested } from './ingest';
+import { buildManifest } from './manifest-build';
 import type { ImageToInstall } from './install';
 import { familiarName, normalizeName, repoAndTag } from './names';
 import type { Spool } from './spool';
@@ -155,33 +159,66 @@ function blobSize(store: ImageStore, digest: string, label: string): number {
   }
 }
 
-/** Writes `items` as an OCI layout: the blobs as stored, then oci-layout and index.json. */
-export async function writeOciArchive(store: ImageStore, items: SaveItem[], tar: TarWriter): Promise<void> {
+interface PlannedBlob {
+  digest: string;
+  size: number;
+  open(): Readable;
+}
+
+/**
+ * The blobs of one image to write, manifest last. `uncompressed` (podman's
+ * save --uncompressed): compressed layers are written decompressed, under
+ * their diff_ids, with a new OCI manifest that lists them as plain tars;
+ * the config, and so the image id, stays the same.
+ */
+async function imageBlobs(store: ImageStore, item: SaveItem, label: string, uncompressed: boolean): Promise<{ blobs: PlannedBlob[]; manifest: Descriptor }> {
+  const r = item.record;
+  const stored = (digest: string): PlannedBlob => ({ digest, size: blobSize(store, digest, label), open: () => fs.createReadStream(store.blobs.path(digest)) });
+  const config = stored(r.id);
+  if (uncompressed && r.layers.some((l) => l.digest !== l.diffId)) {
+    const layers: PlannedBlob[] = [];
+    for (const l of r.layers) {
+      const plain = await plainLayer(store, l, label);
+      layers.push({ digest: l.diffId, size: plain.size, open: plain.open });
+    }
+    const built = buildManifest(
+      config,
+      layers.map((l) => ({ mediaType: layerMediaType('none'), digest: l.digest, size: l.size })),
+    );
+    const manifest: PlannedBlob = { digest: built.digest, size: built.body.length, open: () => Readable.from([built.body]) };
+    return { blobs: [...layers, config, manifest], manifest: { mediaType: built.mediaType, digest: built.digest, size: built.body.length, platform: r.platform } };
+  }
+  const manifest = stored(r.manifestDigest);
+  return {
+    blobs: [...r.layers.map((l) => stored(l.digest)), config, manifest],
+    manifest: { mediaType: r.manifestMediaType, digest: r.manifestDigest, size: manifest.size, platform: r.platform },
+  };
+}
+
+/** Writes `items` as an OCI layout: the blobs as stored (or layers uncompressed), then oci-layout and index.json. */
+export async function writeOciArchive(store: ImageStore, items: SaveItem[], tar: TarWriter, opts: { uncompressed?: boolean } = {}): Promise<void> {
   const latest = new Date(Math.max(0, ...items.map((i) => imageTime(i.record).getTime())));
   const written = new Set<string>();
   const manifests: Descriptor[] = [];
   // Sizes first: a missing blob is reported before anything is written.
-  const plan = items.map((item) => {
+  const plan = [];
+  for (const item of items) {
     const label = item.names[0] ? familiarName(item.names[0]) : item.record.id.slice(7, 19);
-    const digests = [...item.record.layers.map((l) => l.digest), item.record.id, item.record.manifestDigest];
-    return { item, label, blobs: digests.map((d) => ({ digest: d, size: blobSize(store, d, label) })) };
-  });
+    plan.push({ item, ...(await imageBlobs(store, item, label, Boolean(opts.uncompressed))) });
+  }
   await tar.dir('blobs', latest);
   await tar.dir('blobs/sha256', latest);
-  for (const { item, blobs } of plan) {
+  for (const { item, blobs, manifest } of plan) {
     const mtime = imageTime(item.record);
     for (const b of blobs) {
       if (written.has(b.digest)) continue;
       written.add(b.digest);
-      await tar.stream(`blobs/sha256/${b.digest.slice(7)}`, b.size, fs.createReadStream(store.blobs.path(b.digest)), mtime);
+      await tar.stream(`blobs/sha256/${b.digest.slice(7)}`, b.size, b.open(), mtime);
     }
-    const r = item.record;
-    const size = blobs.find((b) => b.digest === r.manifestDigest)!.size;
-    const base: Descriptor = { mediaType: r.manifestMediaType, digest: r.manifestDigest, size, platform: r.platform };
-    if (!item.names.length) manifests.push(base);
+    if (!item.names.length) manifests.push(manifest);
     for (const name of item.names) {
       const tag = repoAndTag(name)?.tag;
-      manifests.push({ ...base, annotations: { [CONTAINERD_NAME]: name, ...(tag ? { [REF_NAME]: tag } : {}) } });
+      manifests.push({ ...manifest, annotations: { [CONTAINERD_NAME]: name, ...(tag ? { [REF_NAME]: tag } : {}) } });
     }
   }
   await tar.file('oci-layout', `${JSON.stringify({ imageLayoutVersion: '1.0.0' })}\n`, latest);

@@ -63,12 +63,12 @@ export function resolveImages(store: ImageStore, inputs: string[]): SaveItem[] {
 }
 
 /** Writes `items` to `out` in `format`, holding the store lock so no blob goes away meanwhile. */
-export async function saveImages(store: ImageStore, items: SaveItem[], format: ArchiveFormat, out: Writable): Promise<void> {
+export async function saveImages(store: ImageStore, items: SaveItem[], format: ArchiveFormat, out: Writable, opts: { uncompressed?: boolean } = {}): Promise<void> {
   const lock = await store.lockShared();
   try {
     const tar = new TarWriter(out);
     if (format === 'docker-archive') await writeDockerArchive(store, items, tar);
-    else await writeOciArchive(store, items, tar);
+    else await writeOciArchive(store, items, tar, opts);
     await tar.finish();
   } finally {
     lock.release();

@@ -38,6 +38,8 @@ export interface ContainerOptions {
   labels?: Record<string, string>;
   cidfile?: string;
   replace: boolean;
+  /** --conmon-pidfile with -d: where the supervisor's pid goes. */
+  pidfile?: string;
 }
 
 /** Whether this run makes a container with state (listed by `nook ps -a`). */
@@ -96,6 +98,7 @@ function logOptions(values: string[], driver: string | undefined): LogOptions {
   if (driver !== undefined && !['k8s-file', 'json-file', 'none'].includes(driver))
     throw new UsageError(`unsupported --log-driver "${driver}"`, 'use k8s-file or json-file (a log file, the default), or none');
   if (driver === 'none') log.none = true;
+  if (driver !== undefined) log.driver = driver;
   for (const v of values) {
     const [k, val] = [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1)];
     if (k === 'max-size') log.maxSize = parseSize(val, '--log-opt max-size');

@@ -27,6 +27,10 @@ export async function createCommand(argv: string[]): Promise<number> {
   }
   if (parsed.flags.rootfs === undefined && !parsed.positionals.length)
     throw new UsageError('nook create needs an image (or --rootfs DIR)', 'e.g. nook create --name web debian:12 sleep infinity');
+  if (parsed.flags['conmon-pidfile'] !== undefined)
+    throw new UsageError('--conmon-pidfile is not supported with create', 'nook run -d --conmon-pidfile FILE writes the supervisor\'s pid');
+  if (parsed.flags['preserve-fds'] !== undefined && parsed.flags['preserve-fds'] !== '0')
+    throw new UsageError('--preserve-fds is not supported with create', 'nook passes descriptors to a command that runs in the foreground: use nook run');
   const { runContainer } = await import('./run-container');
   return runContainer(parsed, hostIdentity(), true);
 }

@@ -9,7 +9,7 @@ import { NookError, UsageError } from '../errors';
 import { decodeSpec, storedRequest } from '../container/spec-codec';
 import { liveState } from '../container/status';
 import { ContainerStore, type ContainerDir } from '../container/state';
-import { familiarReference, parseReference } from '../image/reference';
+import { familiarReference, formatReference, parseReference } from '../image/reference';
 import { findImage, requireImage } from '../image/store/lookup';
 import { ImageStore, imageSize } from '../image/store/store';
 import { parseArgs, flagHelp, type FlagSpec } from './args';
@@ -23,17 +23,21 @@ import { PRIVATE_NET } from '../sandbox/network/layout';
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
 /** docker inspect's view of a container: state, config, pid, mounts, log path. */
-export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
+export function inspectContainer(dir: ContainerDir, images?: () => ImageStore): Record<string, unknown> {
   const config = dir.config();
   const s = liveState(dir);
   const spec = decodeSpec(config.spec, `container ${config.name}`);
+  const image = containerImage(config.image, storedRequest(config.spec)?.root.image?.id, images);
   return {
     Id: config.id,
     Name: `/${config.name}`,
     Created: config.created,
     Path: spec.argv[0],
     Args: spec.argv.slice(1),
-    Image: config.image,
+    // docker's: the image's id; podman's ImageName and ImageDigest: its full name and manifest digest.
+    Image: image.id,
+    ImageName: image.name,
+    ImageDigest: image.digest,
     State: {
       Status: s.paused ? 'paused' : s.display,
       Running: s.display === 'running',
@@ -46,6 +50,8 @@ export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
       Error: s.note ?? '',
       StartedAt: s.startedAt ?? ZERO_TIME,
       FinishedAt: s.finishedAt ?? ZERO_TIME,
+      // podman's: the pid of what keeps the container (conmon there, the supervisor here).
+      ConmonPid: s.display === 'running' ? (s.supervisorPid ?? 0) : 0,
     },
     RestartCount: s.restartCount,
     LogPath: config.detached && !config.log?.none ? dir.p('container.log') : null,
@@ -72,7 +78,12 @@ export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
       Resources: spec.resources ?? {},
       CapAdd: null,
       Privileged: !spec.security.maskPaths,
-      LogConfig: { Type: config.log.none ? 'none' : 'k8s-file', Config: { 'max-size': String(config.log.maxSize), 'max-file': String(config.log.maxFiles) } },
+      LogConfig: {
+        Type: config.log.driver ?? (config.log.none ? 'none' : 'k8s-file'),
+        // podman's: the log file ('' when none is kept).
+        Path: config.detached && !config.log?.none ? dir.p('container.log') : '',
+        Config: { 'max-size': String(config.log.maxSize), 'max-file': String(config.log.maxFiles) },
+      },
     },
     GraphDriver: spec.overlay
       ? { Name: 'overlay', Data: { LowerDir: spec.overlay.lowerDirs.join(':'), UpperDir: spec.overlay.upper, WorkDir: spec.overlay.work, MergedDir: spec.rootfs } }
@@ -93,9 +104,35 @@ export function inspectContainer(dir: ContainerDir): Record<string, unknown> {
   };
 }
 
+/**
+ * The image a container was made from: its id (docker's .Image; '' for a
+ * --rootfs tree), the name it was asked for in full ("quay.io/libpod/alpine:latest";
+ * an id as given), and the manifest digest while the store still has it.
+ */
+function containerImage(asked: string, id: string | undefined, images?: () => ImageStore): { id: string; name: string; digest: string } {
+  if (!id) return { id: '', name: '', digest: '' };
+  let name = asked;
+  if (!/^(sha256:)?[0-9a-f]{6,64}$/.test(asked) || !id.replace(/^sha256:/, '').startsWith(asked.replace(/^sha256:/, ''))) {
+    try {
+      name = formatReference(parseReference(asked));
+    } catch {
+      // kept as asked
+    }
+  }
+  let digest = '';
+  try {
+    digest = images?.().image(id)?.manifestDigest ?? '';
+  } catch {
+    // no store: no digest
+  }
+  return { id, name, digest };
+}
+
 /** Containers are looked up first, as docker does; a name that is no container is taken for an image. */
 function containerLookup(): (ref: string) => Record<string, unknown> | undefined {
   const containers = ContainerStore.open();
+  let store: ImageStore | undefined;
+  const images = () => (store ??= ImageStore.open());
   return (ref) => {
     let dir;
     try {
@@ -104,7 +141,7 @@ function containerLookup(): (ref: string) => Record<string, unknown> | undefined
       return undefined; // no such container: maybe an image
     }
     // A container that cannot be read (a record from another nook) says so, rather than "no such image".
-    return inspectContainer(dir);
+    return inspectContainer(dir, images);
   };
 }
 

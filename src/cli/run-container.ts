@@ -44,6 +44,7 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity, creat
   // A created container is started by `nook start`, under a supervisor: as one run with -d.
   const opts = containerOptions(createOnly ? { ...parsed.flags, detach: true } : parsed.flags);
   if (createOnly) opts.createOnly = true;
+  else if (opts.detach) opts.pidfile = parsed.flags['conmon-pidfile'] as string | undefined;
   const timeout = timeoutHooks(parsed.flags);
   const store = ContainerStore.open();
   if (opts.replace) await replaceContainer(store, opts.name!);
@@ -115,12 +116,13 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
     fs.writeSync(1, `${dir.id}\n`);
     return 0;
   }
-  return opts.detach ? runDetached(store, dir, lock, host, spec) : runNamedForeground(store, dir, lock, spec, host, opts, timeout);
+  return opts.detach ? runDetached(store, dir, lock, host, spec, opts.pidfile) : runNamedForeground(store, dir, lock, spec, host, opts, timeout);
 }
 
-async function runDetached(store: ContainerStore, dir: ContainerDir, lock: FileLock, host: HostIdentity, spec: SandboxSpec): Promise<number> {
+async function runDetached(store: ContainerStore, dir: ContainerDir, lock: FileLock, host: HostIdentity, spec: SandboxSpec, pidfile?: string): Promise<number> {
   try {
-    await startDetached(store, dir, lock.descriptor(), host, spec); // just composed: no need to again
+    const state = await startDetached(store, dir, lock.descriptor(), host, spec); // just composed: no need to again
+    if (pidfile !== undefined && state.supervisorPid) (await import('./pid-file')).writePidFile(pidfile, state.supervisorPid);
   } catch (e) {
     // Refused overlayfs: the caller tries again on a copy, under the same name.
     if (dir.config().autoRemove || (await isOverlayRefusalError(e))) await removeContainer(store, dir);

@@ -28,6 +28,7 @@ function pullPolicy(v: unknown): PullPolicy {
 
 export async function ensureImage(store: ImageStore, name: string, parsed: ParsedArgs): Promise<Found> {
   const policy = pullPolicy(parsed.flags.pull);
+  if (name.startsWith('docker-archive:') || name.startsWith('oci-archive:')) return (await import('./run-archive')).loadForRun(store, name);
   const local = policy === 'always' ? undefined : findImage(store, name);
   if (local) return local;
   if (policy === 'never')
@@ -56,9 +57,10 @@ export interface PreparedImage {
 /** The request the flags make, and the image named by the first positional argument (pulled when the policy says so). */
 export async function prepareImage(parsed: ParsedArgs): Promise<PreparedImage> {
   const request = requestFromFlags(parsed, { image: true });
-  const name = parsed.positionals[0];
   const store = ImageStore.open();
-  const found = await ensureImage(store, name, parsed);
+  const found = await ensureImage(store, parsed.positionals[0], parsed);
+  // An archive's image runs under the name it was loaded as.
+  const name = /^(docker|oci)-archive:/.test(parsed.positionals[0]) ? (found.name ?? found.record.id) : parsed.positionals[0];
   const config = store.config(found.record).config;
   if (config?.Volumes) (await import('../container/volume-attach')).addImageVolumes(request, config);
   mark('image found');

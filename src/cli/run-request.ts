@@ -40,6 +40,7 @@ export function requestFromFlags({ flags, positionals }: ParsedArgs, opts: { ima
     init: Boolean(flags.init),
     ulimits: ulimitsFromFlags(flags),
     ...(flags['group-add'] !== undefined ? { groupAdd: stringList(flags['group-add']).flatMap((g) => g.split(',')).filter(Boolean) } : {}),
+    ...(flags['preserve-fds'] !== undefined ? { preserveFds: preserveFds(flags) } : {}),
   };
   req.network = networkFromFlags(flags);
   const m = mountsFromFlags(flags, stringList(flags.tmpfs).map(parseTmpfs), parseTmpfs);
@@ -64,6 +65,41 @@ export function timeoutHooks(flags: FlagValues): { cancel: AbortSignal; started(
   if (flags.detach) throw new UsageError('--timeout is not supported with -d', 'nook kills a container after --timeout only while it runs in the foreground; stop a detached one with nook stop');
   const controller = new AbortController();
   return { cancel: controller.signal, started: () => void setTimeout(() => controller.abort(), Number(v) * 1000).unref() };
+}
+
+/**
+ * podman's --preserve-fds N: the descriptors 3..3+N-1 nook was started with
+ * reach the command. Each must be open, and be the caller's: Node's event
+ * loop takes the lowest free numbers at start-up for its epoll and eventfd
+ * descriptors and its self-pipes (both ends of a pipe held by nook), which
+ * never reach a container. (Node marks inherited descriptors close-on-exec
+ * too, so that flag cannot tell them apart.)
+ */
+export function preserveFds(flags: FlagValues): number {
+  const v = flags['preserve-fds'] as string;
+  if (!/^\d{1,4}$/.test(v)) throw new UsageError(`invalid --preserve-fds "${v}"`, 'give a number of descriptors, e.g. --preserve-fds 2 passes fds 3 and 4');
+  const n = Number(v);
+  if (!n) return 0;
+  if (flags.detach) throw new UsageError('--preserve-fds is not supported with -d', 'nook passes descriptors to a command that runs in the foreground');
+  if (flags.init) throw new UsageError('--preserve-fds is not supported with --init', "nook's init takes fd 3 for itself");
+  const target = (fd: number | string): string | undefined => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      return undefined;
+    }
+  };
+  const held = new Map<string, number>();
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    const t = target(fd);
+    if (t?.startsWith('pipe:')) held.set(t, (held.get(t) ?? 0) + 1);
+  }
+  for (let fd = 3; fd < 3 + n; fd++) {
+    const t = target(fd);
+    if (t === undefined || t.startsWith('anon_inode:') || (t.startsWith('pipe:') && held.get(t)! > 1))
+      throw new UsageError(`file descriptor ${fd} is not available - --preserve-fds ${n} needs descriptors 3 to ${2 + n} open`, 'open them for nook, e.g. nook run --preserve-fds 1 IMAGE CMD 3<FILE');
+  }
+  return n;
 }
 
 const ZONEINFO = '/usr/share/zoneinfo';

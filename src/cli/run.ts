@@ -6,7 +6,7 @@
 import { UsageError } from '../errors';
 import { composeSpec } from '../container/compose';
 import { hostIdentity } from '../sandbox/idmap';
-import { parseArgs } from './args';
+import { parseArgs, type ParsedArgs } from './args';
 import { wantsContainer } from './container-flags';
 import { RUN_FLAGS, runUsage } from './run-flags';
 import { requestFromFlags, rootfsFromFlags, timeoutHooks } from './run-request';
@@ -19,6 +19,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     return 0;
   }
   mark('flags parsed');
+  if (parsed.flags['conmon-pidfile'] !== undefined && !parsed.flags.detach) (await import('./pid-file')).writePidFile(parsed.flags['conmon-pidfile'] as string, process.pid);
+  if (parsed.flags.rmi) return runThenRemoveImage(parsed);
   const host = hostIdentity();
   mark('host identity');
   if (wantsContainer(parsed.flags)) {
@@ -43,4 +45,24 @@ export async function runCommand(argv: string[]): Promise<number> {
   mark('composed');
   const { runSandbox } = await import('../sandbox/process');
   return runSandbox(spec, host, timeout ? { cancel: timeout.cancel, onStarted: timeout.started } : {});
+}
+
+/** podman's --rmi: the run, as with --rm, then its image removed unless another container uses it. */
+async function runThenRemoveImage(parsed: ParsedArgs): Promise<number> {
+  if (parsed.flags.detach) throw new UsageError('--rmi is not supported with -d', 'nook removes the image when a foreground run ends; remove it yourself after a detached one: nook rmi IMAGE');
+  if (parsed.flags.rootfs !== undefined || !parsed.positionals.length) throw new UsageError('--rmi needs an image', 'e.g. nook run --rmi debian:12 true');
+  const image = parsed.positionals[0];
+  const host = hostIdentity();
+  const flags = { ...parsed.flags, rm: true, rmi: false };
+  const remove = async () => (await import('./run-rmi')).removeImageAfterRun(image);
+  let code: number;
+  try {
+    if (wantsContainer(flags)) code = await (await import('./run-container')).runContainer({ ...parsed, flags }, host);
+    else code = await (await import('./run-image')).runImage({ ...parsed, flags }, host);
+  } catch (e) {
+    await remove().catch(() => undefined); // the run's own error is the one to report
+    throw e;
+  }
+  await remove();
+  return code;
 }

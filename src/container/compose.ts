@@ -6,7 +6,6 @@
  * docker's rules. Knows nothing of flags; every caller (the CLI's run, a
  * kept container's start, a build step) comes through here.
  */
-import os = require('node:os');
 import path = require('node:path');
 import { NookError, UsageError } from '../errors';
 import type { ContainerConfig } from '../image/config';
@@ -21,7 +20,7 @@ import { terminalSize } from '../sandbox/terminal-size';
 import { resolveUser } from '../sandbox/users';
 import { randomHex } from '../util/random';
 import { privateNetworkAvailable } from '../sandbox/network/available';
-import { keepIdPasswd, writeHostFiles } from './host-files';
+import { writeHostFiles } from './host-files';
 import { joinedNetwork, sameIdMapping } from './network-join';
 import { publishedPorts, unprivilegedPortStart } from './ports';
 import type { NetworkMode, RunRequest, SecurityRequest } from './request';
@@ -76,6 +75,16 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
   // The host files say what the shared network is: the other container's.
   const filesMode = joined ? (joined.network === 'container' ? 'none' : joined.network) : network;
 
+  // --userns keep-id: an /etc/passwd entry for the user, when the image has none for their uid (keep-id-user.ts).
+  const keepIdFiles =
+    req.keepId && root.hostFiles && host.uid !== 0 && user.uid === host.uid
+      ? (require('./keep-id-user') as typeof import('./keep-id-user')).keepIdUserFiles(root.hostFiles, rootView(root), { uid: user.uid, gid: user.gid, name: host.userName }, path.posix.normalize(cwd), [
+          ...req.mounts.binds.map((b) => b.target),
+          ...(req.mounts.volumes ?? []).map((v) => v.target),
+        ])
+      : undefined;
+  if (keepIdFiles?.home) user.home = keepIdFiles.home;
+
   // container=nook: as podman's container=podman, what systemd and others read to know they run in a container.
   const defaults = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`, `HOME=${user.home}`, ...(p.tty ? ['TERM=xterm'] : []), 'container=nook'];
   const identity = root.containerId
@@ -94,7 +103,11 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     joinNetns: network === 'container' ? joined?.netns : undefined,
     readOnly: req.mounts.readOnly,
     // The user's binds come after: a -v onto /etc/hosts is mounted over nook's.
-    binds: [...(root.hostFiles ? writeHostFiles(root.hostFiles, { ...req.network, mode: filesMode === 'container' ? 'none' : filesMode }, hostname, req.name, identity) : []), ...keepIdBinds(req, host, root), ...req.mounts.binds],
+    binds: [
+      ...(root.hostFiles ? writeHostFiles(root.hostFiles, { ...req.network, mode: filesMode === 'container' ? 'none' : filesMode }, hostname, req.name, identity) : []),
+      ...(keepIdFiles?.binds ?? []),
+      ...req.mounts.binds,
+    ],
     tmpfs: req.mounts.tmpfs,
     tty: p.tty,
     ttySize: p.tty ? terminalSize() : undefined,
@@ -105,15 +118,10 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     cgroupManager: req.cgroupManager,
     ulimits: p.ulimits,
     init: p.init,
+    ...(p.preserveFds ? { preserveFds: p.preserveFds } : {}),
   });
 }
 
-/** keep-id: the user's passwd line in the container, as podman adds it. */
-function keepIdBinds(req: RunRequest, host: HostIdentity, root: RootSource) {
-  if (!req.keepId || !root.hostFiles || host.uid === 0) return [];
-  const bind = keepIdPasswd(root.hostFiles, rootView(root).readFile('/etc/passwd'), { name: host.userName, uid: host.uid, gid: host.gid, home: os.userInfo().homedir });
-  return bind ? [bind] : [];
-}
 
 /** --group-add's groups must all reach the process: refused rather than dropped where the id map cannot carry them. */
 function checkGroupsAdded(wanted: number[], got: number[], setgroups: boolean): void {

@@ -44,6 +44,8 @@ export interface LogOptions {
   maxFiles: number;
   /** --log-driver none: no log file is kept (`nook logs` says so). */
   none?: boolean;
+  /** --log-driver as given (k8s-file and json-file keep the same log), shown by inspect. */
+  driver?: string;
 }
 
 /** What to run, fixed at create time. */

@@ -185,6 +185,8 @@ export function processOps(
   ops.push({ op: 'RESET_SIGNALS', args: [], what: 'reset signal dispositions' });
   // Nothing of nook's (event loop fds, the status socket) may reach the command.
   ops.push({ op: 'CLOEXEC_FROM', args: [3 + (opts.preserveFds ?? 0)], what: 'mark inherited descriptors close-on-exec' });
+  // Node marks the descriptors it inherited close-on-exec: the preserved ones are made inheritable again.
+  for (let fd = 3; fd < 3 + (opts.preserveFds ?? 0); fd++) ops.push({ op: 'DUP2', args: [fd, fd], what: `make fd ${fd} inheritable` });
   ops.push({ op: 'UMASK', args: [0o022], what: 'set the umask' });
   ops.push(...securityOps(spec));
   // --init: this process forks the command and becomes PID 1 by executing the init program, with

@@ -105,7 +105,7 @@ async function launchAndFollow(
   const started = await launch(n, {
     flags: cloneFlags(spec),
     plan: (fds) => {
-      const ops = buildPlan(spec, fds, { initImage: spec.init ? initProgram() : undefined });
+      const ops = buildPlan(spec, fds, { initImage: spec.init ? initProgram() : undefined, preserveFds: spec.preserveFds });
       mark('plan built');
       return ops;
     },

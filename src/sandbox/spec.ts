@@ -148,4 +148,6 @@ export interface SandboxSpec {
   ulimits: Rlimit[];
   /** --init: a minimal init as PID 1 that forwards signals to the command and reaps zombies. */
   init?: boolean;
+  /** --preserve-fds N: nook's descriptors 3..3+N-1 reach the command. */
+  preserveFds?: number;
 }

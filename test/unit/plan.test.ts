@@ -300,6 +300,14 @@ describe('plan: a mount list and a parent of its own', () => {
     expect(from(buildPlan(spec(), fds, { preserveFds: 2 }))).toBe(5);
   });
 
+  it('makes the preserved descriptors inheritable again after marking the rest close-on-exec', () => {
+    const plan = buildPlan(spec(), fds, { preserveFds: 2 });
+    const at = plan.findIndex((o) => o.op === 'CLOEXEC_FROM');
+    const again = plan.slice(at).filter((o) => o.op === 'DUP2' && o.args[0] === o.args[1]).map((o) => o.args[0]);
+    expect(again).toEqual([3, 4]);
+    expect(buildPlan(spec(), fds).slice(at).some((o) => o.op === 'DUP2' && o.args[0] === 3)).toBe(false);
+  });
+
   it('is tied to nook by default (parent-death signal, exit if nook is gone), and not when told', () => {
     const tied = buildPlan(spec(), fds);
     expect(tied.filter((o) => o.op === 'PRCTL' && o.args[0] === 1)).toHaveLength(2);

@@ -113,9 +113,11 @@ describe('images in containers', () => {
     await importBase(e);
     await ok(e, ['tag', 'base:1', 'localhost/runa/img']);
     const id = (await ok(e, ['create', 'localhost/runa/img', 'true'])).trim();
-    const image = (await ok(e, ['inspect', 'base:1', '--format', '{{.ID}} {{.Digest}}'])).trim();
-    expect(image).toMatch(/^sha256:[0-9a-f]{64} sha256:[0-9a-f]{64}$/);
-    expect(await ok(e, ['inspect', id, '--format', '{{.ImageName}} {{.Image}} {{.ImageDigest}}'])).toBe(`localhost/runa/img:latest ${image}\n`);
+    // podman's image {{.ID}} is the bare hex; docker's Id (and a container's .Image) carry sha256:.
+    const [hex, digest] = (await ok(e, ['inspect', 'base:1', '--format', '{{.ID}} {{.Digest}}'])).trim().split(' ');
+    expect(hex).toMatch(/^[0-9a-f]{64}$/);
+    expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(await ok(e, ['inspect', id, '--format', '{{.ImageName}} {{.Image}} {{.ImageDigest}}'])).toBe(`localhost/runa/img:latest sha256:${hex} ${digest}\n`);
     // {{.ID}} is a template spelling only: the JSON keeps docker's Id.
     const json = JSON.parse(await ok(e, ['image', 'inspect', 'base:1'])) as Record<string, unknown>[];
     expect(Object.keys(json[0])).toContain('Id');
@@ -131,7 +133,7 @@ describe('images in containers', () => {
     expect(await ok(e, ['images', '--format', '{{.Repository}}:{{.Tag}}'])).toBe('base:1\n');
     const wrong = await e.nook(['untag', 'base:1', 'other:3']);
     expect(wrong.code).toBe(1);
-    expect(wrong.stderr).toMatch(/other:3: not a name of image base:1/);
+    expect(wrong.stderr).toMatch(/other:3: tag not known/);
     await ok(e, ['untag', 'base:1']);
     expect(await ok(e, ['images', '-a', '--format', '{{.Repository}}:{{.Tag}}'])).toBe('<none>:<none>\n');
     expect(await ok(e, ['run', '--rm', id, 'echo', 'ran'])).toBe('ran\n');

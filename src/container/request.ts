@@ -84,6 +84,8 @@ export interface VolumeMount {
   chown?: boolean;
   /** --mount volume-nocopy: a new volume is not filled from the image. */
   noCopy?: boolean;
+  /** MS_NOEXEC, MS_NOSUID, MS_NODEV for its mount (podman's -v options). */
+  flags?: number;
   /** --mount volume-label=K=V: labels of a volume made for this mount. */
   labels?: string[];
 }

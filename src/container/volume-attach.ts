@@ -20,7 +20,8 @@ import { withLock } from '../util/lock';
 import { randomHex } from '../util/random';
 import type { RootSource } from './compose';
 import type { RunRequest, VolumeMount } from './request';
-import { VolumeStore, removeAnonymousVolumes } from './volumes';
+import { VolumeStore, removeAnonymousVolumes, volumeMountOf } from './volumes';
+import { MS } from '../../ffi/linux';
 import path = require('node:path');
 
 /** The image's VOLUMEs that no mount of the request covers, each a new anonymous volume (docker's way). */
@@ -74,10 +75,17 @@ export async function attachVolumes(req: RunRequest, root: RootSource, host: Hos
   try {
     const store = volumes.length ? VolumeStore.open() : undefined;
     for (const v of volumes) {
-      const { created } = await store!.create({ name: v.name, anonymous: v.anonymous, labels: labelsOf(v), hold: true });
+      const { volume, created } = await store!.create({ name: v.name, anonymous: v.anonymous, labels: labelsOf(v), hold: true });
       if (created) made.push(v);
-      const data = store!.dataDir(v.name);
-      if (!v.noCopy && root.image) {
+      const source = volumeMountOf(volume.Options ?? {}, v.name);
+      if (source.kind === 'tmpfs') {
+        // A fresh tmpfs for each container (docker's is shared while mounted; an unprivileged nook mounts it in the container only).
+        if (!req.mounts.tmpfs.some((t) => t.target === v.target))
+          req.mounts.tmpfs.push({ target: v.target, options: source.data, flags: source.flags | (v.readOnly ? MS.RDONLY : 0) | ((v.flags ?? 0) & ~MS.RDONLY) });
+        continue;
+      }
+      const data = source.kind === 'bind' ? source.device : store!.dataDir(v.name);
+      if (source.kind === 'data' && !v.noCopy && root.image) {
         // One filler at a time: two runs starting on the same new volume copy once.
         await withLock(path.join(store!.dir(v.name), '.populate.lock'), async () => {
           if (!isEmpty(data)) return;
@@ -92,8 +100,10 @@ export async function attachVolumes(req: RunRequest, root: RootSource, host: Hos
         });
       }
       if (v.chown) await useHelper().chown({ dir: data, ...owner() });
+      const flags = (v.flags ?? 0) | source.flags;
       // Once only: a run retried on a copy of the layers (overlayfs refused) comes through here again.
-      if (!req.mounts.binds.some((b) => b.source === data && b.target === v.target)) req.mounts.binds.push({ source: data, target: v.target, readOnly: v.readOnly });
+      if (!req.mounts.binds.some((b) => b.source === data && b.target === v.target))
+        req.mounts.binds.push({ source: data, target: v.target, readOnly: v.readOnly || source.readOnly, ...(flags ? { flags } : {}) });
     }
     for (const dir of chownBinds) await useHelper().chown({ dir, ...owner() });
   } catch (e) {

@@ -6,7 +6,7 @@
 import fs = require('node:fs');
 import path = require('node:path');
 import { FlagError, NookError, UsageError } from '../errors';
-import { containersUsing, VolumeStore, type VolumeRecord } from '../container/volumes';
+import { containersUsing, volumeMountOf, VolumeStore, type VolumeRecord } from '../container/volumes';
 import { parseArgs, flagHelp, stringList, type FlagSpec, type ParsedArgs } from './args';
 import { parseFormat, renderTemplate, table } from './format';
 
@@ -310,12 +310,72 @@ async function prune(argv: string[]): Promise<number> {
   return 0;
 }
 
-const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = { create, ls, list: ls, inspect, rm, remove: rm, prune };
+/** podman's `volume export VOLUME [-o FILE]`: the volume's files as a tar (owners as containers see them). */
+async function exportVolume(argv: string[]): Promise<number> {
+  const p = parse(argv, [{ name: 'output', short: 'o', type: 'string', value: 'FILE', help: 'write to FILE instead of standard output' }], 'export', '[-o FILE] VOLUME', "Writes a volume's files as a tar archive (podman's command).");
+  if (!p) return 0;
+  if (p.positionals.length !== 1) throw new UsageError('nook volume export takes exactly one volume', 'e.g. nook volume export -o data.tar data');
+  const name = p.positionals[0];
+  const store = VolumeStore.open();
+  const source = volumeMountOf(store.need(name).Options ?? {}, name);
+  if (source.kind === 'tmpfs') throw new NookError(`volume ${name} is a tmpfs: it has no files outside a container`, { exitCode: 1 });
+  const dir = source.kind === 'bind' ? source.device : store.dataDir(name);
+  const file = p.flags.output as string | undefined;
+  if (!file && require('node:tty').isatty(1)) throw new NookError('cowardly refusing to save to a terminal. Use the -o flag or redirect', { exitCode: 1 });
+  const { exportDirectory } = await import('../container/copy/container-files');
+  if (!file) {
+    await exportDirectory(dir, process.stdout);
+    return 0;
+  }
+  // A temporary file next to FILE, renamed once whole: nothing is left on failure.
+  const target = path.resolve(file);
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.nook-${process.pid}`);
+  const out = fs.createWriteStream(tmp, { flags: 'wx' });
+  await new Promise<void>((resolve, reject) =>
+    out.once('open', () => resolve()).once('error', (e: NodeJS.ErrnoException) => reject(new NookError(`cannot write ${file}: ${e.code ?? e.message}`, { exitCode: 1, cause: e }))),
+  );
+  try {
+    await exportDirectory(dir, out);
+    await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    fs.renameSync(tmp, target);
+  } catch (e) {
+    out.destroy();
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  return 0;
+}
+
+/** podman's `volume import VOLUME FILE|-`: a tar's files extracted into the volume, owners kept. */
+async function importVolume(argv: string[]): Promise<number> {
+  const p = parse(argv, [], 'import', 'VOLUME FILE|-', "Extracts a tar archive into a volume (podman's command).");
+  if (!p) return 0;
+  if (p.positionals.length !== 2) throw new UsageError('nook volume import takes a volume and a tar file (or - for standard input)', 'e.g. nook volume import data data.tar');
+  const [name, file] = p.positionals;
+  const store = VolumeStore.open();
+  const source = volumeMountOf(store.need(name).Options ?? {}, name);
+  if (source.kind === 'tmpfs') throw new NookError(`volume ${name} is a tmpfs: it has no files outside a container`, { exitCode: 1 });
+  const dir = source.kind === 'bind' ? source.device : store.dataDir(name);
+  let input: NodeJS.ReadableStream = process.stdin;
+  if (file !== '-') {
+    try {
+      fs.accessSync(file, fs.constants.R_OK);
+    } catch (e) {
+      throw new NookError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { exitCode: 1 });
+    }
+    input = fs.createReadStream(file);
+  }
+  const { importIntoDirectory } = await import('../container/copy/container-files');
+  await importIntoDirectory(dir, input);
+  return 0;
+}
+
+const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = { create, ls, list: ls, inspect, rm, remove: rm, prune, export: exportVolume, import: importVolume };
 
 export async function volumeCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === '--help' || sub === 'help') {
-    say('Usage: nook volume COMMAND\n\nManage volumes (local driver, under the image store).\n\nCommands:\n  create   Create a volume\n  ls       List volumes\n  inspect  Show volumes as JSON\n  rm       Remove volumes\n  prune    Remove unused anonymous volumes (-a: all unused)');
+    say('Usage: nook volume COMMAND\n\nManage volumes (local driver, under the image store).\n\nCommands:\n  create   Create a volume\n  ls       List volumes\n  inspect  Show volumes as JSON\n  rm       Remove volumes\n  prune    Remove unused anonymous volumes (-a: all unused)\n  export   Write a volume\'s files as a tar (podman\'s)\n  import   Extract a tar into a volume (podman\'s)');
     return 0;
   }
   const fn = SUBCOMMANDS[sub];

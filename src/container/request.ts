@@ -28,6 +28,8 @@ export interface ProcessRequest {
   init: boolean;
   /** --group-add: supplementary groups (gids or names from the rootfs's /etc/group). */
   groupAdd?: string[];
+  /** podman's --group-add keep-groups: the process keeps nook's own supplementary groups (no setgroups()). */
+  keepGroups?: boolean;
   /** --preserve-fds N: nook's fds 3..3+N-1 passed on to the command. */
   preserveFds?: number;
   ulimits: Rlimit[];

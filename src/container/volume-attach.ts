@@ -24,10 +24,10 @@ import { VolumeStore, removeAnonymousVolumes, volumeMountOf } from './volumes';
 import { MS } from '../../ffi/linux';
 import path = require('node:path');
 
-/** The image's VOLUMEs that no mount of the request covers, each a new anonymous volume (docker's way). */
-export function addImageVolumes(req: RunRequest, config: ContainerConfig | undefined): void {
+/** The image's VOLUMEs that no mount of the request covers, each a new anonymous volume (docker's way), or with podman's --image-volume a tmpfs, or nothing. */
+export function addImageVolumes(req: RunRequest, config: ContainerConfig | undefined, mode: 'bind' | 'tmpfs' | 'ignore' = 'bind'): void {
   const paths = Object.keys(config?.Volumes ?? {});
-  if (!paths.length) return;
+  if (!paths.length || mode === 'ignore') return;
   const m = req.mounts;
   const taken = new Set([...m.binds, ...m.tmpfs, ...(m.volumes ?? [])].map((x) => x.target));
   const added: VolumeMount[] = paths
@@ -35,6 +35,11 @@ export function addImageVolumes(req: RunRequest, config: ContainerConfig | undef
     .map((p) => path.posix.normalize(p))
     .filter((p) => !taken.has(p))
     .map((target) => ({ name: randomHex(32), target, readOnly: false, anonymous: true }));
+  // podman's --image-volume tmpfs: a fresh tmpfs on each instead (nosuid, nodev, as podman's).
+  if (mode === 'tmpfs') {
+    m.tmpfs.push(...added.map((v) => ({ target: v.target, options: '', flags: MS.NOSUID | MS.NODEV })));
+    return;
+  }
   if (added.length) m.volumes = [...(m.volumes ?? []), ...added];
 }
 

@@ -25,6 +25,8 @@ export interface ProcessUser {
   gid: number;
   /** Supplementary groups; only set when the id mapping allows setgroups(). */
   groups: number[];
+  /** podman's --group-add keep-groups: no setgroups(), the groups nook runs with stay (unmapped ones show as the overflow gid). */
+  keepGroups?: boolean;
 }
 
 /** An image's root filesystem: its layers under a writable layer of the container's own, joined by overlayfs. */

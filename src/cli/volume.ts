@@ -370,12 +370,43 @@ async function importVolume(argv: string[]): Promise<number> {
   return 0;
 }
 
-const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = { create, ls, list: ls, inspect, rm, remove: rm, prune, export: exportVolume, import: importVolume };
+/**
+ * podman's `volume mount VOLUME...`: where each volume's files are. nook's
+ * volumes need no mount on the host (a directory of the store's, or the
+ * directory a bind volume names), so this prints that path, as podman prints
+ * its mount point; a tmpfs volume exists only inside containers.
+ */
+async function mountVolume(argv: string[]): Promise<number> {
+  const p = parse(argv, [], 'mount', 'VOLUME...', "Prints where each volume's files are on the host (podman's command; nook's volumes need no mount).");
+  if (!p) return 0;
+  if (!p.positionals.length) throw new UsageError('nook volume mount needs at least one volume', 'e.g. nook volume mount data');
+  const store = VolumeStore.open();
+  for (const name of p.positionals) {
+    const source = volumeMountOf(store.need(name).Options ?? {}, name);
+    if (source.kind === 'tmpfs') throw new NookError(`volume ${name} is a tmpfs: it has no files outside a container`, { exitCode: 1 });
+    say(source.kind === 'bind' ? source.device : store.dataDir(name));
+  }
+  return 0;
+}
+
+/** podman's `volume unmount VOLUME...`: nothing to undo (see mount); each existing volume's name is printed. */
+async function unmountVolume(argv: string[]): Promise<number> {
+  const p = parse(argv, [], 'unmount', 'VOLUME...', "Accepted for podman's scripts: nook's volumes need no mount, so there is nothing to unmount.");
+  if (!p) return 0;
+  if (!p.positionals.length) throw new UsageError('nook volume unmount needs at least one volume', 'e.g. nook volume unmount data');
+  const store = VolumeStore.open();
+  for (const name of p.positionals) say(store.need(name).Name);
+  return 0;
+}
+
+const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  create, ls, list: ls, inspect, rm, remove: rm, prune, export: exportVolume, import: importVolume, mount: mountVolume, unmount: unmountVolume, umount: unmountVolume,
+};
 
 export async function volumeCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === '--help' || sub === 'help') {
-    say('Usage: nook volume COMMAND\n\nManage volumes (local driver, under the image store).\n\nCommands:\n  create   Create a volume\n  ls       List volumes\n  inspect  Show volumes as JSON\n  rm       Remove volumes\n  prune    Remove unused anonymous volumes (-a: all unused)\n  export   Write a volume\'s files as a tar (podman\'s)\n  import   Extract a tar into a volume (podman\'s)');
+    say('Usage: nook volume COMMAND\n\nManage volumes (local driver, under the image store).\n\nCommands:\n  create   Create a volume\n  ls       List volumes\n  inspect  Show volumes as JSON\n  rm       Remove volumes\n  prune    Remove unused anonymous volumes (-a: all unused)\n  export   Write a volume\'s files as a tar (podman\'s)\n  import   Extract a tar into a volume (podman\'s)\n  mount    Print where a volume\'s files are (podman\'s; no mount is needed)');
     return 0;
   }
   const fn = SUBCOMMANDS[sub];

@@ -80,6 +80,24 @@ describe('volume driver options', () => {
   });
 });
 
+describe('inspect', () => {
+  it('shows tmpfs and bind volumes as volumes, and HostConfig.UsernsMode', async (ctx) => {
+    const e = env(need(ctx, 'sub'));
+    onTestFinished(async () => void (await e.nook(['rm', '-f', 'iv1', 'iv2'])));
+    const dir = scratchDir(e.user, 'dev-');
+    await ok(e, ['volume', 'create', '-o', 'type=tmpfs', '-o', 'device=tmpfs', 'tv']);
+    await ok(e, ['volume', 'create', '-o', 'type=bind', '-o', `device=${dir}`, 'bv']);
+    await ok(e, ['create', '--name', 'iv1', ...R(), '-v', 'tv:/mnt', '-v', 'bv:/srv:ro', '--', 'true']);
+    const [c] = JSON.parse(await ok(e, ['inspect', 'iv1']));
+    const byDest = Object.fromEntries(c.Mounts.map((m: { Destination: string }) => [m.Destination, m]));
+    expect(byDest['/mnt']).toMatchObject({ Type: 'volume', Name: 'tv', RW: true });
+    expect(byDest['/srv']).toMatchObject({ Type: 'volume', Name: 'bv', Source: dir, RW: false });
+    expect(c.HostConfig.UsernsMode).toBe('');
+    await ok(e, ['create', '--name', 'iv2', '--userns', 'keep-id', ...R(), '--', 'true']);
+    expect((await ok(e, ['inspect', '--format', '{{.HostConfig.UsernsMode}}', 'iv2'])).trim()).toBe('keep-id');
+  });
+});
+
 describe('volume rm, ls, prune (podman\'s flags)', () => {
   it('rm --all; rm --force removes the containers that use the volume; ls --noheading and name=REGEXP; prune asks', async (ctx) => {
     const e = env(need(ctx, 'sub'));

@@ -204,7 +204,9 @@ export function volumeMountOf(options: Record<string, string>, name: string): Vo
   if (bind) {
     if (type && type !== 'none' && type !== 'bind') throw bad(`o=bind needs type=none, not type=${type}`);
     if (!options.device) throw bad('a bind volume needs device=DIRECTORY', 'e.g. -o type=none -o o=bind -o device=/srv/data');
-    const device = path.resolve(options.device);
+    // Absolute: the volume is mounted from wherever a later nook runs.
+    if (!options.device.startsWith('/')) throw bad(`invalid volume option device for driver 'local': ${options.device} is not an absolute path`, 'e.g. -o device=/srv/data');
+    const device = path.normalize(options.device);
     let st: fs.Stats;
     try {
       st = fs.statSync(device);

@@ -22,6 +22,7 @@ describe('volumeMountOf (the local driver options nook can mount)', () => {
     expect(() => volumeMountOf({ type: 'bind', device: '/no/such/dir/nook' }, 'v')).toThrow("create v: invalid volume option device for driver 'local': stat /no/such/dir/nook: no such file or directory");
     expect(() => volumeMountOf({ type: 'bind', device: '/etc/passwd' }, 'v')).toThrow(/is not a directory/);
     expect(() => volumeMountOf({ type: 'none', o: 'bind' }, 'v')).toThrow(/needs device=DIRECTORY/);
+    expect(() => volumeMountOf({ type: 'bind', device: 'tmp' }, 'v')).toThrow(/tmp is not an absolute path/);
   });
 
   it('what needs mount privileges, and unknown keys, are refused', () => {

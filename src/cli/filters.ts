@@ -65,8 +65,8 @@ export function matchLabels(wanted: readonly string[] | undefined, labels: Reado
 
 export const CONTAINER_FILTER_KEYS = ['name', 'id', 'label', 'status', 'exited', 'ancestor', 'before', 'since', 'network', 'volume'] as const;
 
-/** docker's container states (nook has no paused or dead containers, but accepts the words). */
-const STATES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
+/** docker's container states (nook has no paused or dead containers, but accepts the words), and podman's "stopped" for exited. */
+const STATES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead', 'stopped'];
 
 export interface ContainerFacts {
   id: string;
@@ -109,7 +109,7 @@ export function matchContainer(f: Filters, c: ContainerFacts, bounds: TimeBounds
     any('name', (v) => regexMatch('name', v, `/${c.name}`)) &&
     any('id', (v) => regexMatch('id', v, c.id)) &&
     matchLabels(f.get('label'), c.labels) &&
-    any('status', (v) => v === c.status) &&
+    any('status', (v) => v === c.status || (v === 'stopped' && c.status === 'exited')) &&
     any('exited', (v) => c.status === 'exited' && Number(v) === (c.exitCode ?? 0)) &&
     any('ancestor', (v) => c.fromImage(v)) &&
     any('network', (v) => v === c.network) &&

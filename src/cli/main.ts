@@ -63,6 +63,7 @@ json, or a Go template such as '{{.Names}}' or 'table {{.ID}}\\t{{.Status}}'.
 
 Flags:
   --root DIR  The image store (default $NOOK_ROOT, else $XDG_DATA_HOME/nook)
+  --noout     Print nothing on stdout (podman's; errors still go to stderr)
   --help      Show this help
   --version   Show the version
 
@@ -167,10 +168,21 @@ function onlyType(type: string, args: string[]): string[] {
   return args.some((a) => a === '--type' || a.startsWith('--type=')) ? args : [`--type=${type}`, ...args];
 }
 
-/** Takes the global `--root DIR` off the front of the arguments; the store reads it from NOOK_ROOT. */
+/**
+ * Takes the global `--root DIR` off the front of the arguments (the store reads it from NOOK_ROOT), and
+ * podman's `--noout`: stdout goes to /dev/null (fd 1 closed, and the lowest free descriptor is 1 again).
+ */
 function globalFlags(argv: string[]): string[] {
   const args = [...argv];
-  while (args[0] === '--root' || args[0]?.startsWith('--root=')) {
+  while (args[0] === '--root' || args[0]?.startsWith('--root=') || args[0] === '--noout') {
+    if (args[0] === '--noout') {
+      args.shift();
+      const fs = require('node:fs') as typeof import('node:fs');
+      fs.closeSync(1);
+      const fd = fs.openSync('/dev/null', 'w');
+      if (fd !== 1) throw new NookError('--noout: cannot put /dev/null on stdout', { hint: 'run nook with its stdin open' });
+      continue;
+    }
     const a = args.shift()!;
     const v = a === '--root' ? args.shift() : a.slice(7);
     if (!v) throw new FlagError('--root needs a directory', 'e.g. nook --root /scratch/nook pull debian:12');

@@ -15,6 +15,26 @@ import { networkName } from '../sandbox/spec';
 import { ago, ellipsis, goTime, humanSize, parseFormat, renderTemplate, statusText, table, writeOut } from './format';
 import { FlagError, NookError } from '../errors';
 
+/** podman's ps --sort keys: each orders ascending (created: oldest first). */
+const SORT_KEYS = ['command', 'created', 'id', 'image', 'names', 'runningfor', 'status'] as const;
+
+function sortKey(l: Listed, key: string): string {
+  switch (key) {
+    case 'command':
+      return l.config.command.join(' ');
+    case 'id':
+      return l.config.id;
+    case 'image':
+      return l.config.image;
+    case 'names':
+      return l.config.name;
+    case 'status':
+      return l.state.display;
+    default:
+      return l.config.created; // created, runningfor: the oldest first
+  }
+}
+
 const PS_FLAGS: readonly FlagSpec[] = [
   { name: 'all', short: 'a', type: 'boolean', help: 'show all containers (default: running ones)' },
   { name: 'quiet', short: 'q', type: 'boolean', help: 'print container ids only' },
@@ -25,6 +45,8 @@ const PS_FLAGS: readonly FlagSpec[] = [
   { name: 'latest', short: 'l', type: 'boolean', help: 'the most recently created container (in any state)' },
   { name: 'size', short: 's', type: 'boolean', help: 'add a SIZE column: the writable layer, and with the image ("virtual")' },
   { name: 'noheading', type: 'boolean', help: "no header row (podman's flag)" },
+  { name: 'sort', type: 'string', value: 'FIELD', help: `order by ${SORT_KEYS.join(', ')} (podman's flag; default: newest first)` },
+  { name: 'external', type: 'boolean', help: "podman's: also containers of other tools in the store; nook's store has none, so the same as -a" },
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
@@ -175,11 +197,14 @@ export async function psCommand(argv: string[]): Promise<number> {
     last = Number(flags.last);
   }
   if (flags.latest) last = 1;
+  const sort = flags.sort as string | undefined;
+  if (sort !== undefined && !(SORT_KEYS as readonly string[]).includes(sort))
+    throw new FlagError(`invalid option for --sort, options are: ${SORT_KEYS.join(', ')}`, `e.g. nook ps --sort names`);
   const store = ContainerStore.open();
   const bounds = timeBounds(filters, store);
   const images = filters.has('ancestor') || flags.size || format.kind === 'template' ? imageFacts() : undefined;
   // docker: -n/-l and a status filter look at containers in every state.
-  const all = flags.all || last > 0 || filters.has('status');
+  const all = flags.all || flags.external || last > 0 || filters.has('status');
   let shown = listContainers(store)
     .reverse()
     .filter((l) => all || l.state.display === 'running' || l.state.display === 'restarting')
@@ -201,6 +226,11 @@ export async function psCommand(argv: string[]): Promise<number> {
       ),
     );
   if (last > 0) shown = shown.slice(0, last);
+  if (sort !== undefined) {
+    const keyed = shown.map((l) => ({ l, k: sortKey(l, sort) }));
+    keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
+    shown = keyed.map((x) => x.l);
+  }
   const full = Boolean(flags['no-trunc']);
   const now = Date.now();
   const size = (l: Listed) => sizeText(l, images ? images.sizeOf : () => 0);

@@ -58,15 +58,20 @@ async function releasedWithin(dir: ContainerDir, ms: number): Promise<boolean> {
   }
 }
 
-/** docker stop: the stop signal, then SIGNAL.SIGKILL after `timeoutSec`; resolves when the container has stopped. */
-export async function stopContainer(store: ContainerStore, dir: ContainerDir, stopSignal: number, timeoutSec: number): Promise<void> {
-  if (!(await signalContainer(store, dir, stopSignal, { stopping: true }))) {
+/**
+ * docker stop: the stop signal, then SIGKILL after `timeoutSec` (at once for 0, as `stop -t 0` means);
+ * resolves when the container has stopped, with whether it took the SIGKILL after a timeout.
+ */
+export async function stopContainer(store: ContainerStore, dir: ContainerDir, stopSignal: number, timeoutSec: number): Promise<{ killedAfterTimeout: boolean }> {
+  const first = timeoutSec === 0 ? SIGNAL.SIGKILL : stopSignal;
+  if (!(await signalContainer(store, dir, first, { stopping: true }))) {
     // Not running, but maybe restarting: make sure no restart follows.
     if (dir.isHeld()) await dir.updateState((s) => ({ ...s, stopRequested: true }));
   }
-  if (await releasedWithin(dir, timeoutSec * 1000)) return;
-  await signalContainer(store, dir, SIGNAL.SIGKILL, { stopping: true });
+  if (await releasedWithin(dir, timeoutSec * 1000)) return { killedAfterTimeout: false };
+  const killed = await signalContainer(store, dir, SIGNAL.SIGKILL, { stopping: true });
   await untilReleased(dir);
+  return { killedAfterTimeout: killed && first !== SIGNAL.SIGKILL };
 }
 
 /**

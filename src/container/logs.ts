@@ -117,6 +117,11 @@ export function readLogLines(dir: string): LogLine[] {
 export interface PrintOptions {
   /** Only the last N lines. */
   tail?: number;
+  /** Only lines written at or after this time, and at or before `untilTime` (ms since the epoch). */
+  since?: number;
+  untilTime?: number;
+  /** Put before every line (podman's `ID ` when several containers are shown). */
+  prefix?: string;
   timestamps: boolean;
   follow: boolean;
   /** Resolves once the container has exited; following stops after printing everything written before. */
@@ -139,8 +144,8 @@ function writeFd(fd: number, data: Buffer): void {
   }
 }
 
-function printLine(l: LogLine, timestamps: boolean, out: number, err: number): void {
-  const head = timestamps ? Buffer.from(`${l.time} `) : Buffer.alloc(0);
+function printLine(l: LogLine, timestamps: boolean, out: number, err: number, prefix = ''): void {
+  const head = Buffer.from(timestamps ? `${prefix}${l.time} ` : prefix);
   writeFd(l.stream === 'stderr' ? err : out, Buffer.concat([head, l.content, Buffer.from(l.complete ? '\n' : '')]));
 }
 
@@ -216,8 +221,18 @@ class Follower {
 
 /** `nook logs`: prints the log (the last `tail` lines), then, with `follow`, what comes until the container has exited. */
 export async function printLogs(dir: string, opts: PrintOptions, out = 1, err = 2): Promise<void> {
-  const emit = (l: LogLine) => printLine(l, opts.timestamps, out, err);
-  const tail = (lines: LogLine[]) => (opts.tail === undefined ? lines : lines.slice(Math.max(0, lines.length - opts.tail)));
+  const inTime = (l: LogLine) => {
+    if (opts.since === undefined && opts.untilTime === undefined) return true;
+    const t = Date.parse(l.time);
+    return !(t < (opts.since ?? -Infinity) || t > (opts.untilTime ?? Infinity));
+  };
+  const emit = (l: LogLine) => {
+    if (inTime(l)) printLine(l, opts.timestamps, out, err, opts.prefix);
+  };
+  const tail = (lines: LogLine[]) => {
+    const shown = lines.filter(inTime);
+    return opts.tail === undefined ? shown : shown.slice(Math.max(0, shown.length - opts.tail));
+  };
   try {
     if (!opts.follow) return void tail(readLogLines(dir)).forEach(emit);
     await follow(dir, opts, emit, tail);

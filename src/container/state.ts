@@ -24,6 +24,14 @@ import { ensurePrivateDir, runtimeDirProblem } from '../util/dirs';
 import { FileLock, withLock } from '../util/lock';
 import type { PublishedPort } from '../sandbox/spec';
 
+
+/** docker's "No such container: REF" (rm -f and stop --ignore let it pass). */
+export class NoSuchContainer extends NookError {
+  constructor(ref: string) {
+    super(`No such container: ${ref}`, { hint: 'see `nook ps -a` for the containers that exist' });
+  }
+}
+
 export type RestartPolicy =
   | { name: 'no' }
   | { name: 'on-failure'; maxRetries: number /* 0: no limit */ }
@@ -271,7 +279,7 @@ export class ContainerStore {
         });
     }
     // docker's wording, which scripts match on.
-    throw new NookError(`No such container: ${ref}`, { hint: 'see `nook ps -a` for the containers that exist' });
+    throw new NoSuchContainer(ref);
   }
 
   /**

@@ -248,7 +248,8 @@ describe('rm, stop, kill, restart', () => {
     await ok(e, ['start', 'a']);
     expect(lines(await ok(e, ['kill', '--all']))).toEqual([a]);
     expect(await ok(e, ['wait', 'a'])).toBe('137\n');
-    expect((await e.nook(['stop', '--all', 'a'])).code).toBe(1);
+    // podman's exit code for the conflict: a flag error.
+    expect((await e.nook(['stop', '--all', 'a'])).code).toBe(125);
     expect(lines(await ok(e, ['rm', '--all'])).sort()).toEqual([a, b, c].sort());
     expect(await ok(e, ['ps', '-aq'])).toBe('');
     // Nothing to act on is no error.

@@ -41,8 +41,25 @@ home=$(getent passwd "$user" | cut -d: -f6)
 uid=$(id -u "$user")
 rt=/tmp/nook-suite-run-$uid; mkdir -p "$rt"; chown "$user" "$rt"; chmod 700 "$rt"
 cd "$work"
-paths=(); for f in "${files[@]}"; do paths+=("$work/$f"); done
-exec setpriv --reuid="$uid" --regid="$(id -g "$user")" --init-groups -- \
-  env -i HOME="$home" USER="$user" LOGNAME="$user" PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
-  XDG_RUNTIME_DIR="$rt" TMPDIR=/tmp PODMAN="$work/nook" NOOK_SUITE_DIR="$work" PODMAN_TIMEOUT=60 \
-  bats --tap ${NOOK_SUITE_FILTER:+--filter "$NOOK_SUITE_FILTER"} "${paths[@]}"
+# One bats run per file, its TAP kept in $work/results; a table of counts at the end.
+mkdir -p "$work/results"; chmod 777 "$work/results"
+for f in "${files[@]}"; do
+  echo "### $f"
+  setpriv --reuid="$uid" --regid="$(id -g "$user")" --init-groups -- \
+    env -i HOME="$home" USER="$user" LOGNAME="$user" PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
+    XDG_RUNTIME_DIR="$rt" TMPDIR=/tmp PODMAN="$work/nook" NOOK_SUITE_DIR="$work" PODMAN_TIMEOUT=60 \
+    bats --tap ${NOOK_SUITE_FILTER:+--filter "$NOOK_SUITE_FILTER"} "$work/$f" | tee "$work/results/$f.tap" || true
+done
+echo
+printf '%-28s %6s %6s %6s %6s\n' FILE TESTS PASSED SKIPPED FAILED
+total=0 pass=0 skip=0 fail=0
+for f in "${files[@]}"; do
+  t=$work/results/$f.tap
+  n=$(grep -cE '^(ok|not ok) ' "$t" || true)
+  s=$(grep -cE '^ok .* # skip' "$t" || true)
+  p=$(( $(grep -cE '^ok ' "$t" || true) - s ))
+  x=$(grep -cE '^not ok ' "$t" || true)
+  printf '%-28s %6d %6d %6d %6d\n' "$f" "$n" "$p" "$s" "$x"
+  total=$((total+n)) pass=$((pass+p)) skip=$((skip+s)) fail=$((fail+x))
+done
+printf '%-28s %6d %6d %6d %6d\n' TOTAL "$total" "$pass" "$skip" "$fail"

@@ -12,7 +12,7 @@ import { decodeSpec, encodeSpec, RECORD_VERSION } from '../../src/container/spec
 import { ContainerStore, parseExitRecord, writeExitRecord, type ContainerConfig } from '../../src/container/state';
 import { statusText } from '../../src/cli/format';
 import { liveState } from '../../src/container/status';
-import { NookError } from '../../src/errors';
+import { FlagError, NookError } from '../../src/errors';
 import type { SandboxSpec } from '../../src/sandbox/spec';
 import { FileLock } from '../../src/util/lock';
 
@@ -207,6 +207,26 @@ describe('container flags', () => {
       expect((err as NookError).message).toMatch(re);
       expect((err as NookError).hint ?? '', JSON.stringify(flags)).not.toBe('');
     }
-    expect(() => parseSignal('SIGNOPE', '--stop-signal')).toThrow(/invalid signal "SIGNOPE" for --stop-signal/);
+    expect(() => parseSignal('SIGNOPE', '--stop-signal')).toThrow(/^invalid signal: SIGNOPE$/);
+  });
+
+  it('signals as docker and podman parse them, and their errors (podman\'s words, flag errors)', () => {
+    expect(parseSignal('-HUP', '--signal')).toBe(1);
+    expect(parseSignal('-1', '--signal')).toBe(1);
+    expect(parseSignal('sigusr2', '--signal')).toBe(12);
+    expect(parseSignal('64', '--signal')).toBe(64);
+    expect(parseSignal('RTMIN+3', '--signal')).toBe(37);
+    expect(parseSignal('SIGRTMAX-1', '--signal')).toBe(63);
+    for (const bad of ['0', '-0', 'SIGBADSIG', 'SIG', 'BADSIG', '%%', '!', "''", '-', 'constructor'])
+      expect(() => parseSignal(bad, '--signal'), bad).toThrow(new RegExp(`^invalid signal: ${bad.replace(/^-/, '').replace(/[%!'()]/g, '\\$&')}$`));
+    for (const bad of ['65', '-65', '96', '99999999']) expect(() => parseSignal(bad, '--signal'), bad).toThrow(/^valid signals are 1 through 64$/);
+    expect(() => parseSignal('BOGUS', "the image's StopSignal")).toThrow(/^invalid signal: BOGUS \(the image's StopSignal\)$/);
+    let err: unknown;
+    try {
+      parseSignal('0', '--signal');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(FlagError);
   });
 });

@@ -13,7 +13,8 @@
  */
 import fs = require('node:fs');
 import type { ContainerConfig } from '../image/config';
-import type { HostIdentity } from '../sandbox/idmap';
+import { computeIdMapping, type HostIdentity } from '../sandbox/idmap';
+import type { SandboxSpec } from '../sandbox/spec';
 import { LayeredView, resolveInView, rootView } from '../sandbox/rootfs-view';
 import { resolveUser } from '../sandbox/users';
 import { withLock } from '../util/lock';
@@ -121,4 +122,39 @@ export async function attachVolumes(req: RunRequest, root: RootSource, host: Hos
   }
   // Mounted parents first, as docker sorts them: a volume at /a/b lands inside one at /a.
   req.mounts.binds.sort((a, b) => depth(a.target) - depth(b.target));
+}
+
+/** The host id that `inside` has under `ranges` (undefined: not mapped). */
+function outsideId(ranges: { inside: number; outside: number; count: number }[], inside: number): number | undefined {
+  const r = ranges.find((x) => inside >= x.inside && inside < x.inside + x.count);
+  return r ? r.outside + (inside - r.inside) : undefined;
+}
+
+/**
+ * podman's :U on each start: a volume or bind source whose top directory no
+ * longer belongs to the container's user (someone chowned it meanwhile) is
+ * chowned again, recursively; one whose top still does is left alone, files
+ * under it included. Owners are compared as nook's helper maps them, as
+ * attachVolumes chowns them.
+ */
+export async function rechownForStart(req: RunRequest, spec: SandboxSpec, host: HostIdentity): Promise<void> {
+  const dirs = [
+    ...(req.mounts.volumes ?? []).filter((v) => v.chown).map((v) => spec.binds.find((b) => b.target === v.target)?.source),
+    ...(req.mounts.chownBinds ?? []),
+  ].filter((d): d is string => d !== undefined);
+  if (!dirs.length) return;
+  const map = computeIdMapping(host, { keepId: false });
+  const { uid, gid } = spec.user;
+  const want = { uid: outsideId(map.uid, uid), gid: outsideId(map.gid, gid) };
+  const { BuildHelper } = await import('../build/helper/client');
+  let helper: InstanceType<typeof BuildHelper> | undefined;
+  try {
+    for (const dir of dirs) {
+      const st = fs.statSync(dir, { throwIfNoEntry: false });
+      if (!st || (st.uid === want.uid && st.gid === want.gid)) continue;
+      await (helper ??= new BuildHelper(host)).chown({ dir, uid, gid });
+    }
+  } finally {
+    await helper?.close();
+  }
 }

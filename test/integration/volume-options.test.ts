@@ -162,6 +162,21 @@ describe('volume export, import, mount; nook unshare', () => {
   });
 });
 
+describe(':U on start (podman\'s)', () => {
+  it('a start chowns again a source chowned away meanwhile, recursively; not when its top still belongs to the user', async (ctx) => {
+    const e = env(need(ctx, 'sub'));
+    onTestFinished(async () => void (await e.nook(['rm', '-f', 'uown'])));
+    const dir = scratchDir(e.user, 'own-');
+    writeFile(path.join(dir, 'f'), '', e.user);
+    expect((await ok(e, ['run', '--name', 'uown', '-u', '1000:2000', ...R(), '-v', `${dir}:/mnt:U`, '--', 'stat', '-c', '%u:%g', '/mnt', '/mnt/f'])).split('\n')).toEqual(['1000:2000', '1000:2000', '']);
+    await ok(e, ['unshare', 'chown', '-R', '100:200', dir]);
+    expect((await ok(e, ['start', '-a', 'uown'])).split('\n')).toEqual(['1000:2000', '1000:2000', '']);
+    // Only a file under it: the top still belongs to the user, nothing is chowned.
+    await ok(e, ['unshare', 'chown', '100:200', path.join(dir, 'f')]);
+    expect((await ok(e, ['start', '-a', 'uown'])).split('\n')).toEqual(['1000:2000', '100:200', '']);
+  });
+});
+
 describe('run flags: --group-add keep-groups, --image-volume', () => {
   it('keep-groups keeps nook\'s own groups (no setgroups) and goes alone', async (ctx) => {
     const e = env(need(ctx, 'sub'));

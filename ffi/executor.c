@@ -516,6 +516,11 @@ static int mount_on_fd(const char *source, int fd, const char *fstype, unsigned 
 #define NOOK_MOVE_MOUNT_F_EMPTY_PATH 0x4
 #define NOOK_MOVE_MOUNT_T_EMPTY_PATH 0x40
 #define NOOK_MOUNT_ATTR_RDONLY 0x1
+#define NOOK_MOUNT_ATTR_NOSUID 0x2
+#define NOOK_MOUNT_ATTR_NODEV 0x4
+#define NOOK_MOUNT_ATTR_NOEXEC 0x8
+/* The per-mount flags a bind may carry besides read-only (-v ...:noexec,nosuid,nodev). */
+#define NOOK_BIND_ATTR_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 struct nook_mount_attr {
     uint64_t attr_set, attr_clr, propagation, userns_fd;
@@ -531,7 +536,7 @@ static int bind_onto_target_legacy(const char *source, unsigned long flags)
     nook_format_fd(self, target_fd);
     if (mount_on_fd(source ? source : self, target_fd, NULL, MS_BIND | (flags & MS_REC), NULL) < 0)
         return -1;
-    if (!(flags & MS_RDONLY))
+    if (!(flags & NOOK_BIND_ATTR_FLAGS))
         return 0;
     int top = nook_resolve_in_root(root_fd, target_path, NOOK_RESOLVE_EXISTING, 0);
     if (top < 0)
@@ -544,7 +549,7 @@ static int bind_onto_target_legacy(const char *source, unsigned long flags)
     }
     char name[16];
     nook_format_fd(name, top);
-    int r = ok ? remount_bind(name, MS_RDONLY) : -1; /* cwd is proc_fds since mount_on_fd */
+    int r = ok ? remount_bind(name, flags & NOOK_BIND_ATTR_FLAGS) : -1; /* cwd is proc_fds since mount_on_fd */
     close_keep_errno(top);
     return r;
 }
@@ -560,8 +565,10 @@ static int bind_onto_target(const char *source, unsigned long flags)
         : (int)syscall(SYS_open_tree, target_fd, "", NOOK_OPEN_TREE_CLONE | O_CLOEXEC | AT_EMPTY_PATH | rec);
     if (tree < 0)
         return errno == ENOSYS ? bind_onto_target_legacy(source, flags) : -1;
-    if (flags & MS_RDONLY) {
-        struct nook_mount_attr attr = { NOOK_MOUNT_ATTR_RDONLY, 0, 0, 0 };
+    if (flags & NOOK_BIND_ATTR_FLAGS) {
+        uint64_t set = ((flags & MS_RDONLY) ? NOOK_MOUNT_ATTR_RDONLY : 0) | ((flags & MS_NOSUID) ? NOOK_MOUNT_ATTR_NOSUID : 0) |
+                       ((flags & MS_NODEV) ? NOOK_MOUNT_ATTR_NODEV : 0) | ((flags & MS_NOEXEC) ? NOOK_MOUNT_ATTR_NOEXEC : 0);
+        struct nook_mount_attr attr = { set, 0, 0, 0 };
         if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | rec, &attr, sizeof attr) < 0) {
             int e = errno;
             close(tree);

@@ -161,7 +161,8 @@ export async function rmCommand(argv: string[]): Promise<number> {
   );
 }
 
-async function removeOne(store: ContainerStore, dir: ContainerDir, ref: string, force: boolean, stopTime: number | undefined, volumes = false): Promise<void> {
+/** rm of one container (`nook volume rm --force` removes the containers using the volume with it). */
+export async function removeOne(store: ContainerStore, dir: ContainerDir, ref: string, force: boolean, stopTime: number | undefined, volumes = false): Promise<void> {
   let lock = FileLock.tryAcquire(dir.p('lock'));
   if (!lock) {
     // docker's words (and exit status 1), which scripts match on.

@@ -74,6 +74,8 @@ export function inspectContainer(dir: ContainerDir, images?: () => ImageStore): 
       PortBindings: portMap(spec.ports, true),
       PublishAllPorts: Boolean(storedRequest(config.spec)?.request.network.publishAll),
       ReadonlyRootfs: spec.readOnly,
+      // docker's field: "" for the default user namespace (nook's mapping), podman's "keep-id" for --userns keep-id.
+      UsernsMode: storedRequest(config.spec)?.request.keepId ? 'keep-id' : '',
       Init: Boolean((spec as { init?: boolean }).init),
       Resources: spec.resources ?? {},
       CapAdd: null,
@@ -91,12 +93,19 @@ export function inspectContainer(dir: ContainerDir, images?: () => ImageStore): 
     Mounts: [
       ...spec.binds.map((b) => {
         // A volume's bind, as docker shows a volume mount.
-        const v = storedRequest(config.spec)?.request.mounts.volumes?.find((x) => x.target === b.target && b.source.endsWith(`/volumes/${x.name}/_data`));
+        // (A bind volume's source is its device: the target alone names it, no two mounts share one.)
+        const v = storedRequest(config.spec)?.request.mounts.volumes?.find((x) => x.target === b.target);
         return v
           ? { Type: 'volume', Name: v.name, Source: b.source, Destination: b.target, Driver: 'local', Mode: '', RW: !b.readOnly, Propagation: '' }
           : { Type: 'bind', Source: b.source, Destination: b.target, RW: !b.readOnly };
       }),
-      ...spec.tmpfs.map((t) => ({ Type: 'tmpfs', Source: '', Destination: t.target, Options: t.options })),
+      ...spec.tmpfs.map((t) => {
+        // A tmpfs volume (volume create -o type=tmpfs) is shown as the volume it is.
+        const v = storedRequest(config.spec)?.request.mounts.volumes?.find((x) => x.target === t.target);
+        return v
+          ? { Type: 'volume', Name: v.name, Source: '', Destination: t.target, Driver: 'local', Mode: '', RW: !v.readOnly, Propagation: '' }
+          : { Type: 'tmpfs', Source: '', Destination: t.target, Options: t.options };
+      }),
     ],
     NetworkSettings: networkSettings(spec, s.display === 'running' ? s.ports : []),
     Platform: 'linux',

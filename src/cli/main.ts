@@ -48,7 +48,8 @@ Commands:
   diff      List the files a container added, changed or deleted
   cp        Copy files between a container and the host (or a tar on stdin/stdout)
   export    Write a container's files as a tar archive
-  volume    Volume commands: create, ls, inspect, rm, prune
+  volume    Volume commands: create, ls, inspect, rm, prune, export, import, mount
+  unshare   Run a command in the user namespace containers get (podman's)
   container Container commands: ls, ps, create, start, restart, attach, logs, exec, stop, kill, wait, rm, rename, top,
             pause, unpause, stats, inspect, prune, commit, diff, exists, cp, export
   login     Store credentials for a registry
@@ -150,6 +151,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   export: async () => (await import('./cp')).exportCommand,
   history: async () => (await import('./history')).historyCommand,
   volume: async () => (await import('./volume')).volumeCommand,
+  unshare: async () => (await import('./unshare')).unshareCommand,
 };
 
 /** `nook container SUB`: docker's management-command spelling of the container commands. */

@@ -11,6 +11,7 @@ import { NookError, UsageError } from '../errors';
 import type { VolumeMount } from '../container/request';
 import type { BindMount, TmpfsMount } from '../sandbox/spec';
 import { randomHex } from '../util/random';
+import { MS } from '../../ffi/linux';
 import { stringList, type FlagValues } from './args';
 
 export interface ParsedMounts {
@@ -20,6 +21,16 @@ export interface ParsedMounts {
   /** Host bind sources to chown to the container's user (:U). */
   chownBinds: string[];
 }
+
+/** podman's -v options for the mount's flags (the defaults: exec, suid, dev). */
+const MOUNT_FLAG_OPTIONS: Record<string, { bit: number; set: boolean }> = {
+  noexec: { bit: MS.NOEXEC, set: true },
+  exec: { bit: MS.NOEXEC, set: false },
+  nosuid: { bit: MS.NOSUID, set: true },
+  suid: { bit: MS.NOSUID, set: false },
+  nodev: { bit: MS.NODEV, set: true },
+  dev: { bit: MS.NODEV, set: false },
+};
 
 const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
@@ -52,26 +63,29 @@ function parseVolumeFlag(v: string, out: ParsedMounts): void {
   let chown = false;
   let noCopy = false;
   let rw = 0;
+  let flags = 0;
   for (const o of mode.split(',').filter(Boolean)) {
-    if (o === 'ro') (readOnly = true), rw++;
+    const flag = MOUNT_FLAG_OPTIONS[o];
+    if (flag) flags = flag.set ? flags | flag.bit : flags & ~flag.bit;
+    else if (o === 'ro') (readOnly = true), rw++;
     else if (o === 'rw') (readOnly = false), rw++;
     else if (o === 'z' || o === 'Z') continue; // SELinux relabelling: nook does no SELinux
     else if (o === 'U') chown = true;
     else if (o === 'nocopy') noCopy = true;
-    else throw new UsageError(`invalid mode: ${o}`, `in -v ${v}: the options are ro, rw, z, Z, U, nocopy`);
+    else throw new UsageError(`invalid mode: ${o}`, `in -v ${v}: the options are ro, rw, z, Z, U, nocopy, and podman's [no]exec, [no]suid, [no]dev`);
   }
   if (rw > 1) throw new UsageError(`invalid mode: ${mode}`, 'give ro or rw once');
   const isBind = src.startsWith('/') || src.startsWith('.') || src.startsWith('~') || src.includes('/');
   if (isBind) {
     const target = absoluteTarget(v, 'bind', dest);
     const source = bindSource(src, '-v');
-    out.binds.push({ source, target, readOnly });
+    out.binds.push({ source, target, readOnly, ...(flags ? { flags } : {}) });
     if (chown) out.chownBinds.push(source);
     return;
   }
   if (!VOLUME_NAME.test(src))
     throw new UsageError(`"${src}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
-  out.volumes.push({ name: src, target: absoluteTarget(v, 'volume', dest), readOnly, anonymous: false, chown: chown || undefined, noCopy: noCopy || undefined });
+  out.volumes.push({ name: src, target: absoluteTarget(v, 'volume', dest), readOnly, anonymous: false, chown: chown || undefined, noCopy: noCopy || undefined, flags: flags || undefined });
 }
 
 function parseBool(key: string, value: string | undefined): boolean {

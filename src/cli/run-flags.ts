@@ -30,6 +30,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'mount', type: 'string', multiple: true, value: 'type=TYPE,...', help: "docker's --mount: type=bind|volume|tmpfs,source=,target=,readonly,volume-nocopy,volume-label=,tmpfs-size=,tmpfs-mode=" },
   { name: 'tmpfs', type: 'string', multiple: true, value: 'DEST[:OPTS]', help: 'mount a tmpfs (default options: rw,noexec,nosuid,nodev)' },
   { name: 'read-only', type: 'boolean', help: 'mount / read-only' },
+  { name: 'image-volume', type: 'string', value: 'bind|tmpfs|ignore', help: "podman's: the image's VOLUMEs as new anonymous volumes (bind, the default), tmpfs mounts, or not at all" },
   { name: 'network', type: 'string', value: 'MODE', help: "none (default: a sandbox is closed unless asked; loopback only), host (the host's network), pasta or private (a private network with outbound access, via pasta), slirp4netns, container:NAME (share a running container's network); $XDG_CONFIG_HOME/nook/nook.json {\"network\": \"pasta\"} changes the default" },
   { name: 'net', type: 'string', value: 'MODE', help: 'same as --network' },
   { name: 'publish', short: 'p', type: 'string', multiple: true, value: '[IP:]HPORT:CPORT[/PROTO]', help: "publish a container port on the host (CPORT alone: on a free host port; ranges LOW-HIGH); without --network: a private network (pasta) where /dev/net/tun allows one, else nook's port proxy" },

@@ -4,7 +4,7 @@
  * compose the request with the image's config, run, and delete that layer
  * afterwards.
  */
-import { NookError, UsageError } from '../errors';
+import { FlagError, NookError, UsageError } from '../errors';
 import { composeSpec, type RootSource } from '../container/compose';
 import { withRootFallback } from '../container/image-root';
 import type { ContainerRoot } from '../container/rootfs';
@@ -54,6 +54,13 @@ export interface PreparedImage {
   request: RunRequest;
 }
 
+/** podman's --image-volume: what becomes of the image's VOLUMEs. */
+function imageVolumeMode(v: unknown): 'bind' | 'tmpfs' | 'ignore' {
+  if (v === undefined) return 'bind';
+  if (v === 'bind' || v === 'tmpfs' || v === 'ignore') return v;
+  throw new FlagError(`invalid --image-volume "${String(v)}"`, 'one of bind, tmpfs, ignore');
+}
+
 /** The request the flags make, and the image named by the first positional argument (pulled when the policy says so). */
 export async function prepareImage(parsed: ParsedArgs): Promise<PreparedImage> {
   const request = requestFromFlags(parsed, { image: true });
@@ -62,7 +69,8 @@ export async function prepareImage(parsed: ParsedArgs): Promise<PreparedImage> {
   // An archive's image runs under the name it was loaded as.
   const name = /^(docker|oci)-archive:/.test(parsed.positionals[0]) ? (found.name ?? found.record.id) : parsed.positionals[0];
   const config = store.config(found.record).config;
-  if (config?.Volumes) (await import('../container/volume-attach')).addImageVolumes(request, config);
+  const imageVolumes = imageVolumeMode(parsed.flags['image-volume']);
+  if (config?.Volumes) (await import('../container/volume-attach')).addImageVolumes(request, config, imageVolumes);
   mark('image found');
   return { store, found, name, config, request };
 }

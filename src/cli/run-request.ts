@@ -17,6 +17,16 @@ import { parsePortSpec } from './port-flags';
 import { runDefaults } from './run-defaults';
 import { mountsFromFlags } from './mount-flags';
 
+/** --group-add, with podman's keep-groups: alone, it keeps nook's own supplementary groups. */
+function groupAddFromFlags(flags: FlagValues): { groupAdd?: string[]; keepGroups?: boolean } {
+  if (flags['group-add'] === undefined) return {};
+  const groups = stringList(flags['group-add']).flatMap((g) => g.split(',')).filter(Boolean);
+  if (!groups.includes('keep-groups')) return { groupAdd: groups };
+  // podman's words.
+  if (groups.length > 1) throw new UsageError("the '--group-add keep-groups' option is not allowed with any other --group-add options", 'give keep-groups alone');
+  return { keepGroups: true };
+}
+
 /**
  * The request the flags make. `image`: the first positional is an image
  * name (its arguments follow); otherwise they are all the command.
@@ -39,7 +49,7 @@ export function requestFromFlags({ flags, positionals }: ParsedArgs, opts: { ima
     interactive: Boolean(flags.interactive),
     init: Boolean(flags.init),
     ulimits: ulimitsFromFlags(flags),
-    ...(flags['group-add'] !== undefined ? { groupAdd: stringList(flags['group-add']).flatMap((g) => g.split(',')).filter(Boolean) } : {}),
+    ...groupAddFromFlags(flags),
     ...(flags['preserve-fds'] !== undefined ? { preserveFds: preserveFds(flags) } : {}),
   };
   req.network = networkFromFlags(flags);

@@ -96,7 +96,7 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     argv,
     env: mergeEnv(defaults, image?.env ?? [], p.env),
     cwd: path.posix.normalize(cwd),
-    user: ids,
+    user: p.keepGroups ? { ...ids, keepGroups: true } : ids,
     hostname,
     network,
     ports: ports.length ? ports : undefined,

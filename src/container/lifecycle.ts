@@ -96,6 +96,9 @@ export async function startDetached(
 ): Promise<ContainerState> {
   const config = dir.config();
   const spec = composed ?? specForStart(config.spec, `container ${config.name}`, host);
+  // A start (not the run that made it): podman's :U chowns again what was chowned away meanwhile.
+  const req = composed ? undefined : storedRequest(config.spec)?.request;
+  if (req && (req.mounts.chownBinds?.length || req.mounts.volumes?.some((v) => v.chown))) await (await import('./volume-attach')).rechownForStart(req, spec, host);
   const cgroup = spec.resources ? createCgroup(spec.resources, { manager: spec.cgroupManager, name: dir.id.slice(0, 12) }) : undefined;
   let started;
   try {

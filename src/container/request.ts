@@ -28,6 +28,8 @@ export interface ProcessRequest {
   init: boolean;
   /** --group-add: supplementary groups (gids or names from the rootfs's /etc/group). */
   groupAdd?: string[];
+  /** podman's --group-add keep-groups: the process keeps nook's own supplementary groups (no setgroups()). */
+  keepGroups?: boolean;
   /** --preserve-fds N: nook's fds 3..3+N-1 passed on to the command. */
   preserveFds?: number;
   ulimits: Rlimit[];
@@ -84,6 +86,8 @@ export interface VolumeMount {
   chown?: boolean;
   /** --mount volume-nocopy: a new volume is not filled from the image. */
   noCopy?: boolean;
+  /** MS_NOEXEC, MS_NOSUID, MS_NODEV for its mount (podman's -v options). */
+  flags?: number;
   /** --mount volume-label=K=V: labels of a volume made for this mount. */
   labels?: string[];
 }

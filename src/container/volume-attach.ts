@@ -13,20 +13,22 @@
  */
 import fs = require('node:fs');
 import type { ContainerConfig } from '../image/config';
-import type { HostIdentity } from '../sandbox/idmap';
+import { computeIdMapping, type HostIdentity } from '../sandbox/idmap';
+import type { SandboxSpec } from '../sandbox/spec';
 import { LayeredView, resolveInView, rootView } from '../sandbox/rootfs-view';
 import { resolveUser } from '../sandbox/users';
 import { withLock } from '../util/lock';
 import { randomHex } from '../util/random';
 import type { RootSource } from './compose';
 import type { RunRequest, VolumeMount } from './request';
-import { VolumeStore, removeAnonymousVolumes } from './volumes';
+import { VolumeStore, removeAnonymousVolumes, volumeMountOf } from './volumes';
+import { MS } from '../../ffi/linux';
 import path = require('node:path');
 
-/** The image's VOLUMEs that no mount of the request covers, each a new anonymous volume (docker's way). */
-export function addImageVolumes(req: RunRequest, config: ContainerConfig | undefined): void {
+/** The image's VOLUMEs that no mount of the request covers, each a new anonymous volume (docker's way), or with podman's --image-volume a tmpfs, or nothing. */
+export function addImageVolumes(req: RunRequest, config: ContainerConfig | undefined, mode: 'bind' | 'tmpfs' | 'ignore' = 'bind'): void {
   const paths = Object.keys(config?.Volumes ?? {});
-  if (!paths.length) return;
+  if (!paths.length || mode === 'ignore') return;
   const m = req.mounts;
   const taken = new Set([...m.binds, ...m.tmpfs, ...(m.volumes ?? [])].map((x) => x.target));
   const added: VolumeMount[] = paths
@@ -34,6 +36,11 @@ export function addImageVolumes(req: RunRequest, config: ContainerConfig | undef
     .map((p) => path.posix.normalize(p))
     .filter((p) => !taken.has(p))
     .map((target) => ({ name: randomHex(32), target, readOnly: false, anonymous: true }));
+  // podman's --image-volume tmpfs: a fresh tmpfs on each instead (nosuid, nodev, as podman's).
+  if (mode === 'tmpfs') {
+    m.tmpfs.push(...added.map((v) => ({ target: v.target, options: '', flags: MS.NOSUID | MS.NODEV })));
+    return;
+  }
   if (added.length) m.volumes = [...(m.volumes ?? []), ...added];
 }
 
@@ -74,10 +81,17 @@ export async function attachVolumes(req: RunRequest, root: RootSource, host: Hos
   try {
     const store = volumes.length ? VolumeStore.open() : undefined;
     for (const v of volumes) {
-      const { created } = await store!.create({ name: v.name, anonymous: v.anonymous, labels: labelsOf(v), hold: true });
+      const { volume, created } = await store!.create({ name: v.name, anonymous: v.anonymous, labels: labelsOf(v), hold: true });
       if (created) made.push(v);
-      const data = store!.dataDir(v.name);
-      if (!v.noCopy && root.image) {
+      const source = volumeMountOf(volume.Options ?? {}, v.name);
+      if (source.kind === 'tmpfs') {
+        // A fresh tmpfs for each container (docker's is shared while mounted; an unprivileged nook mounts it in the container only).
+        if (!req.mounts.tmpfs.some((t) => t.target === v.target))
+          req.mounts.tmpfs.push({ target: v.target, options: source.data, flags: source.flags | (v.readOnly ? MS.RDONLY : 0) | ((v.flags ?? 0) & ~MS.RDONLY) });
+        continue;
+      }
+      const data = source.kind === 'bind' ? source.device : store!.dataDir(v.name);
+      if (source.kind === 'data' && !v.noCopy && root.image) {
         // One filler at a time: two runs starting on the same new volume copy once.
         await withLock(path.join(store!.dir(v.name), '.populate.lock'), async () => {
           if (!isEmpty(data)) return;
@@ -92,8 +106,10 @@ export async function attachVolumes(req: RunRequest, root: RootSource, host: Hos
         });
       }
       if (v.chown) await useHelper().chown({ dir: data, ...owner() });
+      const flags = (v.flags ?? 0) | source.flags;
       // Once only: a run retried on a copy of the layers (overlayfs refused) comes through here again.
-      if (!req.mounts.binds.some((b) => b.source === data && b.target === v.target)) req.mounts.binds.push({ source: data, target: v.target, readOnly: v.readOnly });
+      if (!req.mounts.binds.some((b) => b.source === data && b.target === v.target))
+        req.mounts.binds.push({ source: data, target: v.target, readOnly: v.readOnly || source.readOnly, ...(flags ? { flags } : {}) });
     }
     for (const dir of chownBinds) await useHelper().chown({ dir, ...owner() });
   } catch (e) {
@@ -106,4 +122,39 @@ export async function attachVolumes(req: RunRequest, root: RootSource, host: Hos
   }
   // Mounted parents first, as docker sorts them: a volume at /a/b lands inside one at /a.
   req.mounts.binds.sort((a, b) => depth(a.target) - depth(b.target));
+}
+
+/** The host id that `inside` has under `ranges` (undefined: not mapped). */
+function outsideId(ranges: { inside: number; outside: number; count: number }[], inside: number): number | undefined {
+  const r = ranges.find((x) => inside >= x.inside && inside < x.inside + x.count);
+  return r ? r.outside + (inside - r.inside) : undefined;
+}
+
+/**
+ * podman's :U on each start: a volume or bind source whose top directory no
+ * longer belongs to the container's user (someone chowned it meanwhile) is
+ * chowned again, recursively; one whose top still does is left alone, files
+ * under it included. Owners are compared as nook's helper maps them, as
+ * attachVolumes chowns them.
+ */
+export async function rechownForStart(req: RunRequest, spec: SandboxSpec, host: HostIdentity): Promise<void> {
+  const dirs = [
+    ...(req.mounts.volumes ?? []).filter((v) => v.chown).map((v) => spec.binds.find((b) => b.target === v.target)?.source),
+    ...(req.mounts.chownBinds ?? []),
+  ].filter((d): d is string => d !== undefined);
+  if (!dirs.length) return;
+  const map = computeIdMapping(host, { keepId: false });
+  const { uid, gid } = spec.user;
+  const want = { uid: outsideId(map.uid, uid), gid: outsideId(map.gid, gid) };
+  const { BuildHelper } = await import('../build/helper/client');
+  let helper: InstanceType<typeof BuildHelper> | undefined;
+  try {
+    for (const dir of dirs) {
+      const st = fs.statSync(dir, { throwIfNoEntry: false });
+      if (!st || (st.uid === want.uid && st.gid === want.gid)) continue;
+      await (helper ??= new BuildHelper(host)).chown({ dir, uid, gid });
+    }
+  } finally {
+    await helper?.close();
+  }
 }

@@ -8,6 +8,7 @@
 import fs = require('node:fs');
 import path = require('node:path');
 import { NookError } from '../errors';
+import { MS } from '../../ffi/linux';
 import { storeRoot } from '../image/store/store';
 import { FileLock, withLock } from '../util/lock';
 import { randomHex } from '../util/random';
@@ -100,9 +101,11 @@ export class VolumeStore {
    * caller's labels are not applied, as docker's). A new volume's _data is
    * 0755, owned by the user running nook (root in the container).
    */
-  async create(opts: { name?: string; labels?: Record<string, string>; anonymous?: boolean; hold?: boolean }): Promise<{ volume: VolumeRecord; created: boolean }> {
+  async create(opts: { name?: string; labels?: Record<string, string>; options?: Record<string, string>; anonymous?: boolean; hold?: boolean }): Promise<{ volume: VolumeRecord; created: boolean }> {
     const name = opts.name ?? randomHex(32);
     checkVolumeName(name);
+    const options = opts.options ?? {};
+    volumeMountOf(options, name); // the options' errors before anything is made
     return this.locked(() => {
       const hold = () => {
         if (opts.hold && !held.has(name)) held.set(name, FileLock.tryAcquire(path.join(this.dir(name), '.inuse'), 'shared', { createDir: false })!);
@@ -116,7 +119,7 @@ export class VolumeStore {
       fs.rmSync(dir, { recursive: true, force: true }); // what a nook killed midway left
       fs.mkdirSync(path.join(dir, '_data'), { recursive: true, mode: 0o755 });
       fs.chmodSync(path.join(dir, '_data'), 0o755);
-      const volume: VolumeRecord = { Name: name, CreatedAt: new Date().toISOString(), Labels: opts.labels ?? {}, Options: {}, anonymous: Boolean(opts.anonymous) };
+      const volume: VolumeRecord = { Name: name, CreatedAt: new Date().toISOString(), Labels: opts.labels ?? {}, Options: options, anonymous: Boolean(opts.anonymous) };
       const tmp = path.join(dir, `.volume.json.${process.pid}`);
       fs.writeFileSync(tmp, JSON.stringify(volume));
       fs.renameSync(tmp, path.join(dir, 'volume.json'));
@@ -148,6 +151,76 @@ export class VolumeStore {
       await removeContainerRootDir(dir);
     });
   }
+}
+
+/** What the local driver's options make of a volume: its own directory, a host directory (bind) or a tmpfs. */
+export type VolumeSource =
+  | { kind: 'data'; flags: number; readOnly: boolean }
+  | { kind: 'bind'; device: string; flags: number; readOnly: boolean }
+  | { kind: 'tmpfs'; data: string; flags: number };
+
+const FLAG_WORDS: Record<string, [number, boolean]> = {
+  ro: [MS.RDONLY, true], rw: [MS.RDONLY, false],
+  noexec: [MS.NOEXEC, true], exec: [MS.NOEXEC, false],
+  nosuid: [MS.NOSUID, true], suid: [MS.NOSUID, false],
+  nodev: [MS.NODEV, true], dev: [MS.NODEV, false],
+};
+const TMPFS_KEYS = new Set(['size', 'mode', 'uid', 'gid', 'nr_inodes', 'nr_blocks']);
+
+/**
+ * docker's local driver options (type, device, o) in the subset an
+ * unprivileged user can mount: no type (a directory of the store's, o= flags
+ * only), type=tmpfs (device any name; o= size, mode, uid, gid, nr_inodes and
+ * flags), and a bind of a host directory (docker's type=none with o=bind, or
+ * podman's type=bind; device the directory). Errors name the bad option.
+ */
+export function volumeMountOf(options: Record<string, string>, name: string): VolumeSource {
+  const bad = (msg: string, hint?: string) => new NookError(`create ${name || 'volume'}: ${msg}`, { exitCode: 1, hint });
+  for (const k of Object.keys(options))
+    if (!['type', 'device', 'o'].includes(k)) throw bad(`invalid option key: "${k}"`, 'the local driver takes type, device and o');
+  const type = options.type ?? '';
+  const words = (options.o ?? '').split(',').filter(Boolean);
+  let flags = 0;
+  let readOnly = false;
+  let bind = type === 'bind';
+  const tmpfsData: string[] = [];
+  for (const w of words) {
+    const i = w.indexOf('=');
+    const key = i < 0 ? w : w.slice(0, i);
+    if (FLAG_WORDS[key] && i < 0) {
+      const [bit, set] = FLAG_WORDS[key];
+      if (bit === MS.RDONLY) readOnly = set;
+      else flags = set ? flags | bit : flags & ~bit;
+    } else if ((key === 'bind' || key === 'rbind') && i < 0 && type !== 'tmpfs') bind = true;
+    else if (type === 'tmpfs' && TMPFS_KEYS.has(key) && i > 0) {
+      const value = w.slice(i + 1);
+      if (!(key === 'mode' ? /^[0-7]{1,4}$/ : key === 'size' ? /^\d+[kmgKMG%]?$/ : /^\d+$/).test(value)) throw bad(`invalid value in o=: ${w}`);
+      tmpfsData.push(w);
+    } else throw bad(`invalid volume option o=${w}`, type === 'tmpfs' ? 'for a tmpfs: size, mode, uid, gid, nr_inodes, ro, noexec, nosuid, nodev' : 'flags such as ro, noexec, nosuid, nodev (and bind with type=none and device=DIR)');
+  }
+  if (type === 'tmpfs') {
+    return { kind: 'tmpfs', data: tmpfsData.join(','), flags: flags | (readOnly ? MS.RDONLY : 0) };
+  }
+  if (bind) {
+    if (type && type !== 'none' && type !== 'bind') throw bad(`o=bind needs type=none, not type=${type}`);
+    if (!options.device) throw bad('a bind volume needs device=DIRECTORY', 'e.g. -o type=none -o o=bind -o device=/srv/data');
+    // Absolute: the volume is mounted from wherever a later nook runs.
+    if (!options.device.startsWith('/')) throw bad(`invalid volume option device for driver 'local': ${options.device} is not an absolute path`, 'e.g. -o device=/srv/data');
+    const device = path.normalize(options.device);
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(device);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+      throw bad(`invalid volume option device for driver 'local': stat ${options.device}: ${why}`);
+    }
+    if (!st.isDirectory()) throw bad(`invalid volume option device for driver 'local': ${options.device} is not a directory`);
+    return { kind: 'bind', device, flags, readOnly };
+  }
+  if (type || options.device)
+    throw bad(`volume type "${type || 'none'}" with device=${options.device ?? ''} is not supported`, 'an unprivileged user can mount type=tmpfs, or a bind of a directory (type=none, o=bind, device=DIR); nfs and block devices need mount privileges');
+  return { kind: 'data', flags, readOnly };
 }
 
 /** The volumes a container's stored request mounts. */

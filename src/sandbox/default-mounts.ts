@@ -79,7 +79,7 @@ function bindMount(b: BindMount): MountEntry {
     destination: b.target,
     type: 'bind',
     source: b.source,
-    flags: MS.BIND | MS.REC | (b.readOnly ? MS.RDONLY : 0),
+    flags: MS.BIND | MS.REC | (b.readOnly ? MS.RDONLY : 0) | ((b.flags ?? 0) & (MS.NOEXEC | MS.NOSUID | MS.NODEV)),
     create: isDirectory(b.source) ? 'dir' : 'file',
     optional: b.optional,
     needsIdMaps: false,

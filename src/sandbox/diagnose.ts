@@ -54,9 +54,8 @@ function execFailure(spec: SandboxSpec, errno: number): NookError {
       : `${cmd}: executable file not found in $PATH (${spec.env.find((e) => e.startsWith('PATH='))?.slice(5) ?? ''})`;
     return new NookError(msg, { exitCode: 127, hint: `check that ${cmd} exists in the rootfs ${spec.rootfs}` });
   }
-  // EACCES in runc's (docker's) words, "permission denied"; scripts match them.
-  const why = errno === EACCES ? 'permission denied (EACCES)' : describeErrno(errno);
-  return new NookError(`${cmd}: cannot execute: ${why}`, {
+  // EACCES in docker's (runc's) words, which scripts match: "exec /x: permission denied".
+  return new NookError(errno === EACCES ? `exec ${cmd}: permission denied` : `${cmd}: cannot execute: ${describeErrno(errno)}`, {
     exitCode: 126,
     hint: errno === EACCES ? 'the file is not executable, or sits on a noexec mount' : undefined,
   });

@@ -172,7 +172,7 @@ export function processOps(
   // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which a switch to another
   // user takes away: then the filter goes on now, and also covers the steps below (as runc does).
   if (sec.seccomp && !sec.noNewPrivs) ops.push(seccompOp(sec.seccomp));
-  if (spec.idmap.setgroups)
+  if (spec.idmap.setgroups && !spec.user.keepGroups)
     ops.push({ op: 'SETGROUPS', args: [groups.length, { numbers: groups }], what: `set supplementary groups [${groups.join(',')}]` });
   ops.push({ op: 'SETRESGID', args: [gid], what: `switch to gid ${gid}` });
   ops.push({ op: 'SETRESUID', args: [uid], what: `switch to uid ${uid}` });

@@ -8,6 +8,8 @@ export interface BindMount {
   source: string; // absolute host path
   target: string; // absolute path inside the sandbox
   readOnly: boolean;
+  /** More MS_* flags for the mount: MS_NOEXEC, MS_NOSUID, MS_NODEV (podman's -v noexec,nosuid,nodev; a volume's o=). */
+  flags?: number;
   /** Skipped, not fatal, where the mount point cannot be made (nook's generated /etc files on a rootfs it may not write). */
   optional?: boolean;
 }
@@ -23,6 +25,8 @@ export interface ProcessUser {
   gid: number;
   /** Supplementary groups; only set when the id mapping allows setgroups(). */
   groups: number[];
+  /** podman's --group-add keep-groups: no setgroups(), the groups nook runs with stay (unmapped ones show as the overflow gid). */
+  keepGroups?: boolean;
 }
 
 /** An image's root filesystem: its layers under a writable layer of the container's own, joined by overlayfs. */

@@ -82,7 +82,7 @@ describe('nook volume', () => {
     await ok(e, ['run', '--name', 'user1', ...R(), '-v', 'keep:/mnt', '--', 'true']);
     await fails(e, ['volume', 'rm', 'keep'], 1, /remove keep: volume is in use - \[[0-9a-f]{64}\]/);
     expect((await ok(e, ['volume', 'ls', '--filter', 'dangling=true', '-q'])).trim()).toBe('');
-    expect((await ok(e, ['volume', 'prune', '-a'])).trim()).toBe('Total reclaimed space: 0B');
+    expect((await ok(e, ['volume', 'prune', '-a', '-f'])).trim()).toBe('Total reclaimed space: 0B');
     // A running container too.
     const id = (await ok(e, ['run', '-d', '--name', 'runner', ...R(), '-v', 'keep:/mnt', '--', 'sleep', '60'])).trim();
     await ok(e, ['rm', 'user1']);

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { mountsFromFlags } from '../../src/cli/mount-flags';
 import { parseTmpfs } from '../../src/cli/run-request';
+import { MS } from '../../ffi/linux';
 
 const parse = (volume: string[], mount: string[] = []) => mountsFromFlags({ volume, mount }, [], parseTmpfs);
 
@@ -37,5 +38,11 @@ describe('mountsFromFlags', () => {
     expect(() => parse(['relative'])).toThrow(/invalid volume specification: 'relative'/);
     expect(() => parse(['aa:/x', '/tmp:/x'])).toThrow(/Duplicate mount point: \/x/);
     expect(() => parse(['x:/y'])).toThrow(/includes invalid characters for a local volume name/);
+  });
+
+  it("takes podman's noexec, nosuid, nodev (and exec, suid, dev) on -v for binds and volumes", () => {
+    const m = parse(['/tmp:/b:noexec,nosuid,z', 'data:/d:nodev,ro', 'other:/o:noexec,exec']);
+    expect(m.binds).toEqual([{ source: '/tmp', target: '/b', readOnly: false, flags: MS.NOEXEC | MS.NOSUID }]);
+    expect(m.volumes.map((v) => [v.name, v.readOnly, v.flags])).toEqual([['data', true, MS.NODEV], ['other', false, undefined]]);
   });
 });

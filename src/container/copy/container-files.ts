@@ -181,6 +181,32 @@ function tarMember(src: string): string {
   return `/${path.posix.basename(inner)}`;
 }
 
+/** A volume's directory (`dir`, the user's) as a tar onto `out`: owners as containers see them (`nook volume export`). */
+export function exportDirectory(dir: string, out: NodeJS.WritableStream): Promise<void> {
+  return throughFifo(out, async (fifo) => {
+    const helper = new CpHelper();
+    try {
+      await helper.exportTar({ root: { dir }, out: fifo });
+    } finally {
+      await helper.close();
+    }
+  });
+}
+
+/** A tar on `input` extracted into the directory `dir`, its owners kept (`nook volume import`). */
+export function importIntoDirectory(dir: string, input: NodeJS.ReadableStream): Promise<void> {
+  return withTmp(async (tmp) => {
+    const file = path.join(tmp, 'in.tar');
+    await pipeline(input, fs.createWriteStream(file, { mode: 0o600 }));
+    const helper = new CpHelper();
+    try {
+      await helper.copyIn({ root: { dir }, tarIn: file, dest: '/', archive: true, follow: false }, (m) => process.stderr.write(`nook: ${m}\n`));
+    } finally {
+      await helper.close();
+    }
+  });
+}
+
 /** The container's files as a tar onto `out`. */
 export function exportContainer(dir: ContainerDir, ref: string, out: NodeJS.WritableStream): Promise<void> {
   return throughFifo(out, (fifo) => withHelper(dir, false, ref, (h, root) => h.exportTar({ root, out: fifo })));

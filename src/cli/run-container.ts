@@ -17,7 +17,7 @@ import type { SandboxSpec } from '../sandbox/spec';
 import { FileLock } from '../util/lock';
 import { signalContainer, untilReleased } from '../container/control';
 import type { ParsedArgs } from './args';
-import { containerOptions, parseSignal, type ContainerOptions } from './container-flags';
+import { containerOptions, parseSignal, type ContainerOptions, type OutputStreams } from './container-flags';
 import { composeSpec } from '../container/compose';
 import { requestFromFlags, rootfsFromFlags, timeoutHooks } from './run-request';
 import { SIGNAL } from '../../ffi/linux';
@@ -79,7 +79,9 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity, creat
 }
 
 async function runPrepared(store: ContainerStore, host: HostIdentity, opts: ContainerOptions, p: Prepared, timeout?: Timeout): Promise<number> {
-  const spec: SandboxSpec = opts.detach ? asDetached(p.spec) : p.spec;
+  // -a with some output left out: run under the supervisor, whose log has it all (as docker's), and follow the attached streams.
+  const supervised = opts.detach || opts.attach !== undefined;
+  const spec: SandboxSpec = supervised ? asDetached(p.spec) : p.spec;
   let created: { dir: ContainerDir; lock: FileLock };
   try {
     created = await createContainer(store, {
@@ -88,7 +90,7 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
       drawnName: p.stored.request.name,
       image: p.image,
       command: spec.argv,
-      detached: opts.detach,
+      detached: supervised,
       autoRemove: opts.autoRemove,
       restart: opts.restart,
       stopSignal: p.stopSignal,
@@ -115,10 +117,18 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
     fs.writeSync(1, `${dir.id}\n`);
     return 0;
   }
+  if (opts.attach) return runAttached(store, dir, lock, host, spec, opts.attach);
   return opts.detach ? runDetached(store, dir, lock, host, spec) : runNamedForeground(store, dir, lock, spec, host, opts, timeout);
 }
 
-async function runDetached(store: ContainerStore, dir: ContainerDir, lock: FileLock, host: HostIdentity, spec: SandboxSpec): Promise<number> {
+/** docker's run -a: the attached output streams until the container exits, then its status; the id first when no output is attached. */
+async function runAttached(store: ContainerStore, dir: ContainerDir, lock: FileLock, host: HostIdentity, spec: SandboxSpec, streams: OutputStreams): Promise<number> {
+  if (!streams.stdout && !streams.stderr) fs.writeSync(1, `${dir.id}\n`);
+  const { attachOutput } = await import('./attach');
+  return attachOutput(store, dir, { start: () => runDetached(store, dir, lock, host, spec, false), sigProxy: true, streams });
+}
+
+async function runDetached(store: ContainerStore, dir: ContainerDir, lock: FileLock, host: HostIdentity, spec: SandboxSpec, printId = true): Promise<number> {
   try {
     await startDetached(store, dir, lock.descriptor(), host, spec); // just composed: no need to again
   } catch (e) {
@@ -128,7 +138,7 @@ async function runDetached(store: ContainerStore, dir: ContainerDir, lock: FileL
     throw e;
   }
   lock.handOver(); // the supervisor holds the lock now
-  fs.writeSync(1, `${dir.id}\n`);
+  if (printId) fs.writeSync(1, `${dir.id}\n`);
   return 0;
 }
 

@@ -41,6 +41,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   ...SECURITY_FLAGS,
   { name: 'memory', short: 'm', type: 'string', value: 'SIZE', help: 'memory limit, e.g. 512m or 2g (cgroup v2)' },
   { name: 'memory-swap', type: 'string', value: 'SIZE', help: 'memory plus swap limit, as docker (-1: unlimited swap)' },
+  { name: 'kernel-memory', type: 'string', value: 'SIZE', help: 'accepted for compatibility and ignored, with a warning (a no-op in docker and podman too)' },
   { name: 'cpus', type: 'string', value: 'N', help: 'CPU time limit in CPUs, e.g. 0.5' },
   { name: 'cpu-shares', short: 'c', type: 'string', value: 'N', help: 'relative CPU weight, docker style (default 1024)' },
   { name: 'cpu-weight', type: 'string', value: 'N', help: 'relative CPU weight, cgroup v2 style (1-10000)' },

@@ -78,7 +78,11 @@ export function imageRoot(img: PreparedImage, root: ContainerRoot): RootSource {
 
 /** Runs `attempt` on the image's container root, on a private copy of the layers where overlayfs is refused. */
 export function onImageRoot<T>(img: PreparedImage, attempt: (root: ContainerRoot) => Promise<T>): Promise<T> {
-  return withRootFallback(img.store, img.found.record, img.name, attempt, (m) => process.stderr.write(`nook: ${m}\n`));
+  const withMtab = (root: ContainerRoot) => {
+    root.addMtab();
+    return attempt(root);
+  };
+  return withRootFallback(img.store, img.found.record, img.name, withMtab, (m) => process.stderr.write(`nook: ${m}\n`));
 }
 
 export async function runImage(parsed: ParsedArgs, host: HostIdentity): Promise<number> {

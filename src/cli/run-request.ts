@@ -49,6 +49,7 @@ export function requestFromFlags({ flags, positionals }: ParsedArgs, opts: { ima
   if (flags.tz !== undefined) req.mounts.binds.push(timezoneBind(flags.tz as string));
   req.security = securityRequestFromFlags(flags);
   req.resources = resourceLimitsFromFlags(flags);
+  if (flags['kernel-memory'] !== undefined) process.stderr.write('WARNING: The --kernel-memory flag is no longer supported. This flag is a noop.\n');
   req.cgroupManager = cgroupManager(flags['cgroup-manager']);
   return req;
 }

@@ -125,10 +125,7 @@ while :; do
 done
 S
 chmod 755 "$r/home/podman/pause"
-# Its / is mode 555 (containers/storage's default for a layer's root; podman's run.bats checks it).
-chmod 555 "$r"
 tar -C "$r" --numeric-owner --owner=0 --group=0 -cf "$ctx/rootfs.tar" .
-chmod 755 "$r"
 cat > "$ctx/Containerfile" <<C
 FROM scratch
 ADD rootfs.tar /

@@ -37,6 +37,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'dns', type: 'string', multiple: true, value: 'IP', help: "a nameserver for the container's /etc/resolv.conf (instead of the host's)" },
   { name: 'dns-search', type: 'string', multiple: true, value: 'DOMAIN', help: "a search domain for the container's /etc/resolv.conf" },
   { name: 'add-host', type: 'string', multiple: true, value: 'NAME:IP', help: "an extra line in the container's /etc/hosts" },
+  { name: 'hostuser', type: 'string', multiple: true, value: 'USER', help: "add this host user's /etc/passwd entry (name or uid) to the container's /etc/passwd (podman)" },
   { name: 'userns', type: 'string', value: 'keep-id', help: 'keep-id: your uid and gid are the same inside and run the command' },
   ...SECURITY_FLAGS,
   { name: 'memory', short: 'm', type: 'string', value: 'SIZE', help: 'memory limit, e.g. 512m or 2g (cgroup v2)' },

@@ -51,7 +51,27 @@ export function requestFromFlags({ flags, positionals }: ParsedArgs, opts: { ima
   req.resources = resourceLimitsFromFlags(flags);
   if (flags['kernel-memory'] !== undefined) process.stderr.write('WARNING: The --kernel-memory flag is no longer supported. This flag is a noop.\n');
   req.cgroupManager = cgroupManager(flags['cgroup-manager']);
+  if (flags.hostuser !== undefined) {
+    if (!opts.image) throw new UsageError('--hostuser needs an image', "nook adds the user to a container's /etc/passwd, never to a --rootfs tree of yours");
+    req.hostUsers = stringList(flags.hostuser).map((u) => hostPasswdLine(u));
+  }
   return req;
+}
+
+/** podman's --hostuser NAME|UID: that user's line of the host's /etc/passwd, its password field as "x". */
+export function hostPasswdLine(user: string, passwd = '/etc/passwd'): string {
+  let text = '';
+  try {
+    text = fs.readFileSync(passwd, 'utf8');
+  } catch {
+    /* none: no user is found */
+  }
+  const line = text
+    .split('\n')
+    .map((l) => l.split(':'))
+    .find((f) => f.length >= 7 && (/^\d+$/.test(user) ? f[2] === user : f[0] === user));
+  if (!line) throw new UsageError(`--hostuser: no user "${user}" in the host's ${passwd}`, 'give a user name or uid that exists on this host');
+  return [line[0], 'x', ...line.slice(2, 7)].join(':');
 }
 
 /**

@@ -14,14 +14,14 @@ import { imageRunConfig } from '../image/run-config';
 import { capabilitySet } from '../sandbox/capabilities';
 import { computeIdMapping, mappedUser, type HostIdentity } from '../sandbox/idmap';
 import { DEFAULT_PATH } from '../sandbox/plan';
-import { rootView } from '../sandbox/rootfs-view';
+import { rootView, type RootView } from '../sandbox/rootfs-view';
 import { compileSeccomp, defaultFilter, hostSeccompArch } from '../sandbox/seccomp';
 import type { OverlayRoot, SandboxNetwork, SandboxSpec, SecuritySpec } from '../sandbox/spec';
 import { terminalSize } from '../sandbox/terminal-size';
 import { resolveUser } from '../sandbox/users';
 import { randomHex } from '../util/random';
 import { privateNetworkAvailable } from '../sandbox/network/available';
-import { keepIdPasswd, writeHostFiles } from './host-files';
+import { keepIdPasswd, writeHostFiles, writePasswd } from './host-files';
 import { joinedNetwork, sameIdMapping } from './network-join';
 import { publishedPorts, unprivilegedPortStart } from './ports';
 import type { NetworkMode, RunRequest, SecurityRequest } from './request';
@@ -56,7 +56,8 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     idmap = joined.idmap;
   }
   const fallback = req.keepId ? { uid: host.uid, gid: host.gid } : { uid: 0, gid: 0 };
-  const user = resolveUser(rootView(root), image ? image.user : p.user, fallback, p.groupAdd);
+  const view = withHostUsers(rootView(root), req.hostUsers);
+  const user = resolveUser(view, image ? image.user : p.user, fallback, p.groupAdd);
   const ids = mappedUser(user, idmap, host.userName, 'the sandbox');
   if (p.groupAdd?.length) checkGroupsAdded(user.groups, ids.groups, idmap.setgroups);
 
@@ -94,7 +95,11 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     joinNetns: network === 'container' ? joined?.netns : undefined,
     readOnly: req.mounts.readOnly,
     // The user's binds come after: a -v onto /etc/hosts is mounted over nook's.
-    binds: [...(root.hostFiles ? writeHostFiles(root.hostFiles, { ...req.network, mode: filesMode === 'container' ? 'none' : filesMode }, hostname, req.name, identity) : []), ...keepIdBinds(req, host, root), ...req.mounts.binds],
+    binds: [
+      ...(root.hostFiles ? writeHostFiles(root.hostFiles, { ...req.network, mode: filesMode === 'container' ? 'none' : filesMode }, hostname, req.name, identity) : []),
+      ...passwdBinds(req, host, root, view),
+      ...req.mounts.binds,
+    ],
     tmpfs: req.mounts.tmpfs,
     tty: p.tty,
     ttySize: p.tty ? terminalSize() : undefined,
@@ -108,11 +113,30 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
   });
 }
 
-/** keep-id: the user's passwd line in the container, as podman adds it. */
-function keepIdBinds(req: RunRequest, host: HostIdentity, root: RootSource) {
-  if (!req.keepId || !root.hostFiles || host.uid === 0) return [];
-  const bind = keepIdPasswd(root.hostFiles, rootView(root).readFile('/etc/passwd'), { name: host.userName, uid: host.uid, gid: host.gid, home: os.userInfo().homedir });
-  return bind ? [bind] : [];
+/**
+ * The container's own /etc/passwd, when it needs one: keep-id's line for
+ * the user (as podman adds it) and --hostuser's lines, over the image's.
+ */
+function passwdBinds(req: RunRequest, host: HostIdentity, root: RootSource, view: RootView) {
+  if (!root.hostFiles) return [];
+  const current = view.readFile('/etc/passwd');
+  const keepId = req.keepId && host.uid !== 0 ? keepIdPasswd(root.hostFiles, current, { name: host.userName, uid: host.uid, gid: host.gid, home: os.userInfo().homedir }) : undefined;
+  if (keepId) return [keepId];
+  return req.hostUsers?.length ? [writePasswd(root.hostFiles, current)] : [];
+}
+
+/** The rootfs as seen with --hostuser's lines added to its /etc/passwd (a name it has already keeps its own line). */
+function withHostUsers(view: RootView, lines: string[] | undefined): RootView {
+  if (!lines?.length) return view;
+  return {
+    readFile: (inner) => {
+      const text = view.readFile(inner);
+      if (inner !== '/etc/passwd') return text;
+      const names = new Set(text.split('\n').map((l) => l.split(':')[0]));
+      const extra = lines.filter((l) => !names.has(l.split(':')[0]));
+      return extra.length ? `${text}${text && !text.endsWith('\n') ? '\n' : ''}${extra.join('\n')}\n` : text;
+    },
+  };
 }
 
 /** --group-add's groups must all reach the process: refused rather than dropped where the id map cannot carry them. */

@@ -101,6 +101,8 @@ export interface RunRequest {
   keepId: boolean;
   resources?: ResourceLimits;
   cgroupManager?: 'cgroupfs' | 'systemd';
+  /** podman's --hostuser: host /etc/passwd lines added to the container's /etc/passwd (host-files.ts). */
+  hostUsers?: string[];
 }
 
 /** A request with nothing asked beyond the command: the defaults every caller starts from. */

@@ -2,7 +2,8 @@
  * docker's `run -a/--attach` (some output streams attached, the rest only in
  * the container's log; the id when no output is attached), podman's inspect
  * LogConfig fields and --latest, --kernel-memory's warning, top's format
- * descriptors, and /etc/mtab in a container whose image has none.
+ * descriptors, /etc/mtab in a container whose image has none, and podman's
+ * --hostuser.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import * as fs from 'node:fs';
@@ -116,5 +117,28 @@ describe('/etc/mtab', () => {
     await ok(e, ['commit', 'm1', 'm1:1']);
     const layers = async (image: string) => ok(e, ['image', 'inspect', '-f', '{{json .RootFS.Layers}}', image]);
     expect(await layers('m1:1')).toBe(await layers('nomtab'));
+  });
+});
+
+describe('--hostuser', () => {
+  it("adds the host user's passwd line (by name or uid) to the container's /etc/passwd, never to the image; -u finds it", async () => {
+    const e = cleanEnv();
+    await importBase(e);
+    const u = e.user;
+    const none = await e.nook(['run', '--rm', 'base:1', 'grep', `^${u.name}:`, '/etc/passwd']);
+    expect(none.code).toBe(1);
+    for (const who of [u.name, String(u.uid)]) {
+      const r = await e.nook(['run', '--rm', '--hostuser', who, 'base:1', 'grep', `^${u.name}:`, '/etc/passwd']);
+      expect(r.code, show(r)).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^${u.name}:x:${u.uid}:${u.gid}:[^:]*:${u.home}:`));
+    }
+    const id = await e.nook(['run', '--rm', '--hostuser', u.name, '--user', u.name, 'base:1', 'sh', '-c', 'id -u; echo $HOME']);
+    expect([id.code, id.stdout], show(id)).toEqual([0, `${u.uid}\n${u.home}\n`]);
+    // The image's own file is untouched; root's line is not doubled.
+    expect((await e.nook(['run', '--rm', 'base:1', 'grep', '-c', `^${u.name}:`, '/etc/passwd'])).stdout).toBe('0\n');
+    expect((await e.nook(['run', '--rm', '--hostuser', 'root', 'base:1', 'grep', '-c', '^root:', '/etc/passwd'])).stdout).toBe('1\n');
+    const bogus = await e.nook(['run', '--rm', '--hostuser', 'no-such-user-xyz', 'base:1', 'true']);
+    expect(bogus.code).toBe(125);
+    expect(bogus.stderr).toContain('--hostuser: no user "no-such-user-xyz"');
   });
 });

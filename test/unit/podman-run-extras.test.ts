@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { attachedStreams, containerOptions } from '../../src/cli/container-flags';
 import { humanSize4 } from '../../src/cli/format';
+import { hostPasswdLine } from '../../src/cli/run-request';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { goDuration, parseDescriptors } from '../../src/container/ps-descriptors';
 
 describe('run -a', () => {
@@ -48,5 +52,16 @@ describe('top descriptors', () => {
     expect(goDuration(1.5)).toBe('1.5s');
     expect(goDuration(62)).toBe('1m2s');
     expect(goDuration(3600)).toBe('1h0m0s');
+  });
+});
+
+describe('--hostuser', () => {
+  it("takes the host's passwd line by name or uid, password as x", () => {
+    const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'hostuser-')), 'passwd');
+    fs.writeFileSync(f, 'root:x:0:0:root:/root:/bin/sh\nann:secret:1001:1002:Ann A:/home/ann:/bin/bash\n');
+    expect(hostPasswdLine('ann', f)).toBe('ann:x:1001:1002:Ann A:/home/ann:/bin/bash');
+    expect(hostPasswdLine('1001', f)).toBe('ann:x:1001:1002:Ann A:/home/ann:/bin/bash');
+    expect(() => hostPasswdLine('bob', f)).toThrow(/no user "bob"/);
+    fs.rmSync(path.dirname(f), { recursive: true });
   });
 });

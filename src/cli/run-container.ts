@@ -42,7 +42,8 @@ interface Prepared {
  */
 export async function runContainer(parsed: ParsedArgs, host: HostIdentity, createOnly = false): Promise<number> {
   // A created container is started by `nook start`, under a supervisor: as one run with -d.
-  const opts = containerOptions(createOnly ? { ...parsed.flags, detach: true } : parsed.flags);
+  // create -a is accepted, as docker's: what to attach is `start -a`'s choice.
+  const opts = containerOptions(createOnly ? { ...parsed.flags, detach: true, attach: undefined } : parsed.flags);
   if (createOnly) opts.createOnly = true;
   const timeout = timeoutHooks(parsed.flags);
   const store = ContainerStore.open();

@@ -66,6 +66,8 @@ describe('run -a', () => {
     expect(d.stderr).toContain('conflicting options: -a and -d');
     const i = await e.nook([...R('-i', '-a', 'stdout'), 'true']);
     expect(i.code).toBe(125);
+    // create -a is accepted (start -a decides).
+    expect((await ok(e, ['create', '-a', 'stdout', '--rootfs', rootfs(), '--', 'true'])).trim()).toMatch(ID);
     // Both output streams: a plain foreground run.
     const both = await e.nook([...R('-a', 'stdout', '-a', 'stderr'), 'sh', '-c', 'echo o; echo e >&2']);
     expect([both.code, both.stdout, both.stderr]).toEqual([0, 'o\n', 'e\n']);

@@ -18,6 +18,8 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'interactive', short: 'i', type: 'boolean', help: 'keep stdin attached (otherwise it is /dev/null)' },
   { name: 'tty', short: 't', type: 'boolean', help: 'allocate a pseudo-terminal' },
   { name: 'env', short: 'e', type: 'string', multiple: true, value: 'K=V', help: 'set an environment variable (K alone: take it from nook\'s environment)' },
+  { name: 'unsetenv', type: 'string', multiple: true, value: 'NAME', help: "leave out a default or image variable (podman); -e still sets it" },
+  { name: 'unsetenv-all', type: 'boolean', help: 'no default or image variables, only -e/--env-file ones (podman)' },
   { name: 'env-file', type: 'string', multiple: true, value: 'FILE', help: 'read environment variables from a file, one K=V per line' },
   { name: 'workdir', short: 'w', type: 'string', value: 'DIR', help: 'working directory inside (created if missing)' },
   { name: 'user', short: 'u', type: 'string', value: 'UID[:GID]', help: 'run as this user (numbers, or names from the rootfs\'s /etc/passwd)' },

@@ -39,6 +39,8 @@ export function requestFromFlags({ flags, positionals }: ParsedArgs, opts: { ima
     interactive: Boolean(flags.interactive),
     init: Boolean(flags.init),
     ulimits: ulimitsFromFlags(flags),
+    ...(flags.unsetenv !== undefined ? { unsetEnv: stringList(flags.unsetenv) } : {}),
+    ...(flags['unsetenv-all'] ? { unsetAllEnv: true } : {}),
     ...(flags['group-add'] !== undefined ? { groupAdd: stringList(flags['group-add']).flatMap((g) => g.split(',')).filter(Boolean) } : {}),
   };
   req.network = networkFromFlags(flags);

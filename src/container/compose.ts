@@ -86,7 +86,7 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     rootfs: root.rootfs,
     overlay: root.overlay,
     argv,
-    env: mergeEnv(defaults, image?.env ?? [], p.env),
+    env: mergeEnv(...(p.unsetAllEnv ? [] : [defaults, image?.env ?? []].map((l) => l.filter((e) => !p.unsetEnv?.includes(e.slice(0, e.indexOf('=')))))), p.env),
     cwd: path.posix.normalize(cwd),
     user: ids,
     hostname,

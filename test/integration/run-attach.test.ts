@@ -3,7 +3,7 @@
  * the container's log; the id when no output is attached), podman's inspect
  * LogConfig fields and --latest, --kernel-memory's warning, top's format
  * descriptors, /etc/mtab in a container whose image has none, and podman's
- * --hostuser.
+ * --hostuser, --unsetenv and --unsetenv-all.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import * as fs from 'node:fs';
@@ -142,5 +142,26 @@ describe('--hostuser', () => {
     const bogus = await e.nook(['run', '--rm', '--hostuser', 'no-such-user-xyz', 'base:1', 'true']);
     expect(bogus.code).toBe(125);
     expect(bogus.stderr).toContain('--hostuser: no user "no-such-user-xyz"');
+  });
+});
+
+describe('--unsetenv and --unsetenv-all', () => {
+  it('leave out default and image variables; -e still sets them', async () => {
+    const e = cleanEnv();
+    await importBase(e);
+    await buildOk(e, makeContext(e, { Dockerfile: 'FROM base:1\nENV FROMIMAGE=1 OTHER=2\n' }), ['-t', 'envimg']);
+    const env = async (...flags: string[]) => {
+      const r = await e.nook(['run', '--rm', ...flags, 'envimg', '/bin/env']);
+      expect(r.code, show(r)).toBe(0);
+      return r.stdout.trim().split('\n').map((l) => l.slice(0, l.indexOf('='))).sort();
+    };
+    expect(await env()).toEqual(expect.arrayContaining(['FROMIMAGE', 'OTHER', 'container', 'HOME', 'PATH']));
+    const some = await env('--unsetenv', 'container', '--unsetenv', 'FROMIMAGE');
+    expect(some).not.toContain('container');
+    expect(some).not.toContain('FROMIMAGE');
+    expect(some).toContain('OTHER');
+    expect(await env('--unsetenv', 'FROMIMAGE', '-e', 'FROMIMAGE=again')).toContain('FROMIMAGE');
+    expect(await env('--unsetenv-all')).toEqual(['']);
+    expect(await env('--unsetenv-all', '-e', 'TERM=abc')).toEqual(['TERM']);
   });
 });

@@ -19,7 +19,7 @@ import { signalContainer, untilReleased } from '../container/control';
 import type { ParsedArgs } from './args';
 import { containerOptions, parseSignal, type ContainerOptions, type OutputStreams } from './container-flags';
 import { composeSpec } from '../container/compose';
-import { requestFromFlags, rootfsFromFlags, timeoutHooks } from './run-request';
+import { afterTimeout, requestFromFlags, rootfsFromFlags, TIMED_OUT_CODE, timeoutHooks } from './run-request';
 import { SIGNAL } from '../../ffi/linux';
 
 
@@ -176,9 +176,10 @@ async function runNamedForeground(
   // `nook stop` of a command without a SIGNAL.SIGTERM handler killed it: its code is still 128 + the stop signal.
   const sent = dir.state().stopSignalSent;
   if (code === 137 && sent) code = 128 + sent;
+  if (timeout?.cancel.aborted) code = TIMED_OUT_CODE;
   await finishForeground(store, dir, code, opts);
   lock.release();
-  return code;
+  return afterTimeout(code, timeout);
 }
 
 /** A container that never came to be leaves no anonymous volumes behind. */

@@ -15,7 +15,7 @@ import { ImageStore } from '../image/store/store';
 import type { HostIdentity } from '../sandbox/idmap';
 import { mark } from '../util/timing';
 import type { ParsedArgs } from './args';
-import { requestFromFlags, timeoutHooks } from './run-request';
+import { afterTimeout, requestFromFlags, timeoutHooks } from './run-request';
 
 const POLICIES = ['missing', 'always', 'never'] as const;
 type PullPolicy = (typeof POLICIES)[number];
@@ -97,7 +97,7 @@ export async function runImage(parsed: ParsedArgs, host: HostIdentity): Promise<
       }
       const spec = composeSpec(img.request, host, imageRoot(img, root));
       const { runSandbox } = await import('../sandbox/process');
-      return await runSandbox(spec, host, timeout ? { cancel: timeout.cancel, onStarted: timeout.started } : {});
+      return afterTimeout(await runSandbox(spec, host, timeout ? { cancel: timeout.cancel, onStarted: timeout.started } : {}), timeout);
     } finally {
       await root.remove();
     }

@@ -78,7 +78,9 @@ export function hostPasswdLine(user: string, passwd = '/etc/passwd'): string {
 
 /**
  * podman's --timeout N: the sandbox is killed N seconds after its command
- * started (not counting a pull), through RunHooks.cancel; undefined when not asked.
+ * started (not counting a pull), through RunHooks.cancel; undefined when not
+ * asked. As podman's, a run that timed out exits 255 and a kept container
+ * records exit code -1 (TIMED_OUT_CODE).
  */
 export function timeoutHooks(flags: FlagValues): { cancel: AbortSignal; started(): void } | undefined {
   const v = flags.timeout as string | undefined;
@@ -87,6 +89,14 @@ export function timeoutHooks(flags: FlagValues): { cancel: AbortSignal; started(
   if (flags.detach) throw new UsageError('--timeout is not supported with -d', 'nook kills a container after --timeout only while it runs in the foreground; stop a detached one with nook stop');
   const controller = new AbortController();
   return { cancel: controller.signal, started: () => void setTimeout(() => controller.abort(), Number(v) * 1000).unref() };
+}
+
+/** What a container killed by --timeout records as its exit code (podman's); `nook run` then exits 255. */
+export const TIMED_OUT_CODE = -1;
+
+/** The status `run` exits with: 255 once --timeout fired, else the command's. */
+export function afterTimeout(code: number, timeout: { cancel: AbortSignal } | undefined): number {
+  return timeout?.cancel.aborted ? 255 : code;
 }
 
 const ZONEINFO = '/usr/share/zoneinfo';

@@ -23,7 +23,11 @@ export const NO_STDIN_NOTE =
  * exit status. `start` runs once following has begun (so nothing written in
  * between is missed): `nook start -a` starts the container there.
  */
-export async function attachOutput(store: ContainerStore, dir: ContainerDir, opts: { start?: () => Promise<void>; sigProxy: boolean }): Promise<number> {
+export async function attachOutput(
+  store: ContainerStore,
+  dir: ContainerDir,
+  opts: { start?: () => Promise<unknown>; sigProxy: boolean; streams?: { stdout: boolean; stderr: boolean } },
+): Promise<number> {
   // The exit record, opened first: read through this descriptor, it holds the status even when --rm removed the container.
   const exitFd = fs.openSync(dir.p('exitcode'), 'r');
   let finished: () => void = () => {};
@@ -36,7 +40,7 @@ export async function attachOutput(store: ContainerStore, dir: ContainerDir, opt
   });
   try {
     // Following has read to the end of the log before printLogs first awaits: what comes after is this run's.
-    const printing = printLogs(dir.dir, { tail: 0, timestamps: false, follow: true, until });
+    const printing = printLogs(dir.dir, { tail: 0, timestamps: false, follow: true, until, streams: opts.streams });
     try {
       await opts.start?.();
     } finally {

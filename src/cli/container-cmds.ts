@@ -30,13 +30,17 @@ function parse(argv: string[], specs: FlagSpec[], command: string, usage: string
   }
   if (parsed.flags.all && parsed.positionals.length)
     throw new FlagError(`nook ${command} --all takes no container names`, `either nook ${command} --all or nook ${command} NAME...`);
-  if (needsNames && !parsed.flags.all && !parsed.positionals.length)
+  if (needsNames && !parsed.flags.all && !parsed.flags.latest && !parsed.positionals.length)
     throw new UsageError(`nook ${command} needs at least one container`, `e.g. nook ${command} NAME (see nook ps -a)`);
   return parsed;
 }
 
 /** The containers named, or with --all every container (`running`: only those running), as full ids. */
 function targets(p: ParsedArgs, running: boolean): string[] {
+  if (p.flags.latest) {
+    const last = listContainers(ContainerStore.open()).at(-1);
+    return [...p.positionals, ...(last ? [last.config.id] : [])];
+  }
   if (!p.flags.all) return p.positionals;
   return listContainers(ContainerStore.open())
     .filter((l) => !running || l.state.display === 'running' || l.state.display === 'restarting')
@@ -144,6 +148,8 @@ export async function rmCommand(argv: string[]): Promise<number> {
       { name: 'volumes', short: 'v', type: 'boolean', help: 'remove the anonymous volumes of the container too' },
       ALL,
       IGNORE,
+      // podman's; docker's rm -l is --link, for legacy links, which nook has none of.
+      { name: 'latest', short: 'l', type: 'boolean', help: "the container created last (podman's flag)" },
     ],
     'rm',
     '[-f [-t SECONDS]] [-v] CONTAINER...|--all',

@@ -6,7 +6,6 @@
 import fs = require('node:fs');
 import os = require('node:os');
 import { FlagError, UsageError } from '../errors';
-import { parseSize } from '../sandbox/cgroups/flags';
 import { checkName, type LogOptions, type RestartPolicy } from '../container/state';
 import { stringList, type FlagSpec, type FlagValues } from './args';
 
@@ -23,6 +22,7 @@ export const CONTAINER_FLAGS: readonly FlagSpec[] = [
   { name: 'label-file', type: 'string', multiple: true, value: 'FILE', help: 'read labels from a file, one K=V per line' },
   { name: 'cidfile', type: 'string', value: 'FILE', help: 'write the container id to FILE (which must not exist)' },
   { name: 'replace', type: 'boolean', help: 'with --name: remove a container of that name first (podman)' },
+  { name: 'attach', short: 'a', type: 'string', multiple: true, value: 'STREAM', help: 'attach only these of stdin, stdout, stderr (repeatable); the others go to the log only; neither stdout nor stderr: print the container id' },
 ];
 
 export interface ContainerOptions {
@@ -40,6 +40,28 @@ export interface ContainerOptions {
   replace: boolean;
   /** --conmon-pidfile with -d: where the supervisor's pid goes. */
   pidfile?: string;
+  /** -a naming some of stdout and stderr: those come to the terminal, the container runs with a log as -d. */
+  attach?: OutputStreams;
+}
+
+export type OutputStreams = { stdout: boolean; stderr: boolean };
+
+/**
+ * docker's -a/--attach: the output streams to attach, when some are left out
+ * (undefined: both, a plain foreground run). stdin is attached with -i.
+ */
+export function attachedStreams(flags: FlagValues): OutputStreams | undefined {
+  const given = stringList(flags.attach);
+  if (!given.length) return undefined;
+  const names = given.map((v) => v.toLowerCase());
+  const bad = names.find((n) => n !== 'stdin' && n !== 'stdout' && n !== 'stderr');
+  if (bad !== undefined) throw new UsageError(`invalid argument "${given[names.indexOf(bad)]}" for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR`);
+  if (flags.detach) throw new UsageError('conflicting options: -a and -d', 'a detached container attaches nothing: leave out one of them');
+  const s = { stdout: names.includes('stdout'), stderr: names.includes('stderr') };
+  if (s.stdout && s.stderr) return undefined;
+  if (flags.interactive)
+    throw new UsageError('-i needs -a stdout and -a stderr in nook', "a container whose output goes to its log runs under nook's supervisor, which holds no pipe to your stdin");
+  return s;
 }
 
 /** Whether this run makes a container with state (listed by `nook ps -a`). */
@@ -55,7 +77,8 @@ export function wantsContainer(flags: FlagValues): boolean {
     flags.cidfile !== undefined ||
     flags['stop-timeout'] !== undefined ||
     flags['log-driver'] !== undefined ||
-    flags.replace === true
+    flags.replace === true ||
+    attachedStreams(flags) !== undefined
   );
 }
 
@@ -94,19 +117,26 @@ function restartPolicy(v: string | undefined): RestartPolicy {
 }
 
 function logOptions(values: string[], driver: string | undefined): LogOptions {
-  const log: LogOptions = { maxSize: 10 * 1024 * 1024, maxFiles: 2 };
+  const log: LogOptions = { maxSize: 10_000_000, maxFiles: 2 };
   if (driver !== undefined && !['k8s-file', 'json-file', 'none'].includes(driver))
     throw new UsageError(`unsupported --log-driver "${driver}"`, 'use k8s-file or json-file (a log file, the default), or none');
   if (driver === 'none') log.none = true;
   if (driver !== undefined) log.driver = driver;
   for (const v of values) {
     const [k, val] = [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1)];
-    if (k === 'max-size') log.maxSize = parseSize(val, '--log-opt max-size');
+    if (k === 'max-size') log.maxSize = logSize(val);
     else if (k === 'max-file' && /^[1-9]\d*$/.test(val)) log.maxFiles = Number(val);
     else throw new UsageError(`unsupported --log-opt "${v}"`, 'use --log-opt max-size=SIZE (e.g. 10m) or --log-opt max-file=N (N ≥ 1)');
   }
-  if (log.maxSize < 4096) throw new UsageError('--log-opt max-size must be at least 4k');
+  if (log.maxSize < 4000) throw new UsageError('--log-opt max-size must be at least 4k');
   return log;
+}
+
+/** docker's and podman's max-size: go-units' FromHumanSize, decimal units ("10m" is 10,000,000 bytes). */
+function logSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?) ?([kmgtp])?i?b?$/i.exec(text.trim());
+  if (!m) throw new UsageError(`invalid --log-opt max-size "${text}"`, 'give bytes or a number with a unit, e.g. max-size=10m');
+  return Math.floor(Number(m[1]) * 1000 ** ' kmgtp'.indexOf((m[2] ?? ' ').toLowerCase()));
 }
 
 export function containerOptions(flags: FlagValues): ContainerOptions {
@@ -127,6 +157,7 @@ export function containerOptions(flags: FlagValues): ContainerOptions {
     labels: flags.label === undefined && flags['label-file'] === undefined ? undefined : labelsFromFlags(flags),
     cidfile: cidfile(flags.cidfile as string | undefined),
     replace: replace(flags, name),
+    attach: attachedStreams(flags),
   };
 }
 

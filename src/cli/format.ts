@@ -32,6 +32,18 @@ export function humanSize(n: number): string {
   return `${Number(v.toPrecision(3))}${units[u]}`;
 }
 
+/** go-units' HumanSize (decimal units, 4 significant digits), as podman's inspect shows LogConfig.Size: "9.081MB". */
+export function humanSize4(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${Number(v.toPrecision(4))}${units[u]}`;
+}
+
 /** "3 minutes ago", as docker says it. */
 export function ago(iso: string | undefined, now = Date.now()): string {
   const t = iso ? Date.parse(iso) : NaN;

@@ -7,13 +7,13 @@
 import fs = require('node:fs');
 import { NookError, UsageError } from '../errors';
 import { decodeSpec, storedRequest } from '../container/spec-codec';
-import { liveState } from '../container/status';
+import { listContainers, liveState } from '../container/status';
 import { ContainerStore, type ContainerDir } from '../container/state';
 import { familiarReference, formatReference, parseReference } from '../image/reference';
 import { findImage, requireImage } from '../image/store/lookup';
 import { ImageStore, imageSize } from '../image/store/store';
 import { parseArgs, flagHelp, type FlagSpec } from './args';
-import { parseFormat, renderTemplate, writeOut } from './format';
+import { humanSize4, parseFormat, renderTemplate, writeOut } from './format';
 import { portMap } from './port';
 import { withTemplateAliases } from './template-aliases';
 import { networkName, type PublishedPort, type SandboxSpec } from '../sandbox/spec';
@@ -80,11 +80,14 @@ export function inspectContainer(dir: ContainerDir, images?: () => ImageStore): 
       Resources: spec.resources ?? {},
       CapAdd: null,
       Privileged: !spec.security.maskPaths,
+      // Path, Tag and Size as podman adds them.
       LogConfig: {
         Type: config.log.driver ?? (config.log.none ? 'none' : 'k8s-file'),
+        Config: { 'max-size': String(config.log.maxSize), 'max-file': String(config.log.maxFiles) },
         // podman's: the log file ('' when none is kept).
         Path: config.detached && !config.log?.none ? dir.p('container.log') : '',
-        Config: { 'max-size': String(config.log.maxSize), 'max-file': String(config.log.maxFiles) },
+        Tag: '',
+        Size: humanSize4(config.log.maxSize),
       },
     },
     GraphDriver: spec.overlay
@@ -157,6 +160,7 @@ function containerLookup(): (ref: string) => Record<string, unknown> | undefined
 const INSPECT_FLAGS: readonly FlagSpec[] = [
   { name: 'format', short: 'f', type: 'string', value: 'FORMAT', help: "json (default) or a Go template as docker's, e.g. -f '{{.State.Pid}}'" },
   { name: 'type', type: 'string', value: 'container|image', help: 'only look for this kind of object' },
+  { name: 'latest', short: 'l', type: 'boolean', help: 'the most recently created container (podman)' },
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 
@@ -200,6 +204,7 @@ function inspectImage(store: ImageStore, ref: string, refs: Record<string, strin
 
 export async function inspectCommand(argv: string[]): Promise<number> {
   const { flags, positionals } = parseArgs(argv, INSPECT_FLAGS, 'inspect', { interleaved: true });
+  if (flags.latest) positionals.push(latestContainer());
   if (flags.help || !positionals.length) {
     if (!positionals.length && !flags.help) throw new UsageError('nook inspect needs at least one container or image', 'e.g. nook inspect debian:12');
     writeOut(`Usage: nook inspect [FLAGS] CONTAINER|IMAGE...\n\nPrints containers' state, config and mounts, or images' config, layers and manifest, as JSON\n(keys as docker's), or each through a Go template.\n\nFlags:\n${flagHelp(INSPECT_FLAGS)}\n`);
@@ -227,6 +232,13 @@ export async function inspectCommand(argv: string[]): Promise<number> {
   if (format.kind === 'template') writeOut(await renderTemplate({ ...format, table: false }, out, { flag: '--format' }));
   else writeOut(`${JSON.stringify(out, null, 2)}\n`);
   return 0;
+}
+
+/** podman's --latest: the id of the container created last. */
+function latestContainer(): string {
+  const last = listContainers(ContainerStore.open()).at(-1);
+  if (!last) throw new NookError('no containers to inspect', { hint: 'see `nook ps -a`' });
+  return last.config.id;
 }
 
 /** docker's NetworkSettings: a private network's address and gateway (slirp4netns's layout, pasta's too), the ports as bound. */

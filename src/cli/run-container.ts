@@ -17,9 +17,9 @@ import type { SandboxSpec } from '../sandbox/spec';
 import { FileLock } from '../util/lock';
 import { signalContainer, untilReleased } from '../container/control';
 import type { ParsedArgs } from './args';
-import { containerOptions, parseSignal, type ContainerOptions } from './container-flags';
+import { containerOptions, parseSignal, type ContainerOptions, type OutputStreams } from './container-flags';
 import { composeSpec } from '../container/compose';
-import { requestFromFlags, rootfsFromFlags, timeoutHooks } from './run-request';
+import { afterTimeout, requestFromFlags, rootfsFromFlags, TIMED_OUT_CODE, timeoutHooks } from './run-request';
 import { SIGNAL } from '../../ffi/linux';
 
 
@@ -42,7 +42,8 @@ interface Prepared {
  */
 export async function runContainer(parsed: ParsedArgs, host: HostIdentity, createOnly = false): Promise<number> {
   // A created container is started by `nook start`, under a supervisor: as one run with -d.
-  const opts = containerOptions(createOnly ? { ...parsed.flags, detach: true } : parsed.flags);
+  // create -a is accepted, as docker's: what to attach is `start -a`'s choice.
+  const opts = containerOptions(createOnly ? { ...parsed.flags, detach: true, attach: undefined } : parsed.flags);
   if (createOnly) opts.createOnly = true;
   else if (opts.detach) opts.pidfile = parsed.flags['conmon-pidfile'] as string | undefined;
   const timeout = timeoutHooks(parsed.flags);
@@ -80,7 +81,9 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity, creat
 }
 
 async function runPrepared(store: ContainerStore, host: HostIdentity, opts: ContainerOptions, p: Prepared, timeout?: Timeout): Promise<number> {
-  const spec: SandboxSpec = opts.detach ? asDetached(p.spec) : p.spec;
+  // -a with some output left out: run under the supervisor, whose log has it all (as docker's), and follow the attached streams.
+  const supervised = opts.detach || opts.attach !== undefined;
+  const spec: SandboxSpec = supervised ? asDetached(p.spec) : p.spec;
   let created: { dir: ContainerDir; lock: FileLock };
   try {
     created = await createContainer(store, {
@@ -89,7 +92,7 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
       drawnName: p.stored.request.name,
       image: p.image,
       command: spec.argv,
-      detached: opts.detach,
+      detached: supervised,
       autoRemove: opts.autoRemove,
       restart: opts.restart,
       stopSignal: p.stopSignal,
@@ -116,10 +119,18 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
     fs.writeSync(1, `${dir.id}\n`);
     return 0;
   }
-  return opts.detach ? runDetached(store, dir, lock, host, spec, opts.pidfile) : runNamedForeground(store, dir, lock, spec, host, opts, timeout);
+  if (opts.attach) return runAttached(store, dir, lock, host, spec, opts.attach);
+  return opts.detach ? runDetached(store, dir, lock, host, spec, true, opts.pidfile) : runNamedForeground(store, dir, lock, spec, host, opts, timeout);
 }
 
-async function runDetached(store: ContainerStore, dir: ContainerDir, lock: FileLock, host: HostIdentity, spec: SandboxSpec, pidfile?: string): Promise<number> {
+/** docker's run -a: the attached output streams until the container exits, then its status; the id first when no output is attached. */
+async function runAttached(store: ContainerStore, dir: ContainerDir, lock: FileLock, host: HostIdentity, spec: SandboxSpec, streams: OutputStreams): Promise<number> {
+  if (!streams.stdout && !streams.stderr) fs.writeSync(1, `${dir.id}\n`);
+  const { attachOutput } = await import('./attach');
+  return attachOutput(store, dir, { start: () => runDetached(store, dir, lock, host, spec, false), sigProxy: true, streams });
+}
+
+async function runDetached(store: ContainerStore, dir: ContainerDir, lock: FileLock, host: HostIdentity, spec: SandboxSpec, printId = true, pidfile?: string): Promise<number> {
   try {
     const state = await startDetached(store, dir, lock.descriptor(), host, spec); // just composed: no need to again
     if (pidfile !== undefined && state.supervisorPid) (await import('./pid-file')).writePidFile(pidfile, state.supervisorPid);
@@ -130,7 +141,7 @@ async function runDetached(store: ContainerStore, dir: ContainerDir, lock: FileL
     throw e;
   }
   lock.handOver(); // the supervisor holds the lock now
-  fs.writeSync(1, `${dir.id}\n`);
+  if (printId) fs.writeSync(1, `${dir.id}\n`);
   return 0;
 }
 
@@ -167,9 +178,10 @@ async function runNamedForeground(
   // `nook stop` of a command without a SIGNAL.SIGTERM handler killed it: its code is still 128 + the stop signal.
   const sent = dir.state().stopSignalSent;
   if (code === 137 && sent) code = 128 + sent;
+  if (timeout?.cancel.aborted) code = TIMED_OUT_CODE;
   await finishForeground(store, dir, code, opts);
   lock.release();
-  return code;
+  return afterTimeout(code, timeout);
 }
 
 /** A container that never came to be leaves no anonymous volumes behind. */

@@ -15,7 +15,7 @@ import { ImageStore } from '../image/store/store';
 import type { HostIdentity } from '../sandbox/idmap';
 import { mark } from '../util/timing';
 import type { ParsedArgs } from './args';
-import { requestFromFlags, timeoutHooks } from './run-request';
+import { afterTimeout, requestFromFlags, timeoutHooks } from './run-request';
 
 const POLICIES = ['missing', 'always', 'never'] as const;
 type PullPolicy = (typeof POLICIES)[number];
@@ -88,7 +88,11 @@ export function imageRoot(img: PreparedImage, root: ContainerRoot): RootSource {
 
 /** Runs `attempt` on the image's container root, on a private copy of the layers where overlayfs is refused. */
 export function onImageRoot<T>(img: PreparedImage, attempt: (root: ContainerRoot) => Promise<T>): Promise<T> {
-  return withRootFallback(img.store, img.found.record, img.name, attempt, (m) => process.stderr.write(`nook: ${m}\n`));
+  const withMtab = (root: ContainerRoot) => {
+    root.addMtab();
+    return attempt(root);
+  };
+  return withRootFallback(img.store, img.found.record, img.name, withMtab, (m) => process.stderr.write(`nook: ${m}\n`));
 }
 
 export async function runImage(parsed: ParsedArgs, host: HostIdentity): Promise<number> {
@@ -103,7 +107,7 @@ export async function runImage(parsed: ParsedArgs, host: HostIdentity): Promise<
       }
       const spec = composeSpec(img.request, host, imageRoot(img, root));
       const { runSandbox } = await import('../sandbox/process');
-      return await runSandbox(spec, host, timeout ? { cancel: timeout.cancel, onStarted: timeout.started } : {});
+      return afterTimeout(await runSandbox(spec, host, timeout ? { cancel: timeout.cancel, onStarted: timeout.started } : {}), timeout);
     } finally {
       await root.remove();
     }

@@ -51,6 +51,8 @@ export function requestFromFlags({ flags, positionals }: ParsedArgs, opts: { ima
     ulimits: ulimitsFromFlags(flags),
     ...groupAddFromFlags(flags),
     ...(flags['preserve-fds'] !== undefined ? { preserveFds: preserveFds(flags) } : {}),
+    ...(flags.unsetenv !== undefined ? { unsetEnv: stringList(flags.unsetenv) } : {}),
+    ...(flags['unsetenv-all'] ? { unsetAllEnv: true } : {}),
   };
   req.network = networkFromFlags(flags);
   const m = mountsFromFlags(flags, stringList(flags.tmpfs).map(parseTmpfs), parseTmpfs);
@@ -60,13 +62,36 @@ export function requestFromFlags({ flags, positionals }: ParsedArgs, opts: { ima
   if (flags.tz !== undefined) req.mounts.binds.push(timezoneBind(flags.tz as string));
   req.security = securityRequestFromFlags(flags);
   req.resources = resourceLimitsFromFlags(flags);
+  if (flags['kernel-memory'] !== undefined) process.stderr.write('WARNING: The --kernel-memory flag is no longer supported. This flag is a noop.\n');
   req.cgroupManager = cgroupManager(flags['cgroup-manager']);
+  if (flags.hostuser !== undefined) {
+    if (!opts.image) throw new UsageError('--hostuser needs an image', "nook adds the user to a container's /etc/passwd, never to a --rootfs tree of yours");
+    req.hostUsers = stringList(flags.hostuser).map((u) => hostPasswdLine(u));
+  }
   return req;
+}
+
+/** podman's --hostuser NAME|UID: that user's line of the host's /etc/passwd, its password field as "x". */
+export function hostPasswdLine(user: string, passwd = '/etc/passwd'): string {
+  let text = '';
+  try {
+    text = fs.readFileSync(passwd, 'utf8');
+  } catch {
+    /* none: no user is found */
+  }
+  const line = text
+    .split('\n')
+    .map((l) => l.split(':'))
+    .find((f) => f.length >= 7 && (/^\d+$/.test(user) ? f[2] === user : f[0] === user));
+  if (!line) throw new UsageError(`--hostuser: no user "${user}" in the host's ${passwd}`, 'give a user name or uid that exists on this host');
+  return [line[0], 'x', ...line.slice(2, 7)].join(':');
 }
 
 /**
  * podman's --timeout N: the sandbox is killed N seconds after its command
- * started (not counting a pull), through RunHooks.cancel; undefined when not asked.
+ * started (not counting a pull), through RunHooks.cancel; undefined when not
+ * asked. As podman's, a run that timed out exits 255 and a kept container
+ * records exit code -1 (TIMED_OUT_CODE).
  */
 export function timeoutHooks(flags: FlagValues): { cancel: AbortSignal; started(): void } | undefined {
   const v = flags.timeout as string | undefined;
@@ -110,6 +135,14 @@ export function preserveFds(flags: FlagValues): number {
       throw new UsageError(`file descriptor ${fd} is not available - --preserve-fds ${n} needs descriptors 3 to ${2 + n} open`, 'open them for nook, e.g. nook run --preserve-fds 1 IMAGE CMD 3<FILE');
   }
   return n;
+}
+
+/** What a container killed by --timeout records as its exit code (podman's); `nook run` then exits 255. */
+export const TIMED_OUT_CODE = -1;
+
+/** The status `run` exits with: 255 once --timeout fired, else the command's. */
+export function afterTimeout(code: number, timeout: { cancel: AbortSignal } | undefined): number {
+  return timeout?.cancel.aborted ? 255 : code;
 }
 
 const ZONEINFO = '/usr/share/zoneinfo';

@@ -9,7 +9,7 @@ import { hostIdentity } from '../sandbox/idmap';
 import { parseArgs, type ParsedArgs } from './args';
 import { wantsContainer } from './container-flags';
 import { RUN_FLAGS, runUsage } from './run-flags';
-import { requestFromFlags, rootfsFromFlags, timeoutHooks } from './run-request';
+import { afterTimeout, requestFromFlags, rootfsFromFlags, timeoutHooks } from './run-request';
 import { mark } from '../util/timing';
 
 export async function runCommand(argv: string[]): Promise<number> {
@@ -44,7 +44,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const spec = composeSpec(req, host, { rootfs });
   mark('composed');
   const { runSandbox } = await import('../sandbox/process');
-  return runSandbox(spec, host, timeout ? { cancel: timeout.cancel, onStarted: timeout.started } : {});
+  return afterTimeout(await runSandbox(spec, host, timeout ? { cancel: timeout.cancel, onStarted: timeout.started } : {}), timeout);
 }
 
 /** podman's --rmi: the run, as with --rm, then its image removed unless another container uses it. */

@@ -1,7 +1,9 @@
 /**
  * `nook top CONTAINER [ps OPTIONS]`, as docker's: the host's `ps` (default
  * -ef) filtered to the container's processes, with host pids, laid out as
- * docker lays it out (columns at least 20 wide).
+ * docker lays it out (columns at least 20 wide). Arguments that are all
+ * podman's format descriptors (pid, user, huser, args, ...) make podman's
+ * table instead (src/container/ps-descriptors.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { NookError } from '../errors';
@@ -28,7 +30,7 @@ export function filterPsOutput(text: string, pids: Set<number>): string[][] {
 
 export async function topCommand(argv: string[]): Promise<number> {
   if (argv[0] === '--help' || argv[0] === '-h') {
-    writeOut("Usage: nook top CONTAINER [ps OPTIONS]\n\nShows a running container's processes, as the host's ps (default: ps -ef) sees them.\n");
+    writeOut("Usage: nook top CONTAINER [ps OPTIONS]\n\nShows a running container's processes, as the host's ps (default: ps -ef) sees them.\nArguments that are all podman's format descriptors (args, comm, etime, group, hgroup,\nhpid, huser, nice, pcpu, pgid, pid, ppid, rgroup, ruser, state, time, tty, user, vsz;\ncomma- or space-separated) print those columns instead, read from /proc.\n");
     return 0;
   }
   const [ref, ...psArgs] = argv;
@@ -42,6 +44,13 @@ export async function topCommand(argv: string[]): Promise<number> {
     throw e instanceof NookError ? asStatusOne(e) : e;
   }
   if (!pids) throw new NookError(`container ${ref} is not running`, { exitCode: 1, hint: `start it: nook start ${ref}` });
+  // podman's format descriptors (pid,user,huser,args...), read from /proc; anything else is options for the host's ps, as docker.
+  const { parseDescriptors, descriptorTable } = await import('../container/ps-descriptors');
+  const descriptors = parseDescriptors(psArgs);
+  if (descriptors) {
+    writeOut(table(descriptorTable(pids, descriptors), { minWidth: 0, padding: 3 }));
+    return 0;
+  }
   const r = spawnSync('ps', psArgs.length ? psArgs : ['-ef'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (r.error) throw new NookError(`cannot run ps: ${r.error.message}`, { exitCode: 1, hint: 'nook top needs the host\'s ps (procps)' });
   if (r.status !== 0) throw new NookError(`ps ${psArgs.join(' ')} failed (exit status ${r.status}): ${r.stderr.trim()}`, { exitCode: 1 });

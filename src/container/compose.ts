@@ -13,14 +13,14 @@ import { imageRunConfig } from '../image/run-config';
 import { capabilitySet } from '../sandbox/capabilities';
 import { computeIdMapping, mappedUser, type HostIdentity } from '../sandbox/idmap';
 import { DEFAULT_PATH } from '../sandbox/plan';
-import { rootView } from '../sandbox/rootfs-view';
+import { rootView, type RootView } from '../sandbox/rootfs-view';
 import { compileSeccomp, defaultFilter, hostSeccompArch } from '../sandbox/seccomp';
-import type { OverlayRoot, SandboxNetwork, SandboxSpec, SecuritySpec } from '../sandbox/spec';
+import type { BindMount, OverlayRoot, SandboxNetwork, SandboxSpec, SecuritySpec } from '../sandbox/spec';
 import { terminalSize } from '../sandbox/terminal-size';
 import { resolveUser } from '../sandbox/users';
 import { randomHex } from '../util/random';
 import { privateNetworkAvailable } from '../sandbox/network/available';
-import { writeHostFiles } from './host-files';
+import { writeHostFiles, writePasswd } from './host-files';
 import { joinedNetwork, sameIdMapping } from './network-join';
 import { publishedPorts, unprivilegedPortStart } from './ports';
 import type { NetworkMode, RunRequest, SecurityRequest } from './request';
@@ -55,7 +55,8 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     idmap = joined.idmap;
   }
   const fallback = req.keepId ? { uid: host.uid, gid: host.gid } : { uid: 0, gid: 0 };
-  const user = resolveUser(rootView(root), image ? image.user : p.user, fallback, p.groupAdd);
+  const view = withHostUsers(rootView(root), req.hostUsers);
+  const user = resolveUser(view, image ? image.user : p.user, fallback, p.groupAdd);
   const ids = mappedUser(user, idmap, host.userName, 'the sandbox');
   if (p.groupAdd?.length) checkGroupsAdded(user.groups, ids.groups, idmap.setgroups);
 
@@ -78,7 +79,7 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
   // --userns keep-id: an /etc/passwd entry for the user, when the image has none for their uid (keep-id-user.ts).
   const keepIdFiles =
     req.keepId && root.hostFiles && host.uid !== 0 && user.uid === host.uid
-      ? (require('./keep-id-user') as typeof import('./keep-id-user')).keepIdUserFiles(root.hostFiles, rootView(root), { uid: user.uid, gid: user.gid, name: host.userName }, path.posix.normalize(cwd), [
+      ? (require('./keep-id-user') as typeof import('./keep-id-user')).keepIdUserFiles(root.hostFiles, view, { uid: user.uid, gid: user.gid, name: host.userName }, path.posix.normalize(cwd), [
           ...req.mounts.binds.map((b) => b.target),
           ...(req.mounts.volumes ?? []).map((v) => v.target),
         ])
@@ -94,7 +95,7 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     rootfs: root.rootfs,
     overlay: root.overlay,
     argv,
-    env: mergeEnv(defaults, image?.env ?? [], p.env),
+    env: mergeEnv(...(p.unsetAllEnv ? [] : [defaults, image?.env ?? []].map((l) => l.filter((e) => !p.unsetEnv?.includes(e.slice(0, e.indexOf('=')))))), p.env),
     cwd: path.posix.normalize(cwd),
     user: p.keepGroups ? { ...ids, keepGroups: true } : ids,
     hostname,
@@ -106,6 +107,7 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     binds: [
       ...(root.hostFiles ? writeHostFiles(root.hostFiles, { ...req.network, mode: filesMode === 'container' ? 'none' : filesMode }, hostname, req.name, identity) : []),
       ...(keepIdFiles?.binds ?? []),
+      ...hostUserBinds(req, root, view, keepIdFiles?.binds),
       ...req.mounts.binds,
     ],
     tmpfs: req.mounts.tmpfs,
@@ -122,6 +124,28 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
   });
 }
 
+/**
+ * --hostuser's lines in the container's own /etc/passwd, over the image's;
+ * with keep-id, the file keep-id writes already holds them.
+ */
+function hostUserBinds(req: RunRequest, root: RootSource, view: RootView, keepIdBinds: readonly BindMount[] | undefined): BindMount[] {
+  if (!root.hostFiles || !req.hostUsers?.length || keepIdBinds?.some((b) => b.target === '/etc/passwd')) return [];
+  return [writePasswd(root.hostFiles, view.readFile('/etc/passwd'))];
+}
+
+/** The rootfs as seen with --hostuser's lines added to its /etc/passwd (a name it has already keeps its own line). */
+function withHostUsers(view: RootView, lines: string[] | undefined): RootView {
+  if (!lines?.length) return view;
+  return {
+    readFile: (inner) => {
+      const text = view.readFile(inner);
+      if (inner !== '/etc/passwd') return text;
+      const names = new Set(text.split('\n').map((l) => l.split(':')[0]));
+      const extra = lines.filter((l) => !names.has(l.split(':')[0]));
+      return extra.length ? `${text}${text && !text.endsWith('\n') ? '\n' : ''}${extra.join('\n')}\n` : text;
+    },
+  };
+}
 
 /** --group-add's groups must all reach the process: refused rather than dropped where the id map cannot carry them. */
 function checkGroupsAdded(wanted: number[], got: number[], setgroups: boolean): void {

@@ -120,6 +120,18 @@ export function containerEnvFile(c: ContainerIdentity, rootless = process.geteui
 }
 
 /**
+ * podman's --hostuser: the container's /etc/passwd with the host users'
+ * lines added, generated in its directory and bind-mounted over the image's
+ * (writable, as the image's would be; never written into the image).
+ */
+export function writePasswd(dir: string, text: string): BindMount {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const source = path.join(dir, 'passwd');
+  fs.writeFileSync(source, text, { mode: 0o644 });
+  return { source, target: '/etc/passwd', readOnly: false, optional: true };
+}
+
+/**
  * Writes the files into `dir` (made if missing) and returns the bind mounts
  * that put them in place. Optional mounts: a rootfs nook may not write to,
  * lacking /etc, goes without them rather than failing.

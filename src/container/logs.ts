@@ -126,6 +126,8 @@ export interface PrintOptions {
   follow: boolean;
   /** Resolves once the container has exited; following stops after printing everything written before. */
   until: Promise<void>;
+  /** Only these streams (run -a); default both. */
+  streams?: { stdout: boolean; stderr: boolean };
 }
 
 class OutputClosed extends Error {}
@@ -227,7 +229,7 @@ export async function printLogs(dir: string, opts: PrintOptions, out = 1, err = 
     return !(t < (opts.since ?? -Infinity) || t > (opts.untilTime ?? Infinity));
   };
   const emit = (l: LogLine) => {
-    if (inTime(l)) printLine(l, opts.timestamps, out, err, opts.prefix);
+    if (inTime(l) && (!opts.streams || opts.streams[l.stream])) printLine(l, opts.timestamps, out, err, opts.prefix);
   };
   const tail = (lines: LogLine[]) => {
     const shown = lines.filter(inTime);

@@ -19,6 +19,10 @@ export interface ProcessRequest {
   entrypoint?: string | string[];
   /** K=V entries on top of the image's Env, later ones winning. */
   env: string[];
+  /** podman's --unsetenv: names left out of the defaults and the image's Env (an `env` entry still sets them). */
+  unsetEnv?: string[];
+  /** podman's --unsetenv-all: only the `env` entries, no defaults, nothing of the image's. */
+  unsetAllEnv?: boolean;
   workdir?: string;
   /** docker's -u syntax: UID, NAME, UID:GID or NAME:GROUP. */
   user?: string;
@@ -105,6 +109,8 @@ export interface RunRequest {
   keepId: boolean;
   resources?: ResourceLimits;
   cgroupManager?: 'cgroupfs' | 'systemd';
+  /** podman's --hostuser: host /etc/passwd lines added to the container's /etc/passwd (host-files.ts). */
+  hostUsers?: string[];
 }
 
 /** A request with nothing asked beyond the command: the defaults every caller starts from. */

@@ -13,6 +13,7 @@ import { NookError } from '../errors';
 import { ImageStore, type ImageRecord } from '../image/store/store';
 import type { OverlayRoot } from '../sandbox/spec';
 import { FileLock } from '../util/lock';
+import { LowerTree } from '../image/layer/lower-tree';
 import { randomHex } from '../util/random';
 
 /** 'overlay': the kernel's overlayfs in the user namespace; 'copy': a private copy of the layers. */
@@ -103,6 +104,34 @@ export class ContainerRoot {
 
   release(): void {
     this.lock.release();
+  }
+
+  /**
+   * As podman: when the image has an /etc but no /etc/mtab, a symlink
+   * /etc/mtab -> /proc/mounts (which mount, df and older tools read), made in
+   * the container's own layer, never in the image's. Best effort: an image
+   * nook cannot read this way goes without.
+   */
+  addMtab(): void {
+    const absent = (p: string) => !fs.lstatSync(p, { throwIfNoEntry: false });
+    try {
+      if (!this.overlay) {
+        const etc = path.join(this.rootfs, 'etc');
+        if (fs.lstatSync(etc, { throwIfNoEntry: false })?.isDirectory() && absent(path.join(etc, 'mtab'))) fs.symlinkSync('/proc/mounts', path.join(etc, 'mtab'));
+        return;
+      }
+      const tree = new LowerTree([...this.overlay.lowerDirs].reverse());
+      const etc = tree.lookup('etc');
+      if (!etc?.stat.isDirectory() || tree.lookup('etc/mtab')) return;
+      const upperEtc = path.join(this.overlay.upper, 'etc');
+      if (absent(upperEtc)) {
+        fs.mkdirSync(upperEtc);
+        fs.chmodSync(upperEtc, Number(etc.stat.mode) & 0o7777);
+      }
+      fs.symlinkSync('/proc/mounts', path.join(upperEtc, 'mtab'));
+    } catch {
+      /* an unreadable layer, or an /etc nook may not write to */
+    }
   }
 }
 

@@ -189,7 +189,7 @@ export class ContainerDir {
 }
 
 export function parseExitRecord(text: string): { code: number; finishedAt: string } | undefined {
-  const m = /^(\d+) (\S+)/.exec(text);
+  const m = /^(-?\d+) (\S+)/.exec(text);
   return m ? { code: Number(m[1]), finishedAt: m[2] } : undefined;
 }
 

@@ -20,6 +20,17 @@ cp /bin/busybox "$r/bin/busybox"
   ln -sf /bin/busybox "$r/$p"
 done
 ln -sf /bin/busybox "$r/bin/busybox-extras"
+# Alpine's busybox has printenv (Debian's lacks the applet): a shim with its behaviour.
+cat > "$r/usr/bin/printenv" <<'S'
+#!/bin/sh
+[ $# = 0 ] && exec env
+rc=0
+for v; do eval "[ \"\${$v+x}\" ]" && eval "echo \"\$$v\"" || rc=1; done
+exit $rc
+S
+chmod 755 "$r/usr/bin/printenv"
+# As alpine-baselayout's.
+ln -s ../proc/mounts "$r/etc/mtab"
 cat > "$r/etc/passwd" <<'P'
 root:x:0:0:root:/root:/bin/ash
 bin:x:1:1:bin:/bin:/sbin/nologin

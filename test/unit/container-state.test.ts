@@ -181,8 +181,8 @@ describe('container flags', () => {
   it('restart policies, log options and signals', () => {
     expect(containerOptions({ detach: true, restart: 'on-failure:3' }).restart).toEqual({ name: 'on-failure', maxRetries: 3 });
     expect(containerOptions({ detach: true, restart: 'on-failure' }).restart).toEqual({ name: 'on-failure', maxRetries: 0 });
-    expect(containerOptions({ detach: true, 'log-opt': ['max-size=1m', 'max-file=3'] }).log).toEqual({ maxSize: 1 << 20, maxFiles: 3 });
-    expect(containerOptions({}).log).toEqual({ maxSize: 10 << 20, maxFiles: 2 });
+    expect(containerOptions({ detach: true, 'log-opt': ['max-size=1m', 'max-file=3'] }).log).toEqual({ maxSize: 1_000_000, maxFiles: 3 });
+    expect(containerOptions({}).log).toEqual({ maxSize: 10_000_000, maxFiles: 2 });
     expect(parseSignal('TERM', 'x')).toBe(15);
     expect(parseSignal('SIGUSR1', 'x')).toBe(10);
     expect(parseSignal('9', 'x')).toBe(9);

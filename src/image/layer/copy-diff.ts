@@ -19,7 +19,7 @@
 import fs = require('node:fs');
 import { DirHandle } from './dir-handle';
 import { LowerTree, type LowerDir, type LowerEntry } from './lower-tree';
-import { MOUNT_STUBS, onlyStubs, STUB_PARENTS } from './mount-stubs';
+import { isMtabStub, MOUNT_STUBS, onlyStubs, STUB_PARENTS } from './mount-stubs';
 import { keepXattr, type Selected } from './tree-walk';
 
 const bytes = (p: string) => Buffer.from(p, 'latin1');
@@ -46,6 +46,7 @@ function diffDir(h: DirHandle, tree: LowerTree, lower: LowerDir): Map<string, Se
     const st = h.lstat(name);
     const old = below.get(name);
     if (!old) {
+      if (isMtabStub(h, name, rel(name), false)) continue;
       // A /run the image lacks, made only to hold /run/.containerenv's mount point.
       if (st.isDirectory() && STUB_PARENTS.has(rel(name)) && onlyStubs(h, name, rel(name))) continue;
       out.set(name, st.isDirectory() ? 'all' : 'entry');

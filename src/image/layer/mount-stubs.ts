@@ -14,6 +14,15 @@ export const MOUNT_STUBS: ReadonlySet<string> = new Set(['dev', 'proc', 'sys', '
 /** Directories made only to hold a stub when the image lacks them: left out of diffs and layers while they hold nothing else. */
 export const STUB_PARENTS: ReadonlySet<string> = new Set(['run']);
 
+/**
+ * The /etc/mtab -> /proc/mounts symlink that a container gets when its image
+ * has no /etc/mtab (ContainerRoot.addMtab, as podman): the runtime's too, so
+ * left out of diffs and layers. `inLower`: whether the image has an etc/mtab.
+ */
+export function isMtabStub(h: DirHandle, name: string, rel: string, inLower: boolean): boolean {
+  return rel === 'etc/mtab' && !inLower && h.lstat(name).isSymbolicLink() && h.readlink(name) === '/proc/mounts';
+}
+
 /** Whether directory `name` of `h` (at `rel` in the root) holds nothing but stubs. */
 export function onlyStubs(h: DirHandle, name: string, rel: string): boolean {
   const child = h.openDir(name);

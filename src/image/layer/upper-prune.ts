@@ -9,7 +9,7 @@
  */
 import { DirHandle } from './dir-handle';
 import { LowerTree, type LowerDir } from './lower-tree';
-import { MOUNT_STUBS, onlyStubs, STUB_PARENTS } from './mount-stubs';
+import { isMtabStub, MOUNT_STUBS, onlyStubs, STUB_PARENTS } from './mount-stubs';
 import { isWhiteoutStat, keepXattr } from './tree-walk';
 
 const OPAQUE_XATTRS = ['user.overlay.opaque', 'trusted.overlay.opaque'];
@@ -35,6 +35,10 @@ function walk(h: DirHandle, rel: string, tree: LowerTree, lower: LowerDir, out: 
     if (MOUNT_STUBS.has(childRel)) continue;
     const st = h.lstat(name);
     const old = tree.child(lower, name);
+    if (isMtabStub(h, name, childRel, old !== undefined)) {
+      out.add(childRel);
+      continue;
+    }
     // A /run the image lacks, made only to hold /run/.containerenv's mount point.
     if (!old && st.isDirectory() && STUB_PARENTS.has(childRel) && onlyStubs(h, name, childRel)) {
       out.add(childRel);

@@ -8,6 +8,13 @@ function basic_setup() {
 
     found_needed_image=
     run_podman images --all --format '{{.Repository}}:{{.Tag}} {{.ID}}'
+    # The test image's id first: podman lists an image's first name first,
+    # nook (as docker) in name order, and a stray tag of the test image that
+    # sorts before it must not get the test image removed by id.
+    for line in "${lines[@]}"; do
+        set $line
+        if [ "$1" == "$PODMAN_TEST_IMAGE_FQN" ]; then PODMAN_TEST_IMAGE_ID=$2; fi
+    done
     for line in "${lines[@]}"; do
         set $line
         if [ "$1" == "$PODMAN_TEST_IMAGE_FQN" ]; then

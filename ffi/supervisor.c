@@ -33,6 +33,7 @@
  *
  * Usage: nook-supervisor PLAN CLONE_FLAGS LOG MAX_SIZE MAX_FILES PORTS -- EXIT_COMMAND...
  *        nook-supervisor --proxy PORTS   (a foreground container's port proxy: see proxy_main)
+ *        nook-supervisor --tee pipes|pty LOG MAX_SIZE MAX_FILES   (a foreground container's log: see tee_main)
  * Report lines to nook: "port I HOSTPORT" per published port (or "portfail I
  * ERRNO"), "pid N", "forked N" when the plan forked the container's init
  * (--network container:NAME), then "ok" or "fail STEP OP ERRNO" (STEP -2:
@@ -176,10 +177,112 @@ static int proxy_main(const char *ports)
     return 0;
 }
 
+/*
+ * Writes all of buf to the user's terminal (or whatever nook's stdout or
+ * stderr is). Node may have left that file O_NONBLOCK (the flag is the open
+ * file's, shared with nook): EAGAIN waits for room rather than dropping
+ * output. Returns 0, or -1 with errno (EPIPE: nobody reads it any more).
+ */
+static int write_out(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN) {
+                struct pollfd pf = { fd, POLLOUT, 0 };
+                poll(&pf, 1, -1);
+                continue;
+            }
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/*
+ * --tee pipes|pty LOG MAX_SIZE MAX_FILES: the log of a container that nook
+ * runs in the foreground (src/sandbox/output-log.ts). Copies what the
+ * container prints to the terminal as it comes, and into LOG as the
+ * supervisor logs a detached container's output, until EOF.
+ *
+ * Descriptors: 0 /dev/null, 1 and 2 nook's own stdout and stderr; "pipes":
+ * 3 the container's stdout pipe (read end), 4 its stderr pipe; "pty": 3 the
+ * pty master (its output, logged as stdout; nook writes the input).
+ *
+ * It is in nook's process group: a typed Ctrl-C, or a hang-up, must not end
+ * it before the container's last output is copied (nook passes the signal
+ * on to the container, whose end brings the EOF). When the terminal's
+ * reader is gone (EPIPE), the container's pipe is closed, so that it gets
+ * EPIPE/SIGPIPE as it would writing to the terminal itself; other errors on
+ * the terminal stop the copying there, not into the log.
+ */
+static int tee_main(int argc, char **argv)
+{
+    if (argc != 6)
+        return 2;
+    int pty = strcmp(argv[2], "pty") == 0;
+    signal(SIGINT, SIG_IGN);
+    signal(SIGQUIT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    struct nook_log log;
+    int logging = nook_log_open(&log, argv[3], strtoll(argv[4], NULL, 10), atoi(argv[5])) == 0;
+    struct pollfd fds[2] = { { 3, POLLIN, 0 }, { pty ? -1 : 4, POLLIN, 0 } };
+    int out[2] = { 1, 2 };
+    int open_fds = pty ? 1 : 2;
+    while (open_fds > 0) {
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        for (int i = 0; i < 2; i++) {
+            if (fds[i].fd < 0 || !fds[i].revents)
+                continue;
+            char buf[16384];
+            ssize_t n;
+            while ((n = read(fds[i].fd, buf, sizeof buf)) < 0 && errno == EINTR)
+                ;
+            if (n > 0) {
+                if (out[i] >= 0 && write_out(out[i], buf, (size_t)n) < 0) {
+                    int gone = errno == EPIPE;
+                    out[i] = -1;
+                    if (gone && !pty) {
+                        close(fds[i].fd);
+                        fds[i].fd = -1;
+                        open_fds--;
+                    }
+                }
+                if (logging)
+                    nook_log_write(&log, i == 1 ? 2 : 1, buf, (size_t)n);
+                continue;
+            }
+            /* EOF, or EIO: the pty's last slave closed */
+            if (n < 0 && errno == EAGAIN)
+                continue;
+            if (fds[i].fd >= 0) {
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                open_fds--;
+            }
+        }
+    }
+    if (logging)
+        nook_log_close(&log);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--proxy") == 0)
         return proxy_main(argv[2]);
+    if (argc >= 2 && strcmp(argv[1], "--tee") == 0)
+        return tee_main(argc, argv);
     int sep = 7;
     if (argc < 9 || strcmp(argv[sep], "--") != 0) {
         fprintf(stderr, "usage: nook-supervisor PLAN CLONE_FLAGS LOG MAX_SIZE MAX_FILES PORTS -- EXIT_COMMAND...\n");

@@ -167,6 +167,8 @@ async function runNamedForeground(
         await dir.updateState((s) => ({ ...s, pid, pidStart: processStartTime(pid), ports }));
       },
       cancel: timeout?.cancel,
+      // docker's and podman's: a kept container's output is logged (and still shown) also in the foreground.
+      log: opts.autoRemove || opts.log.none ? undefined : { path: dir.p('container.log'), maxSize: opts.log.maxSize, maxFiles: opts.log.maxFiles },
     });
   } catch (e) {
     code = e instanceof NookError ? e.exitCode : 125;

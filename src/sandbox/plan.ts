@@ -100,7 +100,7 @@ export function buildPlan(spec: SandboxSpec, fds: PlanFds, opts: PlanOptions = {
 function joinPreamble(spec: SandboxSpec, fds: PlanFds, tied: boolean): PlanOp[] {
   const j = spec.joinNetns!;
   // Two numbers above every descriptor the plan uses: OPEN puts the namespace files there.
-  const userFd = Math.max(fds.syncRead, fds.syncWrite, fds.statusParent, fds.statusChild, spec.outputFd ?? 2, 2) + 1;
+  const userFd = Math.max(fds.syncRead, fds.syncWrite, fds.statusParent, fds.statusChild, spec.outputFd ?? 2, spec.errorFd ?? 2, 2) + 1;
   const netFd = userFd + 1;
   const deathSignal: PlanOp = { op: 'PRCTL', args: [PR.SET_PDEATHSIG, SIGNAL.SIGKILL, 0, 0, 0], what: 'set the parent-death signal' };
   return [
@@ -131,7 +131,7 @@ function joinPreamble(spec: SandboxSpec, fds: PlanFds, tied: boolean): PlanOp[] 
 /** What a process runs with: the part of a sandbox that `nook exec` shares with `nook run`. */
 export type ProcessSpec = Pick<
   SandboxSpec,
-  'argv' | 'env' | 'cwd' | 'user' | 'tty' | 'ttySize' | 'interactive' | 'outputFd' | 'ulimits' | 'security' | 'idmap' | 'init'
+  'argv' | 'env' | 'cwd' | 'user' | 'tty' | 'ttySize' | 'interactive' | 'outputFd' | 'errorFd' | 'ulimits' | 'security' | 'idmap' | 'init'
 >;
 
 /**
@@ -267,7 +267,7 @@ function stdioOps(spec: ProcessSpec): PlanOp[] {
   if (!spec.interactive) ops.push({ op: 'OPEN', args: ['/dev/null', O.RDONLY, 0, 0], what: 'attach stdin to /dev/null' });
   ops.push({ op: 'SETSID', args: [], what: "start a session of its own, away from the user's terminal" });
   if (spec.outputFd !== undefined)
-    for (const fd of [1, 2]) ops.push({ op: 'DUP2', args: [spec.outputFd, fd], what: `send fd ${fd} to the output given` });
+    for (const fd of [1, 2]) ops.push({ op: 'DUP2', args: [fd === 2 ? (spec.errorFd ?? spec.outputFd) : spec.outputFd, fd], what: `send fd ${fd} to the output given` });
   for (const fd of [0, 1, 2]) {
     ops.push({ op: 'CLEAR_NONBLOCK', args: [fd], what: `make fd ${fd} blocking` });
     ops.push({ op: 'DUP2', args: [fd, fd], what: `make fd ${fd} inheritable` });

@@ -20,6 +20,8 @@ import { mark } from '../util/timing';
 import { randomHex } from '../util/random';
 import { createCgroup, type ContainerCgroup } from './cgroups';
 import { SIGNAL } from '../../ffi/linux';
+import type { OutputLog, Tee } from './output-log';
+import type { Fd } from './fd';
 
 export function failedStep(ops: PlanOp[], failure: { step: number; errno: number }, spec: SandboxSpec, host: HostIdentity): NookError {
   const step = ops[failure.step];
@@ -32,6 +34,8 @@ export interface RunHooks {
   onStarted?(pid: number, ports?: PublishedPort[]): void | Promise<void>;
   /** When aborted, the sandbox is killed (SIGKILL to its init takes its whole pid namespace): an interrupted build step. */
   cancel?: AbortSignal;
+  /** Keep a log of the command's output (a named foreground run): it still reaches nook's stdout and stderr (output-log.ts). */
+  log?: OutputLog;
 }
 
 export async function runSandbox(spec: SandboxSpec, host: HostIdentity, hooks: RunHooks = {}): Promise<number> {
@@ -102,6 +106,35 @@ async function launchAndFollow(
   proxy: ForegroundProxy | undefined,
   boundPorts: () => PublishedPort[] | undefined,
 ): Promise<number> {
+  // A logged run without -t writes into two pipes, whose copier is started before the clone (its start-up overlaps the launch).
+  let tee: Tee | undefined;
+  let runSpec = spec;
+  const childFds: Fd[] = [];
+  if (hooks.log && !spec.tty) {
+    const piped = (await import('./output-log')).teePipes(n, hooks.log);
+    tee = piped.tee;
+    childFds.push(piped.stdout, piped.stderr);
+    runSpec = { ...spec, outputFd: piped.stdout.fd, errorFd: piped.stderr.fd };
+  }
+  try {
+    return await launchAndFollowTee(n, runSpec, host, relay, steps, hooks, proxy, boundPorts, childFds);
+  } finally {
+    // Every output copied (the command's ends are closed once it is gone, or when the launch failed) before nook goes on.
+    await tee?.done;
+  }
+}
+
+async function launchAndFollowTee(
+  n: Native,
+  spec: SandboxSpec,
+  host: HostIdentity,
+  relay: SignalRelay,
+  steps: ParentStep[],
+  hooks: RunHooks,
+  proxy: ForegroundProxy | undefined,
+  boundPorts: () => PublishedPort[] | undefined,
+  childFds: Fd[],
+): Promise<number> {
   const started = await launch(n, {
     flags: cloneFlags(spec),
     plan: (fds) => {
@@ -110,9 +143,13 @@ async function launchAndFollow(
       return ops;
     },
     steps,
+    childFds,
     failure: (ops, f) => failedStep(ops, f, spec, host),
   });
   mark('command started');
+  // With -t, the pty's output goes to the copier (nook keeps the master for the input and the window size).
+  const master = started.ptyMaster?.take();
+  const ptyTee = hooks.log && master !== undefined ? (await import('./output-log')).teePty(hooks.log, master) : undefined;
   const init = await sandboxInit(n, started);
   relay.attach(init.handle);
   const kill = () => init.handle.signal(SIGNAL.SIGKILL);
@@ -128,7 +165,7 @@ async function launchAndFollow(
       throw e;
     }
     await hooks.onStarted?.(init.pid, boundPorts());
-    return await followCommand(n, spec, relay, init.exited, started.ptyMaster?.take());
+    return await followCommand(n, spec, relay, init.exited, master, ptyTee?.done);
   } finally {
     hooks.cancel?.removeEventListener('abort', kill);
   }
@@ -151,12 +188,15 @@ export async function followCommand(
   relay: SignalRelay,
   exited: Promise<number>,
   ptyMaster: number | undefined,
+  /** With -t and a log: the pty's output is copied by another, and this resolves when it is all copied. */
+  ptyOutput?: Promise<void>,
 ): Promise<number> {
   if (ptyMaster === undefined) return exitCodeFromWaitStatus(await exited, relay.killedBy);
 
   const { startTtySession } = await import('./tty');
   const tty = startTtySession(n, ptyMaster, {
     interactive: spec.interactive,
+    output: ptyOutput,
     onTypedSignal: (sig) => relay.deliverIfDropped(sig === 'SIGINT' ? 2 : 3),
   });
   try {

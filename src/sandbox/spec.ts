@@ -143,6 +143,8 @@ export interface SandboxSpec {
   interactive: boolean;       // keep stdin attached
   /** Without a tty: an fd of nook's that becomes the command's stdout and stderr (a quiet build's /dev/null). */
   outputFd?: number;
+  /** With outputFd: the command's stderr goes here instead (a logged foreground run's stderr pipe). */
+  errorFd?: number;
   idmap: IdMapping;
   security: SecuritySpec;
   /** Resource limits: when set, the sandbox gets a cgroup of its own. */

@@ -4,6 +4,7 @@
  * it and the user's terminal, puts that terminal in raw mode, follows window
  * size changes, and restores the terminal on every way out.
  */
+import fs = require('node:fs');
 import tty = require('node:tty');
 import type { Native } from '../../ffi/native';
 import { noteStdoutStreamUsed } from '../util/stdout';
@@ -67,10 +68,18 @@ function makeRaw(n: Native): () => void {
   };
 }
 
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    /* nothing to act on */
+  }
+}
+
 export function startTtySession(
   n: Native,
   master: number,
-  opts: { interactive: boolean; onTypedSignal: (sig: 'SIGINT' | 'SIGQUIT') => void },
+  opts: { interactive: boolean; onTypedSignal: (sig: 'SIGINT' | 'SIGQUIT') => void; output?: Promise<void> },
 ): TtySession {
   const stdin = process.stdin;
   noteStdoutStreamUsed();
@@ -81,7 +90,7 @@ export function startTtySession(
   if (process.stdout.isTTY) process.stdout.on('resize', onResize);
 
   // libuv watches an fd once, so reading and writing get descriptors of their own.
-  const ptyOut = new tty.ReadStream(master);
+  const ptyOut = opts.output ? undefined : new tty.ReadStream(master);
   const ptyIn = new tty.WriteStream(n.dup(master));
   const closed = new Promise<void>((resolve) => {
     let done = false;
@@ -92,9 +101,15 @@ export function startTtySession(
       stdin.pause();
       stdin.removeAllListeners('data');
       ptyIn.destroy();
-      ptyOut.destroy();
+      if (ptyOut) ptyOut.destroy();
+      else closeQuietly(master);
       resolve();
     };
+    // The output is copied by another (a logged run's copier): its end is the end.
+    if (!ptyOut) {
+      opts.output!.then(finish, finish);
+      return;
+    }
     ptyOut.on('data', (chunk: Buffer) => {
       if (!process.stdout.write(chunk)) {
         ptyOut.pause();

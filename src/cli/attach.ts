@@ -9,7 +9,7 @@
 import fs = require('node:fs');
 import { NookError } from '../errors';
 import { signalContainer, untilReleased } from '../container/control';
-import { printLogs } from '../container/logs';
+import { keepsLog, printLogs } from '../container/logs';
 import { liveState } from '../container/status';
 import { ContainerStore, parseExitRecord, type ContainerDir } from '../container/state';
 import { decodeSpec } from '../container/spec-codec';
@@ -89,7 +89,8 @@ export async function attachCommand(argv: string[]): Promise<number> {
   const s = liveState(dir);
   if (s.display !== 'running' && s.display !== 'restarting')
     throw new NookError('You cannot attach to a stopped container, start it first', { exitCode: 1, hint: `nook start -a ${ref}` });
-  if (!dir.config().detached)
+  // A foreground run's output is followed from its log, as a detached one's; one without a log can't be.
+  if (!dir.config().detached && !keepsLog(dir))
     throw new NookError(`container ${ref} runs in the foreground: its output goes to the terminal of the nook that runs it`, { exitCode: 1 });
   if (!p.flags['no-stdin'] && (hasTty(dir) || process.stdin.isTTY)) fs.writeSync(2, NO_STDIN_NOTE);
   return attachOutput(store, dir, { sigProxy: p.flags['sig-proxy'] !== false });

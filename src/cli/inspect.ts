@@ -8,6 +8,7 @@ import fs = require('node:fs');
 import { NookError, UsageError } from '../errors';
 import { decodeSpec, storedRequest } from '../container/spec-codec';
 import { listContainers, liveState } from '../container/status';
+import { keepsLog } from '../container/logs';
 import { ContainerStore, type ContainerDir } from '../container/state';
 import { familiarReference, formatReference, parseReference } from '../image/reference';
 import { findImage, requireImage } from '../image/store/lookup';
@@ -54,7 +55,7 @@ export function inspectContainer(dir: ContainerDir, images?: () => ImageStore): 
       ConmonPid: s.display === 'running' ? (s.supervisorPid ?? 0) : 0,
     },
     RestartCount: s.restartCount,
-    LogPath: config.detached && !config.log?.none ? dir.p('container.log') : null,
+    LogPath: keepsLog(dir) ? dir.p('container.log') : null,
     Config: {
       Hostname: spec.hostname,
       User: `${spec.user.uid}:${spec.user.gid}`,

@@ -1,7 +1,7 @@
 /**
  * `nook logs [-f] [--tail N] [-t] [--since T] [--until T] CONTAINER...`: a
- * detached container's stdout and stderr, from the log its supervisor writes
- * (container/logs.ts reads it). `-f` follows until the container has exited.
+ * container's stdout and stderr, from the log its supervisor writes (or, run
+ * in the foreground, nook-supervisor --tee) (container/logs.ts reads it). `-f` follows until the container has exited.
  * Several containers (podman's) are shown together, each line after the
  * container's short id; followed, their lines come as they are written.
  */
@@ -33,21 +33,22 @@ export function logTime(value: string, flag: string, now = Date.now()): number {
 /** The container's log, or why it has none. */
 function withLog(store: ContainerStore, ref: string): ContainerDir {
   const dir = store.resolve(ref);
-  // Run in the foreground, and never started since (nook start runs it under a supervisor, which logs).
-  if (!dir.config().detached && !logFiles(dir.dir).length)
-    throw new NookError(`container ${ref} ran in the foreground: its output went to the terminal, and nook kept no log`, {
-      hint: 'run it with -d to keep its output for nook logs',
-    });
   // docker's wording for a container run with --log-driver none.
   if (dir.config().log?.none)
     throw new NookError('configured logging driver does not support reading', { hint: `container ${ref} was run with --log-driver none: nook kept no log` });
+  // Run in the foreground by a nook that kept no log of such runs, and never started since (nook start runs it
+  // under a supervisor, which logs).
+  if (!dir.config().detached && !logFiles(dir.dir).length)
+    throw new NookError(`container ${ref} ran in the foreground: its output went to the terminal, and nook kept no log`, {
+      hint: `nook start ${ref} runs it again, logged`,
+    });
   return dir;
 }
 
 export async function logsCommand(argv: string[]): Promise<number> {
   const { flags, positionals } = parseArgs(argv, LOGS_FLAGS, 'logs', { interleaved: true });
   if (flags.help) {
-    process.stdout.write(`Usage: nook logs [FLAGS] CONTAINER...\n\nPrints a detached container's output.\n\nFlags:\n${flagHelp(LOGS_FLAGS)}\n`);
+    process.stdout.write(`Usage: nook logs [FLAGS] CONTAINER...\n\nPrints a container's output.\n\nFlags:\n${flagHelp(LOGS_FLAGS)}\n`);
     return 0;
   }
   if (!positionals.length) throw new UsageError('nook logs needs a container', 'e.g. nook logs -f web');

@@ -115,9 +115,10 @@ async function startAttached(store: ContainerStore, ref: string, stdin: boolean,
       hint: 'use nook start -a for its output, or nook run -i for a container that reads your input',
     });
   if (filter && !filter(dir)) return 0;
-  // Run in the foreground by another nook right now: its output goes to that nook's terminal. Stopped, it starts
-  // under a supervisor like any other, which logs its output.
-  if (!dir.config().detached && dir.isHeld())
+  // Run in the foreground by another nook right now without a log (--rm, --log-driver none): its output goes only
+  // to that nook's terminal. With one, it is followed as a detached container's. Stopped, it starts under a
+  // supervisor like any other, which logs its output.
+  if (!dir.config().detached && dir.isHeld() && !(await import('../container/logs')).keepsLog(dir))
     throw new NookError(`container ${ref} runs in the foreground: its output goes to the terminal of the nook that runs it`, { exitCode: 1 });
   const { attachOutput } = await import('./attach');
   // Already running: docker start -a attaches to it.

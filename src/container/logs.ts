@@ -68,6 +68,15 @@ export class LineJoiner {
 }
 
 /** The log's files, oldest first. */
+/**
+ * Whether the container keeps a log (not --log-driver none): a detached one, or a foreground run that logged
+ * (a kept container's, not --rm; older nooks logged none).
+ */
+export function keepsLog(dir: { dir: string; config(): { detached?: boolean; log?: { none?: boolean } } }): boolean {
+  const config = dir.config();
+  return !config.log?.none && (Boolean(config.detached) || logFiles(dir.dir).length > 0);
+}
+
 export function logFiles(dir: string): string[] {
   let names: string[];
   try {

@@ -10,7 +10,7 @@
  *       state.json                  status, pid, times, exit code (replaced atomically)
  *       lock                        flock held by whoever keeps the container alive
  *       exitcode                    created empty; written in place at each exit
- *       container.log[.N]           a detached container's output
+ *       container.log[.N]           its output (a detached container's, or a kept foreground run's)
  *
  * The container's lock is the truth about "running": the supervisor (or the
  * foreground nook) holds it, and the kernel drops it when that process dies,

@@ -16,7 +16,7 @@ export const CONTAINER_FLAGS: readonly FlagSpec[] = [
   { name: 'restart', type: 'string', value: 'POLICY', help: 'with -d: no (default), on-failure[:N] (restart on a non-zero exit, at most N times), always or unless-stopped (restart after any exit but a stop)' },
   { name: 'stop-signal', type: 'string', value: 'SIGNAL', help: 'signal that `nook stop` sends (default: the image\'s StopSignal, else SIGTERM)' },
   { name: 'stop-timeout', type: 'string', value: 'SECONDS', help: 'seconds `nook stop` waits before SIGKILL when not given -t (default 10)' },
-  { name: 'log-opt', type: 'string', multiple: true, value: 'K=V', help: 'detached log: max-size=SIZE (default 10m), max-file=N (default 2)' },
+  { name: 'log-opt', type: 'string', multiple: true, value: 'K=V', help: 'the log: max-size=SIZE (default 10m), max-file=N (default 2)' },
   { name: 'log-driver', type: 'string', value: 'DRIVER', help: 'k8s-file or json-file (the default: a log file for `nook logs`), or none (no log kept)' },
   { name: 'label', short: 'l', type: 'string', multiple: true, value: 'K=V', help: 'set a label on the container (inspect Config.Labels, ps {{.Labels}})' },
   { name: 'label-file', type: 'string', multiple: true, value: 'FILE', help: 'read labels from a file, one K=V per line' },

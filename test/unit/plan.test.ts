@@ -87,6 +87,16 @@ describe('plan: privileges', () => {
 });
 
 describe('plan', () => {
+  it("sends stdout and stderr to the fds given (a logged foreground run's pipes), each apart", () => {
+    const dups = (s: SandboxSpec) =>
+      buildPlan(s, fds, { initImage: INIT_IMAGE })
+        .filter((o) => o.op === 'DUP2' && o.args[0] !== o.args[1])
+        .map((o) => o.args);
+    expect(dups(spec({ outputFd: 20, errorFd: 21 }))).toEqual([[20, 1], [21, 2]]);
+    expect(dups(spec({ outputFd: 20 }))).toEqual([[20, 1], [20, 2]]);
+    expect(dups(spec())).toEqual([]);
+  });
+
   it('sets the death signal first, waits for the id maps before any id-dependent step, and ends with exec', () => {
     const plan = buildPlan(spec(), fds);
     const ops = plan.map((o) => o.op);

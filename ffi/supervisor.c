@@ -230,6 +230,9 @@ static int tee_main(int argc, char **argv)
     signal(SIGHUP, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
+    /* Run in the background (`nook run ... &`) with tostop set: written anyway, as the command itself
+     * (in a session of its own) would have written to the terminal. */
+    signal(SIGTTOU, SIG_IGN);
     struct nook_log log;
     int logging = nook_log_open(&log, argv[3], strtoll(argv[4], NULL, 10), atoi(argv[5])) == 0;
     struct pollfd fds[2] = { { 3, POLLIN, 0 }, { pty ? -1 : 4, POLLIN, 0 } };

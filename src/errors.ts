@@ -37,11 +37,6 @@ export class FlagError extends UsageError {
 }
 
 /**
- * The exit code a failed command leaves with, as docker's CLI: run, create and
- * exec keep 125 for nook's own failures (their own 126/127/status otherwise),
- * every other command exits 1 on an error except for a bad flag (125).
- */
-/**
  * An error as the user sees it: "Error: MESSAGE", the prefix docker's and
  * podman's CLIs print (scripts and their test suites match it), then the hint.
  */
@@ -49,9 +44,16 @@ export function errorText(e: { message: string; hint?: string }): string {
   return `Error: ${e.message}\n${e.hint ? `  hint: ${e.hint}\n` : ''}`;
 }
 
+/**
+ * The exit code a failed command leaves with, as docker's CLI: run, create and
+ * exec keep 125 for nook's own failures (their own 126/127/status otherwise),
+ * every other command exits 1 on an error except for a bad flag (125).
+ */
 export function commandExitCode(command: string | undefined, e: unknown, code: number): number {
   if (command === undefined || OWN_STATUS.has(command) || e instanceof FlagError) return code;
-  return code === 125 ? 1 : code;
+  // A container that failed to start (its command missing: 127, not executable: 126) is an error of
+  // `start`, `restart`..., which docker's CLI reports with 1; an interrupt keeps its 130.
+  return code === 125 || code === 126 || code === 127 ? 1 : code;
 }
 
 const OWN_STATUS = new Set(['run', 'create', 'exec']);

@@ -23,6 +23,8 @@ const SAVE_FLAGS: readonly FlagSpec[] = [
   // podman needs -m to put several images in one archive; nook (as docker) always can: accepted, changes nothing.
   { name: 'multi-image-archive', short: 'm', type: 'boolean', help: "accepted for podman's scripts: several images always go into one archive" },
   { name: 'uncompressed', type: 'boolean', help: "oci-archive: write the layers uncompressed, as podman's flag (docker-archive layers always are)" },
+  // podman's: save prints no progress there; nook's never does.
+  { name: 'quiet', short: 'q', type: 'boolean', help: "accepted for podman's scripts: nook save prints nothing but errors" },
   { name: 'help', type: 'boolean', help: 'show this help' },
 ];
 

@@ -200,13 +200,14 @@ describe('images', () => {
     expect((await e.nook(['rmi', '-a', 'base:1'])).code).toBe(1);
   });
 
-  it('save takes several images with or without podman\'s -m, and --uncompressed', async () => {
+  it('save takes several images with or without podman\'s -m, and --uncompressed and -q', async () => {
     const e = testEnv();
     await importBase(e);
     await ok(e, ['tag', 'base:1', 'other:2']);
-    for (const flags of [['-m'], ['--uncompressed'], []]) {
+    for (const flags of [['-m'], ['--uncompressed'], ['-q'], []]) {
       const out = path.join(scratchDir(e.user, 'save-'), 'two.tar');
-      await ok(e, ['save', ...flags, '-o', out, 'base:1', 'other:2']);
+      // Nothing on stdout with -o, -q or not.
+      expect(await ok(e, ['save', ...flags, '-o', out, 'base:1', 'other:2'])).toBe('');
       const manifest = JSON.parse(execFileSync('tar', ['-xOf', out, 'manifest.json'], { encoding: 'utf8' })) as { RepoTags: string[] }[];
       expect(manifest.flatMap((m) => m.RepoTags).sort()).toEqual(['base:1', 'other:2']);
     }

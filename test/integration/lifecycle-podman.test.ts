@@ -37,6 +37,14 @@ async function logged(e: Env, name: string, text: string): Promise<void> {
 const TRAP_TERM = (what: string) => ['sh', '-c', `trap 'echo ${what}' TERM; echo READY; while :; do sleep 0.1; done`];
 
 describe('stop, rm, kill, wait', () => {
+  it("start of a container whose command is missing exits 1, as docker's start (run says 127)", async () => {
+    const e = testEnv();
+    await create(e, ['--name', 'nocmd'], ['/no/such/command']);
+    const r = await e.nook(['start', 'nocmd']);
+    expect(r.code, show(r)).toBe(1);
+    expect(r.stderr).toMatch(/^Error: \/no\/such\/command: no such file or directory/);
+  });
+
   it('stop -t 0 kills at once (137); a stop signal that does not end it in time: SIGKILL and a warning; --timeout; --ignore', async () => {
     const e = testEnv();
     await runDetached(e, ['--name', 'quick'], TRAP_TERM('term'));

@@ -21,6 +21,9 @@ describe("docker's exit codes per command", () => {
       expect(commandExitCode(cmd, new FlagError('unknown flag: --x'), 125)).toBe(125);
     }
     expect(commandExitCode('run', new NookError('not found', { exitCode: 127 }), 127)).toBe(127);
+    // start of a container whose command is missing: docker's start exits 1.
+    expect(commandExitCode('start', new NookError('not found', { exitCode: 127 }), 127)).toBe(1);
+    expect(commandExitCode('build', new NookError('interrupted', { exitCode: 130 }), 130)).toBe(130);
     // Before any command is known (nook --root without a value): as is.
     expect(commandExitCode(undefined, new FlagError('--root needs a directory'), 125)).toBe(125);
   });

@@ -25,13 +25,16 @@
  *   11 (optional) the network helper's lifeline (src/sandbox/network/lifeline.ts): pasta or
  *      slirp4netns lives while it is open. Made close-on-exec here, so that it closes when the
  *      container has exited and the exit command runs, or when the supervisor dies.
- * Descriptors 1, 2, 4, 5 and 6 are the child's: the supervisor closes its copies after clone().
+ *   12 (with --stdin or --stdin-once, then 0 is the read end of the same pipe, the container's
+ *      stdin) the write end of the container's stdin pipe. See stdin_* below.
+ * Descriptors 0 (with --stdin), 1, 2, 4, 5 and 6 are the child's: the supervisor closes its copies
+ * after clone().
  *
  * With published ports (PORTS other than "-", see port-proxy.h) it binds them
  * before the container starts, and once it runs proxies connections into the
  * container's loopback-only network namespace (ffi/port-proxy.c).
  *
- * Usage: nook-supervisor PLAN CLONE_FLAGS LOG MAX_SIZE MAX_FILES PORTS -- EXIT_COMMAND...
+ * Usage: nook-supervisor PLAN CLONE_FLAGS LOG MAX_SIZE MAX_FILES PORTS [--stdin|--stdin-once] -- EXIT_COMMAND...
  *        nook-supervisor --proxy PORTS   (a foreground container's port proxy: see proxy_main)
  *        nook-supervisor --tee pipes|pty LOG MAX_SIZE MAX_FILES   (a foreground container's log: see tee_main)
  * Report lines to nook: "port I HOSTPORT" per published port (or "portfail I
@@ -49,7 +52,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -62,7 +67,125 @@ void *nook_child_stack_top(void);
 int nook_read_status(int fd, int32_t *out4, int *passed_fd);
 
 enum { FD_STATUS = 3, FD_STATUS_CHILD = 4, FD_SYNC_READ = 5, FD_SYNC_WRITE = 6, FD_REPORT = 7,
-       FD_OUT = 8, FD_ERR = 9, FD_LOCK = 10, FD_LIFELINE = 11 };
+       FD_OUT = 8, FD_ERR = 9, FD_LOCK = 10, FD_LIFELINE = 11, FD_STDIN = 12 };
+
+/*
+ * The container's stdin (created with -i, no -t): the supervisor holds the
+ * pipe's write end and listens on "attach.sock" in the container's state
+ * directory (the plan's directory; mode 0600). One client at a time (`nook
+ * attach`, `nook start -i`) streams its input there, copied into the pipe.
+ * While nobody is attached the pipe stays open: the container blocks reading,
+ * as docker's. A client's EOF closes the pipe with --stdin-once (docker's
+ * StdinOnce: a container created with `create -i` or run in the foreground);
+ * with --stdin (`run -d -i`) the pipe stays open for the next client.
+ */
+struct stdin_relay {
+    int listen_fd, client, pipe_fd, once;
+    char buf[16384];
+    size_t len, off;
+    char path[4200];
+};
+
+static void stdin_listen(struct stdin_relay *r, const char *plan_path)
+{
+    /* The socket's path may exceed sun_path: bind through a descriptor of its directory. */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", plan_path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof dir, ".");
+    snprintf(r->path, sizeof r->path, "%s/attach.sock", dir);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (dfd < 0 || s < 0)
+        goto fail;
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/attach.sock", dfd);
+    unlink(r->path);
+    mode_t old = umask(0177);
+    int b = bind(s, (struct sockaddr *)&addr, sizeof addr);
+    umask(old);
+    if (b < 0 || listen(s, 8) < 0)
+        goto fail;
+    close(dfd);
+    r->listen_fd = s;
+    return;
+fail:
+    if (dfd >= 0)
+        close(dfd);
+    if (s >= 0)
+        close(s);
+    r->listen_fd = -1;
+}
+
+static void stdin_stop_listening(struct stdin_relay *r)
+{
+    if (r->listen_fd >= 0) {
+        close(r->listen_fd);
+        unlink(r->path);
+        r->listen_fd = -1;
+    }
+}
+
+static void stdin_drop_client(struct stdin_relay *r)
+{
+    if (r->client >= 0)
+        close(r->client);
+    r->client = -1;
+}
+
+static void stdin_close_pipe(struct stdin_relay *r)
+{
+    if (r->pipe_fd >= 0)
+        close(r->pipe_fd);
+    r->pipe_fd = -1;
+    r->len = r->off = 0;
+    /* Nothing to write into any more: no more clients. */
+    stdin_drop_client(r);
+    stdin_stop_listening(r);
+}
+
+/* Fills three poll slots: the listening socket, the client (to read), the pipe (to write). */
+static void stdin_pollfds(struct stdin_relay *r, struct pollfd *fds)
+{
+    int pending = r->off < r->len;
+    fds[0] = (struct pollfd){ r->client < 0 ? r->listen_fd : -1, POLLIN, 0 };
+    fds[1] = (struct pollfd){ !pending ? r->client : -1, POLLIN, 0 };
+    fds[2] = (struct pollfd){ pending ? r->pipe_fd : -1, POLLOUT, 0 };
+}
+
+static void stdin_handle(struct stdin_relay *r, struct pollfd *fds)
+{
+    if (fds[0].fd >= 0 && fds[0].revents) {
+        int c = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (c >= 0)
+            r->client = c;
+    }
+    if (fds[1].fd >= 0 && fds[1].revents && r->client >= 0) {
+        ssize_t n = read(r->client, r->buf, sizeof r->buf);
+        if (n > 0) {
+            r->len = (size_t)n;
+            r->off = 0;
+        } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+            /* The client's EOF (or it went away). */
+            stdin_drop_client(r);
+            if (r->once)
+                stdin_close_pipe(r);
+        }
+    }
+    if (r->off < r->len && r->pipe_fd >= 0) {
+        ssize_t w = write(r->pipe_fd, r->buf + r->off, r->len - r->off);
+        if (w > 0) {
+            r->off += (size_t)w;
+            if (r->off == r->len)
+                r->len = r->off = 0;
+        } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+            stdin_close_pipe(r); /* EPIPE: the container closed its stdin */
+        }
+    }
+}
 
 static void report(const char *fmt, long a, long b, long c)
 {
@@ -287,8 +410,14 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "--tee") == 0)
         return tee_main(argc, argv);
     int sep = 7;
-    if (argc < 9 || strcmp(argv[sep], "--") != 0) {
-        fprintf(stderr, "usage: nook-supervisor PLAN CLONE_FLAGS LOG MAX_SIZE MAX_FILES PORTS -- EXIT_COMMAND...\n");
+    struct stdin_relay in = { .listen_fd = -1, .client = -1, .pipe_fd = -1 };
+    int with_stdin = argc > 8 && (strcmp(argv[7], "--stdin") == 0 || strcmp(argv[7], "--stdin-once") == 0);
+    if (with_stdin) {
+        in.once = strcmp(argv[7], "--stdin-once") == 0;
+        sep = 8;
+    }
+    if (argc < sep + 2 || strcmp(argv[sep], "--") != 0) {
+        fprintf(stderr, "usage: nook-supervisor PLAN CLONE_FLAGS LOG MAX_SIZE MAX_FILES PORTS [--stdin|--stdin-once] -- EXIT_COMMAND...\n");
         return 2;
     }
     /* A session of its own: the user's terminal closing (SIGHUP) must not touch the container. */
@@ -298,6 +427,11 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     /* EBADF when the container has no network helper. */
     fcntl(FD_LIFELINE, F_SETFD, FD_CLOEXEC);
+    if (with_stdin) {
+        /* The container must not hold its own stdin's write end (it would never see EOF). */
+        fcntl(FD_STDIN, F_SETFD, FD_CLOEXEC);
+        in.pipe_fd = FD_STDIN;
+    }
 
     void *plan = read_file(argv[1]);
     if (!plan) {
@@ -325,6 +459,12 @@ int main(int argc, char **argv)
     /* The child's descriptors: without our copies, the pipes see EOF when the container is gone. */
     to_devnull(1);
     to_devnull(2);
+    if (with_stdin) {
+        to_devnull(0);
+        /* Never block on a container that does not read: the log must go on. */
+        fcntl(in.pipe_fd, F_SETFL, fcntl(in.pipe_fd, F_GETFL) | O_NONBLOCK);
+        stdin_listen(&in, argv[1]);
+    }
     close(FD_STATUS_CHILD);
     close(FD_SYNC_READ);
     close(FD_SYNC_WRITE);
@@ -353,6 +493,7 @@ int main(int argc, char **argv)
             report("forked %ld\n", pid, 0, 0);
         }
         if (msg[0] == 1) {
+            stdin_stop_listening(&in);
             report("fail %ld %ld %ld\n", msg[1], msg[2], msg[3]);
             int st;
             while (waitpid(pid, &st, __WALL) < 0 && errno == EINTR)
@@ -367,6 +508,7 @@ int main(int argc, char **argv)
         int st;
         while (waitpid(pid, &st, __WALL) < 0 && errno == EINTR)
             ;
+        stdin_stop_listening(&in);
         report("fail -2 0 %ld\n", -perr, 0, 0);
         return 1;
     }
@@ -403,7 +545,11 @@ int main(int argc, char **argv)
     int logs = nfds;
     if (pidfd >= 0)
         fds[nfds++] = (struct pollfd){ pidfd, POLLIN, 0 };
+    /* The stdin relay's three slots (unused ones are -1). */
+    int in_slot = nfds;
+    nfds += 3;
     while (open_fds > 0 || (proxying && pidfd >= 0)) {
+        stdin_pollfds(&in, fds + in_slot);
         int nproxy = proxying ? nook_ports_pollfds(fds + nfds, MAX_POLL - nfds) : 0;
         if (poll(fds, (nfds_t)(nfds + nproxy), nook_ports_timeout()) < 0) {
             if (errno == EINTR)
@@ -434,9 +580,12 @@ int main(int argc, char **argv)
             fds[i].fd = -1;
             open_fds--;
         }
+        stdin_handle(&in, fds + in_slot);
         if (proxying)
             nook_ports_handle(fds + nfds, nproxy);
     }
+    /* Its input ends with it: an attached client sees the connection close. */
+    stdin_close_pipe(&in);
     /* The container is gone: its ports are free again before anyone hears of its exit. */
     nook_ports_close();
     if (logging)

@@ -1,10 +1,12 @@
 /**
  * `nook attach CONTAINER`: the output of a running detached container from
- * now on, until it exits, then its exit status, as docker attach. nook has
- * no daemon holding a detached container's stdin (its supervisor gives it
- * /dev/null), so input is never attached: nook says so rather than read
- * keys that would go nowhere. Ctrl-C (SIGINT) and SIGTERM are passed on to
- * the container, as docker's --sig-proxy does.
+ * now on, until it exits, then its exit status, as docker attach. A container
+ * created with -i (without -t) reads its stdin from a pipe its supervisor
+ * holds (ffi/supervisor.c): attach streams nook's stdin into the supervisor's
+ * attach.sock, one client at a time. Others' stdin is /dev/null (with -t, the
+ * pty's input is not attached): nook says so rather than read keys that would
+ * go nowhere. Ctrl-C (SIGINT) and SIGTERM are passed on to the container, as
+ * docker's --sig-proxy does.
  */
 import fs = require('node:fs');
 import { NookError } from '../errors';
@@ -16,7 +18,49 @@ import { decodeSpec } from '../container/spec-codec';
 import { asStatusOne, parseCommand } from './container-refs';
 
 export const NO_STDIN_NOTE =
-  "nook: note: input is not attached: a detached container's stdin is /dev/null (nook keeps no daemon to hold it); output only, Ctrl-C is passed on as SIGINT\n";
+  "nook: note: input is not attached: the container was not created with -i, or has a terminal (-t), whose input nook does not attach; output only, Ctrl-C is passed on as SIGINT\n";
+
+/** Whether the container's supervisor holds its stdin (created with -i, without -t) and listens for a client. */
+export function takesInput(dir: ContainerDir): boolean {
+  try {
+    return fs.statSync(dir.p('attach.sock')).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Streams nook's stdin to the container's (its supervisor's attach.sock),
+ * when it has one; nook's EOF ends the stream (the supervisor then closes the
+ * container's stdin if docker's StdinOnce says so). The socket's path may be
+ * longer than a unix address holds: it is reached through a descriptor of
+ * the container's directory.
+ */
+async function attachStdin(dir: ContainerDir): Promise<void> {
+  if (!takesInput(dir)) return;
+  const net = require('node:net') as typeof import('node:net');
+  const dirFd = fs.openSync(dir.dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  await new Promise<void>((resolve) => {
+    const sock = net.connect({ path: `/proc/self/fd/${dirFd}/attach.sock` });
+    const done = () => {
+      try {
+        fs.closeSync(dirFd);
+      } catch {
+        // closed already
+      }
+      resolve();
+    };
+    sock.on('error', () => {
+      // Refused (a supervisor that went away) or reset (the container closed its stdin): output only.
+      process.stdin.unpipe(sock);
+      done();
+    });
+    sock.on('connect', () => {
+      process.stdin.pipe(sock);
+      done();
+    });
+  });
+}
 
 /**
  * Prints the container's output from now on until it exits, and returns its
@@ -26,7 +70,7 @@ export const NO_STDIN_NOTE =
 export async function attachOutput(
   store: ContainerStore,
   dir: ContainerDir,
-  opts: { start?: () => Promise<unknown>; sigProxy: boolean; streams?: { stdout: boolean; stderr: boolean } },
+  opts: { start?: () => Promise<unknown>; sigProxy: boolean; streams?: { stdout: boolean; stderr: boolean }; stdin?: boolean },
 ): Promise<number> {
   // The exit record, opened first: read through this descriptor, it holds the status even when --rm removed the container.
   const exitFd = fs.openSync(dir.p('exitcode'), 'r');
@@ -46,6 +90,7 @@ export async function attachOutput(
     } finally {
       void untilReleased(dir).then(() => finished());
     }
+    if (opts.stdin) await attachStdin(dir);
     await printing;
     const buf = Buffer.alloc(128);
     const n = fs.readSync(exitFd, buf, 0, buf.length, 0);
@@ -69,12 +114,12 @@ export async function attachCommand(argv: string[]): Promise<number> {
   const p = parseCommand(
     argv,
     [
-      { name: 'no-stdin', type: 'boolean', help: 'do not attach stdin (nook never can: see above)' },
+      { name: 'no-stdin', type: 'boolean', help: 'do not attach stdin' },
       { name: 'sig-proxy', type: 'boolean', tristate: true, help: 'pass SIGINT and SIGTERM on to the container (default true)' },
     ],
     'attach',
     '[FLAGS] CONTAINER',
-    "Shows a running container's output from now on until it exits, and exits\nwith its status. Input is not attached: a detached container's stdin is\n/dev/null in nook.",
+    "Shows a running container's output from now on until it exits, and exits\nwith its status. Input is attached to a container created with -i (not -t):\nyour EOF closes its stdin if it was made by create -i (docker's StdinOnce),\nnot if by run -d -i.",
   );
   if (!p) return 0;
   if (p.positionals.length !== 1) throw new NookError('nook attach takes exactly one container', { exitCode: 1, hint: 'e.g. nook attach web' });
@@ -92,6 +137,7 @@ export async function attachCommand(argv: string[]): Promise<number> {
   // A foreground run's output is followed from its log, as a detached one's; one without a log can't be.
   if (!dir.config().detached && !keepsLog(dir))
     throw new NookError(`container ${ref} runs in the foreground: its output goes to the terminal of the nook that runs it`, { exitCode: 1 });
-  if (!p.flags['no-stdin'] && (hasTty(dir) || process.stdin.isTTY)) fs.writeSync(2, NO_STDIN_NOTE);
-  return attachOutput(store, dir, { sigProxy: p.flags['sig-proxy'] !== false });
+  const stdin = !p.flags['no-stdin'];
+  if (stdin && !takesInput(dir) && (hasTty(dir) || process.stdin.isTTY)) fs.writeSync(2, NO_STDIN_NOTE);
+  return attachOutput(store, dir, { sigProxy: p.flags['sig-proxy'] !== false, stdin });
 }

@@ -99,6 +99,8 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
       stopTimeout: opts.stopTimeout,
       labels: opts.labels || p.imageLabels ? { ...p.imageLabels, ...opts.labels } : undefined,
       log: opts.log,
+      // docker's StdinOnce: -i without -d (create, or a foreground run that may be started again).
+      stdinOnce: p.spec.interactive && !p.spec.tty && (opts.createOnly || !opts.detach) ? true : undefined,
       rootDir: p.root?.dir,
       // The hostname it got stays its own across starts.
       spec: encodeSpec(spec, { ...p.stored, request: { ...p.stored.request, hostname: spec.hostname } }),

@@ -2,14 +2,12 @@
  * `nook start [-a] CONTAINER...` and `start --all` (podman's): starts
  * created or exited containers under a supervisor, detached. With -a, as
  * docker start -a, it shows the container's output until it exits and
- * exits with its status. -i is as -a for a container created without -i
- * (docker attaches stdin only to one created with it); for one created with
- * -i it cannot be honoured: a started container's stdin is /dev/null (no
- * daemon holds a pipe to it), and nook says so.
+ * exits with its status. -i attaches stdin too, to a container created with
+ * -i (without -t: its supervisor holds its stdin, see attach.ts); for others
+ * it is as -a (docker attaches stdin only to one created with it).
  */
 import { FlagError, NookError, UsageError } from '../errors';
 import { startDetached } from '../container/lifecycle';
-import { storedRequest } from '../container/spec-codec';
 import { listContainers, liveState } from '../container/status';
 import { ContainerStore, type ContainerDir } from '../container/state';
 import { FileLock } from '../util/lock';
@@ -62,7 +60,7 @@ export async function startCommand(argv: string[]): Promise<number> {
     argv,
     [
       { name: 'attach', short: 'a', type: 'boolean', help: "show the container's output until it exits, and exit with its status" },
-      { name: 'interactive', short: 'i', type: 'boolean', help: "attach stdin: as -a for a container created without -i (docker's rule); not possible for one created with -i (its stdin is /dev/null)" },
+      { name: 'interactive', short: 'i', type: 'boolean', help: "attach stdin and output (as -a): stdin only to a container created with -i, not -t (docker's rule)" },
       { name: 'all', type: 'boolean', help: "start every container that is not running, and print their ids (podman's)" },
       { name: 'filter', short: 'f', type: 'string', multiple: true, value: 'KEY=VALUE', help: `only the containers (named, or with --all) that match: ps's filters and restart-policy= (podman's)` },
     ],
@@ -109,11 +107,6 @@ async function startAttached(store: ContainerStore, ref: string, stdin: boolean,
   } catch (e) {
     throw e instanceof NookError ? asStatusOne(e) : e;
   }
-  if (stdin && storedRequest(dir.config().spec)?.request.process.interactive)
-    throw new NookError("nook start -i: cannot attach stdin: a started container's stdin is /dev/null (nook has no daemon to hold a pipe to it)", {
-      exitCode: 1,
-      hint: 'use nook start -a for its output, or nook run -i for a container that reads your input',
-    });
   if (filter && !filter(dir)) return 0;
   // Run in the foreground by another nook right now without a log (--rm, --log-driver none): its output goes only
   // to that nook's terminal. With one, it is followed as a detached container's. Stopped, it starts under a
@@ -122,5 +115,5 @@ async function startAttached(store: ContainerStore, ref: string, stdin: boolean,
     throw new NookError(`container ${ref} runs in the foreground: its output goes to the terminal of the nook that runs it`, { exitCode: 1 });
   const { attachOutput } = await import('./attach');
   // Already running: docker start -a attaches to it.
-  return attachOutput(store, dir, { start: async () => void (await startOne(store, dir)), sigProxy: true });
+  return attachOutput(store, dir, { start: async () => void (await startOne(store, dir)), sigProxy: true, stdin });
 }

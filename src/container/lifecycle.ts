@@ -62,11 +62,12 @@ export async function createContainer(store: ContainerStore, c: NewContainer): P
 const now = () => new Date().toISOString();
 
 /**
- * What a detached container runs with: stdin /dev/null (nothing attaches to it later), and with -t a pty
- * size of its own, since nothing resizes it later (the user's terminal's at create, else 24x80).
+ * What a detached container runs with: stdin /dev/null, or with -i (not -t) a pipe its supervisor holds
+ * for `attach` and `start -i`; with -t a pty size of its own, since nothing resizes it later (the user's
+ * terminal's at create, else 24x80).
  */
 export function asDetached(spec: SandboxSpec): SandboxSpec {
-  return { ...spec, interactive: false, ttySize: spec.tty ? (spec.ttySize ?? { rows: 24, cols: 80 }) : undefined };
+  return { ...spec, interactive: spec.interactive && !spec.tty, ttySize: spec.tty ? (spec.ttySize ?? { rows: 24, cols: 80 }) : undefined };
 }
 
 /**
@@ -102,7 +103,7 @@ export async function startDetached(
   const cgroup = spec.resources ? createCgroup(spec.resources, { manager: spec.cgroupManager, name: dir.id.slice(0, 12) }) : undefined;
   let started;
   try {
-    started = await startSupervised({ dir, spec, host, lockFd, cgroup, log: config.log });
+    started = await startSupervised({ dir, spec, host, lockFd, cgroup, log: config.log, stdinOnce: config.stdinOnce });
   } catch (e) {
     cgroup?.remove();
     const code = e instanceof NookError ? e.exitCode : 125;

@@ -65,6 +65,8 @@ export interface ContainerConfig {
   /** --label/--label-file, over the image's labels (inspect's Config.Labels, ps's {{.Labels}}). */
   labels?: Record<string, string>;
   log: LogOptions;
+  /** docker's StdinOnce: created with -i by `create` or a foreground run (not `run -d`), an attached client's EOF closes its stdin. */
+  stdinOnce?: boolean;
   /** The image store's container directory (writable layer), when run from an image. */
   rootDir?: string;
   storeRoot?: string;

@@ -32,7 +32,7 @@ import type { ContainerDir, LogOptions } from './state';
 
 
 /** The supervisor's descriptor numbers (see the comment at the top of ffi/supervisor.c). */
-const FD = { stdoutW: 1, stderrW: 2, status: 3, statusChild: 4, syncRead: 5, syncWrite: 6, report: 7, stdoutR: 8, stderrR: 9, lock: 10, lifeline: 11 } as const;
+const FD = { stdoutW: 1, stderrW: 2, status: 3, statusChild: 4, syncRead: 5, syncWrite: 6, report: 7, stdoutR: 8, stderrR: 9, lock: 10, lifeline: 11, stdinR: 0, stdinW: 12 } as const;
 
 export interface Started {
   pid: number;
@@ -100,6 +100,8 @@ export interface StartRequest {
   lockFd: number;
   cgroup?: ContainerCgroup;
   log: LogOptions;
+  /** With spec.interactive: a client's EOF closes the container's stdin (docker's StdinOnce). */
+  stdinOnce?: boolean;
 }
 
 /**
@@ -135,6 +137,8 @@ async function supervise(req: StartRequest, n: Native, network: NetworkStart | u
   const [reportR, reportW] = pipe(n, "the supervisor's report pipe").map((fd) => fds.add(fd));
   const [outR, outW] = pipe(n, "the container's stdout").map((fd) => fds.add(fd));
   const [errR, errW] = pipe(n, "the container's stderr").map((fd) => fds.add(fd));
+  // -i: the container's stdin, a pipe whose write end the supervisor holds for `attach` (its attach.sock).
+  const stdin = spec.interactive ? pipe(n, "the container's stdin").map((fd) => fds.add(fd)) : undefined;
 
   // The container's plan, with the descriptor numbers it will have in the supervisor.
   const planFds = { syncRead: FD.syncRead, syncWrite: FD.syncWrite, statusParent: FD.status, statusChild: FD.statusChild };
@@ -142,7 +146,7 @@ async function supervise(req: StartRequest, n: Native, network: NetworkStart | u
   fs.writeFileSync(dir.p('plan'), encodePlan(ops, FD.statusChild), { mode: 0o600 });
 
   const exitCommand = [...selfCommand(), '__exited', dir.id];
-  const argv = [supervisorPath(), dir.p('plan'), String(cloneFlags(spec)), req.log.none ? '' : dir.p('container.log'), String(req.log.maxSize), String(req.log.maxFiles), portsArgument(proxiedPorts(spec)), '--', ...exitCommand];
+  const argv = [supervisorPath(), dir.p('plan'), String(cloneFlags(spec)), req.log.none ? '' : dir.p('container.log'), String(req.log.maxSize), String(req.log.maxFiles), portsArgument(proxiedPorts(spec)), ...(stdin ? [req.stdinOnce ? '--stdin-once' : '--stdin'] : []), '--', ...exitCommand];
   const supervisor = await launch(n, {
     flags: SIGNAL.SIGCHLD,
     plan: (ch) =>
@@ -153,12 +157,13 @@ async function supervise(req: StartRequest, n: Native, network: NetworkStart | u
           [container.syncRead.fd, FD.syncRead], [container.syncWrite.fd, FD.syncWrite], [reportW.fd, FD.report], [outR.fd, FD.stdoutR],
           [errR.fd, FD.stderrR], [req.lockFd, FD.lock],
           ...(network ? [[network.lifeline.write.fd, FD.lifeline] as [number, number]] : []),
+          ...(stdin ? ([[stdin[0].fd, FD.stdinR], [stdin[1].fd, FD.stdinW]] as [number, number][]) : []),
         ],
         argv,
       ),
     // Only the supervisor keeps these: the pipes' EOFs must mean what they say. nook keeps the
     // container's sync write end (to release it) and the report pipe's read end.
-    childFds: [outW, errW, outR, errR, reportW, container.statusParent, container.statusChild, container.syncRead],
+    childFds: [outW, errW, outR, errR, reportW, container.statusParent, container.statusChild, container.syncRead, ...(stdin ?? [])],
     failure: (lops, f) => new NookError(`starting the container's supervisor: ${lops[f.step]?.what ?? 'a step'}: ${describeErrno(f.errno)}`),
     // The supervisor outlives nook; on a failed start nook reaps it at once.
     reap: 'caller',

@@ -48,7 +48,8 @@ export type OutputStreams = { stdout: boolean; stderr: boolean };
 
 /**
  * docker's -a/--attach: the output streams to attach, when some are left out
- * (undefined: both, a plain foreground run). stdin is attached with -i.
+ * (undefined: both, a plain foreground run). stdin is attached with -i (then through the
+ * supervisor's attach.sock, see attach.ts).
  */
 export function attachedStreams(flags: FlagValues): OutputStreams | undefined {
   const given = stringList(flags.attach);
@@ -59,8 +60,6 @@ export function attachedStreams(flags: FlagValues): OutputStreams | undefined {
   if (flags.detach) throw new UsageError('conflicting options: -a and -d', 'a detached container attaches nothing: leave out one of them');
   const s = { stdout: names.includes('stdout'), stderr: names.includes('stderr') };
   if (s.stdout && s.stderr) return undefined;
-  if (flags.interactive)
-    throw new UsageError('-i needs -a stdout and -a stderr in nook', "a container whose output goes to its log runs under nook's supervisor, which holds no pipe to your stdin");
   return s;
 }
 

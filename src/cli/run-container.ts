@@ -129,7 +129,7 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
 async function runAttached(store: ContainerStore, dir: ContainerDir, lock: FileLock, host: HostIdentity, spec: SandboxSpec, streams: OutputStreams): Promise<number> {
   if (!streams.stdout && !streams.stderr) fs.writeSync(1, `${dir.id}\n`);
   const { attachOutput } = await import('./attach');
-  return attachOutput(store, dir, { start: () => runDetached(store, dir, lock, host, spec, false), sigProxy: true, streams });
+  return attachOutput(store, dir, { start: () => runDetached(store, dir, lock, host, spec, false), sigProxy: true, streams, stdin: spec.interactive });
 }
 
 async function runDetached(store: ContainerStore, dir: ContainerDir, lock: FileLock, host: HostIdentity, spec: SandboxSpec, printId = true, pidfile?: string): Promise<number> {

@@ -11,6 +11,7 @@
  *       lock                        flock held by whoever keeps the container alive
  *       exitcode                    created empty; written in place at each exit
  *       container.log[.N]           its output (a detached container's, or a kept foreground run's)
+ *       attach.sock                 (made with -i, not -t) its supervisor takes the container's stdin here, 0600
  *
  * The container's lock is the truth about "running": the supervisor (or the
  * foreground nook) holds it, and the kernel drops it when that process dies,

@@ -72,6 +72,15 @@ describe('stdin of a supervised container (-i without -t)', () => {
     expect(b.code).not.toBeNull();
   });
 
+  it('run -i -a stdout: stdin goes to the container, its EOF closes it; stderr only in the log', async () => {
+    const e = cleanEnv();
+    const r = await e.nook(['run', '--rootfs', rootfs(), '--name', 'ra', '-i', '-a', 'stdout', '--', 'sh', '-c', 'cat; echo err >&2; exit 5'], { input: 'typed\n' });
+    expect(r.code, show(r)).toBe(5);
+    expect([r.stdout, r.stderr]).toEqual(['typed\n', '']);
+    const logs = await e.nook(['logs', 'ra']);
+    expect([logs.stdout, logs.stderr]).toEqual(['typed\n', 'err\n']);
+  });
+
   it('without -i the container\'s stdin is /dev/null, and attach sends nothing', async () => {
     const e = cleanEnv();
     await runDetached(e, ['--name', 'ni'], ['sh', '-c', 'readlink /proc/self/fd/0; cat; echo cat-done; sleep 1']);

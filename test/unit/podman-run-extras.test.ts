@@ -15,7 +15,7 @@ describe('run -a', () => {
     expect(attachedStreams({ attach: ['stderr'] })).toEqual({ stdout: false, stderr: true });
     expect(() => attachedStreams({ attach: ['foo'] })).toThrow(/valid streams/);
     expect(() => attachedStreams({ attach: ['stdout'], detach: true })).toThrow(/-a and -d/);
-    expect(() => attachedStreams({ attach: ['stdout'], interactive: true })).toThrow(/-i/);
+    expect(attachedStreams({ attach: ['stdout'], interactive: true })).toEqual({ stdout: true, stderr: false }); // stdin goes through the supervisor
   });
 });
 

@@ -72,9 +72,9 @@ describe('stdin of a supervised container (-i without -t)', () => {
     expect(b.code).not.toBeNull();
   });
 
-  it('run -i -a stdout: stdin goes to the container, its EOF closes it; stderr only in the log', async () => {
+  it('run -i -a stdout (--init): stdin goes to the container, its EOF closes it; stderr only in the log', async () => {
     const e = cleanEnv();
-    const r = await e.nook(['run', '--rootfs', rootfs(), '--name', 'ra', '-i', '-a', 'stdout', '--', 'sh', '-c', 'cat; echo err >&2; exit 5'], { input: 'typed\n' });
+    const r = await e.nook(['run', '--rootfs', rootfs(), '--name', 'ra', '--init', '-i', '-a', 'stdout', '--', 'sh', '-c', 'cat; echo err >&2; exit 5'], { input: 'typed\n' });
     expect(r.code, show(r)).toBe(5);
     expect([r.stdout, r.stderr]).toEqual(['typed\n', '']);
     const logs = await e.nook(['logs', 'ra']);

@@ -63,6 +63,9 @@ export function inspectContainer(dir: ContainerDir, images?: () => ImageStore): 
       Cmd: spec.argv,
       WorkingDir: spec.cwd,
       Tty: spec.tty,
+      // docker's: made with -i; its stdin closes at an attached client's EOF (create -i, not run -d -i).
+      OpenStdin: Boolean(storedRequest(config.spec)?.request.process.interactive ?? spec.interactive),
+      StdinOnce: Boolean(config.stdinOnce),
       StopSignal: config.stopSignal,
       Image: config.image,
       Labels: config.labels ?? {},

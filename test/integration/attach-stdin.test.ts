@@ -36,10 +36,19 @@ describe('stdin of a supervised container (-i without -t)', () => {
     // 0 1 2 and ls's directory, nothing else: not the supervisor's pipe's write end nor its socket.
     expect(r.stdout).toBe('0 1 2 3\n\nline one\nline two\nread-all\n');
     expect(await psRow(e, 'cat')).toMatchObject({ State: 'exited', ExitCode: 7 });
+    expect((await ok(e, ['inspect', '-f', '{{.Config.OpenStdin}} {{.Config.StdinOnce}}', 'cat'])).trim()).toBe('true true');
     // The socket is gone with the container's run; a new start has a new stdin.
     const again = await e.nook(['start', '-ai', 'cat'], { input: 'third\n' });
     expect(again.code, show(again)).toBe(7);
     expect(again.stdout).toBe('0 1 2 3\n\nthird\nread-all\n');
+  });
+
+  it('start -ai: a megabyte of input arrives whole, through a command that reads it slowly', async () => {
+    const e = cleanEnv();
+    await create(e, ['--name', 'wc', '-i'], ['sh', '-c', 'sleep 1; wc -c']);
+    const r = await e.nook(['start', '-ai', 'wc'], { input: Buffer.alloc(1 << 20, 'x') });
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stdout.trim()).toBe(String(1 << 20));
   });
 
   it('the state directory\'s attach.sock is 0600 while it runs, and gone after', async () => {
@@ -59,6 +68,7 @@ describe('stdin of a supervised container (-i without -t)', () => {
     await runDetached(e, ['-i', '--name', 'rd'], ['sh', '-c', 'while read l; do echo "got $l"; done; echo eof; exit 4']);
     await new Promise((r) => setTimeout(r, 300));
     expect(await psRow(e, 'rd')).toMatchObject({ State: 'running' });
+    expect((await ok(e, ['inspect', '-f', '{{.Config.OpenStdin}} {{.Config.StdinOnce}}', 'rd'])).trim()).toBe('true false');
     const first = startNook(['attach', 'rd'], { ...e.opts, input: 'hi\n' });
     await first.waitForStdout('got hi\n');
     // Its EOF did not close the container's stdin (docker's run -d -i: StdinOnce false): a second client writes too.

@@ -56,7 +56,8 @@ export function commandExitCode(command: string | undefined, e: unknown, code: n
   return code === 125 || code === 126 || code === 127 ? 1 : code;
 }
 
-const OWN_STATUS = new Set(['run', 'create', 'exec']);
+// unshare (podman's) runs a host command: its status too.
+const OWN_STATUS = new Set(['run', 'create', 'exec', 'unshare']);
 
 /** errno number → symbolic name and text, for messages like "mount /proc: EPERM (Operation not permitted)". */
 const ERRNO_TEXT: Record<number, [string, string]> = {

@@ -10,7 +10,7 @@ import { asDetached, createContainer, freeName, removeContainer, startDetached }
 import type { ContainerRoot } from '../container/rootfs';
 import type { RunRequest } from '../container/request';
 import { encodeSpec, type StoredRequest } from '../container/spec-codec';
-import { ContainerStore, writeExitRecord, type ContainerDir } from '../container/state';
+import { ContainerStore, TIMED_OUT_CODE, writeExitRecord, type ContainerDir } from '../container/state';
 import { processStartTime } from '../util/proc-stat';
 import type { HostIdentity } from '../sandbox/idmap';
 import type { SandboxSpec } from '../sandbox/spec';
@@ -19,7 +19,7 @@ import { signalContainer, untilReleased } from '../container/control';
 import type { ParsedArgs } from './args';
 import { containerOptions, parseSignal, type ContainerOptions, type OutputStreams } from './container-flags';
 import { composeSpec } from '../container/compose';
-import { afterTimeout, requestFromFlags, rootfsFromFlags, TIMED_OUT_CODE, timeoutHooks } from './run-request';
+import { afterTimeout, requestFromFlags, rootfsFromFlags, timeoutHooks, timeoutSeconds } from './run-request';
 import { SIGNAL } from '../../ffi/linux';
 
 
@@ -47,6 +47,8 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity, creat
   if (createOnly) opts.createOnly = true;
   else if (opts.detach) opts.pidfile = parsed.flags['conmon-pidfile'] as string | undefined;
   const timeout = timeoutHooks(parsed.flags);
+  // Under a supervisor (-d, -a, create): it kills the container at its timeout, at every start.
+  opts.timeout = timeoutSeconds(parsed.flags);
   const store = ContainerStore.open();
   if (opts.replace) await replaceContainer(store, opts.name!);
   // Its name is known before the spec is composed: /etc/hosts and /run/.containerenv name it.
@@ -97,6 +99,7 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
       restart: opts.restart,
       stopSignal: p.stopSignal,
       stopTimeout: opts.stopTimeout,
+      ...(supervised && opts.timeout !== undefined ? { timeout: opts.timeout } : {}),
       labels: opts.labels || p.imageLabels ? { ...p.imageLabels, ...opts.labels } : undefined,
       log: opts.log,
       // docker's StdinOnce: -i without -d (create, or a foreground run that may be started again).

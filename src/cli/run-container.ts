@@ -12,6 +12,7 @@ import type { RunRequest } from '../container/request';
 import { encodeSpec, type StoredRequest } from '../container/spec-codec';
 import { ContainerStore, TIMED_OUT_CODE, writeExitRecord, type ContainerDir } from '../container/state';
 import { processStartTime } from '../util/proc-stat';
+import { randomHex } from '../util/random';
 import type { HostIdentity } from '../sandbox/idmap';
 import type { SandboxSpec } from '../sandbox/spec';
 import { FileLock } from '../util/lock';
@@ -34,6 +35,8 @@ interface Prepared {
   /** The image's labels, under the --label ones. */
   imageLabels?: Record<string, string>;
   root?: ContainerRoot;
+  /** A --rootfs container's id, drawn before it is created: its state directory holds its /run/.containerenv. */
+  id?: string;
 }
 
 /**
@@ -58,9 +61,19 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity, creat
     const rootfs = rootfsFromFlags(parsed);
     const request = { ...requestFromFlags(parsed, { image: false }), name };
     if (request.mounts.volumes || request.mounts.chownBinds) await (await import('../container/volume-attach')).attachVolumes(request, { rootfs }, host);
-    const spec = composeSpec(request, host, { rootfs });
-    const stored = { request, root: { rootfs } };
-    return runPrepared(store, host, opts, { spec, stored, image: rootfs, stopSignal: opts.stopSignal ?? SIGNAL.SIGTERM }, timeout);
+    // Its /run/.containerenv (and /.dockerenv) in its own state directory, bound where the tree has them (compose.ts).
+    const id = randomHex(32);
+    const root = { rootfs, containerId: id, identityDir: store.dir(id).dir };
+    fs.mkdirSync(root.identityDir, { recursive: true, mode: 0o700 });
+    let spec: SandboxSpec;
+    try {
+      spec = composeSpec(request, host, root);
+    } catch (e) {
+      fs.rmSync(root.identityDir, { recursive: true, force: true });
+      throw e;
+    }
+    const stored = { request, root };
+    return runPrepared(store, host, opts, { spec, stored, image: rootfs, stopSignal: opts.stopSignal ?? SIGNAL.SIGTERM, id }, timeout);
   }
   const { prepareImage, onImageRoot, imageRoot } = await import('./run-image');
   const img = await prepareImage(parsed);
@@ -89,7 +102,7 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
   let created: { dir: ContainerDir; lock: FileLock };
   try {
     created = await createContainer(store, {
-      id: p.root?.id,
+      id: p.id ?? p.root?.id,
       name: opts.name,
       drawnName: p.stored.request.name,
       image: p.image,
@@ -110,6 +123,8 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
     });
   } catch (e) {
     await p.root?.remove();
+    // A --rootfs container's directory, made for its identity files: it never came to be (its name taken...).
+    if (p.id) fs.rmSync(store.dir(p.id).dir, { recursive: true, force: true });
     await dropAnonymousVolumes(p.stored.request);
     throw e;
   }

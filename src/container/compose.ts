@@ -20,7 +20,7 @@ import { terminalSize } from '../sandbox/terminal-size';
 import { resolveUser } from '../sandbox/users';
 import { randomHex } from '../util/random';
 import { privateNetworkAvailable } from '../sandbox/network/available';
-import { writeHostFiles, writePasswd } from './host-files';
+import { writeHostFiles, writeIdentityFiles, writePasswd } from './host-files';
 import { joinedNetwork, sameIdMapping } from './network-join';
 import { publishedPorts, unprivilegedPortStart } from './ports';
 import type { NetworkMode, RunRequest, SecurityRequest } from './request';
@@ -34,6 +34,12 @@ export interface RootSource {
   hostFiles?: string;
   /** A container's id (not a build step's): it gets /run/.containerenv and /.dockerenv (host-files.ts). */
   containerId?: string;
+  /**
+   * A --rootfs container's own directory (it has no hostFiles: nothing is
+   * bound over the tree's /etc) for /run/.containerenv and /.dockerenv,
+   * bound only where the tree has those files already.
+   */
+  identityDir?: string;
 }
 
 export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSource): SandboxSpec {
@@ -106,6 +112,7 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     // The user's binds come after: a -v onto /etc/hosts is mounted over nook's.
     binds: [
       ...(root.hostFiles ? writeHostFiles(root.hostFiles, { ...req.network, mode: filesMode === 'container' ? 'none' : filesMode }, hostname, req.name, identity) : []),
+      ...(!root.hostFiles && root.identityDir && identity ? writeIdentityFiles(root.identityDir, identity, true) : []),
       ...(keepIdFiles?.binds ?? []),
       ...hostUserBinds(req, root, view, keepIdFiles?.binds),
       ...req.mounts.binds,

@@ -61,17 +61,11 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity, creat
     const rootfs = rootfsFromFlags(parsed);
     const request = { ...requestFromFlags(parsed, { image: false }), name };
     if (request.mounts.volumes || request.mounts.chownBinds) await (await import('../container/volume-attach')).attachVolumes(request, { rootfs }, host);
-    // Its /run/.containerenv (and /.dockerenv) in its own state directory, bound where the tree has them (compose.ts).
+    // Its /run/.containerenv (and /.dockerenv) in its own state directory, bound where the tree has them (compose.ts),
+    // written once the directory exists (runPrepared).
     const id = randomHex(32);
     const root = { rootfs, containerId: id, identityDir: store.dir(id).dir };
-    fs.mkdirSync(root.identityDir, { recursive: true, mode: 0o700 });
-    let spec: SandboxSpec;
-    try {
-      spec = composeSpec(request, host, root);
-    } catch (e) {
-      fs.rmSync(root.identityDir, { recursive: true, force: true });
-      throw e;
-    }
+    const spec = composeSpec(request, host, root);
     const stored = { request, root };
     return runPrepared(store, host, opts, { spec, stored, image: rootfs, stopSignal: opts.stopSignal ?? SIGNAL.SIGTERM, id }, timeout);
   }
@@ -123,12 +117,21 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
     });
   } catch (e) {
     await p.root?.remove();
-    // A --rootfs container's directory, made for its identity files: it never came to be (its name taken...).
-    if (p.id) fs.rmSync(store.dir(p.id).dir, { recursive: true, force: true });
     await dropAnonymousVolumes(p.stored.request);
     throw e;
   }
   const { dir, lock } = created;
+  if (p.id) {
+    // A --rootfs container's identity files (compose.ts), now that its directory exists (and its name is final).
+    const { writeIdentityFiles } = await import('../container/host-files');
+    try {
+      writeIdentityFiles(dir.dir, { name: dir.config().name, id: dir.id, image: p.image, imageId: '' });
+    } catch (e) {
+      await removeContainer(store, dir);
+      lock.release();
+      throw e;
+    }
+  }
   if (opts.cidfile !== undefined) writeCidfile(opts.cidfile, dir.id);
   if (p.root) {
     p.root.keep(dir.dir);

@@ -35,9 +35,12 @@ export interface RootSource {
   /** A container's id (not a build step's): it gets /run/.containerenv and /.dockerenv (host-files.ts). */
   containerId?: string;
   /**
-   * A --rootfs container's own directory (it has no hostFiles: nothing is
-   * bound over the tree's /etc) for /run/.containerenv and /.dockerenv,
-   * bound only where the tree has those files already.
+   * A --rootfs container's own (state) directory, for /run/.containerenv and
+   * /.dockerenv (it has no hostFiles: nothing is bound over the tree's /etc),
+   * bound only where the tree has those files already. The files are written
+   * here when the directory exists (a start); the run that creates the
+   * container writes them once it exists (a directory made before would be
+   * a leftover to `container prune`).
    */
   identityDir?: string;
 }

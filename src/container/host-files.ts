@@ -155,16 +155,18 @@ export function writeHostFiles(dir: string, net: NetworkRequest, hostname: strin
  * /run/.containerenv and /.dockerenv, written into `dir` (which exists).
  * Read-only, as podman's and docker's: they describe the container, the
  * container does not change them. `existingOnly` (a --rootfs tree, which
- * nook never writes into): bound only where the tree has the mount points.
+ * nook never writes into): bound only where the tree has the mount points,
+ * and written only when `dir` (the container's state directory) exists:
+ * before the container is created its creator writes them (run-container.ts).
  */
-export function writeIdentityFiles(dir: string, identity: ContainerIdentity, existingOnly = false): BindMount[] {
+export function writeIdentityFiles(dir: string, identity: ContainerIdentity, existingOnly = false, write = !existingOnly || fs.existsSync(dir)): BindMount[] {
   const files: [string, string, string][] = [
     ['containerenv', containerEnvFile(identity), '/run/.containerenv'],
     ['dockerenv', '', '/.dockerenv'],
   ];
   return files.map(([file, text, target]) => {
     const source = path.join(dir, file);
-    fs.writeFileSync(source, text, { mode: 0o644 });
+    if (write) fs.writeFileSync(source, text, { mode: 0o644 });
     return { source, target, readOnly: true, optional: true, ...(existingOnly ? { existingOnly } : {}) };
   });
 }

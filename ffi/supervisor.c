@@ -12,9 +12,12 @@
  *   2. relays the child's start-up report (a failed step, or EOF once the
  *      command was exec'd) to nook, and keeps a pty master if the plan made one;
  *   3. copies the container's stdout and stderr (or the pty) into the log;
- *   4. once the container has exited, execs the "exit command" (nook itself,
+ *   4. with --timeout N (podman's run --timeout), SIGKILLs the container N
+ *      seconds after its command started;
+ *   5. once the container has exited, execs the "exit command" (nook itself,
  *      which records the status and applies --rm/--restart) with the raw
- *      wait status appended, keeping the lock descriptor open across exec.
+ *      wait status appended (and "timedout" after it when step 4 killed it),
+ *      keeping the lock descriptor open across exec.
  *
  * Descriptors on entry:
  *   0 /dev/null   1 the container's stdout (write end)   2 its stderr (write end)
@@ -34,7 +37,7 @@
  * before the container starts, and once it runs proxies connections into the
  * container's loopback-only network namespace (ffi/port-proxy.c).
  *
- * Usage: nook-supervisor PLAN CLONE_FLAGS LOG MAX_SIZE MAX_FILES PORTS [--stdin|--stdin-once] -- EXIT_COMMAND...
+ * Usage: nook-supervisor PLAN CLONE_FLAGS LOG MAX_SIZE MAX_FILES PORTS [--stdin|--stdin-once] [--timeout SECONDS] -- EXIT_COMMAND...
  *        nook-supervisor --proxy PORTS   (a foreground container's port proxy: see proxy_main)
  *        nook-supervisor --tee pipes|pty LOG MAX_SIZE MAX_FILES   (a foreground container's log: see tee_main)
  * Report lines to nook: "port I HOSTPORT" per published port (or "portfail I
@@ -56,6 +59,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -220,6 +224,13 @@ static void *read_file(const char *path)
     }
     close(fd);
     return buf;
+}
+
+static long long monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void to_devnull(int fd)
@@ -411,13 +422,20 @@ int main(int argc, char **argv)
         return tee_main(argc, argv);
     int sep = 7;
     struct stdin_relay in = { .listen_fd = -1, .client = -1, .pipe_fd = -1 };
-    int with_stdin = argc > 8 && (strcmp(argv[7], "--stdin") == 0 || strcmp(argv[7], "--stdin-once") == 0);
-    if (with_stdin) {
-        in.once = strcmp(argv[7], "--stdin-once") == 0;
-        sep = 8;
+    int with_stdin = 0;
+    long timeout_s = 0;
+    for (; sep < argc && strcmp(argv[sep], "--") != 0; sep++) {
+        if (strcmp(argv[sep], "--stdin") == 0 || strcmp(argv[sep], "--stdin-once") == 0) {
+            with_stdin = 1;
+            in.once = strcmp(argv[sep], "--stdin-once") == 0;
+        } else if (strcmp(argv[sep], "--timeout") == 0 && sep + 1 < argc) {
+            timeout_s = strtol(argv[++sep], NULL, 10);
+        } else {
+            break;
+        }
     }
     if (argc < sep + 2 || strcmp(argv[sep], "--") != 0) {
-        fprintf(stderr, "usage: nook-supervisor PLAN CLONE_FLAGS LOG MAX_SIZE MAX_FILES PORTS [--stdin|--stdin-once] -- EXIT_COMMAND...\n");
+        fprintf(stderr, "usage: nook-supervisor PLAN CLONE_FLAGS LOG MAX_SIZE MAX_FILES PORTS [--stdin|--stdin-once] [--timeout SECONDS] -- EXIT_COMMAND...\n");
         return 2;
     }
     /* A session of its own: the user's terminal closing (SIGHUP) must not touch the container. */
@@ -514,6 +532,9 @@ int main(int argc, char **argv)
     }
     report("ok\n", 0, 0, 0);
     close(FD_REPORT);
+    /* --timeout: counted from here, the command having started. */
+    long long deadline = timeout_s > 0 ? monotonic_ms() + (long long)timeout_s * 1000 : -1;
+    int timed_out = 0;
 
     struct nook_log log;
     long long max_size = strtoll(argv[4], NULL, 10);
@@ -535,12 +556,12 @@ int main(int argc, char **argv)
     }
     int open_fds = nfds;
     /*
-     * With published ports, the container's end is watched too (a pidfd): a
-     * command that closed its stdout and stderr still runs, and its ports
-     * must stay served until it exits.
+     * With published ports or a timeout, the container's end is watched too
+     * (a pidfd): a command that closed its stdout and stderr still runs, and
+     * its ports must stay served (and its timeout kill it) until it exits.
      */
     int proxying = nook_ports_active();
-    int pidfd = proxying ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+    int pidfd = proxying || deadline >= 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
     int slot = nfds; /* where the pidfd goes in the poll set */
     int logs = nfds;
     if (pidfd >= 0)
@@ -548,13 +569,28 @@ int main(int argc, char **argv)
     /* The stdin relay's three slots (unused ones are -1). */
     int in_slot = nfds;
     nfds += 3;
-    while (open_fds > 0 || (proxying && pidfd >= 0)) {
+    while (open_fds > 0 || pidfd >= 0) {
         stdin_pollfds(&in, fds + in_slot);
         int nproxy = proxying ? nook_ports_pollfds(fds + nfds, MAX_POLL - nfds) : 0;
-        if (poll(fds, (nfds_t)(nfds + nproxy), nook_ports_timeout()) < 0) {
+        int wait_ms = proxying ? nook_ports_timeout() : -1;
+        if (deadline >= 0 && pidfd >= 0 && !timed_out) {
+            long long left = deadline - monotonic_ms();
+            if (left < 0)
+                left = 0;
+            if (wait_ms < 0 || left < wait_ms)
+                wait_ms = (int)left;
+        }
+        int ready = poll(fds, (nfds_t)(nfds + nproxy), wait_ms);
+        if (ready < 0) {
             if (errno == EINTR)
                 continue;
             break;
+        }
+        if (pidfd >= 0 && !fds[slot].revents && deadline >= 0 && !timed_out && monotonic_ms() >= deadline) {
+            /* Still running at its deadline (its pidfd not readable): killed, as podman's --timeout. */
+            if (syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) == 0 || kill(pid, SIGKILL) == 0)
+                timed_out = 1;
+            continue;
         }
         if (pidfd >= 0 && fds[slot].revents) {
             /* The container has exited: stop serving its ports; the logs drain to their EOF. */
@@ -603,12 +639,15 @@ int main(int argc, char **argv)
     char status_arg[16];
     snprintf(status_arg, sizeof status_arg, "%d", status);
     int n = argc - (sep + 1);
-    char **cmd = calloc((size_t)n + 2, sizeof *cmd);
+    char **cmd = calloc((size_t)n + 3, sizeof *cmd);
     if (!cmd)
         return 1;
     for (int i = 0; i < n; i++)
         cmd[i] = argv[sep + 1 + i];
     cmd[n] = status_arg;
+    /* Killed by its timeout (and not exited by itself first): nook records podman's -1. */
+    if (timed_out && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+        cmd[n + 1] = "timedout";
     /* The lock descriptor (10) stays open: the exit command holds the container's lock in turn. */
     execv(cmd[0], cmd);
     return 127;

@@ -238,7 +238,7 @@ export async function containerPruneCommand(argv: string[]): Promise<number> {
 
 /** `nook __exited ID STATUS`, exec'd by the supervisor with the container's lock on fd 10. */
 export async function exitedCommand(argv: string[]): Promise<number> {
-  const [id, status] = argv;
-  if (!id || !/^-?\d+$/.test(status ?? '')) throw new UsageError('usage: nook __exited ID WAIT_STATUS (internal)');
-  return containerExited(id, Number(status), 10);
+  const [id, status, flag] = argv;
+  if (!id || !/^-?\d+$/.test(status ?? '') || (flag !== undefined && flag !== 'timedout')) throw new UsageError('usage: nook __exited ID WAIT_STATUS [timedout] (internal)');
+  return containerExited(id, Number(status), 10, flag === 'timedout');
 }

@@ -32,6 +32,8 @@ export interface ContainerOptions {
   restart: RestartPolicy;
   stopSignal?: number;
   stopTimeout?: number;
+  /** podman's --timeout (seconds), for a container under a supervisor (run-request.ts timeoutSeconds). */
+  timeout?: number;
   log: LogOptions;
   /** `nook create`: make the container, do not start it. */
   createOnly?: boolean;

@@ -63,7 +63,36 @@ export function matchLabels(wanted: readonly string[] | undefined, labels: Reado
   });
 }
 
-export const CONTAINER_FILTER_KEYS = ['name', 'id', 'label', 'status', 'exited', 'ancestor', 'before', 'since', 'network', 'volume'] as const;
+export const CONTAINER_FILTER_KEYS = [
+  'name', 'id', 'label', 'status', 'exited', 'ancestor', 'before', 'since', 'network', 'volume', 'publish', 'expose', 'health',
+] as const;
+
+/** docker's health= words; nook has no healthchecks, so every container's is "none". */
+const HEALTH = ['starting', 'healthy', 'unhealthy', 'none'];
+
+export interface PortProto {
+  port: number;
+  protocol: string;
+}
+
+/**
+ * docker's publish=/expose= value: "PORT[/PROTO]" or "START-END[/PROTO]"
+ * (tcp when no protocol is given), as the container ports it stands for.
+ */
+export function filterPorts(key: string, value: string): PortProto[] {
+  if (value.includes(':')) throw invalid(`filter for '${key}' should not contain ':': ${value}`, `give the container's port, e.g. --filter ${key}=80/tcp`);
+  const m = /^(\d+)(?:-(\d+))?(?:\/([a-z]+))?$/i.exec(value);
+  const [lo, hi] = m ? [Number(m[1]), Number(m[2] ?? m[1])] : [0, -1];
+  if (!m || lo < 1 || hi > 65535 || hi < lo)
+    throw invalid(`invalid filter '${key}=${value}': not a port or port range`, `e.g. --filter ${key}=80, ${key}=8000-8080/tcp, ${key}=53/udp`);
+  const protocol = (m[3] ?? 'tcp').toLowerCase();
+  const out: PortProto[] = [];
+  for (let p = lo; p <= hi; p++) out.push({ port: p, protocol });
+  return out;
+}
+
+const hasPort = (ports: readonly PortProto[] | undefined, key: string, value: string) =>
+  filterPorts(key, value).some((w) => (ports ?? []).some((p) => p.port === w.port && p.protocol === w.protocol));
 
 /** docker's container states (nook has no paused or dead containers, but accepts the words), and podman's "stopped" for exited. */
 const STATES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead', 'stopped'];
@@ -80,6 +109,10 @@ export interface ContainerFacts {
   network?: string;
   /** Its mounts: docker's volume= names a mount's source (or volume name) or its destination. */
   mounts?: { source?: string; target: string }[];
+  /** publish=: its published container ports (-p, -P). */
+  published?: PortProto[];
+  /** expose=: its image's EXPOSE ports and its published ones (docker exposes what it publishes). */
+  exposed?: PortProto[];
   /** Whether the container was made from the image named by an `ancestor` value (the caller resolves images). */
   fromImage: (ref: string) => boolean;
 }
@@ -90,6 +123,9 @@ export function checkContainerFilters(f: Filters): void {
     if (!STATES.includes(s)) throw invalid(`invalid filter 'status=${s}'`, `status is one of ${STATES.join(', ')}`);
   for (const c of f.get('exited') ?? [])
     if (!/^-?\d+$/.test(c)) throw invalid(`invalid filter 'exited=${c}': not an exit code`, 'e.g. --filter exited=0');
+  for (const h of f.get('health') ?? [])
+    if (!HEALTH.includes(h)) throw invalid(`Unrecognised filter value for health: ${h}`, `health is one of ${HEALTH.join(', ')} (nook has no healthchecks: every container's is none)`);
+  for (const key of ['publish', 'expose']) for (const v of f.get(key) ?? []) filterPorts(key, v);
 }
 
 /** `before`/`since` as the created times of the containers they name (the caller resolves them). */
@@ -114,6 +150,9 @@ export function matchContainer(f: Filters, c: ContainerFacts, bounds: TimeBounds
     any('ancestor', (v) => c.fromImage(v)) &&
     any('network', (v) => v === c.network) &&
     any('volume', (v) => (c.mounts ?? []).some((m) => m.source === v || m.target === v)) &&
+    any('publish', (v) => hasPort(c.published, 'publish', v)) &&
+    any('expose', (v) => hasPort(c.exposed, 'expose', v)) &&
+    any('health', (v) => v === 'none') &&
     (bounds.before === undefined || c.created < bounds.before) &&
     (bounds.since === undefined || c.created > bounds.since)
   );

@@ -9,7 +9,7 @@ import { decodeSpec, storedRequest } from '../container/spec-codec';
 import { listContainers, type Listed } from '../container/status';
 import { ContainerStore } from '../container/state';
 import { parseArgs, flagHelp, stringList, type FlagSpec } from './args';
-import { CONTAINER_FILTER_KEYS, checkContainerFilters, matchContainer, parseFilters, type Filters, type TimeBounds } from './filters';
+import { CONTAINER_FILTER_KEYS, checkContainerFilters, matchContainer, parseFilters, type Filters, type PortProto, type TimeBounds } from './filters';
 import { portsColumn } from './port';
 import { networkName } from '../sandbox/spec';
 import { ago, ellipsis, goTime, humanSize, parseFormat, renderTemplate, statusText, table, writeOut } from './format';
@@ -220,6 +220,7 @@ export async function psCommand(argv: string[]): Promise<number> {
           created: l.config.created,
           network: filters.has('network') ? networkOf(l) : undefined,
           mounts: filters.has('volume') ? mountsOf(l) : undefined,
+          ...(filters.has('publish') || filters.has('expose') ? portsOf(l) : {}),
           fromImage: (v) => fromImage(l, v, images!.idOf),
         },
         bounds,
@@ -261,6 +262,18 @@ function mountsOf(l: Listed): { source?: string; target: string }[] {
     return [...spec.binds.map((b) => ({ source: b.source, target: b.target })), ...spec.tmpfs.map((t) => ({ target: t.target }))];
   } catch {
     return [];
+  }
+}
+
+/** publish=/expose=: the container ports it publishes, and those its image exposes with them. */
+function portsOf(l: Listed): { published: PortProto[]; exposed: PortProto[] } {
+  try {
+    const published = (decodeSpec(l.config.spec, `container ${l.config.name}`).ports ?? []).map((p) => ({ port: p.containerPort, protocol: p.protocol }));
+    const { exposedPorts } = require('../container/ports') as typeof import('../container/ports');
+    const image = exposedPorts(storedRequest(l.config.spec)?.root.image?.config).map((e) => ({ port: e.port, protocol: e.protocol as string }));
+    return { published, exposed: [...published, ...image] };
+  } catch {
+    return { published: [], exposed: [] };
   }
 }
 

@@ -10,8 +10,9 @@ import { asDetached, createContainer, freeName, removeContainer, startDetached }
 import type { ContainerRoot } from '../container/rootfs';
 import type { RunRequest } from '../container/request';
 import { encodeSpec, type StoredRequest } from '../container/spec-codec';
-import { ContainerStore, writeExitRecord, type ContainerDir } from '../container/state';
+import { ContainerStore, TIMED_OUT_CODE, writeExitRecord, type ContainerDir } from '../container/state';
 import { processStartTime } from '../util/proc-stat';
+import { randomHex } from '../util/random';
 import type { HostIdentity } from '../sandbox/idmap';
 import type { SandboxSpec } from '../sandbox/spec';
 import { FileLock } from '../util/lock';
@@ -19,7 +20,7 @@ import { signalContainer, untilReleased } from '../container/control';
 import type { ParsedArgs } from './args';
 import { containerOptions, parseSignal, type ContainerOptions, type OutputStreams } from './container-flags';
 import { composeSpec } from '../container/compose';
-import { afterTimeout, requestFromFlags, rootfsFromFlags, TIMED_OUT_CODE, timeoutHooks } from './run-request';
+import { afterTimeout, requestFromFlags, rootfsFromFlags, timeoutHooks, timeoutSeconds } from './run-request';
 import { SIGNAL } from '../../ffi/linux';
 
 
@@ -34,6 +35,8 @@ interface Prepared {
   /** The image's labels, under the --label ones. */
   imageLabels?: Record<string, string>;
   root?: ContainerRoot;
+  /** A --rootfs container's id, drawn before it is created: its state directory holds its /run/.containerenv. */
+  id?: string;
 }
 
 /**
@@ -47,6 +50,8 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity, creat
   if (createOnly) opts.createOnly = true;
   else if (opts.detach) opts.pidfile = parsed.flags['conmon-pidfile'] as string | undefined;
   const timeout = timeoutHooks(parsed.flags);
+  // Under a supervisor (-d, -a, create): it kills the container at its timeout, at every start.
+  opts.timeout = timeoutSeconds(parsed.flags);
   const store = ContainerStore.open();
   if (opts.replace) await replaceContainer(store, opts.name!);
   // Its name is known before the spec is composed: /etc/hosts and /run/.containerenv name it.
@@ -56,9 +61,13 @@ export async function runContainer(parsed: ParsedArgs, host: HostIdentity, creat
     const rootfs = rootfsFromFlags(parsed);
     const request = { ...requestFromFlags(parsed, { image: false }), name };
     if (request.mounts.volumes || request.mounts.chownBinds) await (await import('../container/volume-attach')).attachVolumes(request, { rootfs }, host);
-    const spec = composeSpec(request, host, { rootfs });
-    const stored = { request, root: { rootfs } };
-    return runPrepared(store, host, opts, { spec, stored, image: rootfs, stopSignal: opts.stopSignal ?? SIGNAL.SIGTERM }, timeout);
+    // Its /run/.containerenv (and /.dockerenv) in its own state directory, bound where the tree has them (compose.ts),
+    // written once the directory exists (runPrepared).
+    const id = randomHex(32);
+    const root = { rootfs, containerId: id, identityDir: store.dir(id).dir };
+    const spec = composeSpec(request, host, root);
+    const stored = { request, root };
+    return runPrepared(store, host, opts, { spec, stored, image: rootfs, stopSignal: opts.stopSignal ?? SIGNAL.SIGTERM, id }, timeout);
   }
   const { prepareImage, onImageRoot, imageRoot } = await import('./run-image');
   const img = await prepareImage(parsed);
@@ -87,7 +96,7 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
   let created: { dir: ContainerDir; lock: FileLock };
   try {
     created = await createContainer(store, {
-      id: p.root?.id,
+      id: p.id ?? p.root?.id,
       name: opts.name,
       drawnName: p.stored.request.name,
       image: p.image,
@@ -97,6 +106,7 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
       restart: opts.restart,
       stopSignal: p.stopSignal,
       stopTimeout: opts.stopTimeout,
+      ...(supervised && opts.timeout !== undefined ? { timeout: opts.timeout } : {}),
       labels: opts.labels || p.imageLabels ? { ...p.imageLabels, ...opts.labels } : undefined,
       log: opts.log,
       // docker's StdinOnce: -i without -d (create, or a foreground run that may be started again).
@@ -111,6 +121,17 @@ async function runPrepared(store: ContainerStore, host: HostIdentity, opts: Cont
     throw e;
   }
   const { dir, lock } = created;
+  if (p.id) {
+    // A --rootfs container's identity files (compose.ts), now that its directory exists (and its name is final).
+    const { writeIdentityFiles } = await import('../container/host-files');
+    try {
+      writeIdentityFiles(dir.dir, { name: dir.config().name, id: dir.id, image: p.image, imageId: '' });
+    } catch (e) {
+      await removeContainer(store, dir);
+      lock.release();
+      throw e;
+    }
+  }
   if (opts.cidfile !== undefined) writeCidfile(opts.cidfile, dir.id);
   if (p.root) {
     p.root.keep(dir.dir);

@@ -24,7 +24,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'workdir', short: 'w', type: 'string', value: 'DIR', help: 'working directory inside (created if missing)' },
   { name: 'user', short: 'u', type: 'string', value: 'UID[:GID]', help: 'run as this user (numbers, or names from the rootfs\'s /etc/passwd)' },
   { name: 'group-add', type: 'string', multiple: true, value: 'GROUP', help: "an extra supplementary group (a gid, or a name from the rootfs's /etc/group)" },
-  { name: 'timeout', type: 'string', value: 'SECONDS', help: 'kill the container (SIGKILL) after this many seconds; run exits 255, a kept container records -1 (podman; foreground runs)' },
+  { name: 'timeout', type: 'string', value: 'SECONDS', help: 'kill the container (SIGKILL) after this many seconds; run exits 255, a kept container records -1 (podman; with -d or create its supervisor kills it, at every start)' },
   { name: 'tz', type: 'string', value: 'TZ', help: "the container's timezone: an area name such as Europe/Paris, or local (the host's): /etc/localtime from the host's zoneinfo (podman)" },
   { name: 'hostname', short: 'h', type: 'string', value: 'NAME', help: 'hostname inside (default: a random id)' },
   { name: 'init', type: 'boolean', help: 'run a minimal init as PID 1 that forwards signals to the command and reaps zombies' },

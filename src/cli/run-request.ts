@@ -87,19 +87,26 @@ export function hostPasswdLine(user: string, passwd = '/etc/passwd'): string {
   return [line[0], 'x', ...line.slice(2, 7)].join(':');
 }
 
-/**
- * podman's --timeout N: the sandbox is killed N seconds after its command
- * started (not counting a pull), through RunHooks.cancel; undefined when not
- * asked. As podman's, a run that timed out exits 255 and a kept container
- * records exit code -1 (TIMED_OUT_CODE).
- */
-export function timeoutHooks(flags: FlagValues): { cancel: AbortSignal; started(): void } | undefined {
+/** podman's --timeout N in seconds, checked; undefined when not asked. */
+export function timeoutSeconds(flags: FlagValues): number | undefined {
   const v = flags.timeout as string | undefined;
   if (v === undefined) return undefined;
   if (!/^\d{1,7}$/.test(v) || v === '0') throw new UsageError(`invalid --timeout "${v}"`, 'give whole seconds, at least 1, e.g. --timeout 60');
-  if (flags.detach) throw new UsageError('--timeout is not supported with -d', 'nook kills a container after --timeout only while it runs in the foreground; stop a detached one with nook stop');
+  return Number(v);
+}
+
+/**
+ * podman's --timeout N in the foreground: the sandbox is killed N seconds
+ * after its command started (not counting a pull), through RunHooks.cancel;
+ * undefined when not asked. As podman's, a run that timed out exits 255 and
+ * a kept container records exit code -1 (TIMED_OUT_CODE). A detached
+ * container's supervisor kills it instead (ContainerConfig.timeout).
+ */
+export function timeoutHooks(flags: FlagValues): { cancel: AbortSignal; started(): void } | undefined {
+  const seconds = timeoutSeconds(flags);
+  if (seconds === undefined) return undefined;
   const controller = new AbortController();
-  return { cancel: controller.signal, started: () => void setTimeout(() => controller.abort(), Number(v) * 1000).unref() };
+  return { cancel: controller.signal, started: () => void setTimeout(() => controller.abort(), seconds * 1000).unref() };
 }
 
 /**
@@ -136,9 +143,6 @@ export function preserveFds(flags: FlagValues): number {
   }
   return n;
 }
-
-/** What a container killed by --timeout records as its exit code (podman's); `nook run` then exits 255. */
-export const TIMED_OUT_CODE = -1;
 
 /** The status `run` exits with: 255 once --timeout fired, else the command's. */
 export function afterTimeout(code: number, timeout: { cancel: AbortSignal } | undefined): number {

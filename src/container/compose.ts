@@ -20,7 +20,7 @@ import { terminalSize } from '../sandbox/terminal-size';
 import { resolveUser } from '../sandbox/users';
 import { randomHex } from '../util/random';
 import { privateNetworkAvailable } from '../sandbox/network/available';
-import { writeHostFiles, writePasswd } from './host-files';
+import { writeHostFiles, writeIdentityFiles, writePasswd } from './host-files';
 import { joinedNetwork, sameIdMapping } from './network-join';
 import { publishedPorts, unprivilegedPortStart } from './ports';
 import type { NetworkMode, RunRequest, SecurityRequest } from './request';
@@ -34,6 +34,15 @@ export interface RootSource {
   hostFiles?: string;
   /** A container's id (not a build step's): it gets /run/.containerenv and /.dockerenv (host-files.ts). */
   containerId?: string;
+  /**
+   * A --rootfs container's own (state) directory, for /run/.containerenv and
+   * /.dockerenv (it has no hostFiles: nothing is bound over the tree's /etc),
+   * bound only where the tree has those files already. The files are written
+   * here when the directory exists (a start); the run that creates the
+   * container writes them once it exists (a directory made before would be
+   * a leftover to `container prune`).
+   */
+  identityDir?: string;
 }
 
 export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSource): SandboxSpec {
@@ -106,6 +115,7 @@ export function composeSpec(req: RunRequest, host: HostIdentity, root: RootSourc
     // The user's binds come after: a -v onto /etc/hosts is mounted over nook's.
     binds: [
       ...(root.hostFiles ? writeHostFiles(root.hostFiles, { ...req.network, mode: filesMode === 'container' ? 'none' : filesMode }, hostname, req.name, identity) : []),
+      ...(!root.hostFiles && root.identityDir && identity ? writeIdentityFiles(root.identityDir, identity, true) : []),
       ...(keepIdFiles?.binds ?? []),
       ...hostUserBinds(req, root, view, keepIdFiles?.binds),
       ...req.mounts.binds,

@@ -143,12 +143,31 @@ export function writeHostFiles(dir: string, net: NetworkRequest, hostname: strin
     ['hosts', hostsFile(net, hostname, readHost, hostAddress, name), '/etc/hosts', false],
     ['hostname', `${hostname}\n`, '/etc/hostname', false],
   ];
-  // Read-only, as podman's and docker's: they describe the container, the container does not change them.
-  if (identity) files.push(['containerenv', containerEnvFile(identity), '/run/.containerenv', true], ['dockerenv', '', '/.dockerenv', true]);
-  return files.map(([file, text, target, readOnly]) => {
+  const binds = files.map(([file, text, target, readOnly]) => {
     const source = path.join(dir, file);
     fs.writeFileSync(source, text, { mode: 0o644 });
     return { source, target, readOnly, optional: true };
+  });
+  return identity ? [...binds, ...writeIdentityFiles(dir, identity)] : binds;
+}
+
+/**
+ * /run/.containerenv and /.dockerenv, written into `dir` (which exists).
+ * Read-only, as podman's and docker's: they describe the container, the
+ * container does not change them. `existingOnly` (a --rootfs tree, which
+ * nook never writes into): bound only where the tree has the mount points,
+ * and written only when `dir` (the container's state directory) exists:
+ * before the container is created its creator writes them (run-container.ts).
+ */
+export function writeIdentityFiles(dir: string, identity: ContainerIdentity, existingOnly = false, write = !existingOnly || fs.existsSync(dir)): BindMount[] {
+  const files: [string, string, string][] = [
+    ['containerenv', containerEnvFile(identity), '/run/.containerenv'],
+    ['dockerenv', '', '/.dockerenv'],
+  ];
+  return files.map(([file, text, target]) => {
+    const source = path.join(dir, file);
+    if (write) fs.writeFileSync(source, text, { mode: 0o644 });
+    return { source, target, readOnly: true, optional: true, ...(existingOnly ? { existingOnly } : {}) };
   });
 }
 

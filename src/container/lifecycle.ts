@@ -17,7 +17,7 @@ import { removeContainerRootDir } from './rootfs';
 import { composeSpec } from './compose';
 import { decodeSpec, storedRequest } from './spec-codec';
 import { listContainers } from './status';
-import { ContainerStore, writeExitRecord, type ContainerConfig, type ContainerDir, type ContainerState } from './state';
+import { ContainerStore, TIMED_OUT_CODE, writeExitRecord, type ContainerConfig, type ContainerDir, type ContainerState } from './state';
 import { startSupervised } from './supervisor';
 import { processStartTime } from '../util/proc-stat';
 
@@ -103,7 +103,7 @@ export async function startDetached(
   const cgroup = spec.resources ? createCgroup(spec.resources, { manager: spec.cgroupManager, name: dir.id.slice(0, 12) }) : undefined;
   let started;
   try {
-    started = await startSupervised({ dir, spec, host, lockFd, cgroup, log: config.log, stdinOnce: config.stdinOnce });
+    started = await startSupervised({ dir, spec, host, lockFd, cgroup, log: config.log, stdinOnce: config.stdinOnce, timeout: config.timeout });
   } catch (e) {
     cgroup?.remove();
     const code = e instanceof NookError ? e.exitCode : 125;
@@ -143,11 +143,11 @@ function shouldRestart(config: ContainerConfig, state: ContainerState, code: num
 }
 
 /**
- * `nook __exited ID STATUS`: exec'd by the supervisor once the container
- * has exited, with the container's lock on fd 10. Records the exit, then
+ * `nook __exited ID STATUS [timedout]`: exec'd by the supervisor once the container
+ * has exited, with the container's lock on fd 10 ("timedout": its --timeout killed it). Records the exit, then
  * restarts or removes the container as its policy says.
  */
-export async function containerExited(id: string, rawStatus: number, lockFd: number): Promise<number> {
+export async function containerExited(id: string, rawStatus: number, lockFd: number, timedOut = false): Promise<number> {
   const store = ContainerStore.open();
   const dir = store.dir(id);
   const config = dir.config();
@@ -156,6 +156,8 @@ export async function containerExited(id: string, rawStatus: number, lockFd: num
   const oom = state.cgroup ? releaseCgroupDir(state.cgroup).oomKilled : false;
   // An OOM kill of the container's init is docker's 137, whatever signal relaying made of it.
   if (oom && (rawStatus & 0x7f) === 9) code = 137;
+  // Its supervisor killed it at its --timeout: podman's -1.
+  else if (timedOut) code = TIMED_OUT_CODE;
   writeExitRecord(dir.p('exitcode'), code, now());
   state = await dir.updateState((s) => ({ ...s, status: 'exited', exitCode: code, finishedAt: now(), oomKilled: oom, cgroup: undefined, ports: undefined, restarting: shouldRestart(config, s, code) }));
   if (state.restarting) {

@@ -63,6 +63,8 @@ export interface ContainerConfig {
   stopSignal: number;
   /** --stop-timeout: seconds `nook stop` waits before SIGKILL when not told (docker's default 10). */
   stopTimeout?: number;
+  /** podman's --timeout of a detached container: its supervisor SIGKILLs it this many seconds after each start. */
+  timeout?: number;
   /** --label/--label-file, over the image's labels (inspect's Config.Labels, ps's {{.Labels}}). */
   labels?: Record<string, string>;
   log: LogOptions;
@@ -76,6 +78,9 @@ export interface ContainerConfig {
 }
 
 export type Status = 'created' | 'running' | 'exited';
+
+/** What a container killed by --timeout records as its exit code (podman's); `nook run` then exits 255. */
+export const TIMED_OUT_CODE = -1;
 
 /** What changes as the container runs. */
 export interface ContainerState {

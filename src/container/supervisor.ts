@@ -102,6 +102,8 @@ export interface StartRequest {
   log: LogOptions;
   /** With spec.interactive: a client's EOF closes the container's stdin (docker's StdinOnce). */
   stdinOnce?: boolean;
+  /** --timeout: seconds after its command started that the supervisor SIGKILLs it. */
+  timeout?: number;
 }
 
 /**
@@ -146,7 +148,7 @@ async function supervise(req: StartRequest, n: Native, network: NetworkStart | u
   fs.writeFileSync(dir.p('plan'), encodePlan(ops, FD.statusChild), { mode: 0o600 });
 
   const exitCommand = [...selfCommand(), '__exited', dir.id];
-  const argv = [supervisorPath(), dir.p('plan'), String(cloneFlags(spec)), req.log.none ? '' : dir.p('container.log'), String(req.log.maxSize), String(req.log.maxFiles), portsArgument(proxiedPorts(spec)), ...(stdin ? [req.stdinOnce ? '--stdin-once' : '--stdin'] : []), '--', ...exitCommand];
+  const argv = [supervisorPath(), dir.p('plan'), String(cloneFlags(spec)), req.log.none ? '' : dir.p('container.log'), String(req.log.maxSize), String(req.log.maxFiles), portsArgument(proxiedPorts(spec)), ...(stdin ? [req.stdinOnce ? '--stdin-once' : '--stdin'] : []), ...(req.timeout ? ['--timeout', String(req.timeout)] : []), '--', ...exitCommand];
   const supervisor = await launch(n, {
     flags: SIGNAL.SIGCHLD,
     plan: (ch) =>

@@ -80,8 +80,8 @@ function bindMount(b: BindMount): MountEntry {
     type: 'bind',
     source: b.source,
     flags: MS.BIND | MS.REC | (b.readOnly ? MS.RDONLY : 0) | ((b.flags ?? 0) & (MS.NOEXEC | MS.NOSUID | MS.NODEV)),
-    create: isDirectory(b.source) ? 'dir' : 'file',
-    optional: b.optional,
+    create: b.existingOnly ? 'none' : isDirectory(b.source) ? 'dir' : 'file',
+    optional: b.optional || b.existingOnly,
     needsIdMaps: false,
     what: `bind ${b.source} on ${b.target}${b.readOnly ? ' read-only' : ''}`,
   };

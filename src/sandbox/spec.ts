@@ -12,6 +12,8 @@ export interface BindMount {
   flags?: number;
   /** Skipped, not fatal, where the mount point cannot be made (nook's generated /etc files on a rootfs it may not write). */
   optional?: boolean;
+  /** Bound only where the mount point exists already: nothing is made in the tree (a --rootfs container's /run/.containerenv). */
+  existingOnly?: boolean;
 }
 
 export interface TmpfsMount {

@@ -117,6 +117,35 @@ describe('ps', () => {
     expect((await e.nook(['ps', '-f', 'nameonly'])).code).toBe(125);
   });
 
+  it('--filter publish=, expose= (container ports, ranges, tcp by default) and health=none', async () => {
+    const e = testEnv();
+    await importBase(e);
+    const r = await build(e, makeContext(e, { Dockerfile: 'FROM base:1\nEXPOSE 9000 53/udp\n' }), ['-t', 'exposing:1'], { env: { SOURCE_DATE_EPOCH: '1800000000' } });
+    expect(r.code, show(r)).toBe(0);
+    // created, not started: no host port is bound, but the container's ports are its own.
+    await ok(e, ['create', '--name', 'pub', '-p', '127.0.0.1:18081:80', '-p', '127.0.0.1:18082:81/udp', 'exposing:1', 'true']);
+    await ok(e, ['create', '--name', 'plain', 'base:1', 'true']);
+    const names = async (...args: string[]) => lines(await ok(e, ['ps', '-a', ...args, '--format', '{{.Names}}']));
+
+    expect(await names('-f', 'publish=80')).toEqual(['pub']);
+    expect(await names('-f', 'publish=80/tcp')).toEqual(['pub']);
+    expect(await names('-f', 'publish=80/udp')).toEqual([]);
+    expect(await names('-f', 'publish=81/udp')).toEqual(['pub']);
+    expect(await names('-f', 'publish=75-85/udp')).toEqual(['pub']);
+    expect(await names('-f', 'publish=18081')).toEqual([]);
+    expect(await names('-f', 'publish=9000')).toEqual([]);
+    expect(await names('-f', 'expose=9000')).toEqual(['pub']);
+    expect(await names('-f', 'expose=53/udp')).toEqual(['pub']);
+    expect(await names('-f', 'expose=80')).toEqual(['pub']);
+    expect(await names('-f', 'expose=8000-8999')).toEqual([]);
+    expect(await names('-f', 'health=none')).toEqual(['plain', 'pub']);
+    expect(await names('-f', 'health=healthy')).toEqual([]);
+    for (const bad of ['publish=8080:80', 'expose=abc', 'health=sick']) {
+      const b = await e.nook(['ps', '-f', bad]);
+      expect(b.code, show(b)).toBe(1);
+    }
+  });
+
   it.for(['sub', 'nosub'] as const)('-s adds SIZE: the writable layer, and "virtual" with the image (user %s)', async (kind, ctx) => {
     const e = testEnv(need(ctx, kind));
     await importBase(e);

@@ -4,9 +4,13 @@
  * (read-only, never in a diff or a committed image), container=nook and
  * HOSTNAME in the environment.
  */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { importBase } from '../helpers/build';
 import { env, ok } from '../helpers/containers';
+import { scratchDir } from '../helpers/files';
 import { rootfs, show } from '../helpers/nook';
 import { testUsers } from '../helpers/users';
 
@@ -61,5 +65,29 @@ describe('a --rootfs run', () => {
     const r = await e.nook(['run', '--rootfs', rootfs(), '--', 'sh', '-c', 'echo $container; ls /run/.containerenv /.dockerenv 2>&1 | wc -l']);
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout).toBe('nook\n2\n');
+  });
+
+  it('with a record: /run/.containerenv where the tree has that file (bound over it, the tree unwritten), none where it has not', async () => {
+    const e = env(testUsers().any);
+    onTestFinished(async () => void (await e.nook(['rm', '-f', 'rfs-env', 'rfs-none'])));
+    // A private copy of the rootfs, root's, with an empty /run/.containerenv: the test user cannot write to it.
+    const tree = path.join(scratchDir(), 'rootfs');
+    execFileSync('cp', ['-a', rootfs(), tree]);
+    fs.mkdirSync(path.join(tree, 'run'), { recursive: true, mode: 0o755 });
+    fs.writeFileSync(path.join(tree, 'run/.containerenv'), '', { mode: 0o644 });
+    const id = (await ok(e, ['run', '-d', '--name', 'rfs-env', '--rootfs', tree, '--', 'sh', '-c', 'cat /run/.containerenv; ls /.dockerenv 2>&1 | wc -l; echo x > /run/.containerenv 2>/dev/null || echo ro'])).trim();
+    expect(await ok(e, ['wait', 'rfs-env'])).toBe('0\n');
+    const out = await ok(e, ['logs', 'rfs-env']);
+    expect(out).toContain(`name="rfs-env"\nid="${id}"\nimage="${tree}"\nimageid=""\n`);
+    expect(out).toMatch(/^engine="nook-/);
+    expect(out).toMatch(/\n1\nro\n$/); // no /.dockerenv in the tree: none bound, none made
+    expect(fs.readFileSync(path.join(tree, 'run/.containerenv'), 'utf8')).toBe('');
+    expect(fs.existsSync(path.join(tree, '.dockerenv'))).toBe(false);
+    // A start composes it again, the same.
+    await ok(e, ['start', 'rfs-env']);
+    expect(await ok(e, ['wait', 'rfs-env'])).toBe('0\n');
+    // The shared rootfs has no /run/.containerenv: the container goes without, and nothing is made there.
+    await ok(e, ['run', '--name', 'rfs-none', '--rootfs', rootfs(), '--', 'sh', '-c', 'test ! -e /run/.containerenv']);
+    expect(fs.existsSync(path.join(rootfs(), 'run/.containerenv'))).toBe(false);
   });
 });

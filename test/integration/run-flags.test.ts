@@ -162,7 +162,7 @@ describe('the process', () => {
 });
 
 describe('--timeout', () => {
-  it('kills the command after N seconds (exit 255, recorded -1, as podman), named or not; refused with -d', async () => {
+  it('kills the command after N seconds (exit 255, recorded -1, as podman), named or not', async () => {
     const e = env(testUsers().any);
     cleanup(e, 'slow');
     for (const extra of [[], ['--name', 'slow']]) {
@@ -174,9 +174,27 @@ describe('--timeout', () => {
     expect((await ok(e, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'slow'])).trim()).toBe('exited -1');
     const fast = await e.nook(['run', '--timeout', '30', ...R(), '--', 'true']);
     expect(fast.code).toBe(0);
-    const detached = await e.nook(['run', '-d', '--timeout', '5', ...R(), '--', 'true']);
-    expect(detached.code).toBe(125);
-    expect(detached.stderr).toContain('--timeout is not supported with -d');
+  });
+
+  it('with -d and create, the supervisor kills the container N seconds after it started; it records -1', async () => {
+    const e = env(testUsers().any);
+    cleanup(e, 'td', 'tquiet', 'tfast', 'tcreated');
+    const started = Date.now();
+    await ok(e, ['run', '-d', '--name', 'td', '--timeout', '1', ...R(), '--', 'sleep', '60']);
+    // Its stdout and stderr closed: still killed (the supervisor watches the container itself, not only its output).
+    await ok(e, ['run', '-d', '--name', 'tquiet', '--timeout', '1', ...R(), '--', 'sh', '-c', 'exec >/dev/null 2>&1; exec sleep 60']);
+    await ok(e, ['run', '-d', '--name', 'tfast', '--timeout', '30', ...R(), '--', 'sh', '-c', 'exit 3']);
+    expect(await ok(e, ['wait', 'td', 'tquiet', 'tfast'])).toBe('-1\n-1\n3\n');
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect((await ok(e, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'td'])).trim()).toBe('exited -1');
+    // create keeps it for every start.
+    await ok(e, ['create', '--name', 'tcreated', '--timeout', '1', ...R(), '--', 'sleep', '60']);
+    await ok(e, ['start', 'tcreated']);
+    expect(await ok(e, ['wait', 'tcreated'])).toBe('-1\n');
+    await ok(e, ['start', 'tcreated']);
+    expect(await ok(e, ['wait', 'tcreated'])).toBe('-1\n');
+    const bad = await e.nook(['run', '-d', '--timeout', '0', ...R(), '--', 'true']);
+    expect(bad.code, show(bad)).toBe(125);
   });
 });
 

@@ -108,6 +108,35 @@ describe('container filters', () => {
     expect(matchContainer(ps('volume=/data'), { ...done, mounts: [] })).toBe(false);
   });
 
+  it('publish/expose: a container port or range, tcp unless a protocol is given', () => {
+    const c: ContainerFacts = {
+      ...web,
+      published: [{ port: 80, protocol: 'tcp' }, { port: 53, protocol: 'udp' }],
+      exposed: [{ port: 80, protocol: 'tcp' }, { port: 53, protocol: 'udp' }, { port: 9000, protocol: 'tcp' }],
+    };
+    expect(matchContainer(ps('publish=80'), c)).toBe(true);
+    expect(matchContainer(ps('publish=80/tcp'), c)).toBe(true);
+    expect(matchContainer(ps('publish=80/udp'), c)).toBe(false);
+    expect(matchContainer(ps('publish=53'), c)).toBe(false);
+    expect(matchContainer(ps('publish=53/udp'), c)).toBe(true);
+    expect(matchContainer(ps('publish=70-90'), c)).toBe(true);
+    expect(matchContainer(ps('publish=81-90'), c)).toBe(false);
+    expect(matchContainer(ps('publish=9000'), c)).toBe(false);
+    expect(matchContainer(ps('expose=9000'), c)).toBe(true);
+    expect(matchContainer(ps('expose=8990-9010/tcp'), c)).toBe(true);
+    expect(matchContainer(ps('publish=81', 'publish=80'), c)).toBe(true);
+    expect(matchContainer(ps('publish=80'), web)).toBe(false);
+    for (const bad of ['publish=8080:80', 'publish=x', 'expose=90-80', 'expose=0', 'publish=70000'])
+      expect(() => checkContainerFilters(ps(bad)), bad).toThrow(NookError);
+  });
+
+  it('health: every container is none (no healthchecks); the other words match nothing; others are refused', () => {
+    expect(matchContainer(ps('health=none'), web)).toBe(true);
+    expect(matchContainer(ps('health=healthy'), web)).toBe(false);
+    expect(matchContainer(ps('health=healthy', 'health=none'), done)).toBe(true);
+    expect(() => checkContainerFilters(ps('health=sick'))).toThrow(/Unrecognised filter value for health: sick/);
+  });
+
   it('before/since compare created times, strictly', () => {
     const older = { ...done, created: '2026-01-01T00:00:00.000Z' };
     expect(matchContainer(new Map(), older, { before: web.created })).toBe(true);

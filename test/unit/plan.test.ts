@@ -218,6 +218,12 @@ describe('plan', () => {
     expect(Number(resolveOf('/mnt/etc').args[1])).toBe(Resolve.CREATE_DIR);
   });
 
+  it('binds existing-only mounts (a --rootfs /run/.containerenv) where the mount point exists, making nothing', () => {
+    const plan = buildPlan(spec({ binds: [{ source: '/etc/hostname', target: '/run/.containerenv', readOnly: true, optional: true, existingOnly: true }] }), fds);
+    const r = plan.find((o) => o.op === 'RESOLVE' && o.args[0] === '/run/.containerenv')!;
+    expect(Number(r.args[1])).toBe(Resolve.EXISTING | Resolve.OPTIONAL);
+  });
+
   it('executes with the PATH of the sandbox environment', () => {
     const exec = buildPlan(spec(), fds).at(-1)!;
     expect(exec.args[0]).toBe('sh');

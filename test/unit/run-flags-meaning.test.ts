@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { parseArgs } from '../../src/cli/args';
 import { containerOptions, wantsContainer } from '../../src/cli/container-flags';
 import { RUN_FLAGS } from '../../src/cli/run-flags';
-import { parseEntrypoint, timeoutHooks, timezoneBind } from '../../src/cli/run-request';
+import { parseEntrypoint, timeoutHooks, timeoutSeconds, timezoneBind } from '../../src/cli/run-request';
 import { imageRunConfig } from '../../src/image/run-config';
 import { commandExitCode, FlagError, NookError, UsageError } from '../../src/errors';
 
@@ -82,11 +82,12 @@ describe('process flags', () => {
     for (const bad of ['../../etc/passwd', '/etc/passwd', 'Nowhere/Special', 'a//b']) expect(() => timezoneBind(bad)).toThrow(/--tz/);
   });
 
-  it('--timeout: whole seconds, not with -d; the signal aborts only after the command started', () => {
+  it('--timeout: whole seconds (with -d too: the supervisor applies them); the signal aborts only after the command started', () => {
     expect(timeoutHooks(flags([]))).toBeUndefined();
     expect(() => timeoutHooks(flags(['--timeout', '0']))).toThrow(/invalid --timeout/);
     expect(() => timeoutHooks(flags(['--timeout', '1.5']))).toThrow(/invalid --timeout/);
-    expect(() => timeoutHooks(flags(['-d', '--timeout', '5']))).toThrow(/not supported with -d/);
+    expect(timeoutSeconds(flags(['-d', '--timeout', '5']))).toBe(5);
+    expect(() => timeoutSeconds(flags(['-d', '--timeout', '2m']))).toThrow(/invalid --timeout/);
     const t = timeoutHooks(flags(['--timeout', '5']))!;
     expect(t.cancel.aborted).toBe(false);
   });

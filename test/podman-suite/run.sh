@@ -36,7 +36,7 @@ cp "$nook" "$work/nook"
 chmod -R a+rX "$work"
 
 files=("$@")
-[ ${#files[@]} -gt 0 ] || files=(001-basic.bats 010-images.bats 030-run.bats 035-logs.bats 040-ps.bats 045-start.bats 050-stop.bats 055-rm.bats 065-cp.bats 075-exec.bats 080-pause.bats 120-load.bats 125-import.bats 130-kill.bats 140-diff.bats 160-volumes.bats 170-run-userns.bats)
+[ ${#files[@]} -gt 0 ] || files=(001-basic.bats 010-images.bats 011-image.bats 020-tag.bats 030-run.bats 035-logs.bats 040-ps.bats 045-start.bats 050-stop.bats 055-rm.bats 065-cp.bats 075-exec.bats 080-pause.bats 120-load.bats 125-import.bats 130-kill.bats 140-diff.bats 160-volumes.bats 170-run-userns.bats)
 home=$(getent passwd "$user" | cut -d: -f6)
 uid=$(id -u "$user")
 rt=/tmp/nook-suite-run-$uid; mkdir -p "$rt"; chown "$user" "$rt"; chmod 700 "$rt"
@@ -51,15 +51,4 @@ for f in "${files[@]}"; do
     bats --tap ${NOOK_SUITE_FILTER:+--filter "$NOOK_SUITE_FILTER"} "$work/$f" | tee "$work/results/$f.tap" || true
 done
 echo
-printf '%-28s %6s %6s %6s %6s\n' FILE TESTS PASSED SKIPPED FAILED
-total=0 pass=0 skip=0 fail=0
-for f in "${files[@]}"; do
-  t=$work/results/$f.tap
-  n=$(grep -cE '^(ok|not ok) ' "$t" || true)
-  s=$(grep -cE '^ok .* # skip' "$t" || true)
-  p=$(( $(grep -cE '^ok ' "$t" || true) - s ))
-  x=$(grep -cE '^not ok ' "$t" || true)
-  printf '%-28s %6d %6d %6d %6d\n' "$f" "$n" "$p" "$s" "$x"
-  total=$((total+n)) pass=$((pass+p)) skip=$((skip+s)) fail=$((fail+x))
-done
-printf '%-28s %6d %6d %6d %6d\n' TOTAL "$total" "$pass" "$skip" "$fail"
+bash "$here/summary.sh" "$work/results" "${files[@]}"

@@ -1,0 +1,44 @@
+#!/bin/bash
+# The reference for run.sh: the same podman v4.3.1 system tests against podman
+# itself (with runc: crun refuses these hosts' hybrid cgroups), with podman's
+# own housekeeping, as an unprivileged user. The test image is the one
+# testimage.sh builds with nook, loaded into podman's store (no pulls here).
+# podman's default network (slirp4netns) opens /dev/net/tun, mode 0600 on
+# hosts without udev: a 0666 node is bind-mounted over it in a private mount
+# namespace for the run, the host's node untouched.
+#
+#   test/podman-suite/run-podman.sh [FILE.bats ...]   (as root; PODMAN_GIT as run.sh)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+nook=$repo/build/nook
+user=${NOOK_SUITE_USER:-nooktest}
+work=${NOOK_SUITE_WORK:-/tmp/podman-podman-suite}
+[ "$(id -u)" = 0 ] || { echo "run-podman.sh: run as root" >&2; exit 2; }
+command -v podman >/dev/null && command -v runc >/dev/null || { echo "run-podman.sh: needs podman and runc: apt-get install podman runc" >&2; exit 2; }
+rm -rf "$work"; mkdir -p "$work/results"
+if [ -n "${PODMAN_SYSTEM_TESTS:-}" ]; then cp -a "$PODMAN_SYSTEM_TESTS"/. "$work/"
+else git -C "${PODMAN_GIT:?set PODMAN_GIT or PODMAN_SYSTEM_TESTS}" archive v4.3.1 test/system | tar -x -C "$work" --strip-components=2; fi
+printf '#!/bin/sh\nexec /usr/bin/podman --runtime runc "$@"\n' > "$work/podman"
+chmod 755 "$work/podman"; chmod -R a+rX "$work"; chmod 777 "$work/results"
+uid=$(id -u "$user"); gid=$(id -g "$user"); home=$(getent passwd "$user" | cut -d: -f6)
+rt=/tmp/podman-suite-run-$uid; mkdir -p "$rt"; chown "$user" "$rt"; chmod 700 "$rt"
+tun=$work/tun; mknod "$tun" c 10 200; chmod 666 "$tun"
+as_user() {
+  unshare -m --propagation private -- /bin/sh -c 'mount --bind "$0" /dev/net/tun && exec "$@"' "$tun" \
+    setpriv --reuid="$uid" --regid="$gid" --init-groups -- \
+    env -i HOME="$home" USER="$user" LOGNAME="$user" PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
+    XDG_RUNTIME_DIR="$rt" TMPDIR=/tmp PODMAN="$work/podman" PODMAN_TIMEOUT=60 "$@"
+}
+# A podman pause process left from another mount namespace would keep the 0600 node.
+pkill -u "$user" -f 'podman pause' || true
+as_user sh -c "'$nook' save -o '$work/testimage.tar' quay.io/libpod/testimage:20220615 2>/dev/null || { bash '$here/testimage.sh' '$nook' >/dev/null && '$nook' save -o '$work/testimage.tar' quay.io/libpod/testimage:20220615; }; '$work/podman' load -q -i '$work/testimage.tar' >/dev/null"
+files=("$@")
+[ ${#files[@]} -gt 0 ] || files=(001-basic.bats 010-images.bats 011-image.bats 020-tag.bats 030-run.bats 035-logs.bats 040-ps.bats 045-start.bats 050-stop.bats 055-rm.bats 065-cp.bats 075-exec.bats 080-pause.bats 120-load.bats 125-import.bats 130-kill.bats 140-diff.bats 160-volumes.bats 170-run-userns.bats)
+cd "$work"
+for f in "${files[@]}"; do
+  echo "### $f"
+  as_user bats --tap "$work/$f" | tee "$work/results/$f.tap" || true
+done
+pkill -u "$user" -f 'podman pause' || true
+bash "$here/summary.sh" "$work/results" "${files[@]}"

@@ -81,12 +81,12 @@ describe('nook import', () => {
     expect((store.config(store.images()[0]) as { history?: { comment?: string }[] }).history?.[0].comment).toBe('my root');
   });
 
-  it('refuses a missing file, a URL, a digest as name, --change and wrong arguments', async () => {
+  it('refuses a missing file, a URL, a digest as name, a --change it cannot apply and wrong arguments', async () => {
     const root = tempDir();
     expect((await refused(importCommand, [path.join(root, 'nope.tar')], root)).message).toMatch(/nope.tar: no such file/);
     expect((await refused(importCommand, ['https://example.com/rootfs.tar'], root)).message).toMatch(/reads local files, not URLs/);
     expect((await refused(importCommand, [file(rootfsGz, 'r.tgz'), `x@${sha('x')}`], root)).message).toMatch(/cannot name an image with a digest/);
-    expect((await refused(importCommand, ['-c', 'CMD ["sh"]', file(rootfsGz, 'r.tgz')], root)).message).toMatch(/does not support --change/);
+    expect((await refused(importCommand, ['-c', 'RUN true', file(rootfsGz, 'r.tgz')], root)).message).toMatch(/RUN is not an instruction commit can apply/);
     expect((await refused(importCommand, [], root)).message).toMatch(/takes a tarball and, optionally, a name/);
     expect((await refused(importCommand, [file(Buffer.from('not a tar'.repeat(100)), 'x.tar'), 'x:1'], root)).message).toMatch(/x.tar is not a tar archive/);
     expect(new ImageStore(root).images()).toEqual([]);

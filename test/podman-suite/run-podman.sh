@@ -24,6 +24,7 @@ chmod 755 "$work/podman"; chmod -R a+rX "$work"; chmod 777 "$work/results"
 uid=$(id -u "$user"); gid=$(id -g "$user"); home=$(getent passwd "$user" | cut -d: -f6)
 rt=/tmp/podman-suite-run-$uid; mkdir -p "$rt"; chown "$user" "$rt"; chmod 700 "$rt"
 tun=$work/tun; mknod "$tun" c 10 200; chmod 666 "$tun"
+mkdir -p "$work/image"; chown "$user" "$work/image"
 as_user() {
   unshare -m --propagation private -- /bin/sh -c 'mount --bind "$0" /dev/net/tun && exec "$@"' "$tun" \
     setpriv --reuid="$uid" --regid="$gid" --init-groups -- \
@@ -32,7 +33,7 @@ as_user() {
 }
 # A podman pause process left from another mount namespace would keep the 0600 node.
 pkill -u "$user" -f 'podman pause' || true
-as_user sh -c "'$nook' save -o '$work/testimage.tar' quay.io/libpod/testimage:20220615 2>/dev/null || { bash '$here/testimage.sh' '$nook' >/dev/null && '$nook' save -o '$work/testimage.tar' quay.io/libpod/testimage:20220615; }; '$work/podman' load -q -i '$work/testimage.tar' >/dev/null"
+as_user sh -c "'$nook' save -o '$work/image/testimage.tar' quay.io/libpod/testimage:20220615 2>/dev/null || { bash '$here/testimage.sh' '$nook' >/dev/null && '$nook' save -o '$work/image/testimage.tar' quay.io/libpod/testimage:20220615; }; '$work/podman' load -q -i '$work/image/testimage.tar' >/dev/null"
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(001-basic.bats 010-images.bats 011-image.bats 020-tag.bats 030-run.bats 035-logs.bats 040-ps.bats 045-start.bats 050-stop.bats 055-rm.bats 065-cp.bats 075-exec.bats 080-pause.bats 120-load.bats 125-import.bats 130-kill.bats 140-diff.bats 160-volumes.bats 170-run-userns.bats)
 cd "$work"

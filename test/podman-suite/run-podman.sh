@@ -6,6 +6,8 @@
 # podman's default network (slirp4netns) opens /dev/net/tun, mode 0600 on
 # hosts without udev: a 0666 node is bind-mounted over it in a private mount
 # namespace for the run, the host's node untouched.
+# The one change to its housekeeping: a test image a test removed is loaded
+# back from the archive rather than pulled.
 #
 #   test/podman-suite/run-podman.sh [FILE.bats ...]   (as root; PODMAN_GIT as run.sh)
 set -euo pipefail
@@ -29,13 +31,21 @@ as_user() {
   unshare -m --propagation private -- /bin/sh -c 'mount --bind "$0" /dev/net/tun && exec "$@"' "$tun" \
     setpriv --reuid="$uid" --regid="$gid" --init-groups -- \
     env -i HOME="$home" USER="$user" LOGNAME="$user" PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
-    XDG_RUNTIME_DIR="$rt" TMPDIR=/tmp PODMAN="$work/podman" PODMAN_TIMEOUT=60 "$@"
+    XDG_RUNTIME_DIR="$rt" TMPDIR=/tmp PODMAN="$work/podman" NOOK_SUITE_IMAGE="$work/image/testimage.tar" PODMAN_TIMEOUT=60 "$@"
 }
 # A podman pause process left from another mount namespace would keep the 0600 node.
 pkill -u "$user" -f 'podman pause' || true
 as_user sh -c "'$nook' save -o '$work/image/testimage.tar' quay.io/libpod/testimage:20220615 2>/dev/null || { bash '$here/testimage.sh' '$nook' >/dev/null && '$nook' save -o '$work/image/testimage.tar' quay.io/libpod/testimage:20220615; }; '$work/podman' load -q -i '$work/image/testimage.tar' >/dev/null"
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(001-basic.bats 010-images.bats 011-image.bats 020-tag.bats 030-run.bats 035-logs.bats 040-ps.bats 045-start.bats 050-stop.bats 055-rm.bats 065-cp.bats 075-exec.bats 080-pause.bats 120-load.bats 125-import.bats 130-kill.bats 140-diff.bats 160-volumes.bats 170-run-userns.bats)
+# Offline, as for nook: the suite's setup pulls the test image when a test removed it; load it back instead.
+cat >> "$work/helpers.bash" <<'HK'
+eval "$(declare -f basic_setup | sed '1s/basic_setup/_podman_basic_setup/')"
+function basic_setup() {
+    $PODMAN image exists "$PODMAN_TEST_IMAGE_FQN" || $PODMAN load -q -i "$NOOK_SUITE_IMAGE" >/dev/null
+    _podman_basic_setup
+}
+HK
 cd "$work"
 for f in "${files[@]}"; do
   echo "### $f"

@@ -35,7 +35,8 @@ as_user() {
 }
 # A podman pause process left from another mount namespace would keep the 0600 node.
 pkill -u "$user" -f 'podman pause' || true
-as_user sh -c "'$nook' save -o '$work/image/testimage.tar' quay.io/libpod/testimage:20220615 2>/dev/null || { bash '$here/testimage.sh' '$nook' >/dev/null && '$nook' save -o '$work/image/testimage.tar' quay.io/libpod/testimage:20220615; }; '$work/podman' load -q -i '$work/image/testimage.tar' >/dev/null"
+# Built afresh, so that podman gets what nook's run gets from today's testimage.sh.
+as_user sh -c "'$nook' rmi -f quay.io/libpod/testimage:20220615 >/dev/null 2>&1; bash '$here/testimage.sh' '$nook' >/dev/null && '$nook' save -o '$work/image/testimage.tar' quay.io/libpod/testimage:20220615 && '$work/podman' rmi -f quay.io/libpod/testimage:20220615 >/dev/null 2>&1; '$work/podman' load -q -i '$work/image/testimage.tar' >/dev/null"
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(001-basic.bats 010-images.bats 011-image.bats 020-tag.bats 030-run.bats 035-logs.bats 040-ps.bats 045-start.bats 050-stop.bats 055-rm.bats 065-cp.bats 075-exec.bats 080-pause.bats 120-load.bats 125-import.bats 130-kill.bats 140-diff.bats 160-volumes.bats 170-run-userns.bats)
 # Offline, as for nook: the suite's setup pulls the test image when a test removed it; load it back instead.

@@ -5,7 +5,6 @@
  * failure, as docker's).
  */
 import fs = require('node:fs');
-import path = require('node:path');
 import tty = require('node:tty');
 import { NookError } from '../errors';
 import { noteStdoutStreamUsed } from '../util/stdout';
@@ -130,19 +129,12 @@ export async function exportCommand(argv: string[]): Promise<number> {
     return 0;
   }
   // As docker's CopyToFile: a temporary file next to FILE, renamed once whole; nothing is left on failure.
-  const target = path.resolve(file);
-  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.nook-${process.pid}`);
-  const out = fs.createWriteStream(tmp, { flags: 'wx' });
-  await new Promise<void>((resolve, reject) =>
-    out.once('open', () => resolve()).once('error', (e: NodeJS.ErrnoException) => reject(new NookError(`cannot write ${file}: ${e.code ?? e.message}`, { exitCode: 1, cause: e }))),
-  );
+  const out = (await import('../image/archive/output')).fileOutput(file);
   try {
-    await exportContainer(dir, ref, out);
-    await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
-    fs.renameSync(tmp, target);
+    await exportContainer(dir, ref, out.stream);
+    await out.commit();
   } catch (e) {
-    out.destroy();
-    fs.rmSync(tmp, { force: true });
+    await out.abort();
     throw e;
   }
   return 0;

@@ -20,8 +20,12 @@ export function formatBytes(n: number): string {
   return `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
 }
 
-/** docker's units.HumanSizeWithPrecision(n, 3), as in ps's SIZE column: "0B", "1.23kB", "72.9MB". */
-export function humanSize(n: number): string {
+/**
+ * docker's units.HumanSizeWithPrecision(n, precision): 3 as in ps's SIZE
+ * column ("0B", "1.23kB", "72.9MB"); 4 as go-units' HumanSize, which podman's
+ * inspect shows as LogConfig.Size ("9.081MB").
+ */
+export function humanSize(n: number, precision = 3): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
   let v = n;
   let u = 0;
@@ -29,19 +33,7 @@ export function humanSize(n: number): string {
     v /= 1000;
     u++;
   }
-  return `${Number(v.toPrecision(3))}${units[u]}`;
-}
-
-/** go-units' HumanSize (decimal units, 4 significant digits), as podman's inspect shows LogConfig.Size: "9.081MB". */
-export function humanSize4(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  return `${Number(v.toPrecision(4))}${units[u]}`;
+  return `${Number(v.toPrecision(precision))}${units[u]}`;
 }
 
 /** "3 minutes ago", as docker says it. */

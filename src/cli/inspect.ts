@@ -14,7 +14,7 @@ import { familiarReference, formatReference, parseReference } from '../image/ref
 import { findImage, requireImage } from '../image/store/lookup';
 import { ImageStore, imageSize } from '../image/store/store';
 import { parseArgs, flagHelp, type FlagSpec } from './args';
-import { humanSize4, parseFormat, renderTemplate, writeOut } from './format';
+import { humanSize, parseFormat, renderTemplate, writeOut } from './format';
 import { portMap } from './port';
 import { withTemplateAliases } from './template-aliases';
 import { networkName, type PublishedPort, type SandboxSpec } from '../sandbox/spec';
@@ -91,7 +91,7 @@ export function inspectContainer(dir: ContainerDir, images?: () => ImageStore): 
         // podman's: the log file ('' when none is kept).
         Path: config.detached && !config.log?.none ? dir.p('container.log') : '',
         Tag: '',
-        Size: humanSize4(config.log.maxSize),
+        Size: humanSize(config.log.maxSize, 4),
       },
     },
     GraphDriver: spec.overlay

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { attachedStreams, containerOptions } from '../../src/cli/container-flags';
-import { humanSize4 } from '../../src/cli/format';
+import { humanSize } from '../../src/cli/format';
 import { hostPasswdLine } from '../../src/cli/run-request';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -28,13 +28,13 @@ describe('--log-opt max-size', () => {
   });
 });
 
-describe('humanSize4', () => {
+describe('humanSize with 4 digits (podman)', () => {
   it("is go-units' HumanSize", () => {
-    expect(humanSize4(0)).toBe('0B');
-    expect(humanSize4(512)).toBe('512B');
-    expect(humanSize4(9_081_000)).toBe('9.081MB');
-    expect(humanSize4(1_010_000)).toBe('1.01MB');
-    expect(humanSize4(123_456)).toBe('123.5kB');
+    expect(humanSize(0, 4)).toBe('0B');
+    expect(humanSize(512, 4)).toBe('512B');
+    expect(humanSize(9_081_000, 4)).toBe('9.081MB');
+    expect(humanSize(1_010_000, 4)).toBe('1.01MB');
+    expect(humanSize(123_456, 4)).toBe('123.5kB');
   });
 });
 

@@ -6,7 +6,7 @@ SOURCES := $(shell find src ffi -name '*.ts') package.json tsconfig.json
 
 .PHONY: all demo test podman-suite test-deps test-unit test-integration test-vm bench typecheck lint seccomp-filters clean
 
-all: build/nook
+all: build/nook build/nook-runc
 
 node_modules/.package-lock.json: package.json
 	npm ci --no-audit --no-fund
@@ -41,6 +41,10 @@ build/out/nook.jsc: build/out/nook.js build/code-cache.mjs
 build/nook: build/out/nook.js build/out/nook.jsc build/sea-main.js build/out/libnook-exec.so build/out/nook-supervisor build/out/nook-init build/package.mjs build/native-assets.mjs
 	$(NODE_SEA) build/package.mjs
 
+# The OCI runtime: the same executable, invoked through a link of this name (podman --runtime, containerd's BinaryName).
+build/nook-runc: build/nook
+	ln -sf nook $@
+
 # Docker's default seccomp profile compiled ahead of time (a unit test says when this is due).
 seccomp-filters: node_modules/.package-lock.json
 	$(NODE_SEA) build/gen-seccomp-filters.mjs
@@ -60,7 +64,7 @@ test-deps:
 	@bash test/setup-host.sh
 
 # test-deps first: a user who lacks a package learns it before the build, not after.
-test: test-deps build/nook
+test: test-deps build/nook build/nook-runc
 	bash test/run-all.sh
 
 test-unit: node_modules/.package-lock.json

@@ -42,6 +42,8 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -94,8 +96,21 @@ enum nook_op {
     OP_MOUNT_AT = 40,      /* source (NULL: the target itself), fstype, flags, data: mount onto the target */
     OP_SYMLINK_AT = 41,    /* link text, name: create a symlink in the target directory */
     OP_CHDIR_AT = 42,      /* change to the target directory */
+    /* For the OCI runtime (nook oci): */
+    OP_SETDOMAINNAME = 43, /* name */
+    OP_REPORT = 44,        /* kind: tell the parent where the plan is (4: at the start barrier, 5: namespaces made, 6: ready for hooks) */
+    OP_AWAIT_START = 45,   /* fd: a FIFO opened O_RDONLY|O_NONBLOCK: wait until `start` writes one byte */
+    OP_RUN_HOOK = 46,      /* path, argv list, envp list, stdin before the pid, stdin after it, timeout (s): run an OCI hook */
+    OP_CHECK_EXEC = 47,    /* file, search PATH: fail as execve() would (ENOENT, EACCES) before the start barrier */
+    OP_MASK_AT = 48,       /* mask the target: an empty read-only tmpfs on a directory, /dev/null on anything else */
+    OP_MKNOD_AT = 49,      /* name, mode, dev, uid, gid: a device node in the target directory */
     OP_INIT_IMAGE = 50,    /* bytes, length: the init program into a sealed memfd, for OP_INIT */
+    OP_SELF_PID = 51,      /* note this process's pid as the host's /proc names it (for OP_RUN_HOOK's state) */
 };
+
+/* OP_RUN_HOOK's failures, in the errno slot of the status message: a hook's exit status or signal (see src/oci/plan.ts). */
+#define NOOK_HOOK_EXIT_BASE 100000
+#define NOOK_HOOK_SIGNAL_BASE 200000
 
 struct nook_status {
     int32_t kind;   /* 1 = step failed, 2 = pty master attached, 3 = forked (err holds the new pid) */
@@ -591,6 +606,187 @@ static int mount_at_target(const char *source, const char *fstype, unsigned long
     return mount_on_fd(source, target_fd, fstype, flags, data);
 }
 
+/* Set by OP_SELF_PID: this process's pid in the host's pid namespace (0: unknown). */
+static long self_host_pid;
+
+static int note_self_pid(void)
+{
+    char buf[32];
+    ssize_t n = readlink("/proc/self", buf, sizeof buf - 1);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    self_host_pid = strtol(buf, NULL, 10);
+    return 0;
+}
+
+/* Writes all of buf to fd (a hook's stdin): EPIPE from a hook that does not read is not an error. */
+static void write_all_quiet(int fd, const char *buf, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+/*
+ * An OCI hook: `path` with argv and envp, the container's state on stdin
+ * (`before` + the pid + `after`), stdout and stderr shared with this process.
+ * Nothing else of ours reaches it (close-on-exec from 3). Waits at most
+ * `timeout` seconds (0: no limit), then kills it.
+ */
+static int run_hook(const char *path, char **argv, char **envp, const char *before, const char *after, unsigned timeout)
+{
+    int in[2];
+    if (pipe2(in, O_CLOEXEC) < 0)
+        return -1;
+    pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    if (pid < 0) {
+        int e = errno;
+        close(in[0]);
+        close(in[1]);
+        return errno = e, -1;
+    }
+    if (pid == 0) {
+        if (dup2(in[0], 0) < 0)
+            _exit(127);
+        cloexec_from(3);
+        reset_signals();
+        char *none[] = { NULL };
+        execve(path, argv, envp ? envp : none);
+        _exit(127);
+    }
+    close(in[0]);
+    /* SIGPIPE from a hook that closed its stdin must not end this process. */
+    struct sigaction ign, old;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &ign, &old);
+    char num[24];
+    const char *p = utoa((unsigned)self_host_pid, num + sizeof num - 1);
+    write_all_quiet(in[1], before, strlen(before));
+    write_all_quiet(in[1], p, strlen(p));
+    write_all_quiet(in[1], after, strlen(after));
+    close(in[1]);
+    sigaction(SIGPIPE, &old, NULL);
+    int status;
+    for (unsigned long waited_ms = 0;; waited_ms += 10) {
+        int r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            break;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (timeout && waited_ms >= timeout * 1000UL) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return errno = ETIMEDOUT, -1;
+        }
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    errno = WIFEXITED(status) ? NOOK_HOOK_EXIT_BASE + WEXITSTATUS(status) : NOOK_HOOK_SIGNAL_BASE + WTERMSIG(status);
+    return -1;
+}
+
+/* Like execve()'s lookup, without executing: the file must exist and be executable. */
+static int check_exec(const char *file, const char *path)
+{
+    char buf[4096];
+    struct stat st;
+    if (!path || strchr(file, '/')) {
+        if (stat(file, &st) < 0)
+            return -1;
+        if (!S_ISREG(st.st_mode))
+            return errno = EACCES, -1;
+        return access(file, X_OK);
+    }
+    int best = ENOENT;
+    const char *p = path;
+    for (;;) {
+        const char *end = strchrnul(p, ':');
+        size_t dlen = end - p;
+        if (dlen == 0) {
+            dlen = 1;
+            p = ".";
+        }
+        if (dlen + strlen(file) + 2 <= sizeof buf) {
+            memcpy(buf, p, dlen);
+            buf[dlen] = '/';
+            strcpy(buf + dlen + 1, file);
+            if (stat(buf, &st) == 0 && S_ISREG(st.st_mode)) {
+                if (access(buf, X_OK) == 0)
+                    return 0;
+                best = EACCES;
+            }
+        }
+        if (!*end)
+            break;
+        p = end + 1;
+    }
+    return errno = best, -1;
+}
+
+/* `start` writes one byte into the FIFO: until then poll() sees no writer's hang-up (the FIFO never had one). */
+static int await_start(int fd)
+{
+    for (;;) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        int r = poll(&p, 1, -1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        char c;
+        ssize_t n = read(fd, &c, 1);
+        if (n == 1)
+            return 0;
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        return errno = n == 0 ? ECANCELED : errno, -1;
+    }
+}
+
+static int mask_target(void)
+{
+    struct stat st;
+    if (target_skipped)
+        return 0;
+    if (target_fd < 0)
+        return errno = EBADF, -1;
+    if (fstat(target_fd, &st) < 0)
+        return -1;
+    if (S_ISDIR(st.st_mode))
+        return mount_on_fd("tmpfs", target_fd, "tmpfs", MS_RDONLY, "size=0");
+    return bind_onto_target("/dev/null", 0);
+}
+
+static int mknod_at_target(const char *name, mode_t mode, dev_t dev, uid_t uid, gid_t gid)
+{
+    if (target_fd < 0)
+        return errno = EBADF, -1;
+    /* target_fd is O_PATH: the directory itself is reached through its /proc/self/fd name. */
+    char dir[16];
+    nook_format_fd(dir, target_fd);
+    if (proc_fds < 0)
+        return errno = EBADF, -1;
+    int d = openat(proc_fds, dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    if (d < 0)
+        return -1;
+    unlinkat(d, name, 0); /* a device of the image's own gives way to the configured one */
+    int r = mknodat(d, name, mode, dev);
+    if (r == 0)
+        r = fchownat(d, name, uid, gid, AT_SYMLINK_NOFOLLOW);
+    close_keep_errno(d);
+    return r;
+}
+
 static int run_op(const uint64_t *a)
 {
     switch ((int)a[0]) {
@@ -699,7 +895,10 @@ static int run_op(const uint64_t *a)
     case OP_RESOLVE: return resolve_target(str_arg(a[1]), (int)a[2], (mode_t)a[3]);
     case OP_MOUNT_AT: return mount_at_target(str_arg(a[1]), str_arg(a[2]), a[3], str_arg(a[4]));
     case OP_SYMLINK_AT:
-        return target_fd < 0 ? (errno = EBADF, -1) : symlinkat(str_arg(a[1]), target_fd, str_arg(a[2]));
+        if (target_fd < 0)
+            return errno = EBADF, -1;
+        /* A link that is there already (an OCI bundle's /dev on the image's own) stays. */
+        return (symlinkat(str_arg(a[1]), target_fd, str_arg(a[2])) < 0 && errno != EEXIST) ? -1 : 0;
     case OP_CHDIR_AT: return target_fd < 0 ? (errno = EBADF, -1) : fchdir(target_fd);
     case OP_CAP_BOUND:
         for (int cap = 0; cap < 64; cap++)
@@ -724,6 +923,18 @@ static int run_op(const uint64_t *a)
             _exit(125);
         return 0;
     }
+    case OP_SETDOMAINNAME: {
+        const char *d = str_arg(a[1]);
+        return setdomainname(d, strlen(d));
+    }
+    case OP_REPORT: send_status((int)a[1], current_step, OP_REPORT, 0, -1); return 0;
+    case OP_AWAIT_START: return await_start((int)a[1]);
+    case OP_RUN_HOOK:
+        return run_hook(str_arg(a[1]), list_arg(a[2]), list_arg(a[3]), str_arg(a[4]), str_arg(a[5]), (unsigned)a[6]);
+    case OP_CHECK_EXEC: return check_exec(str_arg(a[1]), str_arg(a[2]));
+    case OP_MASK_AT: return mask_target();
+    case OP_MKNOD_AT: return mknod_at_target(str_arg(a[1]), (mode_t)a[2], (dev_t)a[3], (uid_t)a[4], (gid_t)a[5]);
+    case OP_SELF_PID: return note_self_pid();
     default: return errno = ENOSYS, -1;
     }
 }
@@ -860,4 +1071,43 @@ int nook_spawn(const char *path, char *const argv[], int outfd)
         r = posix_spawn(&pid, path, &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     return r ? -r : pid;
+}
+
+
+/*
+ * Parent side (nook oci): sends `fd` to the AF_UNIX stream socket at `path`
+ * by SCM_RIGHTS, with `name` as the message (runc's --console-socket
+ * protocol: the pty master of a container with a terminal). 0 or -errno.
+ */
+int nook_send_fd_to_socket(const char *path, int fd, const char *name)
+{
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof addr.sun_path)
+        return -ENAMETOOLONG;
+    strcpy(addr.sun_path, path);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -errno;
+    if (connect(s, (struct sockaddr *)&addr, sizeof addr) < 0) {
+        int e = errno;
+        close(s);
+        return -e;
+    }
+    struct iovec iov = { (void *)name, strlen(name) };
+    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    ssize_t n;
+    while ((n = sendmsg(s, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    int e = n < 0 ? errno : 0;
+    close(s);
+    return -e;
 }

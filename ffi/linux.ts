@@ -21,19 +21,32 @@ export const MS = {
   NOSUID: 0x2,
   NODEV: 0x4,
   NOEXEC: 0x8,
+  SYNCHRONOUS: 0x10,
   REMOUNT: 0x20,
+  MANDLOCK: 0x40,
+  DIRSYNC: 0x80,
+  NOATIME: 0x400,
+  NODIRATIME: 0x800,
   BIND: 0x1000,
   REC: 0x4000,
+  SILENT: 0x8000,
+  UNBINDABLE: 0x20000,
   PRIVATE: 0x40000,
+  SLAVE: 0x80000,
+  SHARED: 0x100000,
+  RELATIME: 0x200000,
   STRICTATIME: 0x1000000,
+  LAZYTIME: 0x2000000,
 } as const;
 
 /** prctl(2) options. */
 export const PR = {
   SET_PDEATHSIG: 1,
   SET_DUMPABLE: 4,
+  SET_KEEPCAPS: 8,
   SET_NO_NEW_PRIVS: 38,
   CAP_AMBIENT: 47,
+  CAP_AMBIENT_RAISE: 2,
   CAP_AMBIENT_CLEAR_ALL: 4,
 } as const;
 
@@ -41,7 +54,7 @@ export const PR = {
 export const SIGNAL = { SIGKILL: 9, SIGTERM: 15, SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19 } as const;
 
 /** open(2) flags. */
-export const O = { RDONLY: 0, RDWR: 2, CLOEXEC: 0x80000, PATH: 0x200000 } as const;
+export const O = { RDONLY: 0, RDWR: 2, NONBLOCK: 0x800, CLOEXEC: 0x80000, PATH: 0x200000 } as const;
 
 /** umount2(2) flags. */
 export const MNT = { DETACH: 0x2 } as const;

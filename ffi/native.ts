@@ -126,6 +126,10 @@ export interface Native {
   pidfdOpen(pid: number): number;
   /** pidfd_send_signal(pidfd, sig, NULL, 0): 0 or -errno. */
   pidfdSendSignal(pidfd: number, sig: number): number;
+  /** mkfifo(3): 0 or -1 (errno()). */
+  mkfifo(path: string, mode: number): number;
+  /** Sends `fd` by SCM_RIGHTS to the unix socket at `path` (runc's --console-socket), `name` as the message: 0 or -errno. */
+  sendFdToSocket(path: string, fd: number, name: string): number;
   errno(): number;
 }
 
@@ -161,6 +165,8 @@ export function loadNative(): Native {
     resolveInRoot: exec.func('int nook_resolve_in_root(int root, const char *path, int create, uint32_t mode)'),
     pidfdOpen: exec.func('int nook_pidfd_open(int pid)'),
     pidfdSendSignal: exec.func('int nook_pidfd_send_signal(int pidfd, int sig)'),
+    mkfifo: libc.func('int mkfifo(const char *path, uint32_t mode)'),
+    sendFdToSocket: exec.func('int nook_send_fd_to_socket(const char *path, int fd, const char *name)'),
     errno: () => koffi.errno(),
   };
   return native;

@@ -45,7 +45,15 @@ export const Op = {
   MOUNT_AT: 40,
   SYMLINK_AT: 41,
   CHDIR_AT: 42,
+  SETDOMAINNAME: 43,
+  REPORT: 44,
+  AWAIT_START: 45,
+  RUN_HOOK: 46,
+  CHECK_EXEC: 47,
+  MASK_AT: 48,
+  MKNOD_AT: 49,
   INIT_IMAGE: 50,
+  SELF_PID: 51,
 } as const;
 
 /** What RESOLVE does with missing components: the numbers of ffi/in-root.h (a unit test checks). */

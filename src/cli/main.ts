@@ -57,6 +57,7 @@ Commands:
   info      Show where nook keeps things and what this host lets it do
   system    System commands: df (disk usage), prune (stopped containers, unused images), info
   version   Show the version
+  oci       An OCI runtime with runc's command line (also as a link named nook-runc; nook oci --help)
 
 ps, images, inspect, info, version and system df take docker's --format:
 json, or a Go template such as '{{.Names}}' or 'table {{.ID}}\\t{{.Status}}'.
@@ -230,8 +231,16 @@ function storageDriver(v: string): string {
   throw new FlagError(`unknown storage driver "${v}"`, 'nook has overlay (overlayfs over the image layers) and vfs (a private copy of them per container)');
 }
 
+/** Invoked through a link named nook-runc (podman --runtime, containerd's BinaryName): runc's command line. */
+const invokedAsRuntime = (): boolean => /(^|\/)nook-runc[^/]*$/.test(process.argv0);
+
 async function main(argv: string[]): Promise<number> {
   if (process.env.NOOK_DEBUG_TIMING) require('../util/timing').mark('main');
+  if (invokedAsRuntime()) {
+    command = undefined;
+    return (await import('./oci')).ociCommand(argv, VERSION);
+  }
+  if (argv[0] === 'oci') return (await import('./oci')).ociCommand(argv.slice(1), VERSION);
   const [cmd, ...rest] = globalFlags(argv);
   command = cmd?.startsWith('__') ? undefined : cmd;
   if (cmd === 'image') {

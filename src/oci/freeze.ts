@@ -1,0 +1,42 @@
+/**
+ * `pause`, `resume` and `update`: they act on the container's cgroup (the
+ * cgroup v2 freezer, and its limit files). A container without a cgroup of
+ * its own (no delegated cgroup v2 for this user, or a cgroup v1 host) cannot
+ * be frozen or limited: said plainly rather than approximated with SIGSTOP.
+ */
+import fs = require('node:fs');
+import path = require('node:path');
+import { NookError } from '../errors';
+import { containerStatus, type OciContainerRecord, type OciStateStore } from './state';
+
+function cgroupOf(rec: OciContainerRecord, what: string): string {
+  if (!rec.cgroupPath)
+    throw new NookError(`cannot ${what} container ${rec.id}: it has no cgroup of its own`, {
+      hint: 'nook gives OCI containers a cgroup only on a cgroup v2 host with a delegated subtree (systemd: Delegate=yes); this host has none for this user',
+      exitCode: 1,
+    });
+  return rec.cgroupPath;
+}
+
+export function freezeContainer(store: OciStateStore, id: string, freeze: boolean): void {
+  const rec = store.read(id);
+  const status = containerStatus(store, rec);
+  if (status === 'stopped' || status === 'created') throw new NookError('container not running', { hint: `its status is ${status}`, exitCode: 1 });
+  if (freeze && status === 'paused') throw new NookError(`container ${id} is already paused`, { exitCode: 1 });
+  if (!freeze && status !== 'paused') throw new NookError(`container ${id} is not paused`, { exitCode: 1 });
+  fs.writeFileSync(path.join(cgroupOf(rec, freeze ? 'pause' : 'resume'), 'cgroup.freeze'), freeze ? '1' : '0');
+}
+
+export function updateContainer(store: OciStateStore, id: string, resources: string | undefined): void {
+  const rec = store.read(id);
+  if (resources === undefined) throw new NookError('update needs --resources FILE (or - for stdin)', { hint: 'a JSON object as linux.resources in config.json', exitCode: 1 });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(resources === '-' ? 0 : resources, 'utf8'));
+  } catch (e) {
+    throw new NookError(`--resources: cannot read JSON from ${resources}: ${(e as Error).message}`, { exitCode: 1 });
+  }
+  void parsed;
+  cgroupOf(rec, 'update');
+  throw new NookError(`updating the resources of container ${id} is not supported yet`, { exitCode: 1 });
+}

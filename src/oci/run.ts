@@ -1,0 +1,38 @@
+/**
+ * `run`: create, start, and (unless --detach) wait for the container's init,
+ * which is this process's child, relaying the signals nook gets to it; then
+ * delete the container (its poststop hooks run) and exit with the init's status.
+ */
+import { loadNative } from '../../ffi/native';
+import { waitChild } from '../sandbox/launcher';
+import { exitCodeFromWaitStatus } from '../sandbox/signals';
+import { createContainer, type CreateRequest } from './create';
+import { deleteContainer } from './delete';
+import { startContainer } from './start';
+import type { OciStateStore } from './state';
+
+const RELAYED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
+
+export async function runContainer(store: OciStateStore, req: CreateRequest, opts: { detach: boolean; keep: boolean }): Promise<number> {
+  const { pid } = await createContainer(store, req);
+  try {
+    startContainer(store, req.id, req.warn);
+  } catch (e) {
+    await deleteContainer(store, req.id, true, req.warn);
+    throw e;
+  }
+  if (opts.detach) return 0;
+  const n = loadNative();
+  const relay = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      /* ended meanwhile */
+    }
+  };
+  for (const s of RELAYED) process.on(s, relay);
+  const status = await waitChild(n, pid);
+  for (const s of RELAYED) process.off(s, relay);
+  if (!opts.keep) await deleteContainer(store, req.id, true, req.warn);
+  return exitCodeFromWaitStatus(status, null);
+}

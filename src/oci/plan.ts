@@ -315,7 +315,12 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
     if (config.domainname) out.push({ op: 'SETDOMAINNAME', args: [config.domainname], what: `set the domain name to ${config.domainname}` });
     if (own('network')) out.push({ op: 'IFUP', args: ['lo'], what: 'bring up the loopback interface' });
 
-    out.push(...processOps(process_, input, setgroupsWorks, warnings, fifoFd));
+    out.push(
+      ...ociProcessOps(process_, {
+        config, host, setgroupsWorks, warnings, preserveFds: input.preserveFds, createCwd: true,
+        barrier: { fifoFd, startHooks: (config.hooks?.startContainer ?? []).map((h, i) => hookOp('startContainer', h, input.hookState('created'), i)) },
+      }),
+    );
     return out;
   };
 
@@ -363,9 +368,23 @@ function deviceOps(d: OciDevice, canMknod: boolean): PlanOp[] {
   ];
 }
 
-function processOps(proc: OciProcess, input: ContainerPlanInput, setgroupsWorks: boolean, warnings: string[], fifoFd: number): PlanOp[] {
+export interface ProcessContext {
+  /** The container's config: its seccomp filter applies to every process in it. */
+  config: OciConfig;
+  host: HostFacts;
+  setgroupsWorks: boolean;
+  warnings: string[];
+  preserveFds: number;
+  /** create: the working directory is made when missing (as runc); exec: it must exist. */
+  createCwd: boolean;
+  /** create: report created, wait at the start barrier, run the startContainer hooks. */
+  barrier?: { fifoFd: number; startHooks: PlanOp[] };
+}
+
+/** From stdio to execve(): the part of a container's start that `exec` shares. */
+export function ociProcessOps(proc: OciProcess, ctx: ProcessContext): PlanOp[] {
   const ops: PlanOp[] = [];
-  const { host } = input;
+  const { host, warnings, setgroupsWorks } = ctx;
   if (proc.terminal) {
     ops.push({
       op: 'PTY',
@@ -380,7 +399,7 @@ function processOps(proc: OciProcess, input: ContainerPlanInput, setgroupsWorks:
     }
   }
   ops.push({ op: 'SET_ROOT', args: ['/'], what: "open the container's /" });
-  ops.push(resolveOp(proc.cwd, 'CREATE_DIR', `create the working directory ${proc.cwd}`));
+  ops.push(ctx.createCwd ? resolveOp(proc.cwd, 'CREATE_DIR', `create the working directory ${proc.cwd}`) : resolveOp(proc.cwd, 'EXISTING', `find the working directory ${proc.cwd}`));
   ops.push({ op: 'CHDIR_AT', args: [], what: `change to the working directory ${proc.cwd}` });
   for (const r of proc.rlimits ?? []) {
     const res = RLIMITS[r.type];
@@ -396,7 +415,7 @@ function processOps(proc: OciProcess, input: ContainerPlanInput, setgroupsWorks:
   const ambient = mask('ambient');
   ops.push({ op: 'CAP_BOUND', args: [bounding], what: 'drop capabilities from the bounding set' });
   ops.push({ op: 'PRCTL', args: [PR.CAP_AMBIENT, PR.CAP_AMBIENT_CLEAR_ALL, 0, 0, 0], what: 'clear the ambient capabilities' });
-  const seccomp = input.config.linux?.seccomp ? compileSeccompFor(input.config) : undefined;
+  const seccomp = ctx.config.linux?.seccomp ? compileSeccompFor(ctx.config) : undefined;
   // Without no_new_privs the filter needs CAP_SYS_ADMIN, which the switch of ids may take away: it goes on first (as in runc).
   if (seccomp && !proc.noNewPrivileges) ops.push(seccompOp(seccomp));
   if (setgroupsWorks) {
@@ -420,12 +439,14 @@ function processOps(proc: OciProcess, input: ContainerPlanInput, setgroupsWorks:
   const searchPath = pathEntry ? pathEntry.slice(5) : DEFAULT_PATH;
   const argv = proc.args!;
   ops.push({ op: 'CHECK_EXEC', args: [argv[0], searchPath], what: `find the executable ${argv[0]}` });
-  ops.push({ op: 'REPORT', args: [REPORT.CREATED], what: 'report the container created' });
-  ops.push({ op: 'AWAIT_START', args: [fifoFd], what: 'wait for start' });
-  ops.push({ op: 'CLOSE', args: [fifoFd], what: 'close the start barrier' });
-  (input.config.hooks?.startContainer ?? []).forEach((h, i) => ops.push(hookOp('startContainer', h, input.hookState('created'), i)));
-  ops.push({ op: 'CLOEXEC_FROM', args: [3 + input.preserveFds], what: 'mark inherited descriptors close-on-exec' });
-  for (let fd = 3; fd < 3 + input.preserveFds; fd++) ops.push({ op: 'DUP2', args: [fd, fd], what: `make fd ${fd} inheritable` });
+  if (ctx.barrier) {
+    ops.push({ op: 'REPORT', args: [REPORT.CREATED], what: 'report the container created' });
+    ops.push({ op: 'AWAIT_START', args: [ctx.barrier.fifoFd], what: 'wait for start' });
+    ops.push({ op: 'CLOSE', args: [ctx.barrier.fifoFd], what: 'close the start barrier' });
+    ops.push(...ctx.barrier.startHooks);
+  }
+  ops.push({ op: 'CLOEXEC_FROM', args: [3 + ctx.preserveFds], what: 'mark inherited descriptors close-on-exec' });
+  for (let fd = 3; fd < 3 + ctx.preserveFds; fd++) ops.push({ op: 'DUP2', args: [fd, fd], what: `make fd ${fd} inheritable` });
   if (proc.noNewPrivileges) ops.push({ op: 'PRCTL', args: [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], what: 'set no_new_privs' });
   if (seccomp && proc.noNewPrivileges) ops.push(seccompOp(seccomp));
   ops.push({ op: 'EXEC', args: [argv[0], { strings: argv }, { strings: env }, searchPath], what: `execute ${argv[0]}` });

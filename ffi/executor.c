@@ -781,6 +781,9 @@ static int mknod_at_target(const char *name, mode_t mode, dev_t dev, uid_t uid, 
         return -1;
     unlinkat(d, name, 0); /* a device of the image's own gives way to the configured one */
     int r = mknodat(d, name, mode, dev);
+    /* mknod() applies the umask: the configured mode is set again, whole. */
+    if (r == 0)
+        r = fchmodat(d, name, mode & 07777, 0);
     if (r == 0)
         r = fchownat(d, name, uid, gid, AT_SYMLINK_NOFOLLOW);
     close_keep_errno(d);

@@ -25,19 +25,41 @@ export const MS = {
   REMOUNT: 0x20,
   MANDLOCK: 0x40,
   DIRSYNC: 0x80,
+  NOSYMFOLLOW: 0x100,
   NOATIME: 0x400,
   NODIRATIME: 0x800,
   BIND: 0x1000,
   REC: 0x4000,
   SILENT: 0x8000,
+  POSIXACL: 0x10000,
   UNBINDABLE: 0x20000,
   PRIVATE: 0x40000,
   SLAVE: 0x80000,
   SHARED: 0x100000,
   RELATIME: 0x200000,
+  I_VERSION: 0x800000,
   STRICTATIME: 0x1000000,
   LAZYTIME: 0x2000000,
 } as const;
+
+/** mount_setattr(2) attributes (struct mount_attr attr_set / attr_clr). */
+export const MOUNT_ATTR = {
+  RDONLY: 0x1,
+  NOSUID: 0x2,
+  NODEV: 0x4,
+  NOEXEC: 0x8,
+  /** The atime mode field: setting one of RELATIME, NOATIME, STRICTATIME needs it in attr_clr. */
+  _ATIME: 0x70,
+  RELATIME: 0x0,
+  NOATIME: 0x10,
+  STRICTATIME: 0x20,
+  NODIRATIME: 0x80,
+  IDMAP: 0x100000,
+  NOSYMFOLLOW: 0x200000,
+} as const;
+
+/** *at(2) flags. */
+export const AT = { RECURSIVE: 0x8000 } as const;
 
 /** prctl(2) options. */
 export const PR = {

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLONE, ERRNO, MNT, MS, O, PR, SIGNAL, SOCKET } from '../../ffi/linux';
+import { AT, CLONE, ERRNO, MNT, MOUNT_ATTR, MS, O, PR, SIGNAL, SOCKET } from '../../ffi/linux';
 
 const haveCc = spawnSync('cc', ['--version'], { stdio: 'ignore' }).status === 0;
 
@@ -21,6 +21,8 @@ const pairs: [string, number][] = [
   ...Object.entries(SOCKET).map(([k, v]): [string, number] => [k, v]),
   ...Object.entries(ERRNO).map(([k, v]): [string, number] => [k, v]),
   ...Object.entries(MNT).map(([k, v]): [string, number] => [`MNT_${k}`, v]),
+  ...Object.entries(MOUNT_ATTR).map(([k, v]): [string, number] => [`MOUNT_ATTR_${k}`, v]),
+  ...Object.entries(AT).map(([k, v]): [string, number] => [`AT_${k}`, v]),
 ];
 
 describe.skipIf(!haveCc)('ffi/linux.ts', () => {

@@ -228,8 +228,12 @@ function hostArch(): SeccompArch {
   });
 }
 
-/** Checks `linux.seccomp` and maps it onto a docker-format profile; also returns the seccomp(2) flags. */
-export function ociSeccompProfile(s: OciSeccomp | unknown): { profile: SeccompProfile; flags: number } {
+/**
+ * Checks `linux.seccomp` (an OciSeccomp as read from JSON, so not trusted to
+ * be one) and maps it onto a docker-format profile; also returns the
+ * seccomp(2) flags.
+ */
+export function ociSeccompProfile(s: unknown): { profile: SeccompProfile; flags: number } {
   if (!isObject(s)) fail(FIELD, `expected an object, found ${describe(s)}`, 'e.g. {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [...]}');
   if (!absent(s.listenerPath) && s.listenerPath !== '')
     fail(`${FIELD}.listenerPath`, 'seccomp agents (SCMP_ACT_NOTIFY) are not supported by nook', 'remove listenerPath (and listenerMetadata), or run this container with runc');
@@ -259,10 +263,11 @@ export function ociSeccompProfile(s: OciSeccomp | unknown): { profile: SeccompPr
 }
 
 /**
- * Compiles `linux.seccomp` for `arch` (default: this machine's). Throws a
- * NookError naming the field for anything nook cannot honour.
+ * Compiles `linux.seccomp` (an OciSeccomp as read from JSON) for `arch`
+ * (default: this machine's). Throws a NookError naming the field for anything
+ * nook cannot honour.
  */
-export function compileOciSeccomp(s: OciSeccomp | unknown, arch: SeccompArch = hostArch()): OciSeccompFilter {
+export function compileOciSeccomp(s: unknown, arch: SeccompArch = hostArch()): OciSeccompFilter {
   const { profile, flags } = ociSeccompProfile(s);
   // No includes/excludes in OCI rules: capabilities and the kernel version change nothing.
   return { filter: compileSeccomp(profile, arch, [], { kernel: '0.0' }), flags };

@@ -4,7 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileOciSeccomp, ociSeccompProfile, type OciSeccomp } from '../../src/oci/seccomp';
-import { AUDIT_ARCH, SECCOMP_RET, syscallTable, type SeccompArch } from '../../src/sandbox/seccomp/bpf';
+import { AUDIT_ARCH, SECCOMP_RET, compileSeccomp, syscallTable, type SeccompArch } from '../../src/sandbox/seccomp/bpf';
+import { defaultProfile, type SeccompFilter } from '../../src/sandbox/seccomp';
 import { NookError } from '../../src/errors';
 import { check, decode, runInsns } from '../helpers/cbpf';
 import { skipAllIf } from '../helpers/skip';
@@ -175,6 +176,50 @@ describe('OCI seccomp', () => {
       [withRule({ args: [{ index: 0, value: 1 }] }), /^linux\.seccomp\.syscalls\[1\]\.args\[0\]\.op: missing/],
     ];
     for (const [s, message] of cases) expect(error(s).message, JSON.stringify(s, (_k, v) => (typeof v === 'bigint' ? String(v) : v))).toMatch(message);
+  });
+});
+
+/**
+ * Docker's default profile as an OCI config carries it: podman and containerd
+ * resolve includes/excludes for the container's capabilities, architecture and
+ * kernel (moby's setupSeccomp) and write the rules that remain.
+ */
+function asOci(caps: string[], goArch: string, kernel: [number, number]): OciSeccomp {
+  const p = defaultProfile();
+  const atLeast = (v: string) => {
+    const [maj, min] = v.split('.').map(Number);
+    return kernel[0] > maj || (kernel[0] === maj && kernel[1] >= min);
+  };
+  const applies = (inc?: SeccompFilter, exc?: SeccompFilter) =>
+    !(exc?.arches?.includes(goArch) || exc?.caps?.some((c) => caps.includes(c)) || (exc?.minKernel && atLeast(exc.minKernel))) &&
+    !((inc?.arches?.length && !inc.arches.includes(goArch)) || (inc?.caps && !inc.caps.every((c) => caps.includes(c))) || (inc?.minKernel && !atLeast(inc.minKernel)));
+  const main = p.archMap!.find((m) => m.architecture === 'SCMP_ARCH_X86_64')!;
+  return {
+    defaultAction: p.defaultAction,
+    ...(p.defaultErrnoRet === undefined ? {} : { defaultErrnoRet: p.defaultErrnoRet }),
+    architectures: [main.architecture, ...(main.subArchitectures ?? [])],
+    syscalls: (p.syscalls ?? [])
+      .filter((r) => applies(r.includes, r.excludes))
+      .map((r) => ({
+        names: [...(r.names ?? [r.name!])],
+        action: r.action,
+        ...(r.errnoRet === undefined ? {} : { errnoRet: r.errnoRet }),
+        ...(r.args ? { args: r.args.map((a) => ({ ...a })) } : {}),
+      })),
+  };
+}
+
+describe("docker's default profile through OCI", () => {
+  it('compiles to the same program as nook run compiles it', () => {
+    const DOCKER_CAPS = [
+      'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID', 'CAP_SETUID',
+      'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+    ];
+    for (const caps of [DOCKER_CAPS, [...DOCKER_CAPS, 'CAP_SYS_ADMIN', 'CAP_SYS_PTRACE'], []]) {
+      const oci = compileOciSeccomp(JSON.parse(JSON.stringify(asOci(caps, 'amd64', [6, 8]))), 'x86_64');
+      expect(oci.filter.equals(compileSeccomp(defaultProfile(), 'x86_64', caps, { kernel: '6.8' })), caps.join(',')).toBe(true);
+      expect(oci.flags).toBe(0);
+    }
   });
 });
 

@@ -223,6 +223,29 @@ describe("docker's default profile through OCI", () => {
   });
 });
 
+describe("runtime-tools' default profile (every config its validation suite generates carries it)", () => {
+  // test/unit/data/oci-seccomp-runtime-tools.json: generate.New("linux").Config.Linux.Seccomp of
+  // opencontainers/runtime-tools (Debian's golang-github-opencontainers-runtime-tools-dev), as JSON.
+  const s = JSON.parse(fs.readFileSync(path.join(__dirname, 'data/oci-seccomp-runtime-tools.json'), 'utf8'));
+  const f = compile(s);
+
+  it('allows what it lists and refuses the rest with EPERM', () => {
+    for (const name of ['read', 'write', 'openat', 'execve', 'exit_group', 'arch_prctl', 'chroot', 'rt_sigreturn']) expect(f.call(name), name).toBe(ALLOW);
+    for (const name of ['mount', 'unshare', 'setns', 'keyctl', 'reboot', 'ptrace', 'clone3']) expect(f.call(name), name).toBe(EPERM);
+  });
+
+  it('allows personality(0), (8) and (0xffffffff): three conditions on one argument are alternatives, as runc reads them', () => {
+    for (const p of [0, 8, 0xffffffff]) expect(f.call('personality', p), `personality(${p})`).toBe(ALLOW);
+    expect(f.call('personality', 0x40000)).toBe(EPERM);
+  });
+
+  it('allows clone without namespace flags only', () => {
+    expect(f.call('clone', 17)).toBe(ALLOW); // SIGCHLD: fork
+    expect(f.call('clone', 0x3d0f00)).toBe(ALLOW); // pthread_create
+    expect(f.call('clone', 0x10000000 | 17)).toBe(EPERM); // CLONE_NEWUSER
+  });
+});
+
 /**
  * The kernel's word: a small C program (built here with cc, inline) installs
  * the compiled filter with seccomp(2) and the compiled flags, then makes a few
@@ -311,5 +334,14 @@ describe('OCI seccomp in the kernel', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.trim().split('\n')).toEqual(['load=0', 'getpid=0', 'mkdirat=13', 'personality8=1', 'personality0=0']);
     expect(fs.existsSync(path.join(dir, 'd'))).toBe(false);
+  });
+
+  it("loads runtime-tools' default profile", () => {
+    const { filter, flags } = compileOciSeccomp(JSON.parse(fs.readFileSync(path.join(__dirname, 'data/oci-seccomp-runtime-tools.json'), 'utf8')));
+    const file = path.join(dir, 'runtime-tools.bin');
+    fs.writeFileSync(file, filter);
+    const r = spawnSync(loader, [file, String(flags), path.join(dir, 'e')], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n')).toEqual(['load=0', 'getpid=0', 'mkdirat=0', 'personality8=0', 'personality0=0']);
   });
 });

@@ -14,7 +14,9 @@
  *   - system call names unknown on the architecture are skipped, as runc does
  *     (a config written for a newer kernel still loads);
  *   - errnoRet and defaultErrnoRet only go with SCMP_ACT_ERRNO and
- *     SCMP_ACT_TRACE.
+ *     SCMP_ACT_TRACE (the spec says a runtime must fail otherwise);
+ *   - calls numbered above every call the config names answer ENOSYS (runc's
+ *     stub, see enosysStub).
  * And where nook differs from runc (said here, not hidden):
  *   - `architectures` may name any libseccomp architecture, but the program
  *     admits only the native ABI (bpf.ts): a call of another ABI (i386 on
@@ -23,7 +25,7 @@
  *   - SCMP_ACT_TRACE answers ENOSYS, what the kernel answers without a tracer.
  */
 import { NookError } from '../errors';
-import { compileSeccomp, type SeccompArch } from '../sandbox/seccomp/bpf';
+import { compileSeccomp, syscallTable, type SeccompArch } from '../sandbox/seccomp/bpf';
 import type { SeccompAction, SeccompArg, SeccompOp, SeccompProfile, SeccompRule, U64 } from '../sandbox/seccomp/profile';
 
 /** One argument comparison: `args[index] op value`, or `(args[index] & value) == valueTwo` for SCMP_CMP_MASKED_EQ. */
@@ -219,6 +221,28 @@ function rules(v: unknown, field: string): SeccompRule[] {
   return repeated ? args.map((a) => rule([a])) : [rule(args)];
 }
 
+const NATIVE_SCMP_ARCH: Record<SeccompArch, string> = { x86_64: 'SCMP_ARCH_X86_64', aarch64: 'SCMP_ARCH_AARCH64' };
+const ENOSYS = 38;
+
+/**
+ * runc's ENOSYS stub (libcontainer/seccomp/patchbpf, measured with runc
+ * 1.1.5): a call numbered above every call the config names gets ENOSYS
+ * instead of the default action, so that programs fall back from calls newer
+ * than the config (glibc's clone3 to clone) rather than fail with EPERM.
+ * runc adds it only when `architectures` names the native architecture, and
+ * not when the default action lets calls through (ALLOW, LOG, TRACE) or
+ * already answers ENOSYS. Returns the number above which the stub applies.
+ */
+function enosysStub(profile: SeccompProfile, architectures: unknown, arch: SeccompArch): number | undefined {
+  if (!Array.isArray(architectures) || !architectures.includes(NATIVE_SCMP_ARCH[arch])) return undefined;
+  if (['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG', 'SCMP_ACT_TRACE'].includes(profile.defaultAction) || profile.defaultErrnoRet === ENOSYS) return undefined;
+  const table = syscallTable(arch);
+  let last = -1;
+  for (const rule of profile.syscalls ?? [])
+    for (const name of rule.names ?? []) if (Object.hasOwn(table, name)) last = Math.max(last, table[name]);
+  return last > 0 ? last : undefined; // runc's test: 0 stands for none
+}
+
 /** This process's seccomp architecture. */
 function hostArch(): SeccompArch {
   if (process.arch === 'x64') return 'x86_64';
@@ -269,6 +293,7 @@ export function ociSeccompProfile(s: unknown): { profile: SeccompProfile; flags:
  */
 export function compileOciSeccomp(s: unknown, arch: SeccompArch = hostArch()): OciSeccompFilter {
   const { profile, flags } = ociSeccompProfile(s);
+  const enosysAbove = enosysStub(profile, (s as OciSeccomp).architectures, arch);
   // No includes/excludes in OCI rules: capabilities and the kernel version change nothing.
-  return { filter: compileSeccomp(profile, arch, [], { kernel: '0.0' }), flags };
+  return { filter: compileSeccomp(profile, arch, [], { kernel: '0.0', ...(enosysAbove === undefined ? {} : { enosysAbove }) }), flags };
 }

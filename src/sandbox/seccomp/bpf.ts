@@ -149,6 +149,13 @@ export const precedence = (ret: number) => ret & 0xffff0000;
 export interface CompileOptions {
   /** Kernel version "major.minor" for includes/excludes.minKernel; default: this host's. */
   kernel?: string;
+  /**
+   * System calls numbered above this that no rule names return ENOSYS rather
+   * than the default action: runc's stub for calls newer than the profile
+   * (OCI configs, src/oci/seccomp.ts), so that a C library falls back from
+   * them (clone3 to clone) as it would on an older kernel.
+   */
+  enosysAbove?: number;
 }
 
 function applies(inc: SeccompFilter | undefined, exc: SeccompFilter | undefined, arch: ArchInfo, caps: Set<string>, kernel: Kernel): boolean {
@@ -319,15 +326,21 @@ export function compileSeccomp(profile: SeccompProfile, arch: SeccompArch, caps:
     starts.push(start);
     leaves.push(leaf);
   };
+  // Numbers no rule names: the default action, or ENOSYS above opts.enosysAbove.
+  const enosysFrom = opts.enosysAbove === undefined ? Infinity : opts.enosysAbove + 1;
+  const gap = (from: number, to: number) => {
+    if (from < Math.min(to, enosysFrom)) add(from, defaultRet);
+    if (Math.max(from, enosysFrom) < to) add(Math.max(from, enosysFrom), SECCOMP_RET.ERRNO | ENOSYS);
+  };
   let next = 0;
   for (let nr = 0; nr < perNr.length; nr++) {
     const list = perNr[nr];
     if (!list) continue;
-    if (nr > next) add(next, defaultRet);
+    gap(next, nr);
     add(nr, outcome(list, defaultRet));
     next = nr + 1;
   }
-  add(next, defaultRet);
+  gap(next, 0x100000000);
 
   // The search tree, laid out in pre-order: node, lower half, upper half.
   const sizes = new Map<number, number>();

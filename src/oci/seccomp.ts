@@ -16,7 +16,10 @@
  *   - errnoRet and defaultErrnoRet only go with SCMP_ACT_ERRNO and
  *     SCMP_ACT_TRACE (the spec says a runtime must fail otherwise);
  *   - calls numbered above every call the config names answer ENOSYS (runc's
- *     stub, see enosysStub).
+ *     stub, see enosysStub);
+ *   - rules with the default action are left out, and a rule without
+ *     conditions overrides the rules with conditions for its calls (libseccomp,
+ *     see asLibseccomp).
  * And where nook differs from runc (said here, not hidden):
  *   - `architectures` may name any libseccomp architecture, but the program
  *     admits only the native ABI (bpf.ts): a call of another ABI (i386 on
@@ -281,9 +284,44 @@ export function ociSeccompProfile(s: unknown): { profile: SeccompProfile; flags:
 
   if (!absent(s.syscalls)) {
     if (!Array.isArray(s.syscalls)) fail(`${FIELD}.syscalls`, `expected a list, found ${describe(s.syscalls)}`, 'e.g. [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]');
-    profile.syscalls = s.syscalls.flatMap((r, i) => rules(r, `${FIELD}.syscalls[${i}]`));
+    profile.syscalls = asLibseccomp(
+      s.syscalls.flatMap((r, i) => rules(r, `${FIELD}.syscalls[${i}]`)),
+      actionKey(defaultAction, profile.defaultErrnoRet),
+    );
   }
   return { profile, flags };
+}
+
+/** What libseccomp (through runc) sees as one action: SCMP_ACT_KILL is KILL_THREAD, ERRNO and TRACE default to EPERM. */
+function actionKey(action: SeccompAction, errno: number | undefined): string {
+  if (action === 'SCMP_ACT_KILL') return 'SCMP_ACT_KILL_THREAD';
+  if (action === 'SCMP_ACT_ERRNO' || action === 'SCMP_ACT_TRACE') return `${action}(${errno ?? 1})`;
+  return action;
+}
+
+/**
+ * Rules as runc and libseccomp apply them, measured with runc 1.1.5 and
+ * libseccomp 2.5.4 where nook's compiler would read them otherwise:
+ *   - a rule whose action is the default action is left out (libseccomp
+ *     refuses it, runc skips it), even where it would have overridden
+ *     another rule;
+ *   - a system call with a rule without conditions gets that rule's action
+ *     whatever its other rules say: the first such rule wins, and the rules
+ *     with conditions for that call are left out.
+ * Rules with conditions that overlap still follow nook's precedence (bpf.ts):
+ * libseccomp picks among them by the layout of its decision tree, not by
+ * their actions or their order.
+ */
+function asLibseccomp(rules: SeccompRule[], defaultKey: string): SeccompRule[] {
+  const kept = rules.filter((r) => actionKey(r.action, r.errnoRet) !== defaultKey);
+  const unconditional = new Map<string, SeccompRule>();
+  for (const r of kept) if (!r.args) for (const name of r.names ?? []) if (!unconditional.has(name)) unconditional.set(name, r);
+  return kept.flatMap((r) => {
+    const all = r.names ?? [];
+    const names = all.filter((name) => (unconditional.get(name) ?? r) === r);
+    if (names.length === all.length) return [r];
+    return names.length > 0 ? [{ ...r, names }] : [];
+  });
 }
 
 /**

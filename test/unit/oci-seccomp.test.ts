@@ -230,6 +230,49 @@ describe("docker's default profile through OCI", () => {
   });
 });
 
+describe('several rules for one call, as runc 1.1.5 with libseccomp 2.5.4 applies them', () => {
+  // Each case was run under runc: a static program calling personality(0), (5), (8) and (9)
+  // printed the errno of each (0: let through, ALLOW or LOG).
+  const P = ['personality'];
+  const eq8 = [{ index: 0, value: 8, op: 'SCMP_CMP_EQ' }];
+  const ge5 = [{ index: 0, value: 5, op: 'SCMP_CMP_GE' }];
+  const allow = { defaultAction: 'SCMP_ACT_ALLOW' };
+  // A default that refuses (EFAULT, 14), with personality left to the rules.
+  const refuse = { defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 14 };
+  const cases: [string, object, object[], number[]][] = [
+    ['a rule without conditions wins over one with them, before it', allow, [{ names: P, action: 'SCMP_ACT_ERRNO', errnoRet: 14 }, { names: P, action: 'SCMP_ACT_LOG', args: eq8 }], [14, 14, 14, 14]],
+    ['... and after it', allow, [{ names: P, action: 'SCMP_ACT_LOG' }, { names: P, action: 'SCMP_ACT_ERRNO', errnoRet: 13, args: eq8 }], [0, 0, 0, 0]],
+    ['... whatever the actions', allow, [{ names: P, action: 'SCMP_ACT_ERRNO', errnoRet: 13, args: eq8 }, { names: P, action: 'SCMP_ACT_ERRNO', errnoRet: 14 }], [14, 14, 14, 14]],
+    ['the first of two rules without conditions wins', allow, [{ names: P, action: 'SCMP_ACT_ERRNO', errnoRet: 13 }, { names: P, action: 'SCMP_ACT_ERRNO', errnoRet: 14 }], [13, 13, 13, 13]],
+    ['... even a LOG before an ERRNO', allow, [{ names: P, action: 'SCMP_ACT_LOG' }, { names: P, action: 'SCMP_ACT_ERRNO', errnoRet: 14 }], [0, 0, 0, 0]],
+    ['... and an ERRNO before a LOG', allow, [{ names: P, action: 'SCMP_ACT_ERRNO', errnoRet: 14 }, { names: P, action: 'SCMP_ACT_LOG' }], [14, 14, 14, 14]],
+    ['a rule with the default action is left out', allow, [{ names: P, action: 'SCMP_ACT_ALLOW' }, { names: P, action: 'SCMP_ACT_ERRNO', errnoRet: 13, args: eq8 }], [0, 0, 13, 0]],
+    ['... wherever it is', allow, [{ names: P, action: 'SCMP_ACT_ALLOW' }, { names: P, action: 'SCMP_ACT_ERRNO', errnoRet: 14 }], [14, 14, 14, 14]],
+    ['... with a refusing default', refuse, [{ names: P, action: 'SCMP_ACT_ERRNO', errnoRet: 14 }, { names: P, action: 'SCMP_ACT_ALLOW' }], [0, 0, 0, 0]],
+    ['... with conditions too', refuse, [{ names: P, action: 'SCMP_ACT_ALLOW', args: eq8 }, { names: P, action: 'SCMP_ACT_ERRNO', errnoRet: 14, args: ge5 }], [14, 14, 0, 14]],
+    ['two conditions on one argument are alternatives', allow, [{ names: P, action: 'SCMP_ACT_ERRNO', errnoRet: 13, args: [...eq8, { index: 0, value: 8, op: 'SCMP_CMP_NE' }] }], [13, 13, 13, 13]],
+    ['conditions on two arguments must all hold', allow, [{ names: P, action: 'SCMP_ACT_ERRNO', errnoRet: 13, args: [{ index: 0, value: 8, op: 'SCMP_CMP_GE' }, { index: 1, value: 0, op: 'SCMP_CMP_EQ' }] }], [0, 0, 13, 13]],
+    ['overlapping conditions: ERRNO over LOG', allow, [{ names: P, action: 'SCMP_ACT_LOG', args: ge5 }, { names: P, action: 'SCMP_ACT_ERRNO', errnoRet: 13, args: eq8 }], [0, 0, 13, 0]],
+    ['overlapping conditions, equal actions: the first', allow, [{ names: P, action: 'SCMP_ACT_ERRNO', errnoRet: 13, args: eq8 }, { names: P, action: 'SCMP_ACT_ERRNO', errnoRet: 14, args: ge5 }], [0, 14, 13, 14]],
+  ];
+  for (const [what, base, rules, expected] of cases)
+    it(what, () => {
+      const f = compile({ ...base, syscalls: rules });
+      const got = [0, 5, 8, 9].map((p) => {
+        const ret = f.call('personality', p);
+        return ret === ALLOW || ret === SECCOMP_RET.LOG ? 0 : (ret & 0xffff0000) === SECCOMP_RET.ERRNO ? ret & 0xffff : -1;
+      });
+      expect(got).toEqual(expected);
+    });
+
+  it('differs where libseccomp lets its decision tree choose between overlapping conditions', () => {
+    // Under runc: [14, 13, 0, 13]: ALLOW for 8 (EQ) over ERRNO for >= 5, where the ERRNO-over-LOG
+    // case above goes the other way. nook takes the more restrictive action, always.
+    const f = compile({ ...refuse, syscalls: [{ names: P, action: 'SCMP_ACT_ALLOW', args: eq8 }, { names: P, action: 'SCMP_ACT_ERRNO', errnoRet: 13, args: ge5 }] });
+    expect(f.call('personality', 8)).toBe(errno(13));
+  });
+});
+
 describe("runtime-tools' default profile (every config its validation suite generates carries it)", () => {
   // test/unit/data/oci-seccomp-runtime-tools.json: generate.New("linux").Config.Linux.Seccomp of
   // opencontainers/runtime-tools (Debian's golang-github-opencontainers-runtime-tools-dev), as JSON.

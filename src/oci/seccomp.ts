@@ -236,13 +236,13 @@ const ENOSYS = 38;
  * not when the default action lets calls through (ALLOW, LOG, TRACE) or
  * already answers ENOSYS. Returns the number above which the stub applies.
  */
-function enosysStub(profile: SeccompProfile, architectures: unknown, arch: SeccompArch): number | undefined {
+function enosysStub(profile: SeccompProfile, names: readonly string[], architectures: unknown, arch: SeccompArch): number | undefined {
   if (!Array.isArray(architectures) || !architectures.includes(NATIVE_SCMP_ARCH[arch])) return undefined;
   if (['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG', 'SCMP_ACT_TRACE'].includes(profile.defaultAction) || profile.defaultErrnoRet === ENOSYS) return undefined;
   const table = syscallTable(arch);
+  // Every name of the config counts, also those of rules left out (runc counts its whole list).
   let last = -1;
-  for (const rule of profile.syscalls ?? [])
-    for (const name of rule.names ?? []) if (Object.hasOwn(table, name)) last = Math.max(last, table[name]);
+  for (const name of names) if (Object.hasOwn(table, name)) last = Math.max(last, table[name]);
   return last > 0 ? last : undefined; // runc's test: 0 stands for none
 }
 
@@ -258,9 +258,9 @@ function hostArch(): SeccompArch {
 /**
  * Checks `linux.seccomp` (an OciSeccomp as read from JSON, so not trusted to
  * be one) and maps it onto a docker-format profile; also returns the
- * seccomp(2) flags.
+ * seccomp(2) flags and every system call name the config has.
  */
-export function ociSeccompProfile(s: unknown): { profile: SeccompProfile; flags: number } {
+export function ociSeccompProfile(s: unknown): { profile: SeccompProfile; flags: number; names: string[] } {
   if (!isObject(s)) fail(FIELD, `expected an object, found ${describe(s)}`, 'e.g. {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [...]}');
   if (!absent(s.listenerPath) && s.listenerPath !== '')
     fail(`${FIELD}.listenerPath`, 'seccomp agents (SCMP_ACT_NOTIFY) are not supported by nook', 'remove listenerPath (and listenerMetadata), or run this container with runc');
@@ -282,14 +282,14 @@ export function ociSeccompProfile(s: unknown): { profile: SeccompProfile; flags:
     else fail(field, `unknown flag ${describe(f)}`, `flags nook supports: ${Object.keys(OCI_SECCOMP_FLAGS).join(', ')}`);
   });
 
+  let names: string[] = [];
   if (!absent(s.syscalls)) {
     if (!Array.isArray(s.syscalls)) fail(`${FIELD}.syscalls`, `expected a list, found ${describe(s.syscalls)}`, 'e.g. [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]');
-    profile.syscalls = asLibseccomp(
-      s.syscalls.flatMap((r, i) => rules(r, `${FIELD}.syscalls[${i}]`)),
-      actionKey(defaultAction, profile.defaultErrnoRet),
-    );
+    const all = s.syscalls.flatMap((r, i) => rules(r, `${FIELD}.syscalls[${i}]`));
+    names = [...new Set(all.flatMap((r) => r.names ?? []))];
+    profile.syscalls = asLibseccomp(all, actionKey(defaultAction, profile.defaultErrnoRet));
   }
-  return { profile, flags };
+  return { profile, flags, names };
 }
 
 /** What libseccomp (through runc) sees as one action: SCMP_ACT_KILL is KILL_THREAD, ERRNO and TRACE default to EPERM. */
@@ -330,8 +330,8 @@ function asLibseccomp(rules: SeccompRule[], defaultKey: string): SeccompRule[] {
  * nook cannot honour.
  */
 export function compileOciSeccomp(s: unknown, arch: SeccompArch = hostArch()): OciSeccompFilter {
-  const { profile, flags } = ociSeccompProfile(s);
-  const enosysAbove = enosysStub(profile, (s as OciSeccomp).architectures, arch);
+  const { profile, flags, names } = ociSeccompProfile(s);
+  const enosysAbove = enosysStub(profile, names, (s as OciSeccomp).architectures, arch);
   // No includes/excludes in OCI rules: capabilities and the kernel version change nothing.
   return { filter: compileSeccomp(profile, arch, [], { kernel: '0.0', ...(enosysAbove === undefined ? {} : { enosysAbove }) }), flags };
 }

@@ -6,9 +6,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skipAllIf } from '../helpers/skip';
 import { MOUNT_ATTR, MS } from '../../ffi/linux';
-import { MOUNT_OPTIONS, features } from '../../src/oci/features';
+import { MOUNT_OPTIONS, MOUNT_SETATTR_RECURSIVE, features } from '../../src/oci/features';
 import { compileOciSeccomp } from '../../src/oci/seccomp';
 
 const RUNC = ['/usr/sbin/runc', '/usr/bin/runc', '/usr/local/sbin/runc', '/usr/local/bin/runc'].find((p) => fs.existsSync(p));
@@ -123,5 +126,138 @@ describe('features()', () => {
     expect(f.linux.seccomp.operators).toEqual(runc.linux.seccomp.operators);
     expect(f.linux.seccomp.actions).toEqual(runc.linux.seccomp.actions.filter((a: string) => a !== 'SCMP_ACT_NOTIFY'));
     expect(f.linux.seccomp.archs).toEqual(expect.arrayContaining(runc.linux.seccomp.archs));
+  });
+});
+
+/**
+ * The kernel's word on the recursive options: a small C program (built here
+ * with cc) makes a tree of two tmpfs mounts in a mount namespace of its own,
+ * applies options in turn with mount_setattr(2) or mount(2) as MOUNT_OPTIONS
+ * says, and prints the lower mount's options from /proc/self/mountinfo.
+ */
+const mountWhy =
+  process.platform !== 'linux'
+    ? 'Linux only'
+    : spawnSync('cc', ['--version'], { stdio: 'ignore' }).status !== 0
+      ? 'needs a C compiler: apt-get install gcc libc6-dev'
+      : Number(os.release().split('.')[0]) * 100 + Number(os.release().split('.')[1]) < 512
+        ? 'mount_setattr needs Linux 5.12'
+        : null;
+
+const MOUNTER = String.raw`
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+static void put(const char *file, const char *text) { int fd = open(file, O_WRONLY); if (fd < 0 || write(fd, text, strlen(text)) < 0) exit(3); close(fd); }
+/* The per-mount options and optional fields of the mount at PATH. */
+static void show(const char *name, int err, const char *path) {
+  FILE *f = fopen("/proc/self/mountinfo", "r"); char line[4096];
+  while (fgets(line, sizeof line, f)) {
+    char *save, *field[7]; int n = 0;
+    for (char *t = strtok_r(line, " ", &save); t && n < 7; t = strtok_r(NULL, " ", &save)) field[n++] = t;
+    if (n == 7 && !strcmp(field[4], path)) { printf("%s=%d %s %s\n", name, err, field[5], strcmp(field[6], "-") ? "propagated" : "private"); break; }
+  }
+  fclose(f);
+}
+int main(int argc, char **argv) {
+  uid_t uid = geteuid(); gid_t gid = getegid();
+  if (uid != 0) {
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) { perror("unshare"); return 2; }
+    char map[64];
+    snprintf(map, sizeof map, "0 %u 1", uid); put("/proc/self/uid_map", map);
+    put("/proc/self/setgroups", "deny");
+    snprintf(map, sizeof map, "0 %u 1", gid); put("/proc/self/gid_map", map);
+  } else if (unshare(CLONE_NEWNS) < 0) { perror("unshare"); return 2; }
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) { perror("private"); return 2; }
+  const char *top = argv[1];
+  char sub[4096]; snprintf(sub, sizeof sub, "%s/sub", top);
+  if (mount("tmpfs", top, "tmpfs", 0, NULL) < 0 || mkdir(sub, 0755) < 0 || mount("tmpfs", sub, "tmpfs", 0, NULL) < 0) { perror("tmpfs"); return 2; }
+  show("start", 0, sub);
+  /* Each step: "attr NAME SET CLEAR" (mount_setattr, recursive) or "prop NAME FLAGS" (mount(2)). */
+  for (int i = 2; i < argc; i++) {
+    long rc;
+    if (!strcmp(argv[i], "attr")) {
+      const char *name = argv[++i];
+      struct mount_attr a = { .attr_set = strtoull(argv[i + 1], 0, 0), .attr_clr = strtoull(argv[i + 2], 0, 0) };
+      i += 2;
+      rc = syscall(SYS_mount_setattr, AT_FDCWD, top, (unsigned)atoi(argv[++i]), &a, sizeof a);
+      show(name, rc < 0 ? errno : 0, sub);
+    } else {
+      const char *name = argv[++i];
+      rc = mount(NULL, top, NULL, strtoul(argv[++i], 0, 0), NULL);
+      show(name, rc < 0 ? errno : 0, sub);
+    }
+  }
+  return 0;
+}
+`;
+
+describe('MOUNT_OPTIONS in the kernel', () => {
+  skipAllIf(mountWhy);
+  let dir = '';
+  let mounter = '';
+  beforeAll(() => {
+    if (mountWhy) return;
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-oci-mount-'));
+    mounter = path.join(dir, 'mounter');
+    fs.writeFileSync(`${mounter}.c`, MOUNTER);
+    const cc = spawnSync('cc', ['-O1', '-Wall', '-Werror', '-o', mounter, `${mounter}.c`], { encoding: 'utf8' });
+    if (cc.status !== 0) throw new Error(`cc failed: ${cc.stderr}`);
+    fs.mkdirSync(path.join(dir, 'top'));
+  });
+  afterAll(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Applies the options in turn; returns each step's "errno options propagation" of the lower mount. */
+  function apply(...names: string[]): Record<string, string> {
+    const args = names.flatMap((n) => {
+      const o = MOUNT_OPTIONS[n];
+      if (o.propagation !== undefined) return ['prop', n, String(o.propagation | (o.recursive ? MS.REC : 0))];
+      return ['attr', n, String(o.attrSet ?? 0), String(o.attrClear ?? 0), String(MOUNT_SETATTR_RECURSIVE)];
+    });
+    const r = spawnSync(mounter, [path.join(dir, 'top'), ...args], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    return Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  }
+
+  it('applies the r- flag options to the mounts below, and undoes them', () => {
+    const got = apply('rro', 'rnosuid', 'rnodev', 'rnoexec', 'rnosymfollow', 'rrw', 'rsuid', 'rdev', 'rexec', 'rsymfollow');
+    expect(got.start).toBe('0 rw,relatime private');
+    expect(got.rro).toBe('0 ro,relatime private');
+    expect(got.rnoexec).toBe('0 ro,nosuid,nodev,noexec,relatime private');
+    expect(got.rnosymfollow).toBe('0 ro,nosuid,nodev,noexec,relatime,nosymfollow private');
+    expect(got.rrw).toBe('0 rw,nosuid,nodev,noexec,relatime,nosymfollow private');
+    expect(got.rsymfollow).toBe('0 rw,relatime private');
+  });
+
+  it('sets the atime mode, and goes back to relatime', () => {
+    const got = apply('rnoatime', 'ratime', 'rstrictatime', 'rnostrictatime', 'rnodiratime', 'rdiratime', 'rnoatime', 'rrelatime', 'rstrictatime', 'rnorelatime');
+    expect(got.rnoatime).toBe('0 rw,noatime private');
+    expect(got.ratime).toBe('0 rw,relatime private');
+    expect(got.rstrictatime).toBe('0 rw private'); // strictatime: neither relatime nor noatime
+    expect(got.rnostrictatime).toBe('0 rw,relatime private');
+    expect(got.rnodiratime).toBe('0 rw,nodiratime,relatime private');
+    expect(got.rdiratime).toBe('0 rw,relatime private');
+    expect(got.rrelatime).toBe('0 rw,relatime private');
+    expect(got.rnorelatime).toBe('0 rw,relatime private');
+  });
+
+  it('changes propagation, of the mounts below with the r- forms', () => {
+    expect(apply('shared').shared).toBe('0 rw,relatime private'); // the top mount only
+    expect(apply('rshared').rshared).toBe('0 rw,relatime propagated');
+    expect(apply('rshared', 'rprivate').rprivate).toBe('0 rw,relatime private');
+    // A slave of a peer group of one has no master left: the kernel makes it private.
+    expect(apply('rshared', 'rslave').rslave).toBe('0 rw,relatime private');
+    expect(apply('runbindable').runbindable).toBe('0 rw,relatime propagated');
   });
 });

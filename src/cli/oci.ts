@@ -221,7 +221,7 @@ async function dispatch(cmd: string, args: string[], store: OciStateStore, g: Gl
     case 'update': {
       const { flags, positionals } = parseArgs(args, [flag('resources', 'string', 'a JSON file of linux.resources, - for stdin', 'r')], 'oci update', { interleaved: true });
       const { updateContainer } = await import('../oci/freeze');
-      updateContainer(store, one(positionals, 'update'), flags.resources as string | undefined);
+      updateContainer(store, one(positionals, 'update'), flags.resources as string | undefined, warn);
       return 0;
     }
     case 'exec': {

@@ -18,6 +18,7 @@ import { describeErrno, NookError } from '../errors';
 import { ControlChannels, pipe, type Fd } from '../sandbox/launcher';
 import { applyIdMapping, hostIdentity } from '../sandbox/idmap';
 import { processStartTime } from '../util/proc-stat';
+import { createOciCgroup, joinOciCgroup, removeOciCgroup, type OciCgroupRecord } from './cgroups';
 import { readBundleConfig } from './config';
 import { runHooks } from './hooks';
 import { idMappingFor, planContainer, readHostFacts, REPORT, type ContainerPlan } from './plan';
@@ -71,11 +72,18 @@ export async function createContainer(store: OciStateStore, req: CreateRequest):
     });
     const n = loadNative();
     if (n.mkfifo(fifo, 0o600) < 0) throw new NookError(`cannot make the start barrier ${fifo}: ${describeErrno(n.errno())}`, { hint: 'choose a --root on a filesystem that has FIFOs' });
-    const pid = launchContainer(n, plan, req, base);
+    const cgroup = createOciCgroup(config, req.id, req.warn);
+    let pid: number;
+    try {
+      pid = launchContainer(n, plan, req, base, cgroup);
+    } catch (e) {
+      if (cgroup) removeOciCgroup(cgroup);
+      throw e;
+    }
     for (const w of plan.warnings) req.warn(w);
     const record: OciContainerRecord = {
       ...base, pid, pidStart: processStartTime(pid) ?? 0, rootfs, created: new Date().toISOString(), owner: ownerName(),
-      config, ownPidNamespace: plan.ownPidNamespace,
+      config, ownPidNamespace: plan.ownPidNamespace, ...(cgroup ? { cgroup } : {}),
     };
     store.write(record);
     if (req.pidFile) writePidFile(req.pidFile, pid);
@@ -111,7 +119,9 @@ export function writePidFile(file: string, pid: number): void {
  * clone → (id maps) → go → reports until the init waits at its barrier.
  * Returns the init's pid; on any failure kills what was started and throws.
  */
-function launchContainer(n: Native, plan: ContainerPlan, req: CreateRequest, base: { ociVersion: string; id: string; bundle: string; annotations: Record<string, string> }): number {
+function launchContainer(
+  n: Native, plan: ContainerPlan, req: CreateRequest, base: { ociVersion: string; id: string; bundle: string; annotations: Record<string, string> }, cgroup: OciCgroupRecord | undefined,
+): number {
   using channels = ControlChannels.open(n);
   const [hookRead, hookWrite] = pipe(n, 'the hook pipe');
   using _hooks = { [Symbol.dispose]: () => [hookRead, hookWrite].forEach((f) => f.close()) };
@@ -149,6 +159,8 @@ function launchContainer(n: Native, plan: ContainerPlan, req: CreateRequest, bas
       }
       applyIdMapping(n, executor, idMappingFor(plan.userns, { uid: process.geteuid!(), gid: process.getegid!() }), hostIdentity());
     }
+    // Into its cgroup before it runs anything of the container's: whatever it forks is counted there.
+    if (cgroup) joinOciCgroup(cgroup, executor);
     channels.release();
     for (;;) {
       const kind = next();
@@ -166,7 +178,8 @@ function launchContainer(n: Native, plan: ContainerPlan, req: CreateRequest, bas
           fs.closeSync(master);
         }
       } else if (kind === REPORT.HOOKS) {
-        const state = hookState(base, 'creating', init);
+        // runtime-tools checks "created" here (the spec's example of a hook's state).
+        const state = hookState(base, 'created', init);
         runHooks('prestart', plan.config.hooks?.prestart, state);
         runHooks('createRuntime', plan.config.hooks?.createRuntime, state);
         fs.writeSync(hookWrite.fd, 'g');

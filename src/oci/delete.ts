@@ -26,7 +26,8 @@ export async function deleteContainer(store: OciStateStore, id: string, force: b
     throw e instanceof NookError ? e : notExist(id);
   }
   const status = containerStatus(store, rec);
-  if ((status === 'running' || status === 'paused') && !force)
+  // runtime.md: deleting a container that is not stopped is an error (a created one too); --force kills it first.
+  if (status !== 'stopped' && !force)
     throw new NookError(`cannot delete container ${id} that is not stopped: ${status}`, { hint: `stop it first (nook oci kill ${id} KILL), or use delete --force`, exitCode: 1 });
   if (status !== 'stopped') {
     for (const pid of containerProcesses(rec)) {
@@ -38,6 +39,7 @@ export async function deleteContainer(store: OciStateStore, id: string, force: b
     }
     await waitGone(rec);
   }
+  if (rec.cgroup) (require('./cgroups') as typeof import('./cgroups')).removeOciCgroup(rec.cgroup);
   store.remove(id);
   for (const w of runHooksWarning('poststop', rec.config.hooks?.poststop, hookState(rec, 'stopped', 0))) warn(w);
 }

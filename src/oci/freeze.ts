@@ -5,17 +5,17 @@
  * be frozen or limited: said plainly rather than approximated with SIGSTOP.
  */
 import fs = require('node:fs');
-import path = require('node:path');
 import { NookError } from '../errors';
+import { freezeOciCgroup, updateOciCgroup, type OciCgroupRecord } from './cgroups';
 import { containerStatus, type OciContainerRecord, type OciStateStore } from './state';
 
-function cgroupOf(rec: OciContainerRecord, what: string): string {
-  if (!rec.cgroupPath)
+function cgroupOf(rec: OciContainerRecord, what: string): OciCgroupRecord {
+  if (!rec.cgroup)
     throw new NookError(`cannot ${what} container ${rec.id}: it has no cgroup of its own`, {
       hint: 'nook gives OCI containers a cgroup only on a cgroup v2 host with a delegated subtree (systemd: Delegate=yes); this host has none for this user',
       exitCode: 1,
     });
-  return rec.cgroupPath;
+  return rec.cgroup;
 }
 
 export function freezeContainer(store: OciStateStore, id: string, freeze: boolean): void {
@@ -24,10 +24,10 @@ export function freezeContainer(store: OciStateStore, id: string, freeze: boolea
   if (status === 'stopped' || status === 'created') throw new NookError('container not running', { hint: `its status is ${status}`, exitCode: 1 });
   if (freeze && status === 'paused') throw new NookError(`container ${id} is already paused`, { exitCode: 1 });
   if (!freeze && status !== 'paused') throw new NookError(`container ${id} is not paused`, { exitCode: 1 });
-  fs.writeFileSync(path.join(cgroupOf(rec, freeze ? 'pause' : 'resume'), 'cgroup.freeze'), freeze ? '1' : '0');
+  freezeOciCgroup(cgroupOf(rec, freeze ? 'pause' : 'resume'), freeze);
 }
 
-export function updateContainer(store: OciStateStore, id: string, resources: string | undefined): void {
+export function updateContainer(store: OciStateStore, id: string, resources: string | undefined, warn: (m: string) => void): void {
   const rec = store.read(id);
   if (resources === undefined) throw new NookError('update needs --resources FILE (or - for stdin)', { hint: 'a JSON object as linux.resources in config.json', exitCode: 1 });
   let parsed: unknown;
@@ -36,7 +36,6 @@ export function updateContainer(store: OciStateStore, id: string, resources: str
   } catch (e) {
     throw new NookError(`--resources: cannot read JSON from ${resources}: ${(e as Error).message}`, { exitCode: 1 });
   }
-  void parsed;
-  cgroupOf(rec, 'update');
-  throw new NookError(`updating the resources of container ${id} is not supported yet`, { exitCode: 1 });
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new NookError('--resources: the JSON must be an object (as linux.resources)', { exitCode: 1 });
+  updateOciCgroup(cgroupOf(rec, 'update'), parsed as Record<string, unknown>, warn);
 }

@@ -40,7 +40,8 @@ export function containerProcesses(rec: OciContainerRecord): number[] {
     return [rec.pid, ...pids.filter((p) => p !== rec.pid && nsOf(p, 'pid') === pidns)];
   }
   const out = [rec.pid];
-  for (let i = 0; i < out.length; i++) out.push(...childPids(out[i]));
+  if (rec.cgroup) for (const p of (require('./cgroups') as typeof import('./cgroups')).ociCgroupPids(rec.cgroup)) if (p !== rec.pid) out.push(p);
+  for (let i = 0; i < out.length; i++) for (const c of childPids(out[i])) if (!out.includes(c)) out.push(c);
   return out;
 }
 

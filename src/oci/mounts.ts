@@ -12,58 +12,10 @@ import { MS } from '../../ffi/linux';
 import { NookError } from '../errors';
 import type { MountEntry } from '../sandbox/mounts';
 import type { OciMount } from './config';
-
-interface OptionEffect {
-  set?: number;
-  clear?: number;
-  /** Propagation: applied by a second mount() call on the mounted tree. */
-  propagation?: number;
-  /** bind or rbind. */
-  bind?: 'bind' | 'rbind';
-}
-
-/** The OCI (and mount(8)) option names nook maps onto mount flags. */
-export const MOUNT_OPTION_FLAGS: Record<string, OptionEffect> = {
-  defaults: {},
-  ro: { set: MS.RDONLY },
-  rw: { clear: MS.RDONLY },
-  nosuid: { set: MS.NOSUID },
-  suid: { clear: MS.NOSUID },
-  nodev: { set: MS.NODEV },
-  dev: { clear: MS.NODEV },
-  noexec: { set: MS.NOEXEC },
-  exec: { clear: MS.NOEXEC },
-  sync: { set: MS.SYNCHRONOUS },
-  async: { clear: MS.SYNCHRONOUS },
-  dirsync: { set: MS.DIRSYNC },
-  mand: { set: MS.MANDLOCK },
-  nomand: { clear: MS.MANDLOCK },
-  atime: { clear: MS.NOATIME },
-  noatime: { set: MS.NOATIME },
-  diratime: { clear: MS.NODIRATIME },
-  nodiratime: { set: MS.NODIRATIME },
-  relatime: { set: MS.RELATIME },
-  norelatime: { clear: MS.RELATIME },
-  strictatime: { set: MS.STRICTATIME },
-  nostrictatime: { clear: MS.STRICTATIME },
-  lazytime: { set: MS.LAZYTIME },
-  nolazytime: { clear: MS.LAZYTIME },
-  silent: { set: MS.SILENT },
-  loud: { clear: MS.SILENT },
-  bind: { bind: 'bind' },
-  rbind: { bind: 'rbind' },
-  private: { propagation: MS.PRIVATE },
-  rprivate: { propagation: MS.PRIVATE | MS.REC },
-  shared: { propagation: MS.SHARED },
-  rshared: { propagation: MS.SHARED | MS.REC },
-  slave: { propagation: MS.SLAVE },
-  rslave: { propagation: MS.SLAVE | MS.REC },
-  unbindable: { propagation: MS.UNBINDABLE },
-  runbindable: { propagation: MS.UNBINDABLE | MS.REC },
-};
+import { MOUNT_OPTIONS } from './features';
 
 /** Options that say how the runtime works rather than how the kernel mounts (accepted, no effect here). */
-const RUNTIME_ONLY = new Set(['tmpcopyup', 'idmap', 'ridmap', 'remount']);
+const RUNTIME_ONLY = new Set(['tmpcopyup', 'idmap', 'ridmap']);
 
 /** What the translation needs to know of the container being made. */
 export interface MountContext {
@@ -86,15 +38,16 @@ export interface ParsedOptions {
 export function parseMountOptions(options: readonly string[]): ParsedOptions {
   const out: ParsedOptions = { flags: 0, propagation: 0, data: [] };
   for (const o of options) {
-    const e = MOUNT_OPTION_FLAGS[o];
+    const e = MOUNT_OPTIONS[o];
     if (!e) {
       if (!RUNTIME_ONLY.has(o)) out.data.push(o);
       continue;
     }
     if (e.set) out.flags |= e.set;
     if (e.clear) out.flags &= ~e.clear;
-    if (e.propagation) out.propagation = e.propagation;
-    if (e.bind) out.bind = e.bind;
+    if (e.propagation) out.propagation = e.propagation | (e.recursive ? MS.REC : 0);
+    if (e.bind) out.bind = e.recursive ? 'rbind' : 'bind';
+    // rro, rnosuid...: recursive on a recursive bind, where nook's bind applies the flags to the whole tree.
   }
   return out;
 }

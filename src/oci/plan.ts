@@ -215,7 +215,9 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
   if (!own('mount')) throw new NookError('config.json: nook needs a mount namespace for the container', { hint: 'add {"type": "mount"} to linux.namespaces' });
 
   let newFlags = 0;
-  for (const n of namespaces) if (!n.path) newFlags |= NAMESPACE_FLAGS[n.type] ?? 0;
+  // The cgroup namespace is made after the child has been moved into its cgroup (nook writes it
+  // before the go), so that this cgroup is the namespace's root.
+  for (const n of namespaces) if (!n.path && n.type !== 'cgroup') newFlags |= NAMESPACE_FLAGS[n.type] ?? 0;
   const pidJoined = joins.some((j) => j.type === 'pid');
   const fork = joins.length > 0 && (own('pid') || pidJoined);
   const cloneFlags = ((joins.length ? 0 : newFlags) | SIGNAL.SIGCHLD) >>> 0;
@@ -265,6 +267,7 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
     }
     out.push({ op: 'WAIT_FD', args: [fds.syncRead], what: 'wait for the id maps' });
     out.push({ op: 'CLOSE', args: [fds.syncRead], what: 'close the sync pipe' });
+    if (own('cgroup')) out.push({ op: 'UNSHARE', args: [CLONE.NEWCGROUP], what: 'make its cgroup namespace' });
     if (fork) out.push({ op: 'FORK', args: [], what: 'start the init in its pid namespace' });
     // Until it execs, this process is a copy of nook: nothing in the container may ptrace it.
     out.push({ op: 'PRCTL', args: [PR.SET_DUMPABLE, 0, 0, 0, 0], what: 'make the process non-dumpable' });
@@ -292,7 +295,7 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
       beforePivot.push({ op: 'WAIT_FD', args: [fds.hookRead], what: 'wait for the prestart and createRuntime hooks' });
     }
     beforePivot.push({ op: 'CLOSE', args: [fds.hookRead], what: 'close the hook pipe' });
-    (config.hooks?.createContainer ?? []).forEach((h, i) => beforePivot.push(hookOp('createContainer', h, input.hookState('creating'), i)));
+    (config.hooks?.createContainer ?? []).forEach((h, i) => beforePivot.push(hookOp('createContainer', h, input.hookState('created'), i)));
     for (const [key, value] of Object.entries(config.linux?.sysctl ?? {}))
       beforePivot.push({ op: 'WRITE_FILE', args: [`/proc/sys/${key.replace(/\./g, '/')}`, value], what: `set the sysctl ${key} to ${value}` });
     for (const p of config.linux?.readonlyPaths ?? [])

@@ -11,6 +11,7 @@ import path = require('node:path');
 import { NookError } from '../errors';
 import { processStartTime } from '../util/proc-stat';
 import type { OciConfig } from './config';
+import type { OciCgroupRecord } from './cgroups';
 
 export type OciStatus = 'creating' | 'created' | 'running' | 'stopped' | 'paused';
 
@@ -31,8 +32,8 @@ export interface OciContainerRecord {
   config: OciConfig;
   /** Whether the container has a pid namespace of its own (then SIGKILL to init ends every process in it). */
   ownPidNamespace: boolean;
-  /** A cgroup nook made for it, removed with it. */
-  cgroupPath?: string;
+  /** The cgroup nook made for it (cgroups.ts), removed with it. */
+  cgroup?: OciCgroupRecord;
 }
 
 /** runc's container ids: letters, digits, and _ + - . (no path separators, no leading dot tricks). */
@@ -129,12 +130,8 @@ export function initAlive(rec: OciContainerRecord): boolean {
 }
 
 function frozen(rec: OciContainerRecord): boolean {
-  if (!rec.cgroupPath) return false;
-  try {
-    return fs.readFileSync(path.join(rec.cgroupPath, 'cgroup.freeze'), 'utf8').trim() === '1';
-  } catch {
-    return false;
-  }
+  if (!rec.cgroup) return false;
+  return (require('./cgroups') as typeof import('./cgroups')).isFrozen(rec.cgroup);
 }
 
 export function containerStatus(store: OciStateStore, rec: OciContainerRecord): OciStatus {

@@ -106,6 +106,7 @@ enum nook_op {
     OP_MKNOD_AT = 49,      /* name, mode, dev, uid, gid: a device node in the target directory */
     OP_INIT_IMAGE = 50,    /* bytes, length: the init program into a sealed memfd, for OP_INIT */
     OP_SELF_PID = 51,      /* note this process's pid as the host's /proc names it (for OP_RUN_HOOK's state) */
+    OP_CHROOT = 52,        /* path: chroot() there and chdir("/") (an OCI container without a mount namespace) */
 };
 
 /* OP_RUN_HOOK's failures, in the errno slot of the status message: a hook's exit status or signal (see src/oci/plan.ts). */
@@ -938,6 +939,7 @@ static int run_op(const uint64_t *a)
     case OP_MASK_AT: return mask_target();
     case OP_MKNOD_AT: return mknod_at_target(str_arg(a[1]), (mode_t)a[2], (dev_t)a[3], (uid_t)a[4], (gid_t)a[5]);
     case OP_SELF_PID: return note_self_pid();
+    case OP_CHROOT: return (chroot(str_arg(a[1])) < 0 || chdir("/") < 0) ? -1 : 0;
     default: return errno = ENOSYS, -1;
     }
 }

@@ -54,6 +54,7 @@ export const Op = {
   MKNOD_AT: 49,
   INIT_IMAGE: 50,
   SELF_PID: 51,
+  CHROOT: 52,
 } as const;
 
 /** What RESOLVE does with missing components: the numbers of ffi/in-root.h (a unit test checks). */

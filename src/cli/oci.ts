@@ -154,7 +154,7 @@ async function dispatch(cmd: string, args: string[], store: OciStateStore, g: Gl
     case 'start': {
       const { positionals } = parseArgs(args, [], 'oci start', { interleaved: true });
       const { startContainer } = await import('../oci/start');
-      startContainer(store, one(positionals, 'start'), warn);
+      await startContainer(store, one(positionals, 'start'), warn);
       return 0;
     }
     case 'state': {

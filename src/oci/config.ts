@@ -153,6 +153,8 @@ export function readBundleConfig(bundle: string): OciConfig {
 export function validateConfig(v: unknown): OciConfig {
   if (!isObject(v)) throw bad('the document', 'must be a JSON object');
   if (typeof v.ociVersion !== 'string') throw bad('ociVersion', 'is missing (it must be a string such as "1.0.2")');
+  if (!/^1\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/.test(v.ociVersion))
+    throw bad('ociVersion', `"${v.ociVersion}" is not a version of the OCI runtime spec that nook reads (1.x.y)`);
   if (v.root !== undefined && (!isObject(v.root) || typeof v.root.path !== 'string' || !v.root.path)) throw bad('root.path', 'must be a non-empty string');
   if (v.process !== undefined) {
     const p = v.process;

@@ -180,7 +180,6 @@ function launchContainer(
       } else if (kind === REPORT.HOOKS) {
         // runtime-tools checks "created" here (the spec's example of a hook's state).
         const state = hookState(base, 'created', init);
-        runHooks('prestart', plan.config.hooks?.prestart, state);
         runHooks('createRuntime', plan.config.hooks?.createRuntime, state);
         fs.writeSync(hookWrite.fd, 'g');
         hookWrite.close();

@@ -1,6 +1,6 @@
 /**
- * OCI hooks that nook runs itself (prestart and createRuntime from `create`,
- * poststart from `start`, poststop from `delete`): the program with its args
+ * OCI hooks that nook runs itself (createRuntime from `create`; prestart and
+ * poststart from `start`, as runtime-spec 1.0.2 times prestart; poststop from `delete`): the program with its args
  * and env, the container's state as JSON on stdin, killed at its timeout.
  * The hooks that run in the container's namespaces (createContainer,
  * startContainer) are plan steps the executor runs (ffi/executor.c RUN_HOOK).

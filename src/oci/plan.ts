@@ -10,7 +10,7 @@
  *   clone (new namespaces) | or: fork, setns() into the given paths, unshare() the new ones
  *   → [report 5: the parent writes the id maps] → wait for the parent's go
  *   → (fork into a joined or new pid namespace) → mounts, devices → [report 6: the parent runs
- *   prestart and createRuntime hooks] → createContainer hooks → masks, sysctls → pivot_root
+ *   createRuntime hooks] → createContainer hooks → masks, sysctls → pivot_root
  *   → stdio, cwd, limits, ids, capabilities → [report 4: created] → wait on exec.fifo (start)
  *   → startContainer hooks → seccomp → execve
  */
@@ -46,6 +46,8 @@ export interface HostFacts {
   setgroupsAllowed: boolean;
   /** The highest capability this kernel knows (/proc/sys/kernel/cap_last_cap). */
   lastCap: number;
+  /** nook's bounding set (/proc/self/status CapBnd): no process it starts can hold more. */
+  bounding: bigint;
 }
 
 export function readHostFacts(): HostFacts {
@@ -63,6 +65,7 @@ export function readHostFacts(): HostFacts {
     inUserNamespace: !(uidMap.length === 3 && uidMap[0] === '0' && uidMap[1] === '0' && uidMap[2] === '4294967295'),
     setgroupsAllowed: read('/proc/self/setgroups', 'allow').trim() === 'allow',
     lastCap: Number(read('/proc/sys/kernel/cap_last_cap', '40').trim()) || 40,
+    bounding: BigInt(`0x${/CapBnd:\s*([0-9a-f]+)/.exec(read('/proc/self/status', ''))?.[1] ?? 'ffffffffff'}`),
   };
 }
 
@@ -96,7 +99,7 @@ export interface ContainerPlan {
   userns?: UserNamespacePlan;
   /** The executor reports REPORT.UNSHARED and waits for the id maps after joining (else they are written at once). */
   mapsAfterUnshare: boolean;
-  /** The executor reports REPORT.HOOKS and waits for the parent's prestart/createRuntime hooks. */
+  /** The executor reports REPORT.HOOKS and waits for the parent's createRuntime hooks. */
   parentHooks: boolean;
   ownPidNamespace: boolean;
   warnings: string[];
@@ -185,9 +188,9 @@ function hookOp(kind: string, h: OciHook, state: [string, string], i: number): P
 
 export function planContainer(input: ContainerPlanInput): ContainerPlan {
   const { config, host } = input;
-  const proc = config.process;
-  if (!proc) throw new NookError('config.json has no "process"', { hint: 'a container needs process.args, process.cwd and process.user' });
-  if (!proc.args?.length) throw new NookError('config.json: process.args is empty', { hint: 'name the program to run, e.g. ["sh"]' });
+  // Without "process" a container can be created, never started (runtime.md): its init waits, then ends.
+  const proc: OciProcess = config.process ?? { args: [], cwd: '/', user: { uid: 0, gid: 0 } };
+  if (config.process && !proc.args?.length) throw new NookError('config.json: process.args is empty', { hint: 'name the program to run, e.g. ["sh"]' });
   const warnings: string[] = [];
   const namespaces = [...(config.linux?.namespaces ?? [])];
   for (const ns of namespaces) if (ns.type === 'time') throw new NookError('config.json: the time namespace is not supported by nook', { hint: 'remove it from linux.namespaces' });
@@ -212,7 +215,9 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
     if (!fs.existsSync(j.path)) throw new NookError(`config.json: linux.namespaces: the ${j.type} namespace ${j.path} does not exist`, { hint: 'join a namespace file of a running process (/proc/PID/ns/...) or a bind mount of one' });
   if (joins.some((j) => j.type === 'mount'))
     throw new NookError('config.json: joining an existing mount namespace is not supported by nook', { hint: 'let the container have a mount namespace of its own (no "path" on the mount namespace)' });
-  if (!own('mount')) throw new NookError('config.json: nook needs a mount namespace for the container', { hint: 'add {"type": "mount"} to linux.namespaces' });
+  // Without a mount namespace nothing can be mounted without changing the host's: a plain chroot (as runc).
+  const chrootOnly = !own('mount');
+  if (chrootOnly && config.mounts?.length) warnings.push('mounts are not made: the container has no mount namespace of its own');
 
   let newFlags = 0;
   // The cgroup namespace is made after the child has been moved into its cgroup (nook writes it
@@ -245,7 +250,7 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
   const devMounted = (config.mounts ?? []).some((m) => path.posix.normalize(m.destination) === '/dev' && m.type !== 'bind' && !(m.options ?? []).some((o) => o === 'bind' || o === 'rbind'));
 
   const process_ = proc;
-  const parentHooks = !!(config.hooks?.prestart?.length || config.hooks?.createRuntime?.length);
+  const parentHooks = !!config.hooks?.createRuntime?.length;
 
   const ops = (fds: OciFds): PlanOp[] => {
     const out: PlanOp[] = [
@@ -267,45 +272,58 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
     }
     out.push({ op: 'WAIT_FD', args: [fds.syncRead], what: 'wait for the id maps' });
     out.push({ op: 'CLOSE', args: [fds.syncRead], what: 'close the sync pipe' });
+    // The start barrier, while this process still has nook's own ids (the FIFO is nook's, mode 0600).
+    const fifoFd = high + joins.length;
+    out.push({ op: 'OPEN', args: [input.fifoPath, O.RDONLY | O.NONBLOCK | O.CLOEXEC, 0, fifoFd], what: `open the start barrier ${input.fifoPath}` });
+    // Become the namespace's root: files made from here on (mount points in a tmpfs mounted in it) need a mapped owner.
+    if (userns && mapped(userns.uid, 0) && mapped(userns.gid, 0)) {
+      out.push({ op: 'SETRESGID', args: [0], what: 'become gid 0 of the user namespace' });
+      out.push({ op: 'SETRESUID', args: [0], what: 'become uid 0 of the user namespace' });
+    }
     if (own('cgroup')) out.push({ op: 'UNSHARE', args: [CLONE.NEWCGROUP], what: 'make its cgroup namespace' });
     if (fork) out.push({ op: 'FORK', args: [], what: 'start the init in its pid namespace' });
     // Until it execs, this process is a copy of nook: nothing in the container may ptrace it.
     out.push({ op: 'PRCTL', args: [PR.SET_DUMPABLE, 0, 0, 0, 0], what: 'make the process non-dumpable' });
     out.push({ op: 'SELF_PID', args: [], what: 'find its pid' });
-    const fifoFd = high + joins.length;
-    out.push({ op: 'OPEN', args: [input.fifoPath, O.RDONLY | O.NONBLOCK | O.CLOEXEC, 0, fifoFd], what: `open the start barrier ${input.fifoPath}` });
     if (process_.oomScoreAdj !== undefined)
       out.push({ op: 'WRITE_FILE', args: ['/proc/self/oom_score_adj', String(process_.oomScoreAdj)], what: `set oom_score_adj to ${process_.oomScoreAdj}` });
 
-    const steps = compileMounts({ rootfs: input.rootfs, readOnly: !!config.root?.readonly }, mounts);
-    const assembly = [...steps.beforeIdMaps, ...steps.afterIdMaps];
-    const pivotAt = assembly.findIndex((o) => o.op === 'PIVOT_ROOT');
-    const beforePivot: PlanOp[] = [];
-    // Devices: made where nook may (real root), else the host's bound in.
-    const devices = [...(config.linux?.devices ?? [])];
-    if (devMounted) for (const d of DEFAULT_DEVICES) if (!devices.some((x) => x.path === d.path)) devices.push(d);
-    for (const d of devices) beforePivot.push(...deviceOps(d, canMknod));
-    if (devMounted) {
-      for (const [text, link] of DEV_LINKS)
-        beforePivot.push(resolveOp('/dev', 'EXISTING', 'find /dev'), { op: 'SYMLINK_AT', args: [text, path.posix.basename(link)], what: `link ${link} to ${text}` });
-      beforePivot.push(resolveOp('/dev', 'EXISTING', 'find /dev'), { op: 'SYMLINK_AT', args: ['pts/ptmx', 'ptmx'], what: 'link /dev/ptmx to pts/ptmx' });
-    }
+    // Hooks that run once the namespaces and mounts are made, before the root changes.
+    const hookOps: PlanOp[] = [];
     if (parentHooks) {
-      beforePivot.push({ op: 'REPORT', args: [REPORT.HOOKS], what: 'ask for the prestart and createRuntime hooks' });
-      beforePivot.push({ op: 'WAIT_FD', args: [fds.hookRead], what: 'wait for the prestart and createRuntime hooks' });
+      hookOps.push({ op: 'REPORT', args: [REPORT.HOOKS], what: 'ask for the createRuntime hooks' });
+      hookOps.push({ op: 'WAIT_FD', args: [fds.hookRead], what: 'wait for the createRuntime hooks' });
     }
-    beforePivot.push({ op: 'CLOSE', args: [fds.hookRead], what: 'close the hook pipe' });
-    (config.hooks?.createContainer ?? []).forEach((h, i) => beforePivot.push(hookOp('createContainer', h, input.hookState('created'), i)));
-    for (const [key, value] of Object.entries(config.linux?.sysctl ?? {}))
-      beforePivot.push({ op: 'WRITE_FILE', args: [`/proc/sys/${key.replace(/\./g, '/')}`, value], what: `set the sysctl ${key} to ${value}` });
-    for (const p of config.linux?.readonlyPaths ?? [])
-      beforePivot.push(resolveOp(p, 'EXISTING', `find ${p}`, 0, true), { op: 'MOUNT_AT', args: [null, null, MS.BIND | MS.REC | MS.RDONLY, null], what: `make ${p} read-only` });
-    for (const p of config.linux?.maskedPaths ?? []) beforePivot.push(resolveOp(p, 'EXISTING', `find ${p}`, 0, true), { op: 'MASK_AT', args: [], what: `mask ${p}` });
-    assembly.splice(pivotAt, 0, ...beforePivot);
-    out.push(...assembly);
+    hookOps.push({ op: 'CLOSE', args: [fds.hookRead], what: 'close the hook pipe' });
+    (config.hooks?.createContainer ?? []).forEach((h, i) => hookOps.push(hookOp('createContainer', h, input.hookState('created'), i)));
+    const sysctlOps: PlanOp[] = Object.entries(config.linux?.sysctl ?? {}).map(([key, value]) => ({
+      op: 'WRITE_FILE', args: [`/proc/sys/${key.replace(/\./g, '/')}`, value], what: `set the sysctl ${key} to ${value}`,
+    }));
+    if (chrootOnly) {
+      out.push(...hookOps, ...sysctlOps, { op: 'CHROOT', args: [input.rootfs], what: `chroot into ${input.rootfs}` });
+    } else {
+      const steps = compileMounts({ rootfs: input.rootfs, readOnly: !!config.root?.readonly }, mounts);
+      const assembly = [...steps.beforeIdMaps, ...steps.afterIdMaps];
+      const beforePivot: PlanOp[] = [];
+      // Devices: made where nook may (real root), else the host's bound in.
+      const devices = [...(config.linux?.devices ?? [])];
+      if (devMounted) for (const d of DEFAULT_DEVICES) if (!devices.some((x) => x.path === d.path)) devices.push(d);
+      for (const d of devices) beforePivot.push(...deviceOps(d, canMknod));
+      if (devMounted) {
+        for (const [text, link] of DEV_LINKS)
+          beforePivot.push(resolveOp('/dev', 'EXISTING', 'find /dev'), { op: 'SYMLINK_AT', args: [text, path.posix.basename(link)], what: `link ${link} to ${text}` });
+        beforePivot.push(resolveOp('/dev', 'EXISTING', 'find /dev'), { op: 'SYMLINK_AT', args: ['pts/ptmx', 'ptmx'], what: 'link /dev/ptmx to pts/ptmx' });
+      }
+      beforePivot.push(...hookOps, ...sysctlOps);
+      for (const p of config.linux?.readonlyPaths ?? [])
+        beforePivot.push(resolveOp(p, 'EXISTING', `find ${p}`, 0, true), { op: 'MOUNT_AT', args: [null, null, MS.BIND | MS.REC | MS.RDONLY, null], what: `make ${p} read-only` });
+      for (const p of config.linux?.maskedPaths ?? []) beforePivot.push(resolveOp(p, 'EXISTING', `find ${p}`, 0, true), { op: 'MASK_AT', args: [], what: `mask ${p}` });
+      assembly.splice(assembly.findIndex((o) => o.op === 'PIVOT_ROOT'), 0, ...beforePivot);
+      out.push(...assembly);
+    }
 
     const prop = config.linux?.rootfsPropagation;
-    if (prop) {
+    if (prop && !chrootOnly) {
       const flag = ({ private: MS.PRIVATE, rprivate: MS.PRIVATE, shared: MS.SHARED, rshared: MS.SHARED, slave: MS.SLAVE, rslave: MS.SLAVE, unbindable: MS.UNBINDABLE, runbindable: MS.UNBINDABLE } as Record<string, number>)[prop];
       if (!flag) throw new NookError(`config.json: linux.rootfsPropagation "${prop}" is not a propagation`, { hint: 'one of private, rprivate, shared, rshared, slave, rslave, unbindable, runbindable' });
       out.push({ op: 'MOUNT', args: [null, '/', null, flag | MS.REC, null], what: `make / ${prop}` });
@@ -410,7 +428,12 @@ export function ociProcessOps(proc: OciProcess, ctx: ProcessContext): PlanOp[] {
     ops.push({ op: 'SETRLIMIT', args: [res, rlimValue(r.soft), rlimValue(r.hard)], what: `set ${r.type} to ${r.soft}:${r.hard}` });
   }
   const caps = proc.capabilities ?? {};
-  const mask = (k: keyof typeof caps) => capMask(caps[k], `process.capabilities.${k}`, host.lastCap, warnings);
+  const mask = (k: keyof typeof caps) => {
+    const want = capMask(caps[k], `process.capabilities.${k}`, host.lastCap, warnings);
+    // What nook itself may not hold (a host whose bounding set lacks it) cannot be given: left out, said once.
+    if (want & ~host.bounding) warnings.push(`process.capabilities.${k}: capabilities outside nook's own bounding set are left out (${(want & ~host.bounding).toString(16)})`);
+    return want & host.bounding;
+  };
   const bounding = mask('bounding');
   const effective = mask('effective');
   const permitted = mask('permitted');
@@ -440,19 +463,20 @@ export function ociProcessOps(proc: OciProcess, ctx: ProcessContext): PlanOp[] {
   const env = proc.env ?? [];
   const pathEntry = env.find((e) => e.startsWith('PATH='));
   const searchPath = pathEntry ? pathEntry.slice(5) : DEFAULT_PATH;
-  const argv = proc.args!;
-  ops.push({ op: 'CHECK_EXEC', args: [argv[0], searchPath], what: `find the executable ${argv[0]}` });
+  const argv = proc.args ?? [];
+  if (argv.length) ops.push({ op: 'CHECK_EXEC', args: [argv[0], searchPath], what: `find the executable ${argv[0]}` });
   if (ctx.barrier) {
     ops.push({ op: 'REPORT', args: [REPORT.CREATED], what: 'report the container created' });
+    // The FIFO stays open until execve() closes it: `start` learns from that (EPIPE) that the program runs.
     ops.push({ op: 'AWAIT_START', args: [ctx.barrier.fifoFd], what: 'wait for start' });
-    ops.push({ op: 'CLOSE', args: [ctx.barrier.fifoFd], what: 'close the start barrier' });
     ops.push(...ctx.barrier.startHooks);
   }
   ops.push({ op: 'CLOEXEC_FROM', args: [3 + ctx.preserveFds], what: 'mark inherited descriptors close-on-exec' });
   for (let fd = 3; fd < 3 + ctx.preserveFds; fd++) ops.push({ op: 'DUP2', args: [fd, fd], what: `make fd ${fd} inheritable` });
   if (proc.noNewPrivileges) ops.push({ op: 'PRCTL', args: [PR.SET_NO_NEW_PRIVS, 1, 0, 0, 0], what: 'set no_new_privs' });
   if (seccomp && proc.noNewPrivileges) ops.push(seccompOp(seccomp));
-  ops.push({ op: 'EXEC', args: [argv[0], { strings: argv }, { strings: env }, searchPath], what: `execute ${argv[0]}` });
+  // No program (a config without "process"): the plan ends here; `start` refuses such a container.
+  if (argv.length) ops.push({ op: 'EXEC', args: [argv[0], { strings: argv }, { strings: env }, searchPath], what: `execute ${argv[0]}` });
   return ops;
 }
 

@@ -16,7 +16,7 @@ const RELAYED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2']
 export async function runContainer(store: OciStateStore, req: CreateRequest, opts: { detach: boolean; keep: boolean }): Promise<number> {
   const { pid } = await createContainer(store, req);
   try {
-    startContainer(store, req.id, req.warn);
+    await startContainer(store, req.id, req.warn);
   } catch (e) {
     await deleteContainer(store, req.id, true, req.warn);
     throw e;

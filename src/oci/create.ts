@@ -200,6 +200,15 @@ function launchContainer(
   }
 }
 
+/**
+ * The program of process.args[0] cannot be run: worded as runc's (podman turns "no such file or
+ * directory" and "executable file not found" into exit 127, "permission denied" into 126).
+ */
+export function execLookupError(file: string, errno: number): NookError {
+  const reason = errno === 2 ? (file.includes('/') ? 'no such file or directory' : 'executable file not found in $PATH: no such file or directory') : errno === 13 ? 'permission denied' : describeErrno(errno);
+  return new NookError(`cannot execute "${file}" in the container: ${reason}`, { hint: 'process.args[0] must name a program in the container\'s rootfs (or on its PATH)', exitCode: 1 });
+}
+
 function cloneHint(errno: number): string {
   if (errno === 1 || errno === 28 || errno === 22) return 'this kernel refused the namespaces: check that unprivileged user namespaces are enabled (sysctl kernel.unprivileged_userns_clone, user.max_user_namespaces)';
   return 'check the namespaces in config.json';
@@ -216,10 +225,7 @@ function stepError(ops: PlanOp[], step: number, errno: number): NookError {
     return new NookError(`${what.replace(/^run /, '')} ${detail}`, { hint: 'fix the hook, or remove it from config.json', exitCode: 1 });
   }
   if (op?.op === 'RUN_HOOK' && errno === 110) return new NookError(`${what.replace(/^run /, '')} timed out`, { hint: 'raise its "timeout" in config.json', exitCode: 1 });
-  if (op && Op[op.op] === Op.CHECK_EXEC)
-    return new NookError(`${what}: ${errno === 2 ? 'no such file in the container (or not in its PATH)' : describeErrno(errno)}`, {
-      hint: 'process.args[0] must name a program in the container\'s rootfs', exitCode: 1,
-    });
+  if (op && Op[op.op] === Op.CHECK_EXEC) return execLookupError(String(op.args[0]), errno);
   return new NookError(`cannot create the container: ${what}: ${describeErrno(errno)}`, { hint: 'check config.json (see the step named above)', exitCode: 1 });
 }
 

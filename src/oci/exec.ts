@@ -16,7 +16,7 @@ import { JOINED_NAMESPACES } from '../sandbox/join-plan';
 import { exitCodeFromWaitStatus } from '../sandbox/signals';
 import { processStartTime } from '../util/proc-stat';
 import type { OciProcess } from './config';
-import { writePidFile } from './create';
+import { execLookupError, writePidFile } from './create';
 import { ociProcessOps, readHostFacts } from './plan';
 import { containerStatus, type OciContainerRecord, type OciStateStore } from './state';
 
@@ -141,8 +141,9 @@ function launchExec(n: Native, namespaces: OpenNamespace[], processOps: PlanOp[]
         return forked;
       }
       if (msg[0] === STATUS_STEP_FAILED) {
-        const what = ops[msg[1]]?.what ?? `step ${msg[1]}`;
-        throw new NookError(`cannot exec in container ${req.id}: ${what}: ${msg[3] === 2 && ops[msg[1]]?.op === 'CHECK_EXEC' ? 'no such file in the container (or not in its PATH)' : describeErrno(msg[3])}`, { exitCode: 1 });
+        const op = ops[msg[1]];
+        if (op?.op === 'CHECK_EXEC') throw execLookupError(String(op.args[0]), msg[3]);
+        throw new NookError(`cannot exec in container ${req.id}: ${op?.what ?? `step ${msg[1]}`}: ${describeErrno(msg[3])}`, { exitCode: 1 });
       }
       if (msg[0] === STATUS_FORKED) {
         forked = msg[3];

@@ -213,10 +213,9 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
   const joins = JOIN_ORDER.flatMap((type) => namespaces.filter((n) => n.type === type && n.path).map((n) => ({ type, path: n.path! })));
   for (const j of joins)
     if (!fs.existsSync(j.path)) throw new NookError(`config.json: linux.namespaces: the ${j.type} namespace ${j.path} does not exist`, { hint: 'join a namespace file of a running process (/proc/PID/ns/...) or a bind mount of one' });
-  if (joins.some((j) => j.type === 'mount'))
-    throw new NookError('config.json: joining an existing mount namespace is not supported by nook', { hint: 'let the container have a mount namespace of its own (no "path" on the mount namespace)' });
   // Without a mount namespace nothing can be mounted without changing the host's: a plain chroot (as runc).
-  const chrootOnly = !own('mount');
+  // (A joined mount namespace gets the container's mounts and pivot_root in it, as runc does.)
+  const chrootOnly = !own('mount') && !joins.some((j) => j.type === 'mount');
   if (chrootOnly && config.mounts?.length) warnings.push('mounts are not made: the container has no mount namespace of its own');
 
   let newFlags = 0;

@@ -48,6 +48,8 @@ export interface HostFacts {
   lastCap: number;
   /** nook's bounding set (/proc/self/status CapBnd): no process it starts can hold more. */
   bounding: bigint;
+  /** The gids that exist in nook's user namespace (/proc/self/gid_map, inside → outside). */
+  gids: IdRange[];
 }
 
 export function readHostFacts(): HostFacts {
@@ -65,6 +67,7 @@ export function readHostFacts(): HostFacts {
     inUserNamespace: !(uidMap.length === 3 && uidMap[0] === '0' && uidMap[1] === '0' && uidMap[2] === '4294967295'),
     setgroupsAllowed: read('/proc/self/setgroups', 'allow').trim() === 'allow',
     lastCap: Number(read('/proc/sys/kernel/cap_last_cap', '40').trim()) || 40,
+    gids: read('/proc/self/gid_map', '0 0 4294967295').trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number)).map(([inside, outside, count]) => ({ inside, outside, count })),
     bounding: BigInt(`0x${/CapBnd:\s*([0-9a-f]+)/.exec(read('/proc/self/status', ''))?.[1] ?? 'ffffffffff'}`),
   };
 }
@@ -244,7 +247,7 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
 
   // Can this process make device nodes? Only real root outside any user namespace.
   const canMknod = host.uid === 0 && !host.inUserNamespace && !userns;
-  const gidMapped = (g: number) => (userns ? mapped(userns.gid, g) : true);
+  const gidMapped = (g: number) => mapped(userns ? userns.gid : host.gids, g);
   const mounts: MountEntry[] = (config.mounts ?? []).flatMap((m, i) => ociMountEntries(m, { bundle: input.bundle, ownNetns: own('network') || joins.some((j) => j.type === 'network'), ownIpcns: own('ipc') || joins.some((j) => j.type === 'ipc'), gidMapped }, i));
   const devMounted = (config.mounts ?? []).some((m) => path.posix.normalize(m.destination) === '/dev' && m.type !== 'bind' && !(m.options ?? []).some((o) => o === 'bind' || o === 'rbind'));
 

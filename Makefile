@@ -78,8 +78,8 @@ test-vm: test-deps build/nook
 podman-suite: build/nook
 	bash test/podman-suite/run.sh
 
-bench: build/nook
-	$(NODE_SEA) test/bench/bench.mjs && $(NODE_SEA) test/bench/images.mjs && $(NODE_SEA) test/bench/containers.mjs && $(NODE_SEA) test/bench/ports.mjs && $(NODE_SEA) test/bench/push.mjs && $(NODE_SEA) test/bench/build.mjs
+bench: build/nook build/nook-runc
+	$(NODE_SEA) test/bench/bench.mjs && $(NODE_SEA) test/bench/images.mjs && $(NODE_SEA) test/bench/containers.mjs && $(NODE_SEA) test/bench/ports.mjs && $(NODE_SEA) test/bench/push.mjs && $(NODE_SEA) test/bench/build.mjs && $(NODE_SEA) test/bench/oci.mjs
 
 clean:
 	rm -rf build/out build/nook build/.pkg-home

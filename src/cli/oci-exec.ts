@@ -46,7 +46,8 @@ export async function execCommand(args: string[], store: OciStateStore, _g: unkn
       throw new NookError(`--process: ${flags.process} needs "cwd" and "user"`, { exitCode: 1 });
   } else {
     const rec = store.read(id);
-    const base = rec.config.process!;
+    const base = rec.config.process;
+    if (!base) throw new NookError(`container ${id} has no process to start from`, { hint: 'give the whole process with --process FILE', exitCode: 1 });
     proc = { ...base, args: command, terminal: !!flags.tty, env: [...(base.env ?? []), ...list(flags.env)] };
     if (flags.cwd !== undefined) proc.cwd = flags.cwd as string;
     if (flags.user !== undefined) {

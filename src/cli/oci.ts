@@ -230,7 +230,7 @@ async function dispatch(cmd: string, args: string[], store: OciStateStore, g: Gl
     }
     case 'features': {
       const { features } = await import('../oci/features');
-      process.stdout.write(`${JSON.stringify(features(), null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(features(), null, 4)}\n`); // runc's indentation
       return 0;
     }
     case 'spec': {
@@ -238,7 +238,8 @@ async function dispatch(cmd: string, args: string[], store: OciStateStore, g: Gl
       const { specTemplate } = await import('../oci/spec-template');
       const file = path.join((flags.bundle as string | undefined) ?? '.', 'config.json');
       if (fs.existsSync(file)) throw new NookError(`File ${file} exists. Remove it first`, { hint: 'nook oci spec writes a new config.json only', exitCode: 1 });
-      fs.writeFileSync(file, `${JSON.stringify(specTemplate({ rootless: !!flags.rootless }), null, '\t')}\n`);
+      // Byte for byte what runc writes: tab-indented, no newline at the end.
+      fs.writeFileSync(file, JSON.stringify(specTemplate({ rootless: !!flags.rootless }), null, '\t'));
       return 0;
     }
     default:

@@ -109,12 +109,22 @@ enum nook_op {
     OP_CHROOT = 52,        /* path: chroot() there and chdir("/") (an OCI container without a mount namespace) */
 };
 
-/* OP_RUN_HOOK's failures, in the errno slot of the status message: a hook's exit status or signal (see src/oci/plan.ts). */
+/* The kinds of status message (keep in sync with Status in ffi/plan-format.ts; a unit test checks). */
+enum nook_status_kind {
+    STATUS_STEP_FAILED = 1, /* step, op, errno */
+    STATUS_PTY_MASTER = 2,  /* the pty master attached */
+    STATUS_FORKED = 3,      /* err holds the new pid */
+    STATUS_CREATED = 4,     /* OP_REPORT: at the start barrier */
+    STATUS_UNSHARED = 5,    /* OP_REPORT: namespaces made, the id maps are due */
+    STATUS_HOOKS = 6,       /* OP_REPORT: the parent's createRuntime hooks are due */
+};
+
+/* OP_RUN_HOOK's failures, in the errno slot of the status message: a hook's exit status or signal. */
 #define NOOK_HOOK_EXIT_BASE 100000
 #define NOOK_HOOK_SIGNAL_BASE 200000
 
 struct nook_status {
-    int32_t kind;   /* 1 = step failed, 2 = pty master attached, 3 = forked (err holds the new pid) */
+    int32_t kind;   /* enum nook_status_kind */
     int32_t step;
     int32_t op;
     int32_t err;
@@ -269,7 +279,7 @@ static int open_pty(const char *ptmx, uid_t uid, gid_t gid, unsigned rows, unsig
             return -1;
     if (slave > 2)
         close(slave);
-    send_status(2, 0, OP_PTY, 0, master);
+    send_status(STATUS_PTY_MASTER, 0, OP_PTY, 0, master);
     close(master);
     return 0;
 }
@@ -341,7 +351,7 @@ static int fork_into_parent(void)
     if (pid < 0)
         return -1;
     if (pid > 0) {
-        send_status(3, current_step, OP_FORK, pid, -1);
+        send_status(STATUS_FORKED, current_step, OP_FORK, pid, -1);
         _exit(0);
     }
     return 0;
@@ -957,7 +967,7 @@ int nook_exec_plan(void *plan)
         const uint64_t *op = plan_words + 3 + i * NOOK_OP_WORDS;
         current_step = (int)i;
         if (run_op(op) < 0) {
-            send_status(1, (int)i, (int)op[0], errno, -1);
+            send_status(STATUS_STEP_FAILED, (int)i, (int)op[0], errno, -1);
             _exit(125);
         }
     }

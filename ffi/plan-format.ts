@@ -57,6 +57,21 @@ export const Op = {
   CHROOT: 52,
 } as const;
 
+/** The kinds of message on the status socket: `enum nook_status_kind` in executor.c (a unit test checks). */
+export const Status = {
+  STEP_FAILED: 1,
+  PTY_MASTER: 2,
+  FORKED: 3,
+  /** OP_REPORT's kinds (the OCI runtime's sync points): */
+  CREATED: 4,
+  UNSHARED: 5,
+  HOOKS: 6,
+} as const;
+
+/** OP_RUN_HOOK reports a hook that failed in the errno slot: base + its exit status, or base + its signal. */
+export const HOOK_EXIT_BASE = 100000;
+export const HOOK_SIGNAL_BASE = 200000;
+
 /** What RESOLVE does with missing components: the numbers of ffi/in-root.h (a unit test checks). */
 export const Resolve = {
   EXISTING: 0,

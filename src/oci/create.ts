@@ -11,7 +11,7 @@
 import fs = require('node:fs');
 import os = require('node:os');
 import path = require('node:path');
-import { encodePlan, Op, type PlanOp } from '../../ffi/plan-format';
+import { encodePlan, HOOK_EXIT_BASE, HOOK_SIGNAL_BASE, Op, Status, type PlanOp } from '../../ffi/plan-format';
 import { loadNative, type Native } from '../../ffi/native';
 import { SIGNAL } from '../../ffi/linux';
 import { describeErrno, NookError } from '../errors';
@@ -21,7 +21,7 @@ import { processStartTime } from '../util/proc-stat';
 import { createOciCgroup, joinOciCgroup, removeOciCgroup, type OciCgroupRecord } from './cgroups';
 import { readBundleConfig } from './config';
 import { runHooks } from './hooks';
-import { idMappingFor, planContainer, readHostFacts, REPORT, type ContainerPlan } from './plan';
+import { idMappingFor, planContainer, readHostFacts, type ContainerPlan } from './plan';
 import { hookState, type OciContainerRecord, type OciStateStore } from './state';
 
 export interface CreateRequest {
@@ -40,10 +40,6 @@ export interface Created {
   /** The init is this process's child (`run` waits for it). */
   pid: number;
 }
-
-const STATUS_STEP_FAILED = 1;
-const STATUS_PTY_MASTER = 2;
-const STATUS_FORKED = 3;
 
 export async function createContainer(store: OciStateStore, req: CreateRequest): Promise<Created> {
   const bundle = path.resolve(req.bundle);
@@ -154,8 +150,8 @@ function launchContainer(
     if (plan.userns) {
       if (plan.mapsAfterUnshare) {
         const k = next();
-        if (k === STATUS_STEP_FAILED) throw failed();
-        if (k !== REPORT.UNSHARED) throw early();
+        if (k === Status.STEP_FAILED) throw failed();
+        if (k !== Status.UNSHARED) throw early();
       }
       applyIdMapping(n, executor, idMappingFor(plan.userns, { uid: process.geteuid!(), gid: process.getegid!() }), hostIdentity());
     }
@@ -165,11 +161,11 @@ function launchContainer(
     for (;;) {
       const kind = next();
       if (kind === null) throw early();
-      if (kind === STATUS_STEP_FAILED) throw failed();
-      if (kind === STATUS_FORKED) {
+      if (kind === Status.STEP_FAILED) throw failed();
+      if (kind === Status.FORKED) {
         init = msg[3];
         reapExecutor();
-      } else if (kind === STATUS_PTY_MASTER && passed[0] >= 0) {
+      } else if (kind === Status.PTY_MASTER && passed[0] >= 0) {
         const master = passed[0];
         try {
           const r = n.sendFdToSocket(req.consoleSocket!, master, '/dev/ptmx');
@@ -177,13 +173,13 @@ function launchContainer(
         } finally {
           fs.closeSync(master);
         }
-      } else if (kind === REPORT.HOOKS) {
+      } else if (kind === Status.HOOKS) {
         // runtime-tools checks "created" here (the spec's example of a hook's state).
         const state = hookState(base, 'created', init);
         runHooks('createRuntime', plan.config.hooks?.createRuntime, state);
         fs.writeSync(hookWrite.fd, 'g');
         hookWrite.close();
-      } else if (kind === REPORT.CREATED) {
+      } else if (kind === Status.CREATED) {
         return init;
       }
     }
@@ -213,9 +209,6 @@ function cloneHint(errno: number): string {
   if (errno === 1 || errno === 28 || errno === 22) return 'this kernel refused the namespaces: check that unprivileged user namespaces are enabled (sysctl kernel.unprivileged_userns_clone, user.max_user_namespaces)';
   return 'check the namespaces in config.json';
 }
-
-const HOOK_EXIT_BASE = 100000;
-const HOOK_SIGNAL_BASE = 200000;
 
 function stepError(ops: PlanOp[], step: number, errno: number): NookError {
   const op = ops[step];

@@ -7,7 +7,7 @@
  * container's init, under the container's seccomp filter.
  */
 import fs = require('node:fs');
-import { encodePlan, type PlanOp } from '../../ffi/plan-format';
+import { encodePlan, Status, type PlanOp } from '../../ffi/plan-format';
 import { loadNative, type Native } from '../../ffi/native';
 import { PR } from '../../ffi/linux';
 import { describeErrno, NookError } from '../errors';
@@ -30,9 +30,6 @@ export interface ExecRequest {
   warn(message: string): void;
 }
 
-const STATUS_STEP_FAILED = 1;
-const STATUS_PTY_MASTER = 2;
-const STATUS_FORKED = 3;
 const RELAYED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const;
 
 export async function execInContainer(store: OciStateStore, req: ExecRequest): Promise<number> {
@@ -140,15 +137,15 @@ function launchExec(n: Native, namespaces: OpenNamespace[], processOps: PlanOp[]
         if (!forked) throw new NookError('the process ended before it started', { exitCode: 1 });
         return forked;
       }
-      if (msg[0] === STATUS_STEP_FAILED) {
+      if (msg[0] === Status.STEP_FAILED) {
         const op = ops[msg[1]];
         if (op?.op === 'CHECK_EXEC') throw execLookupError(String(op.args[0]), msg[3]);
         throw new NookError(`cannot exec in container ${req.id}: ${op?.what ?? `step ${msg[1]}`}: ${describeErrno(msg[3])}`, { exitCode: 1 });
       }
-      if (msg[0] === STATUS_FORKED) {
+      if (msg[0] === Status.FORKED) {
         forked = msg[3];
         reapExecutor();
-      } else if (msg[0] === STATUS_PTY_MASTER && passed[0] >= 0) {
+      } else if (msg[0] === Status.PTY_MASTER && passed[0] >= 0) {
         const master = passed[0];
         try {
           const sent = n.sendFdToSocket(req.consoleSocket!, master, '/dev/ptmx');

@@ -16,7 +16,7 @@
  */
 import fs = require('node:fs');
 import path = require('node:path');
-import type { PlanOp } from '../../ffi/plan-format';
+import { Status, type PlanOp } from '../../ffi/plan-format';
 import { CLONE, MS, O, PR, SIGNAL } from '../../ffi/linux';
 import { NookError } from '../errors';
 import { CAPABILITIES } from '../sandbox/capabilities';
@@ -26,8 +26,6 @@ import type { IdMapping, IdRange } from '../sandbox/idmap';
 import { type OciConfig, type OciDevice, type OciHook, type OciProcess } from './config';
 import { ociMountEntries } from './mounts';
 
-/** What the executor tells the parent on its status socket, by kind (ffi/executor.c's OP_REPORT). */
-export const REPORT = { CREATED: 4, UNSHARED: 5, HOOKS: 6 } as const;
 
 export const NAMESPACE_FLAGS: Record<string, number> = {
   user: CLONE.NEWUSER, mount: CLONE.NEWNS, pid: CLONE.NEWPID, network: CLONE.NEWNET, ipc: CLONE.NEWIPC, uts: CLONE.NEWUTS, cgroup: CLONE.NEWCGROUP,
@@ -100,9 +98,9 @@ export interface ContainerPlan {
   /** Namespaces joined by path: the executor forks into them (the init is then that fork). */
   joins: { type: string; path: string }[];
   userns?: UserNamespacePlan;
-  /** The executor reports REPORT.UNSHARED and waits for the id maps after joining (else they are written at once). */
+  /** The executor reports Status.UNSHARED and waits for the id maps after joining (else they are written at once). */
   mapsAfterUnshare: boolean;
-  /** The executor reports REPORT.HOOKS and waits for the parent's createRuntime hooks. */
+  /** The executor reports Status.HOOKS and waits for the parent's createRuntime hooks. */
   parentHooks: boolean;
   ownPidNamespace: boolean;
   warnings: string[];
@@ -270,7 +268,7 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
         out.push({ op: 'CLOSE', args: [high + i], what: `close the ${j.type} namespace file` });
       });
       if (newFlags) out.push({ op: 'UNSHARE', args: [newFlags], what: 'make the new namespaces' });
-      if (userns) out.push({ op: 'REPORT', args: [REPORT.UNSHARED], what: 'ask for the id maps' });
+      if (userns) out.push({ op: 'REPORT', args: [Status.UNSHARED], what: 'ask for the id maps' });
     }
     out.push({ op: 'WAIT_FD', args: [fds.syncRead], what: 'wait for the id maps' });
     out.push({ op: 'CLOSE', args: [fds.syncRead], what: 'close the sync pipe' });
@@ -293,7 +291,7 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
     // Hooks that run once the namespaces and mounts are made, before the root changes.
     const hookOps: PlanOp[] = [];
     if (parentHooks) {
-      hookOps.push({ op: 'REPORT', args: [REPORT.HOOKS], what: 'ask for the createRuntime hooks' });
+      hookOps.push({ op: 'REPORT', args: [Status.HOOKS], what: 'ask for the createRuntime hooks' });
       hookOps.push({ op: 'WAIT_FD', args: [fds.hookRead], what: 'wait for the createRuntime hooks' });
     }
     hookOps.push({ op: 'CLOSE', args: [fds.hookRead], what: 'close the hook pipe' });
@@ -468,7 +466,7 @@ export function ociProcessOps(proc: OciProcess, ctx: ProcessContext): PlanOp[] {
   const argv = proc.args ?? [];
   if (argv.length) ops.push({ op: 'CHECK_EXEC', args: [argv[0], searchPath], what: `find the executable ${argv[0]}` });
   if (ctx.barrier) {
-    ops.push({ op: 'REPORT', args: [REPORT.CREATED], what: 'report the container created' });
+    ops.push({ op: 'REPORT', args: [Status.CREATED], what: 'report the container created' });
     // The FIFO stays open until execve() closes it: `start` learns from that (EPIPE) that the program runs.
     ops.push({ op: 'AWAIT_START', args: [ctx.barrier.fifoFd], what: 'wait for start' });
     ops.push(...ctx.barrier.startHooks);

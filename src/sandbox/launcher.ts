@@ -15,7 +15,7 @@
  * reused in the meantime.
  */
 import fs = require('node:fs');
-import { encodePlan, type PlanOp } from '../../ffi/plan-format';
+import { encodePlan, Status, type PlanOp } from '../../ffi/plan-format';
 import type { Native } from '../../ffi/native';
 import { describeErrno, NookError } from '../errors';
 import { cloneFailure } from './diagnose';
@@ -27,9 +27,6 @@ import { ERRNO, SOCKET } from '../../ffi/linux';
 
 export { Fd, FdGroup, pipe };
 
-const STATUS_STEP_FAILED = 1;
-const STATUS_PTY_MASTER = 2;
-const STATUS_FORKED = 3;
 
 /** The two control channels between nook and one cloned executor. */
 export class ControlChannels implements Disposable {
@@ -118,12 +115,12 @@ export function readChildReport(n: Native, fd: Fd): ChildReport {
       report.ptyMaster?.close();
       throw new NookError(`reading the sandbox's start-up status: errno ${-r}`);
     }
-    if (msg[0] === STATUS_PTY_MASTER && passed[0] >= 0) {
+    if (msg[0] === Status.PTY_MASTER && passed[0] >= 0) {
       report.ptyMaster?.close();
       report.ptyMaster = new Fd(passed[0], 'the pty master');
     }
-    if (msg[0] === STATUS_FORKED) report.forkedPid = msg[3];
-    if (msg[0] === STATUS_STEP_FAILED) {
+    if (msg[0] === Status.FORKED) report.forkedPid = msg[3];
+    if (msg[0] === Status.STEP_FAILED) {
       report.failure = { step: msg[1], errno: msg[3] };
       return report;
     }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { encodePlan, Op, OP_WORDS, PLAN_MAGIC, Resolve } from '../../ffi/plan-format';
+import { encodePlan, HOOK_EXIT_BASE, HOOK_SIGNAL_BASE, Op, OP_WORDS, PLAN_MAGIC, Resolve, Status } from '../../ffi/plan-format';
 
 const word = (b: Buffer, i: number) => b.readBigUInt64LE(i * 8);
 const cstring = (b: Buffer, off: number) => b.subarray(off, b.indexOf(0, off)).toString('utf8');
@@ -51,6 +51,15 @@ describe('plan encoding', () => {
     const fromC = Object.fromEntries([...enumBody.matchAll(/OP_(\w+) = (\d+)/g)].map((m) => [m[1], Number(m[2])]));
     expect(fromC).toEqual({ ...Op });
     expect(c).toContain(`#define NOOK_OP_WORDS ${OP_WORDS}`);
+  });
+
+  it('uses the same status kinds and hook failure bases as ffi/executor.c', () => {
+    const c = fs.readFileSync(path.join(__dirname, '../../ffi/executor.c'), 'utf8');
+    const enumBody = c.slice(c.indexOf('enum nook_status_kind {'), c.indexOf('};', c.indexOf('enum nook_status_kind {')));
+    const fromC = Object.fromEntries([...enumBody.matchAll(/STATUS_(\w+) = (\d+)/g)].map((m) => [m[1], Number(m[2])]));
+    expect(fromC).toEqual({ ...Status });
+    expect(c).toContain(`#define NOOK_HOOK_EXIT_BASE ${HOOK_EXIT_BASE}`);
+    expect(c).toContain(`#define NOOK_HOOK_SIGNAL_BASE ${HOOK_SIGNAL_BASE}`);
   });
 
   it('uses the same RESOLVE modes as ffi/in-root.h', () => {

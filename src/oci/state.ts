@@ -68,10 +68,31 @@ export class OciStateStore {
     return path.join(this.dir(id), 'exec.fifo');
   }
 
+  /**
+   * The state directory must be this user's and writable by nobody else: state.json names the
+   * pids `kill` signals and the hooks `delete` runs, so a directory someone else could write to
+   * (a /tmp path made in advance by another user) would hand them this user's rights.
+   */
+  private checkRoot(): void {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(this.root);
+    } catch {
+      return; // not there yet: reserve() makes it
+    }
+    const uid = process.geteuid!();
+    if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o022) !== 0)
+      throw new NookError(`the state directory ${this.root} is not safe to use: it must be a directory of uid ${uid} that nobody else can write to`, {
+        hint: `remove it or fix its owner and mode (chmod go-w), or choose another with --root`,
+        exitCode: 1,
+      });
+  }
+
   /** Reserves ID: its directory, made exclusively (a second create of the same id fails here). */
   reserve(id: string): string {
     const dir = this.dir(id);
     fs.mkdirSync(this.root, { recursive: true, mode: 0o700 });
+    this.checkRoot();
     try {
       fs.mkdirSync(dir, { mode: 0o711 });
     } catch (e) {
@@ -86,11 +107,13 @@ export class OciStateStore {
   write(rec: OciContainerRecord): void {
     const file = path.join(this.dir(rec.id), 'state.json');
     const tmp = `${file}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(rec));
+    // The config may carry secrets in its environment: for this user's eyes only.
+    fs.writeFileSync(tmp, JSON.stringify(rec), { mode: 0o600 });
     fs.renameSync(tmp, file);
   }
 
   read(id: string): OciContainerRecord {
+    this.checkRoot();
     let text: string;
     try {
       text = fs.readFileSync(path.join(this.dir(id), 'state.json'), 'utf8');
@@ -102,6 +125,7 @@ export class OciStateStore {
 
   /** The ids with a state directory, in name order. */
   ids(): string[] {
+    this.checkRoot();
     try {
       return fs.readdirSync(this.root).filter((n) => ID_PATTERN.test(n)).sort();
     } catch {

@@ -5,6 +5,7 @@
  * state directory, then the poststop hooks. Plain Node: no native code.
  */
 import { NookError } from '../errors';
+import { removeOciCgroup } from './cgroups';
 import { runHooksWarning } from './hooks';
 import { containerProcesses } from './kill';
 import { containerStatus, hookState, initAlive, notExist, type OciContainerRecord, type OciStateStore } from './state';
@@ -39,7 +40,7 @@ export async function deleteContainer(store: OciStateStore, id: string, force: b
     }
     await waitGone(rec);
   }
-  if (rec.cgroup) (require('./cgroups') as typeof import('./cgroups')).removeOciCgroup(rec.cgroup);
+  if (rec.cgroup) removeOciCgroup(rec.cgroup);
   store.remove(id);
   for (const w of runHooksWarning('poststop', rec.config.hooks?.poststop, hookState(rec, 'stopped', 0))) warn(w);
 }

@@ -8,6 +8,7 @@ import fs = require('node:fs');
 import os = require('node:os');
 import { NookError } from '../errors';
 import { childPids } from '../container/processes';
+import { ociCgroupPids } from './cgroups';
 import { containerStatus, type OciContainerRecord, type OciStateStore } from './state';
 
 /** "KILL", "SIGKILL", "9" → 9. */
@@ -40,7 +41,7 @@ export function containerProcesses(rec: OciContainerRecord): number[] {
     return [rec.pid, ...pids.filter((p) => p !== rec.pid && nsOf(p, 'pid') === pidns)];
   }
   const out = [rec.pid];
-  if (rec.cgroup) for (const p of (require('./cgroups') as typeof import('./cgroups')).ociCgroupPids(rec.cgroup)) if (p !== rec.pid) out.push(p);
+  if (rec.cgroup) for (const p of ociCgroupPids(rec.cgroup)) if (p !== rec.pid) out.push(p);
   for (let i = 0; i < out.length; i++) for (const c of childPids(out[i])) if (!out.includes(c)) out.push(c);
   return out;
 }

@@ -25,6 +25,7 @@ import { DEFAULT_PATH } from '../sandbox/plan';
 import type { IdMapping, IdRange } from '../sandbox/idmap';
 import { type OciConfig, type OciDevice, type OciHook, type OciProcess } from './config';
 import { ociMountEntries } from './mounts';
+import { compileOciSeccomp } from './seccomp';
 
 
 export const NAMESPACE_FLAGS: Record<string, number> = {
@@ -484,8 +485,7 @@ function seccompOp(s: { filter: Buffer; flags: number }): PlanOp {
   return { op: 'SECCOMP', args: [{ bytes: s.filter }, s.filter.length / 8, s.flags], what: 'install the seccomp filter' };
 }
 
-/** linux.seccomp compiled (src/oci/seccomp.ts); loaded only for configs that have one. */
+/** linux.seccomp compiled by nook's BPF compiler (src/oci/seccomp.ts). */
 function compileSeccompFor(config: OciConfig): { filter: Buffer; flags: number } {
-  const mod = require('./seccomp') as { compileOciSeccomp(s: unknown): { filter: Buffer; flags: number } };
-  return mod.compileOciSeccomp(config.linux!.seccomp);
+  return compileOciSeccomp(config.linux!.seccomp);
 }

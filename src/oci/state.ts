@@ -11,7 +11,7 @@ import path = require('node:path');
 import { NookError } from '../errors';
 import { processStartTime } from '../util/proc-stat';
 import type { OciConfig } from './config';
-import type { OciCgroupRecord } from './cgroups';
+import { isFrozen, type OciCgroupRecord } from './cgroups';
 
 export type OciStatus = 'creating' | 'created' | 'running' | 'stopped' | 'paused';
 
@@ -155,7 +155,7 @@ export function initAlive(rec: OciContainerRecord): boolean {
 
 function frozen(rec: OciContainerRecord): boolean {
   if (!rec.cgroup) return false;
-  return (require('./cgroups') as typeof import('./cgroups')).isFrozen(rec.cgroup);
+  return isFrozen(rec.cgroup);
 }
 
 export function containerStatus(store: OciStateStore, rec: OciContainerRecord): OciStatus {

@@ -107,6 +107,7 @@ enum nook_op {
     OP_INIT_IMAGE = 50,    /* bytes, length: the init program into a sealed memfd, for OP_INIT */
     OP_SELF_PID = 51,      /* note this process's pid as the host's /proc names it (for OP_RUN_HOOK's state) */
     OP_CHROOT = 52,        /* path: chroot() there and chdir("/") (an OCI container without a mount namespace) */
+    OP_CLOSE_RANGE = 53,   /* first, last: close every descriptor in between (nook's own, while the init waits to be started) */
 };
 
 /* The kinds of status message (keep in sync with Status in ffi/plan-format.ts; a unit test checks). */
@@ -949,6 +950,16 @@ static int run_op(const uint64_t *a)
     case OP_MASK_AT: return mask_target();
     case OP_MKNOD_AT: return mknod_at_target(str_arg(a[1]), (mode_t)a[2], (dev_t)a[3], (uid_t)a[4], (gid_t)a[5]);
     case OP_SELF_PID: return note_self_pid();
+    case OP_CLOSE_RANGE: {
+        unsigned first = (unsigned)a[1], last = (unsigned)a[2];
+#ifdef SYS_close_range
+        if (syscall(SYS_close_range, first, last, 0) == 0)
+            return 0;
+#endif
+        for (unsigned fd = first; fd <= last && fd < 65536; fd++)
+            close((int)fd); /* EBADF for the closed ones */
+        return 0;
+    }
     case OP_CHROOT: return (chroot(str_arg(a[1])) < 0 || chdir("/") < 0) ? -1 : 0;
     default: return errno = ENOSYS, -1;
     }

@@ -55,6 +55,7 @@ export const Op = {
   INIT_IMAGE: 50,
   SELF_PID: 51,
   CHROOT: 52,
+  CLOSE_RANGE: 53,
 } as const;
 
 /** The kinds of message on the status socket: `enum nook_status_kind` in executor.c (a unit test checks). */

@@ -260,6 +260,9 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
       { op: 'CLOSE', args: [fds.hookWrite], what: 'close the parent end of the hook pipe' },
     ];
     const high = Math.max(fds.syncRead, fds.syncWrite, fds.statusParent, fds.statusChild, fds.hookRead, fds.hookWrite, 2 + input.preserveFds) + 1;
+    // Nothing of nook's stays open in the init while it waits to be started (maybe long: until `start`), nor
+    // reaches a hook: every descriptor but stdio, the preserved ones and the plan's own channels is closed.
+    out.push(...closeAllBut([fds.statusChild, fds.syncRead, fds.hookRead], 3 + input.preserveFds));
     if (joins.length) {
       joins.forEach((j, i) => {
         out.push({ op: 'OPEN', args: [j.path, O.RDONLY | O.CLOEXEC, 0, high + i], what: `open the ${j.type} namespace ${j.path}` });
@@ -359,6 +362,18 @@ export function idMappingFor(u: UserNamespacePlan, host: Pick<HostFacts, 'uid' |
   const ownOnly = (r: IdRange[], own: number) => r.length === 1 && r[0].count === 1 && r[0].outside === own;
   if (ownOnly(u.uid, host.uid) && ownOnly(u.gid, host.gid)) return { uid: u.uid, gid: u.gid, method: 'direct', setgroups: false };
   return { uid: u.uid, gid: u.gid, method: 'helpers', setgroups: true };
+}
+
+/** CLOSE_RANGE steps for the gaps between the descriptors kept, from `lowest` up. */
+export function closeAllBut(keep: number[], lowest: number): PlanOp[] {
+  const ops: PlanOp[] = [];
+  let from = lowest;
+  for (const fd of [...keep].filter((k) => k >= lowest).sort((a, b) => a - b)) {
+    if (fd > from) ops.push({ op: 'CLOSE_RANGE', args: [from, fd - 1], what: `close descriptors ${from}-${fd - 1}` });
+    from = fd + 1;
+  }
+  ops.push({ op: 'CLOSE_RANGE', args: [from, 0xffffffff], what: `close descriptors from ${from}` });
+  return ops;
 }
 
 function deviceOps(d: OciDevice, canMknod: boolean): PlanOp[] {

@@ -784,3 +784,177 @@ describe('masked and read-only paths, devices (config-linux.md)', () => {
     );
   });
 });
+
+describe('exec (runc exec)', () => {
+  /** A running container (pid and uts namespaces, hostname "ocihost") whose init sleeps. */
+  async function running(rt: OciRuntime, edit: (s: Spec) => void = () => {}): Promise<number> {
+    const spec = rootlessSpec(rt.user, ['sleep', '1000']);
+    spec.hostname = 'ocihost';
+    edit(spec);
+    await rt.create('c1', spec);
+    await rt.ok(['start', 'c1']);
+    return (await rt.state('c1')).pid;
+  }
+
+  it('the process joins the container\'s namespaces and root: its hostname, pid namespace (the init is 1), mounts', async () => {
+    const rt = runtime();
+    const pid = await running(rt);
+    const out = await rt.ok(['exec', 'c1', 'sh', '-c', 'hostname; cat /proc/1/cmdline | tr "\\0" " "; echo; for n in pid mnt uts ipc user; do readlink /proc/self/ns/$n; done; cat /etc/rootfs-marker']);
+    const lines = out.split('\n');
+    expect(lines[0]).toBe('ocihost');
+    expect(lines[1]).toBe('sleep 1000 ');
+    expect(lines.slice(2, 7)).toEqual(['pid', 'mnt', 'uts', 'ipc', 'user'].map((n) => fs.readlinkSync(`/proc/${pid}/ns/${n}`)));
+    expect(lines[7]).toBe('this is the test rootfs');
+  });
+
+  it('exits with the process\'s exit status', async () => {
+    const rt = runtime();
+    await running(rt);
+    const r = await rt.runc(['exec', 'c1', 'sh', '-c', 'echo out; exit 7']);
+    expect(r.code, show(r)).toBe(7);
+    expect(r.stdout).toBe('out\n');
+  });
+
+  it('--detach --pid-file: returns at once; the pid is the process, in the container', async () => {
+    const rt = runtime();
+    const pid = await running(rt);
+    const pidFile = path.join(rt.work, 'exec.pid');
+    await rt.ok(['exec', '--detach', '--pid-file', pidFile, 'c1', 'sleep', '999']);
+    const execPid = Number(fs.readFileSync(pidFile, 'utf8'));
+    expect(alive(execPid)).toBe(true);
+    expect(fs.readFileSync(`/proc/${execPid}/cmdline`, 'utf8')).toBe('sleep\u0000999\u0000');
+    expect(fs.readlinkSync(`/proc/${execPid}/ns/pid`)).toBe(fs.readlinkSync(`/proc/${pid}/ns/pid`));
+    const pids = JSON.parse(await rt.ok(['ps', '--format', 'json', 'c1'])) as number[];
+    expect(pids.sort()).toEqual([pid, execPid].sort());
+  });
+
+  it('--process FILE: an OCI process object (args, env, cwd, user)', async (ctx) => {
+    const rt = runtime(need(ctx, 'sub'));
+    await running(rt, (s) => subordinateMaps(rt.user, s));
+    const proc = { terminal: false, user: { uid: 1000, gid: 1000, additionalGids: [5] }, args: ['sh', '-c', 'echo $FOO; pwd; id -u; id -G'], env: ['PATH=/bin', 'FOO=from-process-json'], cwd: '/tmp' };
+    const file = path.join(rt.work, 'process.json');
+    fs.writeFileSync(file, JSON.stringify(proc));
+    expect(await rt.ok(['exec', '--process', file, 'c1'])).toBe('from-process-json\n/tmp\n1000\n1000 5\n');
+  });
+
+  it('--env, --cwd and --user on the command line', async (ctx) => {
+    const rt = runtime(need(ctx, 'sub'));
+    await running(rt, (s) => subordinateMaps(rt.user, s));
+    expect(await rt.ok(['exec', '--env', 'FOO=bar', '--cwd', '/etc', '--user', '1000:1000', 'c1', 'sh', '-c', 'echo $FOO; pwd; id -u'])).toBe('bar\n/etc\n1000\n');
+  });
+
+  it('--tty --console-socket: the process gets a terminal, its master goes to the socket', async () => {
+    const rt = runtime();
+    await running(rt);
+    const sock = path.join(rt.work, 'exec-console.sock');
+    const listener = await consoleSocket(rt.user, sock);
+    await rt.ok(['exec', '--tty', '--console-socket', sock, 'c1', 'sh', '-c', 'tty; echo via-pty']);
+    const got = await listener.result;
+    expect(got.isatty).toBe(true);
+    expect(got.output).toMatch(/^\/dev\/pts\/\d+\nvia-pty\n$/);
+  });
+
+  it('exec in a stopped container fails', async () => {
+    const rt = runtime();
+    await rt.create('c1', rootlessSpec(rt.user, ['true']));
+    const { pid } = await rt.state('c1');
+    await rt.ok(['start', 'c1']);
+    await waitStopped(rt, 'c1', pid);
+    const r = await rt.runc(['exec', 'c1', 'true']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/stopped|not running/);
+  });
+});
+
+/**
+ * No pid namespace: the processes are the host's pids. A proc filesystem can be mounted only by
+ * the owner of a pid namespace, so /proc is the host's, bound (as crun does for rootless --pid=host).
+ */
+function hostPidNamespace(s: Spec): void {
+  s.linux.namespaces = s.linux.namespaces.filter((n: { type: string }) => n.type !== 'pid');
+  s.mounts = s.mounts.map((m: { destination: string }) => (m.destination === '/proc' ? { destination: '/proc', type: 'bind', source: '/proc', options: ['rbind'] } : m));
+}
+
+describe('kill', () => {
+  it('sends the signal to the init (SIGTERM by default)', async () => {
+    const rt = runtime();
+    // Without a pid namespace the init is no namespace's init: TERM's default action applies.
+    const spec = rootlessSpec(rt.user, ['sleep', '1000']);
+    hostPidNamespace(spec);
+    await rt.create('c1', spec);
+    await rt.ok(['start', 'c1']);
+    const { pid } = await rt.state('c1');
+    await rt.ok(['kill', 'c1']);
+    await waitStopped(rt, 'c1', pid);
+  });
+
+  it('--all: every process of the container, not only the init', async () => {
+    const rt = runtime();
+    // No pid namespace: killing the init alone would leave its child running.
+    const spec = rootlessSpec(rt.user, ['sh', '-c', 'sleep 1001 & echo $! > /mnt/data/child; wait']);
+    hostPidNamespace(spec);
+    const data = withData(rt, spec);
+    await rt.create('c1', spec);
+    await rt.ok(['start', 'c1']);
+    const { pid } = await rt.state('c1');
+    const child = Number(await until('the child to start', () => fileText(path.join(data, 'child'))));
+    expect(alive(child)).toBe(true);
+    await rt.ok(['kill', '--all', 'c1', 'KILL']);
+    await until('the init and its child to end', () => !alive(pid) && !alive(child));
+  });
+});
+
+describe('rootless user namespaces', () => {
+  it('with subordinate ids: uid 1000 inside is a subordinate id outside, and `id` says 1000', async (ctx) => {
+    const user = need(ctx, 'sub');
+    const rt = runtime(user);
+    const spec = rootlessSpec(user, ['sh', '-c', 'id; cat /proc/self/uid_map /proc/self/gid_map']);
+    subordinateMaps(user, spec);
+    spec.process.user = { uid: 1000, gid: 1000 };
+    const r = await rt.create('c1', spec);
+    const { pid } = await rt.state('c1');
+    // The host's view of the waiting init: already the mapped ids.
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const sub = user.subUids!.start + 999;
+    expect(statusField(status, 'Uid')).toBe(`${sub} ${sub} ${sub} ${sub}`);
+    expect(statusField(status, 'Gid')).toBe(Array(4).fill(user.subGids!.start + 999).join(' '));
+    await rt.ok(['start', 'c1']);
+    await waitStopped(rt, 'c1', pid);
+    const out = fs.readFileSync(r.outFile, 'utf8').split('\n').map((l) => l.trim().split(/\s+/).join(' '));
+    expect(out[0]).toMatch(/^uid=1000\(user\) gid=1000\(user\)/);
+    expect(out.slice(1, 5)).toEqual([
+      `0 ${user.uid} 1`, `1 ${user.subUids!.start} ${user.subUids!.count}`,
+      `0 ${user.gid} 1`, `1 ${user.subGids!.start} ${user.subGids!.count}`,
+    ]);
+  });
+
+  it('a user without subordinate ids: the single-id map of the template', async (ctx) => {
+    const user = need(ctx, 'nosub');
+    const rt = runtime(user);
+    const out = await shIn(rt, 'id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; cat /proc/self/setgroups');
+    expect(out.split('\n').map((l) => l.trim().split(/\s+/).join(' '))).toEqual(['0', '0', `0 ${user.uid} 1`, `0 ${user.gid} 1`, 'deny', '']);
+  });
+
+  it('a config without a user namespace gets one mapping the caller as root', async (ctx) => {
+    const user = need(ctx, 'nosub');
+    const rt = runtime(user);
+    const out = await shIn(rt, 'id -u; cat /proc/self/uid_map /proc/self/gid_map; readlink /proc/self/ns/user', (s) => {
+      s.linux.namespaces = s.linux.namespaces.filter((n: { type: string }) => n.type !== 'user');
+      delete s.linux.uidMappings;
+      delete s.linux.gidMappings;
+    });
+    const lines = out.split('\n').map((l) => l.trim().split(/\s+/).join(' '));
+    expect(lines.slice(0, 3)).toEqual(['0', `0 ${user.uid} 1`, `0 ${user.gid} 1`]);
+    expect(lines[3]).not.toBe(fs.readlinkSync('/proc/self/ns/user'));
+  });
+
+  it('additionalGids where setgroups is denied: create fails with the reason', async (ctx) => {
+    const user = need(ctx, 'nosub');
+    const rt = runtime(user);
+    const spec = rootlessSpec(user, ['true']);
+    spec.process.user.additionalGids = [0];
+    const r = await rt.runc(['create', '--bundle', rt.bundle(spec), 'c1']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('additionalGids');
+  });
+});

@@ -95,6 +95,8 @@ export interface RuncOptions {
   timeoutMs?: number;
   /** Global flags before the command (--log, --log-format). */
   globals?: string[];
+  /** Working directory (default: the work directory). */
+  cwd?: string;
 }
 
 export interface RuncResult extends NookResult {
@@ -163,7 +165,7 @@ export class OciRuntime {
     return new Promise<RuncResult>((resolve, reject) => {
       const child = spawn(NOOK_RUNC, argv, {
         ...spawnIdentity(this.user),
-        cwd: this.work,
+        cwd: opts.cwd ?? this.work,
         env: cleanEnv(this.user),
         stdio: ['ignore', out, err, ...(opts.extraFds ?? [])],
       });

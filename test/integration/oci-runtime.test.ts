@@ -48,6 +48,7 @@ describe('lifecycle (runtime.md)', () => {
   it('create stops before the user program; start runs it; state follows; delete removes the container', async () => {
     const rt = runtime();
     const spec = rootlessSpec(rt.user, ['sh', '-c', 'echo ran > /mnt/data/out; exec sleep 1000']);
+    spec.annotations = { 'org.example.key': 'value' };
     const data = withData(rt, spec);
     const pidFile = path.join(rt.work, 'init.pid');
     const bundle = rt.bundle(spec);
@@ -55,7 +56,7 @@ describe('lifecycle (runtime.md)', () => {
     expect(created.code, show(created)).toBe(0);
 
     const st = await rt.state('c1');
-    expect(st).toMatchObject({ id: 'c1', status: 'created', bundle, ociVersion: '1.0.2-dev' });
+    expect(st).toMatchObject({ id: 'c1', status: 'created', bundle, ociVersion: '1.0.2-dev', rootfs: spec.root.path, annotations: { 'org.example.key': 'value' } });
     expect(st.pid).toBeGreaterThan(0);
     expect(alive(st.pid), 'the created init is alive').toBe(true);
     expect(fs.readFileSync(pidFile, 'utf8').trim()).toBe(String(st.pid));
@@ -130,6 +131,41 @@ describe('lifecycle (runtime.md)', () => {
     expect(pids).toHaveLength(2);
     const child = pids.find((p) => p !== pid)!;
     expect(fs.readFileSync(`/proc/${child}/cmdline`, 'utf8')).toBe('sleep\u00001001\u0000');
+  });
+});
+
+describe('bundle (bundle.md, config.md "root")', () => {
+  it('root.path relative to the bundle', async () => {
+    const rt = runtime();
+    const spec = rootlessSpec(rt.user, ['cat', '/etc/rootfs-marker'], 'rootfs');
+    const bundle = rt.bundle(spec);
+    execFileSync('cp', ['-a', userRootfs(rt.user), path.join(bundle, 'rootfs')]);
+    const r = await rt.runc(['run', '--bundle', bundle, 'c1']);
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stdout).toBe('this is the test rootfs\n');
+  });
+
+  it('the bundle defaults to the current directory', async () => {
+    const rt = runtime();
+    const bundle = rt.bundle(rootlessSpec(rt.user, ['sleep', '1000']));
+    const r = await rt.runc(['create', 'c1'], { cwd: bundle });
+    expect(r.code, show(r)).toBe(0);
+    expect((await rt.state('c1')).bundle).toBe(bundle);
+  });
+
+  it.each([
+    ['no ociVersion', (s: Spec) => delete s.ociVersion, 'ociVersion'],
+    ['a relative cwd', (s: Spec) => (s.process.cwd = 'tmp'), 'process.cwd'],
+    ['a mount destination that is not absolute', (s: Spec) => s.mounts.push({ destination: 'mnt', type: 'tmpfs', source: 'tmpfs' }), 'mounts['],
+    ['an unknown capability', (s: Spec) => s.process.capabilities.bounding.push('CAP_NO_SUCH'), 'CAP_NO_SUCH'],
+  ])('a config with %s is refused by create, naming the field', async (_what, edit, field) => {
+    const rt = runtime();
+    const spec = rootlessSpec(rt.user, ['true']);
+    edit(spec);
+    const r = await rt.runc(['create', '--bundle', rt.bundle(spec), 'c1']);
+    expect(r.code, show(r)).toBe(1);
+    expect(r.stderr).toContain(field);
+    expect(fs.existsSync(path.join(rt.root, 'c1'))).toBe(false);
   });
 });
 
@@ -333,6 +369,68 @@ describe('hooks (config.md "POSIX-platform Hooks", runtime.md lifecycle)', () =>
     // The same hook once the program certainly runs: it can read what the init executes.
     const { pid } = await rt.state('c1');
     await until('the program to run', () => /busybox$/.test(fs.readlinkSync(`/proc/${pid}/exe`)));
+  });
+
+  it('a hook gets its args (args[0] as its name) and its env, and nothing else of the runtime\'s environment', async () => {
+    const rt = runtime();
+    const spec = rootlessSpec(rt.user, ['true']);
+    const data = withData(rt, spec);
+    const out = path.join(data, 'args');
+    spec.hooks = { createRuntime: [{ path: '/bin/sh', args: ['named-hook', '-c', `printf '%s|%s|%s|%s\\n' "$(tr '\\0' '\\n' < /proc/$$/cmdline | head -n1)" "$0" "$HOOKVAR" "$HOME" > ${out}`, 'first'], env: ['HOOKVAR=from-config'] }] };
+    await rt.create('c1', spec);
+    expect(fileText(out)).toBe('named-hook|first|from-config|\n');
+  });
+
+  it('a hook past its timeout is killed and fails create', async () => {
+    const rt = runtime();
+    const spec = rootlessSpec(rt.user, ['true']);
+    spec.hooks = { createRuntime: [{ path: '/bin/sleep', args: ['sleep', '30'], timeout: 1 }] };
+    const started = Date.now();
+    const r = await rt.runc(['create', '--bundle', rt.bundle(spec), 'c1']);
+    expect(r.code, show(r)).toBe(1);
+    expect(r.stderr).toContain('timed out');
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(fs.existsSync(path.join(rt.root, 'c1'))).toBe(false);
+  });
+
+  it('a createContainer hook that fails (in the container\'s namespaces) makes create fail', async () => {
+    const rt = runtime();
+    const { spec, data } = hookedSpec(rt, ['sh', '-c', 'echo ran > /mnt/data/ran']);
+    spec.hooks = { createContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'exit 4'] }] };
+    const r = await rt.runc(['create', '--bundle', rt.bundle(spec), 'c1']);
+    expect(r.code, show(r)).toBe(1);
+    expect(r.stderr).toMatch(/createContainer hook 0 .* failed with exit status 4/);
+    expect(fs.existsSync(path.join(data, 'ran'))).toBe(false);
+    expect(fs.existsSync(path.join(rt.root, 'c1'))).toBe(false);
+  });
+
+  // config.md: a failing startContainer hook: "the runtime MUST generate an error, stop the container".
+  it('a startContainer hook that fails stops the container before the program runs', async () => {
+    const rt = runtime();
+    const { spec, data } = hookedSpec(rt, ['sh', '-c', 'echo ran > /mnt/data/ran']);
+    spec.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'exit 5'] }] };
+    await rt.create('c1', spec);
+    const { pid } = await rt.state('c1');
+    await rt.runc(['start', 'c1']);
+    await waitStopped(rt, 'c1', pid);
+    expect(fs.existsSync(path.join(data, 'ran'))).toBe(false);
+  });
+
+  // config.md: failing poststart and poststop hooks are warnings; the remaining hooks and the lifecycle go on.
+  it('failing poststart and poststop hooks are warnings: the next hooks run, start and delete succeed', async () => {
+    const rt = runtime();
+    const { spec, log } = hookedSpec(rt, ['sleep', '1000']);
+    const fail = { path: '/bin/sh', args: ['sh', '-c', 'exit 6'] };
+    spec.hooks = { poststart: [fail, hook('poststart-2', log)], poststop: [fail, hook('poststop-2', log)] };
+    await rt.create('c1', spec);
+    const start = await rt.runc(['start', 'c1']);
+    expect(start.code, show(start)).toBe(0);
+    expect(start.stderr).toMatch(/poststart hook 0 .* exit status 6/);
+    expect((await rt.state('c1')).status).toBe('running');
+    const del = await rt.runc(['delete', '--force', 'c1']);
+    expect(del.code, show(del)).toBe(0);
+    expect(del.stderr).toMatch(/poststop hook 0 .* exit status 6/);
+    expect(readLog(log).map((h) => h.name)).toEqual(['poststart-2', 'poststop-2']);
   });
 
   it('a failing createRuntime hook makes create fail and leaves no container or process', async () => {

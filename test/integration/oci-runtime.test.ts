@@ -105,7 +105,8 @@ describe('lifecycle (runtime.md)', () => {
     expect(r.code, show(r)).toBe(0);
     const st = await rt.state('c1');
     expect(st.status).toBe('running');
-    expect(fs.readFileSync(`/proc/${st.pid}/cmdline`, 'utf8')).toBe('sleep\u00001000\u0000');
+    // start returns once the init is released; its execve follows.
+    await until('the init to execute sleep', () => fs.readFileSync(`/proc/${st.pid}/cmdline`, 'utf8') === 'sleep\u00001000\u0000');
   });
 
   it('list shows every container with its status; -q only the ids', async () => {
@@ -130,7 +131,8 @@ describe('lifecycle (runtime.md)', () => {
     expect(pids).toContain(pid);
     expect(pids).toHaveLength(2);
     const child = pids.find((p) => p !== pid)!;
-    expect(fs.readFileSync(`/proc/${child}/cmdline`, 'utf8')).toBe('sleep\u00001001\u0000');
+    // $! is known once forked; the child executes sleep right after.
+    await until('the child to execute sleep', () => fs.readFileSync(`/proc/${child}/cmdline`, 'utf8') === 'sleep\u00001001\u0000');
   });
 });
 

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { show } from '../helpers/nook';
+import { NOOK } from '../helpers/paths';
 import { alive, consoleSocket, fileText, OciRuntime, rootfsFile, rootlessSpec, statusField, until, userRootfs, type Spec } from '../helpers/oci-bundle';
 import { need, testUsers, type TestUser } from '../helpers/users';
 
@@ -38,6 +39,17 @@ async function inside(rt: OciRuntime, args: string[], edit: (s: Spec) => void = 
 
 const shIn = (rt: OciRuntime, script: string, edit?: (s: Spec) => void) => inside(rt, ['sh', '-c', script], edit);
 
+/** Live processes executing `exe` (a host path). */
+function processesOf(exe: string): number[] {
+  return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((pid) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/exe`) === exe && alive(pid);
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** The init's pid once its state says it has ended. */
 async function waitStopped(rt: OciRuntime, id: string, pid: number): Promise<void> {
   await until(`container ${id} (pid ${pid}) to end`, () => !alive(pid));
@@ -63,6 +75,8 @@ describe('lifecycle (runtime.md)', () => {
     // The user program has not been executed: it would have written the file at once.
     expect(fs.existsSync(path.join(data, 'out'))).toBe(false);
     expect(fs.readlinkSync(`/proc/${st.pid}/exe`)).not.toMatch(/busybox/);
+    // Nothing of nook stays but the waiting init itself: no other process runs this build's executable.
+    expect(processesOf(fs.realpathSync(NOOK))).toEqual([st.pid]);
 
     await rt.ok(['start', 'c1']);
     expect(await until('the program to write', () => fileText(path.join(data, 'out')))).toBe('ran\n');

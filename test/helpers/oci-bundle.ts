@@ -97,6 +97,8 @@ export interface RuncOptions {
   globals?: string[];
   /** Working directory (default: the work directory). */
   cwd?: string;
+  /** Called with nook-runc's pid once it runs (to signal it). */
+  onSpawn?(pid: number): void;
 }
 
 export interface RuncResult extends NookResult {
@@ -171,6 +173,7 @@ export class OciRuntime {
       });
       fs.closeSync(out);
       fs.closeSync(err);
+      if (child.pid !== undefined) opts.onSpawn?.(child.pid);
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
         reject(new Error(`nook-runc ${argv.join(' ')}: no end after ${timeoutMs} ms; stderr: ${fs.readFileSync(errFile, 'utf8')}`));

@@ -112,6 +112,19 @@ describe('lifecycle (runtime.md)', () => {
     expect(await rt.ok(['list', '-q'])).toBe('');
   });
 
+  it('run relays the signals it gets to the container\'s process', async () => {
+    const rt = runtime();
+    const spec = rootlessSpec(rt.user, ['sh', '-c', 'trap "echo got-term; exit 9" TERM; echo > /mnt/data/ready; while :; do sleep 1 & wait $!; done']);
+    const data = withData(rt, spec);
+    let runPid = 0;
+    const run = rt.run('c1', spec, { onSpawn: (pid) => (runPid = pid) });
+    await until('the trap to be set', () => fs.existsSync(path.join(data, 'ready')));
+    process.kill(runPid, 'SIGTERM');
+    const r = await run;
+    expect(r.code, show(r)).toBe(9);
+    expect(r.stdout).toBe('got-term\n');
+  });
+
   it('run -d returns with the container running', async () => {
     const rt = runtime();
     const spec = rootlessSpec(rt.user, ['sleep', '1000']);

@@ -344,20 +344,19 @@ describe('hooks (config.md "POSIX-platform Hooks", runtime.md lifecycle)', () =>
     expect((await rt.runc(['create', '--bundle', bundle, 'c1'])).code).toBe(0);
     const { pid } = await rt.state('c1');
     const afterCreate = readLog(log);
-    expect(afterCreate.map((h) => h.name)).toEqual(['prestart', 'createRuntime', 'createContainer']);
+    // prestart: "after the start operation is called" (config.md, runtime-spec 1.0.2; runc runs it in create).
+    expect(afterCreate.map((h) => h.name)).toEqual(['createRuntime', 'createContainer']);
     // runtime.md: "created" once the runtime has finished creating the environment (lifecycle step 2), before these hooks (runc says "creating").
     for (const h of afterCreate) expect(h.state, h.name).toMatchObject({ ociVersion: '1.0.2-dev', id: 'c1', bundle, status: 'created' });
     // The runtime-namespace hooks get the pid as the runtime sees it.
     expect(afterCreate[0].state.pid).toBe(pid);
-    expect(afterCreate[1].state.pid).toBe(pid);
 
     await rt.ok(['start', 'c1']);
-    const afterStart = await until('the start hooks', () => {
-      const l = readLog(log);
-      return l.length >= 5 && l;
-    });
-    expect(afterStart.slice(3).map((h) => h.name).sort()).toEqual(['poststart', 'startContainer']);
+    // poststart runs once the program has been executed, which follows startContainer: start returns after all three.
+    const afterStart = readLog(log).slice(2);
+    expect(afterStart.map((h) => h.name)).toEqual(['prestart', 'startContainer', 'poststart']);
     const byName = Object.fromEntries(afterStart.map((h) => [h.name, h.state]));
+    expect(byName.prestart).toMatchObject({ id: 'c1', bundle, status: 'created', pid });
     expect(byName.startContainer).toMatchObject({ id: 'c1', bundle, status: 'created' });
     expect(byName.poststart).toMatchObject({ id: 'c1', bundle, status: 'running', pid });
 
@@ -374,18 +373,14 @@ describe('hooks (config.md "POSIX-platform Hooks", runtime.md lifecycle)', () =>
     const { spec, log } = hookedSpec(rt, ['sleep', '1000']);
     await rt.create('c1', spec);
     await rt.ok(['start', 'c1']);
-    const lines = await until('the start hooks', () => {
-      const l = readLog(log);
-      return l.length >= 5 && l;
-    });
+    const lines = readLog(log);
     const byName = Object.fromEntries(lines.map((h) => [h.name, h.state]));
     expect(byName.createContainer.pid).toBe(1);
     expect(byName.startContainer.pid).toBe(1);
   });
 
   // config.md: poststart hooks "MUST be called after the user-specified process is executed but before the start operation returns".
-  // nook's start writes the FIFO and runs poststart at once, without waiting for the init's execve (BUG, reported).
-  it.fails('poststart runs after the user program has been executed', async () => {
+  it('poststart runs after the user program has been executed', async () => {
     const rt = runtime();
     const { spec, log } = hookedSpec(rt, ['sleep', '1000']);
     // The hook records what the init runs: busybox once it has executed the program.
@@ -449,7 +444,7 @@ describe('hooks (config.md "POSIX-platform Hooks", runtime.md lifecycle)', () =>
   it('failing poststart and poststop hooks are warnings: the next hooks run, start and delete succeed', async () => {
     const rt = runtime();
     const { spec, log } = hookedSpec(rt, ['sleep', '1000']);
-    const fail = { path: '/bin/sh', args: ['sh', '-c', 'exit 6'] };
+    const fail = { path: '/bin/sh', args: ['sh', '-c', 'cat > /dev/null; exit 6'] };
     spec.hooks = { poststart: [fail, hook('poststart-2', log)], poststop: [fail, hook('poststop-2', log)] };
     await rt.create('c1', spec);
     const start = await rt.runc(['start', 'c1']);
@@ -462,15 +457,45 @@ describe('hooks (config.md "POSIX-platform Hooks", runtime.md lifecycle)', () =>
     expect(readLog(log).map((h) => h.name)).toEqual(['poststart-2', 'poststop-2']);
   });
 
+  // config.md: a failing prestart hook: "the runtime MUST generate an error, stop the container, and continue the lifecycle at step 12" (delete, poststop).
+  it('a failing prestart hook makes start fail; the program never runs; the container is deleted (poststop runs)', async () => {
+    const rt = runtime();
+    const { spec, log, data } = hookedSpec(rt, ['sh', '-c', 'echo ran > /mnt/data/ran']);
+    spec.hooks = { prestart: [hook('prestart', log, 'cat > /dev/null; exit 8; ')], poststop: [hook('poststop', log)] };
+    await rt.create('c1', spec);
+    const { pid } = await rt.state('c1');
+    const r = await rt.runc(['start', 'c1']);
+    expect(r.code, show(r)).toBe(1);
+    expect(r.stderr).toMatch(/prestart hook 0 .* failed with exit status 8/);
+    expect(alive(pid)).toBe(false);
+    expect(fs.existsSync(path.join(data, 'ran'))).toBe(false);
+    expect((await rt.runc(['state', 'c1'])).stderr).toContain('container "c1" does not exist');
+    expect(readLog(log).map((h) => h.name)).toEqual(['poststop']);
+  });
+
+  // BUG (reported): a hook that succeeds without reading its stdin fails as "could not be run: EPIPE"
+  // (src/oci/hooks.ts takes spawnSync's EPIPE for an error). Nothing obliges a hook to read the state:
+  // runc (Go's os/exec) ignores EPIPE on the hook's stdin. A state well past a pipe's buffer (300 KB,
+  // through an annotation) makes it certain; with a small one it happens about one time in three.
+  it.fails('a hook that does not read its stdin succeeds', async () => {
+    const rt = runtime();
+    const spec = rootlessSpec(rt.user, ['true']);
+    spec.annotations = { 'org.example.big': 'x'.repeat(300_000) };
+    spec.hooks = { createRuntime: [{ path: '/bin/true' }] };
+    await rt.create('c1', spec);
+  });
+
   it('a failing createRuntime hook makes create fail and leaves no container or process', async () => {
     const rt = runtime();
     const { spec, log, data } = hookedSpec(rt, ['sh', '-c', 'echo ran > /mnt/data/ran']);
-    spec.hooks = { createRuntime: [hook('createRuntime', log, 'cat > /dev/null; exit 3; ')], createContainer: [hook('createContainer', log)] };
     const logPid = path.join(data, 'pid');
-    spec.hooks.prestart = [{ path: '/bin/sh', args: ['sh', '-c', `cat > ${logPid}`] }];
+    spec.hooks = {
+      createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', `cat > ${logPid}`] }, hook('createRuntime', log, 'cat > /dev/null; exit 3; ')],
+      createContainer: [hook('createContainer', log)],
+    };
     const r = await rt.runc(['create', '--bundle', rt.bundle(spec), 'c1']);
     expect(r.code, show(r)).toBe(1);
-    expect(r.stderr).toMatch(/createRuntime hook 0 .* failed with exit status 3/);
+    expect(r.stderr).toMatch(/createRuntime hook 1 .* failed with exit status 3/);
     const { pid } = JSON.parse(fs.readFileSync(logPid, 'utf8')) as { pid: number };
     expect(alive(pid)).toBe(false);
     expect(readLog(log)).toEqual([]); // nothing after the failed hook ran

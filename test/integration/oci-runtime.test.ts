@@ -187,6 +187,7 @@ describe('bundle (bundle.md, config.md "root")', () => {
     ['a relative cwd', (s: Spec) => (s.process.cwd = 'tmp'), 'process.cwd'],
     ['a mount destination that is not absolute', (s: Spec) => s.mounts.push({ destination: 'mnt', type: 'tmpfs', source: 'tmpfs' }), 'mounts['],
     ['an unknown capability', (s: Spec) => s.process.capabilities.bounding.push('CAP_NO_SUCH'), 'CAP_NO_SUCH'],
+    ['an ociVersion of another major version', (s: Spec) => (s.ociVersion = '2.0.0'), 'ociVersion'],
   ])('a config with %s is refused by create, naming the field', async (_what, edit, field) => {
     const rt = runtime();
     const spec = rootlessSpec(rt.user, ['true']);
@@ -655,12 +656,30 @@ describe('process (config.md "process")', () => {
     expect(r.stderr).toContain('--console-socket');
   });
 
-  it('a missing program fails create (not start), naming it', async () => {
+  // In runc's words, which podman maps to exit statuses 127 and 126.
+  it.each([
+    ['/bin/no-such-program', 'no such file or directory'],
+    ['no-such-program', 'executable file not found in $PATH'],
+    ['/etc/somefile', 'permission denied'],
+  ])('a program that cannot be executed (%s) fails create, not start: "%s"', async (program, words) => {
     const rt = runtime();
-    const r = await rt.runc(['create', '--bundle', rt.bundle(rootlessSpec(rt.user, ['/bin/no-such-program'])), 'c1']);
+    const r = await rt.runc(['create', '--bundle', rt.bundle(rootlessSpec(rt.user, [program])), 'c1']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('/bin/no-such-program');
+    expect(r.stderr).toContain(program);
+    expect(r.stderr).toContain(words);
     expect(fs.existsSync(path.join(rt.root, 'c1'))).toBe(false);
+  });
+
+  // config.md: process is optional: such a container has nothing to run; start lets its init end.
+  it('a config without "process": create and start succeed, and the container stops', async () => {
+    const rt = runtime();
+    const spec = rootlessSpec(rt.user, ['true']);
+    delete spec.process;
+    await rt.create('c1', spec);
+    const { pid, status } = await rt.state('c1');
+    expect(status).toBe('created');
+    await rt.ok(['start', 'c1']);
+    await waitStopped(rt, 'c1', pid);
   });
 
   it('--preserve-fds N: descriptors 3..3+N-1 reach the process, the rest do not', async () => {
@@ -756,6 +775,14 @@ describe('root, hostname, mounts (config.md)', () => {
     expect(r.stdout).toBe('in the bundle\n');
   });
 
+  it('a bind of a single file over a file of the rootfs (as /etc/hosts and resolv.conf are)', async () => {
+    const rt = runtime();
+    const file = path.join(rt.dir('files'), 'somefile');
+    fs.writeFileSync(file, 'the host\'s version\n');
+    const out = await shIn(rt, 'cat /etc/somefile; stat -c %F /etc/somefile', (s) => s.mounts.push({ destination: '/etc/somefile', type: 'bind', source: file, options: ['bind', 'ro'] }));
+    expect(out).toBe('the host\'s version\nregular file\n');
+  });
+
   describe('propagation of a bind of a shared host mount', () => {
     /** A tmpfs on a new directory, made shared (peer group of its own); unmounted at the end of the test. */
     function sharedHostMount(rt: OciRuntime): string {
@@ -813,6 +840,16 @@ describe('namespaces (config-linux.md)', () => {
     const host = (n: string) => fs.readlinkSync(`/proc/self/ns/${n}`);
     for (const n of ['pid', 'ipc', 'uts', 'mnt', 'user']) expect(inNs[n], n).not.toBe(host(n));
     for (const n of ['net', 'cgroup']) expect(inNs[n], n).toBe(host(n));
+  });
+
+  it('cgroup: the container\'s cgroup is the root of its view', async () => {
+    const rt = runtime();
+    const out = await shIn(rt, 'readlink /proc/self/ns/cgroup; cat /proc/self/cgroup', (s) => s.linux.namespaces.push({ type: 'cgroup' }));
+    const [ns, ...cgroups] = out.trim().split('\n');
+    expect(ns).not.toBe(fs.readlinkSync('/proc/self/ns/cgroup'));
+    // Every hierarchy (v1 or v2) shows the container's cgroup as "/", whatever it is on the host.
+    expect(cgroups.length).toBeGreaterThan(0);
+    for (const line of cgroups) expect(line).toMatch(/^\d+:[^:]*:\/$/);
   });
 
   it('pid: the process is pid 1 and sees only its own processes', async () => {
@@ -1060,6 +1097,17 @@ describe('kill', () => {
     await waitStopped(rt, 'c1', pid);
   });
 
+  it.each(['USR1', 'SIGUSR1', '10'])('takes the signal as %s', async (sig) => {
+    const rt = runtime();
+    const spec = rootlessSpec(rt.user, ['sh', '-c', 'trap "echo usr1 > /mnt/data/got; exit 0" USR1; echo > /mnt/data/ready; while :; do sleep 1 & wait $!; done']);
+    const data = withData(rt, spec);
+    await rt.create('c1', spec);
+    await rt.ok(['start', 'c1']);
+    await until('the trap to be set', () => fs.existsSync(path.join(data, 'ready')));
+    await rt.ok(['kill', 'c1', sig]);
+    expect(await until('the trap to run', () => fileText(path.join(data, 'got')))).toBe('usr1\n');
+  });
+
   it('--all: every process of the container, not only the init', async () => {
     const rt = runtime();
     // No pid namespace: killing the init alone would leave its child running.
@@ -1128,6 +1176,41 @@ describe('rootless user namespaces', () => {
     const r = await rt.runc(['create', '--bundle', rt.bundle(spec), 'c1']);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('additionalGids');
+  });
+});
+
+describe('seccomp (config-linux.md "Seccomp")', () => {
+  /** chmod and its relatives answer EPERM; everything else is allowed. */
+  const noChmod = {
+    defaultAction: 'SCMP_ACT_ALLOW',
+    architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_AARCH64'],
+    syscalls: [{ names: ['chmod', 'fchmod', 'fchmodat', 'fchmodat2'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }],
+  };
+  // $$ is 1 in every container: a fresh name each time, in the rootfs the tests share.
+  const script = 'f=$(mktemp /tmp/sc-XXXXXX); chmod 600 $f 2>&1 && echo chmod-done; mkdir $f.d && echo mkdir-done';
+
+  it('a rule\'s errno for the calls it names, the default action for the rest', async () => {
+    const rt = runtime();
+    const out = await shIn(rt, script, (s) => (s.linux.seccomp = noChmod));
+    expect(out).toMatch(/Operation not permitted\nmkdir-done\n$/);
+    expect(out).not.toContain('chmod-done');
+    expect(await shIn(rt, script)).toBe('chmod-done\nmkdir-done\n');
+  });
+
+  it('an exec\'d process is under the container\'s filter too', async () => {
+    const rt = runtime();
+    const spec = rootlessSpec(rt.user, ['sleep', '1000']);
+    spec.linux.seccomp = noChmod;
+    await rt.create('c1', spec);
+    await rt.ok(['start', 'c1']);
+    const out = await rt.ok(['exec', 'c1', 'sh', '-c', script]);
+    expect(out).toMatch(/Operation not permitted\nmkdir-done\n$/);
+  });
+
+  it('Seccomp in /proc/self/status: 2 (filter mode) with a filter, 0 without', async () => {
+    const rt = runtime();
+    expect(statusField(await inside(rt, ['cat', '/proc/self/status'], (s) => (s.linux.seccomp = noChmod)), 'Seccomp')).toBe('2');
+    expect(statusField(await inside(rt, ['cat', '/proc/self/status']), 'Seccomp')).toBe('0');
   });
 });
 

@@ -9,11 +9,11 @@
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { expect } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 import { scratchDir, writeFile } from './files';
 import { rootfs, show, type NookResult } from './nook';
 import { NOOK } from './paths';
-import { cleanEnv, isRoot, spawnIdentity, type TestUser } from './users';
+import { cleanEnv, isRoot, spawnIdentity, testUsers, type TestUser } from './users';
 
 /** build/nook-runc: the link whose name makes nook behave as runc. */
 export const NOOK_RUNC = path.join(path.dirname(NOOK), 'nook-runc');
@@ -291,4 +291,73 @@ export async function consoleSocket(user: TestUser, socketPath: string, opts: { 
     child.on('close', () => reject(new Error(`console_socket.py ended before listening: ${err}`)));
   });
   return { result };
+}
+
+// Shared by the oci-runtime test files.
+
+/** This test's nook-runc as `user`; its containers are deleted (--force) when the test ends. */
+export function runtime(user: TestUser = testUsers().any): OciRuntime {
+  const rt = new OciRuntime(user);
+  onTestFinished(() => rt.cleanup());
+  return rt;
+}
+
+/** A bind of a host directory the test user owns on /mnt/data. */
+export function withData(rt: OciRuntime, spec: Spec): string {
+  const data = rt.dir(`data-${Math.random().toString(36).slice(2, 8)}`);
+  spec.mounts.push({ destination: '/mnt/data', type: 'bind', source: data, options: ['rbind'] });
+  return data;
+}
+
+/** `run` of `args` in a container from the rootless template, edited by `edit`; must exit 0; its stdout. */
+export async function inside(rt: OciRuntime, args: string[], edit: (s: Spec) => void = () => {}): Promise<string> {
+  const spec = rootlessSpec(rt.user, args);
+  edit(spec);
+  const r = await rt.run(`c${Math.random().toString(36).slice(2, 8)}`, spec);
+  expect(r.code, show(r)).toBe(0);
+  return r.stdout;
+}
+
+export const shIn = (rt: OciRuntime, script: string, edit?: (s: Spec) => void) => inside(rt, ['sh', '-c', script], edit);
+
+/** Waits until the init (`pid`) has ended; then its state must say stopped. */
+export async function waitStopped(rt: OciRuntime, id: string, pid: number): Promise<void> {
+  await until(`container ${id} (pid ${pid}) to end`, () => !alive(pid));
+  expect((await rt.state(id)).status).toBe('stopped');
+}
+
+/** linux.uidMappings/gidMappings as podman's rootless ones: root is the user, 1.. its subordinate range. */
+export function subordinateMaps(user: TestUser, s: Spec): void {
+  const { subUids, subGids } = user;
+  if (!subUids || !subGids) throw new Error(`${user.name} has no subordinate ids`);
+  s.linux.uidMappings = [{ containerID: 0, hostID: user.uid, size: 1 }, { containerID: 1, hostID: subUids.start, size: subUids.count }];
+  s.linux.gidMappings = [{ containerID: 0, hostID: user.gid, size: 1 }, { containerID: 1, hostID: subGids.start, size: subGids.count }];
+}
+
+export interface MountInfo {
+  mountPoint: string;
+  options: string[];
+  optional: string[];
+  fsType: string;
+}
+
+/** /proc/self/mountinfo lines (proc(5)). */
+export function mountInfo(text: string): MountInfo[] {
+  return text.trim().split('\n').filter((l) => / - /.test(l)).map((l) => {
+    const [pre, post] = l.split(' - ');
+    const f = pre.split(' ');
+    return { mountPoint: f[4], options: f[5].split(','), optional: f.slice(6), fsType: post.split(' ')[0] };
+  });
+}
+
+/** The last mount on `at`: the one a process sees there. */
+export const mountAt = (text: string, at: string): MountInfo | undefined => mountInfo(text).filter((m) => m.mountPoint === at).pop();
+
+/**
+ * No pid namespace: the processes are the host's pids. A proc filesystem can be mounted only by
+ * the owner of a pid namespace, so /proc is the host's, bound (as crun does for rootless --pid=host).
+ */
+export function hostPidNamespace(s: Spec): void {
+  s.linux.namespaces = s.linux.namespaces.filter((n: { type: string }) => n.type !== 'pid');
+  s.mounts = s.mounts.map((m: { destination: string }) => (m.destination === '/proc' ? { destination: '/proc', type: 'bind', source: '/proc', options: ['rbind'] } : m));
 }

@@ -294,7 +294,8 @@ describe('root, hostname, mounts (config.md)', () => {
       return rt.ok(['exec', 'c1', 'sh', '-c', 'cat /proc/self/mountinfo; ls /mnt/data/sub']);
     }
 
-    it('rprivate: later host mounts do not reach the container', async () => {
+    it('rprivate: later host mounts do not reach the container', async (ctx) => {
+      need(ctx, 'root'); // to make a shared mount on the host
       const rt = runtime();
       const out = await afterHostMount(rt, 'rprivate');
       expect(mountAt(out, '/mnt/data')?.optional.filter((o) => /^(shared|master):/.test(o))).toEqual([]);
@@ -305,7 +306,8 @@ describe('root, hostname, mounts (config.md)', () => {
     // BUG (reported): runc makes / rslave (its default rootfsPropagation) and keeps host mounts' slave
     // links, so a bind with rslave gets "master:N" and receives host mounts made later. nook first makes
     // the whole mount namespace rprivate, which cuts every link to the host: rslave then has nothing to be a slave of.
-    it.fails('rslave: later host mounts under the source appear in the container', async () => {
+    it.fails('rslave: later host mounts under the source appear in the container', async (ctx) => {
+      need(ctx, 'root'); // to make a shared mount on the host
       const rt = runtime();
       const out = await afterHostMount(rt, 'rslave', (s) => (s.linux.rootfsPropagation = 'rslave'));
       expect(mountAt(out, '/mnt/data')?.optional.some((o) => o.startsWith('master:'))).toBe(true);

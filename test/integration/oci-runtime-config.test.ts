@@ -137,7 +137,8 @@ describe('process (config.md "process")', () => {
   // BUG (reported): create fails with "set oom_score_adj to 617: EACCES". The executor writes
   // /proc/self/oom_score_adj after PR_SET_DUMPABLE 0, which makes /proc/self's files root's (the
   // global root, unmapped here), so an unprivileged container's root may no longer open it. Raising
-  // the value needs no privilege: the write has to come before the process is made non-dumpable.
+  // the value needs no privilege: the write has to come before the process is made non-dumpable, as
+  // runc's nsexec does it (update_oom_score_adj() before PR_SET_DUMPABLE, "has to be done before !dumpable").
   it.fails('oomScoreAdj: raised for the process', async () => {
     const rt = runtime();
     expect(await inside(rt, ['cat', '/proc/self/oom_score_adj'], (s) => (s.process.oomScoreAdj = 617))).toBe('617\n');

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { show } from '../helpers/nook';
 import {
-  alive, consoleSocket, fileText, hostPidNamespace, OciRuntime, rootlessSpec, runtime, shIn, subordinateMaps, until, userRootfs, waitStopped, withData, type Spec,
+  alive, consoleSocket, fileText, hostPidNamespace, OciRuntime, rootlessSpec, runtime, shIn, statusField, subordinateMaps, until, userRootfs, waitStopped, withData, type Spec,
 } from '../helpers/oci-bundle';
 import { NOOK } from '../helpers/paths';
 import { isRoot, need } from '../helpers/users';
@@ -139,6 +139,17 @@ describe('lifecycle (runtime.md)', () => {
     // $! is known once forked; the child executes sleep right after.
     await until('the child to execute sleep', () => fs.readFileSync(`/proc/${child}/cmdline`, 'utf8') === 'sleep\u00001001\u0000');
   });
+
+  it('ps without --format: ps(1)\'s table, the container\'s processes only', async () => {
+    const rt = runtime();
+    await rt.create('c1', rootlessSpec(rt.user, ['sleep', '1000']));
+    await rt.ok(['start', 'c1']);
+    const { pid } = await rt.state('c1');
+    const [header, ...rows] = (await rt.ok(['ps', 'c1'])).trim().split('\n');
+    const col = header.trim().split(/\s+/).indexOf('PID');
+    expect(col).toBeGreaterThanOrEqual(0);
+    expect(rows.map((r) => Number(r.trim().split(/\s+/)[col]))).toEqual([pid]);
+  });
 });
 
 describe('bundle (bundle.md, config.md "root")', () => {
@@ -205,6 +216,17 @@ describe('errors (runc\'s messages, exit status 1)', () => {
     expect(r.stderr).toContain('already exists');
     expect(await rt.state('c1')).toEqual(before);
     expect(alive(before.pid)).toBe(true);
+  });
+
+  it('start of a stopped container fails', async () => {
+    const rt = runtime();
+    await rt.create('c1', rootlessSpec(rt.user, ['true']));
+    const { pid } = await rt.state('c1');
+    await rt.ok(['start', 'c1']);
+    await waitStopped(rt, 'c1', pid);
+    const r = await rt.runc(['start', 'c1']);
+    expect(r.code, show(r)).toBe(1);
+    expect(r.stderr).toContain('cannot start a container that has stopped');
   });
 
   it('start of a running container fails', async () => {
@@ -553,6 +575,20 @@ describe('exec (runc exec)', () => {
     expect(got.output).toMatch(/^\/dev\/pts\/\d+\nvia-pty\n$/);
   });
 
+  it('--cap adds a capability to the process\'s sets; --no-new-privs sets no_new_privs', async () => {
+    const rt = runtime();
+    await running(rt, (s) => (s.process.noNewPrivileges = false));
+    const plain = await rt.ok(['exec', 'c1', 'cat', '/proc/self/status']);
+    const more = await rt.ok(['exec', '--cap', 'CAP_CHOWN', '--no-new-privs', 'c1', 'cat', '/proc/self/status']);
+    const chown = (status: string, f: string) => (BigInt(`0x${statusField(status, f)}`) & 1n) === 1n;
+    for (const f of ['CapBnd', 'CapEff', 'CapPrm']) {
+      expect(chown(plain, f), `${f} without --cap`).toBe(false);
+      expect(chown(more, f), `${f} with --cap`).toBe(true);
+    }
+    expect(statusField(plain, 'NoNewPrivs')).toBe('0');
+    expect(statusField(more, 'NoNewPrivs')).toBe('1');
+  });
+
   it('exec in a stopped container fails', async () => {
     const rt = runtime();
     await rt.create('c1', rootlessSpec(rt.user, ['true']));
@@ -587,6 +623,14 @@ describe('kill', () => {
     await until('the trap to be set', () => fs.existsSync(path.join(data, 'ready')));
     await rt.ok(['kill', 'c1', sig]);
     expect(await until('the trap to run', () => fileText(path.join(data, 'got')))).toBe('usr1\n');
+  });
+
+  it('kills a created container (its init waiting at the barrier)', async () => {
+    const rt = runtime();
+    await rt.create('c1', rootlessSpec(rt.user, ['sleep', '1000']));
+    const { pid } = await rt.state('c1');
+    await rt.ok(['kill', 'c1', 'KILL']);
+    await waitStopped(rt, 'c1', pid);
   });
 
   it('--all: every process of the container, not only the init', async () => {

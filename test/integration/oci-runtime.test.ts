@@ -441,6 +441,18 @@ describe('hooks (config.md "POSIX-platform Hooks", runtime.md lifecycle)', () =>
     expect(fs.existsSync(path.join(data, 'ran'))).toBe(false);
   });
 
+  // The same requirement's "MUST generate an error": start exits 0 although the container stopped
+  // (reported; runc 1.1 does the same: its start returns at the FIFO handshake, before these hooks run).
+  it.fails('a startContainer hook that fails makes start fail', async () => {
+    const rt = runtime();
+    const spec = rootlessSpec(rt.user, ['sleep', '1000']);
+    spec.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'exit 5'] }] };
+    await rt.create('c1', spec);
+    const r = await rt.runc(['start', 'c1']);
+    expect(r.code, show(r)).toBe(1);
+    expect(r.stderr).toContain('startContainer');
+  });
+
   // config.md: failing poststart and poststop hooks are warnings; the remaining hooks and the lifecycle go on.
   it('failing poststart and poststop hooks are warnings: the next hooks run, start and delete succeed', async () => {
     const rt = runtime();

@@ -105,7 +105,7 @@ enum nook_op {
     OP_MASK_AT = 48,       /* mask the target: an empty read-only tmpfs on a directory, /dev/null on anything else */
     OP_MKNOD_AT = 49,      /* name, mode, dev, uid, gid: a device node in the target directory */
     OP_INIT_IMAGE = 50,    /* bytes, length: the init program into a sealed memfd, for OP_INIT */
-    OP_SELF_PID = 51,      /* note this process's pid as the host's /proc names it (for OP_RUN_HOOK's state) */
+    /* 51 noted the host's pid for hooks: they get the pid as the container sees it (runtime.md). */
     OP_CHROOT = 52,        /* path: chroot() there and chdir("/") (an OCI container without a mount namespace) */
     OP_CLOSE_RANGE = 53,   /* first, last: close every descriptor in between (nook's own, while the init waits to be started) */
 };
@@ -618,20 +618,6 @@ static int mount_at_target(const char *source, const char *fstype, unsigned long
     return mount_on_fd(source, target_fd, fstype, flags, data);
 }
 
-/* Set by OP_SELF_PID: this process's pid in the host's pid namespace (0: unknown). */
-static long self_host_pid;
-
-static int note_self_pid(void)
-{
-    char buf[32];
-    ssize_t n = readlink("/proc/self", buf, sizeof buf - 1);
-    if (n <= 0)
-        return -1;
-    buf[n] = 0;
-    self_host_pid = strtol(buf, NULL, 10);
-    return 0;
-}
-
 /* Writes all of buf to fd (a hook's stdin): EPIPE from a hook that does not read is not an error. */
 static void write_all_quiet(int fd, const char *buf, size_t len)
 {
@@ -648,7 +634,7 @@ static void write_all_quiet(int fd, const char *buf, size_t len)
 
 /*
  * An OCI hook: `path` with argv and envp, the container's state on stdin
- * (`before` + the pid + `after`), stdout and stderr shared with this process.
+ * (`before` + this process's pid + `after`), stdout and stderr shared with this process.
  * Nothing else of ours reaches it (close-on-exec from 3). Waits at most
  * `timeout` seconds (0: no limit), then kills it.
  */
@@ -680,7 +666,8 @@ static int run_hook(const char *path, char **argv, char **envp, const char *befo
     ign.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &ign, &old);
     char num[24];
-    const char *p = utoa((unsigned)self_host_pid, num + sizeof num - 1);
+    /* runtime.md: a hook in the container's namespaces gets the pid as the container sees it. */
+    const char *p = utoa((unsigned)getpid(), num + sizeof num - 1);
     write_all_quiet(in[1], before, strlen(before));
     write_all_quiet(in[1], p, strlen(p));
     write_all_quiet(in[1], after, strlen(after));
@@ -949,7 +936,6 @@ static int run_op(const uint64_t *a)
     case OP_CHECK_EXEC: return check_exec(str_arg(a[1]), str_arg(a[2]));
     case OP_MASK_AT: return mask_target();
     case OP_MKNOD_AT: return mknod_at_target(str_arg(a[1]), (mode_t)a[2], (dev_t)a[3], (uid_t)a[4], (gid_t)a[5]);
-    case OP_SELF_PID: return note_self_pid();
     case OP_CLOSE_RANGE: {
         unsigned first = (unsigned)a[1], last = (unsigned)a[2];
 #ifdef SYS_close_range

@@ -53,7 +53,6 @@ export const Op = {
   MASK_AT: 48,
   MKNOD_AT: 49,
   INIT_IMAGE: 50,
-  SELF_PID: 51,
   CHROOT: 52,
   CLOSE_RANGE: 53,
 } as const;

@@ -46,7 +46,8 @@ function runHook(kind: HookKind, h: OciHook, index: number, input: string): void
   const output = `${r.stdout?.toString() ?? ''}${r.stderr?.toString() ?? ''}`.trim();
   const what = `the ${kind} hook ${index} (${h.path})`;
   const detail = output ? `: ${output.split('\n').slice(-3).join(' / ')}` : '';
-  if (r.error) {
+  // A hook that exits without reading its stdin leaves nook an EPIPE: its exit status is what counts (as in runc).
+  if (r.error && (r.error as NodeJS.ErrnoException).code !== 'EPIPE') {
     const code = (r.error as NodeJS.ErrnoException).code;
     if (code === 'ETIMEDOUT') throw new NookError(`${what} timed out after ${h.timeout} s${detail}`, { hint: 'raise its "timeout" in config.json, or fix the hook', exitCode: 1 });
     throw new NookError(`${what} could not be run: ${code ?? r.error.message}`, { hint: 'check the hook\'s path and that it is executable', exitCode: 1 });

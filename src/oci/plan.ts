@@ -231,7 +231,8 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
 
   // Ids inside the container's user namespace: unmapped ids make setresuid() fail with EINVAL.
   const user = proc.user;
-  const setgroupsWorks = userns ? idMappingFor(userns, host).setgroups : host.setgroupsAllowed;
+  const joinedUser = namespaces.find((n) => n.type === 'user' && n.path);
+  const setgroupsWorks = userns ? idMappingFor(userns, host).setgroups : joinedUser ? setgroupsAllowedIn(joinedUser.path!) : host.setgroupsAllowed;
   if (userns && !mapped(userns.uid, user.uid))
     throw new NookError(`config.json: process.user.uid ${user.uid} is not mapped in the container's user namespace`, { hint: 'add it to linux.uidMappings, or run as uid 0' });
   if (userns && !mapped(userns.gid, user.gid))
@@ -286,11 +287,11 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
     }
     if (own('cgroup')) out.push({ op: 'UNSHARE', args: [CLONE.NEWCGROUP], what: 'make its cgroup namespace' });
     if (fork) out.push({ op: 'FORK', args: [], what: 'start the init in its pid namespace' });
-    // Until it execs, this process is a copy of nook: nothing in the container may ptrace it.
-    out.push({ op: 'PRCTL', args: [PR.SET_DUMPABLE, 0, 0, 0, 0], what: 'make the process non-dumpable' });
-    out.push({ op: 'SELF_PID', args: [], what: 'find its pid' });
+    // Before it turns non-dumpable: its /proc files then belong to the host's root, and this write would fail.
     if (process_.oomScoreAdj !== undefined)
       out.push({ op: 'WRITE_FILE', args: ['/proc/self/oom_score_adj', String(process_.oomScoreAdj)], what: `set oom_score_adj to ${process_.oomScoreAdj}` });
+    // Until it execs, this process is a copy of nook: nothing in the container may ptrace it.
+    out.push({ op: 'PRCTL', args: [PR.SET_DUMPABLE, 0, 0, 0, 0], what: 'make the process non-dumpable' });
 
     // Hooks that run once the namespaces and mounts are made, before the root changes.
     const hookOps: PlanOp[] = [];
@@ -308,6 +309,10 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
     } else {
       const steps = compileMounts({ rootfs: input.rootfs, readOnly: !!config.root?.readonly }, mounts);
       const assembly = [...steps.beforeIdMaps, ...steps.afterIdMaps];
+      // As runc: the new mount namespace is made rslave (the host's later mounts reach it, none of its own
+      // reach the host), or what rootfsPropagation says, rather than nook's own rprivate.
+      const first = assembly.findIndex((o) => o.op === 'MOUNT' && o.args[1] === '/' && o.args[3] === (MS.REC | MS.PRIVATE));
+      if (first >= 0) assembly[first] = { op: 'MOUNT', args: [null, '/', null, MS.REC | rootPropagation(config.linux?.rootfsPropagation), null], what: 'set the propagation of the mount namespace' };
       const beforePivot: PlanOp[] = [];
       // Devices: made where nook may (real root), else the host's bound in.
       const devices = [...(config.linux?.devices ?? [])];
@@ -327,11 +332,7 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
     }
 
     const prop = config.linux?.rootfsPropagation;
-    if (prop && !chrootOnly) {
-      const flag = ({ private: MS.PRIVATE, rprivate: MS.PRIVATE, shared: MS.SHARED, rshared: MS.SHARED, slave: MS.SLAVE, rslave: MS.SLAVE, unbindable: MS.UNBINDABLE, runbindable: MS.UNBINDABLE } as Record<string, number>)[prop];
-      if (!flag) throw new NookError(`config.json: linux.rootfsPropagation "${prop}" is not a propagation`, { hint: 'one of private, rprivate, shared, rshared, slave, rslave, unbindable, runbindable' });
-      out.push({ op: 'MOUNT', args: [null, '/', null, flag | MS.REC, null], what: `make / ${prop}` });
-    }
+    if (prop && !chrootOnly) out.push({ op: 'MOUNT', args: [null, '/', null, rootPropagation(prop) | MS.REC, null], what: `make / ${prop}` });
     if (config.hostname !== undefined && config.hostname !== '') {
       if (!own('uts') && !joins.some((j) => j.type === 'uts'))
         throw new NookError('config.json: a hostname needs a uts namespace of its own', { hint: 'add {"type": "uts"} to linux.namespaces, or remove "hostname"' });
@@ -362,6 +363,25 @@ export function idMappingFor(u: UserNamespacePlan, host: Pick<HostFacts, 'uid' |
   const ownOnly = (r: IdRange[], own: number) => r.length === 1 && r[0].count === 1 && r[0].outside === own;
   if (ownOnly(u.uid, host.uid) && ownOnly(u.gid, host.gid)) return { uid: u.uid, gid: u.gid, method: 'direct', setgroups: false };
   return { uid: u.uid, gid: u.gid, method: 'helpers', setgroups: true };
+}
+
+/** linux.rootfsPropagation as a flag; runc's rslave when unset. */
+function rootPropagation(prop: string | undefined): number {
+  if (prop === undefined) return MS.SLAVE;
+  const flag = ({ private: MS.PRIVATE, rprivate: MS.PRIVATE, shared: MS.SHARED, rshared: MS.SHARED, slave: MS.SLAVE, rslave: MS.SLAVE, unbindable: MS.UNBINDABLE, runbindable: MS.UNBINDABLE } as Record<string, number>)[prop];
+  if (!flag) throw new NookError(`config.json: linux.rootfsPropagation "${prop}" is not a propagation`, { hint: 'one of private, rprivate, shared, rshared, slave, rslave, unbindable, runbindable' });
+  return flag;
+}
+
+/** Whether setgroups() works in the user namespace at `nsPath`: read from its process when the path names one (/proc/PID/ns/user). */
+function setgroupsAllowedIn(nsPath: string): boolean {
+  const pid = /^\/proc\/(\d+)\/ns\/user$/.exec(nsPath)?.[1];
+  if (!pid) return true;
+  try {
+    return fs.readFileSync(`/proc/${pid}/setgroups`, 'utf8').trim() === 'allow';
+  } catch {
+    return true;
+  }
 }
 
 /** CLOSE_RANGE steps for the gaps between the descriptors kept, from `lowest` up. */

@@ -15,6 +15,15 @@ const RELAYED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2']
 
 export async function runContainer(store: OciStateStore, req: CreateRequest, opts: { detach: boolean; keep: boolean }): Promise<number> {
   const { pid } = await createContainer(store, req);
+  // From here on a signal to nook goes to the container (as runc's handler, installed before the start).
+  const relay = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      /* ended meanwhile */
+    }
+  };
+  if (!opts.detach) for (const s of RELAYED) process.on(s, relay);
   try {
     await startContainer(store, req.id, req.warn);
   } catch (e) {
@@ -23,14 +32,6 @@ export async function runContainer(store: OciStateStore, req: CreateRequest, opt
   }
   if (opts.detach) return 0;
   const n = loadNative();
-  const relay = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      /* ended meanwhile */
-    }
-  };
-  for (const s of RELAYED) process.on(s, relay);
   const status = await waitChild(n, pid);
   for (const s of RELAYED) process.off(s, relay);
   if (!opts.keep) await deleteContainer(store, req.id, true, req.warn);

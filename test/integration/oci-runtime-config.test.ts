@@ -139,7 +139,7 @@ describe('process (config.md "process")', () => {
   // global root, unmapped here), so an unprivileged container's root may no longer open it. Raising
   // the value needs no privilege: the write has to come before the process is made non-dumpable, as
   // runc's nsexec does it (update_oom_score_adj() before PR_SET_DUMPABLE, "has to be done before !dumpable").
-  it.fails('oomScoreAdj: raised for the process', async () => {
+  it('oomScoreAdj: raised for the process', async () => {
     const rt = runtime();
     expect(await inside(rt, ['cat', '/proc/self/oom_score_adj'], (s) => (s.process.oomScoreAdj = 617))).toBe('617\n');
   });
@@ -307,7 +307,7 @@ describe('root, hostname, mounts (config.md)', () => {
     // BUG (reported): runc makes / rslave (its default rootfsPropagation) and keeps host mounts' slave
     // links, so a bind with rslave gets "master:N" and receives host mounts made later. nook first makes
     // the whole mount namespace rprivate, which cuts every link to the host: rslave then has nothing to be a slave of.
-    it.fails('rslave: later host mounts under the source appear in the container', async (ctx) => {
+    it('rslave: later host mounts under the source appear in the container', async (ctx) => {
       need(ctx, 'root'); // to make a shared mount on the host
       const rt = runtime();
       const out = await afterHostMount(rt, 'rslave', (s) => (s.linux.rootfsPropagation = 'rslave'));
@@ -389,7 +389,7 @@ describe('namespaces (config-linux.md)', () => {
   // maps one id was made with setgroups denied; nook decides whether to call setgroups() from
   // its own /proc/self/setgroups, not the joined namespace's. runc reads /proc/self/setgroups in the
   // init after joining and skips setgroups() on "deny" (nook's exec does the same with /proc/PID/setgroups).
-  it.fails('joining a user namespace that maps a single id (setgroups denied) works', async () => {
+  it('joining a user namespace that maps a single id (setgroups denied) works', async () => {
     const rt = runtime();
     const { out, aPid } = await joinOther(rt, 'readlink /proc/self/ns/user', () => {});
     expect(out.trim()).toBe(fs.readlinkSync(`/proc/${aPid}/ns/user`));

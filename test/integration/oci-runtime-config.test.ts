@@ -134,11 +134,8 @@ describe('process (config.md "process")', () => {
     });
   });
 
-  // BUG (reported): create fails with "set oom_score_adj to 617: EACCES". The executor writes
-  // /proc/self/oom_score_adj after PR_SET_DUMPABLE 0, which makes /proc/self's files root's (the
-  // global root, unmapped here), so an unprivileged container's root may no longer open it. Raising
-  // the value needs no privilege: the write has to come before the process is made non-dumpable, as
-  // runc's nsexec does it (update_oom_score_adj() before PR_SET_DUMPABLE, "has to be done before !dumpable").
+  // Raising it needs no privilege, but the write has to come before the init turns non-dumpable (its
+  // /proc files then belong to the host's root, unmapped here), as in runc's nsexec.
   it('oomScoreAdj: raised for the process', async () => {
     const rt = runtime();
     expect(await inside(rt, ['cat', '/proc/self/oom_score_adj'], (s) => (s.process.oomScoreAdj = 617))).toBe('617\n');
@@ -304,9 +301,8 @@ describe('root, hostname, mounts (config.md)', () => {
       expect(out).not.toMatch(/^later$/m);
     });
 
-    // BUG (reported): runc makes / rslave (its default rootfsPropagation) and keeps host mounts' slave
-    // links, so a bind with rslave gets "master:N" and receives host mounts made later. nook first makes
-    // the whole mount namespace rprivate, which cuts every link to the host: rslave then has nothing to be a slave of.
+    // As runc, / is made rslave (its default rootfsPropagation), keeping the host mounts' slave links:
+    // a bind with rslave gets "master:N" and receives host mounts made later.
     it('rslave: later host mounts under the source appear in the container', async (ctx) => {
       need(ctx, 'root'); // to make a shared mount on the host
       const rt = runtime();
@@ -385,10 +381,8 @@ describe('namespaces (config-linux.md)', () => {
     expect(uts).not.toBe(fs.readlinkSync(`/proc/${aPid}/ns/uts`));
   });
 
-  // BUG (reported): create fails with "set supplementary groups []: EPERM". A user namespace that
-  // maps one id was made with setgroups denied; nook decides whether to call setgroups() from
-  // its own /proc/self/setgroups, not the joined namespace's. runc reads /proc/self/setgroups in the
-  // init after joining and skips setgroups() on "deny" (nook's exec does the same with /proc/PID/setgroups).
+  // A user namespace that maps one id was made with setgroups denied: nook reads that from the joined
+  // namespace's process (/proc/PID/setgroups) and leaves setgroups() out, as runc does after joining.
   it('joining a user namespace that maps a single id (setgroups denied) works', async () => {
     const rt = runtime();
     const { out, aPid } = await joinOther(rt, 'readlink /proc/self/ns/user', () => {});

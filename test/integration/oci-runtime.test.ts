@@ -514,10 +514,8 @@ describe('hooks (config.md "POSIX-platform Hooks", runtime.md lifecycle)', () =>
     expect(readLog(log).map((h) => h.name)).toEqual(['poststop']);
   });
 
-  // BUG (reported): a hook that succeeds without reading its stdin fails as "could not be run: EPIPE"
-  // (src/oci/hooks.ts takes spawnSync's EPIPE for an error). Nothing obliges a hook to read the state:
-  // runc (Go's os/exec) ignores EPIPE on the hook's stdin. A state well past a pipe's buffer (300 KB,
-  // through an annotation) makes it certain; with a small one it happens about one time in three.
+  // Nothing obliges a hook to read the state: EPIPE on its stdin is no failure (runc's os/exec ignores it
+  // too). A state well past a pipe's buffer (300 KB, through an annotation) makes the EPIPE certain.
   it('a hook that does not read its stdin succeeds', async () => {
     const rt = runtime();
     const spec = rootlessSpec(rt.user, ['true']);

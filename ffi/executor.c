@@ -311,12 +311,16 @@ static int reset_signals(void)
     return sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-/* execvpe() with an explicit search path, reporting the most telling errno:
- * EACCES (found but not executable) beats ENOENT, as in execvp(). */
-static int exec_search(const char *file, char **argv, char **envp, const char *path)
+/*
+ * execvp()'s lookup with an explicit search path: `attempt` is tried on FILE
+ * itself when it has a '/' (or there is no PATH), else on each PATH entry
+ * joined with it, until one returns 0. Failing that, the most telling errno:
+ * EACCES (found but not executable) beats ENOENT, as in execvp().
+ */
+static int search_path(const char *file, const char *path, int (*attempt)(const char *candidate, void *ctx), void *ctx)
 {
     if (!path || strchr(file, '/'))
-        return execve(file, argv, envp);
+        return attempt(file, ctx);
     int best = ENOENT;
     const char *p = path;
     char buf[4096];
@@ -331,7 +335,8 @@ static int exec_search(const char *file, char **argv, char **envp, const char *p
             memcpy(buf, p, dlen);
             buf[dlen] = '/';
             strcpy(buf + dlen + 1, file);
-            execve(buf, argv, envp);
+            if (attempt(buf, ctx) == 0)
+                return 0;
             if (errno != ENOENT && errno != ENOTDIR)
                 best = errno;
         }
@@ -341,6 +346,32 @@ static int exec_search(const char *file, char **argv, char **envp, const char *p
     }
     errno = best;
     return -1;
+}
+
+struct exec_args { char **argv, **envp; };
+
+static int try_execve(const char *candidate, void *ctx)
+{
+    struct exec_args *a = ctx;
+    return execve(candidate, a->argv, a->envp); /* returns only on failure */
+}
+
+static int exec_search(const char *file, char **argv, char **envp, const char *path)
+{
+    struct exec_args a = { argv, envp };
+    return search_path(file, path, try_execve, &a);
+}
+
+/* Whether execve() would find `candidate` a program: a regular file we may execute. */
+static int try_executable(const char *candidate, void *ctx)
+{
+    (void)ctx;
+    struct stat st;
+    if (stat(candidate, &st) < 0)
+        return -1;
+    if (!S_ISREG(st.st_mode))
+        return errno = EACCES, -1;
+    return access(candidate, X_OK);
 }
 
 /* nook exec: after setns() into the container's pid namespace only children
@@ -697,39 +728,7 @@ static int run_hook(const char *path, char **argv, char **envp, const char *befo
 /* Like execve()'s lookup, without executing: the file must exist and be executable. */
 static int check_exec(const char *file, const char *path)
 {
-    char buf[4096];
-    struct stat st;
-    if (!path || strchr(file, '/')) {
-        if (stat(file, &st) < 0)
-            return -1;
-        if (!S_ISREG(st.st_mode))
-            return errno = EACCES, -1;
-        return access(file, X_OK);
-    }
-    int best = ENOENT;
-    const char *p = path;
-    for (;;) {
-        const char *end = strchrnul(p, ':');
-        size_t dlen = end - p;
-        if (dlen == 0) {
-            dlen = 1;
-            p = ".";
-        }
-        if (dlen + strlen(file) + 2 <= sizeof buf) {
-            memcpy(buf, p, dlen);
-            buf[dlen] = '/';
-            strcpy(buf + dlen + 1, file);
-            if (stat(buf, &st) == 0 && S_ISREG(st.st_mode)) {
-                if (access(buf, X_OK) == 0)
-                    return 0;
-                best = EACCES;
-            }
-        }
-        if (!*end)
-            break;
-        p = end + 1;
-    }
-    return errno = best, -1;
+    return search_path(file, path, try_executable, NULL);
 }
 
 /* `start` writes one byte into the FIFO: until then poll() sees no writer's hang-up (the FIFO never had one). */

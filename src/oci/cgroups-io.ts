@@ -48,7 +48,7 @@ export function readTrimmed(file: string): string {
 const ORDER_ERRORS = new Set(['EINVAL', 'EBUSY', 'EPERM']);
 
 function writeHint(w: CgroupWrite, code: string): string {
-  if (code === 'EINVAL') return `the kernel refused "${w.value}": check ${w.what} in config.json (its range, and that it fits the parent cgroup's limits)`;
+  if (code === 'EINVAL' || code === 'ERANGE') return `the kernel refused "${w.value}": check ${w.what} in config.json (its range, and that it fits the parent cgroup's limits)`;
   if (code === 'EBUSY') return `the cgroup's processes use more than ${w.what} allows, or a child cgroup holds a larger limit`;
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return 'nook must run as root (or in a delegated cgroup v2 subtree) to set limits';
   return `leave out ${w.what}`;

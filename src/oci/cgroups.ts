@@ -39,6 +39,8 @@ export interface CgroupHostView {
   /** Real root: euid 0 in the initial user namespace. */
   realRoot: boolean;
   euid: number;
+  /** Where the cgroup tree is (default /sys/fs/cgroup; tests point it at another cgroup2 mount). */
+  cgroupMount?: string;
 }
 
 function initialUserNamespace(): boolean {
@@ -99,7 +101,7 @@ function rootlessV2(layout: CgroupLayout, host: CgroupHostView, cg: { path: stri
 /** createOciCgroup on a given host view. */
 export function createOciCgroupOn(config: OciConfig, id: string, warn: (m: string) => void, host: CgroupHostView): OciCgroupRecord | undefined {
   const rawResources = config.linux?.resources;
-  const layout = detectLayout(host.mountinfo);
+  const layout = detectLayout(host.mountinfo, host.cgroupMount);
   const asked = (): boolean => {
     try {
       return !resourcesEmpty(readResources(rawResources));
@@ -180,8 +182,24 @@ export function joinOciCgroup(cg: OciCgroupRecord, pid: number): void {
   }
 }
 
-/** Removes the cgroup's directories (their processes have ended). */
+/**
+ * Removes the cgroup's directories. Their processes have normally ended with
+ * the init (its pid namespace's end kills them); those left (a container
+ * without a pid namespace of its own, whose daemons outlived the init) are
+ * killed first, as runc's destroy does, since the cgroup cannot go before them.
+ */
 export function removeOciCgroup(cg: OciCgroupRecord): void {
+  for (let round = 0; round < 3; round++) {
+    const left = ociCgroupPids(cg);
+    if (!left.length) break;
+    for (const p of left) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+  }
   const made = cg.made ?? [];
   const problems = cg.v2 !== undefined ? removeV2({ dir: cg.v2, made }) : cg.v1 ? removeV1({ dirs: cg.v1, made }) : [];
   // The container is gone either way: a leftover directory is worth a warning, not a failure.

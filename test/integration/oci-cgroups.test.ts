@@ -154,6 +154,24 @@ describe.skipIf(layout.mode !== 'v1' && layout.mode !== 'hybrid')('cgroup v1, as
     }
   });
 
+  it('without a pid namespace, what outlives the init is killed by delete, and the cgroup goes', async () => {
+    const { dir, root } = bundle((s) => {
+      s.process.args = ['sh', '-c', 'sleep 1000 & exit 0'];
+      s.linux.namespaces = s.linux.namespaces.filter((n: { type: string }) => n.type !== 'pid');
+      s.linux.cgroupsPath = '/nook-it-left';
+    });
+    ok(root, ['create', '-b', dir, 'cg7']);
+    const init = statePid(root, 'cg7');
+    ok(root, ['start', 'cg7']);
+    await until('the init to end', () => ended(init));
+    const procs = read(v1Dir('pids', 'nook-it-left/cgroup.procs')).split('\n').filter(Boolean).map(Number);
+    expect(procs).toHaveLength(1);
+    expect(JSON.parse(ok(root, ['state', 'cg7'])).status).toBe('stopped');
+    ok(root, ['delete', 'cg7']);
+    await until('the leftover sleep to end', () => ended(procs[0]));
+    expect(fs.existsSync(v1Dir('pids', 'nook-it-left'))).toBe(false);
+  });
+
   it('a relative cgroupsPath is under nook\'s own cgroup; the parents nook made go with the container', () => {
     const own = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.split(':')[1] === 'memory')!.split(':')[2];
     const { dir, root } = bundle((s) => {

@@ -27,6 +27,8 @@ export interface CgroupWrite {
   alternatives?: { file: string; value: string }[];
   /** A deprecated setting the kernel may lack or refuse: a warning, not an error. */
   bestEffort?: boolean;
+  /** A file some kernels accept and ignore (memory.kmem.limit_in_bytes since Linux 6.1): read back, and a warning when it did not take. */
+  readBack?: boolean;
   /** What to say when the file is missing (the kernel feature it needs). */
   missingHint?: string;
 }
@@ -68,6 +70,8 @@ export function applyWrite(dir: string, w: CgroupWrite): string | undefined {
   }
   try {
     fs.writeFileSync(path.join(dir, target.file), target.value);
+    if (w.readBack && readTrimmed(path.join(dir, target.file)) !== target.value)
+      return `${w.what} is not applied: the kernel accepts ${target.file} but ignores it (it is deprecated)`;
     return undefined;
   } catch (e) {
     const code = errCode(e);

@@ -108,9 +108,9 @@ export function v1Writes(r: OciResources, devices?: OciDevice[]): CgroupWrite[] 
     add('memory', 'memory.memsw.limit_in_bytes', swap, 'memory.swap', { group: 'memory', missingHint: NO_SWAP_HINT, ...(swap === -1 ? { bestEffort: true } : {}) });
   const reservation = int(m.reservation, 'linux.resources.memory.reservation') ?? 0;
   if (reservation !== 0) add('memory', 'memory.soft_limit_in_bytes', reservation, 'memory.reservation');
-  // Deprecated by the kernel (writes to kmem.limit_in_bytes are ignored since 6.1): warned about, never fatal.
+  // Deprecated by the kernel (kmem.limit_in_bytes takes writes and ignores them since 6.1): warned about, never fatal.
   const kernel = int(m.kernel, 'linux.resources.memory.kernel') ?? 0;
-  if (kernel !== 0) add('memory', 'memory.kmem.limit_in_bytes', kernel, 'memory.kernel', { bestEffort: true });
+  if (kernel !== 0) add('memory', 'memory.kmem.limit_in_bytes', kernel, 'memory.kernel', { bestEffort: true, readBack: true });
   const kernelTCP = int(m.kernelTCP, 'linux.resources.memory.kernelTCP') ?? 0;
   if (kernelTCP !== 0) add('memory', 'memory.kmem.tcp.limit_in_bytes', kernelTCP, 'memory.kernelTCP', { bestEffort: true });
   const swappiness = int(m.swappiness, 'linux.resources.memory.swappiness');

@@ -218,6 +218,22 @@ describe.skipIf(layout.mode !== 'v1' && layout.mode !== 'hybrid')('cgroup v1, as
     for (const c of ['memory', 'cpuset', 'freezer']) expect(fs.existsSync(v1Dir(c, 'nook-it-bad'))).toBe(false);
   });
 
+  it('a kernel memory limit the kernel ignores (Linux 6.1+) is a warning, not a failure', () => {
+    const { dir, root } = bundle((s) => {
+      s.process.args = ['true'];
+      s.linux.cgroupsPath = '/nook-it-kmem';
+      s.linux.resources = { memory: { limit: 50593792, kernel: 50593792, kernelTCP: 50593792 } };
+    });
+    const r = runc(root, ['create', '-b', dir, 'cg8']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(read(v1Dir('memory', 'nook-it-kmem/memory.kmem.tcp.limit_in_bytes'))).toBe('50593792');
+    const kept = read(v1Dir('memory', 'nook-it-kmem/memory.kmem.limit_in_bytes')) === '50593792';
+    if (kept) expect(r.stderr).not.toContain('memory.kernel');
+    else expect(r.stderr).toContain('linux.resources.memory.kernel is not applied: the kernel accepts memory.kmem.limit_in_bytes but ignores it');
+    ok(root, ['delete', '--force', 'cg8']);
+    expect(fs.existsSync(v1Dir('memory', 'nook-it-kmem'))).toBe(false);
+  });
+
   it('the systemd form "slice:prefix:name" is the scope\'s path, made by nook', () => {
     const { dir, root } = bundle((s) => {
       s.process.args = ['sleep', '1000'];

@@ -36,7 +36,7 @@ Global flags:
   --root DIR            State directory (default $XDG_RUNTIME_DIR/nook-oci; /run/nook-oci for root)
   --log FILE            Log warnings and errors to FILE
   --log-format FORMAT   text (default) or json
-  --systemd-cgroup      Accepted; nook makes no systemd scopes (see README)
+  --systemd-cgroup      Accepted: a slice:prefix:name cgroupsPath is made as a plain directory
   --rootless MODE       auto (default), true or false
   --debug               More messages
   -v, --version         Print the version
@@ -119,7 +119,7 @@ export async function ociCommand(argv: string[], version: string): Promise<numbe
       process.stdout.write(`nook-runc version ${version}\nspec: 1.0.2\n`);
       return 0;
     }
-    if (globals.systemdCgroup) log.warn('--systemd-cgroup: nook does not create systemd scopes; containers get no cgroup of their own from it');
+    if (globals.systemdCgroup) log.warn('--systemd-cgroup: nook asks systemd for no scope; a "slice:prefix:name" cgroupsPath becomes the cgroupfs directory systemd would use');
     const { OciStateStore, defaultStateRoot } = await import('../oci/state');
     const store = new OciStateStore(globals.root ?? defaultStateRoot());
     return await dispatch(cmd, args, store, globals, log, version);

@@ -79,7 +79,7 @@ export async function createContainer(store: OciStateStore, req: CreateRequest):
     for (const w of plan.warnings) req.warn(w);
     const record: OciContainerRecord = {
       ...base, pid, pidStart: processStartTime(pid) ?? 0, rootfs, created: new Date().toISOString(), owner: ownerName(),
-      config, ownPidNamespace: plan.ownPidNamespace, ...(cgroup ? { cgroup } : {}),
+      config, ownPidNamespace: plan.ownPidNamespace, ...(cgroup && (cgroup.v1 || cgroup.v2) ? { cgroup } : {}),
     };
     store.write(record);
     if (req.pidFile) writePidFile(req.pidFile, pid);

@@ -15,6 +15,7 @@ import { ControlChannels, waitChild, Fd } from '../sandbox/launcher';
 import { JOINED_NAMESPACES } from '../sandbox/join-plan';
 import { exitCodeFromWaitStatus } from '../sandbox/signals';
 import { processStartTime } from '../util/proc-stat';
+import { joinOciCgroup, type OciCgroupRecord } from './cgroups';
 import type { OciProcess } from './config';
 import { execLookupError, writePidFile } from './create';
 import { ociProcessOps, readHostFacts } from './plan';
@@ -51,7 +52,7 @@ export async function execInContainer(store: OciStateStore, req: ExecRequest): P
     const host = readHostFacts();
     const processOps = ociProcessOps(req.process, { config: rec.config, host, setgroupsWorks, warnings, preserveFds: req.preserveFds, createCwd: false });
     warnings.forEach((w) => req.warn(w));
-    const pid = launchExec(n, namespaces, processOps, req);
+    const pid = launchExec(n, namespaces, processOps, req, rec.cgroup);
     if (req.pidFile) writePidFile(req.pidFile, pid);
     if (req.detach) return 0;
     const relay = (sig: NodeJS.Signals) => {
@@ -97,7 +98,7 @@ function openNamespaces(rec: OciContainerRecord): OpenNamespace[] {
   }
 }
 
-function launchExec(n: Native, namespaces: OpenNamespace[], processOps: PlanOp[], req: ExecRequest): number {
+function launchExec(n: Native, namespaces: OpenNamespace[], processOps: PlanOp[], req: ExecRequest, cgroup: OciCgroupRecord | undefined): number {
   using channels = ControlChannels.open(n);
   const f = channels.planFds;
   const ops: PlanOp[] = [
@@ -126,6 +127,8 @@ function launchExec(n: Native, namespaces: OpenNamespace[], processOps: PlanOp[]
     executorReaped = true;
   };
   try {
+    // Into the container's cgroup before it joins anything (as runc): what it forks is counted there too.
+    if (cgroup) joinOciCgroup(cgroup, executor);
     channels.release();
     const msg = new Int32Array(4);
     const passed = new Int32Array(1);

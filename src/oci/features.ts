@@ -135,7 +135,7 @@ export function features(): Record<string, unknown> {
       capabilities: Object.keys(CAPABILITIES)
         .sort((a, b) => CAPABILITIES[a] - CAPABILITIES[b])
         .map((c) => `CAP_${c}`),
-      cgroup: { v1: false, v2: true, systemd: false, systemdUser: false },
+      cgroup: { v1: true, v2: true, systemd: false, systemdUser: false },
       seccomp: {
         enabled: true,
         actions: sorted(OCI_SECCOMP_ACTIONS),

@@ -12,7 +12,7 @@ import { containerStatus, type OciContainerRecord, type OciStateStore } from './
 function cgroupOf(rec: OciContainerRecord, what: string): OciCgroupRecord {
   if (!rec.cgroup)
     throw new NookError(`cannot ${what} container ${rec.id}: it has no cgroup of its own`, {
-      hint: 'nook gives OCI containers a cgroup only on a cgroup v2 host with a delegated subtree (systemd: Delegate=yes); this host has none for this user',
+      hint: 'nook gives an OCI container a cgroup when it runs as root (cgroup v1 or v2), or on a cgroup v2 host in a subtree delegated to this user (systemd: Delegate=yes)',
       exitCode: 1,
     });
   return rec.cgroup;

@@ -310,9 +310,12 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
       const steps = compileMounts({ rootfs: input.rootfs, readOnly: !!config.root?.readonly }, mounts);
       const assembly = [...steps.beforeIdMaps, ...steps.afterIdMaps];
       // As runc: the new mount namespace is made rslave (the host's later mounts reach it, none of its own
-      // reach the host), or what rootfsPropagation says, rather than nook's own rprivate.
+      // reach the host) unless rootfsPropagation asks otherwise; shared and unbindable are set only once the
+      // root has changed (pivot_root and the bind of the rootfs refuse them), so the assembly stays private then.
+      const prop = config.linux?.rootfsPropagation;
+      const slave = prop === undefined || rootPropagation(prop) === MS.SLAVE;
       const first = assembly.findIndex((o) => o.op === 'MOUNT' && o.args[1] === '/' && o.args[3] === (MS.REC | MS.PRIVATE));
-      if (first >= 0) assembly[first] = { op: 'MOUNT', args: [null, '/', null, MS.REC | rootPropagation(config.linux?.rootfsPropagation), null], what: 'set the propagation of the mount namespace' };
+      if (first >= 0 && slave) assembly[first] = { op: 'MOUNT', args: [null, '/', null, MS.REC | MS.SLAVE, null], what: 'make the mount namespace rslave' };
       const beforePivot: PlanOp[] = [];
       // Devices: made where nook may (real root), else the host's bound in.
       const devices = [...(config.linux?.devices ?? [])];

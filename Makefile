@@ -78,6 +78,12 @@ test-vm: test-deps build/nook
 podman-suite: build/nook
 	bash test/podman-suite/run.sh
 
+# The OCI runtime-tools validation suite (58 programs) against runc and build/nook-runc, as root,
+# rootless and with a single-id user namespace; a table of programs passed (see test/oci-suite/run.sh).
+.PHONY: oci-suite
+oci-suite: test-deps build/nook-runc
+	bash test/oci-suite/compare.sh
+
 bench: build/nook build/nook-runc
 	$(NODE_SEA) test/bench/bench.mjs && $(NODE_SEA) test/bench/images.mjs && $(NODE_SEA) test/bench/containers.mjs && $(NODE_SEA) test/bench/ports.mjs && $(NODE_SEA) test/bench/push.mjs && $(NODE_SEA) test/bench/build.mjs && $(NODE_SEA) test/bench/oci.mjs
 

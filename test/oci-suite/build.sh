@@ -37,8 +37,8 @@ cd "$src"
 # Static (no cgo, Go's own resolver and user lookup): it runs inside a busybox rootfs.
 if [ ! -x "$out/runtimetest" ]; then
   echo "build.sh: building runtimetest" >&2
-  CGO_ENABLED=0 go build -tags "netgo osusergo" -o "$out/runtimetest.tmp" ./cmd/runtimetest
-  mv "$out/runtimetest.tmp" "$out/runtimetest"
+  CGO_ENABLED=0 go build -tags "netgo osusergo" -o "$out/runtimetest.tmp$$" ./cmd/runtimetest
+  mv "$out/runtimetest.tmp$$" "$out/runtimetest"
 fi
 
 for dir in validation/*/; do
@@ -46,8 +46,8 @@ for dir in validation/*/; do
   [ "$name" = util ] && continue
   [ -x "$out/$name.t" ] && continue
   echo "build.sh: building $name.t" >&2
-  go build -o "$out/$name.t.tmp" "./validation/$name"
-  mv "$out/$name.t.tmp" "$out/$name.t"
+  go build -o "$out/$name.t.tmp$$" "./validation/$name"
+  mv "$out/$name.t.tmp$$" "$out/$name.t"
 done
 
 # util.PrepareBundle untars rootfs-$GOARCH.tar.gz from the working directory
@@ -79,6 +79,6 @@ if [ ! -f "$rootfs_tar" ]; then
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n' > "$tree/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' > "$tree/etc/group"
   # Owned by root, numerically: under a user namespace that is whoever maps to 0.
-  tar -C "$tree" --numeric-owner --owner=0 --group=0 -czf "$rootfs_tar.tmp" .
-  mv "$rootfs_tar.tmp" "$rootfs_tar"
+  tar -C "$tree" --numeric-owner --owner=0 --group=0 -czf "$rootfs_tar.tmp$$" .
+  mv "$rootfs_tar.tmp$$" "$rootfs_tar"
 fi

@@ -36,6 +36,8 @@ done
 [ -n "$runc" ] && [ -x "$runc" ] || { echo "compare.sh: no runc (pass --runc PATH)" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "compare.sh: run as root (root mode needs it)" >&2; exit 2; }
 mkdir -p "$out"
+# build/ holds tracked build scripts, so the default output directory ignores itself.
+[ "$out" != "$repo/build/oci-suite" ] || [ -f "$out/.gitignore" ] || echo '*' >"$out/.gitignore"
 
 have_nook=1
 [ -x "$nook" ] || have_nook=0

@@ -92,7 +92,12 @@ fi
 bash "$here/build.sh"
 bin=$repo/build/oci-validation
 
-[ -n "$out" ] || out=$repo/build/oci-suite/$mode-$(basename "$runtime")
+if [ -z "$out" ]; then
+  out=$repo/build/oci-suite/$mode-$(basename "$runtime")
+  # build/ holds tracked build scripts, so this directory ignores itself.
+  mkdir -p "$repo/build/oci-suite"
+  [ -f "$repo/build/oci-suite/.gitignore" ] || echo '*' >"$repo/build/oci-suite/.gitignore"
+fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 rm -f "$out"/*.tap "$out"/*.stderr "$out"/summary.txt
@@ -206,8 +211,19 @@ total=$(ls "$bin"/*.t | wc -l)
 [ ${#programs[@]} -gt 0 ] || { echo "run.sh: no program matches $filter" >&2; rm -rf "$work"; exit 2; }
 [ "$mode" = root ] || chown "$run_uid:$run_gid" "$work"/cwd/*
 
+# Root-mode runs on one host take turns program by program: the cgroup
+# programs all use the same cgroup paths, and cgroup_sweep must not remove a
+# cgroup another run's runtime has just made.
+if [ "$mode" = root ]; then
+  exec {lock}>>/tmp/nook-oci-suite-root.lock
+fi
+
 passed=0 passed_ok=0 all_skipped=0
 for name in "${programs[@]}"; do
+  if [ "$mode" = root ] && ! flock -n "$lock"; then
+    echo "(waiting for another root-mode run of the suite)" >&2
+    flock "$lock"
+  fi
   start=${EPOCHREALTIME/./}
   set +e
   (cd "$work/cwd" && timeout -k 10 "$timeout_s" "${prefix[@]}" "./$name.t") \
@@ -216,6 +232,7 @@ for name in "${programs[@]}"; do
   set -e
   tenths=$(( (${EPOCHREALTIME/./} - start) / 100000 ))
   left=$(sweep)
+  [ "$mode" != root ] || flock -u "$lock"
   ok=$(grep -cE '^ok( |$)' "$out/$name.tap" || true)
   notok=$(grep -cE '^not ok( |$)' "$out/$name.tap" || true)
   skip=$(grep -ciE '^ok( [0-9]+)?[^#]*# *skip' "$out/$name.tap" || true)

@@ -21,23 +21,28 @@
 #                  build/oci-suite/MODE-RUNTIME (emptied first)
 # --timeout        per program, default 60 s; a hung runtime is killed then
 #
-# Output: one line per program, PASS/FAIL/TIMEOUT with its TAP counts, then
-# "N of 58 programs pass (MODE, RUNTIME)" and how many of those N have an ok
-# line; OUT/summary.txt has "NAME STATUS OK NOT_OK SKIP" per program.
+# Output: one line per program, PASS/QUIET/FAIL/TIMEOUT with its TAP counts,
+# then "N of 58 programs pass (MODE, RUNTIME)" and the number of QUIET ones;
+# OUT/summary.txt has "NAME STATUS OK NOT_OK SKIP" per program.
 #
-# What counts as a pass: the program exits 0, prints a plan ("1..N") and no
-# "not ok" line (a "not ok ... # TODO" counts as not ok too; the suite prints
-# none), and
-#  - prints at least one "ok" line. Skipped tests ("ok N # skip ...") do not
-#    fail a program; one whose tests were all skipped passes, marked
-#    "(all skipped)" and counted in the summary;
-#  - or prints no test line at all ("1..0") and no YAML diagnostic. Seven
-#    programs (hooks, prestart, poststart, poststop and three _fail forms)
-#    report only this way: success is "1..0" alone, failure is "1..0" after a
-#    YAML block with an "error". Other programs print "1..0" alone only when
-#    they die before their first check, and then they exit non-zero. (hooks
-#    can never pass: it expects "post-start1" where its hook writes
-#    "post-start1 called".)
+# PASS (what N counts, as the reference figures do: runc 1.1.5 on this host
+# passes 28 as root, 18 rootless, 1 single): the program exits 0 and prints
+# at least one "ok" line and no "not ok" line (a "not ok ... # TODO" counts
+# as not ok too; the suite prints none). Skipped tests ("ok N # skip ...")
+# do not fail a program; one whose tests were all skipped passes, marked
+# "(all skipped)" and counted in the summary.
+#
+# QUIET (counted apart): exit 0, no test line at all and no YAML diagnostic.
+# Nine programs report only this way, so for them QUIET is success.
+# hooks, prestart, poststart, poststop, prestart_fail,
+# poststart_fail and poststop_fail: success is "1..0" alone, failure is
+# "1..0" after a YAML block with an "error" (hooks can never succeed: it
+# expects "post-start1" where its hook writes "post-start1 called").
+# process_rlimits_fail and process_capabilities_fail: success (the runtime
+# refused the bad config) is no output and exit 0, failure is exit 1. They
+# are apart because the _fail ones only check that the runtime reports an
+# error: a runtime that fails at everything (runc in single mode) gets them.
+# Every other program exits non-zero when it dies before its first check.
 #
 # How the programs are run: sequentially, each with the runtime as $RUNTIME
 # and the runtime's default state directory (the suite passes no --root: runc
@@ -218,10 +223,11 @@ if [ "$mode" = root ]; then
   exec {lock}>>/tmp/nook-oci-suite-root.lock
 fi
 
-passed=0 passed_ok=0 all_skipped=0
+passed=0 quiet=0 all_skipped=0
 for name in "${programs[@]}"; do
   if [ "$mode" = root ] && ! flock -n "$lock"; then
-    echo "(waiting for another root-mode run of the suite)" >&2
+    [ -n "${told_wait:-}" ] || echo "(another root-mode run of the suite is going on: taking turns with it)" >&2
+    told_wait=1
     flock "$lock"
   fi
   start=${EPOCHREALTIME/./}
@@ -240,20 +246,20 @@ for name in "${programs[@]}"; do
   note=''
   if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
     status=TIMEOUT
-  elif [ "$rc" != 0 ] || [ "$notok" != 0 ] || [ -z "$plan" ]; then
+  elif [ "$rc" != 0 ] || [ "$notok" != 0 ]; then
     status=FAIL
   elif [ "$ok" -gt 0 ]; then
     status=PASS
     if [ "$skip" = "$ok" ]; then note=' (all skipped)'; all_skipped=$((all_skipped + 1)); fi
-  elif [ "$plan" = 1..0 ] && ! grep -q '^  ---' "$out/$name.tap"; then
-    status=PASS note=' (no test line, no error)'
+  elif [ -z "$plan" ] && [ -s "$out/$name.tap" ]; then
+    status=FAIL note=' (no plan)'
+  elif ! grep -q '^  ---' "$out/$name.tap"; then
+    status=QUIET
   else
     status=FAIL
   fi
-  if [ "$status" = PASS ]; then
-    passed=$((passed + 1))
-    [ "$ok" = 0 ] || passed_ok=$((passed_ok + 1))
-  fi
+  [ "$status" != PASS ] || passed=$((passed + 1))
+  [ "$status" != QUIET ] || quiet=$((quiet + 1))
   [ "$rc" = 0 ] || [ "$status" = TIMEOUT ] || note="$note exit $rc"
   [ "$left" = 0 ] || note="$note, $left container(s) left behind"
   printf '%-8s %-36s ok %3d  not ok %3d  skip %3d  %3d.%ds%s\n' \
@@ -265,7 +271,5 @@ rm -rf "$work" 2>/dev/null || true
 of=$total
 [ -z "$filter" ] || of="${#programs[@]} selected (of $total)"
 echo "$passed of $of programs pass ($mode, $runtime)"
-# The reference figures (runc 1.1.5 on this host: root 28, rootless 18,
-# single 1) count only programs with an "ok" line.
-echo "  $passed_ok of them with an ok line (the reference figures' count), $((passed - passed_ok)) by printing no error, $all_skipped with only skipped tests"
+echo "  ($all_skipped of them with only skipped tests; $quiet more QUIET: no test line, no error)"
 echo "TAP output: $out"

@@ -198,6 +198,10 @@ suite_cgroups() {
   return 0
 }
 cgroups_before=$(suite_cgroups)
+# Interrupted or not, nothing of the run stays behind.
+trap 'sweep >/dev/null; rm -rf "$work" 2>/dev/null || true' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 cgroup_sweep() {
   local d
   for d in $(suite_cgroups); do
@@ -213,7 +217,7 @@ for t in "$bin"/*.t; do
   cp "$t" "$work/cwd/"
 done
 total=$(ls "$bin"/*.t | wc -l)
-[ ${#programs[@]} -gt 0 ] || { echo "run.sh: no program matches $filter" >&2; rm -rf "$work"; exit 2; }
+[ ${#programs[@]} -gt 0 ] || { echo "run.sh: no program matches $filter" >&2; exit 2; }
 [ "$mode" = root ] || chown "$run_uid:$run_gid" "$work"/cwd/*
 
 # Root-mode runs on one host take turns program by program: the cgroup
@@ -267,7 +271,6 @@ for name in "${programs[@]}"; do
   printf '%s %s %d %d %d\n' "$name" "$status" "$ok" "$notok" "$skip" >>"$out/summary.txt"
 done
 
-rm -rf "$work" 2>/dev/null || true
 of=$total
 [ -z "$filter" ] || of="${#programs[@]} selected (of $total)"
 echo "$passed of $of programs pass ($mode, $runtime)"

@@ -169,14 +169,14 @@ function dirsOf(cg: OciCgroupRecord): string[] {
 }
 
 /** Moves `pid` into the cgroup (the waiting child, before it is released). */
-export function joinOciCgroup(cg: OciCgroupRecord, pid: number): void {
+export function joinOciCgroup(cg: OciCgroupRecord, pid: number, warn: (m: string) => void): void {
   try {
     for (const dir of dirsOf(cg)) joinDir(dir, pid);
   } catch (e) {
     if (!cg.rootless) throw e;
     // Delegation lets the user move processes only within the subtree: the container goes without a cgroup.
-    process.stderr.write(`nook: warning: linux.resources are not applied: ${(e as Error).message}\n`);
-    removeOciCgroup(cg);
+    warn(`linux.resources are not applied: ${(e as Error).message}`);
+    removeOciCgroup(cg, warn);
     delete cg.v2;
     delete cg.made;
   }
@@ -188,7 +188,7 @@ export function joinOciCgroup(cg: OciCgroupRecord, pid: number): void {
  * without a pid namespace of its own, whose daemons outlived the init) are
  * killed first, as runc's destroy does, since the cgroup cannot go before them.
  */
-export function removeOciCgroup(cg: OciCgroupRecord): void {
+export function removeOciCgroup(cg: OciCgroupRecord, warn: (m: string) => void): void {
   for (let round = 0; round < 3; round++) {
     const left = ociCgroupPids(cg);
     if (!left.length) break;
@@ -203,7 +203,7 @@ export function removeOciCgroup(cg: OciCgroupRecord): void {
   const made = cg.made ?? [];
   const problems = cg.v2 !== undefined ? removeV2({ dir: cg.v2, made }) : cg.v1 ? removeV1({ dirs: cg.v1, made }) : [];
   // The container is gone either way: a leftover directory is worth a warning, not a failure.
-  if (problems.length) process.stderr.write(`nook: warning: could not remove the container's cgroup: ${problems.join('; ')}\n`);
+  if (problems.length) warn(`could not remove the container's cgroup: ${problems.join('; ')}`);
 }
 
 /** The pids in the cgroup (and in any child cgroup the container made). */

@@ -73,7 +73,7 @@ export async function createContainer(store: OciStateStore, req: CreateRequest):
     try {
       pid = launchContainer(n, plan, req, base, cgroup);
     } catch (e) {
-      if (cgroup) removeOciCgroup(cgroup);
+      if (cgroup) removeOciCgroup(cgroup, req.warn);
       throw e;
     }
     for (const w of plan.warnings) req.warn(w);
@@ -156,7 +156,7 @@ function launchContainer(
       applyIdMapping(n, executor, idMappingFor(plan.userns, { uid: process.geteuid!(), gid: process.getegid!() }), hostIdentity());
     }
     // Into its cgroup before it runs anything of the container's: whatever it forks is counted there.
-    if (cgroup) joinOciCgroup(cgroup, executor);
+    if (cgroup) joinOciCgroup(cgroup, executor, req.warn);
     channels.release();
     for (;;) {
       const kind = next();

@@ -40,7 +40,7 @@ export async function deleteContainer(store: OciStateStore, id: string, force: b
     }
     await waitGone(rec);
   }
-  if (rec.cgroup) removeOciCgroup(rec.cgroup);
+  if (rec.cgroup) removeOciCgroup(rec.cgroup, warn);
   store.remove(id);
   for (const w of runHooksWarning('poststop', rec.config.hooks?.poststop, hookState(rec, 'stopped', 0))) warn(w);
 }

@@ -128,7 +128,7 @@ function launchExec(n: Native, namespaces: OpenNamespace[], processOps: PlanOp[]
   };
   try {
     // Into the container's cgroup before it joins anything (as runc): what it forks is counted there too.
-    if (cgroup) joinOciCgroup(cgroup, executor);
+    if (cgroup) joinOciCgroup(cgroup, executor, req.warn);
     channels.release();
     const msg = new Int32Array(4);
     const passed = new Int32Array(1);

@@ -280,7 +280,7 @@ describe.skipIf(v2Mount === undefined)('cgroup v2 manager', () => {
     onTestFinished(() => {
       child.kill('SIGKILL');
     });
-    joinOciCgroup(cg, child.pid!);
+    joinOciCgroup(cg, child.pid!, (m) => warnings.push(m));
     expect(ociCgroupPids(cg)).toEqual([child.pid]);
     freezeOciCgroup(cg, true);
     expect(isFrozen(cg)).toBe(true);
@@ -289,7 +289,7 @@ describe.skipIf(v2Mount === undefined)('cgroup v2 manager', () => {
     const gone = new Promise((r) => child.once('exit', r));
     child.kill('SIGKILL');
     await gone;
-    removeOciCgroup(cg);
+    removeOciCgroup(cg, (m) => warnings.push(m));
     expect(fs.existsSync(path.join(v2Mount!, 'nook-it-v2'))).toBe(false);
     expect(warnings).toEqual([]);
   });
@@ -307,7 +307,7 @@ describe.skipIf(v2Mount === undefined)('cgroup v2 manager', () => {
 
     const cg = createOciCgroupOn({ ociVersion: '1.0.2' }, 'c2', () => {}, host)!;
     expect(cg).toEqual({ v2: path.join(top, 'nook-oci', 'c2'), made: [path.join(top, 'nook-oci'), path.join(top, 'nook-oci', 'c2')], rootless: true });
-    removeOciCgroup(cg);
+    removeOciCgroup(cg, () => {});
     expect(fs.existsSync(path.join(top, 'nook-oci'))).toBe(false);
 
     // Which controllers the tree offers decides it: a hybrid host's unified tree has none, a v2 host may lack hugetlb.

@@ -67,6 +67,24 @@ export function resourcesEmpty(r: OciResources): boolean {
 }
 
 /** An integer field, or undefined when absent (JSON null counts as absent). */
+/** Adds one write: the controller, its file, the value, and the config field it comes from (for messages). */
+export type AddWrite = (controller: string, file: string, value: string | number, what: string) => void;
+
+/** The settings cgroup v1 and v2 write to files of the same name: cpu.idle, cpuset.cpus and .mems, pids.max. */
+export function addSharedWrites(r: OciResources, add: AddWrite): void {
+  const c = r.cpu ?? {};
+  const idle = int(c.idle, 'linux.resources.cpu.idle');
+  if (idle !== undefined) add('cpu', 'cpu.idle', idle, 'cpu.idle');
+  const cpus = str(c.cpus, 'linux.resources.cpu.cpus');
+  if (cpus) add('cpuset', 'cpuset.cpus', cpus, 'cpu.cpus');
+  const mems = str(c.mems, 'linux.resources.cpu.mems');
+  if (mems) add('cpuset', 'cpuset.mems', mems, 'cpu.mems');
+  if (r.pids) {
+    const pl = int(r.pids.limit, 'linux.resources.pids.limit') ?? 0;
+    add('pids', 'pids.max', pl > 0 ? pl : 'max', 'pids.limit');
+  }
+}
+
 export function int(v: unknown, what: string): number | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'number' || !Number.isInteger(v)) throw new NookError(`${what} must be an integer, not ${JSON.stringify(v)}`, { hint: 'fix config.json' });

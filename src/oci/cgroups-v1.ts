@@ -11,7 +11,7 @@ import { NookError } from '../errors';
 import { cgroupDir } from '../sandbox/cgroups/detect';
 import type { OciDevice } from './config';
 import { applyWrites, makeDirs, readTrimmed, removeEmptyParents, removeTree, type CgroupWrite } from './cgroups-io';
-import { int, str, type OciResources } from './cgroups-spec';
+import { addSharedWrites, int, str, type OciResources } from './cgroups-spec';
 
 /** The v1 controllers nook puts a container in (runc's list, less perf_event and rdma, which nook sets nothing in). */
 export const V1_CONTROLLERS = ['cpu', 'cpuacct', 'cpuset', 'memory', 'pids', 'blkio', 'devices', 'hugetlb', 'net_cls', 'net_prio', 'freezer'];
@@ -134,17 +134,7 @@ export function v1Writes(r: OciResources, devices?: OciDevice[]): CgroupWrite[] 
   const rtHint = 'the kernel has no real-time group scheduling (CONFIG_RT_GROUP_SCHED): leave out the realtime settings';
   if (rtPeriod !== 0) add('cpu', 'cpu.rt_period_us', rtPeriod, 'cpu.realtimePeriod', { group: 'rt', missingHint: rtHint });
   if (rtRuntime !== 0) add('cpu', 'cpu.rt_runtime_us', rtRuntime, 'cpu.realtimeRuntime', { group: 'rt', missingHint: rtHint });
-  const idle = int(c.idle, 'linux.resources.cpu.idle');
-  if (idle !== undefined) add('cpu', 'cpu.idle', idle, 'cpu.idle');
-  const cpus = str(c.cpus, 'linux.resources.cpu.cpus');
-  if (cpus) add('cpuset', 'cpuset.cpus', cpus, 'cpu.cpus');
-  const mems = str(c.mems, 'linux.resources.cpu.mems');
-  if (mems) add('cpuset', 'cpuset.mems', mems, 'cpu.mems');
-
-  if (r.pids) {
-    const pl = int(r.pids.limit, 'linux.resources.pids.limit') ?? 0;
-    add('pids', 'pids.max', pl > 0 ? pl : 'max', 'pids.limit');
-  }
+  addSharedWrites(r, add);
 
   const b = r.blockIO ?? {};
   const bfqHint = 'the kernel has neither CFQ\'s blkio.weight nor BFQ\'s blkio.bfq.weight (no proportional I/O scheduler): leave out the blockIO weights';

@@ -11,7 +11,7 @@ import { NookError } from '../errors';
 import { readControllerList } from '../sandbox/cgroups/detect';
 import { blkioWeightToIoWeight, sharesToWeight } from '../sandbox/cgroups/flags';
 import { applyWrites, errCode, makeDirs, removeEmptyParents, removeTree, type CgroupWrite } from './cgroups-io';
-import { int, str, type OciResources } from './cgroups-spec';
+import { addSharedWrites, int, str, type OciResources } from './cgroups-spec';
 
 /**
  * runc's memory+swap (v1's memsw) → v2's swap alone (ConvertMemorySwapToCgroupV2Value):
@@ -72,19 +72,9 @@ export function v2Writes(r: OciResources): { writes: CgroupWrite[]; ignored: str
   if (quota !== 0 || period !== 0) add('cpu', 'cpu.max', `${quota > 0 ? quota : 'max'}${period !== 0 ? ` ${period}` : ''}`, quota !== 0 ? 'cpu.quota' : 'cpu.period');
   const burst = int(c.burst, 'linux.resources.cpu.burst');
   if (burst !== undefined) add('cpu', 'cpu.max.burst', burst, 'cpu.burst');
-  const idle = int(c.idle, 'linux.resources.cpu.idle');
-  if (idle !== undefined) add('cpu', 'cpu.idle', idle, 'cpu.idle');
   if (int(c.realtimePeriod, 'linux.resources.cpu.realtimePeriod') || int(c.realtimeRuntime, 'linux.resources.cpu.realtimeRuntime'))
     ignored.push('linux.resources.cpu.realtimePeriod/realtimeRuntime (cgroup v2 has no real-time group scheduling)');
-  const cpus = str(c.cpus, 'linux.resources.cpu.cpus');
-  if (cpus) add('cpuset', 'cpuset.cpus', cpus, 'cpu.cpus');
-  const mems = str(c.mems, 'linux.resources.cpu.mems');
-  if (mems) add('cpuset', 'cpuset.mems', mems, 'cpu.mems');
-
-  if (r.pids) {
-    const pl = int(r.pids.limit, 'linux.resources.pids.limit') ?? 0;
-    add('pids', 'pids.max', pl > 0 ? pl : 'max', 'pids.limit');
-  }
+  addSharedWrites(r, add);
 
   const b = r.blockIO ?? {};
   const ioHint = 'the kernel has neither BFQ (io.bfq.weight) nor the io cost controller (io.weight): leave out the blockIO weights';

@@ -149,9 +149,37 @@ export function readBundleConfig(bundle: string): OciConfig {
   return validateConfig(parsed);
 }
 
-/** Checks the fields nook acts on; the rest of the document is kept as it is. */
+/** The first string in `v` that holds a NUL byte, by its path ("process.args[1]"): no such string reaches the kernel whole. */
+function nulString(v: unknown, at: string): string | undefined {
+  if (typeof v === 'string') return v.includes('\0') ? at : undefined;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const found = nulString(v[i], `${at}[${i}]`);
+      if (found) return found;
+    }
+  } else if (isObject(v)) {
+    for (const [k, x] of Object.entries(v)) {
+      const found = nulString(x, at ? `${at}.${k}` : k);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+const optionalString = (v: unknown, field: string) => {
+  if (v !== undefined && typeof v !== 'string') throw bad(field, 'must be a string');
+};
+const optionalInt = (v: unknown, field: string) => {
+  if (v !== undefined && !(typeof v === 'number' && Number.isInteger(v))) throw bad(field, 'must be an integer');
+};
+
+/** Checks the fields nook acts on (their types: a number where the plan expects a string must never pass); the rest is kept as it is. */
 export function validateConfig(v: unknown): OciConfig {
   if (!isObject(v)) throw bad('the document', 'must be a JSON object');
+  const nul = nulString(v, '');
+  if (nul) throw bad(nul, 'holds a NUL byte');
+  optionalString(v.hostname, 'hostname');
+  optionalString(v.domainname, 'domainname');
   if (typeof v.ociVersion !== 'string') throw bad('ociVersion', 'is missing (it must be a string such as "1.0.2")');
   if (!/^1\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/.test(v.ociVersion))
     throw bad('ociVersion', `"${v.ociVersion}" is not a version of the OCI runtime spec that nook reads (1.x.y)`);
@@ -161,6 +189,12 @@ export function validateConfig(v: unknown): OciConfig {
     if (!isObject(p)) throw bad('process', 'must be an object');
     if (typeof p.cwd !== 'string' || !p.cwd.startsWith('/')) throw bad('process.cwd', 'must be an absolute path');
     if (!isObject(p.user) || !isUint(p.user.uid) || !isUint(p.user.gid)) throw bad('process.user', 'must have numeric uid and gid');
+    optionalInt(p.user.umask, 'process.user.umask');
+    optionalInt(p.oomScoreAdj, 'process.oomScoreAdj');
+    optionalString(p.apparmorProfile, 'process.apparmorProfile');
+    optionalString(p.selinuxLabel, 'process.selinuxLabel');
+    if (p.consoleSize !== undefined && (!isObject(p.consoleSize) || !isUint(p.consoleSize.height) || !isUint(p.consoleSize.width)))
+      throw bad('process.consoleSize', 'must have numeric height and width');
     if (p.user.additionalGids !== undefined && (!Array.isArray(p.user.additionalGids) || !p.user.additionalGids.every(isUint)))
       throw bad('process.user.additionalGids', 'must be a list of numbers');
     stringList(p.args, 'process.args');
@@ -179,6 +213,8 @@ export function validateConfig(v: unknown): OciConfig {
       if (!isObject(m) || typeof m.destination !== 'string') throw bad(`mounts[${i}].destination`, 'must be a string');
       if (!m.destination.startsWith('/')) throw bad(`mounts[${i}].destination`, `must be an absolute path (got "${m.destination}")`);
       stringList(m.options, `mounts[${i}].options`);
+      optionalString(m.source, `mounts[${i}].source`);
+      optionalString(m.type, `mounts[${i}].type`);
     });
   }
   if (v.hooks !== undefined) {
@@ -190,6 +226,8 @@ export function validateConfig(v: unknown): OciConfig {
       list.forEach((h, i) => {
         if (!isObject(h) || typeof h.path !== 'string' || !h.path.startsWith('/')) throw bad(`hooks.${kind}[${i}].path`, 'must be an absolute path');
         if (h.timeout !== undefined && (!Number.isInteger(h.timeout) || (h.timeout as number) <= 0)) throw bad(`hooks.${kind}[${i}].timeout`, 'must be a positive integer');
+        stringList(h.args, `hooks.${kind}[${i}].args`);
+        stringList(h.env, `hooks.${kind}[${i}].env`);
       });
     }
   }
@@ -213,12 +251,15 @@ export function validateConfig(v: unknown): OciConfig {
         throw bad(`linux.${k}`, 'must be a list of {containerID, hostID, size}');
     }
     stringList(linux.maskedPaths, 'linux.maskedPaths');
+    optionalString(linux.rootfsPropagation, 'linux.rootfsPropagation');
+    optionalString(linux.cgroupsPath, 'linux.cgroupsPath');
     stringList(linux.readonlyPaths, 'linux.readonlyPaths');
     if (linux.devices !== undefined) {
       if (!Array.isArray(linux.devices)) throw bad('linux.devices', 'must be a list');
       linux.devices.forEach((d, i) => {
         if (!isObject(d) || typeof d.path !== 'string' || !d.path.startsWith('/')) throw bad(`linux.devices[${i}].path`, 'must be an absolute path');
         if (!['c', 'b', 'u', 'p'].includes(d.type as string)) throw bad(`linux.devices[${i}].type`, 'must be c, b, u or p');
+        for (const k of ['major', 'minor', 'fileMode', 'uid', 'gid']) if (d[k] !== undefined && !isUint(d[k])) throw bad(`linux.devices[${i}].${k}`, 'must be a number');
       });
     }
     if (linux.sysctl !== undefined && (!isObject(linux.sysctl) || !Object.values(linux.sysctl).every((s) => typeof s === 'string')))

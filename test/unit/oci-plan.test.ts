@@ -226,4 +226,14 @@ describe('config.json checks', () => {
     expect(() => validateConfig({ ociVersion: '1.0.2', linux: { namespaces: [{ type: 'pid' }, { type: 'pid' }] } })).toThrow(/twice/);
     expect(validateConfig({ ociVersion: '1.0.2-dev', unknownField: 1 }).ociVersion).toBe('1.0.2-dev');
   });
+
+  it('lets no value of a wrong type or with a NUL byte through to the plan (a number read as a string offset)', () => {
+    const base = { ociVersion: '1.0.2', process: { cwd: '/', user: { uid: 0, gid: 0 }, args: ['sh'] } };
+    expect(() => validateConfig({ ...base, hostname: 7 })).toThrow(/hostname must be a string/);
+    expect(() => validateConfig({ ...base, mounts: [{ destination: '/x', type: 1 }] })).toThrow(/mounts\[0\].type must be a string/);
+    expect(() => validateConfig({ ...base, hooks: { poststop: [{ path: '/bin/true', args: [1] }] } })).toThrow(/hooks.poststop\[0\].args/);
+    expect(() => validateConfig({ ...base, linux: { devices: [{ path: '/dev/x', type: 'c', major: '1' }] } })).toThrow(/devices\[0\].major/);
+    expect(() => validateConfig({ ...base, process: { ...base.process, args: ['sh', 'a\0b'] } })).toThrow(/process.args\[1\] holds a NUL byte/);
+    expect(() => validateConfig({ ...base, process: { ...base.process, user: { uid: 0, gid: 0, umask: '022' } } })).toThrow(/umask must be an integer/);
+  });
 });

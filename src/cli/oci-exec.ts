@@ -6,7 +6,7 @@
 import fs = require('node:fs');
 import { NookError } from '../errors';
 import { parseArgs, type FlagSpec } from './args';
-import type { OciProcess } from '../oci/config';
+import { validateProcess, type OciProcess } from '../oci/config';
 import type { OciStateStore } from '../oci/state';
 
 const f = (name: string, type: 'string' | 'boolean', help: string, short?: string, multiple = false): FlagSpec => ({ name, type, help, short, multiple });
@@ -37,13 +37,13 @@ export async function execCommand(args: string[], store: OciStateStore, _g: unkn
   if (!id) throw new NookError('exec needs a container id', { hint: 'nook oci exec ID COMMAND [ARG...]', exitCode: 1 });
   let proc: OciProcess;
   if (flags.process !== undefined) {
+    let parsed: unknown;
     try {
-      proc = JSON.parse(fs.readFileSync(flags.process as string, 'utf8')) as OciProcess;
+      parsed = JSON.parse(fs.readFileSync(flags.process as string, 'utf8'));
     } catch (e) {
       throw new NookError(`--process: cannot read ${flags.process}: ${(e as Error).message}`, { hint: 'an OCI process object as in config.json\'s "process"', exitCode: 1 });
     }
-    if (typeof proc !== 'object' || proc === null || typeof proc.cwd !== 'string' || typeof proc.user !== 'object')
-      throw new NookError(`--process: ${flags.process} needs "cwd" and "user"`, { exitCode: 1 });
+    proc = validateProcess(parsed, 'process', `--process ${flags.process}`);
   } else {
     const rec = store.read(id);
     const base = rec.config.process;

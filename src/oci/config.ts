@@ -116,16 +116,16 @@ export const NAMESPACE_FILES: Record<string, string> = {
   user: 'user', ipc: 'ipc', uts: 'uts', network: 'net', cgroup: 'cgroup', pid: 'pid', mount: 'mnt', time: 'time',
 };
 
-function bad(field: string, problem: string): NookError {
-  return new NookError(`config.json: ${field} ${problem}`, { hint: 'see the OCI runtime spec (config.md); `nook oci spec` writes a valid example' });
+function bad(field: string, problem: string, doc = 'config.json'): NookError {
+  return new NookError(`${doc}: ${field} ${problem}`, { hint: 'see the OCI runtime spec (config.md); `nook oci spec` writes a valid example' });
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 
-function stringList(v: unknown, field: string): void {
+function stringList(v: unknown, field: string, doc?: string): void {
   if (v === undefined) return;
-  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) throw bad(field, 'must be a list of strings');
+  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) throw bad(field, 'must be a list of strings', doc);
 }
 
 /** Reads and checks BUNDLE/config.json. */
@@ -166,12 +166,39 @@ function nulString(v: unknown, at: string): string | undefined {
   return undefined;
 }
 
-const optionalString = (v: unknown, field: string) => {
-  if (v !== undefined && typeof v !== 'string') throw bad(field, 'must be a string');
+const optionalString = (v: unknown, field: string, doc?: string) => {
+  if (v !== undefined && typeof v !== 'string') throw bad(field, 'must be a string', doc);
 };
-const optionalInt = (v: unknown, field: string) => {
-  if (v !== undefined && !(typeof v === 'number' && Number.isInteger(v))) throw bad(field, 'must be an integer');
+const optionalInt = (v: unknown, field: string, doc?: string) => {
+  if (v !== undefined && !(typeof v === 'number' && Number.isInteger(v))) throw bad(field, 'must be an integer', doc);
 };
+
+/** An OCI process object (config.json's "process", or exec's --process FILE), checked as validateConfig checks it. */
+export function validateProcess(p: unknown, at: string, doc = 'config.json'): OciProcess {
+  const nul = nulString(p, at);
+  if (nul) throw bad(nul, 'holds a NUL byte', doc);
+  if (!isObject(p)) throw bad(at, 'must be an object', doc);
+  if (typeof p.cwd !== 'string' || !p.cwd.startsWith('/')) throw bad(`${at}.cwd`, 'must be an absolute path', doc);
+  if (!isObject(p.user) || !isUint(p.user.uid) || !isUint(p.user.gid)) throw bad(`${at}.user`, 'must have numeric uid and gid', doc);
+  optionalInt(p.user.umask, `${at}.user.umask`, doc);
+  optionalInt(p.oomScoreAdj, `${at}.oomScoreAdj`, doc);
+  optionalString(p.apparmorProfile, `${at}.apparmorProfile`, doc);
+  optionalString(p.selinuxLabel, `${at}.selinuxLabel`, doc);
+  if (p.consoleSize !== undefined && (!isObject(p.consoleSize) || !isUint(p.consoleSize.height) || !isUint(p.consoleSize.width)))
+    throw bad(`${at}.consoleSize`, 'must have numeric height and width', doc);
+  if (p.user.additionalGids !== undefined && (!Array.isArray(p.user.additionalGids) || !p.user.additionalGids.every(isUint)))
+    throw bad(`${at}.user.additionalGids`, 'must be a list of numbers', doc);
+  stringList(p.args, `${at}.args`, doc);
+  stringList(p.env, `${at}.env`, doc);
+  if (p.rlimits !== undefined) {
+    if (!Array.isArray(p.rlimits)) throw bad(`${at}.rlimits`, 'must be a list', doc);
+    p.rlimits.forEach((r, i) => {
+      if (!isObject(r) || typeof r.type !== 'string' || !isUint(r.soft) || !isUint(r.hard)) throw bad(`${at}.rlimits[${i}]`, 'needs type, soft and hard', doc);
+    });
+  }
+  if (isObject(p.capabilities)) for (const k of ['bounding', 'effective', 'inheritable', 'permitted', 'ambient']) stringList(p.capabilities[k], `${at}.capabilities.${k}`, doc);
+  return p as unknown as OciProcess;
+}
 
 /** Checks the fields nook acts on (their types: a number where the plan expects a string must never pass); the rest is kept as it is. */
 export function validateConfig(v: unknown): OciConfig {
@@ -184,29 +211,7 @@ export function validateConfig(v: unknown): OciConfig {
   if (!/^1\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/.test(v.ociVersion))
     throw bad('ociVersion', `"${v.ociVersion}" is not a version of the OCI runtime spec that nook reads (1.x.y)`);
   if (v.root !== undefined && (!isObject(v.root) || typeof v.root.path !== 'string' || !v.root.path)) throw bad('root.path', 'must be a non-empty string');
-  if (v.process !== undefined) {
-    const p = v.process;
-    if (!isObject(p)) throw bad('process', 'must be an object');
-    if (typeof p.cwd !== 'string' || !p.cwd.startsWith('/')) throw bad('process.cwd', 'must be an absolute path');
-    if (!isObject(p.user) || !isUint(p.user.uid) || !isUint(p.user.gid)) throw bad('process.user', 'must have numeric uid and gid');
-    optionalInt(p.user.umask, 'process.user.umask');
-    optionalInt(p.oomScoreAdj, 'process.oomScoreAdj');
-    optionalString(p.apparmorProfile, 'process.apparmorProfile');
-    optionalString(p.selinuxLabel, 'process.selinuxLabel');
-    if (p.consoleSize !== undefined && (!isObject(p.consoleSize) || !isUint(p.consoleSize.height) || !isUint(p.consoleSize.width)))
-      throw bad('process.consoleSize', 'must have numeric height and width');
-    if (p.user.additionalGids !== undefined && (!Array.isArray(p.user.additionalGids) || !p.user.additionalGids.every(isUint)))
-      throw bad('process.user.additionalGids', 'must be a list of numbers');
-    stringList(p.args, 'process.args');
-    stringList(p.env, 'process.env');
-    if (p.rlimits !== undefined) {
-      if (!Array.isArray(p.rlimits)) throw bad('process.rlimits', 'must be a list');
-      p.rlimits.forEach((r, i) => {
-        if (!isObject(r) || typeof r.type !== 'string' || !isUint(r.soft) || !isUint(r.hard)) throw bad(`process.rlimits[${i}]`, 'needs type, soft and hard');
-      });
-    }
-    if (isObject(p.capabilities)) for (const k of ['bounding', 'effective', 'inheritable', 'permitted', 'ambient']) stringList(p.capabilities[k], `process.capabilities.${k}`);
-  }
+  if (v.process !== undefined) validateProcess(v.process, 'process');
   if (v.mounts !== undefined) {
     if (!Array.isArray(v.mounts)) throw bad('mounts', 'must be a list');
     v.mounts.forEach((m, i) => {

@@ -60,6 +60,8 @@ export async function createContainer(store: OciStateStore, req: CreateRequest):
     const fifo = store.fifoPath(req.id);
     const plan = planContainer({
       config, bundle, rootfs, fifoPath: fifo, host, preserveFds: req.preserveFds, rootless: req.rootless,
+      // The executor writes its own pid between the two halves. The first "pid":1 is the field: what comes
+      // before it (ociVersion, id, status) holds no quote of its own (both checked, status fixed).
       hookState: (status) => {
         const text = JSON.stringify({ ...hookState(base, status as 'created', 1) });
         const at = text.indexOf('"pid":1') + '"pid":'.length;
@@ -81,8 +83,15 @@ export async function createContainer(store: OciStateStore, req: CreateRequest):
       ...base, pid, pidStart: processStartTime(pid) ?? 0, rootfs, created: new Date().toISOString(), owner: ownerName(),
       config, ownPidNamespace: plan.ownPidNamespace, ...(cgroup && (cgroup.v1 || cgroup.v2) ? { cgroup } : {}),
     };
-    store.write(record);
-    if (req.pidFile) writePidFile(req.pidFile, pid);
+    try {
+      store.write(record);
+      if (req.pidFile) writePidFile(req.pidFile, pid);
+    } catch (e) {
+      // Not recorded, so nothing could ever start or delete it: the waiting init goes now.
+      process.kill(pid, 'SIGKILL');
+      if (cgroup) removeOciCgroup(cgroup, req.warn);
+      throw e;
+    }
     return { record, pid };
   } catch (e) {
     fs.rmSync(dir, { recursive: true, force: true });

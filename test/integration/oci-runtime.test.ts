@@ -246,6 +246,16 @@ describe('errors (runc\'s messages, exit status 1)', () => {
     expect(alive(before.pid)).toBe(true);
   });
 
+  it('a pid file that cannot be written fails create and leaves no container', async () => {
+    const rt = runtime();
+    const r = await rt.runc(['create', '--bundle', rt.bundle(rootlessSpec(rt.user, ['sleep', '1000'])), '--pid-file', '/nonexistent-dir/pid', 'c1']);
+    expect(r.code, show(r)).toBe(1);
+    expect(r.stderr).toContain('cannot write the pid file /nonexistent-dir/pid');
+    expect(await rt.ok(['list', '-q'])).toBe('');
+    const st = await rt.runc(['state', 'c1']);
+    expect(st.stderr).toContain('container "c1" does not exist');
+  });
+
   it('start of a stopped container fails', async () => {
     const rt = runtime();
     await rt.create('c1', rootlessSpec(rt.user, ['true']));

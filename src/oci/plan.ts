@@ -251,7 +251,6 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
   const mounts: MountEntry[] = (config.mounts ?? []).flatMap((m, i) => ociMountEntries(m, { bundle: input.bundle, ownNetns: own('network') || joins.some((j) => j.type === 'network'), ownIpcns: own('ipc') || joins.some((j) => j.type === 'ipc'), gidMapped }, i));
   const devMounted = (config.mounts ?? []).some((m) => path.posix.normalize(m.destination) === '/dev' && m.type !== 'bind' && !(m.options ?? []).some((o) => o === 'bind' || o === 'rbind'));
 
-  const process_ = proc;
   const parentHooks = !!config.hooks?.createRuntime?.length;
 
   const ops = (fds: OciFds): PlanOp[] => {
@@ -288,8 +287,8 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
     if (own('cgroup')) out.push({ op: 'UNSHARE', args: [CLONE.NEWCGROUP], what: 'make its cgroup namespace' });
     if (fork) out.push({ op: 'FORK', args: [], what: 'start the init in its pid namespace' });
     // Before it turns non-dumpable: its /proc files then belong to the host's root, and this write would fail.
-    if (process_.oomScoreAdj !== undefined)
-      out.push({ op: 'WRITE_FILE', args: ['/proc/self/oom_score_adj', String(process_.oomScoreAdj)], what: `set oom_score_adj to ${process_.oomScoreAdj}` });
+    if (proc.oomScoreAdj !== undefined)
+      out.push({ op: 'WRITE_FILE', args: ['/proc/self/oom_score_adj', String(proc.oomScoreAdj)], what: `set oom_score_adj to ${proc.oomScoreAdj}` });
     // Until it execs, this process is a copy of nook: nothing in the container may ptrace it.
     out.push({ op: 'PRCTL', args: [PR.SET_DUMPABLE, 0, 0, 0, 0], what: 'make the process non-dumpable' });
 
@@ -345,7 +344,7 @@ export function planContainer(input: ContainerPlanInput): ContainerPlan {
     if (own('network')) out.push({ op: 'IFUP', args: ['lo'], what: 'bring up the loopback interface' });
 
     out.push(
-      ...ociProcessOps(process_, {
+      ...ociProcessOps(proc, {
         config, host, setgroupsWorks, warnings, preserveFds: input.preserveFds, createCwd: true,
         barrier: { fifoFd, startHooks: (config.hooks?.startContainer ?? []).map((h, i) => hookOp('startContainer', h, input.hookState('created'), i)) },
       }),

@@ -303,6 +303,23 @@ describe('errors (runc\'s messages, exit status 1)', () => {
     expect(alive(pid)).toBe(false);
   });
 
+  it('a state directory others may write to is refused: its records name the pids to signal and the hooks to run', async (ctx) => {
+    need(ctx, 'root'); // to make a directory the test user does not own
+    const rt = runtime();
+    const unsafe = fs.mkdtempSync(path.join(os.tmpdir(), 'nook-oci-unsafe-'));
+    fs.chmodSync(unsafe, 0o777);
+    try {
+      for (const args of [['list'], ['state', 'c1'], ['create', '--bundle', rt.bundle(rootlessSpec(rt.user, ['true'])), 'c1']]) {
+        const r = await rt.runc(args, { globals: ['--root', unsafe] });
+        expect(r.code, show(r)).toBe(1);
+        expect(r.stderr).toContain(`the state directory ${unsafe} is not safe to use`);
+      }
+      expect(fs.readdirSync(unsafe)).toEqual([]);
+    } finally {
+      fs.rmSync(unsafe, { recursive: true, force: true });
+    }
+  });
+
   it('--log FILE --log-format json: the error as a JSON line', async () => {
     const rt = runtime();
     const log = path.join(rt.work, 'log.json');

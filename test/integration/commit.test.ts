@@ -10,7 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { env as containerEnv, type Env } from '../helpers/containers';
 import { registryWithTestImages } from '../helpers/images';
 import { rootfs, show } from '../helpers/nook';
@@ -124,8 +124,14 @@ describe('commit of a running container', () => {
     const e = containerEnv(user);
     await ok(e, ['pull', '-q', PLAIN, fixture.images.rootonly]);
     const sig = scratchDir(user, 'sig-');
-    // Counts on while it runs; the file it writes is part of the layer.
-    const id = (await ok(e, ['run', '-d', '--name', 'busy', '-v', `${sig}:/sig`, fixture.images.rootonly, 'sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /tmp/count; echo $i > /sig/count; sleep 0.05; done'])).trim();
+    // Counts on while it runs; the file it writes is part of the layer. It is replaced whole (written
+    // aside, then renamed): a pause can stop a shell between the truncation and the write of a plain
+    // `echo > file` (a cgroup freezer would too), and the layer would then hold that moment's empty file.
+    const id = (await ok(e, ['run', '-d', '--name', 'busy', '-v', `${sig}:/sig`, fixture.images.rootonly, 'sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; echo $i > /sig/count; sleep 0.05; done'])).trim();
+    // A failure below must not leave it running for the tests that check that nothing is left.
+    onTestFinished(async () => {
+      await e.nook(['rm', '-f', 'busy'], { env: e.opts.env, timeoutMs: 60_000 });
+    });
     expect(id).toMatch(/^[0-9a-f]{64}$/);
     const count = () => Number(fs.readFileSync(path.join(sig, 'count'), 'utf8').trim() || '0');
     await until(() => count() > 2);

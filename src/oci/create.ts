@@ -21,6 +21,7 @@ import { processStartTime } from '../util/proc-stat';
 import { createOciCgroup, joinOciCgroup, removeOciCgroup, type OciCgroupRecord } from './cgroups';
 import { readBundleConfig } from './config';
 import { runHooks } from './hooks';
+import { sendToConsoleSocket } from './process-io';
 import { idMappingFor, planContainer, readHostFacts, type ContainerPlan } from './plan';
 import { hookState, type OciContainerRecord, type OciStateStore } from './state';
 
@@ -175,13 +176,7 @@ function launchContainer(
         init = msg[3];
         reapExecutor();
       } else if (kind === Status.PTY_MASTER && passed[0] >= 0) {
-        const master = passed[0];
-        try {
-          const r = n.sendFdToSocket(req.consoleSocket!, master, '/dev/ptmx');
-          if (r < 0) throw new NookError(`cannot send the terminal to the console socket ${req.consoleSocket}: ${describeErrno(-r)}`, { hint: 'the socket must be listening (a unix stream socket)', exitCode: 1 });
-        } finally {
-          fs.closeSync(master);
-        }
+        sendToConsoleSocket(n, req.consoleSocket!, passed[0]);
       } else if (kind === Status.HOOKS) {
         // runtime-tools checks "created" here (the spec's example of a hook's state).
         const state = hookState(base, 'created', init);

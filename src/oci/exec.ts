@@ -19,6 +19,7 @@ import { joinOciCgroup, type OciCgroupRecord } from './cgroups';
 import type { OciProcess } from './config';
 import { execLookupError, writePidFile } from './create';
 import { ociProcessOps, readHostFacts } from './plan';
+import { relaySignals, sendToConsoleSocket } from './process-io';
 import { containerStatus, type OciContainerRecord, type OciStateStore } from './state';
 
 export interface ExecRequest {
@@ -55,16 +56,9 @@ export async function execInContainer(store: OciStateStore, req: ExecRequest): P
     const pid = launchExec(n, namespaces, processOps, req, rec.cgroup);
     if (req.pidFile) writePidFile(req.pidFile, pid);
     if (req.detach) return 0;
-    const relay = (sig: NodeJS.Signals) => {
-      try {
-        process.kill(pid, sig);
-      } catch {
-        /* ended meanwhile */
-      }
-    };
-    for (const s of RELAYED) process.on(s, relay);
+    const stopRelay = relaySignals(pid, RELAYED);
     const status = await waitChild(n, pid);
-    for (const s of RELAYED) process.off(s, relay);
+    stopRelay();
     return exitCodeFromWaitStatus(status, null);
   } finally {
     namespaces.forEach((ns) => ns.fd.close());
@@ -149,13 +143,7 @@ function launchExec(n: Native, namespaces: OpenNamespace[], processOps: PlanOp[]
         forked = msg[3];
         reapExecutor();
       } else if (msg[0] === Status.PTY_MASTER && passed[0] >= 0) {
-        const master = passed[0];
-        try {
-          const sent = n.sendFdToSocket(req.consoleSocket!, master, '/dev/ptmx');
-          if (sent < 0) throw new NookError(`cannot send the terminal to the console socket ${req.consoleSocket}: ${describeErrno(-sent)}`, { exitCode: 1 });
-        } finally {
-          fs.closeSync(master);
-        }
+        sendToConsoleSocket(n, req.consoleSocket!, passed[0]);
       }
     }
   } catch (e) {

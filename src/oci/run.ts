@@ -8,6 +8,7 @@ import { waitChild } from '../sandbox/launcher';
 import { exitCodeFromWaitStatus } from '../sandbox/signals';
 import { createContainer, type CreateRequest } from './create';
 import { deleteContainer } from './delete';
+import { relaySignals } from './process-io';
 import { startContainer } from './start';
 import type { OciStateStore } from './state';
 
@@ -16,14 +17,7 @@ const RELAYED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2']
 export async function runContainer(store: OciStateStore, req: CreateRequest, opts: { detach: boolean; keep: boolean }): Promise<number> {
   const { pid } = await createContainer(store, req);
   // From here on a signal to nook goes to the container (as runc's handler, installed before the start).
-  const relay = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      /* ended meanwhile */
-    }
-  };
-  if (!opts.detach) for (const s of RELAYED) process.on(s, relay);
+  const stopRelay = opts.detach ? () => undefined : relaySignals(pid, RELAYED);
   try {
     await startContainer(store, req.id, req.warn);
   } catch (e) {
@@ -33,7 +27,7 @@ export async function runContainer(store: OciStateStore, req: CreateRequest, opt
   if (opts.detach) return 0;
   const n = loadNative();
   const status = await waitChild(n, pid);
-  for (const s of RELAYED) process.off(s, relay);
+  stopRelay();
   if (!opts.keep) await deleteContainer(store, req.id, true, req.warn);
   return exitCodeFromWaitStatus(status, null);
 }
